@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Creates .venv and installs semsearch with its test extra (idempotent; pip's cache makes reruns fast).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [[ ! -x .venv/bin/python ]]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.semsearch-installed
+if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
+  echo "bootstrap: installing semsearch and its dependencies into .venv (torch is large: first run takes minutes)" >&2
+  .venv/bin/python -m pip install -q --upgrade pip >&2
+  .venv/bin/python -m pip install -q -e '.[test]' >&2
+  touch "$stamp"
+fi

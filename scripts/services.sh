@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# Local services for semsearch without docker: a real single-node OpenSearch with the
+# k-NN plugin on 127.0.0.1:9200 and a real Redis on 127.0.0.1:6379.
+#
+#   scripts/services.sh up       start both (idempotent), wait until healthy, print the URLs
+#   scripts/services.sh down     stop exactly the processes this script started
+#   scripts/services.sh status   say what runs where
+#
+# Downloads (Maven Central, Debian) are cached in $SEMSEARCH_CACHE (default ~/.cache/semsearch),
+# so a second `up` is fast. OpenSearch refuses to run as root: as root, this script runs it as
+# the unprivileged user $SEMSEARCH_OS_USER (default "semsearch"), creating it when missing.
+set -euo pipefail
+
+OPENSEARCH_VERSION="2.19.1"          # keep in step with docker-compose.yml
+KNN_VERSION="${OPENSEARCH_VERSION}.0"
+OS_PORT="${SEMSEARCH_OS_PORT:-9200}"
+REDIS_PORT="${SEMSEARCH_REDIS_PORT:-6379}"
+OS_HEAP="${SEMSEARCH_OS_HEAP:-1g}"
+CACHE="${SEMSEARCH_CACHE:-$HOME/.cache/semsearch}"
+RUN="${SEMSEARCH_RUN_DIR:-$CACHE/run}"
+OS_USER="${SEMSEARCH_OS_USER:-semsearch}"
+OS_HOME="$CACHE/opensearch-$OPENSEARCH_VERSION"
+OS_PIDFILE="$RUN/opensearch/opensearch.pid"   # in a folder the OpenSearch user owns
+REDIS_PIDFILE="$RUN/redis.pid"
+OS_LOG_DIR="$RUN/opensearch/logs"
+REDIS_LOG="$RUN/redis.log"
+# OpenSearch can take a while on a busy 2-core machine.
+OS_START_TIMEOUT="${SEMSEARCH_OS_START_TIMEOUT:-240}"
+
+say() { printf 'services: %s\n' "$*" >&2; }
+fail() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
+
+# A pid file names a live process of ours only if that process is still the program we started
+# (after a reboot the number may belong to something else).
+pid_alive() {
+  local pid; pid=$(cat "$1" 2>/dev/null) || return 1
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -qaE 'opensearch|redis' "/proc/$pid/cmdline" 2>/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+fetch_maven() { # group:artifact:version:zip  destination-file
+  local coords="$1" dest="$2"
+  [[ -s "$dest" ]] && return 0
+  command -v mvn >/dev/null || fail "mvn not found: install Maven (apt-get install maven) to fetch $coords"
+  say "downloading $coords from Maven Central (once; cached in $CACHE/downloads)"
+  local tmp; tmp=$(mktemp -d)
+  if ! mvn -q -B dependency:copy -Dartifact="$coords" -DoutputDirectory="$tmp" >"$tmp/mvn.log" 2>&1; then
+    cat "$tmp/mvn.log" >&2
+    fail "could not download $coords with mvn (log above)"
+  fi
+  mv "$tmp"/*.zip "$dest"
+  rm -rf "$tmp"
+}
+
+ensure_user() {
+  [[ $(id -u) -ne 0 ]] && return 0
+  id "$OS_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$OS_USER" \
+    || fail "could not create the unprivileged user $OS_USER for OpenSearch"
+}
+
+
+find_java_home() {
+  # The integ-test-zip ships no JDK: use JAVA_HOME, else the java on PATH (2.19 runs on Java 17).
+  if [[ -n "${OPENSEARCH_JAVA_HOME:-}" ]]; then return 0; fi
+  if [[ -n "${JAVA_HOME:-}" ]]; then export OPENSEARCH_JAVA_HOME="$JAVA_HOME"; return 0; fi
+  command -v java >/dev/null || install_debian_package openjdk-17-jre-headless
+  OPENSEARCH_JAVA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+  export OPENSEARCH_JAVA_HOME
+}
+
+install_module() { # name classname description group:artifact:version
+  # The integ-test-zip carries only transport-netty4; the k-NN plugin extends lang-painless,
+  # text analysis wants analysis-common, and server-side copies want reindex. Maven Central has
+  # their jars, not their module folders, so each folder (the jar, its runtime dependencies not
+  # already in lib/, a descriptor) is assembled here as the full distribution has it.
+  local name="$1" classname="$2" description="$3" coords="$4"
+  local dir="$OS_HOME/modules/$name" work; work=$(mktemp -d)
+  IFS=: read -r group artifact version <<<"$coords"
+  cat >"$work/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>local.semsearch</groupId><artifactId>module-$name</artifactId><version>1</version>
+<dependencies><dependency><groupId>$group</groupId><artifactId>$artifact</artifactId><version>$version</version></dependency></dependencies>
+</project>
+EOF
+  (cd "$work" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$work/jars" >"$work/mvn.log" 2>&1) \
+    || { cat "$work/mvn.log" >&2; fail "could not download $coords and its dependencies with mvn"; }
+  mkdir -p "$dir"
+  local jar; for jar in "$work"/jars/*.jar; do
+    [[ -e "$OS_HOME/lib/$(basename "$jar")" ]] || cp "$jar" "$dir/"
+  done
+  rm -rf "$work"
+  cat >"$dir/plugin-descriptor.properties" <<EOF
+description=$description
+version=$OPENSEARCH_VERSION
+name=$name
+classname=$classname
+java.version=11
+opensearch.version=$OPENSEARCH_VERSION
+extended.plugins=
+has.native.controller=false
+EOF
+}
+
+install_opensearch() {
+  find_java_home
+  [[ -f "$OS_HOME/.semsearch-ready" ]] && return 0
+  mkdir -p "$CACHE/downloads"
+  local dist="$CACHE/downloads/opensearch-$OPENSEARCH_VERSION.zip"
+  local knn="$CACHE/downloads/opensearch-knn-$KNN_VERSION.zip"
+  fetch_maven "org.opensearch.distribution.integ-test-zip:opensearch:$OPENSEARCH_VERSION:zip" "$dist"
+  fetch_maven "org.opensearch.plugin:opensearch-knn:$KNN_VERSION:zip" "$knn"
+  command -v unzip >/dev/null || install_debian_package unzip
+  say "installing OpenSearch $OPENSEARCH_VERSION with the k-NN plugin into $OS_HOME"
+  rm -rf "$OS_HOME" "$OS_HOME.tmp"
+  mkdir -p "$OS_HOME.tmp"
+  unzip -q "$dist" -d "$OS_HOME.tmp"
+  mv "$OS_HOME.tmp/opensearch-$OPENSEARCH_VERSION" "$OS_HOME"
+  rmdir "$OS_HOME.tmp"
+  install_module lang-painless org.opensearch.painless.PainlessPlugin "Painless scripting language" \
+    "org.opensearch.plugin:lang-painless:$OPENSEARCH_VERSION"
+  cat >"$OS_HOME/modules/lang-painless/plugin-security.policy" <<'EOF'
+grant {
+  // Painless compiles scripts into classes in their own class loader.
+  permission java.lang.RuntimePermission "createClassLoader";
+  permission java.lang.RuntimePermission "getClassLoader";
+};
+EOF
+  install_module analysis-common org.opensearch.analysis.common.CommonAnalysisPlugin "Common analysis (language analysers, stemmers)" \
+    "org.opensearch.plugin:analysis-common:$OPENSEARCH_VERSION"
+  install_module reindex org.opensearch.index.reindex.ReindexPlugin "Reindex, update-by-query, delete-by-query" \
+    "org.opensearch.plugin:reindex-client:$OPENSEARCH_VERSION"
+  "$OS_HOME/bin/opensearch-plugin" install --batch "file://$knn" >"$CACHE/plugin-install.log" 2>&1 \
+    || { cat "$CACHE/plugin-install.log" >&2; fail "k-NN plugin install failed (log: $CACHE/plugin-install.log)"; }
+  touch "$OS_HOME/.semsearch-ready"
+}
+
+install_debian_package() {
+  command -v apt-get >/dev/null || fail "$1 is missing and apt-get is not available to install it"
+  [[ $(id -u) -eq 0 ]] || fail "$1 is missing: install it with 'sudo apt-get install $1'"
+  say "installing $1 from Debian's packages"
+  (apt-get install -y -q "$1" >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "$1" >/dev/null 2>&1; }) \
+    || fail "apt-get install $1 failed"
+}
+
+opensearch_healthy() {
+  curl -fsS "http://127.0.0.1:$OS_PORT/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 &&
+    curl -fsS "http://127.0.0.1:$OS_PORT/_cat/plugins?h=component" 2>/dev/null | grep -q 'opensearch-knn'
+}
+
+write_opensearch_config() { # every start, so ports and paths follow the environment
+  cat >"$OS_HOME/config/opensearch.yml" <<EOF
+cluster.name: semsearch-local
+node.name: semsearch-node-1
+network.host: 127.0.0.1
+http.port: $OS_PORT
+discovery.type: single-node
+path.data: $RUN/opensearch/data
+path.logs: $OS_LOG_DIR
+# A full disk on a shared dev machine must not flip indexes to read-only mid-test.
+cluster.routing.allocation.disk.threshold_enabled: false
+EOF
+}
+
+up_opensearch() {
+  if pid_alive "$OS_PIDFILE" && opensearch_healthy; then
+    say "OpenSearch already running (pid $(cat "$OS_PIDFILE"))"
+    return 0
+  fi
+  if ! pid_alive "$OS_PIDFILE" && port_open "$OS_PORT"; then
+    fail "port $OS_PORT is in use by a process this script did not start; stop it or set SEMSEARCH_OS_PORT"
+  fi
+  install_opensearch
+  ensure_user
+  mkdir -p "$RUN/opensearch/data" "$OS_LOG_DIR"
+  if [[ $(id -u) -eq 0 ]]; then
+    chown -R "$OS_USER" "$OS_HOME" "$RUN/opensearch"
+    # The unprivileged user must be able to reach its folders through $CACHE.
+    local d="$CACHE"; while [[ "$d" != "/" ]]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+  fi
+  write_opensearch_config
+  if ! pid_alive "$OS_PIDFILE"; then
+    say "starting OpenSearch $OPENSEARCH_VERSION on 127.0.0.1:$OS_PORT (heap $OS_HEAP, logs in $OS_LOG_DIR)"
+    rm -f "$OS_PIDFILE"
+    local cmd=(env HOME="$RUN" OPENSEARCH_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" OPENSEARCH_JAVA_HOME="$OPENSEARCH_JAVA_HOME"
+      "$OS_HOME/bin/opensearch" -d -p "$OS_PIDFILE")
+    # setpriv, not runuser/su: no PAM session whose end would take the daemon with it.
+    [[ $(id -u) -eq 0 ]] && cmd=(setpriv --reuid "$OS_USER" --regid "$(id -g "$OS_USER")" --init-groups -- "${cmd[@]}")
+    (cd "$RUN" && setsid "${cmd[@]}" >"$RUN/opensearch-start.log" 2>&1 </dev/null) \
+      || { cat "$RUN/opensearch-start.log" >&2; fail "OpenSearch did not start (logs: $OS_LOG_DIR, $RUN/opensearch-start.log)"; }
+  fi
+  local waited=0
+  until opensearch_healthy; do
+    # The launcher returns before the node writes its pid file.
+    if (( waited > 20 )) && ! pid_alive "$OS_PIDFILE"; then
+      tail -n 30 "$OS_LOG_DIR/semsearch-local.log" >&2 2>/dev/null || true
+      fail "OpenSearch exited during start-up (log: $OS_LOG_DIR/semsearch-local.log)"
+    fi
+    (( waited >= OS_START_TIMEOUT )) && fail "OpenSearch not healthy after ${OS_START_TIMEOUT}s (log: $OS_LOG_DIR/semsearch-local.log)"
+    sleep 2; waited=$((waited + 2))
+  done
+  say "OpenSearch healthy with the k-NN plugin after ${waited}s"
+}
+
+up_redis() {
+  if pid_alive "$REDIS_PIDFILE"; then
+    say "Redis already running (pid $(cat "$REDIS_PIDFILE"))"
+    return 0
+  fi
+  port_open "$REDIS_PORT" && fail "port $REDIS_PORT is in use by a process this script did not start; stop it or set SEMSEARCH_REDIS_PORT"
+  command -v redis-server >/dev/null || install_debian_package redis-server
+  mkdir -p "$RUN/redis-data"
+  say "starting Redis on 127.0.0.1:$REDIS_PORT (log: $REDIS_LOG)"
+  # appendonly: queued ingest work survives a Redis restart.
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --pidfile "$REDIS_PIDFILE" \
+    --dir "$RUN/redis-data" --logfile "$REDIS_LOG" --appendonly yes --save "" \
+    || fail "Redis did not start (log: $REDIS_LOG)"
+  local waited=0
+  until redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; do
+    (( waited >= 30 )) && fail "Redis not answering after 30s (log: $REDIS_LOG)"
+    sleep 1; waited=$((waited + 1))
+  done
+}
+
+stop_pidfile() { # name pidfile
+  local name="$1" pidfile="$2"
+  if ! pid_alive "$pidfile"; then
+    say "$name not running"; rm -f "$pidfile"; return 0
+  fi
+  local pid; pid=$(cat "$pidfile")
+  say "stopping $name (pid $pid)"
+  kill "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  kill -0 "$pid" 2>/dev/null && { say "$name did not stop in 60s; killing"; kill -9 "$pid"; }
+  rm -f "$pidfile"
+}
+
+status() {
+  if pid_alive "$OS_PIDFILE"; then
+    local health; health=$(curl -fsS "http://127.0.0.1:$OS_PORT/_cluster/health" 2>/dev/null | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p' || true)
+    echo "opensearch: running (pid $(cat "$OS_PIDFILE")) at http://127.0.0.1:$OS_PORT, health ${health:-unreachable}, logs $OS_LOG_DIR"
+  else
+    echo "opensearch: stopped"
+  fi
+  if pid_alive "$REDIS_PIDFILE"; then
+    echo "redis: running (pid $(cat "$REDIS_PIDFILE")) at redis://127.0.0.1:$REDIS_PORT/0, log $REDIS_LOG"
+  else
+    echo "redis: stopped"
+  fi
+}
+
+mkdir -p "$RUN"
+case "${1:-}" in
+  up)
+    up_redis
+    up_opensearch
+    echo "SEMSEARCH_OPENSEARCH_URL=http://127.0.0.1:$OS_PORT"
+    echo "SEMSEARCH_BROKER_URL=redis://127.0.0.1:$REDIS_PORT/0"
+    ;;
+  down)
+    stop_pidfile OpenSearch "$OS_PIDFILE"
+    stop_pidfile Redis "$REDIS_PIDFILE"
+    ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

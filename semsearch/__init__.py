@@ -1,0 +1,35 @@
+"""semsearch: semantic and hybrid search for an existing OpenSearch cluster, from the outside."""
+
+from .config import Settings
+from .encoder import Encoder, Fingerprint
+from .documents import DocumentSchema, Rejection
+from .fusion import FusionConfig
+from .search import Hit, Searcher
+from .errors import (
+    ClusterError,
+    ConfigurationError,
+    IndexMismatchError,
+    InputError,
+    ModelError,
+    SemsearchError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ClusterError",
+    "ConfigurationError",
+    "DocumentSchema",
+    "Encoder",
+    "Fingerprint",
+    "FusionConfig",
+    "Hit",
+    "IndexMismatchError",
+    "InputError",
+    "ModelError",
+    "Rejection",
+    "Searcher",
+    "SemsearchError",
+    "Settings",
+    "__version__",
+]

@@ -1,0 +1,148 @@
+"""Writing documents with their vectors through the bulk API: chunked, retried, nothing dropped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import ConnectionTimeout, TransportError
+
+from .documents import Document
+from .errors import ClusterError
+from .index_body import CONTENT_HASH_FIELD
+
+log = logging.getLogger(__name__)
+
+# Statuses that mean "try again later": back-pressure and gateways, never a bad document.
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# Seven decimals keep every float32 component to within 5e-8 and halve the JSON size of a vector.
+VECTOR_DECIMALS = 7
+
+
+def vector_to_json(vector: np.ndarray) -> str:
+    return json.dumps(np.round(vector.astype(np.float64), VECTOR_DECIMALS).tolist(), separators=(",", ":"))
+
+
+def bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field: str) -> str:
+    """The two NDJSON lines that index one document with its vector (pure)."""
+    action = json.dumps({"index": {"_index": index, "_id": doc.id}}, ensure_ascii=False)
+    source = dict(doc.source)
+    source[CONTENT_HASH_FIELD] = doc.content_hash
+    body = json.dumps(source, ensure_ascii=False, separators=(",", ":"))
+    # Splice the vector in as text: no float→str round trip per component through json.dumps.
+    body = f'{body[:-1]}{"," if len(body) > 2 else ""}"{vector_field}":{vector_to_json(vector)}}}'
+    return f"{action}\n{body}\n"
+
+
+def chunk_entries(entries: Sequence[str], max_docs: int, max_bytes: int) -> Iterator[list[int]]:
+    """Positions of entries grouped so each request stays under both limits (pure)."""
+    chunk: list[int] = []
+    size = 0
+    for i, entry in enumerate(entries):
+        entry_bytes = len(entry.encode("utf-8"))
+        if chunk and (len(chunk) >= max_docs or size + entry_bytes > max_bytes):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(i)
+        size += entry_bytes
+    if chunk:
+        yield chunk
+
+
+@dataclass
+class BulkResult:
+    indexed: int = 0
+    retried: int = 0
+    failed: list[tuple[Document, str]] = field(default_factory=list)
+
+    def add(self, other: BulkResult) -> None:
+        self.indexed += other.indexed
+        self.retried += other.retried
+        self.failed.extend(other.failed)
+
+
+class BulkWriter:
+    """Sends documents with vectors to one index.
+
+    Items that fail with 429/502/503/504, and whole requests that fail to connect, are retried
+    with bounded exponential backoff and jitter for up to ``max_wait`` seconds; only the failed
+    items are sent again. Other per-item errors are permanent and come back in ``BulkResult.failed``.
+    """
+
+    def __init__(self, client: OpenSearch, index: str, vector_field: str, *, max_docs: int = 500,
+                 max_bytes: int = 8 * 1024 * 1024, max_wait: float = 300.0, initial_backoff: float = 0.5,
+                 max_backoff: float = 30.0, refresh: bool | str = False,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+        self.client = client
+        self.index = index
+        self.vector_field = vector_field
+        self.max_docs = max_docs
+        self.max_bytes = max_bytes
+        self.max_wait = max_wait
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self.refresh = refresh
+        self.on_wait = on_wait or (lambda message: log.warning("%s", message))
+
+    def write(self, docs: Sequence[Document], vectors: np.ndarray) -> BulkResult:
+        if len(docs) != len(vectors):
+            raise ValueError(f"{len(docs)} documents but {len(vectors)} vectors")
+        entries = [bulk_entry(self.index, d, v, self.vector_field) for d, v in zip(docs, vectors)]
+        result = BulkResult()
+        for positions in chunk_entries(entries, self.max_docs, self.max_bytes):
+            result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
+        return result
+
+    def _send(self, docs: list[Document], entries: list[str]) -> BulkResult:
+        result = BulkResult()
+        started = time.monotonic()
+        attempt = 0
+        while docs:
+            try:
+                response = self.client.bulk(body="".join(entries), refresh=self.refresh)
+            except (OSConnectionError, ConnectionTimeout) as exc:
+                self._wait(started, attempt, f"OpenSearch unreachable ({type(exc).__name__})")
+                attempt += 1
+                continue
+            except TransportError as exc:
+                if exc.status_code in RETRYABLE_STATUSES:
+                    self._wait(started, attempt, f"OpenSearch answered {exc.status_code}")
+                    attempt += 1
+                    continue
+                raise ClusterError(f"bulk request to {self.index!r} failed: {exc}") from exc
+            retry_docs: list[Document] = []
+            retry_entries: list[str] = []
+            for doc, entry, item in zip(docs, entries, response["items"]):
+                outcome = item.get("index") or next(iter(item.values()))
+                status = outcome.get("status", 0)
+                if 200 <= status < 300:
+                    result.indexed += 1
+                elif status in RETRYABLE_STATUSES:
+                    retry_docs.append(doc)
+                    retry_entries.append(entry)
+                else:
+                    error = outcome.get("error") or {}
+                    reason = f"{error.get('type', status)}: {error.get('reason', '')}".strip()
+                    caused = (error.get("caused_by") or {}).get("reason")
+                    result.failed.append((doc, f"{reason} ({caused})" if caused else reason))
+            if retry_docs:
+                result.retried += len(retry_docs)
+                self._wait(started, attempt, f"{len(retry_docs)} documents pushed back (429/5xx)")
+                attempt += 1
+            docs, entries = retry_docs, retry_entries
+        return result
+
+    def _wait(self, started: float, attempt: int, why: str) -> None:
+        waited = time.monotonic() - started
+        if waited >= self.max_wait:
+            raise ClusterError(f"{why}; gave up after {waited:.0f}s of retries")
+        delay = min(self.max_backoff, self.initial_backoff * 2**attempt) * random.uniform(0.5, 1.0)
+        self.on_wait(f"{why}; retrying in {delay:.1f}s")
+        time.sleep(delay)

@@ -1,0 +1,216 @@
+"""The ``semsearch`` command line (click). Thin: every command calls library code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .config import Settings
+from .errors import SemsearchError
+from .index import DEFAULT_TEXT_FIELDS
+
+log = logging.getLogger("semsearch")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic's ValidationError
+        raise click.ClickException(f"invalid SEMSEARCH_* setting: {exc}") from exc
+
+
+def _encoder(settings: Settings):
+    from .encoder import Encoder  # noqa: PLC0415 - torch loads only for commands that encode
+
+    return Encoder(settings.model, settings.device, token_budget=settings.token_budget)
+
+
+class _Group(click.Group):
+    """Turns semsearch's own errors into one clear line and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SemsearchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+def main(verbose: bool) -> None:
+    """Semantic and hybrid search for OpenSearch. Settings come from SEMSEARCH_* variables."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("opensearch").setLevel(logging.ERROR if not verbose else logging.WARNING)
+
+
+@main.group(cls=_Group)
+def index() -> None:
+    """Create and inspect indexes."""
+
+
+@index.command("create")
+@click.argument("name")
+@click.option("--text-field", "text_fields", multiple=True, help="Text field (repeatable); default: title, text.")
+@click.option("--replicas", type=int, default=None, help="Number of replicas (default: the cluster's).")
+def index_create(name: str, text_fields: tuple[str, ...], replicas: int | None) -> None:
+    """Create NAME with a vector field sized for the model."""
+    from .client import make_client  # noqa: PLC0415
+    from .index import create_index  # noqa: PLC0415
+
+    settings = _settings()
+    encoder = _encoder(settings)
+    create_index(make_client(settings), name, fingerprint=encoder.fingerprint.as_dict(),
+                 text_fields=list(text_fields or DEFAULT_TEXT_FIELDS), vector_field=settings.vector_field,
+                 engine=settings.knn_engine, analyzer=settings.text_analyzer, replicas=replicas)
+    click.echo(f"created index {name!r}: {encoder.dimension}-d {settings.knn_engine} vectors in "
+               f"{settings.vector_field!r}, text fields {', '.join(text_fields or DEFAULT_TEXT_FIELDS)}")
+
+
+@index.command("info")
+@click.argument("name")
+def index_info(name: str) -> None:
+    """Show what semsearch knows about NAME: fields, fingerprint, counts."""
+    from .client import make_client  # noqa: PLC0415
+    from .index import get_index_info  # noqa: PLC0415
+
+    client = make_client(_settings())
+    info = get_index_info(client, name)
+    count = client.count(index=name)["count"]
+    with_vectors = client.count(index=name, body={"query": {"exists": {"field": info.vector_field}}})["count"]
+    click.echo(json.dumps({"index": name, "documents": count, "documents_with_vector": with_vectors,
+                           "vector_field": info.vector_field, "dimension": info.dimension,
+                           "text_fields": info.text_fields, "fingerprint": info.fingerprint}, indent=2))
+
+
+def _count_lines(paths: tuple[str, ...]) -> int | None:
+    if any(p == "-" for p in paths):
+        return None
+    total = 0
+    for path in paths:
+        with open(path, "rb") as handle:
+            total += sum(1 for line in handle if line.strip())
+    return total
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--index", "index_name", required=True, help="Target index (created when missing).")
+@click.option("--text-field", "text_fields", multiple=True, help="Text field (repeatable); default: title, text.")
+@click.option("--id-field", default="_id", show_default=True, help="Field holding the document id "
+              "(missing: an id from the content hash).")
+@click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
+              help="Where rejected documents go (JSONL). Default: ./<index>.deadletter.jsonl")
+@click.option("--batch-size", default=256, show_default=True, help="Documents per encoder batch.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...], id_field: str,
+           dead_letter: str | None, batch_size: int, progress: bool | None) -> None:
+    """Index JSONL documents (one object a line; - reads stdin) with their vectors."""
+    from .bulk import BulkWriter  # noqa: PLC0415
+    from .client import make_client  # noqa: PLC0415
+    from .documents import DeadLetterFile, DocumentSchema, read_jsonl  # noqa: PLC0415
+    from .index import check_fingerprint, create_index, get_index_info  # noqa: PLC0415
+    from .pipeline import run_in_process  # noqa: PLC0415
+
+    for path in paths:
+        if path != "-" and not Path(path).is_file():
+            raise click.BadParameter(f"{path}: no such file", param_hint="PATHS")
+    settings = _settings()
+    client = make_client(settings)
+    encoder = _encoder(settings)
+    fingerprint = encoder.fingerprint.as_dict()
+    if not client.indices.exists(index=index_name):
+        create_index(client, index_name, fingerprint=fingerprint, text_fields=list(text_fields or DEFAULT_TEXT_FIELDS),
+                     vector_field=settings.vector_field, engine=settings.knn_engine,
+                     analyzer=settings.text_analyzer)
+        click.echo(f"created index {index_name!r}", err=True)
+    info = get_index_info(client, index_name)
+    check_fingerprint(info, fingerprint)
+    schema = DocumentSchema(text_fields=tuple(text_fields or info.text_fields), id_field=id_field,
+                            vector_field=info.vector_field)
+    writer = BulkWriter(client, index_name, info.vector_field, max_docs=settings.bulk_max_docs,
+                        max_bytes=settings.bulk_max_bytes,
+                        on_wait=lambda message: click.echo(f"waiting: {message}", err=True))
+    show = sys.stderr.isatty() if progress is None else progress
+    total = _count_lines(paths) if show else None
+    with DeadLetterFile(dead_letter or f"{index_name}.deadletter.jsonl") as dead, \
+            click.progressbar(length=total or 0, label="indexed", file=sys.stderr, show_pos=True,
+                              hidden=not show) as bar:
+        report = run_in_process(read_jsonl(paths, schema), encoder=encoder, writer=writer, dead_letter=dead,
+                                batch_docs=batch_size, progress=bar.update)
+    for failure in report.failures:
+        click.echo(f"rejected: {failure}", err=True)
+    if report.rejected + report.failed > len(report.failures):
+        click.echo(f"… {report.rejected + report.failed - len(report.failures)} more", err=True)
+    summary = (f"indexed {report.indexed} of {report.read} documents in {report.elapsed:.1f}s "
+               f"({report.docs_per_second:.0f} docs/s); rejected {report.rejected}, failed {report.failed}, "
+               f"retried {report.retried}")
+    if report.dead_letter:
+        summary += f"; dead letters in {report.dead_letter}"
+    click.echo(summary, err=True)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--index", "index_name", required=True)
+@click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid", show_default=True)
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a hit.")
+def search(query: str, index_name: str, mode: str, k: int, as_json: bool) -> None:
+    """Search INDEX for QUERY."""
+    from .search import Searcher  # noqa: PLC0415
+
+    hits = Searcher(_settings()).search(query, index=index_name, k=k, mode=mode)
+    if as_json:
+        for hit in hits:
+            click.echo(json.dumps({"id": hit.id, "score": hit.score, "contributions": hit.contributions,
+                                   "source": hit.source}, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no hits")
+    for rank, hit in enumerate(hits, start=1):
+        title = hit.source.get("title") or ""
+        text = " ".join(str(hit.source.get("text") or "").split())
+        click.echo(f"{rank:>2}. {hit.score:.4f}  {hit.id}  {title}")
+        if text:
+            click.echo(f"      {text[:150]}{'…' if len(text) > 150 else ''}")
+
+
+@main.command("eval")
+@click.option("--index", "index_name", required=True)
+@click.option("--queries", "queries_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--qrels", "qrels_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--mode", "modes", multiple=True, type=click.Choice(["hybrid", "semantic", "keyword"]),
+              help="Mode to evaluate (repeatable); default: all three.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last line.")
+def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes: tuple[str, ...],
+                     as_json: bool) -> None:
+    """nDCG@10 and Recall@100 per mode on BEIR-format queries and qrels."""
+    from .evaluation import evaluate, load_qrels, load_queries  # noqa: PLC0415
+    from .search import Searcher  # noqa: PLC0415
+
+    queries = load_queries(queries_path)
+    qrels = load_qrels(qrels_path)
+    searcher = Searcher(_settings())
+    results: dict[str, dict[str, float]] = {}
+    for mode in modes or ("keyword", "semantic", "hybrid"):
+        def run(text: str, mode: str = mode) -> list[str]:
+            return [h.id for h in searcher.search(text, index=index_name, k=100, mode=mode)]
+
+        scores = evaluate(run, queries, qrels)
+        results[mode] = {"ndcg@10": round(scores["ndcg@10"], 4), "recall@100": round(scores["recall@100"], 4)}
+        if not as_json:
+            click.echo(f"{mode:<9} nDCG@10 {scores['ndcg@10']:.4f}  Recall@100 {scores['recall@100']:.4f}  "
+                       f"({int(scores['queries'])} judged queries)")
+    if as_json:
+        click.echo(json.dumps(results))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,53 @@
+"""Settings read from the environment (prefix ``SEMSEARCH_``) or passed explicitly."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KnnEngine = Literal["lucene", "faiss"]
+
+
+class Settings(BaseSettings):
+    """Everything semsearch needs to reach the cluster, the broker and the model.
+
+    Every field can be set as ``SEMSEARCH_<NAME>`` in the environment, e.g.
+    ``SEMSEARCH_OPENSEARCH_URL=http://localhost:9200``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SEMSEARCH_", extra="ignore")
+
+    opensearch_url: str = "http://localhost:9200"
+    opensearch_user: str | None = None
+    # Secret: never printed by repr(), logs or error messages.
+    opensearch_password: SecretStr | None = None
+    request_timeout: float = Field(default=60.0, gt=0)
+
+    # Unset: ingest runs in-process. Set (redis://…): ingest goes through the Celery workers.
+    broker_url: str | None = None
+
+    # A local sentence-transformers folder or a model id; unset: all-MiniLM-L6-v2 shipped offline.
+    model: str | None = None
+    device: str | None = None  # "cuda", "cuda:1", "cpu"; unset: cuda when available, else cpu
+    token_budget: int = Field(default=16384, gt=0)  # padded tokens per encoder batch
+
+    vector_field: str = "embedding"
+    # faiss needs the plugin's native libraries, which Maven Central's k-NN zip does not carry;
+    # lucene is pure Java and works on every OpenSearch 2.x/3.x node with the k-NN plugin.
+    knn_engine: KnnEngine = "lucene"
+
+    # Analyzer of text fields in indexes semsearch creates. The default model is English, and
+    # stemming + stopwords lift BM25 (nDCG@10 0.36 → 0.41 on dbpedia-entity); "standard" for others.
+    text_analyzer: str = "english"
+
+    bulk_max_docs: int = Field(default=500, gt=0)
+    bulk_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+
+    @field_validator("opensearch_url")
+    @classmethod
+    def _url_has_scheme(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"opensearch_url must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")

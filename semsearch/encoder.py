@@ -1,0 +1,209 @@
+"""Sentence-BERT encoder on transformers + torch: faithful vectors, length-aware batches."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from .errors import ConfigurationError, ModelError
+
+# Nothing downloads at run time: a model id resolves to a local folder or fails.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from .model_folder import ModelSpec, load_model_spec
+from .pooling import pool
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """``None`` picks cuda when a GPU is visible, else cpu."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigurationError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigurationError(f"device {device!r} asked for, but torch sees no CUDA GPU; use 'cpu'")
+    return resolved
+
+
+def plan_batches(lengths: Sequence[int], token_budget: int, max_batch: int = 512) -> list[list[int]]:
+    """Group input positions into batches whose padded size (count × longest) fits the budget.
+
+    Inputs are taken longest first, so each batch holds inputs of similar length and little
+    padding is computed; a single input longer than the budget gets a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        longest_if_added = max(longest, lengths[i])
+        if current and (longest_if_added * (len(current) + 1) > token_budget or len(current) >= max_batch):
+            batches.append(current)
+            current, longest_if_added = [], lengths[i]
+        current.append(i)
+        longest = longest_if_added
+    if current:
+        batches.append(current)
+    return batches
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What makes two encoders' vectors comparable; stored in the index's ``_meta``."""
+
+    model: str
+    weights: str
+    dimension: int
+    pooling: tuple[str, ...]
+    normalize: bool
+    max_seq_length: int
+
+    def as_dict(self) -> dict:
+        return {"model": self.model, "weights": self.weights, "dimension": self.dimension,
+                "pooling": list(self.pooling), "normalize": self.normalize,
+                "max_seq_length": self.max_seq_length}
+
+
+class Encoder:
+    """Encodes texts into sentence vectors as the model folder prescribes.
+
+    ``model``: a sentence-transformers folder, a model id present locally, or ``None`` for the
+    shipped all-MiniLM-L6-v2. ``device``: ``None`` (cuda if present, else cpu), ``"cpu"``, ``"cuda:0"``…
+    ``precision``: ``auto`` (fp16 on GPU, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``.
+    ``token_budget``: padded tokens per forward pass (batch size adapts to input length).
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | None = None, device: str | None = None, *,
+                 precision: str = "auto", token_budget: int = 16384, num_threads: int | None = None) -> None:
+        if precision not in PRECISIONS:
+            raise ConfigurationError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if token_budget <= 0:
+            raise ConfigurationError(f"token_budget must be positive, got {token_budget}")
+        self.spec: ModelSpec = load_model_spec(model)
+        self.device = resolve_device(device)
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)
+        if precision == "auto":
+            precision = "fp16" if self.device.type == "cuda" else "fp32"
+        self.precision = precision
+        self.token_budget = token_budget
+        hf_logging.disable_progress_bar()  # a progress bar per model load is noise in a CLI
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.spec.transformer_path), local_files_only=True)
+            self.model = AutoModel.from_pretrained(str(self.spec.transformer_path), local_files_only=True,
+                                                   dtype=_DTYPES[precision])
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load the transformer in {self.spec.transformer_path}: {exc}") from exc
+        self.model.eval().to(self.device)
+        model_max = getattr(self.tokenizer, "model_max_length", None) or 512
+        positions = getattr(self.model.config, "max_position_embeddings", None) or model_max
+        self.max_length = int(min(self.spec.max_seq_length or model_max, model_max, positions))
+        self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self.dimension = int(self.model.config.hidden_size) * len(self.spec.pooling_modes)
+        self._fingerprint: Fingerprint | None = None
+
+    # -- public API -----------------------------------------------------------------------------
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for ``texts`` in their order: ``len(texts) × dimension`` float32."""
+        return self._encode(texts, prompt="")
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Like :meth:`encode`, with the model's document prompt where it defines one."""
+        return self._encode(texts, prompt=self.spec.document_prompt)
+
+    def encode_query(self, text: str | Sequence[str]) -> np.ndarray:
+        """Query vectors (the model's query prompt where it defines one); a str gives one vector."""
+        if isinstance(text, str):
+            return self._encode([text], prompt=self.spec.query_prompt)[0]
+        return self._encode(text, prompt=self.spec.query_prompt)
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        if self._fingerprint is None:
+            from .model_folder import weights_digest  # noqa: PLC0415 - hashes files only when asked
+
+            self._fingerprint = Fingerprint(
+                model=self.spec.name, weights=weights_digest(self.spec), dimension=self.dimension,
+                pooling=self.spec.pooling_modes, normalize=self.spec.normalize, max_seq_length=self.max_length)
+        return self._fingerprint
+
+    def token_count(self, texts: Sequence[str]) -> list[int]:
+        """Number of tokens of each text before truncation (special tokens included)."""
+        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _tokenize(self, texts: Sequence[str], prompt: str) -> tuple[list[list[int]], int]:
+        if self.spec.do_lower_case:
+            texts = [t.lower() for t in texts]
+            prompt = prompt.lower()
+        if prompt:
+            texts = [prompt + t for t in texts]
+        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=True,
+                             max_length=self.max_length)["input_ids"]
+        prompt_length = 0
+        if prompt and not self.spec.include_prompt:
+            # The prompt's tokens without the closing special token, as sentence-transformers counts them.
+            prompt_length = len(self.tokenizer(prompt, add_special_tokens=True)["input_ids"]) - 1
+        return ids, prompt_length
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of texts; for one text use encode([text])")
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        ids, prompt_length = self._tokenize(texts, prompt)
+        return self._encode_ids(ids, prompt_length)
+
+    @torch.inference_mode()
+    def _encode_ids(self, ids: list[list[int]], prompt_length: int = 0) -> np.ndarray:
+        result = torch.empty((len(ids), self.dimension), dtype=torch.float32, device=self.device)
+        pending = plan_batches([len(x) for x in ids], self.token_budget)
+        while pending:
+            batch = pending.pop(0)
+            try:
+                vectors = self._forward([ids[i] for i in batch], prompt_length)
+            except torch.cuda.OutOfMemoryError:
+                if len(batch) == 1:
+                    raise
+                # Halve the batch (and the budget for the rest of this call) instead of failing the job.
+                torch.cuda.empty_cache()
+                self.token_budget = max(1, self.token_budget // 2)
+                log.warning("CUDA out of memory on a batch of %d; retrying in halves (token budget now %d)",
+                            len(batch), self.token_budget)
+                half = len(batch) // 2
+                pending[:0] = [batch[:half], batch[half:]]
+                continue
+            result[torch.tensor(batch, device=self.device)] = vectors.float()
+        return result.cpu().numpy()
+
+    def _forward(self, batch_ids: list[list[int]], prompt_length: int) -> torch.Tensor:
+        longest = max(len(x) for x in batch_ids)
+        input_ids = torch.full((len(batch_ids), longest), self._pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(batch_ids), longest), dtype=torch.long)
+        for row, seq in enumerate(batch_ids):
+            input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            attention_mask[row, : len(seq)] = 1
+        if self.device.type == "cuda":
+            input_ids = input_ids.pin_memory().to(self.device, non_blocking=True)
+            attention_mask = attention_mask.pin_memory().to(self.device, non_blocking=True)
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        vectors = pool(hidden, attention_mask, self.spec.pooling_modes, prompt_length)
+        if self.spec.normalize:
+            vectors = torch.nn.functional.normalize(vectors.float(), p=2, dim=1)
+        return vectors

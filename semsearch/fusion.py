@@ -1,0 +1,77 @@
+"""Combining ranked lists from BM25 and kNN into one (pure functions)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+FUSION_METHODS = ("rrf", "minmax", "zscore")
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One hit of one retriever: document id and the retriever's raw score, best first."""
+
+    id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Fused:
+    id: str
+    score: float
+    contributions: dict[str, float]  # per retriever; they add up to ``score``
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """How hybrid mode combines retrievers. ``weights`` maps retriever name → weight."""
+
+    method: str = "rrf"
+    weights: Mapping[str, float] | None = None
+    rrf_k: int = 60
+
+    def weight(self, name: str) -> float:
+        return 1.0 if self.weights is None else float(self.weights.get(name, 0.0))
+
+
+def _normalise(hits: Sequence[Ranked], method: str) -> dict[str, float]:
+    if not hits:
+        return {}
+    scores = [h.score for h in hits]
+    if method == "minmax":
+        low, high = min(scores), max(scores)
+        span = high - low
+        return {h.id: (h.score - low) / span if span > 0 else 1.0 for h in hits}
+    mean = sum(scores) / len(scores)
+    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+    return {h.id: (h.score - mean) / std if std > 0 else 0.0 for h in hits}
+
+
+def fuse(lists: Mapping[str, Sequence[Ranked]], config: FusionConfig) -> list[Fused]:
+    """Fuse named ranked lists; ties broken by id so the order is stable across calls and pages.
+
+    - ``rrf``: Σ weight / (rrf_k + rank).
+    - ``minmax`` / ``zscore``: each list's scores normalised, then a weighted sum. A document
+      missing from a list gets that list's lowest normalised score (0 for min-max).
+    """
+    if config.method not in FUSION_METHODS:
+        raise ValueError(f"unknown fusion method {config.method!r}; choose one of {', '.join(FUSION_METHODS)}")
+    normalised: dict[str, tuple[dict[str, float], float]] = {}
+    for name, hits in lists.items():
+        if config.method == "rrf":
+            values = {h.id: 1.0 / (config.rrf_k + rank) for rank, h in enumerate(hits, start=1)}
+            floor = 0.0
+        else:
+            values = _normalise(hits, config.method)
+            floor = min(values.values(), default=0.0) if config.method == "zscore" else 0.0
+        normalised[name] = (values, floor)
+    ids = dict.fromkeys(h.id for hits in lists.values() for h in hits)
+    contributions = {
+        doc_id: {name: config.weight(name) * values.get(doc_id, floor) for name, (values, floor) in normalised.items()}
+        for doc_id in ids
+    }
+    fused = [Fused(doc_id, sum(parts.values()), parts) for doc_id, parts in contributions.items()]
+    fused.sort(key=lambda f: (-f.score, f.id))
+    return fused

@@ -1,0 +1,116 @@
+"""The ingest pipeline: documents → batches → encoder → bulk writer, with a report at the end.
+
+The same batch step (:func:`encode_and_write`) runs in-process here and inside Celery workers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .bulk import BulkResult, BulkWriter
+from .documents import DeadLetterFile, Document, Rejection
+from .encoder import Encoder
+
+
+@dataclass
+class IngestReport:
+    """The closing summary of an ingest run."""
+
+    read: int = 0
+    indexed: int = 0
+    rejected: int = 0  # bad input lines
+    failed: int = 0  # refused by the cluster for good
+    retried: int = 0
+    elapsed: float = 0.0
+    dead_letter: str | None = None
+    failures: list[str] = field(default_factory=list)  # first few reasons, for the summary
+
+    @property
+    def ok(self) -> bool:
+        """Every document read was indexed."""
+        return self.rejected == 0 and self.failed == 0 and self.indexed == self.read - self.rejected
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.indexed / self.elapsed if self.elapsed > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {"read": self.read, "indexed": self.indexed, "rejected": self.rejected, "failed": self.failed,
+                "retried": self.retried, "elapsed_s": round(self.elapsed, 3),
+                "docs_per_s": round(self.docs_per_second, 1), "dead_letter": self.dead_letter}
+
+
+def encode_and_write(docs: list[Document], encoder: Encoder, writer: BulkWriter) -> BulkResult:
+    """Encode one batch and write it: the unit of work of every ingest path."""
+    vectors = encoder.encode_documents([d.text for d in docs])
+    return writer.write(docs, vectors)
+
+
+def batched(items: Iterable[Document | Rejection], max_docs: int, max_bytes: int,
+            on_rejection: Callable[[Rejection], None]) -> Iterator[list[Document]]:
+    """Group valid documents by count and text bytes; hand rejections to ``on_rejection`` as they come."""
+    batch: list[Document] = []
+    size = 0
+    for item in items:
+        if isinstance(item, Rejection):
+            on_rejection(item)
+            continue
+        batch.append(item)
+        size += len(item.text)
+        if len(batch) >= max_docs or size >= max_bytes:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def rejection_for(doc: Document, reason: str) -> Rejection:
+    file, _, line = doc.origin.rpartition(":")
+    return Rejection(file or "<app>", int(line) if line.isdigit() else 0, reason, id=doc.id)
+
+
+def run_in_process(items: Iterable[Document | Rejection], *, encoder: Encoder, writer: BulkWriter,
+                   dead_letter: DeadLetterFile, batch_docs: int = 256, batch_bytes: int = 1 << 20,
+                   progress: Callable[[int], None] | None = None) -> IngestReport:
+    """Ingest in this process; the bulk write of one batch overlaps the encoding of the next."""
+    report = IngestReport(dead_letter=str(dead_letter.path))
+    started = time.monotonic()
+
+    def reject(rejection: Rejection) -> None:
+        report.read += 1
+        report.rejected += 1
+        dead_letter.write(rejection)
+        if len(report.failures) < 20:
+            report.failures.append(rejection.describe())
+
+    def settle(future: Future[BulkResult]) -> None:
+        result = future.result()
+        report.indexed += result.indexed
+        report.retried += result.retried
+        for doc, reason in result.failed:
+            report.failed += 1
+            rejection = rejection_for(doc, f"refused by OpenSearch: {reason}")
+            dead_letter.write(rejection)
+            if len(report.failures) < 20:
+                report.failures.append(rejection.describe())
+        if progress is not None:
+            progress(result.indexed)
+
+    # One writer thread: the cluster works on batch N while this thread encodes batch N+1.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-bulk") as pool:
+        in_flight: list[Future[BulkResult]] = []
+        for batch in batched(items, batch_docs, batch_bytes, reject):
+            report.read += len(batch)
+            vectors = encoder.encode_documents([d.text for d in batch])
+            while len(in_flight) >= 2:  # bounded: memory does not grow with the file
+                settle(in_flight.pop(0))
+            in_flight.append(pool.submit(writer.write, batch, vectors))
+        for future in in_flight:
+            settle(future)
+    report.elapsed = time.monotonic() - started
+    if dead_letter.count == 0:
+        report.dead_letter = None
+    return report

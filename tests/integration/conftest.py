@@ -1,0 +1,63 @@
+"""Integration tests run against the real services started by scripts/services.sh.
+
+They fail, never skip, when a service is missing: a skipped integration test proves nothing.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+import redis
+
+from semsearch import Settings
+from semsearch.client import make_client
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def services(settings):
+    client = make_client(settings)
+    try:
+        plugins = client.cat.plugins(format="json")
+    except Exception as exc:  # noqa: BLE001 - any failure means the node is not usable
+        pytest.fail(f"OpenSearch not reachable at {settings.opensearch_url} ({exc}); run scripts/services.sh up",
+                    pytrace=False)
+    assert any(p["component"] == "opensearch-knn" for p in plugins), "the k-NN plugin is not installed"
+    broker = os.environ.get("SEMSEARCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(broker).ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis not reachable at {broker} ({exc}); run scripts/services.sh up", pytrace=False)
+    return client
+
+
+@pytest.fixture()
+def client(services):
+    return services
+
+
+@pytest.fixture()
+def index_name(client):
+    """A unique index per test, deleted afterwards (never a wildcard delete)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield name
+    client.indices.delete(index=name, ignore_unavailable=True)
+
+
+def run_cli(*args: str, input: str | None = None, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """The real command line in a subprocess, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "semsearch.cli", *args], capture_output=True, text=True,
+                          input=input, env={**os.environ, **(env or {})}, cwd=cwd, timeout=1800)
+
+
+def last_json_line(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])

@@ -1,0 +1,129 @@
+"""The encoder against sentence-transformers (reference only) on the shipped weights."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from semsearch import Encoder
+from semsearch.encoder import plan_batches
+from semsearch.errors import ConfigurationError, ModelError
+from semsearch.model_folder import POOLING_MODES, default_model_path, load_model_spec
+
+st = pytest.importorskip("sentence_transformers", reason="reference implementation for fidelity tests")
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return Encoder(device="cpu")
+
+
+def model_copy(tmp_path, pooling: dict, normalize: bool = True):
+    """A model folder built for the test from the shipped weights with another Pooling config."""
+    src = default_model_path()
+    dst = tmp_path / "model"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("model.safetensors"))
+    (dst / "model.safetensors").symlink_to(src / "model.safetensors")
+    config = {"word_embedding_dimension": 384, **pooling}
+    (dst / "1_Pooling" / "config.json").write_text(json.dumps(config))
+    if not normalize:
+        modules = [m for m in json.loads((dst / "modules.json").read_text()) if not m["type"].endswith("Normalize")]
+        (dst / "modules.json").write_text(json.dumps(modules))
+    return dst
+
+
+def test_default_model_matches_sentence_transformers(encoder, sts_sentences):
+    sample = sts_sentences[:300]
+    reference = st.SentenceTransformer(str(default_model_path()), device="cpu").encode(sample)
+    ours = encoder.encode(sample)
+    assert ours.shape == (300, 384) and ours.dtype == np.float32
+    assert cosines(ours, reference).min() >= 0.9999
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", POOLING_MODES)
+def test_each_pooling_mode_matches_sentence_transformers(tmp_path, sts_sentences, mode):
+    folder = model_copy(tmp_path, {"pooling_mode": mode}, normalize=False)
+    sample = sts_sentences[:40]
+    reference = st.SentenceTransformer(str(folder), device="cpu").encode(sample)
+    ours = Encoder(str(folder), device="cpu").encode(sample)
+    assert load_model_spec(folder).pooling_modes == (mode,)
+    assert cosines(ours, reference).min() >= 0.9999
+    assert np.allclose(np.linalg.norm(ours, axis=1), np.linalg.norm(reference, axis=1), rtol=1e-3)
+
+
+def test_combined_legacy_pooling_keys(tmp_path, sts_sentences):
+    folder = model_copy(tmp_path, {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": True})
+    ours = Encoder(str(folder), device="cpu")
+    assert ours.dimension == 768
+    reference = st.SentenceTransformer(str(folder), device="cpu").encode(sts_sentences[:20])
+    assert cosines(ours.encode(sts_sentences[:20]), reference).min() >= 0.9999
+
+
+def test_order_is_restored_whatever_the_lengths(encoder):
+    texts = ["short", "a much longer sentence with many more tokens in it than the others", "mid length text"]
+    together = encoder.encode(texts)
+    for i, text in enumerate(texts):
+        assert np.allclose(together[i], encoder.encode([text])[0], atol=1e-5)
+
+
+def test_empty_input_and_str_misuse(encoder):
+    assert encoder.encode([]).shape == (0, 384)
+    with pytest.raises(TypeError, match="list of texts"):
+        encoder.encode("not a list")
+
+
+def test_plan_batches_respects_budget_and_covers_everything():
+    lengths = [5, 100, 7, 100, 50, 3, 64]
+    batches = plan_batches(lengths, token_budget=200)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) == 1 or max(lengths[i] for i in batch) * len(batch) <= 200
+    assert plan_batches([500], token_budget=10) == [[0]]  # too long for the budget: alone
+
+
+def test_oom_halves_the_batch_and_keeps_results(encoder, monkeypatch):
+    texts = [f"sentence number {i}" for i in range(16)]
+    expected = encoder.encode(texts)
+    real_forward = encoder._forward
+    seen = []
+
+    def flaky_forward(batch_ids, prompt_length):
+        seen.append(len(batch_ids))
+        if len(batch_ids) > 4:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real_forward(batch_ids, prompt_length)
+
+    monkeypatch.setattr(encoder, "_forward", flaky_forward)
+    budget = encoder.token_budget
+    try:
+        got = encoder.encode(texts)
+    finally:
+        encoder.token_budget = budget
+    assert np.allclose(got, expected, atol=1e-5)
+    assert max(seen) == 16 and seen.count(4) == 4
+
+
+def test_unsupported_module_is_named(tmp_path):
+    folder = model_copy(tmp_path, {"pooling_mode": "mean"})
+    modules = json.loads((folder / "modules.json").read_text())
+    modules.append({"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ModelError, match="Dense"):
+        load_model_spec(folder)
+
+
+def test_missing_model_never_downloads():
+    with pytest.raises(ModelError, match="never downloads"):
+        load_model_spec("some-org/not-a-local-model")
+
+
+def test_bad_device_and_precision():
+    with pytest.raises(ConfigurationError, match="precision"):
+        Encoder(device="cpu", precision="fp8")

@@ -1,0 +1,53 @@
+import math
+
+import pytest
+
+from semsearch.errors import InputError
+from semsearch.evaluation import evaluate, load_qrels, load_queries, ndcg_at_k, recall_at_k
+
+
+def test_qrels_with_and_without_header(tmp_path):
+    with_header = tmp_path / "a.tsv"
+    with_header.write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t0\nq2\td3\t1\n")
+    without = tmp_path / "b.tsv"
+    without.write_text("q1\td1\t2\nq1\td2\t0\nq2\td3\t1\n")
+    expected = {"q1": {"d1": 2, "d2": 0}, "q2": {"d3": 1}}
+    assert load_qrels(with_header) == expected == load_qrels(without)
+
+
+def test_bad_qrels_line_is_named(tmp_path):
+    path = tmp_path / "q.tsv"
+    path.write_text("q1\td1\t1\nq2\td2\n")
+    with pytest.raises(InputError, match=r"q.tsv:2: expected 3"):
+        load_qrels(path)
+
+
+def test_queries(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"_id": "q1", "text": "hello"}\n\n{"_id": 2, "text": "two"}\n')
+    assert load_queries(path) == {"q1": "hello", "2": "two"}
+    path.write_text('{"_id": "q1"}\n')
+    with pytest.raises(InputError, match=r"q.jsonl:1"):
+        load_queries(path)
+
+
+def test_ndcg_linear_gain():
+    judgments = {"a": 2, "b": 1, "c": 0}
+    assert ndcg_at_k(["a", "b"], judgments) == pytest.approx(1.0)
+    dcg = 1 / math.log2(2) + 2 / math.log2(3)
+    idcg = 2 / math.log2(2) + 1 / math.log2(3)
+    assert ndcg_at_k(["b", "a"], judgments) == pytest.approx(dcg / idcg)
+    assert ndcg_at_k(["x"], judgments) == 0.0
+
+
+def test_recall():
+    assert recall_at_k(["a", "x", "b"], {"a": 1, "b": 2, "c": 0}, 2) == 0.5
+
+
+def test_evaluate_averages_over_judged_queries():
+    queries = {"q1": "one", "q2": "two", "q3": "unjudged"}
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
+    runs = {"one": ["a"], "two": ["x"]}
+    result = evaluate(lambda text: runs[text], queries, qrels)
+    assert result["ndcg@10"] == pytest.approx(0.5)
+    assert result["queries"] == 2
