@@ -5,6 +5,7 @@
 #   scripts/services.sh up       start both (idempotent), wait until healthy, print the URLs
 #   scripts/services.sh down     stop exactly the processes this script started
 #   scripts/services.sh status   say what runs where
+#   scripts/services.sh restart redis|opensearch   stop and start one of them (fault tests)
 #
 # Downloads (Maven Central, Debian) are cached in $SEMSEARCH_CACHE (default ~/.cache/semsearch),
 # so a second `up` is fast. OpenSearch refuses to run as root: as root, this script runs it as
@@ -262,5 +263,11 @@ case "${1:-}" in
     stop_pidfile Redis "$REDIS_PIDFILE"
     ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  restart)  # restart one service, e.g. for fault-injection tests: restart redis|opensearch
+    case "${2:-}" in
+      redis) stop_pidfile Redis "$REDIS_PIDFILE"; up_redis ;;
+      opensearch) stop_pidfile OpenSearch "$OS_PIDFILE"; up_opensearch ;;
+      *) echo "usage: $0 restart redis|opensearch" >&2; exit 2 ;;
+    esac ;;
+  *) echo "usage: $0 up|down|status|restart redis|opensearch" >&2; exit 2 ;;
 esac

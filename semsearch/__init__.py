@@ -1,10 +1,12 @@
 """semsearch: semantic and hybrid search for an existing OpenSearch cluster, from the outside."""
 
 from .config import Settings
-from .encoder import Encoder, Fingerprint
+from .encoder import Encoder
+from .model_folder import Fingerprint
 from .documents import DocumentSchema, Rejection
 from .fusion import FusionConfig
 from .search import Hit, Searcher
+from .streaming import SubmitResult, delete, submit
 from .errors import (
     ClusterError,
     ConfigurationError,
@@ -29,7 +31,10 @@ __all__ = [
     "ModelError",
     "Rejection",
     "Searcher",
+    "SubmitResult",
     "SemsearchError",
     "Settings",
     "__version__",
+    "delete",
+    "submit",
 ]

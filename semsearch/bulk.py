@@ -100,6 +100,15 @@ class BulkWriter:
             result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
         return result
 
+    def delete(self, ids: Sequence[str]) -> BulkResult:
+        """Delete documents by id; an id already gone counts as deleted."""
+        docs = [Document(id=i, source={}, text="", content_hash="") for i in ids]
+        entries = [json.dumps({"delete": {"_index": self.index, "_id": i}}, ensure_ascii=False) + "\n" for i in ids]
+        result = BulkResult()
+        for positions in chunk_entries(entries, self.max_docs, self.max_bytes):
+            result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
+        return result
+
     def _send(self, docs: list[Document], entries: list[str]) -> BulkResult:
         result = BulkResult()
         started = time.monotonic()
@@ -120,9 +129,9 @@ class BulkWriter:
             retry_docs: list[Document] = []
             retry_entries: list[str] = []
             for doc, entry, item in zip(docs, entries, response["items"]):
-                outcome = item.get("index") or next(iter(item.values()))
+                operation, outcome = next(iter(item.items()))
                 status = outcome.get("status", 0)
-                if 200 <= status < 300:
+                if 200 <= status < 300 or (operation == "delete" and status == 404):
                     result.indexed += 1
                 elif status in RETRYABLE_STATUSES:
                     retry_docs.append(doc)

@@ -16,6 +16,17 @@ from .index import DEFAULT_TEXT_FIELDS
 log = logging.getLogger("semsearch")
 
 
+def redact_url(url: str) -> str:
+    """A URL fit to print: any password in it replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _settings() -> Settings:
     try:
         return Settings()
@@ -114,7 +125,9 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
     from .bulk import BulkWriter  # noqa: PLC0415
     from .client import make_client  # noqa: PLC0415
     from .documents import DeadLetterFile, DocumentSchema, read_jsonl  # noqa: PLC0415
-    from .index import check_fingerprint, create_index, get_index_info  # noqa: PLC0415
+    from .index import ensure_index  # noqa: PLC0415
+    from .distributed import run_distributed  # noqa: PLC0415
+    from .model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
     from .pipeline import run_in_process  # noqa: PLC0415
 
     for path in paths:
@@ -122,27 +135,38 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
             raise click.BadParameter(f"{path}: no such file", param_hint="PATHS")
     settings = _settings()
     client = make_client(settings)
-    encoder = _encoder(settings)
-    fingerprint = encoder.fingerprint.as_dict()
-    if not client.indices.exists(index=index_name):
-        create_index(client, index_name, fingerprint=fingerprint, text_fields=list(text_fields or DEFAULT_TEXT_FIELDS),
-                     vector_field=settings.vector_field, engine=settings.knn_engine,
-                     analyzer=settings.text_analyzer)
+    distributed = settings.broker_url is not None
+    # Through the queue the workers encode: this process needs the model's fingerprint, not its weights.
+    encoder = None if distributed else _encoder(settings)
+    fingerprint = (encoder.fingerprint if encoder else fingerprint_of(load_model_spec(settings.model))).as_dict()
+    info, created = ensure_index(client, index_name, fingerprint=fingerprint, settings=settings,
+                                 text_fields=list(text_fields) or None)
+    if created:
         click.echo(f"created index {index_name!r}", err=True)
-    info = get_index_info(client, index_name)
-    check_fingerprint(info, fingerprint)
     schema = DocumentSchema(text_fields=tuple(text_fields or info.text_fields), id_field=id_field,
                             vector_field=info.vector_field)
-    writer = BulkWriter(client, index_name, info.vector_field, max_docs=settings.bulk_max_docs,
-                        max_bytes=settings.bulk_max_bytes,
-                        on_wait=lambda message: click.echo(f"waiting: {message}", err=True))
     show = sys.stderr.isatty() if progress is None else progress
     total = _count_lines(paths) if show else None
+    def wait_message(message: str) -> None:
+        click.echo(f"waiting: {message}", err=True)
+
     with DeadLetterFile(dead_letter or f"{index_name}.deadletter.jsonl") as dead, \
             click.progressbar(length=total or 0, label="indexed", file=sys.stderr, show_pos=True,
                               hidden=not show) as bar:
-        report = run_in_process(read_jsonl(paths, schema), encoder=encoder, writer=writer, dead_letter=dead,
-                                batch_docs=batch_size, progress=bar.update)
+        items = read_jsonl(paths, schema)
+        if distributed:
+            from ingest.app import make_app  # noqa: PLC0415
+
+            click.echo(f"ingest queue: {redact_url(settings.broker_url)} (documents are encoded by the workers)",
+                       err=True)
+            report = run_distributed(items, app=make_app(settings), index=index_name, vector_field=info.vector_field,
+                                     dead_letter=dead, batch_docs=batch_size, progress=bar.update,
+                                     on_wait=wait_message, resend_after=settings.task_resend_after)
+        else:
+            writer = BulkWriter(client, index_name, info.vector_field, max_docs=settings.bulk_max_docs,
+                                max_bytes=settings.bulk_max_bytes, on_wait=wait_message)
+            report = run_in_process(items, encoder=encoder, writer=writer, dead_letter=dead,
+                                    batch_docs=batch_size, progress=bar.update)
     for failure in report.failures:
         click.echo(f"rejected: {failure}", err=True)
     if report.rejected + report.failed > len(report.failures):
@@ -154,6 +178,30 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
         summary += f"; dead letters in {report.dead_letter}"
     click.echo(summary, err=True)
     sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.option("--device", default=None, help="cuda:0, cpu… (default: SEMSEARCH_DEVICE, else cuda if present).")
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes; one per GPU.")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(device: str | None, concurrency: int, loglevel: str) -> None:
+    """Start an encoder worker on the ingest queue (needs SEMSEARCH_BROKER_URL)."""
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    settings = _settings()
+    if settings.broker_url is None:
+        raise click.UsageError("SEMSEARCH_BROKER_URL is not set: a worker needs the Redis queue to read from")
+    if device:
+        # Children read it from their own settings; the parent never touches CUDA before fork.
+        os.environ["SEMSEARCH_DEVICE"] = device
+    from ingest.app import ENCODE_QUEUE, make_app  # noqa: PLC0415
+
+    click.echo(f"semsearch worker: queue {ENCODE_QUEUE!r} on {redact_url(settings.broker_url)}, "
+               f"{concurrency} process(es), device {device or settings.device or 'auto'}", err=True)
+    make_app(settings).worker_main(["worker", "-Q", ENCODE_QUEUE, "-c", str(concurrency), "-P", "prefork",
+                                    "--loglevel", loglevel, "-n", f"semsearch-{os.getpid()}@{socket.gethostname()}"])
 
 
 @main.command()

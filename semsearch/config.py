@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # Unset: ingest runs in-process. Set (redis://…): ingest goes through the Celery workers.
     broker_url: str | None = None
 
+    # Through the queue, a batch with no result after this long is sent again (ids make that safe).
+    task_resend_after: float = Field(default=360.0, gt=0)
+
     # A local sentence-transformers folder or a model id; unset: all-MiniLM-L6-v2 shipped offline.
     model: str | None = None
     device: str | None = None  # "cuda", "cuda:1", "cpu"; unset: cuda when available, else cpu

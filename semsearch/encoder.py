@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,7 +16,7 @@ from .errors import ConfigurationError, ModelError
 # Nothing downloads at run time: a model id resolves to a local folder or fails.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-from .model_folder import ModelSpec, load_model_spec
+from .model_folder import Fingerprint, ModelSpec, fingerprint_of, load_model_spec, max_length_of
 from .pooling import pool
 
 log = logging.getLogger(__name__)
@@ -61,23 +60,6 @@ def plan_batches(lengths: Sequence[int], token_budget: int, max_batch: int = 512
     return batches
 
 
-@dataclass(frozen=True)
-class Fingerprint:
-    """What makes two encoders' vectors comparable; stored in the index's ``_meta``."""
-
-    model: str
-    weights: str
-    dimension: int
-    pooling: tuple[str, ...]
-    normalize: bool
-    max_seq_length: int
-
-    def as_dict(self) -> dict:
-        return {"model": self.model, "weights": self.weights, "dimension": self.dimension,
-                "pooling": list(self.pooling), "normalize": self.normalize,
-                "max_seq_length": self.max_seq_length}
-
-
 class Encoder:
     """Encodes texts into sentence vectors as the model folder prescribes.
 
@@ -109,9 +91,7 @@ class Encoder:
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load the transformer in {self.spec.transformer_path}: {exc}") from exc
         self.model.eval().to(self.device)
-        model_max = getattr(self.tokenizer, "model_max_length", None) or 512
-        positions = getattr(self.model.config, "max_position_embeddings", None) or model_max
-        self.max_length = int(min(self.spec.max_seq_length or model_max, model_max, positions))
+        self.max_length = max_length_of(self.spec)
         self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.dimension = int(self.model.config.hidden_size) * len(self.spec.pooling_modes)
         self._fingerprint: Fingerprint | None = None
@@ -135,11 +115,7 @@ class Encoder:
     @property
     def fingerprint(self) -> Fingerprint:
         if self._fingerprint is None:
-            from .model_folder import weights_digest  # noqa: PLC0415 - hashes files only when asked
-
-            self._fingerprint = Fingerprint(
-                model=self.spec.name, weights=weights_digest(self.spec), dimension=self.dimension,
-                pooling=self.spec.pooling_modes, normalize=self.spec.normalize, max_seq_length=self.max_length)
+            self._fingerprint = fingerprint_of(self.spec)
         return self._fingerprint
 
     def token_count(self, texts: Sequence[str]) -> list[int]:

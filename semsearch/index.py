@@ -86,3 +86,23 @@ def check_fingerprint(info: IndexInfo, fingerprint: dict) -> None:
             f"index {info.name!r} was built with a different encoder ({describe(expected)}) than this one "
             f"({describe(fingerprint)}); its vectors are not comparable. Use the index's model "
             f"(SEMSEARCH_MODEL), or create a new index for this model with 'semsearch index create NEW_INDEX'")
+
+
+def ensure_index(client: OpenSearch, name: str, *, fingerprint: dict, settings, text_fields: list[str] | None = None
+                 ) -> tuple[IndexInfo, bool]:
+    """The index's info, creating the index first when it does not exist; refuses another encoder's index.
+
+    Returns ``(info, created)``.
+    """
+    created = False
+    if not client.indices.exists(index=name):
+        try:
+            create_index(client, name, fingerprint=fingerprint, text_fields=list(text_fields or DEFAULT_TEXT_FIELDS),
+                         vector_field=settings.vector_field, engine=settings.knn_engine,
+                         analyzer=settings.text_analyzer)
+            created = True
+        except ConfigurationError:
+            pass  # created meanwhile by a concurrent caller: use it
+    info = get_index_info(client, name)
+    check_fingerprint(info, fingerprint)
+    return info, created

@@ -169,6 +169,49 @@ def load_model_spec(model: str | os.PathLike[str] | None = None) -> ModelSpec:
     )
 
 
+def transformer_config(spec: ModelSpec) -> dict:
+    config = _read_json(spec.transformer_path / "config.json")
+    if not config:
+        raise ModelError(f"{spec.transformer_path}: no config.json for the transformer")
+    return config
+
+
+def max_length_of(spec: ModelSpec) -> int:
+    """Tokens per input: the smallest of the folder's max_seq_length, the tokenizer's and the model's limits."""
+    config = transformer_config(spec)
+    tokenizer_max = _read_json(spec.transformer_path / "tokenizer_config.json").get("model_max_length")
+    limits = [spec.max_seq_length, config.get("max_position_embeddings"),
+              tokenizer_max if isinstance(tokenizer_max, int) and tokenizer_max < 10**9 else None]
+    return int(min(x for x in limits if x)) if any(limits) else 512
+
+
+def dimension_of(spec: ModelSpec) -> int:
+    return int(transformer_config(spec)["hidden_size"]) * len(spec.pooling_modes)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What makes two encoders' vectors comparable; stored in the index's ``_meta``."""
+
+    model: str
+    weights: str
+    dimension: int
+    pooling: tuple[str, ...]
+    normalize: bool
+    max_seq_length: int
+
+    def as_dict(self) -> dict:
+        return {"model": self.model, "weights": self.weights, "dimension": self.dimension,
+                "pooling": list(self.pooling), "normalize": self.normalize,
+                "max_seq_length": self.max_seq_length}
+
+
+def fingerprint_of(spec: ModelSpec) -> Fingerprint:
+    """The fingerprint of a model folder, without loading its weights."""
+    return Fingerprint(model=spec.name, weights=weights_digest(spec), dimension=dimension_of(spec),
+                       pooling=spec.pooling_modes, normalize=spec.normalize, max_seq_length=max_length_of(spec))
+
+
 def _model_name(path: Path) -> str:
     if path == default_model_path():
         return DEFAULT_MODEL_ID

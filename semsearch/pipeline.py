@@ -28,6 +28,24 @@ class IngestReport:
     dead_letter: str | None = None
     failures: list[str] = field(default_factory=list)  # first few reasons, for the summary
 
+    def reject(self, rejection: Rejection, dead_letter: DeadLetterFile) -> None:
+        """Count a bad input line and dead-letter it."""
+        self.rejected += 1
+        self._dead_letter(rejection, dead_letter)
+
+    def add(self, result: BulkResult, dead_letter: DeadLetterFile) -> None:
+        """Count a written batch; documents the cluster refused for good are dead-lettered."""
+        self.indexed += result.indexed
+        self.retried += result.retried
+        for doc, reason in result.failed:
+            self.failed += 1
+            self._dead_letter(rejection_for(doc, f"refused by OpenSearch: {reason}"), dead_letter)
+
+    def _dead_letter(self, rejection: Rejection, dead_letter: DeadLetterFile) -> None:
+        dead_letter.write(rejection)
+        if len(self.failures) < 20:
+            self.failures.append(rejection.describe())
+
     @property
     def ok(self) -> bool:
         """Every document read was indexed."""
@@ -43,10 +61,23 @@ class IngestReport:
                 "docs_per_s": round(self.docs_per_second, 1), "dead_letter": self.dead_letter}
 
 
-def encode_and_write(docs: list[Document], encoder: Encoder, writer: BulkWriter) -> BulkResult:
-    """Encode one batch and write it: the unit of work of every ingest path."""
-    vectors = encoder.encode_documents([d.text for d in docs])
-    return writer.write(docs, vectors)
+def encode_and_write(batches: Iterable[list[Document]], encoder: Encoder,
+                     writer: BulkWriter) -> Iterator[tuple[list[Document], BulkResult]]:
+    """Encode and write batches: the unit of work of every ingest path, in-process or in a worker.
+
+    One writer thread: the cluster works on batch N while this thread encodes batch N+1, and at
+    most two batches wait for the cluster, so memory does not grow with the input.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-bulk") as pool:
+        in_flight: list[tuple[list[Document], Future[BulkResult]]] = []
+        for batch in batches:
+            vectors = encoder.encode_documents([d.text for d in batch])
+            while len(in_flight) >= 2:
+                done, future = in_flight.pop(0)
+                yield done, future.result()
+            in_flight.append((batch, pool.submit(writer.write, batch, vectors)))
+        for done, future in in_flight:
+            yield done, future.result()
 
 
 def batched(items: Iterable[Document | Rejection], max_docs: int, max_bytes: int,
@@ -75,41 +106,23 @@ def rejection_for(doc: Document, reason: str) -> Rejection:
 def run_in_process(items: Iterable[Document | Rejection], *, encoder: Encoder, writer: BulkWriter,
                    dead_letter: DeadLetterFile, batch_docs: int = 256, batch_bytes: int = 1 << 20,
                    progress: Callable[[int], None] | None = None) -> IngestReport:
-    """Ingest in this process; the bulk write of one batch overlaps the encoding of the next."""
+    """Ingest in this process (no broker configured)."""
     report = IngestReport(dead_letter=str(dead_letter.path))
     started = time.monotonic()
 
     def reject(rejection: Rejection) -> None:
         report.read += 1
-        report.rejected += 1
-        dead_letter.write(rejection)
-        if len(report.failures) < 20:
-            report.failures.append(rejection.describe())
+        report.reject(rejection, dead_letter)
 
-    def settle(future: Future[BulkResult]) -> None:
-        result = future.result()
-        report.indexed += result.indexed
-        report.retried += result.retried
-        for doc, reason in result.failed:
-            report.failed += 1
-            rejection = rejection_for(doc, f"refused by OpenSearch: {reason}")
-            dead_letter.write(rejection)
-            if len(report.failures) < 20:
-                report.failures.append(rejection.describe())
+    def counted(batches: Iterable[list[Document]]) -> Iterator[list[Document]]:
+        for batch in batches:
+            report.read += len(batch)
+            yield batch
+
+    for _, result in encode_and_write(counted(batched(items, batch_docs, batch_bytes, reject)), encoder, writer):
+        report.add(result, dead_letter)
         if progress is not None:
             progress(result.indexed)
-
-    # One writer thread: the cluster works on batch N while this thread encodes batch N+1.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-bulk") as pool:
-        in_flight: list[Future[BulkResult]] = []
-        for batch in batched(items, batch_docs, batch_bytes, reject):
-            report.read += len(batch)
-            vectors = encoder.encode_documents([d.text for d in batch])
-            while len(in_flight) >= 2:  # bounded: memory does not grow with the file
-                settle(in_flight.pop(0))
-            in_flight.append(pool.submit(writer.write, batch, vectors))
-        for future in in_flight:
-            settle(future)
     report.elapsed = time.monotonic() - started
     if dead_letter.count == 0:
         report.dead_letter = None

@@ -1,0 +1,129 @@
+"""What an encoder worker process does with a message: the library code behind ingest/tasks.py.
+
+Each worker process loads its own encoder on its first message, after Celery has forked it:
+CUDA is never touched in the parent, so every child gets a clean GPU context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .bulk import BulkResult, BulkWriter
+from .config import Settings
+from .documents import Document
+from .encoder import Encoder
+from .index import check_fingerprint, get_index_info
+from .streaming import drain
+from .pipeline import encode_and_write
+
+# Inside a task, sub-batches let the GPU encode one while the previous one is being written.
+SUB_BATCH_DOCS = 64
+
+_process_state: dict[str, Any] = {}
+
+
+def document_payload(doc: Document) -> dict[str, Any]:
+    """A document as JSON-serialisable message content (pure)."""
+    return {"id": doc.id, "source": doc.source, "text": doc.text, "content_hash": doc.content_hash,
+            "origin": doc.origin}
+
+
+def document_from_payload(payload: dict[str, Any]) -> Document:
+    return Document(id=payload["id"], source=payload["source"], text=payload["text"],
+                    content_hash=payload["content_hash"], origin=payload.get("origin", ""))
+
+
+def result_payload(result: BulkResult) -> dict[str, Any]:
+    return {"indexed": result.indexed, "retried": result.retried,
+            "failed": [{"id": d.id, "origin": d.origin, "reason": reason} for d, reason in result.failed]}
+
+
+def result_from_payload(payload: dict[str, Any], docs: list[Document]) -> BulkResult:
+    by_id = {d.id: d for d in docs}
+    failed = [(by_id.get(f["id"]) or Document(f["id"], {}, "", "", f.get("origin", "")), f["reason"])
+              for f in payload.get("failed", [])]
+    return BulkResult(indexed=int(payload["indexed"]), retried=int(payload.get("retried", 0)), failed=failed)
+
+
+def process_settings() -> Settings:
+    if "settings" not in _process_state:
+        _process_state["settings"] = Settings()
+    return _process_state["settings"]
+
+
+def process_encoder() -> Encoder:
+    """This process's encoder, created on first use (after fork)."""
+    if "encoder" not in _process_state:
+        settings = process_settings()
+        _process_state["encoder"] = Encoder(settings.model, settings.device, token_budget=settings.token_budget)
+    return _process_state["encoder"]
+
+
+def process_client():
+    if "client" not in _process_state:
+        from .client import make_client  # noqa: PLC0415
+
+        _process_state["client"] = make_client(process_settings())
+    return _process_state["client"]
+
+
+def checked_writer(index: str, vector_field: str) -> BulkWriter:
+    """A bulk writer for ``index``, once its fingerprint is known to match this process's encoder."""
+    checked: set[str] = _process_state.setdefault("checked", set())
+    client = process_client()
+    if index not in checked:
+        check_fingerprint(get_index_info(client, index), process_encoder().fingerprint.as_dict())
+        checked.add(index)
+    settings = process_settings()
+    return BulkWriter(client, index, vector_field, max_docs=settings.bulk_max_docs,
+                      max_bytes=settings.bulk_max_bytes)
+
+
+def _chunks(docs: list[Document], size: int) -> Iterator[list[Document]]:
+    for start in range(0, len(docs), size):
+        yield docs[start:start + size]
+
+
+def encode_batch(index: str, vector_field: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Encode and write one batch of documents; returns counts and per-document failures."""
+    documents = [document_from_payload(d) for d in docs]
+    writer = checked_writer(index, vector_field)
+    total = BulkResult()
+    for _, result in encode_and_write(_chunks(documents, SUB_BATCH_DOCS), process_encoder(), writer):
+        total.add(result)
+    return result_payload(total)
+
+
+def process_redis():
+    if "redis" not in _process_state:
+        import redis  # noqa: PLC0415
+
+        _process_state["redis"] = redis.Redis.from_url(process_settings().broker_url or "redis://127.0.0.1:6379/0")
+    return _process_state["redis"]
+
+
+def process_app():
+    if "app" not in _process_state:
+        from ingest.app import make_app  # noqa: PLC0415
+
+        _process_state["app"] = make_app(process_settings())
+    return _process_state["app"]
+
+
+def drain_stream(index: str, task_id: str) -> dict[str, Any]:
+    """Apply the index's queued submits and deletes in micro-batches (see semsearch.streaming)."""
+    info = get_index_info(process_client(), index)
+    writer = checked_writer(index, info.vector_field)
+    encoder = process_encoder()
+
+    def write_documents(docs: list[Document]) -> tuple[int, list[tuple[str, str]]]:
+        total = BulkResult()
+        for _, result in encode_and_write(_chunks(docs, SUB_BATCH_DOCS), encoder, writer):
+            total.add(result)
+        return total.indexed, [(d.id, reason) for d, reason in total.failed]
+
+    def delete_ids(ids: list[str]) -> None:
+        writer.delete(ids)
+
+    return drain(index, task_id, client=process_redis(), write_documents=write_documents, delete_ids=delete_ids)

@@ -1,0 +1,213 @@
+"""Ingest through the Celery queue on real Redis with real worker processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+import semsearch
+from semsearch import Settings
+
+from .conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = os.environ.get("SEMSEARCH_TEST_BROKER_URL", "redis://127.0.0.1:6379/1")
+
+
+class Workers:
+    """Real `semsearch worker` processes, each in its own process group (so it can be killed whole)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, count: int = 1) -> None:
+        for _ in range(count):
+            log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w")
+            proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "worker", "--device", "cpu",
+                                     "--concurrency", "1"], stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "SEMSEARCH_BROKER_URL": BROKER}, start_new_session=True)
+            proc.log_path = log.name
+            self.procs.append(proc)
+        deadline = time.monotonic() + 120
+        for proc in self.procs:
+            while "ready." not in Path(proc.log_path).read_text():
+                assert proc.poll() is None, Path(proc.log_path).read_text()
+                assert time.monotonic() < deadline, "worker not ready after 120s"
+                time.sleep(0.5)
+
+    def kill(self, proc: subprocess.Popen) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture()
+def broker():
+    client = redis.Redis.from_url(BROKER)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture()
+def workers(tmp_path, broker):
+    pool = Workers(tmp_path)
+    yield pool
+    pool.stop()
+
+
+def corpus_slice(data_dir, tmp_path, count: int) -> Path:
+    path = tmp_path / f"corpus-{count}.jsonl"
+    with open(data_dir / "dbpedia-entity" / "corpus.jsonl", encoding="utf-8") as src:
+        path.write_text("".join(line for _, line in zip(range(count), src)), encoding="utf-8")
+    return path
+
+
+def ingest_env(**extra) -> dict:
+    return {"SEMSEARCH_BROKER_URL": BROKER, **extra}
+
+
+def assert_exactly_indexed(client, index, path: Path) -> None:
+    client.indices.refresh(index=index)
+    ids = {json.loads(line)["_id"] for line in path.read_text().splitlines()}
+    assert client.count(index=index)["count"] == len(ids)
+    assert client.count(index=index, body={"query": {"exists": {"field": "embedding"}}})["count"] == len(ids)
+    found = set()
+    body = {"size": 1000, "_source": False, "sort": ["_doc"], "query": {"match_all": {}}}
+    response = client.search(index=index, body=body, scroll="1m")
+    while response["hits"]["hits"]:
+        found.update(h["_id"] for h in response["hits"]["hits"])
+        response = client.scroll(scroll_id=response["_scroll_id"], scroll="1m")
+    assert found == ids
+
+
+def test_dbpedia_through_two_workers(client, index_name, workers, data_dir):
+    workers.start(2)
+    path = data_dir / "dbpedia-entity" / "corpus.jsonl"
+    result = run_cli("ingest", str(path), "--index", index_name, env=ingest_env())
+    assert result.returncode == 0, result.stderr
+    assert "indexed 5000 of 5000" in result.stderr
+    assert_exactly_indexed(client, index_name, path)
+    logs = [Path(p.log_path).read_text() for p in workers.procs]
+    assert all("semsearch.encode_batch" in log for log in logs), "both workers should have taken batches"
+
+
+def test_worker_killed_mid_run(client, index_name, workers, data_dir, tmp_path):
+    workers.start(2)
+    path = corpus_slice(data_dir, tmp_path, 1200)
+    proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "ingest", str(path), "--index", index_name,
+                             "--batch-size", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **ingest_env(SEMSEARCH_TASK_RESEND_AFTER="30")})
+    victim = workers.procs[0]
+    deadline = time.monotonic() + 300
+    while "semsearch.encode_batch" not in Path(victim.log_path).read_text():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    workers.kill(victim)  # SIGKILL to the worker and its pool process, mid-batch
+    _, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr
+    assert "indexed 1200 of 1200" in stderr
+    assert_exactly_indexed(client, index_name, path)
+
+
+@pytest.mark.parametrize("service", ["redis", "opensearch"])
+def test_service_restarted_mid_run(client, index_name, workers, data_dir, tmp_path, service):
+    workers.start(1)
+    path = corpus_slice(data_dir, tmp_path, 800)
+    proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "ingest", str(path), "--index", index_name,
+                             "--batch-size", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **ingest_env(SEMSEARCH_TASK_RESEND_AFTER="60")})
+    deadline = time.monotonic() + 300
+    while not client.indices.exists(index=index_name) or client.count(index=index_name)["count"] == 0:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
+        time.sleep(0.3)
+    restart = subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), "restart", service],
+                             capture_output=True, text=True, timeout=300)
+    assert restart.returncode == 0, restart.stderr
+    _, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr
+    assert "indexed 800 of 800" in stderr
+    assert_exactly_indexed(client, index_name, path)
+
+
+def test_single_document_submits_are_micro_batched(client, index_name, workers, broker, data_dir):
+    settings = Settings(broker_url=BROKER)
+    lines = (data_dir / "dbpedia-entity" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:1000]
+    docs = [json.loads(line) for line in lines]
+    ids = []
+    for doc in docs:  # one document per call, as an application pushing changes does
+        result = semsearch.submit(doc, index=index_name, settings=settings)
+        assert not result.rejected
+        ids.extend(result.ids)
+    workers.start(1)  # started after the submits, and also works while they arrive (next test)
+    deadline = time.monotonic() + 600
+    while True:
+        client.indices.refresh(index=index_name)
+        if client.count(index=index_name)["count"] >= 1000 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert client.count(index=index_name)["count"] == 1000
+    assert client.count(index=index_name, body={"query": {"exists": {"field": "embedding"}}})["count"] == 1000
+    stats = {k.decode(): int(v) for k, v in broker.hgetall(f"semsearch:stream:{index_name}:stats").items()}
+    assert stats["documents"] == 1000
+    assert stats["documents"] / stats["batches"] > 1, stats
+
+
+def test_submits_while_worker_runs_and_deletes_keep_order(client, index_name, workers, broker):
+    workers.start(1)
+    settings = Settings(broker_url=BROKER)
+    for i in range(200):
+        semsearch.submit({"_id": f"doc-{i}", "text": f"document number {i} about topic {i % 7}"},
+                         index=index_name, settings=settings)
+        if i % 10 == 9:
+            semsearch.delete([f"doc-{i}"], index=index_name, settings=settings)
+    # A submit after its delete comes back; a delete after its submit stays deleted.
+    semsearch.delete("doc-0", index=index_name, settings=settings)
+    semsearch.submit({"_id": "doc-9", "text": "written again after the delete"}, index=index_name, settings=settings)
+    deadline = time.monotonic() + 300
+    expected = 200 - 20 - 1 + 1
+    while time.monotonic() < deadline:
+        client.indices.refresh(index=index_name)
+        if broker.llen(f"semsearch:stream:{index_name}") == 0 and client.count(index=index_name)["count"] == expected:
+            break
+        time.sleep(1)
+    client.indices.refresh(index=index_name)
+    assert client.count(index=index_name)["count"] == expected
+    assert not client.exists(index=index_name, id="doc-0")
+    assert not client.exists(index=index_name, id="doc-19")
+    assert client.get(index=index_name, id="doc-9")["_source"]["text"] == "written again after the delete"
+
+
+def test_submit_rejects_bad_documents_and_keeps_the_rest(index_name, broker):
+    settings = Settings(broker_url=BROKER)
+    result = semsearch.submit([{"_id": "ok", "text": "fine"}, {"_id": "bad", "text": 3}, "not an object"],
+                              index=index_name, settings=settings)
+    assert result.ids == ["ok"]
+    assert [(r.line, r.field) for r in result.rejected] == [(2, "text"), (3, None)]
+    assert broker.llen(f"semsearch:stream:{index_name}") == 1
+
+
+def test_pickled_message_is_refused():
+    from ingest.app import celery_config
+
+    config = celery_config(BROKER)
+    assert config["accept_content"] == ["json"] and config["task_serializer"] == "json"
+    assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
+    assert config["worker_prefetch_multiplier"] == 1
+    assert config["broker_transport_options"]["visibility_timeout"] > config["task_time_limit"]
