@@ -143,6 +143,8 @@ def test_service_restarted_mid_run(client, index_name, workers, data_dir, tmp_pa
     _, stderr = proc.communicate(timeout=900)
     assert proc.returncode == 0, stderr
     assert "indexed 800 of 800" in stderr
+    if service == "redis":  # the producer talks to Redis throughout, and says when it waits for it
+        assert "waiting: Redis unreachable" in stderr, stderr
     assert_exactly_indexed(client, index_name, path)
 
 
