@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from opensearchpy.exceptions import ConnectionTimeout, TransportError
+from opensearchpy.exceptions import ConnectionTimeout, SSLError, TransportError
 
+from .client import cluster_error
 from .documents import Document
 from .errors import ClusterError
 from .index_body import CONTENT_HASH_FIELD
@@ -26,18 +27,42 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 VECTOR_DECIMALS = 7
 
 
+def _is_write_block(outcome: dict) -> bool:
+    """A write block (403) is temporary here: semsearch sets one while a blue/green copy catches up."""
+    error = outcome.get("error") or {}
+    return outcome.get("status") == 403 and isinstance(error, dict) and error.get("type") == "cluster_block_exception"
+
+
 def vector_to_json(vector: np.ndarray) -> str:
     return json.dumps(np.round(vector.astype(np.float64), VECTOR_DECIMALS).tolist(), separators=(",", ":"))
 
 
-def bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field: str) -> str:
-    """The two NDJSON lines that index one document with its vector (pure)."""
+# A chunked document's windows: (vector, (start, end) character span in the document's text).
+PassageVectors = list[tuple[np.ndarray, tuple[int, int]]]
+
+
+def passages_json(doc: Document, passages: PassageVectors, vector_field: str) -> str:
+    """The nested passages of a chunked document: position, text and vector of each window (pure)."""
+    items = []
+    for position, (vector, (start, end)) in enumerate(passages):
+        head = json.dumps({"position": position, "text": doc.text[start:end]}, ensure_ascii=False,
+                          separators=(",", ":"))
+        items.append(f'{head[:-1]},"{vector_field}":{vector_to_json(vector)}}}')
+    return "[" + ",".join(items) + "]"
+
+
+def bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field: str,
+               passages: PassageVectors | None = None, passages_field: str | None = None) -> str:
+    """The two NDJSON lines that index one document with its vector, and its passages if chunked (pure)."""
     action = json.dumps({"index": {"_index": index, "_id": doc.id}}, ensure_ascii=False)
     source = dict(doc.source)
     source[CONTENT_HASH_FIELD] = doc.content_hash
     body = json.dumps(source, ensure_ascii=False, separators=(",", ":"))
-    # Splice the vector in as text: no float→str round trip per component through json.dumps.
-    body = f'{body[:-1]}{"," if len(body) > 2 else ""}"{vector_field}":{vector_to_json(vector)}}}'
+    # Splice the vectors in as text: no float→str round trip per component through json.dumps.
+    extra = f'"{vector_field}":{vector_to_json(vector)}'
+    if passages and passages_field:
+        extra += f',"{passages_field}":{passages_json(doc, passages, vector_field)}'
+    body = f'{body[:-1]}{"," if len(body) > 2 else ""}{extra}}}'
     return f"{action}\n{body}\n"
 
 
@@ -61,11 +86,13 @@ class BulkResult:
     indexed: int = 0
     retried: int = 0
     failed: list[tuple[Document, str]] = field(default_factory=list)
+    chunked: int = 0  # documents longer than the model's window, stored as several passages
 
     def add(self, other: BulkResult) -> None:
         self.indexed += other.indexed
         self.retried += other.retried
         self.failed.extend(other.failed)
+        self.chunked += other.chunked
 
 
 class BulkWriter:
@@ -79,7 +106,7 @@ class BulkWriter:
     def __init__(self, client: OpenSearch, index: str, vector_field: str, *, max_docs: int = 500,
                  max_bytes: int = 8 * 1024 * 1024, max_wait: float = 300.0, initial_backoff: float = 0.5,
                  max_backoff: float = 30.0, refresh: bool | str = False,
-                 on_wait: Callable[[str], None] | None = None) -> None:
+                 on_wait: Callable[[str], None] | None = None, passages_field: str | None = None) -> None:
         self.client = client
         self.index = index
         self.vector_field = vector_field
@@ -89,13 +116,17 @@ class BulkWriter:
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self.refresh = refresh
+        self.passages_field = passages_field  # set: the index stores long documents as nested passages
         self.on_wait = on_wait or (lambda message: log.warning("%s", message))
 
-    def write(self, docs: Sequence[Document], vectors: np.ndarray) -> BulkResult:
+    def write(self, docs: Sequence[Document], vectors: np.ndarray,
+              passages: Sequence[PassageVectors | None] | None = None) -> BulkResult:
         if len(docs) != len(vectors):
             raise ValueError(f"{len(docs)} documents but {len(vectors)} vectors")
-        entries = [bulk_entry(self.index, d, v, self.vector_field) for d, v in zip(docs, vectors)]
-        result = BulkResult()
+        passages = passages or [None] * len(docs)
+        entries = [bulk_entry(self.index, d, v, self.vector_field, p, self.passages_field)
+                   for d, v, p in zip(docs, vectors, passages)]
+        result = BulkResult(chunked=sum(1 for p in passages if p))
         for positions in chunk_entries(entries, self.max_docs, self.max_bytes):
             result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
         return result
@@ -117,6 +148,8 @@ class BulkWriter:
             try:
                 response = self.client.bulk(body="".join(entries), refresh=self.refresh)
             except (OSConnectionError, ConnectionTimeout) as exc:
+                if isinstance(exc, SSLError):  # a certificate problem does not go away by waiting
+                    raise cluster_error(exc, f"bulk request to {self.index!r}") from exc
                 self._wait(started, attempt, f"OpenSearch unreachable ({type(exc).__name__})")
                 attempt += 1
                 continue
@@ -125,7 +158,7 @@ class BulkWriter:
                     self._wait(started, attempt, f"OpenSearch answered {exc.status_code}")
                     attempt += 1
                     continue
-                raise ClusterError(f"bulk request to {self.index!r} failed: {exc}") from exc
+                raise cluster_error(exc, f"bulk request to {self.index!r}") from exc
             retry_docs: list[Document] = []
             retry_entries: list[str] = []
             for doc, entry, item in zip(docs, entries, response["items"]):
@@ -133,7 +166,7 @@ class BulkWriter:
                 status = outcome.get("status", 0)
                 if 200 <= status < 300 or (operation == "delete" and status == 404):
                     result.indexed += 1
-                elif status in RETRYABLE_STATUSES:
+                elif status in RETRYABLE_STATUSES or _is_write_block(outcome):
                     retry_docs.append(doc)
                     retry_entries.append(entry)
                 else:

@@ -10,28 +10,26 @@ from pathlib import Path
 import click
 
 from .config import Settings
-from .errors import SemsearchError
-from .index import DEFAULT_TEXT_FIELDS
+from .errors import ConfigurationError, SemsearchError
+from .client import redact_url
+from .index import DEFAULT_TEXT_FIELDS, PASSAGES_FIELD
 
 log = logging.getLogger("semsearch")
-
-
-def redact_url(url: str) -> str:
-    """A URL fit to print: any password in it replaced by ***."""
-    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _settings() -> Settings:
     try:
         return Settings()
-    except ValueError as exc:  # pydantic's ValidationError
-        raise click.ClickException(f"invalid SEMSEARCH_* setting: {exc}") from exc
+    except ValueError as exc:  # pydantic's ValidationError: named without the values, which may be secrets
+        from .client import redact_credentials  # noqa: PLC0415
+
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            problems = "; ".join(f"SEMSEARCH_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                                 for e in errors(include_input=False, include_url=False))
+        else:
+            problems = str(exc)
+        raise ConfigurationError(f"invalid setting: {redact_credentials(problems)}") from None
 
 
 def _encoder(settings: Settings):
@@ -44,10 +42,20 @@ class _Group(click.Group):
     """Turns semsearch's own errors into one clear line and exit status 2."""
 
     def invoke(self, ctx: click.Context):
+        from opensearchpy.exceptions import ImproperlyConfigured, OpenSearchException  # noqa: PLC0415
+
         try:
             return super().invoke(ctx)
-        except SemsearchError as exc:
-            click.echo(f"error: {exc}", err=True)
+        except (SemsearchError, OpenSearchException, ImproperlyConfigured) as exc:
+            # One place turns cluster failures into one line: authentication, TLS, reachability
+            # are named (semsearch.client.explain_transport_error); secrets are scrubbed out.
+            from .client import describe_error  # noqa: PLC0415
+
+            try:
+                settings = Settings()
+            except ValueError:
+                settings = None
+            click.echo(f"error: {describe_error(exc, settings)}", err=True)
             ctx.exit(2)
 
 
@@ -78,7 +86,8 @@ def index_create(name: str, text_fields: tuple[str, ...], replicas: int | None) 
     encoder = _encoder(settings)
     create_index(make_client(settings), name, fingerprint=encoder.fingerprint.as_dict(),
                  text_fields=list(text_fields or DEFAULT_TEXT_FIELDS), vector_field=settings.vector_field,
-                 engine=settings.knn_engine, analyzer=settings.text_analyzer, replicas=replicas)
+                 engine=settings.knn_engine, analyzer=settings.text_analyzer, replicas=replicas,
+                 passages=PASSAGES_FIELD)
     click.echo(f"created index {name!r}: {encoder.dimension}-d {settings.knn_engine} vectors in "
                f"{settings.vector_field!r}, text fields {', '.join(text_fields or DEFAULT_TEXT_FIELDS)}")
 
@@ -86,17 +95,34 @@ def index_create(name: str, text_fields: tuple[str, ...], replicas: int | None) 
 @index.command("info")
 @click.argument("name")
 def index_info(name: str) -> None:
-    """Show what semsearch knows about NAME: fields, fingerprint, counts."""
+    """Show what semsearch knows about NAME: fields, fingerprint, counts, and what the cluster supports."""
+    from .capabilities import detect  # noqa: PLC0415
     from .client import make_client  # noqa: PLC0415
     from .index import get_index_info  # noqa: PLC0415
+    from .lifecycle import describe_versions, resolve  # noqa: PLC0415
 
-    client = make_client(_settings())
-    info = get_index_info(client, name)
+    settings = _settings()
+    client = make_client(settings)
+    target = resolve(client, name)
+    cluster = detect(client, default_engine=settings.knn_engine).as_dict()
     count = client.count(index=name)["count"]
+    mapping = client.indices.get_mapping(index=target.index)[target.index]["mappings"]
+    summary = {"index": name, "concrete_index": target.index, "alias": target.is_alias, "documents": count}
+    try:
+        info = get_index_info(client, name)
+    except SemsearchError as exc:  # a plain index: no vector field yet
+        text_fields = [f for f, spec in mapping.get("properties", {}).items() if spec.get("type") == "text"]
+        summary.update({"vector_field": None, "text_fields": text_fields, "hint": str(exc), "cluster": cluster})
+        click.echo(json.dumps(summary, indent=2))
+        return
     with_vectors = client.count(index=name, body={"query": {"exists": {"field": info.vector_field}}})["count"]
-    click.echo(json.dumps({"index": name, "documents": count, "documents_with_vector": with_vectors,
-                           "vector_field": info.vector_field, "dimension": info.dimension,
-                           "text_fields": info.text_fields, "fingerprint": info.fingerprint}, indent=2))
+    summary.update({"documents_with_vector": with_vectors, "vector_field": info.vector_field,
+                    "dimension": info.dimension, "text_fields": info.text_fields, "fingerprint": info.fingerprint,
+                    "vector_mapping": mapping.get("properties", {}).get(info.vector_field),
+                    "knn": info.meta.get("knn"), "passages": info.meta.get("passages"),
+                    "semsearch_version": info.meta.get("semsearch_version"),
+                    "versions": describe_versions(client, name), "cluster": cluster})
+    click.echo(json.dumps(summary, indent=2))
 
 
 def _count_lines(paths: tuple[str, ...]) -> int | None:
@@ -143,8 +169,8 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
                                  text_fields=list(text_fields) or None)
     if created:
         click.echo(f"created index {index_name!r}", err=True)
-    schema = DocumentSchema(text_fields=tuple(text_fields or info.text_fields), id_field=id_field,
-                            vector_field=info.vector_field)
+    schema = DocumentSchema.from_settings(settings, text_fields=tuple(text_fields or info.text_fields),
+                                          id_field=id_field, vector_field=info.vector_field)
     show = sys.stderr.isatty() if progress is None else progress
     total = _count_lines(paths) if show else None
     def wait_message(message: str) -> None:
@@ -164,16 +190,17 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
                                      on_wait=wait_message, resend_after=settings.task_resend_after)
         else:
             writer = BulkWriter(client, index_name, info.vector_field, max_docs=settings.bulk_max_docs,
-                                max_bytes=settings.bulk_max_bytes, on_wait=wait_message)
+                                max_bytes=settings.bulk_max_bytes, on_wait=wait_message,
+                                passages_field=info.passages_field)
             report = run_in_process(items, encoder=encoder, writer=writer, dead_letter=dead,
-                                    batch_docs=batch_size, progress=bar.update)
+                                    batch_docs=batch_size, progress=bar.update, chunk_overlap=info.passage_overlap)
     for failure in report.failures:
         click.echo(f"rejected: {failure}", err=True)
     if report.rejected + report.failed > len(report.failures):
         click.echo(f"… {report.rejected + report.failed - len(report.failures)} more", err=True)
     summary = (f"indexed {report.indexed} of {report.read} documents in {report.elapsed:.1f}s "
                f"({report.docs_per_second:.0f} docs/s); rejected {report.rejected}, failed {report.failed}, "
-               f"retried {report.retried}")
+               f"retried {report.retried}, chunked {report.chunked} (longer than the model's window)")
     if report.dead_letter:
         summary += f"; dead letters in {report.dead_letter}"
     click.echo(summary, err=True)
@@ -259,6 +286,10 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
     if as_json:
         click.echo(json.dumps(results))
 
+
+from .cli_lifecycle import register_lifecycle_commands  # noqa: E402 - index enable-vectors, backfill, migrate
+
+register_lifecycle_commands(main, index)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .documents import DEFAULT_MAX_DEPTH, DEFAULT_MAX_DOCUMENT_BYTES
+
 KnnEngine = Literal["lucene", "faiss"]
 
 
@@ -24,6 +26,15 @@ class Settings(BaseSettings):
     # Secret: never printed by repr(), logs or error messages.
     opensearch_password: SecretStr | None = None
     request_timeout: float = Field(default=60.0, gt=0)
+    # Secret, sent as "Authorization: ApiKey <key>"; instead of (not with) user and password.
+    api_key: SecretStr | None = None
+
+    # TLS (https:// URLs): the server's certificate is verified unless verify_certs is false
+    # (SEMSEARCH_VERIFY_CERTS=false: encrypted but unauthenticated; a warning is logged).
+    verify_certs: bool = True
+    ca_certs: str | None = None  # PEM file of the CA(s) that signed the cluster's certificate
+    client_cert: str | None = None  # PEM certificate (or certificate + key) for mutual TLS
+    client_key: str | None = None  # PEM private key of client_cert, when in a separate file
 
     # Unset: ingest runs in-process. Set (redis://…): ingest goes through the Celery workers.
     broker_url: str | None = None
@@ -47,6 +58,10 @@ class Settings(BaseSettings):
 
     bulk_max_docs: int = Field(default=500, gt=0)
     bulk_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+
+    # Input limits (see semsearch.documents): a larger or deeper document is dead-lettered.
+    max_document_bytes: int = Field(default=DEFAULT_MAX_DOCUMENT_BYTES, gt=0)
+    max_document_depth: int = Field(default=DEFAULT_MAX_DEPTH, gt=0)
 
     @field_validator("opensearch_url")
     @classmethod

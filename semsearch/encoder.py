@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -60,6 +61,44 @@ def plan_batches(lengths: Sequence[int], token_budget: int, max_batch: int = 512
     return batches
 
 
+@dataclass
+class Passages:
+    """Vectors of token windows: every text has one or more, in order.
+
+    ``owner[i]`` is the position of passage i's text in the input; ``spans[i]`` its character span
+    in that text. The first passage of a text is exactly what :meth:`Encoder.encode_documents`
+    gives for it (the model's window from the start).
+    """
+
+    vectors: np.ndarray
+    owner: list[int]
+    spans: list[tuple[int, int]]
+
+    def chunked_texts(self) -> int:
+        """How many texts needed more than one window."""
+        counts: dict[int, int] = {}
+        for o in self.owner:
+            counts[o] = counts.get(o, 0) + 1
+        return sum(1 for c in counts.values() if c > 1)
+
+
+def window_starts(length: int, window: int, overlap: int) -> list[int]:
+    """Start offsets of windows of ``window`` tokens covering ``length`` tokens, overlapping by ``overlap``.
+
+    The last window ends exactly at ``length``; a text that fits has one window at 0 (pure).
+    """
+    if window <= 0:
+        raise ValueError("window must be positive")
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap must be in [0, {window}), got {overlap}")
+    if length <= window:
+        return [0]
+    step = window - overlap
+    starts = list(range(0, length - window, step))
+    starts.append(length - window)
+    return starts
+
+
 class Encoder:
     """Encodes texts into sentence vectors as the model folder prescribes.
 
@@ -95,6 +134,7 @@ class Encoder:
         self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.dimension = int(self.model.config.hidden_size) * len(self.spec.pooling_modes)
         self._fingerprint: Fingerprint | None = None
+        self._special_prefix, self._special_suffix = self._special_tokens()
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -112,6 +152,33 @@ class Encoder:
             return self._encode([text], prompt=self.spec.query_prompt)[0]
         return self._encode(text, prompt=self.spec.query_prompt)
 
+    def encode_passages(self, texts: Sequence[str], overlap: int = 32) -> Passages:
+        """Documents of any length: texts longer than the model's window are split into token
+        windows overlapping by ``overlap`` tokens, each with its own vector (nothing is truncated)."""
+        if isinstance(texts, str):
+            raise TypeError("encode_passages() takes a list of texts")
+        prompt = self.spec.document_prompt
+        if self.spec.do_lower_case:
+            texts = [t.lower() for t in texts]
+            prompt = prompt.lower()
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
+                                 verbose=False)
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
+        prompt_length = len(prompt_ids) + 1 if prompt and not self.spec.include_prompt else 0
+        window = self.max_length - len(self._special_prefix) - len(self._special_suffix) - len(prompt_ids)
+        inputs: list[list[int]] = []
+        owner: list[int] = []
+        spans: list[tuple[int, int]] = []
+        for position, (ids, offsets) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"])):
+            for start in window_starts(len(ids), window, min(overlap, window - 1)):
+                piece = ids[start:start + window]
+                inputs.append(self._special_prefix + prompt_ids + piece + self._special_suffix)
+                owner.append(position)
+                end = start + len(piece)
+                spans.append((offsets[start][0], offsets[end - 1][1]) if piece else (0, 0))
+        vectors = self._encode_ids(inputs, prompt_length) if inputs else np.zeros((0, self.dimension), np.float32)
+        return Passages(vectors=vectors, owner=owner, spans=spans)
+
     @property
     def fingerprint(self) -> Fingerprint:
         if self._fingerprint is None:
@@ -123,6 +190,15 @@ class Encoder:
         return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _special_tokens(self) -> tuple[list[int], list[int]]:
+        """The ids the tokenizer puts before and after a text ([CLS] … [SEP] for BERT), learnt from a probe."""
+        bare = self.tokenizer("probe", add_special_tokens=False)["input_ids"]
+        full = self.tokenizer("probe", add_special_tokens=True)["input_ids"]
+        for start in range(len(full) - len(bare) + 1):
+            if full[start:start + len(bare)] == bare:
+                return full[:start], full[start + len(bare):]
+        raise ModelError(f"cannot tell how {type(self.tokenizer).__name__} adds special tokens")
 
     def _tokenize(self, texts: Sequence[str], prompt: str) -> tuple[list[list[int]], int]:
         if self.spec.do_lower_case:

@@ -5,7 +5,15 @@ SemsearchError
 ├── ModelError              a model folder that cannot be loaded or is not supported
 ├── IndexMismatchError      an index built for another model / dimension than the encoder's
 ├── ClusterError            the cluster refused or could not be reached
+│   ├── ClusterUnreachableError      no connection (refused, timed out, closed)
+│   ├── AuthenticationError          401, or 403 from the security layer: credentials refused
+│   └── TLSError                     the TLS layer failed
+│       ├── CertificateVerificationError   the server's certificate is not trusted (SEMSEARCH_CA_CERTS)
+│       ├── ClientCertificateError         the server wants / refused our client certificate
+│       └── SchemeMismatchError            http:// to a TLS port, or https:// to a plain one
 └── InputError              a document or query file that cannot be read
+
+semsearch.client.explain_transport_error turns opensearch-py's exceptions into these.
 """
 
 from __future__ import annotations
@@ -32,4 +40,28 @@ class ClusterError(SemsearchError):
 
 
 class InputError(SemsearchError):
+    pass
+
+
+class ClusterUnreachableError(ClusterError):
+    pass
+
+
+class AuthenticationError(ClusterError):
+    pass
+
+
+class TLSError(ClusterError):
+    pass
+
+
+class CertificateVerificationError(TLSError):
+    pass
+
+
+class ClientCertificateError(TLSError):
+    pass
+
+
+class SchemeMismatchError(TLSError):
     pass

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
 from .errors import ClusterError, ConfigurationError, IndexMismatchError
-from .index_body import META_KEY, build_index_body, index_meta
+from .index_body import (
+    META_KEY,
+    build_index_body,
+    index_meta,
+    knn_meta,
+    resolve_space_type,
+)
 
 DEFAULT_TEXT_FIELDS = ("title", "text")
+# Indexes semsearch creates keep long documents whole, as nested passages (semsearch.passages).
+PASSAGES_FIELD = "passages"
 
 
 @dataclass(frozen=True)
@@ -22,18 +30,45 @@ class IndexInfo:
     vector_field: str
     fingerprint: dict
     dimension: int
+    index: str = ""  # the concrete index behind ``name`` (``name`` itself unless it is an alias)
+    meta: dict = field(default_factory=dict, compare=False)  # semsearch's whole ``_meta`` entry
+
+    @property
+    def passages_field(self) -> str | None:
+        """The nested field holding long documents' passages, if this index has one."""
+        return (self.meta.get("passages") or {}).get("field")
+
+    @property
+    def passage_overlap(self) -> int:
+        from .passages import DEFAULT_OVERLAP  # noqa: PLC0415
+
+        return int((self.meta.get("passages") or {}).get("overlap", DEFAULT_OVERLAP))
 
 
 def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_fields: list[str],
                  vector_field: str, engine: str, analyzer: str | None = None,
-                 replicas: int | None = None) -> dict:
-    """Create ``name`` with a ``knn_vector`` field sized for the encoder's fingerprint."""
-    from . import __version__  # noqa: PLC0415 - avoid an import cycle at module load
+                 replicas: int | None = None, passage_overlap: int | None = None, **knobs) -> dict:
+    """Create ``name`` with a ``knn_vector`` field sized for the encoder's fingerprint.
 
-    meta = index_meta(fingerprint, text_fields, vector_field, __version__)
+    ``knobs``: keyword arguments of :func:`~semsearch.index_body.build_index_body` (space_type, m,
+    ef_construction, ef_search, compact, passages, server_version, shards). With ``passages``,
+    ``passage_overlap`` records how long documents are chunked into token windows (semsearch.passages).
+    """
+    from . import __version__  # noqa: PLC0415 - avoid an import cycle at module load
+    from .passages import DEFAULT_OVERLAP, chunking_meta  # noqa: PLC0415
+
+    knn = knn_meta(engine=engine, space_type=resolve_space_type(engine, fingerprint["normalize"],
+                                                                knobs.get("space_type")),
+                   m=knobs.get("m"), ef_construction=knobs.get("ef_construction"),
+                   ef_search=knobs.get("ef_search"), compact=knobs.get("compact"))
+    passages = None
+    if knobs.get("passages"):
+        passages = chunking_meta(knobs["passages"], window=fingerprint["max_seq_length"],
+                                 overlap=DEFAULT_OVERLAP if passage_overlap is None else passage_overlap)
+    meta = index_meta(fingerprint, text_fields, vector_field, __version__, knn=knn, passages=passages)
     body = build_index_body(dimension=fingerprint["dimension"], text_fields=text_fields,
                             vector_field=vector_field, engine=engine, normalized=fingerprint["normalize"],
-                            meta=meta, analyzer=analyzer, replicas=replicas)
+                            meta=meta, analyzer=analyzer, replicas=replicas, **knobs)
     try:
         client.indices.create(index=name, body=body)
     except RequestError as exc:
@@ -55,26 +90,38 @@ def get_index_info(client: OpenSearch, name: str) -> IndexInfo:
             f"index {name!r} does not exist; create it with: semsearch index create {name}") from exc
     except TransportError as exc:
         raise ClusterError(f"reading the mapping of {name!r} failed: {exc}") from exc
-    mapping = next(iter(mappings.values()))["mappings"]
+    if len(mappings) > 1:
+        # An alias over several indexes: fine for queries only if they all hold the same encoder's vectors.
+        metas = {concrete: (m["mappings"].get("_meta") or {}).get(META_KEY, {}).get("fingerprint")
+                 for concrete, m in mappings.items()}
+        if len({repr(fp) for fp in metas.values()}) > 1:
+            raise IndexMismatchError(
+                f"{name!r} is an alias over indexes built with different encoders ({', '.join(sorted(metas))}); "
+                "point it at one index (semsearch migrate NAME --rollback, or the _aliases API)")
+    concrete, entry = sorted(mappings.items())[-1]
+    mapping = entry["mappings"]
     meta = (mapping.get("_meta") or {}).get(META_KEY)
     if not meta:
         raise ConfigurationError(
-            f"index {name!r} has no semsearch vector field; create one with: semsearch index create NEW_INDEX")
+            f"index {name!r} has no semsearch vector field; add one in place with: "
+            f"semsearch index enable-vectors {name}")
     vector_field = meta["vector_field"]
     dimension = mapping.get("properties", {}).get(vector_field, {}).get("dimension", 0)
     return IndexInfo(name=name, text_fields=list(meta["text_fields"]), vector_field=vector_field,
-                     fingerprint=dict(meta["fingerprint"]), dimension=int(dimension))
+                     fingerprint=dict(meta["fingerprint"]), dimension=int(dimension), index=concrete,
+                     meta=dict(meta))
 
 
 def check_fingerprint(info: IndexInfo, fingerprint: dict) -> None:
     """Refuse to mix vectors of two models in one index."""
     expected = info.fingerprint
+    way_out = (f"Use the index's model (SEMSEARCH_MODEL={expected.get('model')}), or move the index to this "
+               f"model with 'semsearch migrate {info.name} --model MODEL' (blue/green; the old index is kept)")
     if expected.get("dimension") != fingerprint.get("dimension"):
         raise IndexMismatchError(
-            f"index {info.name!r} holds {expected.get('dimension')}-d vectors of {expected.get('model')!r}; "
-            f"the encoder gives {fingerprint.get('dimension')}-d vectors of {fingerprint.get('model')!r}. "
-            f"Use the index's model (SEMSEARCH_MODEL), or create a new index for this model with "
-            f"'semsearch index create NEW_INDEX'")
+            f"dimension mismatch on index {info.name!r}: expected {expected.get('dimension')}-d vectors "
+            f"(model {expected.get('model')!r}), given {fingerprint.get('dimension')}-d vectors "
+            f"(model {fingerprint.get('model')!r}). {way_out}")
     # The model's name is informative only: a copied folder with the same weights is the same encoder.
     keys = ("weights", "pooling", "normalize", "max_seq_length")
     differs = [k for k in keys if expected.get(k) != fingerprint.get(k)]
@@ -84,8 +131,7 @@ def check_fingerprint(info: IndexInfo, fingerprint: dict) -> None:
 
         raise IndexMismatchError(
             f"index {info.name!r} was built with a different encoder ({describe(expected)}) than this one "
-            f"({describe(fingerprint)}); its vectors are not comparable. Use the index's model "
-            f"(SEMSEARCH_MODEL), or create a new index for this model with 'semsearch index create NEW_INDEX'")
+            f"({describe(fingerprint)}); its vectors are not comparable. {way_out}")
 
 
 def ensure_index(client: OpenSearch, name: str, *, fingerprint: dict, settings, text_fields: list[str] | None = None
@@ -99,7 +145,7 @@ def ensure_index(client: OpenSearch, name: str, *, fingerprint: dict, settings, 
         try:
             create_index(client, name, fingerprint=fingerprint, text_fields=list(text_fields or DEFAULT_TEXT_FIELDS),
                          vector_field=settings.vector_field, engine=settings.knn_engine,
-                         analyzer=settings.text_analyzer)
+                         analyzer=settings.text_analyzer, passages=PASSAGES_FIELD)
             created = True
         except ConfigurationError:
             pass  # created meanwhile by a concurrent caller: use it

@@ -10,9 +10,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .bulk import BulkResult, BulkWriter
+import numpy as np
+
+from .bulk import BulkResult, BulkWriter, PassageVectors
 from .documents import DeadLetterFile, Document, Rejection
 from .encoder import Encoder
+from .passages import DEFAULT_OVERLAP
+
+
+DEFAULT_CHUNK_OVERLAP = DEFAULT_OVERLAP
 
 
 @dataclass
@@ -24,6 +30,7 @@ class IngestReport:
     rejected: int = 0  # bad input lines
     failed: int = 0  # refused by the cluster for good
     retried: int = 0
+    chunked: int = 0  # documents longer than the model's window, stored as several passages
     elapsed: float = 0.0
     dead_letter: str | None = None
     failures: list[str] = field(default_factory=list)  # first few reasons, for the summary
@@ -37,6 +44,7 @@ class IngestReport:
         """Count a written batch; documents the cluster refused for good are dead-lettered."""
         self.indexed += result.indexed
         self.retried += result.retried
+        self.chunked += result.chunked
         for doc, reason in result.failed:
             self.failed += 1
             self._dead_letter(rejection_for(doc, f"refused by OpenSearch: {reason}"), dead_letter)
@@ -57,12 +65,29 @@ class IngestReport:
 
     def as_dict(self) -> dict:
         return {"read": self.read, "indexed": self.indexed, "rejected": self.rejected, "failed": self.failed,
-                "retried": self.retried, "elapsed_s": round(self.elapsed, 3),
+                "retried": self.retried, "chunked": self.chunked, "elapsed_s": round(self.elapsed, 3),
                 "docs_per_s": round(self.docs_per_second, 1), "dead_letter": self.dead_letter}
 
 
-def encode_and_write(batches: Iterable[list[Document]], encoder: Encoder,
-                     writer: BulkWriter) -> Iterator[tuple[list[Document], BulkResult]]:
+def encode_batch(batch: list[Document], encoder: Encoder, *, chunk: bool, overlap: int = DEFAULT_CHUNK_OVERLAP
+                 ) -> tuple[np.ndarray, list[PassageVectors | None] | None]:
+    """Document vectors, and for documents longer than the model's window, all their passages.
+
+    A document's own vector is its first window: the same as truncation would give, so an index
+    without passages and one with them rank short documents identically.
+    """
+    if not chunk:
+        return encoder.encode_documents([d.text for d in batch]), None
+    encoded = encoder.encode_passages([d.text for d in batch], overlap=overlap)
+    per_doc: list[PassageVectors] = [[] for _ in batch]
+    for vector, owner, span in zip(encoded.vectors, encoded.owner, encoded.spans):
+        per_doc[owner].append((vector, span))
+    vectors = np.stack([windows[0][0] for windows in per_doc]) if per_doc else encoded.vectors
+    return vectors, [windows if len(windows) > 1 else None for windows in per_doc]
+
+
+def encode_and_write(batches: Iterable[list[Document]], encoder: Encoder, writer: BulkWriter,
+                     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> Iterator[tuple[list[Document], BulkResult]]:
     """Encode and write batches: the unit of work of every ingest path, in-process or in a worker.
 
     One writer thread: the cluster works on batch N while this thread encodes batch N+1, and at
@@ -71,11 +96,12 @@ def encode_and_write(batches: Iterable[list[Document]], encoder: Encoder,
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-bulk") as pool:
         in_flight: list[tuple[list[Document], Future[BulkResult]]] = []
         for batch in batches:
-            vectors = encoder.encode_documents([d.text for d in batch])
+            vectors, passages = encode_batch(batch, encoder, chunk=writer.passages_field is not None,
+                                             overlap=chunk_overlap)
             while len(in_flight) >= 2:
                 done, future = in_flight.pop(0)
                 yield done, future.result()
-            in_flight.append((batch, pool.submit(writer.write, batch, vectors)))
+            in_flight.append((batch, pool.submit(writer.write, batch, vectors, passages)))
         for done, future in in_flight:
             yield done, future.result()
 
@@ -105,7 +131,8 @@ def rejection_for(doc: Document, reason: str) -> Rejection:
 
 def run_in_process(items: Iterable[Document | Rejection], *, encoder: Encoder, writer: BulkWriter,
                    dead_letter: DeadLetterFile, batch_docs: int = 256, batch_bytes: int = 1 << 20,
-                   progress: Callable[[int], None] | None = None) -> IngestReport:
+                   progress: Callable[[int], None] | None = None,
+                   chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> IngestReport:
     """Ingest in this process (no broker configured)."""
     report = IngestReport(dead_letter=str(dead_letter.path))
     started = time.monotonic()
@@ -119,7 +146,8 @@ def run_in_process(items: Iterable[Document | Rejection], *, encoder: Encoder, w
             report.read += len(batch)
             yield batch
 
-    for _, result in encode_and_write(counted(batched(items, batch_docs, batch_bytes, reject)), encoder, writer):
+    batches = counted(batched(items, batch_docs, batch_bytes, reject))
+    for _, result in encode_and_write(batches, encoder, writer, chunk_overlap):
         report.add(result, dead_letter)
         if progress is not None:
             progress(result.indexed)

@@ -34,13 +34,26 @@ def keyword_body(text: str, text_fields: Sequence[str], size: int, filters: Filt
 
 
 def knn_body(vector: Sequence[float], vector_field: str, size: int, filters: Filters = None,
-             source_excludes: Sequence[str] = ()) -> dict[str, Any]:
-    """Approximate nearest neighbours; a filter is applied during the graph search (efficient filtering)."""
-    knn: dict[str, Any] = {"vector": [float(x) for x in vector], "k": size}
+             source_excludes: Sequence[str] = (), passages_field: str | None = None) -> dict[str, Any]:
+    """Approximate nearest neighbours; a filter is applied during the graph search (efficient filtering).
+
+    With ``passages_field``, a long document also competes through its best passage: the query is
+    the max (dis_max) of the document-vector knn and a nested knn over its passages' vectors.
+    """
+    values = [float(x) for x in vector]
+    knn: dict[str, Any] = {"vector": values, "k": size}
     clauses = filter_clauses(filters)
     if clauses:
         knn["filter"] = {"bool": {"filter": clauses}}
-    body: dict[str, Any] = {"size": size, "query": {"knn": {vector_field: knn}}}
+    query: dict[str, Any] = {"knn": {vector_field: knn}}
+    if passages_field:
+        from .passages import nested_knn_query  # noqa: PLC0415
+
+        nested = nested_knn_query(values, path=passages_field, vector_field=vector_field, k=size, inner_hits=False)
+        if clauses:  # filters are on the document, outside the nested query
+            nested = {"bool": {"must": [nested], "filter": clauses}}
+        query = {"dis_max": {"queries": [query, nested]}}
+    body: dict[str, Any] = {"size": size, "query": query}
     if source_excludes:
         body["_source"] = {"excludes": list(source_excludes)}
     return body

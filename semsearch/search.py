@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ MODES = ("hybrid", "semantic", "keyword")
 # stronger than BM25 there, so an unweighted fusion loses to it; weights favour the dense side.
 DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 1.0, "semantic": 1.0})
 DEFAULT_WINDOW = 100
+INFO_TTL = 30.0
 
 
 @dataclass
@@ -70,7 +72,7 @@ class Searcher:
         self._encoder = encoder
         self.fusion = fusion
         self.window = window
-        self._infos: dict[str, IndexInfo] = {}
+        self._infos: dict[str, tuple[IndexInfo, float]] = {}
         self._checked: set[str] = set()
         self._vectors = QueryVectorCache(lambda text: self.encoder.encode_query(text))
 
@@ -82,9 +84,11 @@ class Searcher:
         return self._encoder
 
     def index_info(self, index: str) -> IndexInfo:
-        if index not in self._infos:
-            self._infos[index] = get_index_info(self.client, index)
-        return self._infos[index]
+        """The index's mapping facts, re-read every ``INFO_TTL`` seconds: a blue/green swap can move the name."""
+        cached = self._infos.get(index)
+        if cached is None or time.monotonic() - cached[1] > INFO_TTL:
+            self._infos[index] = (get_index_info(self.client, index), time.monotonic())
+        return self._infos[index][0]
 
     def search(self, text: str, *, index: str, k: int = 10, mode: str = "hybrid", filters: Filters = None,
                fusion: FusionConfig | None = None, window: int | None = None) -> list[Hit]:
@@ -94,16 +98,18 @@ class Searcher:
         if k <= 0:
             raise ConfigurationError(f"k must be positive, got {k}")
         info = self.index_info(index)
-        excludes = [info.vector_field]
+        excludes = [info.vector_field] + ([info.passages_field] if info.passages_field else [])
         bodies: dict[str, dict] = {}
         size = k if mode != "hybrid" else max(k, window or self.window)
         if mode in ("keyword", "hybrid"):
             bodies["keyword"] = keyword_body(text, info.text_fields, size, filters, excludes)
         if mode in ("semantic", "hybrid"):
-            if index not in self._checked:
+            if info.index not in self._checked:  # per concrete index: a swapped alias is checked again
                 check_fingerprint(info, self.encoder.fingerprint.as_dict())
-                self._checked.add(index)
-            bodies["semantic"] = knn_body(self._vectors.get(text), info.vector_field, size, filters, excludes)
+                self._checked.add(info.index)
+            vector = self._vectors.get(text)
+            bodies["semantic"] = knn_body(vector, info.vector_field, size, filters, excludes,
+                                          passages_field=info.passages_field)
         responses = self._msearch(index, bodies)
         if mode != "hybrid":
             hits = responses[mode]
@@ -117,8 +123,10 @@ class Searcher:
     def _msearch(self, index: str, bodies: dict[str, dict]) -> dict[str, list[dict]]:
         try:
             response = self.client.msearch(body=msearch_body(index, list(bodies.values())))
-        except TransportError as exc:
-            raise ClusterError(f"search on {index!r} failed: {exc}") from exc
+        except TransportError as exc:  # connection failures included
+            from .client import cluster_error  # noqa: PLC0415
+
+            raise cluster_error(exc, f"search on {index!r}", self.settings) from exc
         results: dict[str, list[dict]] = {}
         for name, item in zip(bodies, response["responses"]):
             if "error" in item:

@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from .config import Settings
-from .documents import Document, DocumentSchema, Rejection, validate
+from .documents import RESERVED_FIELDS, Document, DocumentSchema, Rejection, validate
 from .errors import ConfigurationError
 
 DRAIN_TASK = "semsearch.drain_stream"
@@ -103,12 +103,12 @@ def submit(docs: dict[str, Any] | Iterable[dict[str, Any]], *, index: str, setti
     in ``SubmitResult.rejected`` (position in the call as the line number) and are not queued.
     """
     settings = settings or Settings()
-    schema = schema or DocumentSchema(vector_field=settings.vector_field)
+    schema = schema or DocumentSchema.from_settings(settings, reserved=RESERVED_FIELDS)
     items = [docs] if isinstance(docs, dict) else list(docs)
     result = SubmitResult()
     entries: list[str] = []
     for position, obj in enumerate(items, start=1):
-        checked = validate(obj, schema, "<submit>", position, raw=json.dumps(obj, default=str)[:2000])
+        checked = validate(obj, schema, "<submit>", position, raw=None)
         if isinstance(checked, Rejection):
             result.rejected.append(checked)
             continue

@@ -18,7 +18,7 @@ from .streaming import drain
 from .pipeline import encode_and_write
 
 # Inside a task, sub-batches let the GPU encode one while the previous one is being written.
-SUB_BATCH_DOCS = 64
+SUB_BATCH_DOCS = 128
 
 _process_state: dict[str, Any] = {}
 
@@ -35,7 +35,7 @@ def document_from_payload(payload: dict[str, Any]) -> Document:
 
 
 def result_payload(result: BulkResult) -> dict[str, Any]:
-    return {"indexed": result.indexed, "retried": result.retried,
+    return {"indexed": result.indexed, "retried": result.retried, "chunked": result.chunked,
             "failed": [{"id": d.id, "origin": d.origin, "reason": reason} for d, reason in result.failed]}
 
 
@@ -43,7 +43,8 @@ def result_from_payload(payload: dict[str, Any], docs: list[Document]) -> BulkRe
     by_id = {d.id: d for d in docs}
     failed = [(by_id.get(f["id"]) or Document(f["id"], {}, "", "", f.get("origin", "")), f["reason"])
               for f in payload.get("failed", [])]
-    return BulkResult(indexed=int(payload["indexed"]), retried=int(payload.get("retried", 0)), failed=failed)
+    return BulkResult(indexed=int(payload["indexed"]), retried=int(payload.get("retried", 0)), failed=failed,
+                      chunked=int(payload.get("chunked", 0)))
 
 
 def process_settings() -> Settings:
@@ -68,16 +69,22 @@ def process_client():
     return _process_state["client"]
 
 
-def checked_writer(index: str, vector_field: str) -> BulkWriter:
-    """A bulk writer for ``index``, once its fingerprint is known to match this process's encoder."""
+def checked_writer(index: str, vector_field: str) -> tuple[BulkWriter, int]:
+    """A bulk writer for ``index`` (and its chunk overlap), once its fingerprint matches this encoder.
+
+    Checked per concrete index: after a blue/green swap moves the name, the new index is checked
+    again, so a worker still running the old model is refused instead of mixing vectors.
+    """
     checked: set[str] = _process_state.setdefault("checked", set())
     client = process_client()
-    if index not in checked:
-        check_fingerprint(get_index_info(client, index), process_encoder().fingerprint.as_dict())
-        checked.add(index)
+    info = get_index_info(client, index)
+    if info.index not in checked:
+        check_fingerprint(info, process_encoder().fingerprint.as_dict())
+        checked.add(info.index)
     settings = process_settings()
-    return BulkWriter(client, index, vector_field, max_docs=settings.bulk_max_docs,
-                      max_bytes=settings.bulk_max_bytes)
+    writer = BulkWriter(client, index, vector_field, max_docs=settings.bulk_max_docs,
+                        max_bytes=settings.bulk_max_bytes, passages_field=info.passages_field)
+    return writer, info.passage_overlap
 
 
 def _chunks(docs: list[Document], size: int) -> Iterator[list[Document]]:
@@ -88,9 +95,9 @@ def _chunks(docs: list[Document], size: int) -> Iterator[list[Document]]:
 def encode_batch(index: str, vector_field: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
     """Encode and write one batch of documents; returns counts and per-document failures."""
     documents = [document_from_payload(d) for d in docs]
-    writer = checked_writer(index, vector_field)
+    writer, overlap = checked_writer(index, vector_field)
     total = BulkResult()
-    for _, result in encode_and_write(_chunks(documents, SUB_BATCH_DOCS), process_encoder(), writer):
+    for _, result in encode_and_write(_chunks(documents, SUB_BATCH_DOCS), process_encoder(), writer, overlap):
         total.add(result)
     return result_payload(total)
 
@@ -114,12 +121,12 @@ def process_app():
 def drain_stream(index: str, task_id: str) -> dict[str, Any]:
     """Apply the index's queued submits and deletes in micro-batches (see semsearch.streaming)."""
     info = get_index_info(process_client(), index)
-    writer = checked_writer(index, info.vector_field)
+    writer, overlap = checked_writer(index, info.vector_field)
     encoder = process_encoder()
 
     def write_documents(docs: list[Document]) -> tuple[int, list[tuple[str, str]]]:
         total = BulkResult()
-        for _, result in encode_and_write(_chunks(docs, SUB_BATCH_DOCS), encoder, writer):
+        for _, result in encode_and_write(_chunks(docs, SUB_BATCH_DOCS), encoder, writer, overlap):
             total.add(result)
         return total.indexed, [(d.id, reason) for d, reason in total.failed]
 

@@ -91,3 +91,29 @@ def test_query_with_another_encoder_is_refused(dbpedia, tmp_path):
         Searcher(encoder=other).search("anything", index=name, mode="semantic")
     # Keyword search needs no encoder and still works.
     assert Searcher(encoder=other).search("Skinner", index=name, mode="keyword")
+
+
+def test_long_documents_are_chunked_and_found_by_a_late_passage(client, index_name, tmp_path, encoder):
+    filler = " ".join(f"Paragraph {i} describes the history of the harbour town and its fishing fleet."
+                      for i in range(60))
+    late = "Hidden at the very end: the lighthouse keeper's cat sailed alone to Antarctica on a driftwood raft."
+    path = tmp_path / "long.jsonl"
+    path.write_text(
+        json.dumps({"_id": "long", "title": "Harbour town", "text": f"{filler} {late}"}) + "\n"
+        + json.dumps({"_id": "short-1", "title": "Cats", "text": "Cats are small domesticated carnivores."}) + "\n"
+        + json.dumps({"_id": "short-2", "title": "Volcanoes", "text": "A volcano is a rupture in a planet's crust."})
+        + "\n")
+    result = run_cli("ingest", str(path), "--index", index_name)
+    assert result.returncode == 0, result.stderr
+    assert "chunked 1" in result.stderr
+    client.indices.refresh(index=index_name)
+    stored = client.get(index=index_name, id="long")["_source"]
+    assert len(stored["passages"]) > 2 and late in stored["passages"][-1]["text"]
+    assert "passages" not in client.get(index=index_name, id="short-1")["_source"]
+    # Truncated to its first 256 tokens, the long document would never match the late sentence.
+    first_window_only = float(encoder.encode_query(late) @ encoder.encode_documents([f"Harbour town {filler}"])[0])
+    hits = Searcher(encoder=encoder).search(late, index=index_name, k=3, mode="semantic")
+    assert hits[0].id == "long", [(h.id, h.score) for h in hits]
+    # It scores by its best passage, well above what its first window alone scores (lucene: (1 + cos) / 2).
+    assert hits[0].score > (1 + first_window_only) / 2 + 0.05, (hits[0].score, first_window_only)
+    assert "passages" not in hits[0].source

@@ -127,3 +127,37 @@ def test_missing_model_never_downloads():
 def test_bad_device_and_precision():
     with pytest.raises(ConfigurationError, match="precision"):
         Encoder(device="cpu", precision="fp8")
+
+
+def test_window_starts_cover_everything_with_overlap():
+    from semsearch.encoder import window_starts
+
+    assert window_starts(100, 254, 32) == [0]
+    starts = window_starts(600, 254, 32)
+    assert starts == [0, 222, 346]
+    covered = set()
+    for s in starts:
+        covered.update(range(s, s + 254))
+    assert covered == set(range(600))
+    assert all(b - a <= 254 - 32 for a, b in zip(starts, starts[1:]))
+    with pytest.raises(ValueError):
+        window_starts(10, 5, 5)
+
+
+def test_long_documents_are_chunked_not_truncated(encoder):
+    short = "A short document about cats."
+    long_text = " ".join(f"Sentence {i} talks about topic number {i} in some detail." for i in range(120))
+    passages = encoder.encode_passages([short, long_text], overlap=32)
+    counts = [passages.owner.count(0), passages.owner.count(1)]
+    assert counts[0] == 1 and counts[1] > 1
+    assert passages.chunked_texts() == 1
+    # The first window of every text is what encode_documents gives (the truncated view).
+    firsts = [passages.owner.index(0), passages.owner.index(1)]
+    assert np.allclose(passages.vectors[firsts], encoder.encode_documents([short, long_text]), atol=1e-5)
+    # Windows cover the whole text and overlap: the last ends at the text's end.
+    spans = [span for span, o in zip(passages.spans, passages.owner) if o == 1]
+    assert spans[0][0] == 0 and spans[-1][1] == len(long_text)
+    assert all(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+    # Each window is at most the model's length: its vector equals encoding its text span alone.
+    last = long_text[spans[-1][0]:spans[-1][1]]
+    assert cosines(passages.vectors[[len(passages.owner) - 1]], encoder.encode_documents([last]))[0] > 0.999

@@ -1,0 +1,175 @@
+"""End-to-end ingest throughput, side by side in one run on the dbpedia-entity corpus.
+
+    python benchmarks/ingest.py [--docs 1000] [--rounds 1]
+
+Needs the local services (scripts/services.sh up). Measures, on the same documents:
+- pure encode: semsearch's encoder alone (the ceiling for ingest on this machine);
+- in-process ingest: file → searchable (refreshed), no broker;
+- Celery ingest: file → searchable through Redis and one real `semsearch worker` process;
+- streaming: the same documents as single-document `semsearch.submit` calls, worker running;
+- naive baseline: sentence-transformers encode() of everything, then opensearch-py helpers.bulk.
+Prints one JSON line of docs/s and the ratios the issue sets targets for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import DATA  # noqa: E402
+from semsearch import Encoder, Settings  # noqa: E402
+from semsearch.bulk import BulkWriter  # noqa: E402
+from semsearch.client import make_client  # noqa: E402
+from semsearch.documents import DeadLetterFile, Document, DocumentSchema, read_jsonl  # noqa: E402
+from semsearch.index import create_index  # noqa: E402
+from semsearch.pipeline import run_in_process  # noqa: E402
+
+BROKER = os.environ.get("SEMSEARCH_BENCH_BROKER_URL", "redis://127.0.0.1:6379/2")
+
+
+def fresh_index(client, encoder: Encoder, settings: Settings) -> str:
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    create_index(client, name, fingerprint=encoder.fingerprint.as_dict(), text_fields=["title", "text"],
+                 vector_field=settings.vector_field, engine=settings.knn_engine, analyzer=settings.text_analyzer,
+                 replicas=0)
+    return name
+
+
+def wait_searchable(client, index: str, count: int, timeout: float = 1800) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        client.indices.refresh(index=index)
+        if client.count(index=index)["count"] >= count:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{index}: {client.count(index=index)['count']} of {count} after {timeout}s")
+        time.sleep(0.2)
+
+
+def start_worker(log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "worker", "--device", "cpu"],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, "SEMSEARCH_BROKER_URL": BROKER})
+    while "ready." not in log_path.read_text():
+        if proc.poll() is not None:
+            raise RuntimeError(log_path.read_text())
+        time.sleep(0.3)
+    return proc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+
+    import redis
+    from opensearchpy import helpers
+    from sentence_transformers import SentenceTransformer
+
+    import semsearch
+
+    settings = Settings()
+    client = make_client(settings)
+    encoder = Encoder(device="cpu")
+    work = Path(tempfile.mkdtemp(prefix="semsearch-bench-"))
+    corpus = work / "corpus.jsonl"
+    with open(DATA / "dbpedia-entity" / "corpus.jsonl", encoding="utf-8") as src:
+        corpus.write_text("".join(line for _, line in zip(range(args.docs), src)), encoding="utf-8")
+    schema = DocumentSchema()
+    docs = [d for d in read_jsonl([corpus], schema) if isinstance(d, Document)]
+    raw_docs = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
+    reference = SentenceTransformer(str(semsearch.model_folder.default_model_path()), device="cpu")
+    redis.Redis.from_url(BROKER).flushdb()
+    worker = start_worker(work / "worker.log")
+    indexes: list[str] = []
+    timings: dict[str, list[float]] = {}
+
+    def timed(name: str, run) -> None:
+        started = time.perf_counter()
+        run()
+        timings.setdefault(name, []).append(time.perf_counter() - started)
+
+    def pure_encode() -> None:
+        encoder.encode_documents([d.text for d in docs])
+
+    def in_process() -> None:
+        index = fresh_index(client, encoder, settings)
+        indexes.append(index)
+        writer = BulkWriter(client, index, settings.vector_field)
+        with DeadLetterFile(work / "dead.jsonl") as dead:
+            report = run_in_process(read_jsonl([corpus], schema), encoder=encoder, writer=writer, dead_letter=dead)
+        assert report.ok, report.as_dict()
+        wait_searchable(client, index, len(docs))
+
+    def celery() -> None:
+        index = fresh_index(client, encoder, settings)
+        indexes.append(index)
+        result = subprocess.run([sys.executable, "-m", "semsearch.cli", "ingest", str(corpus), "--index", index],
+                                capture_output=True, text=True, env={**os.environ, "SEMSEARCH_BROKER_URL": BROKER})
+        assert result.returncode == 0, result.stderr
+        wait_searchable(client, index, len(docs))
+
+    def streaming() -> None:
+        index = fresh_index(client, encoder, settings)
+        indexes.append(index)
+        stream_settings = Settings(broker_url=BROKER)
+        for doc in raw_docs:
+            semsearch.submit(doc, index=index, settings=stream_settings)
+        wait_searchable(client, index, len(docs))
+
+    def naive() -> None:
+        index = fresh_index(client, encoder, settings)
+        indexes.append(index)
+        texts = [" ".join(t for t in (d.get("title", ""), d.get("text", "")) if t) for d in raw_docs]
+        vectors = reference.encode(texts)
+        actions = ({"_index": index, "_id": d["_id"], "_source": {"title": d.get("title"), "text": d.get("text"),
+                                                                   "embedding": v.tolist()}}
+                   for d, v in zip(raw_docs, vectors))
+        helpers.bulk(client, actions)
+        wait_searchable(client, index, len(docs))
+
+    try:
+        pure_encode()  # warm-up
+        # Warm the worker too: its model loads on its first task, which no timed run should pay for.
+        warm = work / "warm.jsonl"
+        warm.write_text("".join(corpus.read_text(encoding="utf-8").splitlines(keepends=True)[:10]), encoding="utf-8")
+        warm_index = fresh_index(client, encoder, settings)
+        indexes.append(warm_index)
+        subprocess.run([sys.executable, "-m", "semsearch.cli", "ingest", str(warm), "--index", warm_index],
+                       capture_output=True, env={**os.environ, "SEMSEARCH_BROKER_URL": BROKER}, check=True)
+        for _ in range(args.rounds):
+            for name, run in (("pure_encode", pure_encode), ("in_process", in_process), ("celery", celery),
+                              ("streaming", streaming), ("naive", naive)):
+                timed(name, run)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+        for index in indexes:
+            client.indices.delete(index=index, ignore_unavailable=True)
+    rate = {name: round(len(docs) / statistics.median(values), 1) for name, values in timings.items()}
+    print(json.dumps({
+        "benchmark": "ingest", "docs": len(docs), "rounds": args.rounds, "device": "cpu",
+        "docs_per_s": rate,
+        "in_process_vs_pure_encode": round(rate["in_process"] / rate["pure_encode"], 3),
+        "in_process_vs_naive": round(rate["in_process"] / rate["naive"], 3),
+        "celery_vs_naive": round(rate["celery"] / rate["naive"], 3),
+        "streaming_vs_celery_file": round(rate["streaming"] / rate["celery"], 3),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,360 @@
+"""Index lifecycle on the real node: enable-vectors, backfill (killed and resumed), migrate/rollback, templates.
+
+Only lucene indexes are created: the local node's k-NN plugin (from Maven Central) has no native
+libraries, and a faiss or nmslib index would take it down. faiss bodies are covered by unit tests.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from opensearchpy import helpers
+
+from semsearch import Encoder, Searcher
+from semsearch.backfill import CheckpointStore, copy_with_vectors, index_uuid
+from semsearch.bulk import BulkWriter
+from semsearch.capabilities import detect
+from semsearch.documents import Document, DocumentSchema, validate
+from semsearch.errors import ConfigurationError, IndexMismatchError
+from semsearch.index import create_index, get_index_info
+from semsearch.lifecycle import enable_vectors, migrate
+from semsearch.lifecycle_bodies import checkpoint_id
+from semsearch.queries import keyword_body
+from semsearch.passages import nested_knn_body
+from semsearch.pipeline import encode_batch
+
+from .conftest import last_json_line, run_cli
+
+VECTOR = "embedding"
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return Encoder(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def corpus(data_dir):
+    with open(data_dir / "dbpedia-entity" / "corpus.jsonl", encoding="utf-8") as handle:
+        return [json.loads(line) for _, line in zip(range(2000), handle)]
+
+
+@pytest.fixture()
+def names(client):
+    """Unique index names for one test; every one of them (and its versions) deleted after, by name."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(f"test_{uuid.uuid4().hex[:12]}")
+        return made[-1]
+
+    yield make
+    for base in made:
+        if client.indices.exists_alias(name=base):
+            for concrete in client.indices.get_alias(name=base):
+                client.indices.delete(index=concrete, ignore_unavailable=True)
+        client.indices.delete(index=base, ignore_unavailable=True)
+        for version in range(1, 5):
+            client.indices.delete(index=f"{base}-v{version}", ignore_unavailable=True)
+
+
+def write_plain(client, name, docs, *, knn=False):
+    """A plain application index: its own analyser, a keyword field, documents written with opensearch-py."""
+    settings = {"number_of_shards": 1, "number_of_replicas": 0,
+                "analysis": {"analyzer": {"app_text": {"type": "english"}}}}
+    if knn:
+        settings["knn"] = True
+    client.indices.create(index=name, body={"settings": settings, "mappings": {"properties": {
+        "title": {"type": "text", "analyzer": "app_text"}, "text": {"type": "text", "analyzer": "app_text"},
+        "rank": {"type": "integer"}}}})
+    actions = ({"_index": name, "_id": d["_id"], "title": d["title"], "text": d["text"], "rank": i}
+               for i, d in enumerate(docs))
+    helpers.bulk(client, actions, refresh=True)
+
+
+def keyword_ids(client, name, text, k=10):
+    body = keyword_body(text, ["title", "text"], k)  # what Searcher sends in keyword mode
+    return [h["_id"] for h in client.search(index=name, body=body)["hits"]["hits"]]
+
+
+def vectors_count(client, name):
+    client.indices.refresh(index=name)
+    return client.count(index=name, body={"query": {"exists": {"field": VECTOR}}})["count"]
+
+
+def semsearch_index(client, name, encoder, docs, *, with_vectors=True, **knobs):
+    """An index created by semsearch, with ``docs`` written with (or without) their vectors."""
+    create_index(client, name, fingerprint=encoder.fingerprint.as_dict(), text_fields=["title", "text"],
+                 vector_field=VECTOR, engine="lucene", analyzer="english", replicas=0, **knobs)
+    if not with_vectors:
+        helpers.bulk(client, ({"_index": name, "_id": d["_id"], "title": d["title"], "text": d["text"]}
+                              for d in docs), refresh=True)
+        return
+    documents = [validate(d, DocumentSchema(), "corpus", i) for i, d in enumerate(docs)]
+    vectors = encoder.encode_documents([d.text for d in documents])
+    result = BulkWriter(client, name, VECTOR, refresh="wait_for").write(documents, vectors)
+    assert result.indexed == len(docs) and not result.failed
+
+
+# -- enable-vectors ---------------------------------------------------------------------------------------
+
+QUERIES = ("airline crash", "American jazz musician", "river in Europe")
+
+
+def test_enable_vectors_on_a_plain_index_keeps_its_name_and_answers(client, names, corpus, encoder):
+    name = names()
+    write_plain(client, name, corpus)
+    before = {q: keyword_ids(client, name, q) for q in QUERIES}
+    assert client.count(index=name)["count"] == 2000
+
+    result = run_cli("index", "enable-vectors", name, "--batch-size", "128", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = last_json_line(result.stdout)
+    assert summary["enable"]["mode"] == "reindexed" and summary["enable"]["previous_deleted"]
+    assert summary["backfill"]["encoded"] == 2000 and summary["backfill"]["missing"] == 0
+
+    # The name is now an alias of the versioned index, which kept the application's analyser.
+    assert client.indices.get_alias(name=name) == {f"{name}-v1": {"aliases": {name: {}}}}
+    mapping = client.indices.get_mapping(index=name)[f"{name}-v1"]["mappings"]
+    assert mapping["properties"]["title"]["analyzer"] == "app_text"
+    assert mapping["properties"][VECTOR]["method"]["engine"] == "lucene"
+    assert client.count(index=name)["count"] == 2000
+    assert vectors_count(client, name) == 2000
+    # Keyword queries answer exactly as before; hybrid queries work under the same name.
+    assert {q: keyword_ids(client, name, q) for q in QUERIES} == before
+    searcher = Searcher(encoder=encoder)
+    target = corpus[1234]
+    hits = searcher.search(target["title"], index=name, k=5, mode="hybrid")
+    assert hits[0].id == target["_id"] and set(hits[0].contributions) == {"keyword", "semantic"}
+    assert [h.id for h in searcher.search(QUERIES[0], index=name, k=10, mode="keyword")] == before[QUERIES[0]]
+
+    info = run_cli("index", "info", name)
+    assert info.returncode == 0, info.stderr
+    shown = json.loads(info.stdout)
+    assert shown["concrete_index"] == f"{name}-v1" and shown["documents_with_vector"] == 2000
+    assert shown["cluster"]["distribution"] == "opensearch" and "lucene" in shown["cluster"]["engines"]
+    assert shown["cluster"]["default_engine"] == "lucene" and shown["cluster"]["reindex_module"] is True
+
+
+def test_enable_vectors_in_place_when_the_index_has_knn(client, names, corpus, encoder):
+    name = names()
+    write_plain(client, name, corpus[:40], knn=True)
+    report = enable_vectors(client, name, fingerprint=encoder.fingerprint.as_dict(), vector_field=VECTOR)
+    assert report.mode == "in_place" and report.index == name
+    assert not client.indices.exists_alias(name=name)
+    from semsearch.backfill import backfill
+
+    done = backfill(client, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder, batch_docs=16)
+    assert done.ok and done.encoded == 40 and vectors_count(client, name) == 40
+    again = enable_vectors(client, name, fingerprint=encoder.fingerprint.as_dict(), vector_field=VECTOR)
+    assert again.mode == "already"
+
+
+def test_enable_vectors_behind_an_alias_moves_it_and_keeps_the_old_index(client, names, corpus, encoder):
+    base = names()
+    old = f"{base}-v1"  # the application's own versioning; deleted with the test's names
+    write_plain(client, old, corpus[:30])
+    client.indices.update_aliases(body={"actions": [{"add": {"index": old, "alias": base}},
+                                                    {"add": {"index": old, "alias": f"{base}-read"}}]})
+    report = enable_vectors(client, base, fingerprint=encoder.fingerprint.as_dict(), vector_field=VECTOR)
+    assert (report.mode, report.index, report.previous, report.previous_deleted) == \
+        ("reindexed", f"{base}-v2", old, False)
+    assert set(client.indices.get_alias(name=base)) == {f"{base}-v2"}
+    assert set(client.indices.get_alias(name=f"{base}-read")) == {f"{base}-v2"}  # other aliases follow
+    blocks = client.indices.get_settings(index=old, name="index.blocks.write", flat_settings=True)
+    assert blocks[old]["settings"]["index.blocks.write"] == "true"  # kept as it was, read-only
+    from semsearch.backfill import backfill
+
+    done = backfill(client, base, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder)
+    assert done.ok and vectors_count(client, base) == 30
+
+
+# -- backfill, killed and resumed -------------------------------------------------------------------------------
+
+def test_backfill_killed_halfway_resumes_without_re_encoding(client, names, corpus, encoder):
+    name = names()
+    total = 300
+    semsearch_index(client, name, encoder, corpus[:total], with_vectors=False)
+    key = checkpoint_id("backfill", index_uuid(client, name))
+    store = CheckpointStore(client)
+    proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "backfill", name, "--batch-size", "32"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        checkpoint = None
+        while time.monotonic() < deadline:
+            checkpoint = store.get(key)
+            if checkpoint and checkpoint["written"] >= 64:
+                break
+            assert proc.poll() is None, f"backfill ended before it could be killed: {proc.communicate()}"
+            time.sleep(0.1)
+        assert checkpoint and checkpoint["written"] >= 64, "no checkpoint progress within 120s"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    time.sleep(0.5)
+    done_at_kill = vectors_count(client, name)
+    assert 64 <= done_at_kill < total, done_at_kill
+    checkpoint = store.get(key)
+
+    result = run_cli("backfill", name, "--batch-size", "32", "--json")
+    assert result.returncode == 0, result.stderr
+    report = last_json_line(result.stdout)
+    assert report["resumed_after"] == checkpoint["after"]
+    # Only what was not finished got encoded: nothing written before the kill was encoded again.
+    assert report["encoded"] == total - done_at_kill
+    assert report["encoded"] <= total - checkpoint["written"]
+    assert vectors_count(client, name) == total and report["missing"] == 0
+    assert store.get(key) is None  # a finished backfill removes its checkpoint
+
+    # A document whose text the application changed gets a new vector on the next backfill, alone.
+    client.update(index=name, id=corpus[0]["_id"], body={"doc": {"text": "Rewritten by the application."}},
+                  refresh=True)
+    from semsearch.backfill import backfill
+
+    again = backfill(client, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder)
+    assert again.encoded == 1 and again.ok
+
+
+# -- migrate and rollback ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory):
+    from tests.unit.test_encoder import model_copy
+
+    return model_copy(tmp_path_factory.mktemp("cls-model"), {"pooling_mode": "cls"})
+
+
+def test_migrate_to_another_model_and_roll_back(client, names, corpus, encoder, other_model):
+    name = names()
+    semsearch_index(client, name, encoder, corpus[:80])
+    target = corpus[5]
+    other = Encoder(str(other_model), device="cpu")
+    old_fp, new_fp = encoder.fingerprint.as_dict(), other.fingerprint.as_dict()
+
+    result = run_cli("migrate", name, "--model", str(other_model), "--batch-size", "64", "--json")
+    assert result.returncode == 0, result.stderr
+    report = last_json_line(result.stdout)
+    # The concrete index was first put under its name as an alias (clone to -v1), then -v2 encoded.
+    assert report["adopted"] == f"{name}-v1" and report["index"] == f"{name}-v2"
+    assert report["documents"] == 80 and report["encoded"] == 80
+    assert client.indices.get_alias(name=name) == {f"{name}-v2": {"aliases": {name: {}}}}
+    assert get_index_info(client, name).fingerprint == new_fp
+    assert vectors_count(client, name) == 80
+    # Queries with the new encoder work; with the old one they are refused, naming both.
+    assert Searcher(encoder=other).search(target["title"], index=name, k=3, mode="hybrid")[0].id == target["_id"]
+    with pytest.raises(IndexMismatchError, match="pooling"):
+        Searcher(encoder=encoder).search(target["title"], index=name, mode="semantic")
+    assert Searcher(encoder=encoder).search(target["title"], index=name, mode="keyword")
+
+    back = run_cli("migrate", name, "--rollback", "--json")
+    assert back.returncode == 0, back.stderr
+    assert last_json_line(back.stdout) == {"name": name, "index": f"{name}-v1", "left": f"{name}-v2"}
+    assert get_index_info(client, name).fingerprint == old_fp
+    assert Searcher(encoder=encoder).search(target["title"], index=name, k=3, mode="semantic")[0].id == target["_id"]
+    with pytest.raises(IndexMismatchError):
+        Searcher(encoder=other).search(target["title"], index=name, mode="semantic")
+    # The rolled-back index takes writes again through the name.
+    client.index(index=name, id="after-rollback", body={"title": "t", "text": "x"}, refresh=True)
+    assert client.count(index=name)["count"] == 81
+
+
+def test_migration_catch_up_copies_only_what_changed(client, names, corpus, encoder, other_model):
+    name = names()
+    semsearch_index(client, name, encoder, corpus[:30])
+    other = Encoder(str(other_model), device="cpu")
+    green = names()
+    create_index(client, green, fingerprint=other.fingerprint.as_dict(), text_fields=["title", "text"],
+                 vector_field=VECTOR, engine="lucene", replicas=0)
+    info = get_index_info(client, name)
+    first = copy_with_vectors(client, info, green, encoder=other, batch_docs=8)
+    assert first.encoded == 30 and first.missing == 0
+    # Writes while the copy ran: one changed, one deleted, one added.
+    client.update(index=name, id=corpus[3]["_id"], body={"doc": {"rank": 99}})
+    client.delete(index=name, id=corpus[4]["_id"])
+    client.index(index=name, id="new-doc", body={"title": "New", "text": "A new document."}, refresh=True)
+    catch_up = copy_with_vectors(client, info, green, encoder=other, checkpointed=False)
+    assert (catch_up.encoded, catch_up.deleted) == (2, 1)
+    client.indices.refresh(index=green)
+    assert client.count(index=green)["count"] == client.count(index=name)["count"] == 30
+    assert client.get(index=green, id=corpus[3]["_id"])["_source"]["rank"] == 99
+    with pytest.raises(ConfigurationError, match="nothing to migrate"):
+        migrate(client, name, encoder=encoder)
+
+
+# -- templates on the real node -------------------------------------------------------------------------------------
+
+VARIANTS = {
+    "default": {},
+    "innerproduct": {"space_type": "innerproduct"},
+    "l2": {"space_type": "l2"},
+    "hnsw_knobs": {"m": 8, "ef_construction": 64, "ef_search": 32},
+    "lucene_sq": {"compact": "sq"},
+}
+
+
+@pytest.fixture(scope="module")
+def sample(corpus, encoder):
+    docs = [validate(d, DocumentSchema(), "corpus", i) for i, d in enumerate(corpus[:20])]
+    return docs, encoder.encode_documents([d.text for d in docs])
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_each_template_variant_serves_semantic_queries(client, names, encoder, sample, variant):
+    name = names()
+    caps = detect(client)
+    create_index(client, name, fingerprint=encoder.fingerprint.as_dict(), text_fields=["title", "text"],
+                 vector_field=VECTOR, engine="lucene", replicas=0, server_version=caps.version, **VARIANTS[variant])
+    field = client.indices.get_mapping(index=name)[name]["mappings"]["properties"][VECTOR]
+    expected_space = VARIANTS[variant].get("space_type", "cosinesimil")
+    assert field["method"]["space_type"] == expected_space and field["method"]["engine"] == "lucene"
+    if variant == "lucene_sq":
+        assert field["method"]["parameters"]["encoder"]["name"] == "sq"
+    if variant == "hnsw_knobs":
+        assert field["method"]["parameters"]["m"] == 8
+        assert get_index_info(client, name).meta["knn"]["ef_search"] == 32
+    docs, vectors = sample
+    assert BulkWriter(client, name, VECTOR, refresh="wait_for").write(docs, vectors).indexed == len(docs)
+    target = docs[7]
+    hits = Searcher(encoder=encoder).search(target.source["title"], index=name, k=3, mode="semantic")
+    assert hits[0].id == target.id, (variant, [h.id for h in hits])
+
+
+def test_nested_passages_score_a_document_by_its_best_passage(client, names, corpus, encoder):
+    name = names()
+    create_index(client, name, fingerprint=encoder.fingerprint.as_dict(), text_fields=["title", "text"],
+                 vector_field=VECTOR, engine="lucene", replicas=0, passages="passages", passage_overlap=8,
+                 server_version=detect(client).version)
+    # Documents longer than the model's 256-token window: each abstract repeated past the window.
+    docs = []
+    for doc in [d for d in corpus if len(d["text"].split()) > 60][:8]:
+        text = " ".join([doc["text"]] * 6)
+        docs.append(Document(id=doc["_id"], source={"title": doc["title"], "text": text}, text=text,
+                             content_hash="h"))
+    target_text = "The lighthouse keeper's cat sailed alone to Antarctica on a raft of driftwood."
+    docs[3].text += " " + target_text
+    docs[3].source["text"] = docs[3].text
+    writer = BulkWriter(client, name, VECTOR, refresh="wait_for", passages_field="passages")
+    vectors, passages = encode_batch(docs, encoder, chunk=True, overlap=8)
+    assert all(p and len(p) > 1 for p in passages)
+    result = writer.write(docs, vectors, passages)
+    assert result.indexed == 8 and result.chunked == 8
+    query = encoder.encode_query(target_text)
+    response = client.search(index=name, body=nested_knn_body(query, path="passages", vector_field=VECTOR, k=3,
+                                                              source_excludes=[VECTOR]))
+    top = response["hits"]["hits"][0]
+    assert top["_id"] == docs[3].id
+    best = top["inner_hits"]["passages"]["hits"]["hits"][0]
+    assert best["_nested"]["offset"] == len(passages[3]) - 1  # the last window holds the added sentence
+    assert target_text in best["fields"]["passages.text"][0]
+    assert "passages" not in top["_source"]
+    assert get_index_info(client, name).meta["passages"] == {"field": "passages", "text_field": "text",
+                                                             "unit": "tokens", "window": 256, "overlap": 8}

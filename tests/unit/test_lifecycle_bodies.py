@@ -1,0 +1,377 @@
+"""Pure builders of the index lifecycle: templates and knobs, capabilities, lifecycle bodies, passages."""
+
+import json
+
+import numpy as np
+import pytest
+
+from semsearch.backfill import _cut, document_from_hit
+from semsearch.capabilities import (
+    Capabilities,
+    capabilities_from,
+    compact_modes_for,
+    engines_for,
+    modules_from_nodes,
+    parse_version,
+)
+from semsearch.documents import DocumentSchema, validate
+from semsearch.errors import ClusterError, ConfigurationError, IndexMismatchError
+from semsearch.index import IndexInfo, check_fingerprint
+from semsearch.index_body import build_index_body, knn_meta, knn_settings, knn_vector_field
+from semsearch.lifecycle_bodies import (
+    NO_VECTOR,
+    backfill_query,
+    check_text_fields,
+    checkpoint_id,
+    copyable_settings,
+    merge_diff,
+    next_version_name,
+    scan_body,
+    source_digest,
+    swap_actions,
+    update_entry,
+    vector_mapping_update,
+    version_of,
+    versioned_index_body,
+)
+from semsearch.passages import chunking_meta, nested_knn_body
+
+META = {"fingerprint": {"dimension": 384}}
+V2_19 = (2, 19, 1)
+
+
+def vector(**overrides):
+    args = dict(dimension=384, engine="lucene", normalized=True)
+    args.update(overrides)
+    return knn_vector_field(**args)
+
+
+# -- templates and knobs --------------------------------------------------------------------------------
+
+def test_hnsw_knobs_and_defaults():
+    default = vector()
+    assert default["method"]["parameters"] == {"m": 16, "ef_construction": 128}
+    tuned = vector(m=32, ef_construction=256)
+    assert tuned["method"]["parameters"] == {"m": 32, "ef_construction": 256}
+    assert knn_settings(ef_search=64)["knn.algo_param.ef_search"] == 64
+    assert knn_settings()["knn"] is True
+    with pytest.raises(ConfigurationError, match="m must be an integer above 1"):
+        vector(m=1)
+    with pytest.raises(ConfigurationError, match="ef_search must be a positive integer"):
+        knn_settings(ef_search=0)
+
+
+@pytest.mark.parametrize("engine, normalized, given, expected", [
+    ("lucene", True, None, "cosinesimil"),
+    ("faiss", True, None, "innerproduct"),
+    ("faiss", False, None, "cosinesimil"),
+    ("lucene", True, "innerproduct", "innerproduct"),
+    ("lucene", False, "l2", "l2"),
+])
+def test_space_type_matches_normalisation(engine, normalized, given, expected):
+    assert vector(engine=engine, normalized=normalized, space_type=given)["method"]["space_type"] == expected
+
+
+def test_inner_product_on_unnormalised_vectors_is_refused():
+    with pytest.raises(ConfigurationError, match="needs normalised vectors"):
+        vector(normalized=False, space_type="innerproduct")
+    with pytest.raises(ConfigurationError, match="choose one of cosinesimil, innerproduct, l2"):
+        vector(space_type="dot")
+
+
+def test_compact_modes_per_engine():
+    sq = vector(compact="sq", server_version=V2_19)
+    assert sq["method"]["parameters"]["encoder"] == {"name": "sq", "parameters": {"bits": 7}}
+    fp16 = vector(engine="faiss", compact="fp16", server_version=V2_19)
+    assert fp16["method"]["parameters"]["encoder"] == {"name": "sq", "parameters": {"type": "fp16"}}
+    on_disk = vector(engine="faiss", compact="on_disk")
+    assert on_disk["mode"] == "on_disk" and on_disk["compression_level"] == "32x"
+    with pytest.raises(ConfigurationError, match="lucene offers: sq"):
+        vector(compact="fp16")
+    with pytest.raises(ConfigurationError, match="choose one of fp16, on_disk, sq"):
+        vector(compact="byte")
+
+
+def test_compact_modes_follow_the_server_version():
+    with pytest.raises(ConfigurationError, match=r"needs OpenSearch 2\.16\.0 or later; this cluster runs 2\.15\.0"):
+        vector(compact="sq", server_version=(2, 15, 0))
+    with pytest.raises(ConfigurationError, match="2.13.0"):
+        vector(engine="faiss", compact="fp16", server_version=(2, 11, 0))
+    assert compact_modes_for("faiss", (2, 13, 0)) == ("fp16",)
+    assert compact_modes_for("faiss", (2, 17, 0)) == ("fp16", "on_disk")
+    assert compact_modes_for("lucene", (2, 19, 1)) == ("sq",)
+
+
+def test_engine_refused_by_the_server_version():
+    with pytest.raises(ConfigurationError, match="does not accept new lucene indexes"):
+        vector(server_version=(2, 1, 0))
+
+
+def test_build_index_body_keeps_its_signature_and_takes_knobs():
+    body = build_index_body(dimension=384, text_fields=["title", "text"], vector_field="embedding", engine="lucene",
+                            normalized=True, meta=META, analyzer="english", m=24, ef_construction=200, ef_search=80,
+                            compact="sq", server_version=V2_19)
+    props = body["mappings"]["properties"]
+    assert props["embedding"]["method"]["parameters"]["m"] == 24
+    assert props["embedding"]["method"]["parameters"]["encoder"]["name"] == "sq"
+    assert body["settings"]["index"]["knn.algo_param.ef_search"] == 80
+    assert props["title"]["analyzer"] == "english"
+
+
+def test_nested_passages_variant():
+    body = build_index_body(dimension=8, text_fields=["title", "text"], vector_field="embedding", engine="lucene",
+                            normalized=True, meta=META, analyzer="english", passages="passages")
+    passages = body["mappings"]["properties"]["passages"]
+    assert passages["type"] == "nested"
+    assert passages["properties"]["embedding"] == body["mappings"]["properties"]["embedding"]
+    assert passages["properties"]["text"] == {"type": "text", "analyzer": "english"}
+    with pytest.raises(ConfigurationError, match="clashes"):
+        build_index_body(dimension=8, text_fields=["passages"], vector_field="embedding", engine="lucene",
+                         normalized=True, meta=META, passages="passages")
+    with pytest.raises(ConfigurationError, match="nested passages need OpenSearch 2.12.0"):
+        build_index_body(dimension=8, text_fields=["text"], vector_field="embedding", engine="lucene",
+                         normalized=True, meta=META, passages="passages", server_version=(2, 11, 0))
+    with pytest.raises(ConfigurationError, match="on_disk"):
+        build_index_body(dimension=8, text_fields=["text"], vector_field="embedding", engine="faiss",
+                         normalized=True, meta=META, passages="passages", compact="on_disk")
+
+
+def test_knn_meta_records_effective_knobs():
+    assert knn_meta(engine="lucene", space_type="cosinesimil", m=None, ef_construction=None, ef_search=None,
+                    compact=None) == {"engine": "lucene", "space_type": "cosinesimil", "m": 16,
+                                      "ef_construction": 128, "ef_search": 100, "compact": None}
+
+
+# -- capabilities ------------------------------------------------------------------------------------------
+
+def test_parse_version():
+    assert parse_version("2.19.1") == (2, 19, 1)
+    assert parse_version("3.0.0-beta1") == (3, 0, 0)
+    assert parse_version("2.19.1.0") == (2, 19, 1)
+    assert parse_version("8") == (8, 0, 0)
+
+
+def test_engines_by_version_never_nmslib_on_3():
+    assert engines_for((2, 19, 1)) == ("nmslib", "faiss", "lucene")
+    assert engines_for((3, 0, 0)) == ("faiss", "lucene")
+    assert engines_for((3, 2, 0)) == ("faiss", "lucene")
+    assert engines_for((2, 1, 0)) == ("nmslib", "faiss")
+
+
+ROOT = {"version": {"distribution": "opensearch", "number": "2.19.1"}}
+
+
+def test_capabilities_from_root_and_plugins():
+    plugins = [{"name": "n1", "component": "opensearch-knn", "version": "2.19.1.0"},
+               {"name": "n1", "component": "opensearch-neural-search", "version": "2.19.1.0"}]
+    caps = capabilities_from(ROOT, plugins, modules=["reindex", "lang-painless"])
+    assert caps.engines == ("nmslib", "faiss", "lucene") and caps.default_engine == "lucene"
+    info = caps.as_dict()
+    assert info["neural_search_plugin"] == "2.19.1.0" and info["reindex_module"] is True
+    assert info["compact_modes"] == {"faiss": ["fp16", "on_disk"], "lucene": ["sq"]}
+    assert info["nested_knn"] is True
+    caps.require_knn()
+
+
+def test_capabilities_refuse_what_cannot_hold_vectors():
+    no_knn = capabilities_from(ROOT, [{"name": "n1", "component": "analysis-icu", "version": "2.19.1"}])
+    assert no_knn.engines == () and not no_knn.nested_knn
+    with pytest.raises(ClusterError, match="k-NN plugin"):
+        no_knn.require_knn()
+    partial = capabilities_from(ROOT, [{"name": "n1", "component": "opensearch-knn", "version": "2.19.1.0"},
+                                       {"name": "n2"}])
+    with pytest.raises(ClusterError, match="on 1 of 2 nodes"):
+        partial.require_knn()
+    elastic = capabilities_from({"version": {"number": "8.15.0"}}, [])
+    assert elastic.distribution == "elasticsearch" and elastic.engines == ()
+    with pytest.raises(ClusterError, match="elasticsearch 8.15.0"):
+        elastic.require_knn()
+    assert Capabilities("opensearch", (2, 19, 1), "2.19.1.0", None, modules=None).reindex is None
+
+
+def test_modules_present_on_every_node():
+    answer = {"nodes": {"a": {"modules": [{"name": "reindex"}, {"name": "x"}]}, "b": {"modules": [{"name": "x"}]}}}
+    assert modules_from_nodes(answer) == ["x"]
+
+
+# -- lifecycle bodies ----------------------------------------------------------------------------------------
+
+def test_version_names_are_never_reused():
+    assert next_version_name("docs", []) == "docs-v1"
+    assert next_version_name("docs", ["docs-v1", "docs-v3", "docs-v2x", "other-v9"]) == "docs-v4"
+    assert version_of("docs", "docs-v12") == 12 and version_of("docs", "docs-v") is None
+    assert version_of("a.b", "aXb-v1") is None
+
+
+def test_copyable_settings_drop_what_the_cluster_sets():
+    flat = {"index.uuid": "u", "index.version.created": "1", "index.creation_date": "1", "index.provided_name": "x",
+            "index.blocks.write": "true", "index.knn": "false", "index.resize.source.name": "y",
+            "index.routing.allocation.initial_recovery._id": None, "index.number_of_shards": "2",
+            "index.number_of_replicas": "0", "index.analysis.analyzer.my.type": "english",
+            "index.similarity.default.type": "BM25", "index.refresh_interval": "5s"}
+    assert copyable_settings(flat) == {"index.number_of_shards": "2", "index.number_of_replicas": "0",
+                                       "index.analysis.analyzer.my.type": "english",
+                                       "index.similarity.default.type": "BM25", "index.refresh_interval": "5s"}
+
+
+MAPPING = {"dynamic": "strict", "_meta": {"owner": "app"},
+           "properties": {"title": {"type": "text", "analyzer": "my"}, "text": {"type": "text"},
+                          "tag": {"type": "keyword"}, "body": {"type": "text"}}}
+
+
+def test_text_fields_checked_against_the_mapping():
+    assert check_text_fields(MAPPING, None, ("title", "text")) == ["title", "text"]
+    assert check_text_fields(MAPPING, ["body"], ("title", "text")) == ["body"]
+    with pytest.raises(ConfigurationError, match="not text fields of this index: tag; its text fields are: "
+                                                 "title, text, body"):
+        check_text_fields(MAPPING, ["tag"], ("title", "text"))
+    with pytest.raises(ConfigurationError, match="--text-field"):
+        check_text_fields({"properties": {"name": {"type": "text"}}}, None, ("title", "text"))
+
+
+def test_versioned_index_body_keeps_analysers_mapping_and_meta():
+    vec = vector(dimension=8)
+    body = versioned_index_body({"index.analysis.analyzer.my.type": "english", "index.uuid": "u",
+                                 "index.number_of_shards": "1"}, MAPPING, vector_field="embedding", vector=vec,
+                                knn_settings=knn_settings(), meta={"fingerprint": {}})
+    assert body["settings"]["index.analysis.analyzer.my.type"] == "english"
+    assert body["settings"]["index.knn"] is True and "index.uuid" not in body["settings"]
+    props = body["mappings"]["properties"]
+    assert props["title"] == {"type": "text", "analyzer": "my"} and props["embedding"] == vec
+    assert props["semsearch_hash"] == {"type": "keyword"} and body["mappings"]["dynamic"] == "strict"
+    assert body["mappings"]["_meta"] == {"owner": "app", "semsearch": {"fingerprint": {}}}
+    assert "embedding" not in MAPPING["properties"]  # the input is not mutated
+    with pytest.raises(ConfigurationError, match="already has a field 'tag'"):
+        versioned_index_body({}, MAPPING, vector_field="tag", vector=vec, knn_settings={}, meta={})
+    replaced = versioned_index_body({}, {"properties": {"embedding": {"type": "knn_vector", "dimension": 4}}},
+                                    vector_field="embedding", vector=vec, knn_settings={}, meta={},
+                                    replace_vector=True)
+    assert replaced["mappings"]["properties"]["embedding"]["dimension"] == 8
+
+
+def test_in_place_mapping_update():
+    body = vector_mapping_update(MAPPING, vector_field="embedding", vector=vector(dimension=8), meta={"x": 1})
+    assert set(body["properties"]) == {"embedding", "semsearch_hash"}
+    assert body["_meta"] == {"owner": "app", "semsearch": {"x": 1}}
+
+
+def test_swap_actions_are_one_atomic_call():
+    replace = swap_actions("docs", "docs", "docs-v1", delete_old=True,
+                           other_aliases={"docs-read": {"filter": {"term": {"a": 1}}}})
+    assert replace["actions"] == [{"remove_index": {"index": "docs"}}, {"add": {"index": "docs-v1", "alias": "docs"}},
+                                  {"add": {"index": "docs-v1", "alias": "docs-read", "filter": {"term": {"a": 1}}}}]
+    move = swap_actions("docs", "docs-v1", "docs-v2", delete_old=False, other_aliases={"docs": {}})
+    assert move["actions"] == [{"remove": {"index": "docs-v1", "alias": "docs"}},
+                               {"add": {"index": "docs-v2", "alias": "docs"}}]
+
+
+def test_scan_and_backfill_queries():
+    body = scan_body("PIT", size=100, after=["<dbpedia:X>"], query=backfill_query("embedding"),
+                     source_excludes=["embedding"], seq_no=True)
+    assert body["sort"] == [{"_id": "asc"}] and body["search_after"] == ["<dbpedia:X>"]
+    assert body["pit"] == {"id": "PIT", "keep_alive": "5m"} and body["seq_no_primary_term"] is True
+    named = body["query"]["bool"]["should"][0]["bool"]
+    assert named["_name"] == NO_VECTOR and named["must_not"] == [{"exists": {"field": "embedding"}}]
+    catch_up = backfill_query("embedding", only_missing=True, ids=["a"])
+    assert catch_up["bool"]["should"][1] == {"ids": {"values": ["a"]}}
+    assert checkpoint_id("copy", "u1", "u2") == "copy:u1:u2"
+
+
+def test_update_entry_sets_only_vector_and_hash_under_optimistic_concurrency():
+    head, doc, end = update_entry("idx", "a\"b", np.array([0.5, -0.25], dtype=np.float32), vector_field="embedding",
+                                  content_hash="h1", seq_no=7, primary_term=2).split("\n")
+    assert json.loads(head) == {"update": {"_index": "idx", "_id": "a\"b", "if_seq_no": 7, "if_primary_term": 2}}
+    assert json.loads(doc) == {"doc": {"semsearch_hash": "h1", "embedding": [0.5, -0.25]}} and end == ""
+    plain = update_entry("idx", "1", np.zeros(2), vector_field="v", content_hash="h")
+    assert "if_seq_no" not in plain
+
+
+def test_source_digest_ignores_key_order_and_vectors():
+    a = {"title": "x", "n": 1, "embedding": [1.0], "semsearch_hash": "h"}
+    b = {"n": 1, "title": "x", "embedding": [2.0]}
+    assert source_digest(a, ["embedding", "semsearch_hash"]) == source_digest(b, ["embedding", "semsearch_hash"])
+    assert source_digest(a, []) != source_digest(b, [])
+
+
+def test_merge_diff_of_sorted_streams():
+    source = [("a", "1", "A"), ("b", "2", "B"), ("d", "4", "D")]
+    target = [("a", "1", None), ("b", "X", None), ("c", "3", None)]
+    assert [(op, item[0]) for op, item in merge_diff(source, target)] == [
+        ("same", "a"), ("copy", "b"), ("delete", "c"), ("copy", "d")]
+    with pytest.raises(ValueError, match="out of order"):
+        list(merge_diff([("b", "", None), ("a", "", None)], []))
+
+
+# -- documents read back -------------------------------------------------------------------------------------
+
+def test_document_from_hit_hashes_like_ingest():
+    source = {"title": "Moon", "text": " Apollo 11 landed. ", "n": 3}
+    ingested = validate({"_id": "m", **source}, DocumentSchema(), "f", 1)
+    hit = {"_id": "m", "_index": "i", "_seq_no": 4, "_primary_term": 1, "matched_queries": [NO_VECTOR],
+           "_source": {**source, "semsearch_hash": "old"}}
+    doc = document_from_hit(hit, ["title", "text"], "embedding")
+    assert doc.content_hash == ingested.content_hash and doc.text == ingested.text
+    assert doc.source == source and doc.stored_hash == "old" and not doc.has_vector
+    assert (doc.seq_no, doc.primary_term) == (4, 1)
+    listed = document_from_hit({"_id": "l", "_source": {"title": ["a", "b"], "text": 5}}, ["title", "text"], "v")
+    assert listed.text == "a b" and listed.has_vector
+    assert document_from_hit({"_id": "e", "_source": {"title": "  "}}, ["title", "text"], "v") is None
+
+
+def test_batches_carry_the_last_scanned_id():
+    items = [(str(i), object() if i % 2 else None) for i in range(7)]
+    batches = list(_cut(items, 2))
+    assert [(len(docs), last) for docs, last in batches] == [(2, "3"), (1, "6")]
+
+
+# -- fingerprint messages --------------------------------------------------------------------------------------
+
+def test_dimension_mismatch_says_expected_given_and_the_fix():
+    info = IndexInfo(name="docs", text_fields=["text"], vector_field="embedding", dimension=384,
+                     fingerprint={"model": "mini", "dimension": 384, "weights": "w", "pooling": ["mean"],
+                                  "normalize": True, "max_seq_length": 256})
+    with pytest.raises(IndexMismatchError) as caught:
+        check_fingerprint(info, {**info.fingerprint, "model": "big", "dimension": 768})
+    message = str(caught.value)
+    assert "expected 384-d vectors (model 'mini'), given 768-d vectors (model 'big')" in message
+    assert "semsearch migrate docs --model" in message and "SEMSEARCH_MODEL=mini" in message
+
+
+# -- passages --------------------------------------------------------------------------------------------------
+
+def test_chunking_meta_records_token_windows():
+    assert chunking_meta("passages", window=256, overlap=32) == {
+        "field": "passages", "text_field": "text", "unit": "tokens", "window": 256, "overlap": 32}
+
+
+def test_nested_knn_body_scores_by_best_passage():
+    body = nested_knn_body([0.1, 0.2], path="passages", vector_field="embedding", k=5, source_excludes=["embedding"])
+    nested = body["query"]["nested"]
+    assert nested["score_mode"] == "max" and nested["path"] == "passages"
+    assert nested["query"]["knn"]["passages.embedding"]["k"] == 5
+    assert body["_source"]["excludes"] == ["embedding", "passages"] and nested["inner_hits"]["size"] == 1
+
+
+def test_through_the_workers_the_checkpoint_moves_between_segments(monkeypatch, tmp_path):
+    """With a broker, documents go out in bounded segments; the checkpoint moves only after each one."""
+    import semsearch.distributed as distributed
+    from semsearch.backfill import BackfillReport, _run_batches
+    from semsearch.pipeline import IngestReport
+
+    monkeypatch.chdir(tmp_path)
+    sent: list[list[str]] = []
+
+    def fake_run_distributed(items, *, app, index, vector_field, dead_letter, batch_docs):
+        ids = [d.id for d in items]
+        sent.append(ids)
+        return IngestReport(read=len(ids), indexed=len(ids))
+
+    monkeypatch.setattr(distributed, "run_distributed", fake_run_distributed)
+    docs = [document_from_hit({"_id": f"{i:03}", "_source": {"text": f"t{i}"}}, ["text"], "v") for i in range(40)]
+    batches = [(docs[i:i + 4], docs[i + 3].id) for i in range(0, 40, 4)]
+    report = BackfillReport(index="idx")
+    moved: list[str] = []
+    _run_batches(batches, encoder=None, writer=None, app=object(), index="idx", vector_field="v", batch_docs=2,
+                 report=report, done=moved.append)
+    assert [len(s) for s in sent] == [16, 16, 8]  # segments of batch_docs × 8
+    assert moved == ["015", "031", "039"] and report.written == report.encoded == 40
