@@ -3,7 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-eval "$(bash scripts/services.sh up | sed 's/^/export /')"
+# The demo ingests in-process: only the cluster's address is taken from services.sh (the broker's is
+# for `semsearch worker` setups, see the README).
+eval "$(bash scripts/services.sh up | grep '^SEMSEARCH_OPENSEARCH_URL=' | sed 's/^/export /')"
+unset SEMSEARCH_BROKER_URL
 INDEX="${SEMSEARCH_DEMO_INDEX:-semsearch-demo}"
 SAMPLE=semsearch/sample/dbpedia-sample.jsonl
 echo "== ingesting $(wc -l <"$SAMPLE") Wikipedia abstracts into '$INDEX'"

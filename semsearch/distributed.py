@@ -57,6 +57,17 @@ class BrokerRetry:
                 delay = min(delay * 2, 10.0)
 
 
+def warn_if_no_workers(app: Celery, say: Callable[[str], None]) -> None:
+    """Batches wait in the queue until a worker takes them: say so rather than wait in silence."""
+    try:
+        replies = app.control.ping(timeout=1.0)
+    except BROKER_ERRORS:
+        return  # the send below waits for the broker and says so
+    if not replies:
+        say("no semsearch worker answers on the ingest queue yet; batches wait in Redis until one starts "
+            "('semsearch worker'), or unset SEMSEARCH_BROKER_URL to ingest in this process")
+
+
 def run_distributed(items: Iterable[Document | Rejection], *, app: Celery, index: str, vector_field: str,
                     dead_letter: DeadLetterFile, batch_docs: int = 256, batch_bytes: int = 1 << 20,
                     max_in_flight: int = 8, resend_after: float = 360.0, max_attempts: int = 3,
@@ -101,6 +112,7 @@ def run_distributed(items: Iterable[Document | Rejection], *, app: Celery, index
         report.read += 1
         report.reject(rejection, dead_letter)
 
+    warn_if_no_workers(app, on_wait or (lambda message: log.warning("%s", message)))
     for batch in batched(items, batch_docs, batch_bytes, reject):
         report.read += len(batch)
         # Backpressure: a bounded number of batches in flight, so memory does not grow with the file.

@@ -213,3 +213,12 @@ def test_pickled_message_is_refused():
     assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
     assert config["worker_prefetch_multiplier"] == 1
     assert config["broker_transport_options"]["visibility_timeout"] > config["task_time_limit"]
+
+
+def test_ingest_without_workers_says_so(broker):
+    from ingest.app import make_app
+    from semsearch.distributed import warn_if_no_workers
+
+    said: list[str] = []
+    warn_if_no_workers(make_app(Settings(broker_url=BROKER)), said.append)
+    assert len(said) == 1 and "no semsearch worker" in said[0] and "semsearch worker" in said[0]
