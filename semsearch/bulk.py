@@ -131,6 +131,27 @@ class BulkWriter:
             result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
         return result
 
+    def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
+        """Content hashes semsearch stored with these ids (absent ids are left out); waits out outages."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                response = self.client.mget(index=self.index, body={"ids": list(ids)},
+                                            params={"_source_includes": CONTENT_HASH_FIELD})
+                break
+            except (OSConnectionError, ConnectionTimeout) as exc:
+                if isinstance(exc, SSLError):
+                    raise cluster_error(exc, f"reading {self.index!r}") from exc
+                self._wait(started, attempt, f"OpenSearch unreachable ({type(exc).__name__})")
+            except TransportError as exc:
+                if exc.status_code not in RETRYABLE_STATUSES:
+                    raise cluster_error(exc, f"reading {self.index!r}") from exc
+                self._wait(started, attempt, f"OpenSearch answered {exc.status_code}")
+            attempt += 1
+        return {d["_id"]: d["_source"][CONTENT_HASH_FIELD] for d in response["docs"]
+                if d.get("found") and CONTENT_HASH_FIELD in (d.get("_source") or {})}
+
     def delete(self, ids: Sequence[str]) -> BulkResult:
         """Delete documents by id; an id already gone counts as deleted."""
         docs = [Document(id=i, source={}, text="", content_hash="") for i in ids]

@@ -145,8 +145,10 @@ def _count_lines(paths: tuple[str, ...]) -> int | None:
               help="Where rejected documents go (JSONL). Default: ./<index>.deadletter.jsonl")
 @click.option("--batch-size", default=256, show_default=True, help="Documents per encoder batch.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option("--skip-existing/--no-skip-existing", default=True, show_default=True,
+              help="Skip documents already indexed with the same content (resumes an interrupted run).")
 def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...], id_field: str,
-           dead_letter: str | None, batch_size: int, progress: bool | None) -> None:
+           dead_letter: str | None, batch_size: int, progress: bool | None, skip_existing: bool) -> None:
     """Index JSONL documents (one object a line; - reads stdin) with their vectors."""
     from .bulk import BulkWriter  # noqa: PLC0415
     from .client import make_client  # noqa: PLC0415
@@ -185,22 +187,26 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
 
             click.echo(f"ingest queue: {redact_url(settings.broker_url)} (documents are encoded by the workers)",
                        err=True)
+            existing = BulkWriter(client, index_name, info.vector_field, on_wait=wait_message) if skip_existing else None
             report = run_distributed(items, app=make_app(settings), index=index_name, vector_field=info.vector_field,
                                      dead_letter=dead, batch_docs=batch_size, progress=bar.update,
-                                     on_wait=wait_message, resend_after=settings.task_resend_after)
+                                     on_wait=wait_message, resend_after=settings.task_resend_after,
+                                     existing=existing)
         else:
             writer = BulkWriter(client, index_name, info.vector_field, max_docs=settings.bulk_max_docs,
                                 max_bytes=settings.bulk_max_bytes, on_wait=wait_message,
                                 passages_field=info.passages_field)
             report = run_in_process(items, encoder=encoder, writer=writer, dead_letter=dead,
-                                    batch_docs=batch_size, progress=bar.update, chunk_overlap=info.passage_overlap)
+                                    batch_docs=batch_size, progress=bar.update, chunk_overlap=info.passage_overlap,
+                                    skip_existing=skip_existing)
     for failure in report.failures:
         click.echo(f"rejected: {failure}", err=True)
     if report.rejected + report.failed > len(report.failures):
         click.echo(f"… {report.rejected + report.failed - len(report.failures)} more", err=True)
     summary = (f"indexed {report.indexed} of {report.read} documents in {report.elapsed:.1f}s "
                f"({report.docs_per_second:.0f} docs/s); rejected {report.rejected}, failed {report.failed}, "
-               f"retried {report.retried}, chunked {report.chunked} (longer than the model's window)")
+               f"retried {report.retried}, skipped {report.skipped} (already indexed), "
+               f"chunked {report.chunked} (longer than the model's window)")
     if report.dead_letter:
         summary += f"; dead letters in {report.dead_letter}"
     click.echo(summary, err=True)

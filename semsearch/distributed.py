@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from celery import Celery
@@ -19,7 +19,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .documents import DeadLetterFile, Document, Rejection
 from .errors import ClusterError
-from .pipeline import IngestReport, batched, rejection_for
+from .bulk import BulkWriter
+from .pipeline import IngestReport, batched, rejection_for, skipping_existing
 from .worker import document_payload, result_from_payload
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,12 @@ def run_distributed(items: Iterable[Document | Rejection], *, app: Celery, index
                     dead_letter: DeadLetterFile, batch_docs: int = 256, batch_bytes: int = 1 << 20,
                     max_in_flight: int = 8, resend_after: float = 360.0, max_attempts: int = 3,
                     progress: Callable[[int], None] | None = None,
-                    on_wait: Callable[[str], None] | None = None) -> IngestReport:
-    """Ingest through the workers; returns when every batch has a final outcome."""
+                    on_wait: Callable[[str], None] | None = None,
+                    existing: BulkWriter | None = None) -> IngestReport:
+    """Ingest through the workers; returns when every batch has a final outcome.
+
+    ``existing``: a writer for the index, to skip documents it already holds with the same content.
+    """
     report = IngestReport(dead_letter=str(dead_letter.path))
     started = time.monotonic()
     retry = BrokerRetry(on_wait or (lambda message: log.warning("%s", message)))
@@ -113,8 +118,15 @@ def run_distributed(items: Iterable[Document | Rejection], *, app: Celery, index
         report.reject(rejection, dead_letter)
 
     warn_if_no_workers(app, on_wait or (lambda message: log.warning("%s", message)))
-    for batch in batched(items, batch_docs, batch_bytes, reject):
-        report.read += len(batch)
+    def counted(batches: Iterable[list[Document]]) -> Iterator[list[Document]]:
+        for batch in batches:
+            report.read += len(batch)
+            yield batch
+
+    batches = counted(batched(items, batch_docs, batch_bytes, reject))
+    if existing is not None:
+        batches = skipping_existing(batches, existing, report, progress)
+    for batch in batches:
         # Backpressure: a bounded number of batches in flight, so memory does not grow with the file.
         while len(pending) >= max_in_flight:
             settle_ready()

@@ -241,8 +241,15 @@ class Encoder:
                 half = len(batch) // 2
                 pending[:0] = [batch[:half], batch[half:]]
                 continue
-            result[torch.tensor(batch, device=self.device)] = vectors.float()
+            # No host sync per batch: on a GPU, this loop pads and copies batch N+1 while batch N runs.
+            result[self._to_device(torch.tensor(batch, dtype=torch.long))] = vectors.float()
         return result.cpu().numpy()
+
+    def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """CPU tensors reach a GPU from pinned memory, asynchronously; on CPU they stay as they are."""
+        if self.device.type != "cuda":
+            return tensor
+        return tensor.pin_memory().to(self.device, non_blocking=True)
 
     def _forward(self, batch_ids: list[list[int]], prompt_length: int) -> torch.Tensor:
         longest = max(len(x) for x in batch_ids)
@@ -251,9 +258,7 @@ class Encoder:
         for row, seq in enumerate(batch_ids):
             input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
             attention_mask[row, : len(seq)] = 1
-        if self.device.type == "cuda":
-            input_ids = input_ids.pin_memory().to(self.device, non_blocking=True)
-            attention_mask = attention_mask.pin_memory().to(self.device, non_blocking=True)
+        input_ids, attention_mask = self._to_device(input_ids), self._to_device(attention_mask)
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         vectors = pool(hidden, attention_mask, self.spec.pooling_modes, prompt_length)
         if self.spec.normalize:

@@ -30,6 +30,7 @@ class IngestReport:
     rejected: int = 0  # bad input lines
     failed: int = 0  # refused by the cluster for good
     retried: int = 0
+    skipped: int = 0  # already in the index with the same content (a resumed run)
     chunked: int = 0  # documents longer than the model's window, stored as several passages
     elapsed: float = 0.0
     dead_letter: str | None = None
@@ -57,7 +58,7 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         """Every document read was indexed."""
-        return self.rejected == 0 and self.failed == 0 and self.indexed == self.read - self.rejected
+        return self.rejected == 0 and self.failed == 0 and self.indexed + self.skipped == self.read
 
     @property
     def docs_per_second(self) -> float:
@@ -65,7 +66,7 @@ class IngestReport:
 
     def as_dict(self) -> dict:
         return {"read": self.read, "indexed": self.indexed, "rejected": self.rejected, "failed": self.failed,
-                "retried": self.retried, "chunked": self.chunked, "elapsed_s": round(self.elapsed, 3),
+                "retried": self.retried, "skipped": self.skipped, "chunked": self.chunked, "elapsed_s": round(self.elapsed, 3),
                 "docs_per_s": round(self.docs_per_second, 1), "dead_letter": self.dead_letter}
 
 
@@ -124,6 +125,25 @@ def batched(items: Iterable[Document | Rejection], max_docs: int, max_bytes: int
         yield batch
 
 
+def skipping_existing(batches: Iterable[list[Document]], writer: BulkWriter, report: IngestReport,
+                      progress: Callable[[int], None] | None = None) -> Iterator[list[Document]]:
+    """Batches without the documents the index already holds with the same content hash.
+
+    The index's fingerprint was checked before the run, so an equal hash means an equal vector:
+    re-running an interrupted ingest only encodes what is missing.
+    """
+    for batch in batches:
+        stored = writer.stored_hashes([d.id for d in batch])
+        todo = [d for d in batch if stored.get(d.id) != d.content_hash]
+        skipped = len(batch) - len(todo)
+        if skipped:
+            report.skipped += skipped
+            if progress is not None:
+                progress(skipped)
+        if todo:
+            yield todo
+
+
 def rejection_for(doc: Document, reason: str) -> Rejection:
     file, _, line = doc.origin.rpartition(":")
     return Rejection(file or "<app>", int(line) if line.isdigit() else 0, reason, id=doc.id)
@@ -132,7 +152,7 @@ def rejection_for(doc: Document, reason: str) -> Rejection:
 def run_in_process(items: Iterable[Document | Rejection], *, encoder: Encoder, writer: BulkWriter,
                    dead_letter: DeadLetterFile, batch_docs: int = 256, batch_bytes: int = 1 << 20,
                    progress: Callable[[int], None] | None = None,
-                   chunk_overlap: int = DEFAULT_CHUNK_OVERLAP) -> IngestReport:
+                   chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, skip_existing: bool = True) -> IngestReport:
     """Ingest in this process (no broker configured)."""
     report = IngestReport(dead_letter=str(dead_letter.path))
     started = time.monotonic()
@@ -147,6 +167,8 @@ def run_in_process(items: Iterable[Document | Rejection], *, encoder: Encoder, w
             yield batch
 
     batches = counted(batched(items, batch_docs, batch_bytes, reject))
+    if skip_existing:
+        batches = skipping_existing(batches, writer, report, progress)
     for _, result in encode_and_write(batches, encoder, writer, chunk_overlap):
         report.add(result, dead_letter)
         if progress is not None:

@@ -117,3 +117,24 @@ def test_long_documents_are_chunked_and_found_by_a_late_passage(client, index_na
     # It scores by its best passage, well above what its first window alone scores (lucene: (1 + cos) / 2).
     assert hits[0].score > (1 + first_window_only) / 2 + 0.05, (hits[0].score, first_window_only)
     assert "passages" not in hits[0].source
+
+
+def test_rerun_skips_what_is_indexed_and_encodes_only_changes(client, index_name, tmp_path, data_dir):
+    lines = (data_dir / "dbpedia-entity" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:20]
+    path = tmp_path / "twenty.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    first = run_cli("ingest", str(path), "--index", index_name)
+    assert first.returncode == 0 and "indexed 20 of 20" in first.stderr, first.stderr
+    again = run_cli("ingest", str(path), "--index", index_name)
+    assert again.returncode == 0, again.stderr
+    assert "indexed 0 of 20" in again.stderr and "skipped 20" in again.stderr
+    changed = json.loads(lines[5])
+    changed["text"] += " An added sentence."
+    path.write_text("\n".join(lines[:5] + [json.dumps(changed)] + lines[6:]) + "\n", encoding="utf-8")
+    third = run_cli("ingest", str(path), "--index", index_name)
+    assert third.returncode == 0 and "indexed 1 of 20" in third.stderr and "skipped 19" in third.stderr
+    client.indices.refresh(index=index_name)
+    assert client.get(index=index_name, id=changed["_id"])["_source"]["text"].endswith("An added sentence.")
+    forced = run_cli("ingest", str(path), "--index", index_name, "--no-skip-existing")
+    assert forced.returncode == 0 and "indexed 20 of 20" in forced.stderr and "skipped 0" in forced.stderr
+    assert client.count(index=index_name)["count"] == 20

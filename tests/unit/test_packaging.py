@@ -35,3 +35,17 @@ def test_ci_runs_exactly_the_readme_test_command():
     test_command = "bash scripts/test.sh"
     assert test_command in readme.split("\n## ")[0]
     assert test_command in ci
+
+
+def test_wheel_ships_ingest_mappings_and_sample(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    names = zipfile.ZipFile(next(tmp_path.glob("semsearch-*.whl"))).namelist()
+    for expected in ("ingest/app.py", "ingest/tasks.py", "semsearch/mappings/opensearch-knn.json",
+                     "semsearch/mappings/opensearch-passages.json", "semsearch/sample/dbpedia-sample.jsonl",
+                     "semsearch/cli.py"):
+        assert expected in names
