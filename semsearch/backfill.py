@@ -164,11 +164,17 @@ def _field_texts(value: Any) -> list[str]:
     return []
 
 
-def document_from_hit(hit: dict, text_fields: Sequence[str], vector_field: str) -> ScannedDocument | None:
-    """The document as the encoder sees it (the same text and content hash as ingest), or None without text."""
+def document_from_hit(hit: dict, text_fields: Sequence[str], vector_field: str,
+                      passages_field: str | None = None) -> ScannedDocument | None:
+    """The document as the encoder sees it (the same text and content hash as ingest), or None without text.
+
+    The vector fields semsearch wrote (document vector, passages) are left out of its source.
+    """
     source = dict(hit.get("_source") or {})
     stored = source.pop(CONTENT_HASH_FIELD, None)
     source.pop(vector_field, None)
+    if passages_field:
+        source.pop(passages_field, None)
     texts = [t for name in text_fields for t in _field_texts(source.get(name))]
     if not texts:
         return None
@@ -474,9 +480,9 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
     state = (checkpoints.get(key) or {}) if checkpointed else {}
     after = state.get("after")
     report = BackfillReport(index=target, resumed_after=after, passes=1)
-    skip = (source.vector_field, CONTENT_HASH_FIELD)
+    skip = (source.vector_field, CONTENT_HASH_FIELD, *([source.passages_field] if source.passages_field else []))
     writer = BulkWriter(write_client or client, target, source.vector_field, max_docs=bulk_max_docs,
-                        max_bytes=bulk_max_bytes)
+                        max_bytes=bulk_max_bytes, passages_field=source.passages_field)
     pending_deletes: list[str] = []
     no_text_hits: list[dict] = []
 
@@ -503,7 +509,7 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
             if op == "delete":
                 pending_deletes.append(doc_id)
             elif op == "copy":
-                doc = document_from_hit(hit, source.text_fields, source.vector_field)
+                doc = document_from_hit(hit, source.text_fields, source.vector_field, source.passages_field)
                 if doc is None:
                     no_text_hits.append(hit)
             yield doc_id, doc

@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # A local sentence-transformers folder or a model id; unset: all-MiniLM-L6-v2 shipped offline.
     model: str | None = None
     device: str | None = None  # "cuda", "cuda:1", "cpu"; unset: cuda when available, else cpu
-    token_budget: int = Field(default=16384, gt=0)  # padded tokens per encoder batch
+    token_budget: int | None = Field(default=None, gt=0)  # padded tokens per encoder batch; unset: per device
 
     vector_field: str = "embedding"
     # faiss needs the plugin's native libraries, which Maven Central's k-NN zip does not carry;

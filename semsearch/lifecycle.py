@@ -320,8 +320,6 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
     caps.require_knn()
     fingerprint = encoder.fingerprint.as_dict()
     info = get_index_info(client, name)
-    if info.meta.get("passages"):
-        raise ConfigurationError(f"{name!r} has nested passages; migrating passage vectors is not supported yet")
     if same_encoder(info.fingerprint, fingerprint):
         raise ConfigurationError(f"{name!r} already holds vectors of this encoder ({fingerprint['model']!r}); "
                                  "nothing to migrate")
@@ -345,14 +343,20 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
         vector = knn_vector_field(dimension=fingerprint["dimension"], engine=engine,
                                   normalized=fingerprint["normalize"], space_type=space,
                                   server_version=caps.version, **knobs)
+        passages = None
+        if info.passages_field:  # long documents are chunked again, in the new model's window
+            from .passages import chunking_meta  # noqa: PLC0415
+
+            passages = chunking_meta(info.passages_field, window=fingerprint["max_seq_length"],
+                                     overlap=info.passage_overlap)
         meta = index_meta(fingerprint, info.text_fields, info.vector_field, __version__,
                           knn=knn_meta(engine=engine, space_type=space, ef_search=old_knn.get("ef_search"),
                                        **knobs),
-                          previous_index=current)
+                          passages=passages, previous_index=current)
         body = versioned_index_body(_settings_flat(client, current), _mapping(client, current),
                                     vector_field=info.vector_field, vector=vector,
                                     knn_settings=knn_settings(old_knn.get("ef_search")), meta=meta,
-                                    replace_vector=True)
+                                    replace_vector=True, passages_field=info.passages_field)
         try:
             client.indices.create(index=green, body=body)
         except TransportError as exc:

@@ -105,7 +105,8 @@ def vector_mapping_update(mapping: dict, *, vector_field: str, vector: dict, met
 
 
 def versioned_index_body(settings_flat: dict[str, Any], mapping: dict, *, vector_field: str, vector: dict,
-                         knn_settings: dict[str, Any], meta: dict, replace_vector: bool = False) -> dict:
+                         knn_settings: dict[str, Any], meta: dict, replace_vector: bool = False,
+                         passages_field: str | None = None) -> dict:
     """A new index body from an old index's settings and mapping, plus the k-NN settings and vector field.
 
     Analysers, similarity and every field mapping are kept; ``replace_vector`` lets a migration
@@ -118,6 +119,10 @@ def versioned_index_body(settings_flat: dict[str, Any], mapping: dict, *, vector
     if not replace_vector:
         check_free_field(mapping, vector_field, "vector field")
     properties[vector_field] = copy.deepcopy(vector)
+    passages = properties.get(passages_field or "", {}).get("properties")
+    if passages is not None and vector_field in passages:
+        # The passages' vectors are the new model's too (same knobs as the document vector).
+        passages[vector_field] = copy.deepcopy(vector)
     properties.setdefault(CONTENT_HASH_FIELD, {"type": "keyword"})
     mappings["_meta"] = merged_meta(mapping, meta)
     return {"settings": settings, "mappings": mappings}

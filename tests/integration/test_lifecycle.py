@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 
+import numpy as np
 import pytest
 from opensearchpy import helpers
 
@@ -358,3 +359,27 @@ def test_nested_passages_score_a_document_by_its_best_passage(client, names, cor
     assert "passages" not in top["_source"]
     assert get_index_info(client, name).meta["passages"] == {"field": "passages", "text_field": "text",
                                                              "unit": "tokens", "window": 256, "overlap": 8}
+
+def test_migrate_an_ingested_index_with_passages(client, names, corpus, encoder, other_model, tmp_path):
+    """An index made by `semsearch ingest` has nested passages: migrate re-encodes them with the new model."""
+    name = names()
+    late = "The lighthouse keeper's cat sailed alone to Antarctica on a driftwood raft."
+    long_doc = {"_id": "long", "title": "Harbour", "text": " ".join([corpus[0]["text"]] * 8) + " " + late}
+    path = tmp_path / "docs.jsonl"
+    path.write_text("\n".join(json.dumps(d) for d in [*corpus[:20], long_doc]) + "\n", encoding="utf-8")
+    ingested = run_cli("ingest", str(path), "--index", name)
+    assert ingested.returncode == 0 and "chunked 1" in ingested.stderr, ingested.stderr
+    old_passages = client.get(index=name, id="long")["_source"]["passages"]
+
+    result = run_cli("migrate", name, "--model", str(other_model), "--json")
+    assert result.returncode == 0, result.stderr
+    other = Encoder(str(other_model), device="cpu")
+    info = get_index_info(client, name)
+    assert info.fingerprint == other.fingerprint.as_dict() and info.passages_field == "passages"
+    assert client.count(index=name)["count"] == 21
+    new_passages = client.get(index=name, id="long")["_source"]["passages"]
+    assert [p["text"] for p in new_passages] == [p["text"] for p in old_passages]
+    assert not np.allclose(new_passages[-1]["embedding"], old_passages[-1]["embedding"], atol=1e-3)
+    expected = other.encode_documents([new_passages[-1]["text"]])[0]
+    assert np.allclose(new_passages[-1]["embedding"], expected, atol=1e-4)
+    assert Searcher(encoder=other).search(late, index=name, k=3, mode="semantic")[0].id == "long"

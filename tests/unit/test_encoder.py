@@ -75,6 +75,7 @@ def test_order_is_restored_whatever_the_lengths(encoder):
 
 def test_empty_input_and_str_misuse(encoder):
     assert encoder.encode([]).shape == (0, 384)
+    assert encoder.encode_passages([]).vectors.shape == (0, 384)
     with pytest.raises(TypeError, match="list of texts"):
         encoder.encode("not a list")
 
