@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from celery import Celery
@@ -20,7 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .documents import DeadLetterFile, Document, Rejection
 from .errors import ClusterError
 from .bulk import BulkWriter
-from .pipeline import IngestReport, batched, rejection_for, skipping_existing
+from .pipeline import IngestReport, read_batches, skipping_existing
 from .worker import document_payload, result_from_payload
 
 log = logging.getLogger(__name__)
@@ -105,25 +105,14 @@ def run_distributed(items: Iterable[Document | Rejection], *, app: Celery, index
                           else f"no result after {resend_after:.0f}s")
                 if item.attempts >= max_attempts:
                     for doc in item.docs:
-                        report.failed += 1
-                        report._dead_letter(rejection_for(doc, f"{reason} (after {item.attempts} attempts)"),
-                                            dead_letter)
+                        report.fail(doc, f"{reason} (after {item.attempts} attempts)", dead_letter)
                     continue
                 log.warning("batch of %d documents: %s; sending it again", len(item.docs), reason)
                 report.retried += len(item.docs)
                 pending.append(send(item.docs, item.attempts + 1))
 
-    def reject(rejection: Rejection) -> None:
-        report.read += 1
-        report.reject(rejection, dead_letter)
-
     warn_if_no_workers(app, on_wait or (lambda message: log.warning("%s", message)))
-    def counted(batches: Iterable[list[Document]]) -> Iterator[list[Document]]:
-        for batch in batches:
-            report.read += len(batch)
-            yield batch
-
-    batches = counted(batched(items, batch_docs, batch_bytes, reject))
+    batches = read_batches(items, report, dead_letter, batch_docs, batch_bytes)
     if existing is not None:
         batches = skipping_existing(batches, existing, report, progress)
     for batch in batches:

@@ -47,8 +47,12 @@ class IngestReport:
         self.retried += result.retried
         self.chunked += result.chunked
         for doc, reason in result.failed:
-            self.failed += 1
-            self._dead_letter(rejection_for(doc, f"refused by OpenSearch: {reason}"), dead_letter)
+            self.fail(doc, f"refused by OpenSearch: {reason}", dead_letter)
+
+    def fail(self, doc: Document, reason: str, dead_letter: DeadLetterFile) -> None:
+        """Count a document that could not be indexed for good, and dead-letter it."""
+        self.failed += 1
+        self._dead_letter(rejection_for(doc, reason), dead_letter)
 
     def _dead_letter(self, rejection: Rejection, dead_letter: DeadLetterFile) -> None:
         dead_letter.write(rejection)
@@ -125,6 +129,18 @@ def batched(items: Iterable[Document | Rejection], max_docs: int, max_bytes: int
         yield batch
 
 
+def read_batches(items: Iterable[Document | Rejection], report: IngestReport, dead_letter: DeadLetterFile,
+                 batch_docs: int, batch_bytes: int) -> Iterator[list[Document]]:
+    """Batches of valid documents; every item read is counted, every rejection dead-lettered."""
+    def reject(rejection: Rejection) -> None:
+        report.read += 1
+        report.reject(rejection, dead_letter)
+
+    for batch in batched(items, batch_docs, batch_bytes, reject):
+        report.read += len(batch)
+        yield batch
+
+
 def skipping_existing(batches: Iterable[list[Document]], writer: BulkWriter, report: IngestReport,
                       progress: Callable[[int], None] | None = None) -> Iterator[list[Document]]:
     """Batches without the documents the index already holds with the same content hash.
@@ -157,16 +173,7 @@ def run_in_process(items: Iterable[Document | Rejection], *, encoder: Encoder, w
     report = IngestReport(dead_letter=str(dead_letter.path))
     started = time.monotonic()
 
-    def reject(rejection: Rejection) -> None:
-        report.read += 1
-        report.reject(rejection, dead_letter)
-
-    def counted(batches: Iterable[list[Document]]) -> Iterator[list[Document]]:
-        for batch in batches:
-            report.read += len(batch)
-            yield batch
-
-    batches = counted(batched(items, batch_docs, batch_bytes, reject))
+    batches = read_batches(items, report, dead_letter, batch_docs, batch_bytes)
     if skip_existing:
         batches = skipping_existing(batches, writer, report, progress)
     for _, result in encode_and_write(batches, encoder, writer, chunk_overlap):

@@ -175,6 +175,7 @@ def drain(index: str, task_id: str, *, client: redis.Redis, write_documents, del
             if client.llen(source) == 0 or not client.set(scheduled_key(index), "1", nx=True, ex=SCHEDULED_TTL):
                 break
             continue
+        index_batches = index_documents = 0
         for kind, group in _groups(entries):
             if kind == "index":
                 from .worker import document_from_payload  # noqa: PLC0415
@@ -185,12 +186,14 @@ def drain(index: str, task_id: str, *, client: redis.Redis, write_documents, del
                 for doc_id, reason in failures:
                     client.rpush(failures_key(index), json.dumps({"id": doc_id, "reason": reason}))
                 batches.append(len(docs))
+                index_batches += 1
+                index_documents += len(docs)
             else:
                 delete_ids([e["id"] for e in group])
                 deleted += len(group)
         client.delete(processing)
-        client.hincrby(stats_key(index), "batches", sum(1 for kind, _ in _groups(entries) if kind == "index"))
-        client.hincrby(stats_key(index), "documents", sum(1 for e in entries if e["op"] == "index"))
+        client.hincrby(stats_key(index), "batches", index_batches)
+        client.hincrby(stats_key(index), "documents", index_documents)
         if time.monotonic() - started > max_run:
             # Give the worker back to other tasks; a fresh drain continues with the rest.
             client.delete(scheduled_key(index))
