@@ -14,6 +14,7 @@ set -euo pipefail
 
 OPENSEARCH_VERSION="2.19.1"          # keep in step with docker-compose.yml
 KNN_VERSION="${OPENSEARCH_VERSION}.0"
+NEURAL_VERSION="${OPENSEARCH_VERSION}.0"  # neural-search: the server-side `hybrid` query and search pipelines
 OS_PORT="${SEMSEARCH_OS_PORT:-9200}"
 REDIS_PORT="${SEMSEARCH_REDIS_PORT:-6379}"
 OS_HEAP="${SEMSEARCH_OS_HEAP:-1g}"
@@ -105,7 +106,10 @@ EOF
 
 install_opensearch() {
   find_java_home
-  [[ -f "$OS_HOME/.semsearch-ready" ]] && return 0
+  if [[ -f "$OS_HOME/.semsearch-ready" ]]; then
+    install_neural_search  # added after the first release of this script: older installs get it here
+    return 0
+  fi
   mkdir -p "$CACHE/downloads"
   local dist="$CACHE/downloads/opensearch-$OPENSEARCH_VERSION.zip"
   local knn="$CACHE/downloads/opensearch-knn-$KNN_VERSION.zip"
@@ -133,7 +137,19 @@ EOF
     "org.opensearch.plugin:reindex-client:$OPENSEARCH_VERSION"
   "$OS_HOME/bin/opensearch-plugin" install --batch "file://$knn" >"$CACHE/plugin-install.log" 2>&1 \
     || { cat "$CACHE/plugin-install.log" >&2; fail "k-NN plugin install failed (log: $CACHE/plugin-install.log)"; }
+  install_neural_search
   touch "$OS_HOME/.semsearch-ready"
+}
+
+# neural-search extends k-NN only; semsearch uses its `hybrid` query and normalisation / score-ranker
+# search processors (server-side hybrid), not its model-serving side.
+install_neural_search() {
+  [[ -d "$OS_HOME/plugins/opensearch-neural-search" ]] && return 0
+  local neural="$CACHE/downloads/neural-search-$NEURAL_VERSION.zip"
+  fetch_maven "org.opensearch.plugin:neural-search:$NEURAL_VERSION:zip" "$neural"
+  say "installing the neural-search plugin $NEURAL_VERSION"
+  "$OS_HOME/bin/opensearch-plugin" install --batch "file://$neural" >"$CACHE/plugin-install.log" 2>&1 \
+    || { cat "$CACHE/plugin-install.log" >&2; fail "neural-search plugin install failed (log: $CACHE/plugin-install.log)"; }
 }
 
 install_debian_package() {

@@ -6,6 +6,8 @@ from .model_folder import Fingerprint
 from .documents import DocumentSchema, Rejection
 from .fusion import FusionConfig
 from .search import Hit, Searcher
+from .async_search import AsyncSearcher
+from .search_plan import SearchRequest
 from .streaming import SubmitResult, delete, submit
 from .errors import (
     ClusterError,
@@ -19,6 +21,7 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncSearcher",
     "ClusterError",
     "ConfigurationError",
     "DocumentSchema",
@@ -30,6 +33,7 @@ __all__ = [
     "InputError",
     "ModelError",
     "Rejection",
+    "SearchRequest",
     "Searcher",
     "SubmitResult",
     "SemsearchError",

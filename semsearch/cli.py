@@ -237,30 +237,102 @@ def worker(device: str | None, concurrency: int, loglevel: str) -> None:
                                     "--loglevel", loglevel, "-n", f"semsearch-{os.getpid()}@{socket.gethostname()}"])
 
 
+def _fusion_options(command):
+    """--fusion / --keyword-weight / --semantic-weight / --rrf-k / --window: hybrid settings."""
+    for option in reversed([
+        click.option("--fusion", "fusion_method", type=click.Choice(["rrf", "minmax", "zscore"]), default=None,
+                     help="Hybrid fusion method (default: weighted RRF, see docs/benchmarks.md)."),
+        click.option("--keyword-weight", type=float, default=None, help="Weight of the BM25 list in hybrid mode."),
+        click.option("--semantic-weight", type=float, default=None, help="Weight of the kNN list in hybrid mode."),
+        click.option("--rrf-k", type=click.IntRange(min=1), default=None, help="RRF rank constant."),
+        click.option("--window", type=click.IntRange(min=1), default=None,
+                     help="Candidates per retriever in hybrid mode (default 100)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _fusion_from(method: str | None, keyword_weight: float | None, semantic_weight: float | None,
+                 rrf_k: int | None):
+    """A FusionConfig when any fusion option was given (the rest from the default), else None."""
+    from .fusion import FusionConfig  # noqa: PLC0415
+    from .search_plan import DEFAULT_FUSION  # noqa: PLC0415
+
+    if method is None and keyword_weight is None and semantic_weight is None and rrf_k is None:
+        return None
+    weights = dict(DEFAULT_FUSION.weights or {})
+    if keyword_weight is not None:
+        weights["keyword"] = keyword_weight
+    if semantic_weight is not None:
+        weights["semantic"] = semantic_weight
+    return FusionConfig(method=method or DEFAULT_FUSION.method, weights=weights,
+                        rrf_k=rrf_k or DEFAULT_FUSION.rrf_k)
+
+
+def _filters_from(values: tuple[str, ...]) -> list[dict] | None:
+    filters = []
+    for value in values:
+        try:
+            clause = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"{value!r} is not JSON: {exc.msg}", param_hint="--filter") from exc
+        if not isinstance(clause, dict):
+            raise click.BadParameter(f"{value!r} must be a JSON object (a query clause)", param_hint="--filter")
+        filters.append(clause)
+    return filters or None
+
+
 @main.command()
 @click.argument("query")
 @click.option("--index", "index_name", required=True)
 @click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid", show_default=True)
-@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="Hits to show.")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0), help="Hits to skip (paging).")
+@click.option("--filter", "filter_values", multiple=True, metavar="JSON",
+              help='A query clause applied to both retrievers, e.g. \'{"term": {"lang": "en"}}\' (repeatable).')
+@click.option("--explain", is_flag=True, help="Show each hit's rank, raw score and contribution per retriever.")
+@click.option("--highlight", is_flag=True, help="Show keyword matches in the text fields.")
+@click.option("--server-side/--client-side", "server_side", default=None,
+              help="Fuse on the cluster (neural-search plugin) or on the client; default: the cluster when it can.")
+@_fusion_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a hit.")
-def search(query: str, index_name: str, mode: str, k: int, as_json: bool) -> None:
+def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_values: tuple[str, ...],
+           explain: bool, highlight: bool, server_side: bool | None, fusion_method: str | None,
+           keyword_weight: float | None, semantic_weight: float | None, rrf_k: int | None, window: int | None,
+           as_json: bool) -> None:
     """Search INDEX for QUERY."""
     from .search import Searcher  # noqa: PLC0415
 
-    hits = Searcher(_settings()).search(query, index=index_name, k=k, mode=mode)
+    hits = Searcher(_settings()).search(
+        query, index=index_name, k=k, mode=mode, offset=offset, filters=_filters_from(filter_values),
+        fusion=_fusion_from(fusion_method, keyword_weight, semantic_weight, rrf_k), window=window,
+        explain=explain, highlight=highlight, server_side=server_side)
     if as_json:
         for hit in hits:
-            click.echo(json.dumps({"id": hit.id, "score": hit.score, "contributions": hit.contributions,
-                                   "source": hit.source}, ensure_ascii=False))
+            record = {"id": hit.id, "score": hit.score, "contributions": hit.contributions, "source": hit.source}
+            if highlight:
+                record["highlights"] = hit.highlights
+            if explain:
+                record["explanation"] = hit.explanation
+            click.echo(json.dumps(record, ensure_ascii=False))
         return
     if not hits:
         click.echo("no hits")
-    for rank, hit in enumerate(hits, start=1):
+    for rank, hit in enumerate(hits, start=offset + 1):
         title = hit.source.get("title") or ""
         text = " ".join(str(hit.source.get("text") or "").split())
         click.echo(f"{rank:>2}. {hit.score:.4f}  {hit.id}  {title}")
-        if text:
+        if highlight and hit.highlights:
+            for field_name, fragments in hit.highlights.items():
+                click.echo(f"      {field_name}: {' … '.join(fragments[:2])}")
+        elif text:
             click.echo(f"      {text[:150]}{'…' if len(text) > 150 else ''}")
+        if explain and hit.explanation:
+            parts = []
+            for name, part in hit.explanation.items():
+                where = f"rank {part['rank']}, score {part['raw_score']:.4f}" if part["rank"] else "not retrieved"
+                parts.append(f"{name}: {where} → {part['contribution']:.4f}")
+            click.echo("      " + "; ".join(parts))
 
 
 @main.command("eval")
@@ -269,9 +341,13 @@ def search(query: str, index_name: str, mode: str, k: int, as_json: bool) -> Non
 @click.option("--qrels", "qrels_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--mode", "modes", multiple=True, type=click.Choice(["hybrid", "semantic", "keyword"]),
               help="Mode to evaluate (repeatable); default: all three.")
+@click.option("--tune", is_flag=True, help="Also try a grid of fusion methods and weights on these judgments "
+              "and print the best; the defaults are not changed.")
+@_fusion_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last line.")
-def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes: tuple[str, ...],
-                     as_json: bool) -> None:
+def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes: tuple[str, ...], tune: bool,
+                     fusion_method: str | None, keyword_weight: float | None, semantic_weight: float | None,
+                     rrf_k: int | None, window: int | None, as_json: bool) -> None:
     """nDCG@10 and Recall@100 per mode on BEIR-format queries and qrels."""
     from .evaluation import evaluate, load_qrels, load_queries  # noqa: PLC0415
     from .search import Searcher  # noqa: PLC0415
@@ -279,18 +355,51 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
     queries = load_queries(queries_path)
     qrels = load_qrels(qrels_path)
     searcher = Searcher(_settings())
-    results: dict[str, dict[str, float]] = {}
+    fusion = _fusion_from(fusion_method, keyword_weight, semantic_weight, rrf_k)
+    results: dict = {}
     for mode in modes or ("keyword", "semantic", "hybrid"):
         def run(text: str, mode: str = mode) -> list[str]:
-            return [h.id for h in searcher.search(text, index=index_name, k=100, mode=mode)]
+            return [h.id for h in searcher.search(text, index=index_name, k=100, mode=mode, fusion=fusion,
+                                                  window=max(100, window or searcher.window))]
 
         scores = evaluate(run, queries, qrels)
         results[mode] = {"ndcg@10": round(scores["ndcg@10"], 4), "recall@100": round(scores["recall@100"], 4)}
         if not as_json:
             click.echo(f"{mode:<9} nDCG@10 {scores['ndcg@10']:.4f}  Recall@100 {scores['recall@100']:.4f}  "
                        f"({int(scores['queries'])} judged queries)")
+    if tune:
+        results["tune"] = _tune(searcher, index_name, queries, qrels, fusion, max(100, window or searcher.window),
+                                results, as_json)
     if as_json:
         click.echo(json.dumps(results))
+
+
+def _tune(searcher, index_name: str, queries: dict, qrels: dict, fusion, window: int, results: dict,
+          as_json: bool) -> dict:
+    from .tuning import fusion_grid, score_fusion, tune  # noqa: PLC0415
+
+    judged = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values())]
+    candidates = {q: searcher.candidates(queries[q], index=index_name, window=window) for q in judged}
+    ranking = tune(candidates, qrels, fusion_grid())
+    current = score_fusion(fusion or searcher.fusion, candidates, qrels)
+    best = ranking[0]
+    singles = {m: results[m]["ndcg@10"] for m in ("keyword", "semantic") if m in results}
+    summary = {"best": {"fusion": best.describe(), "ndcg@10": round(best.ndcg, 4), "recall@100": round(best.recall, 4)},
+               "current": {"fusion": current.describe(), "ndcg@10": round(current.ndcg, 4)},
+               "gain_over_current": round(best.ndcg - current.ndcg, 4),
+               "top": [{"fusion": s.describe(), "ndcg@10": round(s.ndcg, 4)} for s in ranking[:5]]}
+    if singles:
+        summary["gain_over_best_single_mode"] = round(best.ndcg - max(singles.values()), 4)
+    if not as_json:
+        click.echo(f"tuning over {len(ranking)} fusion settings on {len(judged)} judged queries:")
+        for entry in ranking[:5]:
+            click.echo(f"  nDCG@10 {entry.ndcg:.4f}  {entry.describe()}")
+        click.echo(f"best: {best.describe()}: nDCG@10 {best.ndcg:.4f}, {best.ndcg - current.ndcg:+.4f} over the "
+                   f"current setting ({current.describe()}, {current.ndcg:.4f})")
+        click.echo("the defaults are unchanged; to use it, pass these settings as FusionConfig(...) to Searcher, "
+                   "or as --fusion/--keyword-weight/--semantic-weight/--rrf-k to search and eval. A setting "
+                   "tuned on few queries may not carry over to others.")
+    return summary
 
 
 from .cli_lifecycle import register_lifecycle_commands  # noqa: E402 - index enable-vectors, backfill, migrate

@@ -128,8 +128,20 @@ def connection_kwargs(settings: Settings) -> dict:
     return kwargs
 
 
+# Enough pooled connections for the pipelined writers and msearch callers of one process; with
+# urllib3's default of 1 a second thread's connection is opened and thrown away on every request.
+POOL_SIZE = 8
+
+
 def make_client(settings: Settings | None = None) -> OpenSearch:
-    return OpenSearch(**connection_kwargs(settings or Settings()))
+    return OpenSearch(**connection_kwargs(settings or Settings()), pool_maxsize=POOL_SIZE)
+
+
+def make_async_client(settings: Settings | None = None):
+    """opensearch-py's AsyncOpenSearch (aiohttp) with the same connection settings as :func:`make_client`."""
+    from opensearchpy import AsyncOpenSearch  # noqa: PLC0415 - aiohttp is imported only when asked for
+
+    return AsyncOpenSearch(**connection_kwargs(settings or Settings()))
 
 
 # --- messages without secrets -----------------------------------------------------------------

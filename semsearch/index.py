@@ -86,10 +86,18 @@ def get_index_info(client: OpenSearch, name: str) -> IndexInfo:
     try:
         mappings = client.indices.get_mapping(index=name)
     except NotFoundError as exc:
-        raise ConfigurationError(
-            f"index {name!r} does not exist; create it with: semsearch index create {name}") from exc
+        raise missing_index_error(name) from exc
     except TransportError as exc:
         raise ClusterError(f"reading the mapping of {name!r} failed: {exc}") from exc
+    return index_info_from_mappings(name, mappings)
+
+
+def missing_index_error(name: str) -> ConfigurationError:
+    return ConfigurationError(f"index {name!r} does not exist; create it with: semsearch index create {name}")
+
+
+def index_info_from_mappings(name: str, mappings: dict) -> IndexInfo:
+    """:class:`IndexInfo` from the answer of ``GET NAME/_mapping`` (pure; sync and async clients share it)."""
     if len(mappings) > 1:
         # An alias over several indexes: fine for queries only if they all hold the same encoder's vectors.
         metas = {concrete: (m["mappings"].get("_meta") or {}).get(META_KEY, {}).get("fingerprint")

@@ -1,11 +1,16 @@
-"""Searching from application code: keyword, semantic and hybrid modes over one index."""
+"""Searching from application code: keyword, semantic and hybrid modes over one index.
+
+The request bodies and the fusion are pure functions (:mod:`semsearch.search_plan`); this module adds
+the I/O: the index's mapping facts, the query vector, and one ``_msearch`` round trip (or, on a cluster
+with the neural-search plugin and a fusion it can express, one ``hybrid`` query through a search
+pipeline). :class:`semsearch.AsyncSearcher` does the same over opensearch-py's async client.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 from opensearchpy import OpenSearch
@@ -14,66 +19,64 @@ from opensearchpy.exceptions import TransportError
 from .config import Settings
 from .encoder import Encoder
 from .errors import ClusterError, ConfigurationError
-from .fusion import FusionConfig, Ranked, fuse
+from .fusion import FusionConfig, Ranked
 from .index import IndexInfo, check_fingerprint, get_index_info
-from .queries import Filters, keyword_body, knn_body, msearch_body
+from .queries import Filters, SourceSpec, msearch_body
+from .search_plan import (
+    DEFAULT_FUSION,
+    DEFAULT_WINDOW,
+    MODES,
+    Hit,
+    SearchRequest,
+    hits_from,
+    plan_bodies,
+    server_hits_from,
+)
+from .server_hybrid import hybrid_body, neural_search_present, pipeline_body, pipeline_id, unsupported_reason
 
-MODES = ("hybrid", "semantic", "keyword")
-# Plain reciprocal-rank fusion. Not yet tuned: on dbpedia-entity it scores below semantic alone
-# (nDCG@10 0.494 vs 0.511), and no fusion weighting tried there beat semantic by the +0.01 issue 6 asks.
-DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 1.0, "semantic": 1.0})
-DEFAULT_WINDOW = 100
+__all__ = ["DEFAULT_FUSION", "DEFAULT_WINDOW", "MODES", "Hit", "QueryVectorCache", "Searcher"]
 INFO_TTL = 30.0
-
-
-@dataclass
-class Hit:
-    """One result: the document id, its score in this mode, its source and per-mode contributions."""
-
-    id: str
-    score: float
-    source: dict[str, Any] = field(default_factory=dict)
-    contributions: dict[str, float] = field(default_factory=dict)
 
 
 class QueryVectorCache:
     """A bounded LRU of query vectors: repeated queries skip the encoder."""
 
-    def __init__(self, encoder_fn, size: int = 1024) -> None:
+    def __init__(self, encoder_fn: Callable[[str], np.ndarray], size: int = 1024) -> None:
         self._encode = encoder_fn
         self._size = size
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def get(self, text: str) -> np.ndarray:
+    def cached(self, text: str) -> np.ndarray | None:
         if text in self._items:
             self._items.move_to_end(text)
             return self._items[text]
-        vector = self._encode(text)
+        return None
+
+    def put(self, text: str, vector: np.ndarray) -> np.ndarray:
         self._items[text] = vector
         if len(self._items) > self._size:
             self._items.popitem(last=False)
         return vector
 
+    def get(self, text: str) -> np.ndarray:
+        vector = self.cached(text)
+        return vector if vector is not None else self.put(text, self._encode(text))
 
-class Searcher:
-    """Encodes the query and combines kNN with BM25.
 
-    ``settings`` default to the environment (``SEMSEARCH_*``). The encoder loads on first
-    semantic or hybrid query, and must match the index's fingerprint.
-    """
+class SearcherBase:
+    """What the sync and async searchers share: settings, encoder, caches and the choice of path."""
 
-    def __init__(self, settings: Settings | None = None, *, client: OpenSearch | None = None,
-                 encoder: Encoder | None = None, fusion: FusionConfig = DEFAULT_FUSION,
-                 window: int = DEFAULT_WINDOW) -> None:
-        from .client import make_client  # noqa: PLC0415
-
+    def __init__(self, settings: Settings | None, *, encoder: Encoder | None, fusion: FusionConfig,
+                 window: int, server_side: bool | None) -> None:
         self.settings = settings or Settings()
-        self.client = client or make_client(self.settings)
         self._encoder = encoder
         self.fusion = fusion
         self.window = window
+        self.server_side = server_side  # None: server-side hybrid when the cluster can do it
         self._infos: dict[str, tuple[IndexInfo, float]] = {}
         self._checked: set[str] = set()
+        self._pipelines: set[str] = set()
+        self._neural: bool | None = None
         self._vectors = QueryVectorCache(lambda text: self.encoder.encode_query(text))
 
     @property
@@ -83,55 +86,148 @@ class Searcher:
                                     token_budget=self.settings.token_budget)
         return self._encoder
 
-    def index_info(self, index: str) -> IndexInfo:
-        """The index's mapping facts, re-read every ``INFO_TTL`` seconds: a blue/green swap can move the name."""
+    def _request(self, text: str, *, k: int, mode: str, filters: Filters, fusion: FusionConfig | None,
+                 window: int | None, offset: int, explain: bool, highlight: bool, source: SourceSpec
+                 ) -> SearchRequest:
+        return SearchRequest(text=text, k=k, offset=offset, mode=mode, filters=filters,
+                             fusion=fusion or self.fusion, window=window or self.window, explain=explain,
+                             highlight=highlight, source=source).validate()
+
+    def _cached_info(self, index: str) -> IndexInfo | None:
         cached = self._infos.get(index)
         if cached is None or time.monotonic() - cached[1] > INFO_TTL:
-            self._infos[index] = (get_index_info(self.client, index), time.monotonic())
-        return self._infos[index][0]
+            return None  # re-read: a blue/green swap can move the name
+        return cached[0]
+
+    def _remember_info(self, index: str, info: IndexInfo) -> IndexInfo:
+        self._infos[index] = (info, time.monotonic())
+        return info
+
+    def _check(self, info: IndexInfo) -> None:
+        if info.index not in self._checked:  # per concrete index: a swapped alias is checked again
+            check_fingerprint(info, self.encoder.fingerprint.as_dict())
+            self._checked.add(info.index)
+
+    def _wants_server(self, request: SearchRequest, server_side: bool | None) -> bool | None:
+        """True/False when already decided; None when it depends on the plugin's presence."""
+        choice = self.server_side if server_side is None else server_side
+        if request.mode != "hybrid" or choice is False:
+            return False
+        reason = unsupported_reason(request.fusion)
+        if request.explain:
+            reason = reason or "explain needs each retriever's own scores, which the server's fusion does not return"
+        if reason:
+            if choice:
+                raise ConfigurationError(f"server-side hybrid cannot run this search: {reason}; "
+                                         "use client-side fusion (server_side=False)")
+            return False
+        return True if choice else None
+
+    def _require_neural(self, present: bool, forced: bool) -> bool:
+        if forced and not present:
+            raise ConfigurationError("server-side hybrid needs the neural-search plugin on the cluster "
+                                     "(opensearch-neural-search); it is not installed")
+        return present
+
+
+def search_failed(name: str, index: str, item: dict) -> ClusterError:
+    error = item["error"]
+    reason = error.get("reason") if isinstance(error, dict) else error
+    return ClusterError(f"{name} search on {index!r} failed: {reason}")
+
+
+class Searcher(SearcherBase):
+    """Encodes the query and combines kNN with BM25.
+
+    ``settings`` default to the environment (``SEMSEARCH_*``). The encoder loads on first
+    semantic or hybrid query, and must match the index's fingerprint. ``server_side``: None picks
+    server-side hybrid when the cluster has the neural-search plugin and the fusion can run there;
+    True insists on it, False always fuses on the client.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, client: OpenSearch | None = None,
+                 encoder: Encoder | None = None, fusion: FusionConfig = DEFAULT_FUSION,
+                 window: int = DEFAULT_WINDOW, server_side: bool | None = None) -> None:
+        super().__init__(settings, encoder=encoder, fusion=fusion, window=window, server_side=server_side)
+        from .client import make_client  # noqa: PLC0415
+
+        self.client = client or make_client(self.settings)
+
+    def index_info(self, index: str) -> IndexInfo:
+        """The index's mapping facts, re-read every ``INFO_TTL`` seconds."""
+        return self._cached_info(index) or self._remember_info(index, get_index_info(self.client, index))
 
     def search(self, text: str, *, index: str, k: int = 10, mode: str = "hybrid", filters: Filters = None,
-               fusion: FusionConfig | None = None, window: int | None = None) -> list[Hit]:
-        """The top ``k`` hits for ``text`` in ``mode`` (hybrid, semantic or keyword)."""
-        if mode not in MODES:
-            raise ConfigurationError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if k <= 0:
-            raise ConfigurationError(f"k must be positive, got {k}")
+               fusion: FusionConfig | None = None, window: int | None = None, offset: int = 0,
+               explain: bool = False, highlight: bool = False, source: SourceSpec = True,
+               server_side: bool | None = None) -> list[Hit]:
+        """The hits ranked ``offset + 1`` to ``offset + k`` for ``text`` in ``mode`` (hybrid, semantic, keyword).
+
+        ``filters``: query clauses (term, range, bool…) applied to both retrievers. ``window``: candidates
+        per retriever in hybrid mode. ``explain``: each hit's rank, raw score and contribution per retriever.
+        ``highlight``: keyword matches per text field. ``source``: True, False or the fields to return.
+        """
+        request = self._request(text, k=k, mode=mode, filters=filters, fusion=fusion, window=window,
+                                offset=offset, explain=explain, highlight=highlight, source=source)
         info = self.index_info(index)
-        excludes = [info.vector_field] + ([info.passages_field] if info.passages_field else [])
-        bodies: dict[str, dict] = {}
-        size = k if mode != "hybrid" else max(k, window or self.window)
-        if mode in ("keyword", "hybrid"):
-            bodies["keyword"] = keyword_body(text, info.text_fields, size, filters, excludes)
-        if mode in ("semantic", "hybrid"):
-            if info.index not in self._checked:  # per concrete index: a swapped alias is checked again
-                check_fingerprint(info, self.encoder.fingerprint.as_dict())
-                self._checked.add(info.index)
-            vector = self._vectors.get(text)
-            bodies["semantic"] = knn_body(vector, info.vector_field, size, filters, excludes,
-                                          passages_field=info.passages_field)
-        responses = self._msearch(index, bodies)
-        if mode != "hybrid":
-            hits = responses[mode]
-            return [Hit(h["_id"], float(h["_score"]), h.get("_source", {}), {mode: float(h["_score"])})
-                    for h in hits[:k]]
-        sources = {h["_id"]: h.get("_source", {}) for hits in responses.values() for h in hits}
-        ranked = {name: [Ranked(h["_id"], float(h["_score"])) for h in hits] for name, hits in responses.items()}
-        fused = fuse(ranked, fusion or self.fusion)
-        return [Hit(f.id, f.score, sources[f.id], f.contributions) for f in fused[:k]]
+        vector = None
+        if request.mode != "keyword":
+            self._check(info)
+            vector = self._vectors.get(request.text)
+        bodies = plan_bodies(request, info, vector)
+        server = self._wants_server(request, server_side)
+        if server is None:
+            server = self._neural_search()
+        elif server:
+            self._require_neural(self._neural_search(), forced=True)
+        if server:
+            return server_hits_from(request, self._server_hybrid(index, request, bodies))
+        return hits_from(request, self._msearch(index, bodies))
+
+    def candidates(self, text: str, *, index: str, window: int | None = None, filters: Filters = None
+                   ) -> dict[str, list[Ranked]]:
+        """Each retriever's ranked candidates for hybrid mode, before fusion (for tuning and analysis)."""
+        request = self._request(text, k=1, mode="hybrid", filters=filters, fusion=None, window=window,
+                                offset=0, explain=False, highlight=False, source=False)
+        info = self.index_info(index)
+        self._check(info)
+        responses = self._msearch(index, plan_bodies(request, info, self._vectors.get(request.text)))
+        return {name: [Ranked(h["_id"], float(h["_score"])) for h in hits] for name, hits in responses.items()}
+
+    def _neural_search(self) -> bool:
+        if self._neural is None:
+            try:
+                self._neural = neural_search_present(self.client.cat.plugins(format="json"))
+            except TransportError:
+                self._neural = False  # a restricted user: fuse on the client, which always works
+        return self._neural
+
+    def _server_hybrid(self, index: str, request: SearchRequest, bodies: dict[str, dict]) -> list[dict]:
+        name = pipeline_id(request.fusion)
+        try:
+            if name not in self._pipelines:
+                self.client.transport.perform_request("PUT", f"/_search/pipeline/{name}",
+                                                      body=pipeline_body(request.fusion))
+                self._pipelines.add(name)
+            response = self.client.search(index=index, body=hybrid_body(bodies["keyword"], bodies["semantic"]),
+                                          params={"search_pipeline": name})
+        except TransportError as exc:
+            raise self._cluster_error(exc, index) from exc
+        return response["hits"]["hits"]
 
     def _msearch(self, index: str, bodies: dict[str, dict]) -> dict[str, list[dict]]:
         try:
             response = self.client.msearch(body=msearch_body(index, list(bodies.values())))
         except TransportError as exc:  # connection failures included
-            from .client import cluster_error  # noqa: PLC0415
-
-            raise cluster_error(exc, f"search on {index!r}", self.settings) from exc
+            raise self._cluster_error(exc, index) from exc
         results: dict[str, list[dict]] = {}
         for name, item in zip(bodies, response["responses"]):
             if "error" in item:
-                error = item["error"]
-                reason = error.get("reason") if isinstance(error, dict) else error
-                raise ClusterError(f"{name} search on {index!r} failed: {reason}")
+                raise search_failed(name, index, item)
             results[name] = item["hits"]["hits"]
         return results
+
+    def _cluster_error(self, exc: TransportError, index: str):
+        from .client import cluster_error  # noqa: PLC0415
+
+        return cluster_error(exc, f"search on {index!r}", self.settings)

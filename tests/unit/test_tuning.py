@@ -1,0 +1,40 @@
+from semsearch.fusion import FusionConfig, Ranked
+from semsearch.tuning import fusion_grid, score_fusion, tune
+
+
+def _lists(keyword, semantic):
+    return {"keyword": [Ranked(d, 10.0 - i) for i, d in enumerate(keyword)],
+            "semantic": [Ranked(d, 1.0 - i / 10) for i, d in enumerate(semantic)]}
+
+
+# Query 1: only the keyword list ranks the relevant document first; query 2: only the semantic list.
+CANDIDATES = {"q1": _lists(["rel1", "x", "y"], ["y", "x", "z", "rel1"]),
+              "q2": _lists(["a", "b"], ["rel2", "a", "b"])}
+QRELS = {"q1": {"rel1": 1}, "q2": {"rel2": 1}}
+
+
+def test_grid_covers_methods_and_weights():
+    grid = fusion_grid(keyword_weights=(0.5, 1.0), rank_constants=(60,))
+    assert {(f.method, f.weight("keyword"), f.rrf_k if f.method == "rrf" else None) for f in grid} == {
+        ("rrf", 0.5, 60), ("rrf", 1.0, 60), ("minmax", 0.5, None), ("minmax", 1.0, None),
+        ("zscore", 0.5, None), ("zscore", 1.0, None)}
+
+
+def test_score_is_mean_ndcg_over_queries():
+    keyword_only = FusionConfig("rrf", {"keyword": 1.0, "semantic": 0.0})
+    scored = score_fusion(keyword_only, CANDIDATES, QRELS)
+    # q1: relevant first (1.0); q2: rel2 only in the semantic list, weight 0 -> ranked last of 3 (1/log2(4)).
+    assert scored.ndcg == (1.0 + 0.5) / 2
+    assert scored.recall == 1.0
+
+
+def test_tune_orders_best_first():
+    # Here the keyword list is right on both queries and the semantic list on neither.
+    candidates = {"q1": _lists(["rel1", "x"], ["x", "y", "rel1"]), "q2": _lists(["rel2", "a"], ["a", "rel2"])}
+    qrels = {"q1": {"rel1": 1}, "q2": {"rel2": 1}}
+    grid = [FusionConfig("rrf", {"keyword": 0.1, "semantic": 1.0}), FusionConfig("rrf", {"keyword": 1.0, "semantic": 0.1}),
+            FusionConfig("minmax", {"keyword": 0.1, "semantic": 1.0})]
+    ranking = tune(candidates, qrels, grid)
+    assert [s.ndcg for s in ranking] == sorted((score_fusion(f, candidates, qrels).ndcg for f in grid), reverse=True)
+    assert ranking[0].describe() == "method=rrf keyword_weight=1 semantic_weight=0.1 rrf_k=60"
+    assert ranking[0].ndcg == 1.0 and ranking[-1].ndcg < 1.0
