@@ -3,9 +3,12 @@
 # k-NN plugin on 127.0.0.1:9200 and a real Redis on 127.0.0.1:6379.
 #
 #   scripts/services.sh up       start both (idempotent), wait until healthy, print the URLs
+#   scripts/services.sh up --engine elasticsearch
+#                                Redis and a real single-node Elasticsearch on 127.0.0.1:9201 instead
+#                                (security off, loopback only; needs a Java 21+ JDK, e.g. under /usr/lib/jvm)
 #   scripts/services.sh down     stop exactly the processes this script started
 #   scripts/services.sh status   say what runs where
-#   scripts/services.sh restart redis|opensearch   stop and start one of them (fault tests)
+#   scripts/services.sh restart redis|opensearch|elasticsearch   stop and start one (fault tests)
 #
 # Downloads (Maven Central, Debian) are cached in $SEMSEARCH_CACHE (default ~/.cache/semsearch),
 # so a second `up` is fast. OpenSearch refuses to run as root: as root, this script runs it as
@@ -14,7 +17,9 @@ set -euo pipefail
 
 OPENSEARCH_VERSION="2.19.1"          # keep in step with docker-compose.yml
 KNN_VERSION="${OPENSEARCH_VERSION}.0"
-NEURAL_VERSION="${OPENSEARCH_VERSION}.0"  # neural-search: the server-side `hybrid` query and search pipelines
+NEURAL_VERSION="${OPENSEARCH_VERSION}.0"
+ES_VERSION="${SEMSEARCH_ES_VERSION:-8.19.4}"  # Maven Central's integ-test-zip
+ES_PORT="${SEMSEARCH_ES_PORT:-9201}"  # neural-search: the server-side `hybrid` query and search pipelines
 OS_PORT="${SEMSEARCH_OS_PORT:-9200}"
 REDIS_PORT="${SEMSEARCH_REDIS_PORT:-6379}"
 OS_HEAP="${SEMSEARCH_OS_HEAP:-1g}"
@@ -25,6 +30,9 @@ OS_HOME="$CACHE/opensearch-$OPENSEARCH_VERSION"
 OS_PIDFILE="$RUN/opensearch/opensearch.pid"   # in a folder the OpenSearch user owns
 REDIS_PIDFILE="$RUN/redis.pid"
 OS_LOG_DIR="$RUN/opensearch/logs"
+ES_HOME="$CACHE/elasticsearch-$ES_VERSION"
+ES_PIDFILE="$RUN/elasticsearch/elasticsearch.pid"
+ES_LOG_DIR="$RUN/elasticsearch/logs"
 REDIS_LOG="$RUN/redis.log"
 # OpenSearch can take a while on a busy 2-core machine.
 OS_START_TIMEOUT="${SEMSEARCH_OS_START_TIMEOUT:-240}"
@@ -36,7 +44,7 @@ fail() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
 # (after a reboot the number may belong to something else).
 pid_alive() {
   local pid; pid=$(cat "$1" 2>/dev/null) || return 1
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -qaE 'opensearch|redis' "/proc/$pid/cmdline" 2>/dev/null
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -qaE 'opensearch|redis|elasticsearch' "/proc/$pid/cmdline" 2>/dev/null
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -252,12 +260,103 @@ stop_pidfile() { # name pidfile
   rm -f "$pidfile"
 }
 
+# --- Elasticsearch (issue 8: the same CLI and API on Elasticsearch) ------------------------------
+
+find_es_java_home() {
+  # Elasticsearch 8.19 needs Java 21+; the integ-test-zip ships none. ES_JAVA_HOME, else the newest
+  # JDK under /usr/lib/jvm whose major version is 21 or more.
+  if [[ -n "${ES_JAVA_HOME:-}" ]]; then return 0; fi
+  local candidate major
+  for candidate in $(ls -d /usr/lib/jvm/*/ 2>/dev/null | sort -rV); do
+    [[ -x "$candidate/bin/java" ]] || continue
+    major=$("$candidate/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/.*java.specification.version = \([0-9]*\).*/\1/p')
+    if [[ -n "$major" ]] && (( major >= 21 )); then export ES_JAVA_HOME="${candidate%/}"; return 0; fi
+  done
+  fail "Elasticsearch $ES_VERSION needs Java 21 or later: install a JDK under /usr/lib/jvm or set ES_JAVA_HOME"
+}
+
+install_elasticsearch() {
+  find_es_java_home
+  [[ -f "$ES_HOME/.semsearch-ready" ]] && return 0
+  mkdir -p "$CACHE/downloads"
+  local dist="$CACHE/downloads/elasticsearch-$ES_VERSION.zip"
+  fetch_maven "org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip" "$dist"
+  command -v unzip >/dev/null || install_debian_package unzip
+  say "installing Elasticsearch $ES_VERSION into $ES_HOME"
+  rm -rf "$ES_HOME" "$ES_HOME.tmp"
+  mkdir -p "$ES_HOME.tmp"
+  unzip -q "$dist" -d "$ES_HOME.tmp"
+  mv "$ES_HOME.tmp/elasticsearch-$ES_VERSION" "$ES_HOME"
+  rmdir "$ES_HOME.tmp"
+  touch "$ES_HOME/.semsearch-ready"
+}
+
+elasticsearch_healthy() {
+  curl -fsS "http://127.0.0.1:$ES_PORT/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1
+}
+
+up_elasticsearch() {
+  if pid_alive "$ES_PIDFILE" && elasticsearch_healthy; then
+    say "Elasticsearch already running (pid $(cat "$ES_PIDFILE"))"
+    return 0
+  fi
+  if ! pid_alive "$ES_PIDFILE" && port_open "$ES_PORT"; then
+    fail "port $ES_PORT is in use by a process this script did not start; stop it or set SEMSEARCH_ES_PORT"
+  fi
+  install_elasticsearch
+  ensure_user
+  mkdir -p "$RUN/elasticsearch/data" "$ES_LOG_DIR"
+  # Security off is safe only because the node listens on loopback alone (network.host below).
+  cat >"$ES_HOME/config/elasticsearch.yml" <<EOF
+cluster.name: semsearch-es
+node.name: semsearch-es-1
+network.host: 127.0.0.1
+http.port: $ES_PORT
+transport.port: $((ES_PORT + 100))
+discovery.type: single-node
+path.data: $RUN/elasticsearch/data
+path.logs: $ES_LOG_DIR
+xpack.security.enabled: false
+xpack.ml.enabled: false
+cluster.routing.allocation.disk.threshold_enabled: false
+action.destructive_requires_name: true
+EOF
+  if [[ $(id -u) -eq 0 ]]; then
+    chown -R "$OS_USER" "$ES_HOME" "$RUN/elasticsearch"
+    local d="$CACHE"; while [[ "$d" != "/" ]]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+  fi
+  if ! pid_alive "$ES_PIDFILE"; then
+    say "starting Elasticsearch $ES_VERSION on 127.0.0.1:$ES_PORT (heap $OS_HEAP, Java $ES_JAVA_HOME, logs in $ES_LOG_DIR)"
+    rm -f "$ES_PIDFILE"
+    local cmd=(env HOME="$RUN" ES_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" ES_JAVA_HOME="$ES_JAVA_HOME"
+      "$ES_HOME/bin/elasticsearch" -d -p "$ES_PIDFILE")
+    [[ $(id -u) -eq 0 ]] && cmd=(setpriv --reuid "$OS_USER" --regid "$(id -g "$OS_USER")" --init-groups -- "${cmd[@]}")
+    (cd "$RUN" && setsid "${cmd[@]}" >"$RUN/elasticsearch-start.log" 2>&1 </dev/null) \
+      || { cat "$RUN/elasticsearch-start.log" >&2; fail "Elasticsearch did not start (logs: $ES_LOG_DIR, $RUN/elasticsearch-start.log)"; }
+  fi
+  local waited=0
+  until elasticsearch_healthy; do
+    if (( waited > 30 )) && ! pid_alive "$ES_PIDFILE"; then
+      tail -n 30 "$ES_LOG_DIR/semsearch-es.log" >&2 2>/dev/null || true
+      fail "Elasticsearch exited during start-up (log: $ES_LOG_DIR/semsearch-es.log)"
+    fi
+    (( waited >= OS_START_TIMEOUT )) && fail "Elasticsearch not healthy after ${OS_START_TIMEOUT}s (log: $ES_LOG_DIR/semsearch-es.log)"
+    sleep 2; waited=$((waited + 2))
+  done
+  say "Elasticsearch healthy after ${waited}s"
+}
+
 status() {
   if pid_alive "$OS_PIDFILE"; then
     local health; health=$(curl -fsS "http://127.0.0.1:$OS_PORT/_cluster/health" 2>/dev/null | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p' || true)
     echo "opensearch: running (pid $(cat "$OS_PIDFILE")) at http://127.0.0.1:$OS_PORT, health ${health:-unreachable}, logs $OS_LOG_DIR"
   else
     echo "opensearch: stopped"
+  fi
+  if pid_alive "$ES_PIDFILE"; then
+    echo "elasticsearch: running (pid $(cat "$ES_PIDFILE")) at http://127.0.0.1:$ES_PORT, logs $ES_LOG_DIR"
+  else
+    echo "elasticsearch: stopped"
   fi
   if pid_alive "$REDIS_PIDFILE"; then
     echo "redis: running (pid $(cat "$REDIS_PIDFILE")) at redis://127.0.0.1:$REDIS_PORT/0, log $REDIS_LOG"
@@ -267,23 +366,42 @@ status() {
 }
 
 mkdir -p "$RUN"
-case "${1:-}" in
+command="${1:-}"; shift || true
+engine=opensearch
+target=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --engine) engine="${2:-}"; shift; shift || true ;;
+    --engine=*) engine="${1#--engine=}"; shift ;;
+    *) target="$1"; shift ;;
+  esac
+done
+[[ "$engine" == opensearch || "$engine" == elasticsearch ]] || { echo "--engine: opensearch or elasticsearch, not '$engine'" >&2; exit 2; }
+case "$command" in
   up)
     up_redis
-    up_opensearch
-    echo "SEMSEARCH_OPENSEARCH_URL=http://127.0.0.1:$OS_PORT"
+    if [[ "$engine" == elasticsearch ]]; then
+      up_elasticsearch
+      echo "SEMSEARCH_BACKEND=elasticsearch"
+      echo "SEMSEARCH_OPENSEARCH_URL=http://127.0.0.1:$ES_PORT"
+    else
+      up_opensearch
+      echo "SEMSEARCH_OPENSEARCH_URL=http://127.0.0.1:$OS_PORT"
+    fi
     echo "SEMSEARCH_BROKER_URL=redis://127.0.0.1:$REDIS_PORT/0"
     ;;
   down)
     stop_pidfile OpenSearch "$OS_PIDFILE"
+    stop_pidfile Elasticsearch "$ES_PIDFILE"
     stop_pidfile Redis "$REDIS_PIDFILE"
     ;;
   status) status ;;
-  restart)  # restart one service, e.g. for fault-injection tests: restart redis|opensearch
-    case "${2:-}" in
+  restart)  # restart one service, e.g. for fault-injection tests: restart redis|opensearch|elasticsearch
+    case "$target" in
       redis) stop_pidfile Redis "$REDIS_PIDFILE"; up_redis ;;
       opensearch) stop_pidfile OpenSearch "$OS_PIDFILE"; up_opensearch ;;
-      *) echo "usage: $0 restart redis|opensearch" >&2; exit 2 ;;
+      elasticsearch) stop_pidfile Elasticsearch "$ES_PIDFILE"; up_elasticsearch ;;
+      *) echo "usage: $0 restart redis|opensearch|elasticsearch" >&2; exit 2 ;;
     esac ;;
-  *) echo "usage: $0 up|down|status|restart redis|opensearch" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--engine opensearch|elasticsearch] | down | status | restart redis|opensearch|elasticsearch" >&2; exit 2 ;;
 esac

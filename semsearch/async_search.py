@@ -15,7 +15,18 @@ from .fusion import FusionConfig
 from .index import IndexInfo, index_info_from_mappings, missing_index_error
 from .queries import Filters, SourceSpec, msearch_body
 from .search import SearcherBase, search_failed
-from .search_plan import DEFAULT_FUSION, DEFAULT_WINDOW, Hit, SearchRequest, hits_from, plan_bodies, server_hits_from
+from .search_plan import (
+    CandidateWithoutId,
+    DEFAULT_FUSION,
+    DEFAULT_WINDOW,
+    Hit,
+    SearchRequest,
+    hits_from,
+    hydrate,
+    hydrate_body,
+    plan_bodies,
+    server_hits_from,
+)
 from .server_hybrid import hybrid_body, neural_search_present, pipeline_body, pipeline_id
 
 
@@ -68,15 +79,24 @@ class AsyncSearcher(SearcherBase):
                 self._vectors.put(request.text, vector)
             else:
                 self._check(info)
-        bodies = plan_bodies(request, info, vector)
         server = self._wants_server(request, server_side)
         if server is None:
             server = await self._neural_search()
         elif server:
             self._require_neural(await self._neural_search(), forced=True)
-        if server:
-            return server_hits_from(request, await self._server_hybrid(index, request, bodies))
-        return hits_from(request, await self._msearch(index, bodies))
+        for ids_from_doc_values in (True, False):  # the second pass only if a candidate lacked the keyword id
+            bodies = plan_bodies(request, info, vector, ids_from_doc_values=ids_from_doc_values)
+            try:
+                if server:
+                    hits = server_hits_from(request, await self._server_hybrid(index, request, bodies))
+                else:
+                    hits = hits_from(request, await self._msearch(index, bodies))
+                break
+            except CandidateWithoutId:
+                continue
+        if request.mode == "hybrid" and (body := hydrate_body(request, info, hits)) is not None:
+            hydrate(hits, (await self._msearch(index, {"sources": body}))["sources"])
+        return hits
 
     def _encode_checked(self, info: IndexInfo, text: str):
         self._check(info)

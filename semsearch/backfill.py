@@ -29,7 +29,7 @@ from .bulk import BulkResult, BulkWriter, chunk_entries
 from .documents import Document, content_hash
 from .errors import ClusterError
 from .index import IndexInfo, check_fingerprint, get_index_info
-from .index_body import CONTENT_HASH_FIELD
+from .index_body import CONTENT_HASH_FIELD, ID_FIELD
 from .lifecycle_bodies import (
     CHECKPOINT_INDEX,
     NO_VECTOR,
@@ -172,6 +172,7 @@ def document_from_hit(hit: dict, text_fields: Sequence[str], vector_field: str,
     """
     source = dict(hit.get("_source") or {})
     stored = source.pop(CONTENT_HASH_FIELD, None)
+    source.pop(ID_FIELD, None)
     source.pop(vector_field, None)
     if passages_field:
         source.pop(passages_field, None)
@@ -480,7 +481,7 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
     state = (checkpoints.get(key) or {}) if checkpointed else {}
     after = state.get("after")
     report = BackfillReport(index=target, resumed_after=after, passes=1)
-    skip = (source.vector_field, CONTENT_HASH_FIELD, *([source.passages_field] if source.passages_field else []))
+    skip = (source.vector_field, CONTENT_HASH_FIELD, ID_FIELD, *([source.passages_field] if source.passages_field else []))
     writer = BulkWriter(write_client or client, target, source.vector_field, max_docs=bulk_max_docs,
                         max_bytes=bulk_max_bytes, passages_field=source.passages_field)
     pending_deletes: list[str] = []

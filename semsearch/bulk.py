@@ -17,7 +17,7 @@ from opensearchpy.exceptions import ConnectionTimeout, SSLError, TransportError
 from .client import cluster_error
 from .documents import Document
 from .errors import ClusterError
-from .index_body import CONTENT_HASH_FIELD
+from .index_body import CONTENT_HASH_FIELD, ID_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field: str,
     action = json.dumps({"index": {"_index": index, "_id": doc.id}}, ensure_ascii=False)
     source = dict(doc.source)
     source[CONTENT_HASH_FIELD] = doc.content_hash
+    source[ID_FIELD] = doc.id
     body = json.dumps(source, ensure_ascii=False, separators=(",", ":"))
     # Splice the vectors in as text: no float→str round trip per component through json.dumps.
     extra = f'"{vector_field}":{vector_to_json(vector)}'

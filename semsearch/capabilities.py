@@ -142,8 +142,9 @@ class Capabilities:
         """Refuse, with the reason, a cluster that cannot hold semsearch's vector fields."""
         if self.distribution != "opensearch":
             raise ClusterError(
-                f"the cluster is {self.distribution} {format_version(self.version)}; semsearch's vector indexes "
-                "need OpenSearch with the k-NN plugin")
+                f"the cluster is {self.distribution} {format_version(self.version)}: index create, ingest, search "
+                "and eval work there (SEMSEARCH_BACKEND=elasticsearch), but enable-vectors, backfill and migrate "
+                "need OpenSearch with the k-NN plugin for now")
         if not self.knn_plugin:
             raise ClusterError(
                 "the k-NN plugin (opensearch-knn) is not installed on this cluster; install it on every node "

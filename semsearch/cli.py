@@ -87,8 +87,9 @@ def index_create(name: str, text_fields: tuple[str, ...], replicas: int | None) 
     create_index(make_client(settings), name, fingerprint=encoder.fingerprint.as_dict(),
                  text_fields=list(text_fields or DEFAULT_TEXT_FIELDS), vector_field=settings.vector_field,
                  engine=settings.knn_engine, analyzer=settings.text_analyzer, replicas=replicas,
-                 passages=PASSAGES_FIELD)
-    click.echo(f"created index {name!r}: {encoder.dimension}-d {settings.knn_engine} vectors in "
+                 passages=PASSAGES_FIELD, backend=settings.backend)
+    kind = "Elasticsearch dense_vector" if settings.backend == "elasticsearch" else settings.knn_engine
+    click.echo(f"created index {name!r}: {encoder.dimension}-d {kind} vectors in "
                f"{settings.vector_field!r}, text fields {', '.join(text_fields or DEFAULT_TEXT_FIELDS)}")
 
 

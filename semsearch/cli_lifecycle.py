@@ -21,7 +21,15 @@ _cli: dict[str, object] = {}
 
 
 def _settings():
-    return _cli["module"]._settings()
+    settings = _cli["module"]._settings()
+    if settings.backend != "opensearch":
+        from .errors import ConfigurationError  # noqa: PLC0415
+
+        # These use OpenSearch's point-in-time and k-NN index APIs; on Elasticsearch, create and ingest.
+        raise ConfigurationError("enable-vectors, backfill and migrate need OpenSearch for now; on Elasticsearch, "
+                                 "use 'semsearch index create' and 'semsearch ingest' (SEMSEARCH_BACKEND="
+                                 f"{settings.backend})")
+    return settings
 
 
 def _encoder(settings, model: str | None = None):

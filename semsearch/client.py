@@ -134,14 +134,23 @@ POOL_SIZE = 8
 
 
 def make_client(settings: Settings | None = None) -> OpenSearch:
-    return OpenSearch(**connection_kwargs(settings or Settings()), pool_maxsize=POOL_SIZE)
+    """The cluster's client; for SEMSEARCH_BACKEND=elasticsearch, elasticsearch-py behind the same calls."""
+    settings = settings or Settings()
+    if settings.backend == "elasticsearch":
+        from .es_client import make_elasticsearch_client  # noqa: PLC0415
+
+        return make_elasticsearch_client({**connection_kwargs(settings), "connections_per_node": POOL_SIZE})
+    return OpenSearch(**connection_kwargs(settings), pool_maxsize=POOL_SIZE)
 
 
 def make_async_client(settings: Settings | None = None):
     """opensearch-py's AsyncOpenSearch (aiohttp) with the same connection settings as :func:`make_client`."""
     from opensearchpy import AsyncOpenSearch  # noqa: PLC0415 - aiohttp is imported only when asked for
 
-    return AsyncOpenSearch(**connection_kwargs(settings or Settings()))
+    settings = settings or Settings()
+    if settings.backend == "elasticsearch":
+        raise ConfigurationError("AsyncSearcher supports OpenSearch only for now; use Searcher with Elasticsearch")
+    return AsyncOpenSearch(**connection_kwargs(settings))
 
 
 # --- messages without secrets -----------------------------------------------------------------

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .documents import DEFAULT_MAX_DEPTH, DEFAULT_MAX_DOCUMENT_BYTES
 
 KnnEngine = Literal["lucene", "faiss"]
+Backend = Literal["opensearch", "elasticsearch"]
 
 
 class Settings(BaseSettings):
@@ -21,6 +22,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SEMSEARCH_", extra="ignore")
 
+    # The cluster: OpenSearch with the k-NN plugin, or Elasticsearch 8/9 (SEMSEARCH_BACKEND=elasticsearch,
+    # with the extra semsearch[elasticsearch]); SEMSEARCH_OPENSEARCH_URL is its URL either way.
+    backend: Backend = "opensearch"
     opensearch_url: str = "http://localhost:9200"
     opensearch_user: str | None = None
     # Secret: never printed by repr(), logs or error messages.

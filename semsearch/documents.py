@@ -81,8 +81,8 @@ class Rejection:
                 "id": self.id, "raw": self.raw[:2000]}
 
 
-# Fields semsearch writes itself: a content hash, and the nested passages of long documents.
-RESERVED_FIELDS = ("semsearch_hash", "passages")
+# Fields semsearch writes itself: a content hash, the id as a keyword, and the nested passages of long documents.
+RESERVED_FIELDS = ("semsearch_hash", "semsearch_id", "passages")
 
 
 @dataclass(frozen=True)

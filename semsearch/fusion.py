@@ -58,20 +58,20 @@ def fuse(lists: Mapping[str, Sequence[Ranked]], config: FusionConfig) -> list[Fu
     """
     if config.method not in FUSION_METHODS:
         raise ValueError(f"unknown fusion method {config.method!r}; choose one of {', '.join(FUSION_METHODS)}")
-    normalised: dict[str, tuple[dict[str, float], float]] = {}
+    weighted: dict[str, tuple[dict[str, float], float]] = {}
     for name, hits in lists.items():
+        weight = config.weight(name)
         if config.method == "rrf":
-            values = {h.id: 1.0 / (config.rrf_k + rank) for rank, h in enumerate(hits, start=1)}
+            values = {h.id: weight / (config.rrf_k + rank) for rank, h in enumerate(hits, start=1)}
             floor = 0.0
         else:
-            values = _normalise(hits, config.method)
-            floor = min(values.values(), default=0.0) if config.method == "zscore" else 0.0
-        normalised[name] = (values, floor)
-    ids = dict.fromkeys(h.id for hits in lists.values() for h in hits)
-    contributions = {
-        doc_id: {name: config.weight(name) * values.get(doc_id, floor) for name, (values, floor) in normalised.items()}
-        for doc_id in ids
-    }
-    fused = [Fused(doc_id, sum(parts.values()), parts) for doc_id, parts in contributions.items()]
+            normalised = _normalise(hits, config.method)
+            floor = weight * min(normalised.values(), default=0.0) if config.method == "zscore" else 0.0
+            values = {doc_id: weight * value for doc_id, value in normalised.items()}
+        weighted[name] = (values, floor)
+    fused = []
+    for doc_id in dict.fromkeys(h.id for hits in lists.values() for h in hits):
+        parts = {name: values.get(doc_id, floor) for name, (values, floor) in weighted.items()}
+        fused.append(Fused(doc_id, sum(parts.values()), parts))
     fused.sort(key=lambda f: (-f.score, f.id))
     return fused

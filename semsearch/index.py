@@ -32,6 +32,8 @@ class IndexInfo:
     dimension: int
     index: str = ""  # the concrete index behind ``name`` (``name`` itself unless it is an alias)
     meta: dict = field(default_factory=dict, compare=False)  # semsearch's whole ``_meta`` entry
+    backend: str = "opensearch"  # whose vector field it is: OpenSearch's knn_vector or Elasticsearch's dense_vector
+    id_field: str | None = None  # a keyword copy of the id (semsearch.index_body.ID_FIELD), when mapped
 
     @property
     def passages_field(self) -> str | None:
@@ -47,7 +49,8 @@ class IndexInfo:
 
 def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_fields: list[str],
                  vector_field: str, engine: str, analyzer: str | None = None,
-                 replicas: int | None = None, passage_overlap: int | None = None, **knobs) -> dict:
+                 replicas: int | None = None, passage_overlap: int | None = None, backend: str = "opensearch",
+                 **knobs) -> dict:
     """Create ``name`` with a ``knn_vector`` field sized for the encoder's fingerprint.
 
     ``knobs``: keyword arguments of :func:`~semsearch.index_body.build_index_body` (space_type, m,
@@ -65,10 +68,21 @@ def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_field
     if knobs.get("passages"):
         passages = chunking_meta(knobs["passages"], window=fingerprint["max_seq_length"],
                                  overlap=DEFAULT_OVERLAP if passage_overlap is None else passage_overlap)
-    meta = index_meta(fingerprint, text_fields, vector_field, __version__, knn=knn, passages=passages)
-    body = build_index_body(dimension=fingerprint["dimension"], text_fields=text_fields,
-                            vector_field=vector_field, engine=engine, normalized=fingerprint["normalize"],
-                            meta=meta, analyzer=analyzer, replicas=replicas, **knobs)
+    if backend == "elasticsearch":
+        from .es_bodies import es_index_body  # noqa: PLC0415
+
+        knn = {"engine": "elasticsearch", "similarity": "cosine", "m": knobs.get("m"),
+               "ef_construction": knobs.get("ef_construction"), "compact": knobs.get("compact")}
+        meta = index_meta(fingerprint, text_fields, vector_field, __version__, knn=knn, passages=passages)
+        body = es_index_body(dimension=fingerprint["dimension"], text_fields=text_fields, vector_field=vector_field,
+                             meta=meta, analyzer=_es_analyzer(client, analyzer), replicas=replicas,
+                             **{k: v for k, v in knobs.items() if k in ("m", "ef_construction", "compact", "passages",
+                                                                        "shards", "server_version")})
+    else:
+        meta = index_meta(fingerprint, text_fields, vector_field, __version__, knn=knn, passages=passages)
+        body = build_index_body(dimension=fingerprint["dimension"], text_fields=text_fields,
+                                vector_field=vector_field, engine=engine, normalized=fingerprint["normalize"],
+                                meta=meta, analyzer=analyzer, replicas=replicas, **knobs)
     try:
         client.indices.create(index=name, body=body)
     except RequestError as exc:
@@ -79,6 +93,20 @@ def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_field
     except TransportError as exc:
         raise ClusterError(f"creating index {name!r} failed: {exc}") from exc
     return body
+
+
+def _es_analyzer(client, analyzer: str | None) -> str | dict | None:
+    """The english analyzer where the node has analysis-common, else standard with English stopwords."""
+    if analyzer != "english":
+        return analyzer
+    from .capabilities import modules_from_nodes  # noqa: PLC0415
+    from .es_bodies import ENGLISH_FALLBACK  # noqa: PLC0415
+
+    try:
+        modules = modules_from_nodes(client.nodes.info(metric="plugins"))
+    except TransportError:
+        return analyzer  # cannot tell: ask for it, and let the cluster say if it lacks it
+    return analyzer if "analysis-common" in modules else ENGLISH_FALLBACK
 
 
 def get_index_info(client: OpenSearch, name: str) -> IndexInfo:
@@ -114,10 +142,15 @@ def index_info_from_mappings(name: str, mappings: dict) -> IndexInfo:
             f"index {name!r} has no semsearch vector field; add one in place with: "
             f"semsearch index enable-vectors {name}")
     vector_field = meta["vector_field"]
-    dimension = mapping.get("properties", {}).get(vector_field, {}).get("dimension", 0)
+    vector = mapping.get("properties", {}).get(vector_field, {})
+    backend = "elasticsearch" if vector.get("type") == "dense_vector" else "opensearch"
+    dimension = vector.get("dimension", vector.get("dims", 0))
+    from .index_body import ID_FIELD  # noqa: PLC0415
+
+    id_field = ID_FIELD if mapping.get("properties", {}).get(ID_FIELD, {}).get("type") == "keyword" else None
     return IndexInfo(name=name, text_fields=list(meta["text_fields"]), vector_field=vector_field,
                      fingerprint=dict(meta["fingerprint"]), dimension=int(dimension), index=concrete,
-                     meta=dict(meta))
+                     meta=dict(meta), backend=backend, id_field=id_field)
 
 
 def check_fingerprint(info: IndexInfo, fingerprint: dict) -> None:
@@ -153,7 +186,7 @@ def ensure_index(client: OpenSearch, name: str, *, fingerprint: dict, settings, 
         try:
             create_index(client, name, fingerprint=fingerprint, text_fields=list(text_fields or DEFAULT_TEXT_FIELDS),
                          vector_field=settings.vector_field, engine=settings.knn_engine,
-                         analyzer=settings.text_analyzer, passages=PASSAGES_FIELD)
+                         analyzer=settings.text_analyzer, passages=PASSAGES_FIELD, backend=settings.backend)
             created = True
         except ConfigurationError:
             pass  # created meanwhile by a concurrent caller: use it

@@ -11,6 +11,9 @@ from .errors import ConfigurationError
 
 ENGINES = ("lucene", "faiss")
 CONTENT_HASH_FIELD = "semsearch_hash"
+# The document id again, as a keyword with doc values: hybrid search reads candidates' ids from doc values
+# instead of decompressing stored fields (whose blocks hold the vectors' JSON) for 2 × window hits.
+ID_FIELD = "semsearch_id"
 META_KEY = "semsearch"
 
 
@@ -127,6 +130,16 @@ def knn_meta(*, engine: str, space_type: str, m: int | None, ef_construction: in
             "compact": compact}
 
 
+def check_field_names(text_fields: list[str], vector_field: str, passages: str | None) -> None:
+    """Refuse field names that collide (on either engine)."""
+    if not text_fields:
+        raise ConfigurationError("at least one text field is needed")
+    if vector_field in text_fields:
+        raise ConfigurationError(f"the vector field {vector_field!r} cannot also be a text field")
+    if passages and (passages in text_fields or passages in (vector_field, CONTENT_HASH_FIELD, ID_FIELD)):
+        raise ConfigurationError(f"the passages field {passages!r} clashes with another field's name")
+
+
 def build_index_body(*, dimension: int, text_fields: list[str], vector_field: str, engine: str,
                      normalized: bool, meta: dict, analyzer: str | None = None, shards: int | None = None,
                      replicas: int | None = None, space_type: str | None = None, m: int | None = None,
@@ -140,12 +153,7 @@ def build_index_body(*, dimension: int, text_fields: list[str], vector_field: st
     (see :data:`semsearch.capabilities.COMPACT_SUPPORT`); ``passages``: the name of a nested field
     of passages, each with its own vector; ``server_version`` refuses what that version cannot map.
     """
-    if not text_fields:
-        raise ConfigurationError("at least one text field is needed")
-    if vector_field in text_fields:
-        raise ConfigurationError(f"the vector field {vector_field!r} cannot also be a text field")
-    if passages and (passages in text_fields or passages in (vector_field, CONTENT_HASH_FIELD)):
-        raise ConfigurationError(f"the passages field {passages!r} clashes with another field's name")
+    check_field_names(text_fields, vector_field, passages)
     vector = knn_vector_field(dimension=dimension, engine=engine, normalized=normalized, space_type=space_type,
                               m=m, ef_construction=ef_construction, compact=compact,
                               server_version=server_version)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigurationError
-from .index_body import CONTENT_HASH_FIELD, META_KEY
+from .index_body import CONTENT_HASH_FIELD, ID_FIELD, META_KEY
 
 CHECKPOINT_INDEX = ".semsearch-checkpoints"
 # Named clause on documents that lack a vector: hits carry it in `matched_queries`.
@@ -99,8 +99,9 @@ def vector_mapping_update(mapping: dict, *, vector_field: str, vector: dict, met
     """The put-mapping body that adds the vector field in place (the index already has ``index.knn``)."""
     check_free_field(mapping, vector_field, "vector field")
     properties: dict[str, Any] = {vector_field: vector}
-    if CONTENT_HASH_FIELD not in (mapping.get("properties") or {}):
-        properties[CONTENT_HASH_FIELD] = {"type": "keyword"}
+    for name in (CONTENT_HASH_FIELD, ID_FIELD):
+        if name not in (mapping.get("properties") or {}):
+            properties[name] = {"type": "keyword"}
     return {"properties": properties, "_meta": merged_meta(mapping, meta)}
 
 
@@ -124,6 +125,7 @@ def versioned_index_body(settings_flat: dict[str, Any], mapping: dict, *, vector
         # The passages' vectors are the new model's too (same knobs as the document vector).
         passages[vector_field] = copy.deepcopy(vector)
     properties.setdefault(CONTENT_HASH_FIELD, {"type": "keyword"})
+    properties.setdefault(ID_FIELD, {"type": "keyword"})
     mappings["_meta"] = merged_meta(mapping, meta)
     return {"settings": settings, "mappings": mappings}
 
@@ -218,7 +220,7 @@ def update_entry(index: str, doc_id: str, vector: np.ndarray, *, vector_field: s
         action["if_seq_no"] = seq_no
         action["if_primary_term"] = primary_term
     head = json.dumps({"update": action}, ensure_ascii=False)
-    doc = (f'{{"doc":{{"{CONTENT_HASH_FIELD}":{json.dumps(content_hash)},'
+    doc = (f'{{"doc":{{"{CONTENT_HASH_FIELD}":{json.dumps(content_hash)},"{ID_FIELD}":{json.dumps(doc_id)},'
            f'{json.dumps(vector_field)}:{vector_to_json(vector)}}}}}')
     return f"{head}\n{doc}\n"
 

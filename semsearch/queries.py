@@ -16,6 +16,12 @@ SourceSpec = bool | Sequence[str]
 HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH = "2<75%"
 
 
+def query_vector(vector: Sequence[float]) -> list[float]:
+    """The vector as JSON numbers of 9 significant digits: exactly the float32 the server parses, in about
+    half the bytes of a float64's repr (a query body carries it twice with passages)."""
+    return [float(f"{x:.9g}") for x in vector]
+
+
 def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
     """Filters as a list of query clauses: one clause (dict) or several (list) are accepted."""
     if filters is None:
@@ -59,18 +65,24 @@ def keyword_body(text: str, text_fields: Sequence[str], size: int, filters: Filt
         "size": size,
         "query": {"bool": {"must": [keyword_query(text, text_fields, minimum_should_match)],
                            "filter": filter_clauses(filters)}},
+        "track_total_hits": False,  # no count of every match: lets BM25 skip documents that cannot make the top
     }
     return _finish(body, text, text_fields, offset, source, source_excludes, highlight)
 
 
 def knn_query(vector: Sequence[float], vector_field: str, k: int, filters: Filters = None,
-              passages_field: str | None = None) -> dict[str, Any]:
+              passages_field: str | None = None, backend: str = "opensearch") -> dict[str, Any]:
     """Approximate nearest neighbours; a filter is applied during the graph search (efficient filtering).
 
     With ``passages_field``, a long document also competes through its best passage: the query is
     the max (dis_max) of the document-vector knn and a nested knn over its passages' vectors.
+    ``backend``: "opensearch" (the k-NN plugin's query) or "elasticsearch" (its ``knn`` query).
     """
-    values = [float(x) for x in vector]
+    if backend == "elasticsearch":
+        from .es_bodies import es_knn_query  # noqa: PLC0415
+
+        return es_knn_query(vector, vector_field, k, filter_clauses(filters), passages_field)
+    values = query_vector(vector)
     knn: dict[str, Any] = {"vector": values, "k": k}
     clauses = filter_clauses(filters)
     if clauses:
@@ -89,13 +101,16 @@ def knn_query(vector: Sequence[float], vector_field: str, k: int, filters: Filte
 def knn_body(vector: Sequence[float], vector_field: str, size: int, filters: Filters = None,
              source_excludes: Sequence[str] = (), passages_field: str | None = None, *, offset: int = 0,
              source: SourceSpec = True, highlight_text: str | None = None,
-             text_fields: Sequence[str] = ()) -> dict[str, Any]:
+             text_fields: Sequence[str] = (), backend: str = "opensearch", candidates: int = 0) -> dict[str, Any]:
     """A kNN search body: the ``offset + size`` nearest, of which ``size`` from ``offset`` are returned.
 
+    ``candidates``: neighbours the graph search collects at least (the index's ef_search): on the lucene
+    engine k is also the search's breadth, so a small k alone would miss true nearest neighbours.
     ``highlight_text`` marks that text's keyword matches in ``text_fields`` of the hits.
     """
-    body: dict[str, Any] = {"size": size,
-                            "query": knn_query(vector, vector_field, offset + size, filters, passages_field)}
+    k = max(offset + size, candidates)
+    body: dict[str, Any] = {"size": size, "track_total_hits": False,
+                            "query": knn_query(vector, vector_field, k, filters, passages_field, backend)}
     return _finish(body, highlight_text or "", text_fields, offset, source, source_excludes,
                    highlight_text is not None and bool(text_fields))
 
@@ -110,6 +125,13 @@ def _finish(body: dict[str, Any], text: str, text_fields: Sequence[str], offset:
     if highlight:
         body["highlight"] = highlight_spec(text, text_fields)
     return body
+
+
+def ids_body(ids: Sequence[str], *, source: SourceSpec, source_excludes: Sequence[str], text: str,
+             text_fields: Sequence[str], highlight: bool) -> dict[str, Any]:
+    """Sources (and highlights) of the final hits only: the candidate searches fetch ids and scores."""
+    body: dict[str, Any] = {"size": len(ids), "query": {"ids": {"values": list(ids)}}, "track_total_hits": False}
+    return _finish(body, text, text_fields, 0, source, source_excludes, highlight)
 
 
 def msearch_body(index: str, bodies: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -27,8 +27,11 @@ from .search_plan import (
     DEFAULT_WINDOW,
     MODES,
     Hit,
+    CandidateWithoutId,
     SearchRequest,
     hits_from,
+    hydrate,
+    hydrate_body,
     plan_bodies,
     server_hits_from,
 )
@@ -174,15 +177,24 @@ class Searcher(SearcherBase):
         if request.mode != "keyword":
             self._check(info)
             vector = self._vectors.get(request.text)
-        bodies = plan_bodies(request, info, vector)
         server = self._wants_server(request, server_side)
         if server is None:
             server = self._neural_search()
         elif server:
             self._require_neural(self._neural_search(), forced=True)
-        if server:
-            return server_hits_from(request, self._server_hybrid(index, request, bodies))
-        return hits_from(request, self._msearch(index, bodies))
+        for ids_from_doc_values in (True, False):  # the second pass only if a candidate lacked the keyword id
+            bodies = plan_bodies(request, info, vector, ids_from_doc_values=ids_from_doc_values)
+            try:
+                if server:
+                    hits = server_hits_from(request, self._server_hybrid(index, request, bodies))
+                else:
+                    hits = hits_from(request, self._msearch(index, bodies))
+                break
+            except CandidateWithoutId:
+                continue
+        if request.mode == "hybrid" and (body := hydrate_body(request, info, hits)) is not None:
+            hydrate(hits, self._msearch(index, {"sources": body})["sources"])
+        return hits
 
     def candidates(self, text: str, *, index: str, window: int | None = None, filters: Filters = None
                    ) -> dict[str, list[Ranked]]:
@@ -191,7 +203,8 @@ class Searcher(SearcherBase):
                                 offset=0, explain=False, highlight=False, source=False)
         info = self.index_info(index)
         self._check(info)
-        responses = self._msearch(index, plan_bodies(request, info, self._vectors.get(request.text)))
+        bodies = plan_bodies(request, info, self._vectors.get(request.text), ids_from_doc_values=False)
+        responses = self._msearch(index, bodies)
         return {name: [Ranked(h["_id"], float(h["_score"])) for h in hits] for name, hits in responses.items()}
 
     def _neural_search(self) -> bool:

@@ -14,23 +14,29 @@ from .queries import (
     HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH,
     Filters,
     SourceSpec,
+    ids_body,
     keyword_body,
     knn_body,
 )
 
 MODES = ("hybrid", "semantic", "keyword")
-# Chosen by measurement on dbpedia-entity (docs/benchmarks.md, `semsearch eval --tune`): RRF with the
-# usual rank constant 60, the keyword list at a quarter of the semantic list's weight. Every keyword
-# weight from 0.15 to 0.3 scored within 0.004 of this one, so the default is not a sharp peak.
-DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=60)
+# Chosen by measurement on dbpedia-entity (docs/benchmarks.md, `semsearch eval --tune`) with two BM25s:
+# OpenSearch's (english analyzer) and Elasticsearch's (standard analyzer + English stopwords). RRF with
+# rank constant 20 (the top ranks count more than with the textbook 60) and the keyword list at a
+# quarter of the semantic list's weight beat semantic alone by 0.013–0.016 nDCG@10 on both; with 60,
+# Elasticsearch's hybrid fell to +0.001.
+DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=20)
 DEFAULT_WINDOW = 100  # candidates per retriever; hybrid pages come from the fused top of both
+DEFAULT_EF_SEARCH = 100  # kNN breadth when the index's _meta does not say (semsearch.index_body's template)
+RETRIEVERS = ("keyword", "semantic")
 
 
 @dataclass
 class Hit:
     """One result: the document id, its score in this mode, its source and per-mode contributions.
 
-    In hybrid mode the contributions add up to ``score``. ``explanation`` (with ``explain=True``) gives each
+    In hybrid mode fused on the client the contributions add up to ``score``; the server's fusion
+    (neural-search) returns fused scores only, so its hits carry none. ``explanation`` (with ``explain=True``) gives each
     retriever's rank and raw score (BM25, kNN) beside its contribution; ``highlights`` (with
     ``highlight=True``) the keyword matches per text field.
     """
@@ -83,25 +89,81 @@ def vector_excludes(info: IndexInfo) -> list[str]:
     return [info.vector_field] + ([info.passages_field] if info.passages_field else [])
 
 
-def plan_bodies(request: SearchRequest, info: IndexInfo, vector: Sequence[float] | None) -> dict[str, dict]:
-    """The search body per retriever ("keyword", "semantic") for one ``_msearch``."""
+class CandidateWithoutId(ValueError):
+    """A candidate came back without the doc-values id (a document written by another program)."""
+
+
+def plan_bodies(request: SearchRequest, info: IndexInfo, vector: Sequence[float] | None, *,
+                ids_from_doc_values: bool = True) -> dict[str, dict]:
+    """The search body per retriever ("keyword", "semantic") for one ``_msearch``.
+
+    Hybrid candidates are ids and scores only; with ``ids_from_doc_values`` and an index that maps
+    semsearch's id keyword, the ids come from doc values and no stored field is read at all.
+    """
     hybrid = request.mode == "hybrid"
     size, offset = (request.window, 0) if hybrid else (request.k, request.offset)
-    common = {"offset": offset, "source": request.source}
+    # Hybrid candidates come as ids and scores only: sources of the final page are fetched afterwards
+    # (hydrate_body), rather than 2 × window sources of which k are kept.
+    common = {"offset": offset, "source": False if hybrid else request.source}
+    highlight = request.highlight and not hybrid
     excludes = vector_excludes(info)
     bodies: dict[str, dict] = {}
     if request.mode in ("keyword", "hybrid"):
         bodies["keyword"] = keyword_body(
             request.text, info.text_fields, size, request.filters, excludes, **common,
             minimum_should_match=HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH if hybrid else None,
-            highlight=request.highlight)
+            highlight=highlight)
     if request.mode in ("semantic", "hybrid"):
         if vector is None:
             raise ValueError("semantic and hybrid modes need the query vector")
         bodies["semantic"] = knn_body(
             vector, info.vector_field, size, request.filters, excludes, info.passages_field, **common,
-            highlight_text=request.text if request.highlight else None, text_fields=info.text_fields)
+            highlight_text=request.text if highlight else None, text_fields=info.text_fields,
+            backend=info.backend, candidates=int((info.meta.get("knn") or {}).get("ef_search") or DEFAULT_EF_SEARCH))
+    if hybrid and ids_from_doc_values and info.id_field:
+        for body in bodies.values():
+            body.pop("_source", None)
+            body["stored_fields"] = "_none_"
+            body["docvalue_fields"] = [info.id_field]
     return bodies
+
+
+def candidate_id(raw: Mapping[str, Any]) -> str:
+    """A hit's id: ``_id``, else the doc-values id a candidate search asked for."""
+    if "_id" in raw:
+        return raw["_id"]
+    for values in (raw.get("fields") or {}).values():
+        if values:
+            return str(values[0])
+    raise CandidateWithoutId("a candidate has no id in its doc values")
+
+
+def hydrate_body(request: SearchRequest, info: IndexInfo, hits: Sequence[Hit]) -> dict | None:
+    """The request for the final hybrid hits' sources and highlights; None when nothing is to fetch."""
+    if not hits or (request.source is False and not request.highlight):
+        return None
+    return ids_body([h.id for h in hits], source=request.source, source_excludes=vector_excludes(info),
+                    text=request.text, text_fields=info.text_fields, highlight=request.highlight)
+
+
+def fill_sources(hits: list[Hit], raw_hits: Sequence[Mapping[str, Any]]) -> list[Hit]:
+    """Give ``hits`` the sources and highlights found in ``raw_hits``; returns the hits not found there."""
+    found = {raw["_id"]: _hit_parts(raw) for raw in raw_hits if "_id" in raw}
+    missing = []
+    for hit in hits:
+        if hit.id in found:
+            hit.source, hit.highlights = found[hit.id]
+        else:
+            missing.append(hit)
+    return missing
+
+
+def hydrate(hits: list[Hit], raw_hits: Sequence[Mapping[str, Any]]) -> list[Hit]:
+    """``hits`` with the sources and highlights of ``raw_hits`` (the answer to :func:`hydrate_body`);
+    a document deleted since the candidate search keeps an empty source."""
+    for hit in fill_sources(hits, raw_hits):
+        hit.source, hit.highlights = {}, {}
+    return hits
 
 
 def _hit_parts(hit: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -120,17 +182,14 @@ def hits_from(request: SearchRequest, responses: Mapping[str, list[dict]]) -> li
                 if request.explain else None
             result.append(Hit(raw["_id"], score, source, {request.mode: score}, highlights, explanation))
         return result
-    parts: dict[str, tuple[dict[str, Any], dict[str, list[str]]]] = {}
-    positions: dict[str, dict[str, tuple[int, float]]] = {}
-    for name, hits in responses.items():
-        positions[name] = {}
-        for rank, raw in enumerate(hits, start=1):
-            source, highlights = _hit_parts(raw)
-            known = parts.setdefault(raw["_id"], (source, {}))
-            known[1].update(highlights)
-            positions[name][raw["_id"]] = (rank, float(raw["_score"]))
-    ranked = {name: [Ranked(h["_id"], float(h["_score"])) for h in hits] for name, hits in responses.items()}
+    # Candidates carry ids and scores only; sources and highlights come with hydrate().
+    ranked = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
+              for name, hits in responses.items() if name in RETRIEVERS}
     fused = fuse(ranked, request.fusion)[request.offset:request.offset + request.k]
+    positions: dict[str, dict[str, tuple[int, float]]] = {}
+    if request.explain:
+        positions = {name: {h.id: (rank, h.score) for rank, h in enumerate(hits, start=1)}
+                     for name, hits in ranked.items()}
     result = []
     for item in fused:
         explanation = None
@@ -138,9 +197,8 @@ def hits_from(request: SearchRequest, responses: Mapping[str, list[dict]]) -> li
             explanation = {name: {"rank": positions[name].get(item.id, (None, None))[0],
                                   "raw_score": positions[name].get(item.id, (None, None))[1],
                                   "contribution": item.contributions.get(name, 0.0)}
-                           for name in responses}
-        source, highlights = parts[item.id]
-        result.append(Hit(item.id, item.score, source, dict(item.contributions), highlights, explanation))
+                           for name in ranked}
+        result.append(Hit(item.id, item.score, {}, dict(item.contributions), {}, explanation))
     return result
 
 
@@ -149,5 +207,5 @@ def server_hits_from(request: SearchRequest, hits: list[dict]) -> list[Hit]:
     result = []
     for raw in hits[request.offset:request.offset + request.k]:
         source, highlights = _hit_parts(raw)
-        result.append(Hit(raw["_id"], float(raw["_score"]), source, {}, highlights, None))
+        result.append(Hit(candidate_id(raw), float(raw["_score"]), source, {}, highlights, None))
     return result

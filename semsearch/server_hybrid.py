@@ -37,7 +37,9 @@ def unsupported_reason(fusion: FusionConfig) -> str | None:
 def pipeline_body(fusion: FusionConfig) -> dict[str, Any]:
     """The search pipeline for ``fusion`` (call :func:`unsupported_reason` first)."""
     if fusion.method == "rrf":
-        processor = {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": fusion.rrf_k}}}
+        # 2.19 reads the rank constant from combination.parameters (accepted but ignored one level up).
+        processor = {"score-ranker-processor": {"combination": {"technique": "rrf",
+                                                                "parameters": {"rank_constant": fusion.rrf_k}}}}
     else:
         weights = [fusion.weight(name) for name in RETRIEVERS]
         total = sum(weights) or 1.0

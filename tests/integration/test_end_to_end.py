@@ -94,7 +94,7 @@ def test_eval_tune_reports_the_best_fusion_without_changing_defaults(dbpedia, da
     tuned = last_json_line(result.stdout)["tune"]
     # The best of the grid is at least as good as the default it was compared with, which is the default.
     assert tuned["best"]["ndcg@10"] >= tuned["current"]["ndcg@10"]
-    assert tuned["current"]["fusion"] == "method=rrf keyword_weight=0.25 semantic_weight=1 rrf_k=60"
+    assert tuned["current"]["fusion"] == "method=rrf keyword_weight=0.25 semantic_weight=1 rrf_k=20"
     assert tuned["current"]["ndcg@10"] == last_json_line(result.stdout)["hybrid"]["ndcg@10"]
     # Settings found by --tune are given back through the fusion options, and reproduce its figure.
     best = tuned["best"]["fusion"]

@@ -23,7 +23,7 @@ def test_bulk_entry_is_two_ndjson_lines_with_vector_and_hash():
 def test_vector_spliced_into_empty_source():
     d = Document(id="x", source={}, text="t", content_hash="h")
     body = json.loads(bulk_entry("i", d, np.zeros(2, dtype=np.float32), "v").split("\n")[1])
-    assert body == {"semsearch_hash": "h", "v": [0.0, 0.0]}
+    assert body == {"semsearch_hash": "h", "semsearch_id": "x", "v": [0.0, 0.0]}
 
 
 def test_chunks_respect_count_and_bytes():

@@ -251,7 +251,8 @@ def test_versioned_index_body_keeps_analysers_mapping_and_meta():
 
 def test_in_place_mapping_update():
     body = vector_mapping_update(MAPPING, vector_field="embedding", vector=vector(dimension=8), meta={"x": 1})
-    assert set(body["properties"]) == {"embedding", "semsearch_hash"}
+    assert set(body["properties"]) == {"embedding", "semsearch_hash", "semsearch_id"}
+    assert body["properties"]["semsearch_id"] == {"type": "keyword"}
     assert body["_meta"] == {"owner": "app", "semsearch": {"x": 1}}
 
 
@@ -277,11 +278,12 @@ def test_scan_and_backfill_queries():
     assert checkpoint_id("copy", "u1", "u2") == "copy:u1:u2"
 
 
-def test_update_entry_sets_only_vector_and_hash_under_optimistic_concurrency():
+def test_update_entry_sets_only_vector_hash_and_id_under_optimistic_concurrency():
     head, doc, end = update_entry("idx", "a\"b", np.array([0.5, -0.25], dtype=np.float32), vector_field="embedding",
                                   content_hash="h1", seq_no=7, primary_term=2).split("\n")
     assert json.loads(head) == {"update": {"_index": "idx", "_id": "a\"b", "if_seq_no": 7, "if_primary_term": 2}}
-    assert json.loads(doc) == {"doc": {"semsearch_hash": "h1", "embedding": [0.5, -0.25]}} and end == ""
+    assert json.loads(doc) == {"doc": {"semsearch_hash": "h1", "semsearch_id": 'a"b', "embedding": [0.5, -0.25]}}
+    assert end == ""
     plain = update_entry("idx", "1", np.zeros(2), vector_field="v", content_hash="h")
     assert "if_seq_no" not in plain
 

@@ -1,0 +1,116 @@
+"""The Elasticsearch backend's client: elasticsearch-py behind the calls semsearch makes of opensearch-py.
+
+semsearch's request bodies are the same on both engines for bulk, msearch, BM25, counts and
+aliases; only mappings and knn queries differ (:mod:`semsearch.es_bodies`). So the library keeps
+one code path, and this adapter gives elasticsearch-py's client the two things that differ in the
+calls themselves: answers as plain dicts, and errors as opensearch-py's exception classes (which
+every ``except`` in semsearch already handles, with the cluster's status and reason intact).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from opensearchpy import exceptions as os_exceptions
+
+from .errors import ConfigurationError
+
+EXTRA_HINT = "the Elasticsearch backend needs elasticsearch-py: pip install 'semsearch[elasticsearch]'"
+_NAMESPACES = ("indices", "cat", "nodes", "cluster", "tasks", "license")
+
+
+def _load():
+    try:
+        import elasticsearch  # noqa: PLC0415
+    except ImportError as exc:
+        raise ConfigurationError(EXTRA_HINT) from exc
+    return elasticsearch
+
+
+def translate(exc: BaseException) -> BaseException:
+    """An elasticsearch-py error as the opensearch-py error semsearch handles (the original chained)."""
+    es = _load()
+    if isinstance(exc, es.ApiError):
+        status = getattr(exc.meta, "status", None) or getattr(exc, "status_code", 500)
+        body = exc.body if isinstance(exc.body, dict) else {"error": str(exc.body)}
+        error = body.get("error")
+        kind = error.get("type") if isinstance(error, dict) else (error or exc.message)
+        cls = os_exceptions.HTTP_EXCEPTIONS.get(status, os_exceptions.TransportError)
+        return cls(status, kind, body)
+    if isinstance(exc, es.ConnectionTimeout):
+        return os_exceptions.ConnectionTimeout("TIMEOUT", str(exc), exc)
+    if isinstance(exc, es.SSLError):
+        return os_exceptions.SSLError("N/A", str(exc), exc)
+    if isinstance(exc, es.ConnectionError):
+        return os_exceptions.ConnectionError("N/A", str(exc), exc)
+    return exc
+
+
+def _plain(answer: Any) -> Any:
+    """elasticsearch-py wraps answers (ObjectApiResponse, HeadApiResponse); semsearch reads dicts and bools."""
+    if hasattr(answer, "body"):
+        body = answer.body
+        return bool(answer) if isinstance(body, bool) or body is None else body
+    return answer
+
+
+class _Namespace:
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def call(*args, **kwargs):
+            kwargs.pop("params", None)  # opensearch-py's extra query-string escape hatch: not used on ES
+            try:
+                return _plain(attribute(*args, **kwargs))
+            except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
+                translated = translate(exc)
+                if translated is exc:
+                    raise
+                raise translated from exc
+
+        return call
+
+
+class ElasticsearchClient(_Namespace):
+    """``Elasticsearch`` with opensearch-py's answers and errors (see the module's docstring)."""
+
+    backend = "elasticsearch"
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self.raw = client
+        for name in _NAMESPACES:
+            setattr(self, name, _Namespace(getattr(client, name)))
+
+    def info(self, **kwargs):
+        """``GET /`` where the node serves it; the integ-test distribution does not, so ``_nodes`` tells."""
+        try:
+            return _plain(self.raw.info(**kwargs))
+        except Exception as exc:  # noqa: BLE001
+            translated = translate(exc)
+            if not isinstance(translated, os_exceptions.TransportError) or translated.status_code not in (404, 405):
+                raise translated from exc
+        nodes = self.nodes.info(metric="settings")
+        node = next(iter(nodes["nodes"].values()))
+        return {"name": node.get("name"), "cluster_name": nodes.get("cluster_name"),
+                "version": {"number": node["version"], "distribution": "elasticsearch"}}
+
+
+def make_elasticsearch_client(kwargs: dict) -> ElasticsearchClient:
+    """An adapted elasticsearch-py client from semsearch's connection keyword arguments."""
+    es = _load()
+    options = dict(kwargs)
+    options["request_timeout"] = options.pop("timeout", None)
+    options.pop("http_compress", None)
+    if "http_auth" in options:
+        options["basic_auth"] = options.pop("http_auth")
+    if "ssl_context" in options:
+        options["ssl_context"] = options["ssl_context"]
+    return ElasticsearchClient(es.Elasticsearch(**{k: v for k, v in options.items() if v is not None}))

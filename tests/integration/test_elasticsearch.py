@@ -1,0 +1,191 @@
+"""The same CLI and API on a real Elasticsearch node (issue 8): index create, ingest in-process and
+through Celery workers, every search mode, filters, paging, eval — started by scripts/services.sh
+up --engine elasticsearch. Fails, never skips, when the node is missing."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from semsearch import Encoder, FusionConfig, Searcher, Settings
+from semsearch.client import make_client
+from semsearch.errors import ConfigurationError
+
+from .conftest import last_json_line, run_cli
+
+ES_URL = os.environ.get("SEMSEARCH_TEST_ES_URL", "http://127.0.0.1:9201")
+ES_ENV = {"SEMSEARCH_BACKEND": "elasticsearch", "SEMSEARCH_OPENSEARCH_URL": ES_URL}
+BROKER = os.environ.get("SEMSEARCH_TEST_BROKER_URL", "redis://127.0.0.1:6379/1")
+
+
+@pytest.fixture(scope="module")
+def es_settings() -> Settings:
+    return Settings(backend="elasticsearch", opensearch_url=ES_URL)
+
+
+@pytest.fixture(scope="module")
+def es(es_settings):
+    client = make_client(es_settings)
+    try:
+        version = client.info()["version"]
+    except Exception as exc:  # noqa: BLE001 - any failure means the node is not usable
+        pytest.fail(f"Elasticsearch not reachable at {ES_URL} ({exc}); run scripts/services.sh up --engine "
+                    "elasticsearch", pytrace=False)
+    assert version.get("distribution") in (None, "elasticsearch"), version
+    return client
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return Encoder(device="cpu")
+
+
+@pytest.fixture()
+def es_index(es):
+    name = f"test_es_{uuid.uuid4().hex[:12]}"
+    yield name
+    es.indices.delete(index=name, ignore_unavailable=True)
+
+
+@pytest.fixture(scope="module")
+def es_dbpedia(es, data_dir, tmp_path_factory):
+    """dbpedia-entity (5,000 documents) ingested once into Elasticsearch through the CLI, in-process."""
+    name = f"test_es_dbpedia_{uuid.uuid4().hex[:8]}"
+    result = run_cli("ingest", str(data_dir / "dbpedia-entity" / "corpus.jsonl"), "--index", name,
+                     env=ES_ENV, cwd=tmp_path_factory.mktemp("es-ingest"))
+    yield name, result
+    es.indices.delete(index=name, ignore_unavailable=True)
+
+
+def test_index_create_maps_a_dense_vector_sized_for_the_model(es, es_index):
+    result = run_cli("index", "create", es_index, env=ES_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "dense_vector" in result.stdout
+    properties = es.indices.get_mapping(index=es_index)[es_index]["mappings"]["properties"]
+    assert properties["embedding"]["type"] == "dense_vector"
+    assert properties["embedding"]["dims"] == 384
+    assert properties["embedding"]["similarity"] == "cosine"
+    assert properties["passages"]["type"] == "nested"
+    assert properties["passages"]["properties"]["embedding"]["dims"] == 384
+    info = json.loads(run_cli("index", "info", es_index, env=ES_ENV).stdout)
+    assert info["cluster"]["distribution"] == "elasticsearch"
+
+
+def test_dbpedia_ingest_indexes_every_document_with_a_vector(es, es_dbpedia):
+    name, result = es_dbpedia
+    assert result.returncode == 0, result.stderr
+    assert "indexed 5000 of 5000" in result.stderr
+    es.indices.refresh(index=name)
+    assert es.count(index=name)["count"] == 5000
+    assert es.count(index=name, body={"query": {"exists": {"field": "embedding"}}})["count"] == 5000
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+def test_every_mode_finds_an_exact_title(es_settings, es_dbpedia, encoder, mode):
+    name, _ = es_dbpedia
+    hits = Searcher(es_settings, encoder=encoder).search("B. F. Skinner", index=name, k=5, mode=mode)
+    assert hits[0].id == "<dbpedia:B._F._Skinner>", [h.id for h in hits]
+    assert "embedding" not in hits[0].source and hits[0].source["title"] == "B. F. Skinner"
+
+
+def test_eval_hybrid_beats_both_single_modes(es_dbpedia, data_dir):
+    name, _ = es_dbpedia
+    folder = data_dir / "dbpedia-entity"
+    result = run_cli("eval", "--index", name, "--queries", str(folder / "queries.jsonl"),
+                     "--qrels", str(folder / "test.tsv"), "--json", env=ES_ENV)
+    assert result.returncode == 0, result.stderr
+    scores = last_json_line(result.stdout)
+    best_single = max(scores["keyword"]["ndcg@10"], scores["semantic"]["ndcg@10"])
+    assert scores["hybrid"]["ndcg@10"] >= best_single + 0.01, scores
+
+
+def test_filters_apply_to_both_retrievers(es_settings, es_dbpedia, encoder):
+    name, _ = es_dbpedia
+    searcher = Searcher(es_settings, encoder=encoder)
+    only_guitars = {"match": {"title": "guitar"}}
+    for mode in ("keyword", "semantic", "hybrid"):
+        hits = searcher.search("musical instrument tuning", index=name, k=5, mode=mode, filters=only_guitars)
+        assert hits, mode
+        assert all("guitar" in h.source["title"].lower() for h in hits), (mode, [h.source["title"] for h in hits])
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+def test_pages_concatenate_to_one_list(es_settings, es_dbpedia, encoder, mode):
+    name, _ = es_dbpedia
+    searcher = Searcher(es_settings, encoder=encoder)
+    whole = [h.id for h in searcher.search("astronauts who walked on the moon", index=name, k=20, mode=mode)]
+    pages = [h.id for offset in (0, 5, 10, 15)
+             for h in searcher.search("astronauts who walked on the moon", index=name, k=5, offset=offset, mode=mode)]
+    assert len(whole) == 20 and pages == whole
+
+
+def test_explain_contributions_add_up(es_settings, es_dbpedia, encoder):
+    name, _ = es_dbpedia
+    hits = Searcher(es_settings, encoder=encoder).search("Apollo astronauts", index=name, k=5, explain=True)
+    for hit in hits:
+        assert sum(part["contribution"] for part in hit.explanation.values()) == pytest.approx(hit.score)
+
+
+def test_server_side_hybrid_is_refused_with_the_reason(es_settings, es_dbpedia, encoder):
+    name, _ = es_dbpedia
+    with pytest.raises(ConfigurationError, match="neural-search"):
+        Searcher(es_settings, encoder=encoder).search("moon", index=name, server_side=True,
+                                                      fusion=FusionConfig("minmax"))
+
+
+def test_long_documents_are_chunked_and_found_by_a_late_passage(es, es_settings, es_index, tmp_path, encoder):
+    filler = " ".join(f"Paragraph {i} describes the history of the harbour town and its fishing fleet."
+                      for i in range(60))
+    late = "Hidden at the very end: the lighthouse keeper's cat sailed alone to Antarctica on a driftwood raft."
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps({"_id": "long", "title": "Harbour town", "text": f"{filler} {late}"}) + "\n"
+                    + json.dumps({"_id": "short", "title": "Cats", "text": "Cats are small carnivores."}) + "\n")
+    result = run_cli("ingest", str(path), "--index", es_index, env=ES_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "chunked 1" in result.stderr
+    es.indices.refresh(index=es_index)
+    hits = Searcher(es_settings, encoder=encoder).search(late, index=es_index, k=2, mode="semantic")
+    assert hits[0].id == "long"
+    first_window_only = float(encoder.encode_query(late) @ encoder.encode_documents([f"Harbour town {filler}"])[0])
+    assert hits[0].score > (1 + first_window_only) / 2 + 0.05  # Elasticsearch cosine score: (1 + cos) / 2
+
+
+def test_celery_workers_write_to_elasticsearch(es, es_index, data_dir, tmp_path):
+    broker = redis.Redis.from_url(BROKER)
+    broker.flushdb()
+    corpus = tmp_path / "corpus.jsonl"
+    with open(data_dir / "dbpedia-entity" / "corpus.jsonl", encoding="utf-8") as src:
+        corpus.write_text("".join(line for _, line in zip(range(200), src)), encoding="utf-8")
+    log_path = tmp_path / "worker.log"
+    env = {**os.environ, **ES_ENV, "SEMSEARCH_BROKER_URL": BROKER}
+    with open(log_path, "w") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "worker", "--device", "cpu"],
+                                  stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "ready." not in Path(log_path).read_text():
+            assert worker.poll() is None and time.monotonic() < deadline, Path(log_path).read_text()
+            time.sleep(0.5)
+        result = run_cli("ingest", str(corpus), "--index", es_index, env={**ES_ENV, "SEMSEARCH_BROKER_URL": BROKER})
+        assert result.returncode == 0, result.stderr + Path(log_path).read_text()[-3000:]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        broker.flushdb()
+    es.indices.refresh(index=es_index)
+    assert es.count(index=es_index)["count"] == 200
+    assert es.count(index=es_index, body={"query": {"exists": {"field": "embedding"}}})["count"] == 200
+
+
+@pytest.mark.parametrize("command", [["backfill"], ["migrate", "--rollback"], ["index", "enable-vectors"]])
+def test_lifecycle_commands_say_they_need_opensearch(es_index, command):
+    args = [*command, es_index] if command[0] != "migrate" else ["migrate", es_index, "--rollback"]
+    result = run_cli(*args, env=ES_ENV)
+    assert result.returncode != 0
+    assert "need OpenSearch for now" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,600 @@
+"""semsearch.search_plan: request validation, the bodies per retriever, and hits from hand-made answers."""
+
+import dataclasses
+
+import pytest
+
+from semsearch.errors import ConfigurationError
+from semsearch.fusion import FusionConfig
+from semsearch.index import IndexInfo
+from semsearch.queries import HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH
+from semsearch.search_plan import (
+    DEFAULT_EF_SEARCH,
+    DEFAULT_FUSION,
+    DEFAULT_WINDOW,
+    CandidateWithoutId,
+    Hit,
+    SearchRequest,
+    candidate_id,
+    hits_from,
+    hydrate,
+    hydrate_body,
+    plan_bodies,
+    server_hits_from,
+    vector_excludes,
+)
+
+VECTOR = [0.5, -0.25, 0.125]
+FIELDS = ["title", "text"]
+INFO = IndexInfo(name="docs", text_fields=FIELDS, vector_field="embedding", fingerprint={}, dimension=3,
+                 index="docs")
+INFO_PASSAGES = IndexInfo(name="docs", text_fields=FIELDS, vector_field="embedding", fingerprint={}, dimension=3,
+                          index="docs", meta={"passages": {"field": "passages", "overlap": 32}})
+# An index semsearch created: the keyword copy of the id is mapped, and _meta records the kNN breadth.
+INFO_ID = IndexInfo(name="docs", text_fields=FIELDS, vector_field="embedding", fingerprint={}, dimension=3,
+                    index="docs", meta={"knn": {"ef_search": 100}}, id_field="semsearch_id")
+
+
+def with_ef_search(info, ef_search):
+    return dataclasses.replace(info, meta={**info.meta, "knn": {"ef_search": ef_search}})
+
+
+def multi_match(body):
+    return body["query"]["bool"]["must"][0]["multi_match"]
+
+
+def knn_clause(body, field="embedding"):
+    query = body["query"]
+    if "dis_max" in query:
+        query = query["dis_max"]["queries"][0]
+    return query["knn"][field]
+
+
+# --- SearchRequest.validate ------------------------------------------------------------------------
+
+
+def test_defaults_are_the_documented_ones():
+    request = SearchRequest("q")
+    assert request.mode == "hybrid" and request.k == 10 and request.offset == 0
+    assert request.window == DEFAULT_WINDOW == 100
+    assert request.fusion == DEFAULT_FUSION
+    assert DEFAULT_FUSION.method == "rrf" and DEFAULT_FUSION.rrf_k == 20
+    assert DEFAULT_EF_SEARCH == 100
+    assert DEFAULT_FUSION.weight("keyword") == 0.25 and DEFAULT_FUSION.weight("semantic") == 1.0
+
+
+def test_validate_returns_the_request_itself():
+    request = SearchRequest("q", k=5, offset=10, mode="semantic")
+    assert request.validate() is request
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"mode": "fuzzy"}, "unknown mode"),
+    ({"mode": "Hybrid"}, "unknown mode"),
+    ({"text": ""}, "empty"),
+    ({"text": "   \n\t"}, "empty"),
+    ({"k": 0}, "k must be positive"),
+    ({"k": -3}, "k must be positive"),
+    ({"offset": -1}, "offset"),
+    ({"fusion": FusionConfig(method="borda")}, "unknown fusion method"),
+    ({"offset": 95, "k": 10}, "window"),
+    ({"offset": 0, "k": 101}, "window"),
+    ({"offset": 5, "k": 5, "window": 9}, "window"),
+])
+def test_validate_refuses(kwargs, message):
+    request = SearchRequest(**{"text": "some query", **kwargs})
+    with pytest.raises(ConfigurationError, match=message):
+        request.validate()
+
+
+def test_validate_names_the_valid_modes():
+    with pytest.raises(ConfigurationError) as info:
+        SearchRequest("q", mode="vector").validate()
+    for mode in ("hybrid", "semantic", "keyword"):
+        assert mode in str(info.value)
+
+
+def test_window_error_says_which_window_would_do():
+    with pytest.raises(ConfigurationError, match=r"window=105"):
+        SearchRequest("q", k=10, offset=95).validate()
+
+
+def test_non_string_text_is_refused():
+    with pytest.raises(ConfigurationError):
+        SearchRequest(None).validate()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("offset", "k", "window"), [(90, 10, 100), (0, 100, 100), (0, 1, 1), (15, 5, 20)])
+def test_hybrid_page_ending_at_the_window_is_fine(offset, k, window):
+    SearchRequest("q", k=k, offset=offset, window=window).validate()
+
+
+@pytest.mark.parametrize("mode", ["semantic", "keyword"])
+def test_single_retriever_modes_page_beyond_the_window(mode):
+    # Only hybrid pages are slices of a fused list of fixed depth.
+    SearchRequest("q", k=10, offset=500, window=100, mode=mode).validate()
+
+
+# --- plan_bodies ------------------------------------------------------------------------------------
+
+
+def test_hybrid_plans_both_retrievers_with_the_window():
+    request = SearchRequest("solar eclipse", k=5, offset=10, window=40).validate()
+    bodies = plan_bodies(request, INFO, VECTOR)
+    assert list(bodies) == ["keyword", "semantic"]
+    keyword, semantic = bodies["keyword"], bodies["semantic"]
+    # Both retrievers return the window from the top; paging happens after fusion.
+    assert keyword["size"] == 40 and semantic["size"] == 40
+    assert "from" not in keyword and "from" not in semantic
+    # The graph search collects at least ef_search neighbours (100 when _meta does not say), of which
+    # the window is returned.
+    assert knn_clause(semantic)["k"] == DEFAULT_EF_SEARCH == 100
+    assert knn_clause(semantic)["vector"] == VECTOR
+    match = multi_match(keyword)
+    assert match["query"] == "solar eclipse"
+    assert match["fields"] == FIELDS
+    assert match["minimum_should_match"] == HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH == "2<75%"
+
+
+@pytest.mark.parametrize("info", [INFO, INFO_PASSAGES], ids=["plain", "passages"])
+@pytest.mark.parametrize("request_kwargs", [{}, {"source": ["title"]}, {"source": False}, {"highlight": True},
+                                            {"explain": True}],
+                         ids=["default", "fields", "none", "highlight", "explain"])
+def test_hybrid_candidates_are_ids_and_scores_only(info, request_kwargs):
+    # No mapped id keyword: ids are the stored _id, and no source or highlight is fetched for 2 x window candidates.
+    bodies = plan_bodies(SearchRequest("q", **request_kwargs).validate(), info, VECTOR)
+    for name, body in bodies.items():
+        assert body["_source"] is False, name
+        assert "highlight" not in body, name
+        assert "stored_fields" not in body and "docvalue_fields" not in body, name
+
+
+@pytest.mark.parametrize("request_kwargs", [{}, {"source": ["title"]}, {"highlight": True}])
+def test_hybrid_candidates_read_the_id_from_doc_values_when_it_is_mapped(request_kwargs):
+    bodies = plan_bodies(SearchRequest("q", **request_kwargs).validate(), INFO_ID, VECTOR)
+    assert list(bodies) == ["keyword", "semantic"]
+    for name, body in bodies.items():
+        assert body["stored_fields"] == "_none_", name
+        assert body["docvalue_fields"] == ["semsearch_id"], name
+        assert "_source" not in body and "highlight" not in body, name
+
+
+def test_hybrid_candidates_fall_back_to_the_stored_id_when_asked():
+    request = SearchRequest("q").validate()
+    with_doc_values = plan_bodies(request, INFO_ID, VECTOR)
+    fallback = plan_bodies(request, INFO_ID, VECTOR, ids_from_doc_values=False)
+    for name, body in fallback.items():
+        assert "stored_fields" not in body and "docvalue_fields" not in body, name
+        assert body["_source"] is False, name
+        # Otherwise the same search: same query, size and no count.
+        same = {key: value for key, value in with_doc_values[name].items()
+                if key not in ("stored_fields", "docvalue_fields")}
+        assert {key: value for key, value in body.items() if key != "_source"} == same, name
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic"])
+def test_single_retriever_modes_never_read_doc_values(mode):
+    # Their hits are the page itself: sources and highlights come with the search, ids are _id.
+    for flag in (True, False):
+        (body,) = plan_bodies(SearchRequest("q", mode=mode, highlight=True).validate(), INFO_ID, VECTOR,
+                              ids_from_doc_values=flag).values()
+        assert "stored_fields" not in body and "docvalue_fields" not in body
+        assert body["_source"] == {"excludes": ["embedding"]}
+        assert "highlight" in body
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+@pytest.mark.parametrize("info", [INFO, INFO_ID, INFO_PASSAGES], ids=["plain", "id-field", "passages"])
+def test_no_body_counts_every_match(mode, info):
+    for body in plan_bodies(SearchRequest("q", mode=mode).validate(), info, VECTOR).values():
+        assert body["track_total_hits"] is False
+
+
+def test_keyword_mode_is_plain_or_bm25_paged_by_from():
+    request = SearchRequest("solar eclipse", k=5, offset=10, mode="keyword").validate()
+    bodies = plan_bodies(request, INFO, None)  # keyword mode needs no vector
+    assert list(bodies) == ["keyword"]
+    body = bodies["keyword"]
+    assert "minimum_should_match" not in multi_match(body)
+    assert body["size"] == 5 and body["from"] == 10
+
+
+def test_keyword_mode_first_page_has_no_from():
+    body = plan_bodies(SearchRequest("q", k=7, mode="keyword").validate(), INFO, None)["keyword"]
+    assert body["size"] == 7 and "from" not in body
+
+
+@pytest.mark.parametrize(("ef_search", "offset", "k", "expected_k"), [
+    (None, 0, 5, 100),      # no ef_search in _meta: DEFAULT_EF_SEARCH
+    (None, 90, 10, 100),
+    (None, 95, 10, 105),    # beyond the breadth: offset + size
+    (100, 30, 10, 100),
+    (16, 0, 5, 16),
+    (16, 5, 5, 16),
+    (16, 15, 5, 20),
+    (16, 30, 10, 40),
+    (256, 0, 10, 256),
+])
+def test_semantic_knn_k_is_offset_plus_size_or_ef_search_whichever_is_larger(ef_search, offset, k, expected_k):
+    info = INFO if ef_search is None else with_ef_search(INFO, ef_search)
+    body = plan_bodies(SearchRequest("q", k=k, offset=offset, mode="semantic").validate(), info, VECTOR)["semantic"]
+    assert knn_clause(body)["k"] == expected_k == max(offset + k, ef_search or DEFAULT_EF_SEARCH)
+    assert body["size"] == k
+    assert body.get("from", 0) == offset
+    if offset == 0:
+        assert "from" not in body
+
+
+@pytest.mark.parametrize(("ef_search", "window", "expected_k"), [(None, 40, 100), (None, 150, 150), (16, 40, 40),
+                                                                 (512, 40, 512)])
+def test_hybrid_knn_k_is_the_window_or_ef_search_whichever_is_larger(ef_search, window, expected_k):
+    info = INFO_ID if ef_search is None else with_ef_search(INFO_ID, ef_search)
+    body = plan_bodies(SearchRequest("q", k=5, window=window).validate(), info, VECTOR)["semantic"]
+    assert knn_clause(body)["k"] == expected_k
+    assert body["size"] == window
+
+
+def test_semantic_paging_with_passages_asks_both_knn_queries_for_the_same_k():
+    for ef_search, expected in ((None, 100), (8, 20)):
+        info = INFO_PASSAGES if ef_search is None else with_ef_search(INFO_PASSAGES, ef_search)
+        request = SearchRequest("q", k=5, offset=15, mode="semantic").validate()
+        body = plan_bodies(request, info, VECTOR)["semantic"]
+        document_knn, nested = body["query"]["dis_max"]["queries"]
+        assert document_knn["knn"]["embedding"]["k"] == expected
+        assert nested["nested"]["path"] == "passages"
+        assert nested["nested"]["query"]["knn"]["passages.embedding"]["k"] == expected
+        assert body["from"] == 15 and body["size"] == 5
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_modes_with_a_semantic_side_need_the_vector(mode):
+    with pytest.raises(ValueError, match="vector"):
+        plan_bodies(SearchRequest("q", mode=mode).validate(), INFO, None)
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic"])
+@pytest.mark.parametrize("info", [INFO, INFO_PASSAGES], ids=["plain", "passages"])
+def test_vectors_are_never_in_source(mode, info):
+    bodies = plan_bodies(SearchRequest("q", mode=mode).validate(), info, VECTOR)
+    expected = ["embedding"] + (["passages"] if info.passages_field else [])
+    assert vector_excludes(info) == expected
+    for body in bodies.values():
+        assert body["_source"] == {"excludes": expected}
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic"])
+def test_source_fields_are_included_and_vectors_still_excluded(mode):
+    request = SearchRequest("q", mode=mode, source=["title", "year"]).validate()
+    for body in plan_bodies(request, INFO_PASSAGES, VECTOR).values():
+        assert body["_source"] == {"includes": ["title", "year"], "excludes": ["embedding", "passages"]}
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+def test_source_false_asks_for_no_source(mode):
+    for body in plan_bodies(SearchRequest("q", mode=mode, source=False).validate(), INFO, VECTOR).values():
+        assert body["_source"] is False
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic"])
+def test_highlight_only_when_asked(mode):
+    plain = plan_bodies(SearchRequest("red giant", mode=mode).validate(), INFO, VECTOR)
+    assert all("highlight" not in body for body in plain.values())
+    marked = plan_bodies(SearchRequest("red giant", mode=mode, highlight=True).validate(), INFO, VECTOR)
+    for name, body in marked.items():
+        spec = body["highlight"]
+        assert set(spec["fields"]) == set(FIELDS), name
+        assert spec["pre_tags"] == ["<em>"] and spec["post_tags"] == ["</em>"]
+        # kNN hits are marked with the query's keyword terms too.
+        assert spec["highlight_query"]["multi_match"]["query"] == "red giant"
+
+
+@pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
+@pytest.mark.parametrize("filters", [{"term": {"category": "space"}},
+                                     [{"term": {"category": "space"}}, {"range": {"year": {"gte": 2000}}}]])
+@pytest.mark.parametrize("info", [INFO, INFO_ID], ids=["plain", "id-field"])
+def test_filters_go_to_every_retriever(mode, filters, info):
+    clauses = filters if isinstance(filters, list) else [filters]
+    bodies = plan_bodies(SearchRequest("q", mode=mode, filters=filters).validate(), info, VECTOR)
+    if "keyword" in bodies:
+        assert bodies["keyword"]["query"]["bool"]["filter"] == clauses
+    if "semantic" in bodies:
+        # Inside the knn clause: efficient filtering, not a post-filter on k neighbours.
+        assert knn_clause(bodies["semantic"])["filter"] == {"bool": {"filter": clauses}}
+        assert "post_filter" not in bodies["semantic"]
+
+
+def test_filters_reach_the_nested_passages_query():
+    flt = {"term": {"category": "space"}}
+    body = plan_bodies(SearchRequest("q", mode="semantic", filters=flt).validate(), INFO_PASSAGES, VECTOR)["semantic"]
+    document_knn, nested = body["query"]["dis_max"]["queries"]
+    assert document_knn["knn"]["embedding"]["filter"] == {"bool": {"filter": [flt]}}
+    assert nested["bool"]["filter"] == [flt]
+
+
+# --- candidate_id -----------------------------------------------------------------------------------------
+
+
+def test_candidate_id_prefers_the_stored_id():
+    assert candidate_id({"_id": "a", "_score": 1.0}) == "a"
+    assert candidate_id({"_id": "a", "_score": 1.0, "fields": {"semsearch_id": ["b"]}}) == "a"
+
+
+def test_candidate_id_reads_the_doc_values_id():
+    assert candidate_id({"_score": 1.0, "fields": {"semsearch_id": ["doc-7"]}}) == "doc-7"
+    # A numeric-looking id is still a string.
+    assert candidate_id({"_score": 1.0, "fields": {"semsearch_id": [42]}}) == "42"
+
+
+@pytest.mark.parametrize("raw", [{"_score": 1.0}, {"_score": 1.0, "fields": {}},
+                                 {"_score": 1.0, "fields": {"semsearch_id": []}}, {"_score": 1.0, "fields": None}],
+                         ids=["no-fields", "empty-fields", "empty-values", "null-fields"])
+def test_candidate_without_an_id_is_reported(raw):
+    with pytest.raises(CandidateWithoutId):
+        candidate_id(raw)
+    assert issubclass(CandidateWithoutId, ValueError)
+
+
+# --- hits_from ----------------------------------------------------------------------------------------
+
+
+def raw(doc_id, score, source=None, highlight=None):
+    hit = {"_id": doc_id, "_score": score, "_source": source if source is not None else {"title": doc_id}}
+    if highlight:
+        hit["highlight"] = highlight
+    return hit
+
+
+KEYWORD = [raw("a", 12.0, highlight={"text": ["<em>x</em> a"]}), raw("b", 8.0), raw("c", 2.0)]
+SEMANTIC = [raw("c", 0.9, highlight={"title": ["<em>x</em> c"]}), raw("a", 0.8), raw("d", 0.5), raw("e", 0.4)]
+RESPONSES = {"keyword": KEYWORD, "semantic": SEMANTIC}
+
+
+def test_single_mode_hits_keep_the_retrievers_order_and_scores():
+    request = SearchRequest("q", k=2, mode="keyword").validate()
+    hits = hits_from(request, {"keyword": KEYWORD})
+    assert [h.id for h in hits] == ["a", "b"]  # never more than k
+    assert [h.score for h in hits] == [12.0, 8.0]
+    assert hits[0].contributions == {"keyword": 12.0}
+    assert hits[0].source == {"title": "a"}
+    assert hits[0].highlights == {"text": ["<em>x</em> a"]}
+    assert hits[0].explanation is None
+
+
+def test_single_mode_explanation_ranks_count_from_the_offset():
+    request = SearchRequest("q", k=3, offset=20, mode="semantic", explain=True).validate()
+    hits = hits_from(request, {"semantic": SEMANTIC[:3]})
+    assert [h.explanation["semantic"]["rank"] for h in hits] == [21, 22, 23]
+    for h in hits:
+        assert h.explanation == {"semantic": {"rank": h.explanation["semantic"]["rank"], "raw_score": h.score,
+                                              "contribution": h.score}}
+
+
+def test_hybrid_default_fusion_is_weighted_rrf():
+    hits = hits_from(SearchRequest("q", k=10).validate(), RESPONSES)
+    by_id = {h.id: h for h in hits}
+    assert set(by_id) == {"a", "b", "c", "d", "e"}
+    # Σ weight / (20 + rank), keyword at a quarter of semantic's weight.
+    assert by_id["a"].score == pytest.approx(0.25 / 21 + 1.0 / 22)
+    assert by_id["c"].score == pytest.approx(0.25 / 23 + 1.0 / 21)
+    assert by_id["b"].contributions == pytest.approx({"keyword": 0.25 / 22, "semantic": 0.0})
+    assert by_id["e"].contributions == pytest.approx({"keyword": 0.0, "semantic": 1.0 / 24})
+    assert [h.id for h in hits] == ["c", "a", "d", "e", "b"]
+
+
+@pytest.mark.parametrize("fusion", [DEFAULT_FUSION, FusionConfig("rrf"), FusionConfig("minmax"),
+                                    FusionConfig("zscore", {"keyword": 0.4, "semantic": 0.6})],
+                         ids=["default", "rrf", "minmax", "zscore"])
+def test_hybrid_contributions_add_up_and_hits_are_sorted(fusion):
+    hits = hits_from(SearchRequest("q", k=10, fusion=fusion).validate(), RESPONSES)
+    assert len(hits) == 5
+    for hit in hits:
+        assert set(hit.contributions) == {"keyword", "semantic"}
+        assert sum(hit.contributions.values()) == pytest.approx(hit.score)
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+
+
+def test_hybrid_minmax_scores():
+    fusion = FusionConfig("minmax", {"keyword": 0.3, "semantic": 0.7})
+    by_id = {h.id: h for h in hits_from(SearchRequest("q", fusion=fusion).validate(), RESPONSES)}
+    assert by_id["a"].score == pytest.approx(0.3 * 1.0 + 0.7 * 0.8)
+    assert by_id["b"].score == pytest.approx(0.3 * 0.6)  # missing from semantic: 0
+    assert by_id["e"].score == pytest.approx(0.0)
+
+
+def test_hybrid_pages_are_slices_of_one_fused_list():
+    full = hits_from(SearchRequest("q", k=5).validate(), RESPONSES)
+    pages = [hits_from(SearchRequest("q", k=2, offset=offset).validate(), RESPONSES) for offset in (0, 2, 4)]
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [(h.id, h.score) for page in pages for h in page] == [(h.id, h.score) for h in full]
+    assert hits_from(SearchRequest("q", k=2, offset=6).validate(), RESPONSES) == []
+
+
+def test_hybrid_ties_are_broken_by_id():
+    responses = {"keyword": [raw("z", 5.0)], "semantic": [raw("m", 0.9)]}
+    hits = hits_from(SearchRequest("q", fusion=FusionConfig("rrf")).validate(), responses)
+    assert [h.id for h in hits] == ["m", "z"]
+    assert hits[0].score == hits[1].score
+
+
+def test_hybrid_explanation_gives_rank_raw_score_and_contribution():
+    request = SearchRequest("q", k=10, explain=True).validate()
+    by_id = {h.id: h for h in hits_from(request, RESPONSES)}
+    a = by_id["a"].explanation
+    assert a["keyword"] == {"rank": 1, "raw_score": 12.0, "contribution": pytest.approx(0.25 / 21)}
+    assert a["semantic"] == {"rank": 2, "raw_score": 0.8, "contribution": pytest.approx(1.0 / 22)}
+    d = by_id["d"].explanation
+    assert d["keyword"] == {"rank": None, "raw_score": None, "contribution": 0.0}
+    assert d["semantic"]["rank"] == 3 and d["semantic"]["raw_score"] == 0.5
+    for hit in by_id.values():
+        assert sum(part["contribution"] for part in hit.explanation.values()) == pytest.approx(hit.score)
+        assert {name: part["contribution"] for name, part in hit.explanation.items()} == \
+            pytest.approx(hit.contributions)
+
+
+def test_hybrid_explanation_ranks_are_in_the_retrievers_lists_not_the_page():
+    request = SearchRequest("q", k=1, offset=3, explain=True).validate()
+    (hit,) = hits_from(request, RESPONSES)
+    assert hit.id == "e"
+    assert hit.explanation["semantic"]["rank"] == 4
+
+
+def test_hybrid_without_explain_has_no_explanation():
+    assert all(h.explanation is None for h in hits_from(SearchRequest("q").validate(), RESPONSES))
+
+
+def test_hybrid_hits_take_sources_and_highlights_from_hydrate_only():
+    # Candidates are ids and scores: whatever a candidate carries is not the page's source. The final
+    # page gets its sources and highlights from the ids query (hydrate).
+    responses = {"keyword": [raw("a", 3.0, highlight={"text": ["<em>t</em>"]})],
+                 "semantic": [raw("a", 0.9, highlight={"title": ["<em>T</em>"]}), raw("b", 0.5)]}
+    request = SearchRequest("q", highlight=True).validate()
+    hits = hits_from(request, responses)
+    assert [h.id for h in hits] == ["a", "b"]
+    assert all(h.source == {} and h.highlights == {} for h in hits)
+    assert hydrate_body(request, INFO, hits)["query"] == {"ids": {"values": ["a", "b"]}}
+    hydrate(hits, [raw("b", 1.0, {"title": "B"}), raw("a", 1.0, {"title": "A"}, {"text": ["<em>t</em>"]})])
+    assert [(h.source, h.highlights) for h in hits] == [({"title": "A"}, {"text": ["<em>t</em>"]}),
+                                                        ({"title": "B"}, {})]
+
+
+def test_hits_without_source_have_an_empty_source():
+    responses = {"keyword": [{"_id": "a", "_score": 1.0}], "semantic": [{"_id": "b", "_score": 0.5}]}
+    for hit in hits_from(SearchRequest("q", source=False).validate(), responses):
+        assert hit.source == {}
+    (hit,) = hits_from(SearchRequest("q", mode="keyword").validate(), {"keyword": responses["keyword"]})
+    assert hit.source == {}
+
+
+def test_hybrid_with_one_empty_list_still_ranks_the_other():
+    responses = {"keyword": [], "semantic": SEMANTIC}
+    hits = hits_from(SearchRequest("q", k=3).validate(), responses)
+    assert [h.id for h in hits] == ["c", "a", "d"]
+    assert all(h.contributions["keyword"] == 0.0 for h in hits)
+
+
+# --- server_hits_from -------------------------------------------------------------------------------------
+
+
+def test_server_hits_are_the_servers_order_paged():
+    fused = [raw(x, s) for x, s in (("c", 0.9), ("a", 0.7), ("d", 0.4), ("b", 0.1))]
+    hits = server_hits_from(SearchRequest("q", k=2, offset=1).validate(), fused)
+    assert [(h.id, h.score) for h in hits] == [("a", 0.7), ("d", 0.4)]
+    assert all(isinstance(h, Hit) and h.explanation is None for h in hits)
+    # The server returns fused scores only: no per-retriever contributions (documented on Hit).
+    assert all(h.contributions == {} for h in hits)
+    assert hits[0].source == {"title": "a"}
+    assert server_hits_from(SearchRequest("q", k=2, offset=4).validate(), fused) == []
+
+
+def test_server_hits_read_the_doc_values_id():
+    fused = [doc_values_hit("c", 0.9), doc_values_hit("a", 0.7)]
+    hits = server_hits_from(SearchRequest("q", k=5).validate(), fused)
+    assert [(h.id, h.score, h.source, h.contributions) for h in hits] == [("c", 0.9, {}, {}), ("a", 0.7, {}, {})]
+
+
+def test_server_hit_without_an_id_on_the_page_is_reported():
+    fused = [doc_values_hit("c", 0.9), {"_score": 0.5}]
+    with pytest.raises(CandidateWithoutId):
+        server_hits_from(SearchRequest("q", k=5).validate(), fused)
+    # Beyond the page it is never looked at.
+    assert [h.id for h in server_hits_from(SearchRequest("q", k=1).validate(), fused)] == ["c"]
+
+
+# --- hits from doc-values candidates ---------------------------------------------------------------------------
+
+
+def doc_values_hit(doc_id, score):
+    """A candidate as a stored_fields=_none_ search returns it: no _id, no _source, the id in ``fields``."""
+    return {"_score": score, "fields": {"semsearch_id": [doc_id]}}
+
+
+def test_hybrid_from_doc_values_ids_ranks_as_from_stored_ids():
+    as_doc_values = {name: [doc_values_hit(h["_id"], h["_score"]) for h in hits] for name, hits in RESPONSES.items()}
+    as_stored = {name: [{"_id": h["_id"], "_score": h["_score"]} for h in hits] for name, hits in RESPONSES.items()}
+    for fusion, order in ((DEFAULT_FUSION, ["c", "a", "d", "e", "b"]),
+                          (FusionConfig("minmax", {"keyword": 0.3, "semantic": 0.7}), ["a", "c", "b", "d", "e"])):
+        request = SearchRequest("q", k=10, fusion=fusion, explain=True).validate()
+        got, expected = hits_from(request, as_doc_values), hits_from(request, as_stored)
+        assert [h.id for h in got] == order
+        assert [(h.id, h.score, h.contributions, h.explanation) for h in got] == \
+            [(h.id, h.score, h.contributions, h.explanation) for h in expected]
+        assert all(h.source == {} and h.highlights == {} for h in got)
+
+
+def test_hybrid_candidate_without_an_id_is_reported():
+    responses = {"keyword": [doc_values_hit("a", 3.0), {"_score": 2.0}], "semantic": [doc_values_hit("a", 0.9)]}
+    with pytest.raises(CandidateWithoutId):
+        hits_from(SearchRequest("q").validate(), responses)
+
+
+# --- hydrate_body / hydrate ------------------------------------------------------------------------------------
+
+
+HITS = [Hit("c", 0.5), Hit("a", 0.4), Hit("d", 0.3)]
+
+
+def fresh_hits():
+    return [Hit(h.id, h.score, contributions={"keyword": h.score / 2, "semantic": h.score / 2}) for h in HITS]
+
+
+def test_hydrate_body_is_none_when_nothing_is_to_fetch():
+    assert hydrate_body(SearchRequest("q", source=False).validate(), INFO, HITS) is None
+    assert hydrate_body(SearchRequest("q").validate(), INFO, []) is None
+    assert hydrate_body(SearchRequest("q", highlight=True).validate(), INFO_ID, []) is None
+
+
+def test_hydrate_body_fetches_the_final_hits_by_id():
+    body = hydrate_body(SearchRequest("q").validate(), INFO_PASSAGES, HITS)
+    assert body["query"] == {"ids": {"values": ["c", "a", "d"]}}
+    assert body["size"] == 3
+    assert body["track_total_hits"] is False
+    assert body["_source"] == {"excludes": ["embedding", "passages"]}
+    assert "highlight" not in body and "from" not in body
+    assert "stored_fields" not in body and "docvalue_fields" not in body  # the answer is read by _id
+
+
+def test_hydrate_body_asks_for_the_callers_fields_and_never_the_vectors():
+    body = hydrate_body(SearchRequest("q", source=["title", "embedding"]).validate(), INFO, HITS)
+    assert body["_source"] == {"includes": ["title", "embedding"], "excludes": ["embedding"]}
+
+
+def test_hydrate_body_highlights_the_keyword_terms():
+    body = hydrate_body(SearchRequest("red giant", highlight=True).validate(), INFO, HITS)
+    spec = body["highlight"]
+    assert set(spec["fields"]) == set(FIELDS)
+    assert spec["highlight_query"]["multi_match"]["query"] == "red giant"
+    assert spec["highlight_query"]["multi_match"]["fields"] == FIELDS
+    assert spec["pre_tags"] == ["<em>"] and spec["post_tags"] == ["</em>"]
+    # Highlights only: no source wanted, yet a request is still needed.
+    only = hydrate_body(SearchRequest("red giant", highlight=True, source=False).validate(), INFO, HITS)
+    assert only["_source"] is False and only["highlight"] == spec
+
+
+def test_hydrate_fills_sources_and_highlights_in_the_fused_order():
+    hits = fresh_hits()
+    # The ids query answers in its own order, not the fused one.
+    answer = [raw("d", 1.0, {"title": "D", "year": 4}), raw("c", 1.0, {"title": "C"}, {"text": ["<em>c</em>"]}),
+              raw("a", 1.0, {"title": "A"})]
+    got = hydrate(hits, answer)
+    assert got is hits
+    assert [h.id for h in got] == ["c", "a", "d"]
+    assert [h.source for h in got] == [{"title": "C"}, {"title": "A"}, {"title": "D", "year": 4}]
+    assert [h.highlights for h in got] == [{"text": ["<em>c</em>"]}, {}, {}]
+    # Scores and contributions are the fusion's, not the ids query's.
+    assert [(h.score, h.contributions) for h in got] == [(h.score, h.contributions) for h in fresh_hits()]
+
+
+def test_hydrate_leaves_a_document_gone_since_the_candidate_search_empty():
+    hits = fresh_hits()
+    hits[1].source, hits[1].highlights = {"stale": True}, {"text": ["stale"]}
+    got = hydrate(hits, [raw("c", 1.0, {"title": "C"}), raw("d", 1.0, {"title": "D"})])
+    assert [h.id for h in got] == ["c", "a", "d"]  # still listed, in place
+    assert got[1].source == {} and got[1].highlights == {}
+    assert got[0].source == {"title": "C"} and got[2].source == {"title": "D"}
+
+
+def test_hydrate_copies_the_answers_source():
+    answer = [raw("c", 1.0, {"title": "C"})]
+    (hit,) = hydrate([Hit("c", 0.5)], answer)
+    hit.source["title"] = "changed"
+    assert answer[0]["_source"] == {"title": "C"}
