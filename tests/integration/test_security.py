@@ -457,6 +457,11 @@ def test_query_text_cannot_escape_the_match_query(tls, client, fresh_index, tmp_
     doc_tokens = {d["_id"]: tokens(d["title"]) | tokens(d["text"]) for d in QUERY_DOCS}
     searcher = Searcher(settings, client=tls_client, encoder=encoder)
     for query in HOSTILE_QUERIES:
+        if not query.strip():  # nothing to search for: refused with a clear error, in every mode
+            for mode in ("keyword", "semantic", "hybrid"):
+                with pytest.raises(ConfigurationError, match="query text is empty"):
+                    searcher.search(query, index=index, k=10, mode=mode)
+            continue
         wanted = tokens(query)
         keyword = searcher.search(query, index=index, k=10, mode="keyword")
         assert all(doc_tokens[h.id] & wanted for h in keyword), (query, wanted, [h.id for h in keyword])
