@@ -17,9 +17,9 @@ set -euo pipefail
 
 OPENSEARCH_VERSION="2.19.1"          # keep in step with docker-compose.yml
 KNN_VERSION="${OPENSEARCH_VERSION}.0"
-NEURAL_VERSION="${OPENSEARCH_VERSION}.0"
+NEURAL_VERSION="${OPENSEARCH_VERSION}.0"  # neural-search: the server-side `hybrid` query and search pipelines
 ES_VERSION="${SEMSEARCH_ES_VERSION:-8.19.4}"  # Maven Central's integ-test-zip
-ES_PORT="${SEMSEARCH_ES_PORT:-9201}"  # neural-search: the server-side `hybrid` query and search pipelines
+ES_PORT="${SEMSEARCH_ES_PORT:-9201}"
 OS_PORT="${SEMSEARCH_OS_PORT:-9200}"
 REDIS_PORT="${SEMSEARCH_REDIS_PORT:-6379}"
 OS_HEAP="${SEMSEARCH_OS_HEAP:-1g}"

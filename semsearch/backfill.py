@@ -28,7 +28,7 @@ from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, RequestErr
 from .bulk import BulkResult, BulkWriter, chunk_entries
 from .documents import Document, content_hash
 from .errors import ClusterError
-from .index import IndexInfo, check_fingerprint, get_index_info
+from .index import IndexInfo, check_fingerprint, ensure_id_field, get_index_info
 from .index_body import CONTENT_HASH_FIELD, ID_FIELD
 from .lifecycle_bodies import (
     CHECKPOINT_INDEX,
@@ -364,6 +364,7 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
     started = time.monotonic()
     info = get_index_info(client, name)
     check_fingerprint(info, fingerprint)
+    info = ensure_id_field(client, info)  # its writes carry the id keyword
     concrete = info.index or name
     checkpoints = checkpoints or CheckpointStore(client)
     key = checkpoint_id("backfill", index_uuid(client, concrete))

@@ -139,7 +139,7 @@ class BulkWriter:
         while True:
             try:
                 response = self.client.mget(index=self.index, body={"ids": list(ids)},
-                                            params={"_source_includes": CONTENT_HASH_FIELD})
+                                            _source_includes=CONTENT_HASH_FIELD)
                 break
             except (OSConnectionError, ConnectionTimeout) as exc:
                 if isinstance(exc, SSLError):

@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import ConfigurationError
 from .index_body import META_KEY, PASSAGES_TEXT_FIELD, check_field_names, load_template
+from .query_vector import query_vector
 
 # index_options types by the version that brought them (quantised HNSW keeps a float copy for rescoring).
 COMPACT_SINCE = {"int8": ((8, 12, 0), "int8_hnsw"), "int4": ((8, 15, 0), "int4_hnsw"), "bbq": ((8, 18, 0), "bbq_hnsw")}
@@ -19,6 +20,7 @@ COMPACT_SINCE = {"int8": ((8, 12, 0), "int8_hnsw"), "int4": ((8, 15, 0), "int4_h
 # integ-test distribution) gets the standard analyzer with English stopwords.
 ENGLISH_FALLBACK = {"type": "standard", "stopwords": "_english_"}
 NUM_CANDIDATES_FACTOR = 2  # HNSW candidates per shard = max(k × this, 100): recall against latency
+MAX_NUM_CANDIDATES = 10_000  # Elasticsearch's limit
 
 
 def dense_vector_field(*, dimension: int, m: int | None = None, ef_construction: int | None = None,
@@ -79,14 +81,15 @@ def es_index_body(*, dimension: int, text_fields: list[str], vector_field: str, 
 
 
 def num_candidates(k: int) -> int:
-    return max(k * NUM_CANDIDATES_FACTOR, 100)
+    if k > MAX_NUM_CANDIDATES:
+        raise ConfigurationError(f"Elasticsearch's knn search returns at most {MAX_NUM_CANDIDATES} neighbours; "
+                                 f"asked for {k} (offset + k, or the hybrid window)")
+    return min(max(k * NUM_CANDIDATES_FACTOR, 100), MAX_NUM_CANDIDATES)
 
 
 def es_knn_query(vector: Sequence[float], vector_field: str, k: int, filter_clauses: list[dict[str, Any]],
                  passages_field: str | None = None) -> dict[str, Any]:
     """Elasticsearch's ``knn`` query (8.12+); filters applied during the HNSW search, passages by their best."""
-    from .queries import query_vector  # noqa: PLC0415
-
     values = query_vector(vector)
     knn: dict[str, Any] = {"field": vector_field, "query_vector": values, "k": k, "num_candidates": num_candidates(k)}
     if filter_clauses:

@@ -10,7 +10,9 @@ every ``except`` in semsearch already handles, with the cluster's status and rea
 from __future__ import annotations
 
 import functools
+import ssl
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from opensearchpy import exceptions as os_exceptions
 
@@ -66,7 +68,9 @@ class _Namespace:
 
         @functools.wraps(attribute)
         def call(*args, **kwargs):
-            kwargs.pop("params", None)  # opensearch-py's extra query-string escape hatch: not used on ES
+            if kwargs.get("params"):  # opensearch-py's query-string escape hatch has no equivalent here
+                raise TypeError(f"{name}: pass query parameters as keywords on Elasticsearch, not params=")
+            kwargs.pop("params", None)
             try:
                 return _plain(attribute(*args, **kwargs))
             except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
@@ -103,14 +107,35 @@ class ElasticsearchClient(_Namespace):
                 "version": {"number": node["version"], "distribution": "elasticsearch"}}
 
 
-def make_elasticsearch_client(kwargs: dict) -> ElasticsearchClient:
-    """An adapted elasticsearch-py client from semsearch's connection keyword arguments."""
-    es = _load()
+def with_default_port(url: str) -> str:
+    """elastic-transport needs a port where opensearch-py assumes 9200: give it the same default."""
+    parts = urlsplit(url)
+    if parts.port is None and parts.hostname:
+        return urlunsplit(parts._replace(netloc=f"{parts.netloc}:9200"))
+    return url
+
+
+def elasticsearch_options(kwargs: dict) -> dict:
+    """elasticsearch-py's constructor arguments from semsearch's connection keyword arguments (pure)."""
     options = dict(kwargs)
     options["request_timeout"] = options.pop("timeout", None)
     options.pop("http_compress", None)
     if "http_auth" in options:
         options["basic_auth"] = options.pop("http_auth")
-    if "ssl_context" in options:
-        options["ssl_context"] = options["ssl_context"]
-    return ElasticsearchClient(es.Elasticsearch(**{k: v for k, v in options.items() if v is not None}))
+    context = options.get("ssl_context")
+    if context is not None and context.verify_mode == ssl.CERT_NONE:
+        # elastic-transport would otherwise switch verification back on in the context it is given.
+        options.update(verify_certs=False, ssl_show_warn=False)
+    options["hosts"] = [with_default_port(url) for url in options["hosts"]]
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def make_elasticsearch_client(kwargs: dict) -> ElasticsearchClient:
+    """An adapted elasticsearch-py client from semsearch's connection keyword arguments."""
+    es = _load()
+    try:
+        return ElasticsearchClient(es.Elasticsearch(**elasticsearch_options(kwargs)))
+    except ValueError:  # an unparsable URL; the parser's message can quote a piece of the password
+        raise ConfigurationError(
+            "SEMSEARCH_OPENSEARCH_URL is not a URL elasticsearch-py can parse (scheme://host:port; characters "
+            "such as '#', '/' or '@' in a password must be percent-encoded)") from None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
@@ -16,6 +17,7 @@ from .index_body import (
     resolve_space_type,
 )
 
+log = logging.getLogger(__name__)
 DEFAULT_TEXT_FIELDS = ("title", "text")
 # Indexes semsearch creates keep long documents whole, as nested passages (semsearch.passages).
 PASSAGES_FIELD = "passages"
@@ -153,6 +155,22 @@ def index_info_from_mappings(name: str, mappings: dict) -> IndexInfo:
                      meta=dict(meta), backend=backend, id_field=id_field)
 
 
+def ensure_id_field(client: OpenSearch, info: IndexInfo) -> IndexInfo:
+    """Map the id keyword on an index made by an older semsearch, before writes carry it: a strict mapping
+    would refuse them, and a dynamic one would map it as text for good (no doc-values ids for hybrid)."""
+    from .index_body import ID_FIELD  # noqa: PLC0415
+
+    if info.id_field:
+        return info
+    try:
+        client.indices.put_mapping(index=info.name, body={"properties": {ID_FIELD: {"type": "keyword"}}})
+    except TransportError as exc:  # mapped otherwise already: hybrid reads stored ids instead, as before
+        log.warning("index %r: cannot map %s as a keyword (%s); hybrid search reads stored ids",
+                    info.name, ID_FIELD, getattr(exc, "error", exc))
+        return info
+    return replace(info, id_field=ID_FIELD)
+
+
 def check_fingerprint(info: IndexInfo, fingerprint: dict) -> None:
     """Refuse to mix vectors of two models in one index."""
     expected = info.fingerprint
@@ -192,4 +210,4 @@ def ensure_index(client: OpenSearch, name: str, *, fingerprint: dict, settings, 
             pass  # created meanwhile by a concurrent caller: use it
     info = get_index_info(client, name)
     check_fingerprint(info, fingerprint)
-    return info, created
+    return ensure_id_field(client, info), created

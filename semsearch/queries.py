@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .query_vector import query_vector
+
 Filters = dict[str, Any] | list[dict[str, Any]] | None
 # What the caller wants of ``_source``: all of it (True), none (False), or these fields.
 SourceSpec = bool | Sequence[str]
@@ -14,12 +16,6 @@ SourceSpec = bool | Sequence[str]
 # the fused list; measured on dbpedia-entity (docs/benchmarks.md) this lifts hybrid nDCG@10 by ~0.01–0.02
 # at every fusion setting tried. Keyword mode itself keeps plain OR-BM25, the better standalone ranking.
 HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH = "2<75%"
-
-
-def query_vector(vector: Sequence[float]) -> list[float]:
-    """The vector as JSON numbers of 9 significant digits: exactly the float32 the server parses, in about
-    half the bytes of a float64's repr (a query body carries it twice with passages)."""
-    return [float(f"{x:.9g}") for x in vector]
 
 
 def filter_clauses(filters: Filters) -> list[dict[str, Any]]:
@@ -37,7 +33,7 @@ def source_spec(source: SourceSpec, excludes: Sequence[str]) -> dict[str, Any] |
         return False
     spec: dict[str, Any] = {}
     if source is not True:
-        spec["includes"] = list(source)
+        spec["includes"] = [source] if isinstance(source, str) else list(source)
     if excludes:
         spec["excludes"] = list(excludes)
     return spec or True

@@ -1,9 +1,9 @@
 """Searching from application code: keyword, semantic and hybrid modes over one index.
 
 The request bodies and the fusion are pure functions (:mod:`semsearch.search_plan`); this module adds
-the I/O: the index's mapping facts, the query vector, and one ``_msearch`` round trip (or, on a cluster
-with the neural-search plugin and a fusion it can express, one ``hybrid`` query through a search
-pipeline). :class:`semsearch.AsyncSearcher` does the same over opensearch-py's async client.
+the I/O: the index's mapping facts, the query vector, one ``_msearch`` of both retrievers' candidates
+(or, on a cluster with the neural-search plugin and a fusion it can express, one ``hybrid`` query
+through a search pipeline), then one ``ids`` query for the final page's sources. :class:`semsearch.AsyncSearcher` does the same over opensearch-py's async client.
 """
 
 from __future__ import annotations

@@ -162,3 +162,31 @@ def test_rerun_skips_what_is_indexed_and_encodes_only_changes(client, index_name
     forced = run_cli("ingest", str(path), "--index", index_name, "--no-skip-existing")
     assert forced.returncode == 0 and "indexed 20 of 20" in forced.stderr and "skipped 0" in forced.stderr
     assert client.count(index=index_name)["count"] == 20
+
+
+def test_index_from_an_older_version_gets_the_id_keyword_before_writes(client, index_name, tmp_path, encoder):
+    """An index made before semsearch_id existed, with a strict mapping: ingest maps the keyword first
+    (a strict mapping would refuse the writes), and hybrid search then reads candidates' ids from it."""
+    from semsearch.index import create_index
+
+    create_index(client, index_name, fingerprint=encoder.fingerprint.as_dict(), text_fields=["title", "text"],
+                 vector_field="embedding", engine="lucene", analyzer="english", passages="passages")
+    mapping = client.indices.get_mapping(index=index_name)[index_name]["mappings"]
+    old = f"{index_name}-old"
+    properties = {k: v for k, v in mapping["properties"].items() if k != "semsearch_id"}
+    client.indices.create(index=old, body={"settings": {"index": {"knn": True}},
+                                           "mappings": {**mapping, "dynamic": "strict", "properties": properties}})
+    try:
+        path = tmp_path / "docs.jsonl"
+        path.write_text("".join(json.dumps({"_id": f"d{i}", "title": t, "text": f"All about {t.lower()}."}) + "\n"
+                                for i, t in enumerate(["Lighthouses", "Volcanoes", "Glaciers"])))
+        result = run_cli("ingest", str(path), "--index", old)
+        assert result.returncode == 0, result.stderr
+        assert "indexed 3 of 3" in result.stderr
+        mapped = client.indices.get_mapping(index=old)[old]["mappings"]["properties"]
+        assert mapped["semsearch_id"] == {"type": "keyword"}
+        client.indices.refresh(index=old)
+        hits = Searcher(encoder=encoder).search("volcano", index=old, k=3)
+        assert hits[0].id == "d1" and hits[0].source["title"] == "Volcanoes"
+    finally:
+        client.indices.delete(index=old, ignore_unavailable=True)

@@ -98,3 +98,34 @@ def test_errors_become_opensearch_py_errors():
     assert isinstance(error, os_exceptions.NotFoundError)
     assert error.status_code == 404 and error.error == "index_not_found_exception"
     assert isinstance(translate(elasticsearch.ConnectionError("refused")), os_exceptions.ConnectionError)
+
+
+def test_options_keep_verification_off_when_asked_and_default_the_port():
+    import ssl
+
+    from semsearch.client import connection_kwargs
+    from semsearch.es_client import elasticsearch_options
+
+    settings = Settings(backend="elasticsearch", opensearch_url="https://es.internal", verify_certs=False,
+                        opensearch_user="elastic", opensearch_password="s3cret")
+    options = elasticsearch_options(connection_kwargs(settings))
+    assert options["hosts"] == ["https://es.internal:9200"]
+    assert options["verify_certs"] is False and options["ssl_context"].verify_mode == ssl.CERT_NONE
+    assert options["basic_auth"] == ("elastic", "s3cret") and "http_auth" not in options
+    verified = elasticsearch_options(connection_kwargs(Settings(backend="elasticsearch",
+                                                                opensearch_url="https://es.internal:9243")))
+    assert "verify_certs" not in verified and verified["hosts"] == ["https://es.internal:9243"]
+
+
+def test_unparsable_url_error_hides_the_password():
+    from semsearch.client import make_client
+
+    with pytest.raises(ConfigurationError) as raised:
+        make_client(Settings(backend="elasticsearch", opensearch_url="http://elastic:s3c#ret@es:9200"))
+    assert "s3c" not in str(raised.value)
+
+
+def test_knn_beyond_elasticsearchs_limit_is_refused():
+    with pytest.raises(ConfigurationError, match="at most 10000"):
+        es_knn_query([1, 0], "v", 10_001, [])
+    assert es_knn_query([1, 0], "v", 6000, [])["knn"]["num_candidates"] == 10_000

@@ -23,3 +23,8 @@ def test_filters_on_both_sides():
 def test_msearch_pairs():
     lines = msearch_body("idx", [{"a": 1}, {"b": 2}])
     assert lines == [{"index": "idx"}, {"a": 1}, {"index": "idx"}, {"b": 2}]
+
+
+def test_one_source_field_as_a_string_is_one_field():
+    body = keyword_body("q", ["text"], 5, source="title", source_excludes=["embedding"])
+    assert body["_source"] == {"includes": ["title"], "excludes": ["embedding"]}
