@@ -1,4 +1,5 @@
-"""``AsyncSearcher``: :class:`semsearch.Searcher` over opensearch-py's async client, for asyncio
+"""``AsyncSearcher``: :class:`semsearch.Searcher` over an async client (opensearch-py's, or elasticsearch-py's
+with SEMSEARCH_BACKEND=elasticsearch), for asyncio
 applications. Same requests, same fusion, same hits (the pure parts live in semsearch.search_plan);
 the query is encoded in a worker thread so the event loop is not blocked by the model."""
 

@@ -149,7 +149,9 @@ def make_async_client(settings: Settings | None = None):
 
     settings = settings or Settings()
     if settings.backend == "elasticsearch":
-        raise ConfigurationError("AsyncSearcher supports OpenSearch only for now; use Searcher with Elasticsearch")
+        from .es_client import make_elasticsearch_client  # noqa: PLC0415
+
+        return make_elasticsearch_client(connection_kwargs(settings), asynchronous=True)
     return AsyncOpenSearch(**connection_kwargs(settings))
 
 

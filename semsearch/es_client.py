@@ -57,6 +57,20 @@ def _plain(answer: Any) -> Any:
     return answer
 
 
+def _no_params(name: str, kwargs: dict) -> dict:
+    if kwargs.get("params"):  # opensearch-py's query-string escape hatch has no equivalent here
+        raise TypeError(f"{name}: pass query parameters as keywords on Elasticsearch, not params=")
+    kwargs.pop("params", None)
+    return kwargs
+
+
+def _reraise(exc: Exception):
+    translated = translate(exc)
+    if translated is exc:
+        raise exc
+    raise translated from exc
+
+
 class _Namespace:
     def __init__(self, target: Any) -> None:
         self._target = target
@@ -68,16 +82,29 @@ class _Namespace:
 
         @functools.wraps(attribute)
         def call(*args, **kwargs):
-            if kwargs.get("params"):  # opensearch-py's query-string escape hatch has no equivalent here
-                raise TypeError(f"{name}: pass query parameters as keywords on Elasticsearch, not params=")
-            kwargs.pop("params", None)
             try:
-                return _plain(attribute(*args, **kwargs))
+                return _plain(attribute(*args, **_no_params(name, kwargs)))
             except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
-                translated = translate(exc)
-                if translated is exc:
-                    raise
-                raise translated from exc
+                _reraise(exc)
+
+        return call
+
+
+class _AsyncNamespace:
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    def __getattr__(self, name: str):
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        async def call(*args, **kwargs):
+            try:
+                return _plain(await attribute(*args, **_no_params(name, kwargs)))
+            except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
+                _reraise(exc)
 
         return call
 
@@ -107,6 +134,21 @@ class ElasticsearchClient(_Namespace):
                 "version": {"number": node["version"], "distribution": "elasticsearch"}}
 
 
+class AsyncElasticsearchClient(_AsyncNamespace):
+    """``AsyncElasticsearch`` with opensearch-py's answers and errors, for :class:`semsearch.AsyncSearcher`."""
+
+    backend = "elasticsearch"
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self.raw = client
+        for name in _NAMESPACES:
+            setattr(self, name, _AsyncNamespace(getattr(client, name)))
+
+    async def close(self) -> None:
+        await self.raw.close()
+
+
 def with_default_port(url: str) -> str:
     """elastic-transport needs a port where opensearch-py assumes 9200: give it the same default."""
     parts = urlsplit(url)
@@ -130,10 +172,13 @@ def elasticsearch_options(kwargs: dict) -> dict:
     return {key: value for key, value in options.items() if value is not None}
 
 
-def make_elasticsearch_client(kwargs: dict) -> ElasticsearchClient:
-    """An adapted elasticsearch-py client from semsearch's connection keyword arguments."""
+def make_elasticsearch_client(kwargs: dict, *, asynchronous: bool = False):
+    """An adapted elasticsearch-py client (``AsyncElasticsearch`` with ``asynchronous``) from semsearch's
+    connection keyword arguments."""
     es = _load()
     try:
+        if asynchronous:
+            return AsyncElasticsearchClient(es.AsyncElasticsearch(**elasticsearch_options(kwargs)))
         return ElasticsearchClient(es.Elasticsearch(**elasticsearch_options(kwargs)))
     except ValueError:  # an unparsable URL; the parser's message can quote a piece of the password
         raise ConfigurationError(

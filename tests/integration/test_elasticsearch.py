@@ -189,3 +189,23 @@ def test_lifecycle_commands_say_they_need_opensearch(es_index, command):
     result = run_cli(*args, env=ES_ENV)
     assert result.returncode != 0
     assert "need OpenSearch for now" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_async_searcher_gives_the_sync_hits(es_settings, es_dbpedia, encoder):
+    import asyncio
+
+    from semsearch import AsyncSearcher
+
+    name, _ = es_dbpedia
+    sync = Searcher(es_settings, encoder=encoder)
+
+    async def run() -> dict:
+        async with AsyncSearcher(es_settings, encoder=encoder) as searcher:
+            return {mode: await searcher.search("guitar tuning", index=name, k=5, mode=mode)
+                    for mode in ("keyword", "semantic", "hybrid")}
+
+    for mode, hits in asyncio.run(run()).items():
+        expected = sync.search("guitar tuning", index=name, k=5, mode=mode)
+        assert [h.id for h in hits] == [h.id for h in expected], mode
+        assert [h.score for h in hits] == pytest.approx([h.score for h in expected]), mode
+        assert hits[0].source == expected[0].source
