@@ -71,42 +71,38 @@ def _reraise(exc: Exception):
     raise translated from exc
 
 
+def _wrapped(name: str, method):
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            return _plain(method(*args, **_no_params(name, kwargs)))
+        except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
+            _reraise(exc)
+
+    return call
+
+
+def _wrapped_async(name: str, method):
+    @functools.wraps(method)
+    async def call(*args, **kwargs):
+        try:
+            return _plain(await method(*args, **_no_params(name, kwargs)))
+        except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
+            _reraise(exc)
+
+    return call
+
+
 class _Namespace:
-    def __init__(self, target: Any) -> None:
+    """A client or one of its namespaces (indices, cat…), its methods wrapped."""
+
+    def __init__(self, target: Any, asynchronous: bool = False) -> None:
         self._target = target
+        self._wrap = _wrapped_async if asynchronous else _wrapped
 
     def __getattr__(self, name: str):
         attribute = getattr(self._target, name)
-        if not callable(attribute):
-            return attribute
-
-        @functools.wraps(attribute)
-        def call(*args, **kwargs):
-            try:
-                return _plain(attribute(*args, **_no_params(name, kwargs)))
-            except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
-                _reraise(exc)
-
-        return call
-
-
-class _AsyncNamespace:
-    def __init__(self, target: Any) -> None:
-        self._target = target
-
-    def __getattr__(self, name: str):
-        attribute = getattr(self._target, name)
-        if not callable(attribute):
-            return attribute
-
-        @functools.wraps(attribute)
-        async def call(*args, **kwargs):
-            try:
-                return _plain(await attribute(*args, **_no_params(name, kwargs)))
-            except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
-                _reraise(exc)
-
-        return call
+        return self._wrap(name, attribute) if callable(attribute) else attribute
 
 
 class ElasticsearchClient(_Namespace):
@@ -134,16 +130,16 @@ class ElasticsearchClient(_Namespace):
                 "version": {"number": node["version"], "distribution": "elasticsearch"}}
 
 
-class AsyncElasticsearchClient(_AsyncNamespace):
+class AsyncElasticsearchClient(_Namespace):
     """``AsyncElasticsearch`` with opensearch-py's answers and errors, for :class:`semsearch.AsyncSearcher`."""
 
     backend = "elasticsearch"
 
     def __init__(self, client: Any) -> None:
-        super().__init__(client)
+        super().__init__(client, asynchronous=True)
         self.raw = client
         for name in _NAMESPACES:
-            setattr(self, name, _AsyncNamespace(getattr(client, name)))
+            setattr(self, name, _Namespace(getattr(client, name), asynchronous=True))
 
     async def close(self) -> None:
         await self.raw.close()
