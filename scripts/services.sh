@@ -187,6 +187,37 @@ cluster.routing.allocation.disk.threshold_enabled: false
 EOF
 }
 
+# Both Java nodes (OpenSearch, Elasticsearch) refuse to run as root: they run as $OS_USER, detached.
+own_for_node_user() { # folder… — give the node's user its folders, and a path to them through $CACHE
+  [[ $(id -u) -eq 0 ]] || return 0
+  chown -R "$OS_USER" "$@"
+  local d="$CACHE"; while [[ "$d" != "/" ]]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+}
+
+launch_node() { # name pidfile start-log log-dir command… — start one node in the background
+  local name="$1" pidfile="$2" start_log="$3" log_dir="$4"; shift 4
+  local cmd=("$@")
+  rm -f "$pidfile"
+  # setpriv, not runuser/su: no PAM session whose end would take the daemon with it.
+  [[ $(id -u) -eq 0 ]] && cmd=(setpriv --reuid "$OS_USER" --regid "$(id -g "$OS_USER")" --init-groups -- "${cmd[@]}")
+  (cd "$RUN" && setsid "${cmd[@]}" >"$start_log" 2>&1 </dev/null) \
+    || { cat "$start_log" >&2; fail "$name did not start (logs: $log_dir, $start_log)"; }
+}
+
+wait_healthy() { # name health-function pidfile log grace-seconds — sets WAITED to the seconds it took
+  local name="$1" healthy="$2" pidfile="$3" log="$4" grace="$5"
+  WAITED=0
+  until "$healthy"; do
+    # The launcher returns before the node writes its pid file: a missing process counts after the grace.
+    if (( WAITED > grace )) && ! pid_alive "$pidfile"; then
+      tail -n 30 "$log" >&2 2>/dev/null || true
+      fail "$name exited during start-up (log: $log)"
+    fi
+    (( WAITED >= OS_START_TIMEOUT )) && fail "$name not healthy after ${OS_START_TIMEOUT}s (log: $log)"
+    sleep 2; WAITED=$((WAITED + 2))
+  done
+}
+
 up_opensearch() {
   if pid_alive "$OS_PIDFILE" && opensearch_healthy; then
     say "OpenSearch already running (pid $(cat "$OS_PIDFILE"))"
@@ -198,33 +229,16 @@ up_opensearch() {
   install_opensearch
   ensure_user
   mkdir -p "$RUN/opensearch/data" "$OS_LOG_DIR"
-  if [[ $(id -u) -eq 0 ]]; then
-    chown -R "$OS_USER" "$OS_HOME" "$RUN/opensearch"
-    # The unprivileged user must be able to reach its folders through $CACHE.
-    local d="$CACHE"; while [[ "$d" != "/" ]]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
-  fi
+  own_for_node_user "$OS_HOME" "$RUN/opensearch"
   write_opensearch_config
   if ! pid_alive "$OS_PIDFILE"; then
     say "starting OpenSearch $OPENSEARCH_VERSION on 127.0.0.1:$OS_PORT (heap $OS_HEAP, logs in $OS_LOG_DIR)"
-    rm -f "$OS_PIDFILE"
-    local cmd=(env HOME="$RUN" OPENSEARCH_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" OPENSEARCH_JAVA_HOME="$OPENSEARCH_JAVA_HOME"
-      "$OS_HOME/bin/opensearch" -d -p "$OS_PIDFILE")
-    # setpriv, not runuser/su: no PAM session whose end would take the daemon with it.
-    [[ $(id -u) -eq 0 ]] && cmd=(setpriv --reuid "$OS_USER" --regid "$(id -g "$OS_USER")" --init-groups -- "${cmd[@]}")
-    (cd "$RUN" && setsid "${cmd[@]}" >"$RUN/opensearch-start.log" 2>&1 </dev/null) \
-      || { cat "$RUN/opensearch-start.log" >&2; fail "OpenSearch did not start (logs: $OS_LOG_DIR, $RUN/opensearch-start.log)"; }
+    launch_node OpenSearch "$OS_PIDFILE" "$RUN/opensearch-start.log" "$OS_LOG_DIR" \
+      env HOME="$RUN" OPENSEARCH_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" OPENSEARCH_JAVA_HOME="$OPENSEARCH_JAVA_HOME" \
+      "$OS_HOME/bin/opensearch" -d -p "$OS_PIDFILE"
   fi
-  local waited=0
-  until opensearch_healthy; do
-    # The launcher returns before the node writes its pid file.
-    if (( waited > 20 )) && ! pid_alive "$OS_PIDFILE"; then
-      tail -n 30 "$OS_LOG_DIR/semsearch-local.log" >&2 2>/dev/null || true
-      fail "OpenSearch exited during start-up (log: $OS_LOG_DIR/semsearch-local.log)"
-    fi
-    (( waited >= OS_START_TIMEOUT )) && fail "OpenSearch not healthy after ${OS_START_TIMEOUT}s (log: $OS_LOG_DIR/semsearch-local.log)"
-    sleep 2; waited=$((waited + 2))
-  done
-  say "OpenSearch healthy with the k-NN plugin after ${waited}s"
+  wait_healthy OpenSearch opensearch_healthy "$OS_PIDFILE" "$OS_LOG_DIR/semsearch-local.log" 20
+  say "OpenSearch healthy with the k-NN plugin after ${WAITED}s"
 }
 
 up_redis() {
@@ -321,29 +335,15 @@ xpack.ml.enabled: false
 cluster.routing.allocation.disk.threshold_enabled: false
 action.destructive_requires_name: true
 EOF
-  if [[ $(id -u) -eq 0 ]]; then
-    chown -R "$OS_USER" "$ES_HOME" "$RUN/elasticsearch"
-    local d="$CACHE"; while [[ "$d" != "/" ]]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
-  fi
+  own_for_node_user "$ES_HOME" "$RUN/elasticsearch"
   if ! pid_alive "$ES_PIDFILE"; then
     say "starting Elasticsearch $ES_VERSION on 127.0.0.1:$ES_PORT (heap $OS_HEAP, Java $ES_JAVA_HOME, logs in $ES_LOG_DIR)"
-    rm -f "$ES_PIDFILE"
-    local cmd=(env HOME="$RUN" ES_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" ES_JAVA_HOME="$ES_JAVA_HOME"
-      "$ES_HOME/bin/elasticsearch" -d -p "$ES_PIDFILE")
-    [[ $(id -u) -eq 0 ]] && cmd=(setpriv --reuid "$OS_USER" --regid "$(id -g "$OS_USER")" --init-groups -- "${cmd[@]}")
-    (cd "$RUN" && setsid "${cmd[@]}" >"$RUN/elasticsearch-start.log" 2>&1 </dev/null) \
-      || { cat "$RUN/elasticsearch-start.log" >&2; fail "Elasticsearch did not start (logs: $ES_LOG_DIR, $RUN/elasticsearch-start.log)"; }
+    launch_node Elasticsearch "$ES_PIDFILE" "$RUN/elasticsearch-start.log" "$ES_LOG_DIR" \
+      env HOME="$RUN" ES_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" ES_JAVA_HOME="$ES_JAVA_HOME" \
+      "$ES_HOME/bin/elasticsearch" -d -p "$ES_PIDFILE"
   fi
-  local waited=0
-  until elasticsearch_healthy; do
-    if (( waited > 30 )) && ! pid_alive "$ES_PIDFILE"; then
-      tail -n 30 "$ES_LOG_DIR/semsearch-es.log" >&2 2>/dev/null || true
-      fail "Elasticsearch exited during start-up (log: $ES_LOG_DIR/semsearch-es.log)"
-    fi
-    (( waited >= OS_START_TIMEOUT )) && fail "Elasticsearch not healthy after ${OS_START_TIMEOUT}s (log: $ES_LOG_DIR/semsearch-es.log)"
-    sleep 2; waited=$((waited + 2))
-  done
-  say "Elasticsearch healthy after ${waited}s"
+  wait_healthy Elasticsearch elasticsearch_healthy "$ES_PIDFILE" "$ES_LOG_DIR/semsearch-es.log" 30
+  say "Elasticsearch healthy after ${WAITED}s"
 }
 
 status() {

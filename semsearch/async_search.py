@@ -15,7 +15,7 @@ from .errors import ClusterError
 from .fusion import FusionConfig
 from .index import IndexInfo, index_info_from_mappings, missing_index_error
 from .queries import Filters, SourceSpec, msearch_body
-from .search import SearcherBase, search_failed
+from .search import SearcherBase, msearch_results
 from .search_plan import (
     CandidateWithoutId,
     DEFAULT_FUSION,
@@ -129,14 +129,4 @@ class AsyncSearcher(SearcherBase):
             response = await self.client.msearch(body=msearch_body(index, list(bodies.values())))
         except TransportError as exc:
             raise self._cluster_error(exc, index) from exc
-        results: dict[str, list[dict]] = {}
-        for name, item in zip(bodies, response["responses"]):
-            if "error" in item:
-                raise search_failed(name, index, item)
-            results[name] = item["hits"]["hits"]
-        return results
-
-    def _cluster_error(self, exc: TransportError, index: str):
-        from .client import cluster_error  # noqa: PLC0415
-
-        return cluster_error(exc, f"search on {index!r}", self.settings)
+        return msearch_results(bodies, response, index)

@@ -126,6 +126,11 @@ class SearcherBase:
             return False
         return True if choice else None
 
+    def _cluster_error(self, exc: TransportError, index: str):
+        from .client import cluster_error  # noqa: PLC0415
+
+        return cluster_error(exc, f"search on {index!r}", self.settings)
+
     def _require_neural(self, present: bool, forced: bool) -> bool:
         if forced and not present:
             raise ConfigurationError("server-side hybrid needs the neural-search plugin on the cluster "
@@ -133,10 +138,16 @@ class SearcherBase:
         return present
 
 
-def search_failed(name: str, index: str, item: dict) -> ClusterError:
-    error = item["error"]
-    reason = error.get("reason") if isinstance(error, dict) else error
-    return ClusterError(f"{name} search on {index!r} failed: {reason}")
+def msearch_results(bodies: dict[str, dict], response: dict, index: str) -> dict[str, list[dict]]:
+    """Each named body's hits from an ``_msearch`` answer; a failed search raises with its reason (pure)."""
+    results: dict[str, list[dict]] = {}
+    for name, item in zip(bodies, response["responses"]):
+        if "error" in item:
+            error = item["error"]
+            reason = error.get("reason") if isinstance(error, dict) else error
+            raise ClusterError(f"{name} search on {index!r} failed: {reason}")
+        results[name] = item["hits"]["hits"]
+    return results
 
 
 class Searcher(SearcherBase):
@@ -233,14 +244,4 @@ class Searcher(SearcherBase):
             response = self.client.msearch(body=msearch_body(index, list(bodies.values())))
         except TransportError as exc:  # connection failures included
             raise self._cluster_error(exc, index) from exc
-        results: dict[str, list[dict]] = {}
-        for name, item in zip(bodies, response["responses"]):
-            if "error" in item:
-                raise search_failed(name, index, item)
-            results[name] = item["hits"]["hits"]
-        return results
-
-    def _cluster_error(self, exc: TransportError, index: str):
-        from .client import cluster_error  # noqa: PLC0415
-
-        return cluster_error(exc, f"search on {index!r}", self.settings)
+        return msearch_results(bodies, response, index)

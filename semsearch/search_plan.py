@@ -28,7 +28,7 @@ MODES = ("hybrid", "semantic", "keyword")
 DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=20)
 DEFAULT_WINDOW = 100  # candidates per retriever; hybrid pages come from the fused top of both
 DEFAULT_EF_SEARCH = 100  # kNN breadth when the index's _meta does not say (semsearch.index_body's template)
-RETRIEVERS = ("keyword", "semantic")
+RETRIEVERS = ("keyword", "semantic")  # hybrid's lists, in the server-side hybrid query's order too
 
 
 @dataclass
@@ -146,23 +146,12 @@ def hydrate_body(request: SearchRequest, info: IndexInfo, hits: Sequence[Hit]) -
                     text=request.text, text_fields=info.text_fields, highlight=request.highlight)
 
 
-def fill_sources(hits: list[Hit], raw_hits: Sequence[Mapping[str, Any]]) -> list[Hit]:
-    """Give ``hits`` the sources and highlights found in ``raw_hits``; returns the hits not found there."""
-    found = {raw["_id"]: _hit_parts(raw) for raw in raw_hits if "_id" in raw}
-    missing = []
-    for hit in hits:
-        if hit.id in found:
-            hit.source, hit.highlights = found[hit.id]
-        else:
-            missing.append(hit)
-    return missing
-
-
 def hydrate(hits: list[Hit], raw_hits: Sequence[Mapping[str, Any]]) -> list[Hit]:
     """``hits`` with the sources and highlights of ``raw_hits`` (the answer to :func:`hydrate_body`);
     a document deleted since the candidate search keeps an empty source."""
-    for hit in fill_sources(hits, raw_hits):
-        hit.source, hit.highlights = {}, {}
+    found = {raw["_id"]: _hit_parts(raw) for raw in raw_hits}
+    for hit in hits:
+        hit.source, hit.highlights = found.get(hit.id, ({}, {}))
     return hits
 
 

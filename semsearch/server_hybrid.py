@@ -14,8 +14,8 @@ import json
 from typing import Any
 
 from .fusion import FusionConfig
+from .search_plan import RETRIEVERS  # the hybrid query's sub-queries, in this order
 
-RETRIEVERS = ("keyword", "semantic")  # the hybrid query's sub-queries, in this order
 # z_score came to the normalization-processor in OpenSearch 3.0; 2.19 (tested here) has min_max only.
 _TECHNIQUES = {"minmax": "min_max"}
 
