@@ -425,7 +425,17 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
 
 
 def expunge(client: OpenSearch, index: str, timeout: float = 3600.0) -> bool:
-    """Merge away deleted documents (segments over the merge policy's threshold); False if still running."""
+    """Merge away deleted documents; False if still running.
+
+    The merge policy skips segments under 10 % deleted by default, whose stale versions would still
+    count in BM25's statistics: the threshold is 0 for this merge, then back to the index's own."""
+    threshold = "index.merge.policy.expunge_deletes_allowed"
+    try:
+        previous = client.indices.get_settings(index=index, name=threshold).get(index, {}).get("settings", {})
+        client.indices.put_settings(index=index, body={threshold: 0})
+    except TransportError as exc:  # a restricted user: the default threshold, as before
+        log.info("cannot lower %s on %s (%s)", threshold, index, exc)
+        previous = None
     try:
         client.indices.forcemerge(index=index, only_expunge_deletes=True, request_timeout=timeout)
     except ConnectionTimeout:
@@ -434,6 +444,13 @@ def expunge(client: OpenSearch, index: str, timeout: float = 3600.0) -> bool:
     except TransportError as exc:
         log.warning("expunging deleted documents of %s failed: %s", index, exc)
         return False
+    finally:
+        if previous is not None:
+            restore = previous.get("index", {}).get("merge", {}).get("policy", {}).get("expunge_deletes_allowed")
+            try:
+                client.indices.put_settings(index=index, body={threshold: restore})  # None: the default again
+            except TransportError as exc:
+                log.warning("could not restore %s on %s: %s", threshold, index, exc)
     return True
 
 
