@@ -28,7 +28,24 @@ from .search_plan import (
     plan_bodies,
     server_hits_from,
 )
-from .server_hybrid import hybrid_body, neural_search_present, pipeline_body, pipeline_id
+from .server_hybrid import (
+    NEEDS_NEURAL_SEARCH,
+    PIPELINE,
+    ServerRoute,
+    neural_search_missing,
+    pipeline_body,
+    pipeline_id,
+    rrf_licence_missing,
+    server_body,
+)
+
+
+async def _or_none(request):
+    """The answer of a read-only request, None when the user may not make it (or it fails)."""
+    try:
+        return await request
+    except TransportError:
+        return None
 
 
 class AsyncSearcher(SearcherBase):
@@ -80,16 +97,14 @@ class AsyncSearcher(SearcherBase):
                 self._vectors.put(request.text, vector)
             else:
                 self._check(info)
-        server = self._wants_server(request, server_side)
-        if server is None:
-            server = await self._neural_search()
-        elif server:
-            self._require_neural(await self._neural_search(), forced=True)
+        route, forced = self._server_route(request, info, server_side)
+        if route is not None and route.needs is not None:
+            route = self._settle(route, forced, await self._missing_for(route.needs))
         for ids_from_doc_values in (True, False):  # the second pass only if a candidate lacked the keyword id
             bodies = plan_bodies(request, info, vector, ids_from_doc_values=ids_from_doc_values)
             try:
-                if server:
-                    hits = server_hits_from(request, await self._server_hybrid(index, request, bodies))
+                if route is not None:
+                    hits = server_hits_from(request, await self._server_hybrid(index, request, bodies, route))
                 else:
                     hits = hits_from(request, await self._msearch(index, bodies))
                 break
@@ -103,23 +118,27 @@ class AsyncSearcher(SearcherBase):
         self._check(info)
         return self.encoder.encode_query(text)
 
-    async def _neural_search(self) -> bool:
-        if self._neural is None:
-            try:
-                self._neural = neural_search_present(await self.client.cat.plugins(format="json"))
-            except TransportError:
-                self._neural = False
-        return self._neural
+    async def _missing_for(self, needs: str) -> str | None:
+        if needs not in self._missing:
+            if needs == NEEDS_NEURAL_SEARCH:
+                self._missing[needs] = neural_search_missing(await _or_none(self.client.cat.plugins(format="json")))
+            else:
+                self._missing[needs] = rrf_licence_missing(await _or_none(self.client.nodes.info(metric="plugins")),
+                                                           await _or_none(self.client.license.get()))
+        return self._missing[needs]
 
-    async def _server_hybrid(self, index: str, request: SearchRequest, bodies: dict[str, dict]) -> list[dict]:
-        name = pipeline_id(request.fusion)
+    async def _server_hybrid(self, index: str, request: SearchRequest, bodies: dict[str, dict],
+                             route: ServerRoute) -> list[dict]:
+        body = server_body(route, bodies["keyword"], bodies["semantic"], request.fusion)
         try:
+            if route.kind != PIPELINE:
+                return (await self.client.search(index=index, body=body))["hits"]["hits"]
+            name = pipeline_id(request.fusion)
             if name not in self._pipelines:
                 await self.client.transport.perform_request("PUT", f"/_search/pipeline/{name}",
                                                             body=pipeline_body(request.fusion))
                 self._pipelines.add(name)
-            response = await self.client.search(index=index, body=hybrid_body(bodies["keyword"], bodies["semantic"]),
-                                                params={"search_pipeline": name})
+            response = await self.client.search(index=index, body=body, params={"search_pipeline": name})
         except TransportError as exc:
             raise self._cluster_error(exc, index) from exc
         return response["hits"]["hits"]

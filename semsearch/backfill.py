@@ -10,6 +10,11 @@ keyed by the job and the index's uuid. The cluster rather than a local file, bec
 describes the cluster's data: a backfill resumed from another machine (a new pod, another CI runner)
 finds it with the same credentials, and a deleted and recreated index (a new uuid) never resumes from
 a stale one. A finished job deletes its checkpoint.
+
+Elasticsearch 8 refuses to sort by ``_id``: there both scan in ``_shard_doc`` order, which means
+nothing outside one point in time, so they keep no checkpoint. A rerun rescans and still never
+encodes a finished document again (its vector and content hash say it is done), and a copy looks
+each page of one index up in the other (:func:`semsearch.lifecycle_bodies.paged_diff`).
 """
 
 from __future__ import annotations
@@ -31,12 +36,16 @@ from .errors import ClusterError
 from .index import IndexInfo, check_fingerprint, ensure_id_field, get_index_info
 from .index_body import CONTENT_HASH_FIELD, ID_FIELD
 from .lifecycle_bodies import (
+    BY_ID,
+    BY_SHARD_DOC,
     CHECKPOINT_INDEX,
     NO_VECTOR,
     backfill_query,
     checkpoint_id,
+    lookup_body,
     merge_diff,
     missing_vector_count_body,
+    paged_diff,
     scan_body,
     source_digest,
     update_entry,
@@ -91,14 +100,23 @@ class CheckpointStore:
 
 # -- scanning -----------------------------------------------------------------------------------------
 
+def scans_by_id(client: OpenSearch) -> bool:
+    """Whether scans of this cluster run in ``_id`` order, which checkpoints need (not on Elasticsearch)."""
+    return getattr(client, "backend", "opensearch") != "elasticsearch"
+
+
 class PointInTime:
-    """A point-in-time scan of one index in ``_id`` order; reopened (from the last id) if it expires."""
+    """A point-in-time scan of one index: in ``_id`` order where the cluster sorts by it (OpenSearch),
+    else in ``_shard_doc`` order (Elasticsearch). Reopened if it expires: from the last id, or from
+    the start in ``_shard_doc`` order (a resumed job skips what it finished, see :mod:`lifecycle_bodies`).
+    """
 
     def __init__(self, client: OpenSearch, index: str, *, keep_alive: str = "5m", page_size: int = PAGE_SIZE):
         self.client = client
         self.index = index
         self.keep_alive = keep_alive
         self.page_size = page_size
+        self.by_id = scans_by_id(client)
         self.pit_id: str | None = None
 
     def _open(self) -> None:
@@ -118,30 +136,61 @@ class PointInTime:
             except TransportError:
                 pass  # it expires by itself
 
-    def hits(self, *, query: dict | None = None, after: Sequence[Any] | None = None,
-             source_excludes: Sequence[str] = (), seq_no: bool = False) -> Iterator[dict]:
+    def _search(self, body: dict) -> dict | None:
+        """One search under the point in time; None when it expired (it is reopened)."""
+        try:
+            response = self.client.search(body=body)
+        except NotFoundError:
+            log.warning("point in time on %s expired; reopening it", self.index)
+            self._open()
+            return None
+        except TransportError as exc:
+            raise ClusterError(f"scanning {self.index!r} failed: {exc}") from exc
+        self.pit_id = response.get("pit_id", self.pit_id)
+        return response
+
+    def pages(self, *, query: dict | None = None, after: Sequence[Any] | None = None,
+              source_excludes: Sequence[str] = (), seq_no: bool = False) -> Iterator[list[dict]]:
+        """The scan's hits, a page at a time. ``after``: an ``_id`` to start behind (``_id`` order only)."""
+        if after and not self.by_id:
+            raise ValueError("a scan in _shard_doc order cannot start after an id")
         reopened = False
         while True:
             body = scan_body(self.pit_id or "", size=self.page_size, after=after, query=query,
-                             source_excludes=source_excludes, keep_alive=self.keep_alive, seq_no=seq_no)
-            try:
-                response = self.client.search(body=body)
-            except NotFoundError:
+                             source_excludes=source_excludes, keep_alive=self.keep_alive, seq_no=seq_no,
+                             order=BY_ID if self.by_id else BY_SHARD_DOC)
+            response = self._search(body)
+            if response is None:
                 if reopened:
-                    raise
-                log.warning("point in time on %s expired; reopening it after %s", self.index, after)
-                self._open()
+                    raise ClusterError(f"the point in time on {self.index!r} expired twice in a row")
                 reopened = True
+                if not self.by_id:
+                    after = None  # _shard_doc positions mean nothing in the new point in time
                 continue
-            except TransportError as exc:
-                raise ClusterError(f"scanning {self.index!r} failed: {exc}") from exc
             reopened = False
-            self.pit_id = response.get("pit_id", self.pit_id)
             hits = response["hits"]["hits"]
-            yield from hits
+            if hits:
+                yield hits
             if len(hits) < self.page_size:
                 return
             after = hits[-1]["sort"]
+
+    def hits(self, **scan) -> Iterator[dict]:
+        """The scan's hits one by one (the arguments of :meth:`pages`)."""
+        for page in self.pages(**scan):
+            yield from page
+
+    def lookup(self, ids: Sequence[str], *, source_excludes: Sequence[str] = (), with_source: bool = True
+               ) -> list[dict]:
+        """These documents as the point in time sees them (the ones it holds)."""
+        if not ids:
+            return []
+        body = lookup_body(ids, source_excludes=source_excludes, with_source=with_source)
+        for _ in range(2):  # once more under a reopened point in time
+            response = self._search({**body, "pit": {"id": self.pit_id or "", "keep_alive": self.keep_alive}})
+            if response is not None:
+                return response["hits"]["hits"]
+        raise ClusterError(f"the point in time on {self.index!r} expired twice in a row")
 
 
 # -- documents from hits ---------------------------------------------------------------------------------
@@ -366,9 +415,13 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
     check_fingerprint(info, fingerprint)
     info = ensure_id_field(client, info)  # its writes carry the id keyword
     concrete = info.index or name
+    client.indices.refresh(index=concrete)  # the scan's point in time sees refreshed documents only
+    marks = history_marks(client, concrete) if expunge_deletes else {}
     checkpoints = checkpoints or CheckpointStore(client)
     key = checkpoint_id("backfill", index_uuid(client, concrete))
-    state = checkpoints.get(key) or {}
+    # Elasticsearch scans in no resumable order: a rerun rescans, skipping finished documents unencoded.
+    resumable = scans_by_id(client)
+    state = (checkpoints.get(key) or {}) if resumable else {}
     report = BackfillReport(index=concrete, resumed_after=state.get("after"))
     writer = None
     if app is None:
@@ -396,7 +449,7 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
         report.passes += 1
         if attempt == 0:
             # The full pass: every document, from the checkpoint on.
-            query, after, checkpointed = backfill_query(info.vector_field), state.get("after"), True
+            query, after, checkpointed = backfill_query(info.vector_field), state.get("after"), resumable
         else:
             # Catch-up passes: documents still without a vector (written meanwhile), and those whose
             # update lost to a concurrent write.
@@ -419,16 +472,56 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
         if not retry_ids and report.missing == 0:
             break  # what may be left without a vector has no text to encode
     if expunge_deletes and report.written:
-        report.expunged = expunge(client, concrete)
+        report.expunged = expunge(client, concrete, marks=marks)
     report.elapsed = time.monotonic() - started
     return report
 
 
-def expunge(client: OpenSearch, index: str, timeout: float = 3600.0) -> bool:
+def history_marks(client: OpenSearch, index: str) -> dict[str, int]:
+    """Each shard's highest sequence number now (its primary's); empty when the stats cannot be read."""
+    try:
+        shards = client.indices.stats(index=index, level="shards", metric="docs")["indices"][index]["shards"]
+    except (TransportError, KeyError) as exc:
+        log.info("cannot read the shard stats of %s (%s)", index, exc)
+        return {}
+    return {number: next((c for c in copies if c.get("routing", {}).get("primary")), copies[0])
+            .get("seq_no", {}).get("max_seq_no", -1) for number, copies in shards.items()}
+
+
+def wait_for_history_release(client: OpenSearch, index: str, marks: dict[str, int], timeout: float = 65.0,
+                             poll: float = 1.0) -> bool:
+    """Wait until no retention lease keeps operations up to ``marks`` (what existed before the backfill).
+
+    The cluster keeps replaced document versions for its peer-recovery retention leases, which move
+    forward only at their periodic sync (every 30 s): a merge before that cannot drop versions written
+    in the last 30 s, and they would keep counting in BM25's statistics. Old documents need no wait.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            shards = client.indices.stats(index=index, level="shards", metric="docs")["indices"][index]["shards"]
+        except (TransportError, KeyError):
+            return False
+        lowest = {number: min((lease["retaining_seq_no"] for copy in copies
+                               for lease in (copy.get("retention_leases") or {}).get("leases", [])), default=None)
+                  for number, copies in shards.items()}
+        if all(low is None or low > marks.get(number, -1) for number, low in lowest.items()):
+            return True
+        if time.monotonic() >= deadline:
+            log.warning("retention leases on %s still keep replaced versions after %.0fs", index, timeout)
+            return False
+        time.sleep(poll)
+
+
+def expunge(client: OpenSearch, index: str, timeout: float = 3600.0, marks: dict[str, int] | None = None) -> bool:
     """Merge away deleted documents; False if still running.
 
     The merge policy skips segments under 10 % deleted by default, whose stale versions would still
-    count in BM25's statistics: the threshold is 0 for this merge, then back to the index's own."""
+    count in BM25's statistics: the threshold is 0 for this merge, then back to the index's own.
+    ``marks`` (:func:`history_marks` before the writes): first wait until the retention leases let
+    the versions those writes replaced go."""
+    if marks:
+        wait_for_history_release(client, index, marks)
     threshold = "index.merge.policy.expunge_deletes_allowed"
     try:
         previous = client.indices.get_settings(index=index, name=threshold).get(index, {}).get("settings", {})
@@ -451,7 +544,20 @@ def expunge(client: OpenSearch, index: str, timeout: float = 3600.0) -> bool:
                 client.indices.put_settings(index=index, body={threshold: restore})  # None: the default again
             except TransportError as exc:
                 log.warning("could not restore %s on %s: %s", threshold, index, exc)
+    remaining = deleted_documents(client, index)
+    if remaining:  # kept by a retention lease that did not move in time, or written meanwhile
+        log.warning("%d replaced versions remain in %s; they count in BM25 statistics until Lucene merges them",
+                    remaining, index)
+        return False
     return True
+
+
+def deleted_documents(client: OpenSearch, index: str) -> int:
+    """Deleted (replaced) documents still in the primaries' segments; 0 when the stats cannot be read."""
+    try:
+        return int(client.indices.stats(index=index, metric="docs")["_all"]["primaries"]["docs"]["deleted"])
+    except (TransportError, KeyError):
+        return 0
 
 
 def missing_vectors(client: OpenSearch, index: str, vector_field: str) -> int:
@@ -487,12 +593,14 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
                       bulk_max_docs: int = 500, bulk_max_bytes: int = 8 << 20) -> BackfillReport:
     """Make ``target`` hold exactly ``source``'s documents, with vectors from ``encoder``.
 
-    Both indexes are scanned in ``_id`` order and compared document by document (a digest of the
-    source without vectors): only documents missing from the target or changed since are encoded,
-    and documents no longer in the source are deleted. Run once while the source takes writes, and
-    again after blocking them, the second run encodes only what changed in between.
+    Both indexes are compared document by document (a digest of the source without vectors): only
+    documents missing from the target or changed since are encoded, and documents no longer in the
+    source are deleted. Run once while the source takes writes, and again after blocking them, the
+    second run encodes only what changed in between. On OpenSearch both are scanned in ``_id`` order
+    and merged (with a checkpoint); on Elasticsearch each page of one is looked up in the other.
     """
     started = time.monotonic()
+    checkpointed = checkpointed and scans_by_id(client)
     checkpoints = checkpoints or CheckpointStore(client)
     src_index = source.index or source.name
     key = checkpoint_id("copy", index_uuid(client, src_index), index_uuid(client, target))
@@ -540,11 +648,24 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
         if on_batch is not None:
             on_batch(report)
 
+    excludes = [source.vector_field]
+    # A point in time sees refreshed documents only: the last writes before the copy (a migration's
+    # catch-up runs right after blocking them) must be in it.
+    client.indices.refresh(index=f"{src_index},{target}")
+
+    def diff() -> Iterator[tuple[str, tuple[str, str, dict]]]:
+        if src.by_id:
+            start = [after] if after else None
+            return merge_diff(side(src.hits(after=start, source_excludes=excludes), True),
+                              side(tgt.hits(after=start, source_excludes=excludes), False))
+        return paged_diff(
+            (list(side(page, True)) for page in src.pages(source_excludes=excludes)),
+            lambda ids: {i: d for i, d, _ in side(tgt.lookup(ids, source_excludes=excludes), False)},
+            (list(side(page, False)) for page in tgt.pages(source_excludes=excludes)),
+            lambda ids: {h["_id"] for h in src.lookup(ids, with_source=False)})
+
     def batches() -> Iterator[Batch]:
-        for docs, last in _cut(wanted(merge_diff(
-                side(src.hits(after=[after] if after else None, source_excludes=[source.vector_field]), True),
-                side(tgt.hits(after=[after] if after else None, source_excludes=[source.vector_field]), False),
-        )), batch_docs):
+        for docs, last in _cut(wanted(diff()), batch_docs):
             flush_side_writes()
             # Documents are written as read: the full source, with the new vector and content hash.
             yield docs, last

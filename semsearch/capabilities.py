@@ -55,6 +55,8 @@ COMPACT_MODES = tuple(sorted({mode for _, mode in COMPACT_SUPPORT}))
 NESTED_KNN_SINCE: Version = (2, 12, 0)
 # `method_parameters.ef_search` in a knn query (the only way to set ef_search for lucene).
 QUERY_EF_SEARCH_SINCE: Version = (2, 16, 0)
+# Elasticsearch's `knn` query (semsearch's semantic retriever there).
+ES_KNN_QUERY_SINCE: Version = (8, 12, 0)
 # Point in time searches (POST /INDEX/_search/point_in_time).
 PIT_SINCE: Version = (2, 4, 0)
 
@@ -140,11 +142,15 @@ class Capabilities:
 
     def require_knn(self) -> None:
         """Refuse, with the reason, a cluster that cannot hold semsearch's vector fields."""
+        if self.distribution == "elasticsearch":
+            if self.version < ES_KNN_QUERY_SINCE:  # dense_vector is built in; semsearch queries with `knn`
+                raise ClusterError(
+                    f"the cluster is Elasticsearch {format_version(self.version)}; semsearch needs "
+                    f"{format_version(ES_KNN_QUERY_SINCE)} or later (the knn query)")
+            return
         if self.distribution != "opensearch":
-            raise ClusterError(
-                f"the cluster is {self.distribution} {format_version(self.version)}: index create, ingest, search "
-                "and eval work there (SEMSEARCH_BACKEND=elasticsearch), but enable-vectors, backfill and migrate "
-                "need OpenSearch with the k-NN plugin for now")
+            raise ClusterError(f"the cluster is {self.distribution} {format_version(self.version)}; semsearch "
+                               "works with OpenSearch (k-NN plugin) and Elasticsearch 8.12+")
         if not self.knn_plugin:
             raise ClusterError(
                 "the k-NN plugin (opensearch-knn) is not installed on this cluster; install it on every node "
@@ -154,6 +160,14 @@ class Capabilities:
                 f"the k-NN plugin is on {self.nodes_with_knn} of {self.nodes} nodes; it must be on every node")
 
     def as_dict(self) -> dict:
+        if self.distribution == "elasticsearch":
+            from .es_bodies import COMPACT_SINCE  # noqa: PLC0415
+
+            return {"distribution": self.distribution, "version": format_version(self.version),
+                    "vector_field": "dense_vector (built in; cosine, HNSW)",
+                    "knn_query": self.version >= ES_KNN_QUERY_SINCE,
+                    "compact_modes": [mode for mode, (since, _) in COMPACT_SINCE.items() if self.version >= since],
+                    "nodes": self.nodes, "reindex_module": self.reindex}
         return {
             "distribution": self.distribution,
             "version": format_version(self.version),

@@ -241,8 +241,9 @@ def worker(device: str | None, concurrency: int, loglevel: str) -> None:
 def _fusion_options(command):
     """--fusion / --keyword-weight / --semantic-weight / --rrf-k / --window: hybrid settings."""
     for option in reversed([
-        click.option("--fusion", "fusion_method", type=click.Choice(["rrf", "minmax", "zscore"]), default=None,
-                     help="Hybrid fusion method (default: weighted RRF, see docs/benchmarks.md)."),
+        click.option("--fusion", "fusion_method", type=click.Choice(["rrf", "minmax", "zscore", "sum"]), default=None,
+                     help="Hybrid fusion method (default: weighted RRF, see docs/benchmarks.md). sum: weighted raw "
+                          "scores, fused by the cluster on either engine (give a small --keyword-weight, ~0.05)."),
         click.option("--keyword-weight", type=float, default=None, help="Weight of the BM25 list in hybrid mode."),
         click.option("--semantic-weight", type=float, default=None, help="Weight of the kNN list in hybrid mode."),
         click.option("--rrf-k", type=click.IntRange(min=1), default=None, help="RRF rank constant."),
@@ -294,7 +295,8 @@ def _filters_from(values: tuple[str, ...]) -> list[dict] | None:
 @click.option("--explain", is_flag=True, help="Show each hit's rank, raw score and contribution per retriever.")
 @click.option("--highlight", is_flag=True, help="Show keyword matches in the text fields.")
 @click.option("--server-side/--client-side", "server_side", default=None,
-              help="Fuse on the cluster (neural-search plugin) or on the client; default: the cluster when it can.")
+              help="Fuse on the cluster or on the client; default: the cluster when it can (OpenSearch: "
+                   "neural-search plugin; Elasticsearch: rrf retriever on a paid licence; either: --fusion sum).")
 @_fusion_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a hit.")
 def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_values: tuple[str, ...],

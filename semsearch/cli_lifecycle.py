@@ -21,15 +21,7 @@ _cli: dict[str, object] = {}
 
 
 def _settings():
-    settings = _cli["module"]._settings()
-    if settings.backend != "opensearch":
-        from .errors import ConfigurationError  # noqa: PLC0415
-
-        # These use OpenSearch's point-in-time and k-NN index APIs; on Elasticsearch, create and ingest.
-        raise ConfigurationError("enable-vectors, backfill and migrate need OpenSearch for now; on Elasticsearch, "
-                                 "use 'semsearch index create' and 'semsearch ingest' (SEMSEARCH_BACKEND="
-                                 f"{settings.backend})")
-    return settings
+    return _cli["module"]._settings()
 
 
 def _encoder(settings, model: str | None = None):
@@ -59,16 +51,18 @@ def _knob_options(command):
     """Vector field knobs shared by enable-vectors (and documented for index create via the library)."""
     options = [
         click.option("--engine", type=click.Choice(ENGINES), default=None,
-                     help="k-NN engine (default: SEMSEARCH_KNN_ENGINE, lucene). faiss needs the plugin's native "
-                          "libraries: semsearch never picks it by itself."),
+                     help="OpenSearch k-NN engine (default: SEMSEARCH_KNN_ENGINE, lucene). faiss needs the plugin's "
+                          "native libraries: semsearch never picks it by itself. Elasticsearch: dense_vector."),
         click.option("--space-type", type=click.Choice(SPACE_TYPES), default=None,
-                     help="Default: from the engine and the model's normalisation."),
+                     help="OpenSearch only. Default: from the engine and the model's normalisation "
+                          "(Elasticsearch: cosine)."),
         click.option("--m", "m", type=click.IntRange(min=2), default=None, help="HNSW m (default 16)."),
         click.option("--ef-construction", type=click.IntRange(min=2), default=None,
                      help="HNSW ef_construction (default 128)."),
         click.option("--ef-search", type=click.IntRange(min=1), default=None, help="HNSW ef_search (default 100)."),
-        click.option("--compact", type=click.Choice(["sq", "fp16", "on_disk"]), default=None,
-                     help="Compact vectors: sq (lucene 7-bit, 2.16+), fp16 (faiss, 2.13+), on_disk (faiss, 2.17+)."),
+        click.option("--compact", type=click.Choice(["sq", "fp16", "on_disk", "int8", "int4", "bbq"]), default=None,
+                     help="Compact vectors. OpenSearch: sq (lucene 7-bit, 2.16+), fp16 (faiss, 2.13+), on_disk "
+                          "(faiss, 2.17+); Elasticsearch: int8 (8.12+), int4 (8.15+), bbq (8.18+)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -111,6 +105,9 @@ def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool
           f"{report.passes} pass(es) in {report.elapsed:.1f}s")
     if report.no_text:
         _echo(f"warning: {report.no_text} documents have none of the text fields: they have no vector")
+    if expunge_deletes and report.written and not report.expunged:
+        _echo("warning: replaced document versions remain (see the log); keyword scores drift slightly until "
+              "Lucene merges them away")
     if report.missing:
         _echo(f"error: {report.missing} documents with text still have no vector; run the backfill again")
     return (0 if report.ok else 1), report.as_dict()
@@ -136,9 +133,10 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
                                as_json: bool) -> None:
         """Add a vector field to the existing index NAME, keeping its name, then backfill it.
 
-        In place when NAME already has k-NN enabled; otherwise its documents are copied server-side
-        into NAME-vN (old mapping and analysers + the vector field) and NAME becomes an alias of it,
-        in one atomic step. Writes to NAME are refused while the documents are copied.
+        In place on Elasticsearch, and on OpenSearch when NAME already has k-NN enabled; otherwise its
+        documents are copied server-side into NAME-vN (old mapping and analysers + the vector field)
+        and NAME becomes an alias of it, in one atomic step. Writes to NAME are refused while the
+        documents are copied.
         """
         from .client import make_client  # noqa: PLC0415
         from .lifecycle import enable_vectors  # noqa: PLC0415
@@ -169,8 +167,9 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
     def backfill_command(name: str, batch_size: int, expunge_deletes: bool, as_json: bool) -> None:
         """Encode every document of NAME that has no vector, or whose text changed since; resumable.
 
-        In-process, or through the workers when SEMSEARCH_BROKER_URL is set. Progress is checkpointed
-        in the cluster: a run that is interrupted resumes where it stopped.
+        In-process, or through the workers when SEMSEARCH_BROKER_URL is set. An interrupted run never
+        encodes a finished document again: on OpenSearch it resumes from a checkpoint kept in the
+        cluster; on Elasticsearch (which cannot scan in id order) it rescans and skips what is done.
         """
         status, summary = _run_backfill(name, batch_size=batch_size, settings=_settings(),
                                         expunge_deletes=expunge_deletes)

@@ -45,6 +45,19 @@ def dense_vector_field(*, dimension: int, m: int | None = None, ef_construction:
     return vector
 
 
+def es_knn_meta(*, m: int | None = None, ef_construction: int | None = None, ef_search: int | None = None,
+                compact: str | None = None) -> dict:
+    """The dense_vector knobs as recorded in ``_meta`` (so a migration can repeat them; ef_search sets
+    the knn query's breadth)."""
+    meta = {"engine": "elasticsearch", "similarity": "cosine", "m": m, "ef_construction": ef_construction,
+            "compact": compact}
+    if ef_search is not None:
+        if not isinstance(ef_search, int) or isinstance(ef_search, bool) or ef_search <= 0:
+            raise ConfigurationError(f"ef_search must be a positive integer, got {ef_search!r}")
+        meta["ef_search"] = ef_search
+    return meta
+
+
 def es_index_body(*, dimension: int, text_fields: list[str], vector_field: str, meta: dict,
                   analyzer: str | dict | None = None, shards: int | None = None, replicas: int | None = None,
                   m: int | None = None, ef_construction: int | None = None, compact: str | None = None,

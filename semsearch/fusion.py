@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-FUSION_METHODS = ("rrf", "minmax", "zscore")
+FUSION_METHODS = ("rrf", "minmax", "zscore", "sum")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ def fuse(lists: Mapping[str, Sequence[Ranked]], config: FusionConfig) -> list[Fu
     - ``rrf``: Σ weight / (rrf_k + rank).
     - ``minmax`` / ``zscore``: each list's scores normalised, then a weighted sum. A document
       missing from a list gets that list's lowest normalised score (0 for min-max).
+    - ``sum``: the weighted sum of the raw scores (BM25 + kNN similarity), 0 where a list lacks the
+      document: what the cluster computes for one query holding both (server-side on either engine).
+      Raw BM25 scores run ~5–30 against kNN's 0.5–1, so useful keyword weights are small (~0.01–0.1).
     """
     if config.method not in FUSION_METHODS:
         raise ValueError(f"unknown fusion method {config.method!r}; choose one of {', '.join(FUSION_METHODS)}")
@@ -64,6 +67,8 @@ def fuse(lists: Mapping[str, Sequence[Ranked]], config: FusionConfig) -> list[Fu
         if config.method == "rrf":
             values = {h.id: weight / (config.rrf_k + rank) for rank, h in enumerate(hits, start=1)}
             floor = 0.0
+        elif config.method == "sum":
+            values, floor = {h.id: weight * h.score for h in hits}, 0.0
         else:
             normalised = _normalise(hits, config.method)
             floor = weight * min(normalised.values(), default=0.0) if config.method == "zscore" else 0.0

@@ -71,10 +71,10 @@ def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_field
         passages = chunking_meta(knobs["passages"], window=fingerprint["max_seq_length"],
                                  overlap=DEFAULT_OVERLAP if passage_overlap is None else passage_overlap)
     if backend == "elasticsearch":
-        from .es_bodies import es_index_body  # noqa: PLC0415
+        from .es_bodies import es_index_body, es_knn_meta  # noqa: PLC0415
 
-        knn = {"engine": "elasticsearch", "similarity": "cosine", "m": knobs.get("m"),
-               "ef_construction": knobs.get("ef_construction"), "compact": knobs.get("compact")}
+        knn = es_knn_meta(m=knobs.get("m"), ef_construction=knobs.get("ef_construction"),
+                          ef_search=knobs.get("ef_search"), compact=knobs.get("compact"))
         meta = index_meta(fingerprint, text_fields, vector_field, __version__, knn=knn, passages=passages)
         body = es_index_body(dimension=fingerprint["dimension"], text_fields=text_fields, vector_field=vector_field,
                              meta=meta, analyzer=_es_analyzer(client, analyzer), replicas=replicas,

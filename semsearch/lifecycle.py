@@ -138,6 +138,32 @@ def run_reindex(client: OpenSearch, source: str, dest: str, *, notify: Notify, p
     return response
 
 
+def vector_mapping(caps: Capabilities, fingerprint: dict, *, engine: str, space_type: str | None, m: int | None,
+                   ef_construction: int | None, ef_search: int | None, compact: str | None) -> tuple[dict, dict]:
+    """The vector field's mapping for this cluster, and its knobs as ``_meta`` records them.
+
+    OpenSearch: a ``knn_vector`` of ``engine``; Elasticsearch: a ``dense_vector`` (cosine, HNSW),
+    where ``engine`` and ``space_type`` do not apply.
+    """
+    if caps.distribution == "elasticsearch":
+        from .es_bodies import dense_vector_field, es_knn_meta  # noqa: PLC0415
+
+        if space_type not in (None, "cosinesimil"):
+            raise ConfigurationError(f"space type {space_type!r} is for OpenSearch's k-NN plugin; semsearch maps "
+                                     "Elasticsearch vectors with cosine similarity (Sentence-BERT's measure)")
+        vector = dense_vector_field(dimension=fingerprint["dimension"], m=m, ef_construction=ef_construction,
+                                    compact=compact, server_version=caps.version)
+        return vector, es_knn_meta(m=m, ef_construction=ef_construction, ef_search=ef_search, compact=compact)
+    if engine not in ENGINES:
+        raise ConfigurationError(f"unknown k-NN engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    space = resolve_space_type(engine, fingerprint["normalize"], space_type)
+    vector = knn_vector_field(dimension=fingerprint["dimension"], engine=engine, normalized=fingerprint["normalize"],
+                              space_type=space, m=m, ef_construction=ef_construction, compact=compact,
+                              server_version=caps.version)
+    return vector, knn_meta(engine=engine, space_type=space, m=m, ef_construction=ef_construction,
+                            ef_search=ef_search, compact=compact)
+
+
 def _count(client: OpenSearch, index: str) -> int:
     client.indices.refresh(index=index)
     return int(client.count(index=index)["count"])
@@ -168,8 +194,8 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
                    notify: Notify = log.info) -> EnableReport:
     """Give the index (or alias) ``name`` a vector field for ``fingerprint``'s encoder, keeping its name.
 
-    In place when the index already has ``index.knn`` (a static setting: it cannot be turned on later);
-    otherwise a versioned copy with the old mapping, analysers and settings plus the vector field,
+    In place on Elasticsearch (a ``dense_vector`` field can be added to any index) and on an OpenSearch
+    index that already has ``index.knn`` (a static setting: it cannot be turned on later); otherwise a versioned copy with the old mapping, analysers and settings plus the vector field,
     filled server-side with ``_reindex``, and the name moved to it atomically. Vectors come after,
     from :func:`semsearch.backfill.backfill`.
     """
@@ -178,8 +204,6 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
     started = time.monotonic()
     caps = capabilities or detect(client, default_engine=engine)
     caps.require_knn()
-    if engine not in ENGINES:
-        raise ConfigurationError(f"unknown k-NN engine {engine!r}; choose one of {', '.join(ENGINES)}")
     target = resolve(client, name)
     mapping = _mapping(client, target.index)
     existing = (mapping.get("_meta") or {}).get(META_KEY)
@@ -191,15 +215,11 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
         return EnableReport(name=name, mode="already", index=target.index,
                             documents=_count(client, target.index), elapsed=time.monotonic() - started)
     fields = check_text_fields(mapping, text_fields, DEFAULT_TEXT_FIELDS)
-    space = resolve_space_type(engine, fingerprint["normalize"], space_type)
-    vector = knn_vector_field(dimension=fingerprint["dimension"], engine=engine, normalized=fingerprint["normalize"],
-                              space_type=space, m=m, ef_construction=ef_construction, compact=compact,
-                              server_version=caps.version)
-    meta = index_meta(fingerprint, fields, vector_field, __version__,
-                      knn=knn_meta(engine=engine, space_type=space, m=m, ef_construction=ef_construction,
-                                   ef_search=ef_search, compact=compact))
+    vector, knobs = vector_mapping(caps, fingerprint, engine=engine, space_type=space_type, m=m,
+                                   ef_construction=ef_construction, ef_search=ef_search, compact=compact)
+    meta = index_meta(fingerprint, fields, vector_field, __version__, knn=knobs)
     settings = _settings_flat(client, target.index)
-    if str(settings.get("index.knn", "false")).lower() == "true":
+    if caps.distribution == "elasticsearch" or str(settings.get("index.knn", "false")).lower() == "true":
         body = vector_mapping_update(mapping, vector_field=vector_field, vector=vector, meta=meta)
         try:
             client.indices.put_mapping(index=target.index, body=body)
@@ -213,7 +233,7 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
                            "install it (it ships with every OpenSearch distribution but the minimal one)")
     new = next_version_name(name, _existing_versions(client, name))
     body = versioned_index_body(settings, mapping, vector_field=vector_field, vector=vector,
-                                knn_settings=knn_settings(ef_search), meta=meta)
+                                knn_settings=knn_settings(knobs["ef_search"]), meta=meta)
     try:
         client.indices.create(index=new, body=body)
     except TransportError as exc:
@@ -334,28 +354,27 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
         green = next_version_name(name, _existing_versions(client, name))
         old_knn = info.meta.get("knn") or {}
         engine = old_knn.get("engine", "lucene")
-        try:  # keep an explicit space type where the new model allows it
-            space = resolve_space_type(engine, fingerprint["normalize"], old_knn.get("space_type"))
-        except ConfigurationError:
-            space = resolve_space_type(engine, fingerprint["normalize"])
-        knobs = dict(m=old_knn.get("m"), ef_construction=old_knn.get("ef_construction"),
-                     compact=old_knn.get("compact"))
-        vector = knn_vector_field(dimension=fingerprint["dimension"], engine=engine,
-                                  normalized=fingerprint["normalize"], space_type=space,
-                                  server_version=caps.version, **knobs)
+        space = None
+        if caps.distribution != "elasticsearch":
+            try:  # keep an explicit space type where the new model allows it
+                space = resolve_space_type(engine, fingerprint["normalize"], old_knn.get("space_type"))
+            except ConfigurationError:
+                space = resolve_space_type(engine, fingerprint["normalize"])
+        vector, knobs = vector_mapping(caps, fingerprint, engine=engine, space_type=space, m=old_knn.get("m"),
+                                       ef_construction=old_knn.get("ef_construction"),
+                                       ef_search=old_knn.get("ef_search"), compact=old_knn.get("compact"))
         passages = None
         if info.passages_field:  # long documents are chunked again, in the new model's window
             from .passages import chunking_meta  # noqa: PLC0415
 
             passages = chunking_meta(info.passages_field, window=fingerprint["max_seq_length"],
                                      overlap=info.passage_overlap)
-        meta = index_meta(fingerprint, info.text_fields, info.vector_field, __version__,
-                          knn=knn_meta(engine=engine, space_type=space, ef_search=old_knn.get("ef_search"),
-                                       **knobs),
+        meta = index_meta(fingerprint, info.text_fields, info.vector_field, __version__, knn=knobs,
                           passages=passages, previous_index=current)
+        index_settings = {} if caps.distribution == "elasticsearch" else knn_settings(knobs["ef_search"])
         body = versioned_index_body(_settings_flat(client, current), _mapping(client, current),
                                     vector_field=info.vector_field, vector=vector,
-                                    knn_settings=knn_settings(old_knn.get("ef_search")), meta=meta,
+                                    knn_settings=index_settings, meta=meta,
                                     replace_vector=True, passages_field=info.passages_field)
         try:
             client.indices.create(index=green, body=body)

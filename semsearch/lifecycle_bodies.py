@@ -9,7 +9,7 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -167,15 +167,20 @@ def reindex_body(source: str, dest: str) -> dict:
 
 # -- scanning -------------------------------------------------------------------------------------------
 
-def scan_body(pit_id: str, *, size: int, after: Sequence[Any] | None = None, query: dict | None = None,
-              source_excludes: Sequence[str] = (), keep_alive: str = "5m", seq_no: bool = False) -> dict:
-    """One page of a point-in-time scan in ``_id`` order.
+# Scan orders. OpenSearch sorts by ``_id``, so that a checkpoint written under one point in time still
+# means something under the next one, after a crash. Elasticsearch 8 refuses to sort by ``_id``
+# (indices.id_field_data.enabled is off): it scans in ``_shard_doc`` order, valid within one point in
+# time only, and a resumed job rescans instead, skipping what is done without encoding it again.
+BY_ID = "_id"
+BY_SHARD_DOC = "_shard_doc"
 
-    ``_id`` (not ``_doc``) so that a checkpoint written under one point in time still means something
-    under the next one, after a crash.
-    """
+
+def scan_body(pit_id: str, *, size: int, after: Sequence[Any] | None = None, query: dict | None = None,
+              source_excludes: Sequence[str] = (), keep_alive: str = "5m", seq_no: bool = False,
+              order: str = BY_ID) -> dict:
+    """One page of a point-in-time scan in ``order`` (:data:`BY_ID` or :data:`BY_SHARD_DOC`)."""
     body: dict[str, Any] = {"size": size, "pit": {"id": pit_id, "keep_alive": keep_alive},
-                            "sort": [{"_id": "asc"}], "track_total_hits": False,
+                            "sort": [{order: "asc"}], "track_total_hits": False,
                             "query": query or {"match_all": {}}}
     if after:
         body["search_after"] = list(after)
@@ -183,6 +188,16 @@ def scan_body(pit_id: str, *, size: int, after: Sequence[Any] | None = None, que
         body["_source"] = {"excludes": list(source_excludes)}
     if seq_no:
         body["seq_no_primary_term"] = True
+    return body
+
+
+def lookup_body(ids: Sequence[str], *, source_excludes: Sequence[str] = (), with_source: bool = True) -> dict:
+    """These documents of a point in time, by id: their sources (without ``source_excludes``) or ids only."""
+    body: dict[str, Any] = {"size": len(ids), "query": {"ids": {"values": list(ids)}}, "track_total_hits": False}
+    if not with_source:
+        body["_source"] = False
+    elif source_excludes:
+        body["_source"] = {"excludes": list(source_excludes)}
     return body
 
 
@@ -238,6 +253,28 @@ def source_digest(source: dict, exclude: Iterable[str] = ()) -> str:
     kept = {k: v for k, v in source.items() if k not in skip}
     text = json.dumps(kept, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def paged_diff(source_pages: Iterable[Sequence[tuple[str, str, Any]]],
+               target_digests: Callable[[list[str]], dict[str, str]],
+               target_pages: Iterable[Sequence[tuple[str, str, Any]]],
+               source_ids: Callable[[list[str]], set[str]]) -> Iterator[tuple[str, tuple[str, str, Any]]]:
+    """:func:`merge_diff`'s answer for streams in no shared order (Elasticsearch's ``_shard_doc`` scans).
+
+    Each page of the source is looked up in the target by id (``target_digests``: id → digest of the
+    ones present), then each page of the target in the source (``source_ids``: the ids present):
+    ``("copy"|"same", item)`` for every source item, then ``("delete", item)`` for target items the
+    source lacks. Memory stays one page whatever the index size; it costs one lookup per page.
+    """
+    for page in source_pages:
+        found = target_digests([item[0] for item in page])
+        for item in page:
+            yield ("same" if found.get(item[0]) == item[1] else "copy"), item
+    for page in target_pages:
+        present = source_ids([item[0] for item in page])
+        for item in page:
+            if item[0] not in present:
+                yield "delete", item
 
 
 def merge_diff(source: Iterable[tuple[str, str, Any]], target: Iterable[tuple[str, str, Any]]

@@ -2,8 +2,7 @@
 
 The request bodies and the fusion are pure functions (:mod:`semsearch.search_plan`); this module adds
 the I/O: the index's mapping facts, the query vector, one ``_msearch`` of both retrievers' candidates
-(or, on a cluster with the neural-search plugin and a fusion it can express, one ``hybrid`` query
-through a search pipeline), then one ``ids`` query for the final page's sources. :class:`semsearch.AsyncSearcher` does the same over opensearch-py's async client.
+(or, for a fusion the cluster can run, one search that fuses there: see :mod:`semsearch.server_hybrid`), then one ``ids`` query for the final page's sources. :class:`semsearch.AsyncSearcher` does the same over opensearch-py's async client.
 """
 
 from __future__ import annotations
@@ -35,7 +34,18 @@ from .search_plan import (
     plan_bodies,
     server_hits_from,
 )
-from .server_hybrid import hybrid_body, neural_search_present, pipeline_body, pipeline_id, unsupported_reason
+from .server_hybrid import (
+    NEEDS_NEURAL_SEARCH,
+    PIPELINE,
+    ServerRoute,
+    neural_search_missing,
+    pipeline_body,
+    pipeline_id,
+    rrf_licence_missing,
+    server_body,
+    server_route,
+    unsupported_reason,
+)
 
 __all__ = ["DEFAULT_FUSION", "DEFAULT_WINDOW", "MODES", "Hit", "QueryVectorCache", "Searcher"]
 INFO_TTL = 30.0
@@ -79,7 +89,7 @@ class SearcherBase:
         self._infos: dict[str, tuple[IndexInfo, float]] = {}
         self._checked: set[str] = set()
         self._pipelines: set[str] = set()
-        self._neural: bool | None = None
+        self._missing: dict[str, str | None] = {}  # per server-side need: why the cluster lacks it, or None
         self._vectors = QueryVectorCache(lambda text: self.encoder.encode_query(text))
 
     @property
@@ -111,31 +121,45 @@ class SearcherBase:
             check_fingerprint(info, self.encoder.fingerprint.as_dict())
             self._checked.add(info.index)
 
-    def _wants_server(self, request: SearchRequest, server_side: bool | None) -> bool | None:
-        """True/False when already decided; None when it depends on the plugin's presence."""
+    def _server_route(self, request: SearchRequest, info: IndexInfo, server_side: bool | None
+                      ) -> tuple[ServerRoute | None, bool]:
+        """The server-side way to try (None: fuse on the client), and whether the caller insisted on it."""
         choice = self.server_side if server_side is None else server_side
         if request.mode != "hybrid" or choice is False:
-            return False
-        reason = unsupported_reason(request.fusion)
+            return None, False
+        reason = unsupported_reason(request.fusion, info.backend)
         if request.explain:
             reason = reason or "explain needs each retriever's own scores, which the server's fusion does not return"
         if reason:
             if choice:
                 raise ConfigurationError(f"server-side hybrid cannot run this search: {reason}; "
                                          "use client-side fusion (server_side=False)")
-            return False
-        return True if choice else None
+            return None, False
+        return server_route(request.fusion, info.backend), bool(choice)
+
+    @staticmethod
+    def _settle(route: ServerRoute | None, forced: bool, missing: str | None) -> ServerRoute | None:
+        """``route`` when the cluster has what it needs (``missing`` is None); else the client, or an error
+        when the caller insisted on the server."""
+        if route is None or missing is None:
+            return route
+        if forced:
+            raise ConfigurationError(f"server-side hybrid cannot run this search: {missing}")
+        return None
 
     def _cluster_error(self, exc: TransportError, index: str):
         from .client import cluster_error  # noqa: PLC0415
 
         return cluster_error(exc, f"search on {index!r}", self.settings)
 
-    def _require_neural(self, present: bool, forced: bool) -> bool:
-        if forced and not present:
-            raise ConfigurationError("server-side hybrid needs the neural-search plugin on the cluster "
-                                     "(opensearch-neural-search); it is not installed")
-        return present
+
+
+def _or_none(read):
+    """The answer of a read-only request, None when the user may not make it (or it fails)."""
+    try:
+        return read()
+    except TransportError:
+        return None
 
 
 def msearch_results(bodies: dict[str, dict], response: dict, index: str) -> dict[str, list[dict]]:
@@ -155,8 +179,9 @@ class Searcher(SearcherBase):
 
     ``settings`` default to the environment (``SEMSEARCH_*``). The encoder loads on first
     semantic or hybrid query, and must match the index's fingerprint. ``server_side``: None picks
-    server-side hybrid when the cluster has the neural-search plugin and the fusion can run there;
-    True insists on it, False always fuses on the client.
+    server-side hybrid when the cluster can run the fusion (:mod:`semsearch.server_hybrid`: OpenSearch's
+    neural-search plugin, Elasticsearch's rrf retriever on a paid licence, or a raw-score ``sum`` on
+    either); True insists on it, False always fuses on the client.
     """
 
     def __init__(self, settings: Settings | None = None, *, client: OpenSearch | None = None,
@@ -188,16 +213,14 @@ class Searcher(SearcherBase):
         if request.mode != "keyword":
             self._check(info)
             vector = self._vectors.get(request.text)
-        server = self._wants_server(request, server_side)
-        if server is None:
-            server = self._neural_search()
-        elif server:
-            self._require_neural(self._neural_search(), forced=True)
+        route, forced = self._server_route(request, info, server_side)
+        if route is not None and route.needs is not None:
+            route = self._settle(route, forced, self._missing_for(route.needs))
         for ids_from_doc_values in (True, False):  # the second pass only if a candidate lacked the keyword id
             bodies = plan_bodies(request, info, vector, ids_from_doc_values=ids_from_doc_values)
             try:
-                if server:
-                    hits = server_hits_from(request, self._server_hybrid(index, request, bodies))
+                if route is not None:
+                    hits = server_hits_from(request, self._server_hybrid(index, request, bodies, route))
                 else:
                     hits = hits_from(request, self._msearch(index, bodies))
                 break
@@ -218,23 +241,31 @@ class Searcher(SearcherBase):
         responses = self._msearch(index, bodies)
         return {name: [Ranked(h["_id"], float(h["_score"])) for h in hits] for name, hits in responses.items()}
 
-    def _neural_search(self) -> bool:
-        if self._neural is None:
-            try:
-                self._neural = neural_search_present(self.client.cat.plugins(format="json"))
-            except TransportError:
-                self._neural = False  # a restricted user: fuse on the client, which always works
-        return self._neural
+    def _missing_for(self, needs: str) -> str | None:
+        if needs not in self._missing:
+            if needs == NEEDS_NEURAL_SEARCH:
+                try:
+                    plugins = self.client.cat.plugins(format="json")
+                except TransportError:
+                    plugins = None  # a restricted user: fuse on the client, which always works
+                self._missing[needs] = neural_search_missing(plugins)
+            else:
+                self._missing[needs] = rrf_licence_missing(_or_none(lambda: self.client.nodes.info(metric="plugins")),
+                                                           _or_none(self.client.license.get))
+        return self._missing[needs]
 
-    def _server_hybrid(self, index: str, request: SearchRequest, bodies: dict[str, dict]) -> list[dict]:
-        name = pipeline_id(request.fusion)
+    def _server_hybrid(self, index: str, request: SearchRequest, bodies: dict[str, dict],
+                       route: ServerRoute) -> list[dict]:
+        body = server_body(route, bodies["keyword"], bodies["semantic"], request.fusion)
         try:
+            if route.kind != PIPELINE:
+                return self.client.search(index=index, body=body)["hits"]["hits"]
+            name = pipeline_id(request.fusion)
             if name not in self._pipelines:
                 self.client.transport.perform_request("PUT", f"/_search/pipeline/{name}",
                                                       body=pipeline_body(request.fusion))
                 self._pipelines.add(name)
-            response = self.client.search(index=index, body=hybrid_body(bodies["keyword"], bodies["semantic"]),
-                                          params={"search_pipeline": name})
+            response = self.client.search(index=index, body=body, params={"search_pipeline": name})
         except TransportError as exc:
             raise self._cluster_error(exc, index) from exc
         return response["hits"]["hits"]

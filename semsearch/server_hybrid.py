@@ -1,16 +1,24 @@
-"""Server-side hybrid (pure functions): the neural-search plugin's ``hybrid`` query and the search
-pipeline that normalises and combines its sub-queries' scores.
+"""Server-side hybrid (pure functions): which way the cluster can fuse a hybrid search, and its bodies.
 
-The same fusion settings give the same ranking on either side: min-max with weights maps to
-the normalization-processor (arithmetic mean with weights), RRF to the score-ranker-processor. The
-score-ranker of OpenSearch 2.19 takes no weights, so weighted RRF, semsearch's default, can only run
-client-side; :func:`unsupported_reason` says so and the Searcher then fuses on the client.
+Three ways, each giving the ranking the client-side fusion with the same settings gives:
+
+- ``pipeline`` (OpenSearch, neural-search plugin): the ``hybrid`` query and a search pipeline that
+  normalises and combines its sub-queries' scores: min-max with weights maps to the
+  normalization-processor (arithmetic mean with weights), RRF to the score-ranker-processor.
+- ``rrf_retriever`` (Elasticsearch 8.14+ on a Platinum, Enterprise or trial licence): the ``rrf`` retriever.
+- ``sum`` (either engine, nothing to install): one query holding both retrievers' queries with their
+  weights as boosts; the cluster adds the raw scores, as for a search with a ``query`` and a ``knn``.
+
+Neither server's RRF takes weights (OpenSearch 2.19's score-ranker, Elasticsearch's rrf retriever),
+so weighted RRF, semsearch's default, runs client-side; :func:`unsupported_reason` says why, and the
+Searcher then fuses on the client.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from .fusion import FusionConfig
@@ -18,20 +26,47 @@ from .search_plan import RETRIEVERS  # the hybrid query's sub-queries, in this o
 
 # z_score came to the normalization-processor in OpenSearch 3.0; 2.19 (tested here) has min_max only.
 _TECHNIQUES = {"minmax": "min_max"}
+PIPELINE, RRF_RETRIEVER, SUM = "pipeline", "rrf_retriever", "sum"
+# What a way needs from the cluster beyond the engine itself (checked by the searchers, cached).
+NEEDS_NEURAL_SEARCH, NEEDS_RRF_LICENCE = "neural_search", "rrf_licence"
+RRF_RETRIEVER_SINCE = (8, 14, 0)
+RRF_MODULE = "x-pack-rank-rrf"
+PAID_LICENCES = ("platinum", "enterprise", "trial")
 
 
-def unsupported_reason(fusion: FusionConfig) -> str | None:
-    """Why the server cannot reproduce ``fusion``, or None when it can."""
+@dataclass(frozen=True)
+class ServerRoute:
+    kind: str  # PIPELINE, RRF_RETRIEVER or SUM
+    needs: str | None  # NEEDS_NEURAL_SEARCH, NEEDS_RRF_LICENCE or None
+
+
+def unsupported_reason(fusion: FusionConfig, backend: str = "opensearch") -> str | None:
+    """Why the cluster (``backend``: "opensearch" or "elasticsearch") cannot reproduce ``fusion``, or None."""
+    if fusion.method == SUM:
+        return None
     if fusion.method == "rrf":
         weights = [fusion.weight(name) for name in RETRIEVERS]
         if len(set(weights)) > 1:
-            return "the server's RRF (score-ranker-processor, OpenSearch 2.19) does not take weights"
+            return ("the server's RRF (OpenSearch 2.19's score-ranker-processor, Elasticsearch's rrf retriever) "
+                    "does not take weights")
         return None
+    if backend == "elasticsearch":
+        return (f"Elasticsearch's equivalent of {fusion.method!r} fusion (the linear retriever) needs a paid "
+                "licence; semsearch fuses it on the client, or use fusion 'sum' or unweighted 'rrf' server-side")
     if fusion.method in _TECHNIQUES:
         return None
     if fusion.method == "zscore":
         return "the server's normalization-processor has z_score only from OpenSearch 3.0"
     return f"fusion method {fusion.method!r} has no server-side equivalent"
+
+
+def server_route(fusion: FusionConfig, backend: str = "opensearch") -> ServerRoute:
+    """How the cluster runs ``fusion`` (call :func:`unsupported_reason` first)."""
+    if fusion.method == SUM:
+        return ServerRoute(SUM, None)
+    if backend == "elasticsearch":
+        return ServerRoute(RRF_RETRIEVER, NEEDS_RRF_LICENCE)
+    return ServerRoute(PIPELINE, NEEDS_NEURAL_SEARCH)
 
 
 def pipeline_body(fusion: FusionConfig) -> dict[str, Any]:
@@ -58,13 +93,83 @@ def pipeline_id(fusion: FusionConfig) -> str:
     return f"semsearch-hybrid-{digest}"
 
 
+def _outer(knn_body: dict[str, Any]) -> dict[str, Any]:
+    """The client-side candidate body without its query: size (the window), fields to return."""
+    return {key: value for key, value in knn_body.items() if key not in ("query", "from")}
+
+
 def hybrid_body(keyword_body: dict[str, Any], knn_body: dict[str, Any]) -> dict[str, Any]:
     """One ``hybrid`` query over the two sub-queries of the client-side bodies (same filters, same window)."""
-    body = {key: value for key, value in knn_body.items() if key not in ("query", "from")}
+    body = _outer(knn_body)
     body["query"] = {"hybrid": {"queries": [keyword_body["query"], knn_body["query"]]}}
     return body
+
+
+def sum_body(keyword_body: dict[str, Any], knn_body: dict[str, Any], fusion: FusionConfig) -> dict[str, Any]:
+    """Both sub-queries in one ``bool``, each boosted by its weight: the cluster adds the raw scores.
+
+    A document either retriever finds is a hit (``should``); each sub-query keeps its filters.
+    """
+    body = _outer(knn_body)
+    weighted = [{"bool": {"must": [sub["query"]], "boost": fusion.weight(name)}}
+                for name, sub in zip(RETRIEVERS, (keyword_body, knn_body))]
+    body["query"] = {"bool": {"should": weighted}}
+    return body
+
+
+def rrf_retriever_body(keyword_body: dict[str, Any], knn_body: dict[str, Any], fusion: FusionConfig
+                       ) -> dict[str, Any]:
+    """Elasticsearch's ``rrf`` retriever over the two sub-queries, ranking the same window as the client."""
+    body = _outer(knn_body)
+    body["retriever"] = {"rrf": {
+        "retrievers": [{"standard": {"query": keyword_body["query"]}}, {"standard": {"query": knn_body["query"]}}],
+        "rank_constant": fusion.rrf_k, "rank_window_size": body["size"]}}
+    return body
+
+
+def rrf_licence_missing(nodes: dict | None, licence: dict | None) -> str | None:
+    """Why this Elasticsearch cluster cannot run the rrf retriever, or None when it can (pure).
+
+    ``nodes``: the answer of ``GET _nodes/plugins`` (None when not readable); ``licence``: of ``GET _license``.
+    """
+    info = (licence or {}).get("license") or {}
+    kind, status = info.get("type"), info.get("status")
+    if not info:
+        return "the cluster's licence cannot be read (GET _license), and the rrf retriever needs a paid one"
+    if kind not in PAID_LICENCES or status != "active":
+        return (f"Elasticsearch's rrf retriever needs a Platinum, Enterprise or trial licence; this cluster's "
+                f"licence is {kind} ({status})")
+    if nodes:
+        from .capabilities import format_version, modules_from_nodes, parse_version  # noqa: PLC0415
+
+        versions = [parse_version(node.get("version", "0")) for node in (nodes.get("nodes") or {}).values()]
+        if versions and min(versions) < RRF_RETRIEVER_SINCE:
+            return (f"the rrf retriever needs Elasticsearch {format_version(RRF_RETRIEVER_SINCE)} or later; a node "
+                    f"runs {format_version(min(versions))}")
+        if RRF_MODULE not in modules_from_nodes(nodes):
+            return f"the rrf retriever's module ({RRF_MODULE}) is not on every node"
+    return None
+
+
+def server_body(route: ServerRoute, keyword_body: dict[str, Any], knn_body: dict[str, Any],
+                fusion: FusionConfig) -> dict[str, Any]:
+    """The one search body of ``route`` (the pipeline's search also names its pipeline: :func:`pipeline_id`)."""
+    if route.kind == SUM:
+        return sum_body(keyword_body, knn_body, fusion)
+    if route.kind == RRF_RETRIEVER:
+        return rrf_retriever_body(keyword_body, knn_body, fusion)
+    return hybrid_body(keyword_body, knn_body)
 
 
 def neural_search_present(plugins: list[dict]) -> bool:
     """Whether ``_cat/plugins?format=json`` lists the neural-search plugin."""
     return any(row.get("component") == "opensearch-neural-search" for row in plugins)
+
+
+def neural_search_missing(plugins: list[dict] | None) -> str | None:
+    """Why the ``hybrid`` query cannot run (``plugins``: ``_cat/plugins``, None when unreadable), or None."""
+    if plugins is None:
+        return "the cluster's plugins cannot be read (_cat/plugins) to find the neural-search plugin"
+    if neural_search_present(plugins):
+        return None
+    return "it needs the neural-search plugin on the cluster (opensearch-neural-search), which is not installed"

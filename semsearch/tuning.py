@@ -15,6 +15,8 @@ from .fusion import FusionConfig, Ranked, fuse
 
 KEYWORD_WEIGHTS = (0.1, 0.2, 0.25, 0.3, 0.5, 0.7, 1.0, 1.5)
 RRF_RANK_CONSTANTS = (20, 60)
+# The raw-score sum adds BM25 (~5–30) to kNN similarity (0.5–1): its useful keyword weights are small.
+SUM_KEYWORD_WEIGHTS = (0.01, 0.02, 0.05, 0.1, 0.2)
 
 
 @dataclass(frozen=True)
@@ -31,11 +33,14 @@ class Scored:
 
 
 def fusion_grid(keyword_weights: Iterable[float] = KEYWORD_WEIGHTS,
-                rank_constants: Iterable[int] = RRF_RANK_CONSTANTS) -> list[FusionConfig]:
-    """RRF (each rank constant), min-max and z-score, each with the keyword weight varied (semantic 1)."""
+                rank_constants: Iterable[int] = RRF_RANK_CONSTANTS,
+                sum_keyword_weights: Iterable[float] = SUM_KEYWORD_WEIGHTS) -> list[FusionConfig]:
+    """RRF (each rank constant), min-max and z-score, each with the keyword weight varied (semantic 1),
+    and the raw-score sum with its own, smaller keyword weights."""
     weights = list(keyword_weights)
     grid = [FusionConfig("rrf", {"keyword": w, "semantic": 1.0}, rrf_k=k) for k in rank_constants for w in weights]
     grid += [FusionConfig(method, {"keyword": w, "semantic": 1.0}) for method in ("minmax", "zscore") for w in weights]
+    grid += [FusionConfig("sum", {"keyword": w, "semantic": 1.0}) for w in sum_keyword_weights]
     return grid
 
 

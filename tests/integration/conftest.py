@@ -17,6 +17,10 @@ from semsearch.client import make_client
 
 pytestmark = pytest.mark.integration
 
+# The Elasticsearch node of scripts/services.sh up --engine elasticsearch (issue 8).
+ES_URL = os.environ.get("SEMSEARCH_TEST_ES_URL", "http://127.0.0.1:9201")
+ES_ENV = {"SEMSEARCH_BACKEND": "elasticsearch", "SEMSEARCH_OPENSEARCH_URL": ES_URL}
+
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
@@ -40,6 +44,24 @@ def services(settings):
     return client
 
 
+@pytest.fixture(scope="session")
+def es_settings() -> Settings:
+    return Settings(backend="elasticsearch", opensearch_url=ES_URL)
+
+
+@pytest.fixture(scope="session")
+def es(es_settings):
+    """A client of the Elasticsearch node; fails (never skips) when it is not running."""
+    client = make_client(es_settings)
+    try:
+        version = client.info()["version"]
+    except Exception as exc:  # noqa: BLE001 - any failure means the node is not usable
+        pytest.fail(f"Elasticsearch not reachable at {ES_URL} ({exc}); run scripts/services.sh up --engine "
+                    "elasticsearch", pytrace=False)
+    assert version.get("distribution") in (None, "elasticsearch"), version
+    return client
+
+
 @pytest.fixture()
 def client(services):
     return services
@@ -51,6 +73,24 @@ def index_name(client):
     name = f"test_{uuid.uuid4().hex[:12]}"
     yield name
     client.indices.delete(index=name, ignore_unavailable=True)
+
+
+def versioned_names(client, prefix: str = "test_"):
+    """Yields a maker of unique index names, then deletes each name made, its versions (NAME-v1…) and what
+    an alias of that name points at: by name, never by wildcard. For ``yield from`` in a fixture."""
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(f"{prefix}{uuid.uuid4().hex[:12]}")
+        return made[-1]
+
+    yield make
+    for base in made:
+        if client.indices.exists_alias(name=base):
+            for concrete in client.indices.get_alias(name=base):
+                client.indices.delete(index=concrete, ignore_unavailable=True)
+        for index in (base, *(f"{base}-v{version}" for version in range(1, 5))):
+            client.indices.delete(index=index, ignore_unavailable=True)
 
 
 def run_cli(*args: str, input: str | None = None, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:

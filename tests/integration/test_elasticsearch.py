@@ -13,32 +13,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from semsearch import Encoder, FusionConfig, Searcher, Settings
-from semsearch.client import make_client
+from semsearch import Encoder, FusionConfig, Searcher
 from semsearch.errors import ConfigurationError
 
-from .conftest import last_json_line, run_cli
+from .conftest import ES_ENV, last_json_line, run_cli
 
-ES_URL = os.environ.get("SEMSEARCH_TEST_ES_URL", "http://127.0.0.1:9201")
-ES_ENV = {"SEMSEARCH_BACKEND": "elasticsearch", "SEMSEARCH_OPENSEARCH_URL": ES_URL}
 BROKER = os.environ.get("SEMSEARCH_TEST_BROKER_URL", "redis://127.0.0.1:6379/1")
-
-
-@pytest.fixture(scope="module")
-def es_settings() -> Settings:
-    return Settings(backend="elasticsearch", opensearch_url=ES_URL)
-
-
-@pytest.fixture(scope="module")
-def es(es_settings):
-    client = make_client(es_settings)
-    try:
-        version = client.info()["version"]
-    except Exception as exc:  # noqa: BLE001 - any failure means the node is not usable
-        pytest.fail(f"Elasticsearch not reachable at {ES_URL} ({exc}); run scripts/services.sh up --engine "
-                    "elasticsearch", pytrace=False)
-    assert version.get("distribution") in (None, "elasticsearch"), version
-    return client
 
 
 @pytest.fixture(scope="module")
@@ -132,9 +112,37 @@ def test_explain_contributions_add_up(es_settings, es_dbpedia, encoder):
         assert sum(part["contribution"] for part in hit.explanation.values()) == pytest.approx(hit.score)
 
 
-def test_server_side_hybrid_is_refused_with_the_reason(es_settings, es_dbpedia, encoder):
+SUM = FusionConfig("sum", {"keyword": 0.05, "semantic": 1.0})
+
+
+@pytest.mark.parametrize("filters", [None, {"match": {"title": "river"}}], ids=["all", "filtered"])
+def test_server_side_sum_ranks_as_the_client_side_sum(es_settings, es_dbpedia, encoder, filters):
     name, _ = es_dbpedia
-    with pytest.raises(ConfigurationError, match="neural-search"):
+    searcher = Searcher(es_settings, encoder=encoder)
+    for query in ("Apollo astronauts", "rivers of Europe", "guitar tuning"):
+        # Left to the searcher, a sum runs on the cluster (one bool query, any licence).
+        server = searcher.search(query, index=name, k=10, fusion=SUM, filters=filters)
+        local = searcher.search(query, index=name, k=10, fusion=SUM, filters=filters, server_side=False)
+        assert [h.id for h in server] == [h.id for h in local], query
+        assert [h.score for h in server] == pytest.approx([h.score for h in local], rel=1e-4), query
+        assert all(h.contributions == {} for h in server) and all(h.contributions for h in local)
+        assert server[0].source == local[0].source and "embedding" not in server[0].source
+
+
+def test_rrf_retriever_is_refused_on_a_basic_licence_naming_it(es_settings, es_dbpedia, encoder):
+    name, _ = es_dbpedia
+    searcher = Searcher(es_settings, encoder=encoder)
+    with pytest.raises(ConfigurationError, match="licence is basic"):
+        searcher.search("moon", index=name, server_side=True, fusion=FusionConfig("rrf", rrf_k=20))
+    # Left to the searcher, unweighted RRF fuses on the client there, with the same settings.
+    auto = searcher.search("moon landing", index=name, k=5, fusion=FusionConfig("rrf", rrf_k=20))
+    local = searcher.search("moon landing", index=name, k=5, fusion=FusionConfig("rrf", rrf_k=20), server_side=False)
+    assert [h.id for h in auto] == [h.id for h in local] and all(h.contributions for h in auto)
+
+
+def test_normalised_fusions_are_refused_server_side_with_the_reason(es_settings, es_dbpedia, encoder):
+    name, _ = es_dbpedia
+    with pytest.raises(ConfigurationError, match="linear retriever"):
         Searcher(es_settings, encoder=encoder).search("moon", index=name, server_side=True,
                                                       fusion=FusionConfig("minmax"))
 
@@ -181,14 +189,6 @@ def test_celery_workers_write_to_elasticsearch(es, es_index, data_dir, tmp_path)
     es.indices.refresh(index=es_index)
     assert es.count(index=es_index)["count"] == 200
     assert es.count(index=es_index, body={"query": {"exists": {"field": "embedding"}}})["count"] == 200
-
-
-@pytest.mark.parametrize("command", [["backfill"], ["migrate", "--rollback"], ["index", "enable-vectors"]])
-def test_lifecycle_commands_say_they_need_opensearch(es_index, command):
-    args = [*command, es_index] if command[0] != "migrate" else ["migrate", es_index, "--rollback"]
-    result = run_cli(*args, env=ES_ENV)
-    assert result.returncode != 0
-    assert "need OpenSearch for now" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_async_searcher_gives_the_sync_hits(es_settings, es_dbpedia, encoder):

@@ -557,9 +557,11 @@ def test_neural_search_plugin_is_installed(client):
 # The server's RRF with semsearch's rank constant (20, the default fusion's): OpenSearch 2.19.1 ignores
 # combination.rank_constant and honours combination.parameters.rank_constant, where pipeline_body puts it.
 RRF_20 = pytest.param(FusionConfig("rrf", rrf_k=20), id="rrf-k20")
+# The raw-score sum runs as one bool query: no plugin, no pipeline.
+SUM = pytest.param(FusionConfig("sum", {"keyword": 0.05, "semantic": 1.0}), id="sum")
 
 
-@pytest.mark.parametrize("fusion", [*SERVER_CAPABLE, RRF_20], ids=lambda f: f.method)
+@pytest.mark.parametrize("fusion", [*SERVER_CAPABLE, RRF_20, SUM], ids=lambda f: f.method)
 def test_server_side_and_client_side_rank_alike(client, searcher, corpus_index, fusion):
     test_neural_search_plugin_is_installed(client)
     for query in QUERIES:

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import numpy as np
 import pytest
@@ -29,7 +28,7 @@ from semsearch.queries import keyword_body
 from semsearch.passages import nested_knn_body
 from semsearch.pipeline import encode_batch
 
-from .conftest import last_json_line, run_cli
+from .conftest import last_json_line, run_cli, versioned_names
 
 VECTOR = "embedding"
 
@@ -47,21 +46,8 @@ def corpus(data_dir):
 
 @pytest.fixture()
 def names(client):
-    """Unique index names for one test; every one of them (and its versions) deleted after, by name."""
-    made: list[str] = []
-
-    def make() -> str:
-        made.append(f"test_{uuid.uuid4().hex[:12]}")
-        return made[-1]
-
-    yield make
-    for base in made:
-        if client.indices.exists_alias(name=base):
-            for concrete in client.indices.get_alias(name=base):
-                client.indices.delete(index=concrete, ignore_unavailable=True)
-        client.indices.delete(index=base, ignore_unavailable=True)
-        for version in range(1, 5):
-            client.indices.delete(index=f"{base}-v{version}", ignore_unavailable=True)
+    """Unique index names for one test; each (and its versions) deleted after, by name."""
+    yield from versioned_names(client)
 
 
 def write_plain(client, name, docs, *, knn=False):
@@ -118,6 +104,8 @@ def test_enable_vectors_on_a_plain_index_keeps_its_name_and_answers(client, name
     summary = last_json_line(result.stdout)
     assert summary["enable"]["mode"] == "reindexed" and summary["enable"]["previous_deleted"]
     assert summary["backfill"]["encoded"] == 2000 and summary["backfill"]["missing"] == 0
+    # The replaced versions were merged away (after the retention leases let them go): exact BM25 again.
+    assert summary["backfill"]["expunged"] is True, result.stderr
 
     # The name is now an alias of the versioned index, which kept the application's analyser.
     assert client.indices.get_alias(name=name) == {f"{name}-v1": {"aliases": {name: {}}}}
@@ -150,7 +138,8 @@ def test_enable_vectors_in_place_when_the_index_has_knn(client, names, corpus, e
     assert not client.indices.exists_alias(name=name)
     from semsearch.backfill import backfill
 
-    done = backfill(client, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder, batch_docs=16)
+    done = backfill(client, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder, batch_docs=16,
+                    expunge_deletes=False)
     assert done.ok and done.encoded == 40 and vectors_count(client, name) == 40
     again = enable_vectors(client, name, fingerprint=encoder.fingerprint.as_dict(), vector_field=VECTOR)
     assert again.mode == "already"
@@ -171,7 +160,7 @@ def test_enable_vectors_behind_an_alias_moves_it_and_keeps_the_old_index(client,
     assert blocks[old]["settings"]["index.blocks.write"] == "true"  # kept as it was, read-only
     from semsearch.backfill import backfill
 
-    done = backfill(client, base, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder)
+    done = backfill(client, base, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder, expunge_deletes=False)
     assert done.ok and vectors_count(client, base) == 30
 
 
@@ -206,7 +195,7 @@ def test_backfill_killed_halfway_resumes_without_re_encoding(client, names, corp
     assert 64 <= done_at_kill < total, done_at_kill
     checkpoint = store.get(key)
 
-    result = run_cli("backfill", name, "--batch-size", "32", "--json")
+    result = run_cli("backfill", name, "--batch-size", "32", "--keep-deletes", "--json")
     assert result.returncode == 0, result.stderr
     report = last_json_line(result.stdout)
     assert report["resumed_after"] == checkpoint["after"]
@@ -221,7 +210,7 @@ def test_backfill_killed_halfway_resumes_without_re_encoding(client, names, corp
                   refresh=True)
     from semsearch.backfill import backfill
 
-    again = backfill(client, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder)
+    again = backfill(client, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder, expunge_deletes=False)
     assert again.encoded == 1 and again.ok
 
 

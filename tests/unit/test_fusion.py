@@ -32,7 +32,16 @@ def test_zscore_missing_gets_lowest_of_list():
     assert fused["b"].contributions["semantic"] == pytest.approx(low_semantic)
 
 
-@pytest.mark.parametrize("method", ["rrf", "minmax", "zscore"])
+def test_sum_adds_weighted_raw_scores():
+    fused = fuse(LISTS, FusionConfig(method="sum", weights={"keyword": 0.05, "semantic": 1.0}))
+    scores = {f.id: f.score for f in fused}
+    assert scores["a"] == pytest.approx(0.05 * 12.0 + 0.8)
+    assert scores["c"] == pytest.approx(0.05 * 2.0 + 0.9)
+    assert scores["b"] == pytest.approx(0.05 * 8.0)  # missing from semantic: 0
+    assert [f.id for f in fused] == ["a", "c", "d", "b"]
+
+
+@pytest.mark.parametrize("method", ["rrf", "minmax", "zscore", "sum"])
 def test_contributions_add_up_to_score(method):
     for f in fuse(LISTS, FusionConfig(method=method)):
         assert sum(f.contributions.values()) == pytest.approx(f.score)
@@ -45,5 +54,5 @@ def test_ties_are_broken_by_id():
 
 
 def test_unknown_method_names_choices():
-    with pytest.raises(ValueError, match="rrf, minmax, zscore"):
+    with pytest.raises(ValueError, match="rrf, minmax, zscore, sum"):
         fuse(LISTS, FusionConfig(method="borda"))

@@ -19,13 +19,16 @@ from semsearch.errors import ClusterError, ConfigurationError, IndexMismatchErro
 from semsearch.index import IndexInfo, check_fingerprint
 from semsearch.index_body import build_index_body, knn_meta, knn_settings, knn_vector_field
 from semsearch.lifecycle_bodies import (
+    BY_SHARD_DOC,
     NO_VECTOR,
     backfill_query,
     check_text_fields,
     checkpoint_id,
     copyable_settings,
+    lookup_body,
     merge_diff,
     next_version_name,
+    paged_diff,
     scan_body,
     source_digest,
     swap_actions,
@@ -184,8 +187,13 @@ def test_capabilities_refuse_what_cannot_hold_vectors():
         partial.require_knn()
     elastic = capabilities_from({"version": {"number": "8.15.0"}}, [])
     assert elastic.distribution == "elasticsearch" and elastic.engines == ()
-    with pytest.raises(ClusterError, match="elasticsearch 8.15.0"):
-        elastic.require_knn()
+    elastic.require_knn()  # dense_vector and the knn query are built in
+    assert elastic.as_dict()["compact_modes"] == ["int8", "int4"] and elastic.as_dict()["knn_query"] is True
+    too_old = capabilities_from({"version": {"number": "8.11.4"}}, [])
+    with pytest.raises(ClusterError, match="8.12.0 or later"):
+        too_old.require_knn()
+    with pytest.raises(ClusterError, match="OpenSearch .* and Elasticsearch"):
+        capabilities_from({"version": {"number": "7.10.2", "distribution": "other"}}, []).require_knn()
     assert Capabilities("opensearch", (2, 19, 1), "2.19.1.0", None, modules=None).reindex is None
 
 
@@ -304,6 +312,31 @@ def test_merge_diff_of_sorted_streams():
         list(merge_diff([("b", "", None), ("a", "", None)], []))
 
 
+def test_paged_diff_looks_pages_up_in_the_other_index():
+    source_pages = [[("d", "4", "D"), ("a", "1", "A")], [("b", "2", "B")]]
+    target_pages = [[("c", "3", None), ("b", "X", None)], [("a", "1", None)]]
+    target = {"a": "1", "b": "X", "c": "3"}
+    asked: list[list[str]] = []
+
+    def target_digests(ids):
+        asked.append(ids)
+        return {i: target[i] for i in ids if i in target}
+
+    ops = list(paged_diff(source_pages, target_digests, target_pages,
+                          lambda ids: {i for i in ids if i in {"a", "b", "d"}}))
+    assert [(op, item[0]) for op, item in ops] == [("copy", "d"), ("same", "a"), ("copy", "b"), ("delete", "c")]
+    assert asked == [["d", "a"], ["b"]]  # one lookup per page
+
+
+def test_scan_in_shard_doc_order_and_lookup_by_ids():
+    body = scan_body("PIT", size=50, order=BY_SHARD_DOC)
+    assert body["sort"] == [{"_shard_doc": "asc"}] and "search_after" not in body
+    assert lookup_body(["a", "b"], source_excludes=["embedding"]) == {
+        "size": 2, "query": {"ids": {"values": ["a", "b"]}}, "track_total_hits": False,
+        "_source": {"excludes": ["embedding"]}}
+    assert lookup_body(["a"], with_source=False)["_source"] is False
+
+
 # -- documents read back -------------------------------------------------------------------------------------
 
 def test_document_from_hit_hashes_like_ingest():
@@ -377,3 +410,35 @@ def test_through_the_workers_the_checkpoint_moves_between_segments(monkeypatch, 
                  report=report, done=moved.append)
     assert [len(s) for s in sent] == [16, 16, 8]  # segments of batch_docs × 8
     assert moved == ["015", "031", "039"] and report.written == report.encoded == 40
+
+
+def _shard_stats(max_seq_no: int, retaining: int) -> dict:
+    return {"routing": {"primary": True}, "seq_no": {"max_seq_no": max_seq_no},
+            "retention_leases": {"leases": [{"id": "peer_recovery/n1", "retaining_seq_no": retaining}]}}
+
+
+class _StatsClient:
+    """Shard stats whose retention lease moves forward after a few reads (the cluster's periodic sync)."""
+
+    def __init__(self, answers: list[int]) -> None:
+        self.answers = answers
+        self.reads = 0
+
+        class Indices:
+            def stats(inner, **_):
+                retaining = self.answers[min(self.reads, len(self.answers) - 1)]
+                self.reads += 1
+                return {"indices": {"idx": {"shards": {"0": [_shard_stats(41, retaining)]}}}}
+
+        self.indices = Indices()
+
+
+def test_the_merge_waits_until_retention_leases_let_replaced_versions_go():
+    from semsearch.backfill import history_marks, wait_for_history_release
+
+    client = _StatsClient([0, 0, 42])
+    assert history_marks(client, "idx") == {"0": 41}
+    assert wait_for_history_release(client, "idx", {"0": 41}, poll=0) is True and client.reads == 3
+    stuck = _StatsClient([0])
+    assert wait_for_history_release(stuck, "idx", {"0": 41}, timeout=0.05, poll=0.01) is False
+    assert wait_for_history_release(_StatsClient([0]), "idx", {"0": -1}, poll=0) is True  # nothing old to wait for

@@ -217,3 +217,72 @@ def test_neural_search_present():
     assert not neural_search_present([])
     assert neural_search_present(node + [{"name": "n1", "component": "opensearch-neural-search",
                                           "version": "2.19.1.0"}])
+
+
+# --- Elasticsearch and the raw-score sum --------------------------------------------------------------------
+
+from semsearch import server_hybrid as sh  # noqa: E402
+
+
+@pytest.mark.parametrize(("fusion", "backend", "kind"), [
+    (FusionConfig("sum", {"keyword": 0.05, "semantic": 1.0}), "opensearch", sh.SUM),
+    (FusionConfig("sum"), "elasticsearch", sh.SUM),
+    (FusionConfig("rrf", rrf_k=20), "elasticsearch", sh.RRF_RETRIEVER),
+    (FusionConfig("rrf"), "opensearch", sh.PIPELINE),
+    (FusionConfig("minmax"), "opensearch", sh.PIPELINE),
+], ids=repr)
+def test_each_engine_has_its_server_route(fusion, backend, kind):
+    assert unsupported_reason(fusion, backend) is None
+    route = sh.server_route(fusion, backend)
+    assert route.kind == kind
+    assert route.needs == {sh.SUM: None, sh.PIPELINE: sh.NEEDS_NEURAL_SEARCH,
+                           sh.RRF_RETRIEVER: sh.NEEDS_RRF_LICENCE}[kind]
+
+
+@pytest.mark.parametrize("method", ["minmax", "zscore"])
+def test_normalised_fusions_run_client_side_on_elasticsearch(method):
+    assert "linear retriever" in unsupported_reason(FusionConfig(method), "elasticsearch")
+    assert "weights" in unsupported_reason(DEFAULT_FUSION, "elasticsearch")
+
+
+def test_sum_body_boosts_each_sub_query_by_its_weight():
+    kw, knn = client_bodies(filters={"term": {"category": "space"}})
+    body = sh.sum_body(kw, knn, FusionConfig("sum", {"keyword": 0.05, "semantic": 1.0}))
+    assert body["query"] == {"bool": {"should": [{"bool": {"must": [kw["query"]], "boost": 0.05}},
+                                                 {"bool": {"must": [knn["query"]], "boost": 1.0}}]}}
+    assert body["size"] == 50 and "from" not in body and body["_source"] == {"excludes": ["embedding"]}
+
+
+def test_rrf_retriever_body_ranks_the_client_window():
+    kw, knn = client_bodies(offset=10)
+    body = sh.rrf_retriever_body(kw, knn, FusionConfig("rrf", rrf_k=20))
+    assert "query" not in body and "from" not in body
+    assert body["retriever"] == {"rrf": {"retrievers": [{"standard": {"query": kw["query"]}},
+                                                        {"standard": {"query": knn["query"]}}],
+                                         "rank_constant": 20, "rank_window_size": 50}}
+    route = sh.server_route(FusionConfig("rrf"), "elasticsearch")
+    assert sh.server_body(route, kw, knn, FusionConfig("rrf")) == sh.rrf_retriever_body(kw, knn, FusionConfig("rrf"))
+
+
+def _licence(kind, status="active"):
+    return {"license": {"type": kind, "status": status}}
+
+
+def _nodes(version="8.19.4", modules=("x-pack-core", "x-pack-rank-rrf")):
+    return {"nodes": {"n1": {"version": version, "modules": [{"name": m} for m in modules]}}}
+
+
+def test_rrf_retriever_needs_a_paid_licence_the_version_and_its_module():
+    assert sh.rrf_licence_missing(_nodes(), _licence("platinum")) is None
+    assert sh.rrf_licence_missing(None, _licence("trial")) is None  # modules unreadable: the licence decides
+    assert "licence is basic (active)" in sh.rrf_licence_missing(_nodes(), _licence("basic"))
+    assert "expired" in sh.rrf_licence_missing(_nodes(), _licence("enterprise", "expired"))
+    assert "cannot be read" in sh.rrf_licence_missing(_nodes(), None)
+    assert "8.14.0 or later" in sh.rrf_licence_missing(_nodes("8.13.4"), _licence("platinum"))
+    assert "x-pack-rank-rrf" in sh.rrf_licence_missing(_nodes(modules=("x-pack-core",)), _licence("platinum"))
+
+
+def test_neural_search_missing_says_why():
+    assert sh.neural_search_missing([{"component": "opensearch-neural-search"}]) is None
+    assert "not installed" in sh.neural_search_missing([{"component": "opensearch-knn"}])
+    assert "cannot be read" in sh.neural_search_missing(None)

@@ -14,10 +14,10 @@ QRELS = {"q1": {"rel1": 1}, "q2": {"rel2": 1}}
 
 
 def test_grid_covers_methods_and_weights():
-    grid = fusion_grid(keyword_weights=(0.5, 1.0), rank_constants=(60,))
+    grid = fusion_grid(keyword_weights=(0.5, 1.0), rank_constants=(60,), sum_keyword_weights=(0.05,))
     assert {(f.method, f.weight("keyword"), f.rrf_k if f.method == "rrf" else None) for f in grid} == {
         ("rrf", 0.5, 60), ("rrf", 1.0, 60), ("minmax", 0.5, None), ("minmax", 1.0, None),
-        ("zscore", 0.5, None), ("zscore", 1.0, None)}
+        ("zscore", 0.5, None), ("zscore", 1.0, None), ("sum", 0.05, None)}
 
 
 def test_score_is_mean_ndcg_over_queries():
