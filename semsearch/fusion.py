@@ -57,7 +57,8 @@ def fuse(lists: Mapping[str, Sequence[Ranked]], config: FusionConfig) -> list[Fu
       missing from a list gets that list's lowest normalised score (0 for min-max).
     - ``sum``: the weighted sum of the raw scores (BM25 + kNN similarity), 0 where a list lacks the
       document: what the cluster computes for one query holding both (server-side on either engine).
-      Raw BM25 scores run ~5–30 against kNN's 0.5–1, so useful keyword weights are small (~0.01–0.1).
+      Raw BM25 scores run ~5–30 against kNN's 0.5–1, so useful keyword weights are small (0.003 was
+      best on dbpedia-entity; ``semsearch eval --tune`` finds the one for your data).
     """
     if config.method not in FUSION_METHODS:
         raise ValueError(f"unknown fusion method {config.method!r}; choose one of {', '.join(FUSION_METHODS)}")

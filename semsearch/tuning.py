@@ -15,8 +15,9 @@ from .fusion import FusionConfig, Ranked, fuse
 
 KEYWORD_WEIGHTS = (0.1, 0.2, 0.25, 0.3, 0.5, 0.7, 1.0, 1.5)
 RRF_RANK_CONSTANTS = (20, 60)
-# The raw-score sum adds BM25 (~5–30) to kNN similarity (0.5–1): its useful keyword weights are small.
-SUM_KEYWORD_WEIGHTS = (0.01, 0.02, 0.05, 0.1, 0.2)
+# The raw-score sum adds BM25 (~5–30) to kNN similarity (0.5–1): its useful keyword weights are small
+# (best on dbpedia-entity: 0.003, docs/benchmarks.md).
+SUM_KEYWORD_WEIGHTS = (0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05)
 
 
 @dataclass(frozen=True)

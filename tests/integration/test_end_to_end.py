@@ -106,6 +106,23 @@ def test_eval_tune_reports_the_best_fusion_without_changing_defaults(dbpedia, da
     assert last_json_line(again.stdout)["hybrid"]["ndcg@10"] == pytest.approx(tuned["best"]["ndcg@10"], abs=1e-4)
 
 
+def test_server_side_sum_ranks_as_the_client_side_sum_on_a_real_corpus(dbpedia, data_dir, encoder):
+    # On 5,000 documents Lucene skips blocks of hits: OpenSearch's knn query under a bool then lost
+    # documents both clauses matched, unless every match is counted (semsearch.server_hybrid.sum_body).
+    from semsearch import FusionConfig
+
+    name, _ = dbpedia
+    searcher = Searcher(encoder=encoder)
+    fusion = FusionConfig("sum", {"keyword": 0.003, "semantic": 1.0})
+    with open(data_dir / "dbpedia-entity" / "queries.jsonl", encoding="utf-8") as handle:
+        queries = [json.loads(line)["text"] for _, line in zip(range(40), handle)]
+    for query in queries:
+        server = searcher.search(query, index=name, k=10, fusion=fusion, server_side=True)
+        local = searcher.search(query, index=name, k=10, fusion=fusion, server_side=False)
+        assert [h.id for h in server] == [h.id for h in local], query
+        assert [h.score for h in server] == pytest.approx([h.score for h in local], rel=1e-4), query
+
+
 def test_query_with_another_encoder_is_refused(dbpedia, tmp_path):
     name, _ = dbpedia
     from tests.unit.test_encoder import model_copy

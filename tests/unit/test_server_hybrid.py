@@ -251,6 +251,9 @@ def test_sum_body_boosts_each_sub_query_by_its_weight():
     assert body["query"] == {"bool": {"should": [{"bool": {"must": [kw["query"]], "boost": 0.05}},
                                                  {"bool": {"must": [knn["query"]], "boost": 1.0}}]}}
     assert body["size"] == 50 and "from" not in body and body["_source"] == {"excludes": ["embedding"]}
+    # OpenSearch's knn under a bool loses hits to Lucene's skipping: every match is counted there.
+    assert body["track_total_hits"] is True
+    assert sh.sum_body(kw, knn, FusionConfig("sum"), "elasticsearch")["track_total_hits"] is False
 
 
 def test_rrf_retriever_body_ranks_the_client_window():
