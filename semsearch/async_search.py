@@ -15,7 +15,7 @@ from .errors import ClusterError
 from .fusion import FusionConfig
 from .index import IndexInfo, index_info_from_mappings, missing_index_error
 from .queries import Filters, SourceSpec, msearch_body
-from .search import SearcherBase, msearch_results
+from .search import SearcherBase, ServerRouteRefused, msearch_results
 from .search_plan import (
     CandidateWithoutId,
     DEFAULT_FUSION,
@@ -103,8 +103,14 @@ class AsyncSearcher(SearcherBase):
         for ids_from_doc_values in (True, False):  # the second pass only if a candidate lacked the keyword id
             bodies = plan_bodies(request, info, vector, ids_from_doc_values=ids_from_doc_values)
             try:
+                raw = None
                 if route is not None:
-                    hits = server_hits_from(request, await self._server_hybrid(index, request, bodies, route))
+                    try:
+                        raw = await self._server_hybrid(index, request, bodies, route)
+                    except ServerRouteRefused as exc:
+                        route = self._refused(route, forced, exc)
+                if route is not None:
+                    hits = server_hits_from(request, raw)
                 else:
                     hits = hits_from(request, await self._msearch(index, bodies))
                 break
@@ -140,6 +146,8 @@ class AsyncSearcher(SearcherBase):
                 self._pipelines.add(name)
             response = await self.client.search(index=index, body=body, params={"search_pipeline": name})
         except TransportError as exc:
+            if exc.status_code == 403 and route.needs is not None:
+                raise ServerRouteRefused(f"the cluster refused it ({exc.error})") from exc
             raise self._cluster_error(exc, index) from exc
         return response["hits"]["hits"]
 

@@ -142,10 +142,16 @@ class PointInTime:
             response = self.client.search(body=body)
         except NotFoundError:
             log.warning("point in time on %s expired; reopening it", self.index)
+            if not self.by_id:  # the scan restarts from the top: it must see what this job wrote so far
+                self.client.indices.refresh(index=self.index)
             self._open()
             return None
         except TransportError as exc:
             raise ClusterError(f"scanning {self.index!r} failed: {exc}") from exc
+        failed = (response.get("_shards") or {}).get("failed", 0)
+        if failed:  # a page missing a shard's documents would end the scan early, or fake deletions
+            reasons = [f.get("reason") for f in (response["_shards"].get("failures") or [])][:2]
+            raise ClusterError(f"scanning {self.index!r} failed on {failed} shard(s): {reasons}")
         self.pit_id = response.get("pit_id", self.pit_id)
         return response
 
@@ -658,11 +664,19 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
             start = [after] if after else None
             return merge_diff(side(src.hits(after=start, source_excludes=excludes), True),
                               side(tgt.hits(after=start, source_excludes=excludes), False))
+        # The target is looked up live, not under its point in time: if the source's expires and its scan
+        # restarts, documents copied since are found there and not encoded again.
         return paged_diff(
             (list(side(page, True)) for page in src.pages(source_excludes=excludes)),
-            lambda ids: {i: d for i, d, _ in side(tgt.lookup(ids, source_excludes=excludes), False)},
+            lambda ids: {i: d for i, d, _ in side(live_lookup(target, ids, excludes), False)},
             (list(side(page, False)) for page in tgt.pages(source_excludes=excludes)),
             lambda ids: {h["_id"] for h in src.lookup(ids, with_source=False)})
+
+    def live_lookup(index: str, ids: list[str], source_excludes: list[str]) -> list[dict]:
+        try:
+            return client.search(index=index, body=lookup_body(ids, source_excludes=source_excludes))["hits"]["hits"]
+        except TransportError as exc:
+            raise ClusterError(f"looking documents up in {index!r} failed: {exc}") from exc
 
     def batches() -> Iterator[Batch]:
         for docs, last in _cut(wanted(diff()), batch_docs):

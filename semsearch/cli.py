@@ -243,7 +243,7 @@ def _fusion_options(command):
     for option in reversed([
         click.option("--fusion", "fusion_method", type=click.Choice(["rrf", "minmax", "zscore", "sum"]), default=None,
                      help="Hybrid fusion method (default: weighted RRF, see docs/benchmarks.md). sum: weighted raw "
-                          "scores, fused by the cluster on either engine (give a small --keyword-weight: 0.003 on dbpedia-entity)."),
+                          "scores, fused by the cluster on either engine (default keyword weight 0.003, best on dbpedia-entity)."),
         click.option("--keyword-weight", type=float, default=None, help="Weight of the BM25 list in hybrid mode."),
         click.option("--semantic-weight", type=float, default=None, help="Weight of the kNN list in hybrid mode."),
         click.option("--rrf-k", type=click.IntRange(min=1), default=None, help="RRF rank constant."),
@@ -257,12 +257,12 @@ def _fusion_options(command):
 def _fusion_from(method: str | None, keyword_weight: float | None, semantic_weight: float | None,
                  rrf_k: int | None):
     """A FusionConfig when any fusion option was given (the rest from the default), else None."""
-    from .fusion import FusionConfig  # noqa: PLC0415
+    from .fusion import SUM_DEFAULT_WEIGHTS, FusionConfig  # noqa: PLC0415
     from .search_plan import DEFAULT_FUSION  # noqa: PLC0415
 
     if method is None and keyword_weight is None and semantic_weight is None and rrf_k is None:
         return None
-    weights = dict(DEFAULT_FUSION.weights or {})
+    weights = dict(SUM_DEFAULT_WEIGHTS if method == "sum" else DEFAULT_FUSION.weights or {})
     if keyword_weight is not None:
         weights["keyword"] = keyword_weight
     if semantic_weight is not None:
@@ -296,7 +296,7 @@ def _filters_from(values: tuple[str, ...]) -> list[dict] | None:
 @click.option("--highlight", is_flag=True, help="Show keyword matches in the text fields.")
 @click.option("--server-side/--client-side", "server_side", default=None,
               help="Fuse on the cluster or on the client; default: the cluster when it can (OpenSearch: "
-                   "neural-search plugin; Elasticsearch: rrf retriever on a paid licence; either: --fusion sum).")
+                   "neural-search plugin; Elasticsearch: rrf retriever on an Enterprise licence; either: --fusion sum).")
 @_fusion_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a hit.")
 def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_values: tuple[str, ...],

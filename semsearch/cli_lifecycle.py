@@ -106,8 +106,9 @@ def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool
     if report.no_text:
         _echo(f"warning: {report.no_text} documents have none of the text fields: they have no vector")
     if expunge_deletes and report.written and not report.expunged:
-        _echo("warning: replaced document versions remain (see the log); keyword scores drift slightly until "
-              "Lucene merges them away")
+        _echo("warning: the replaced document versions were not all merged away (the reason is logged above: "
+              "still merging, refused, or kept by the cluster); keyword scores drift slightly until Lucene merges "
+              "them")
     if report.missing:
         _echo(f"error: {report.missing} documents with text still have no vector; run the backfill again")
     return (0 if report.ok else 1), report.as_dict()

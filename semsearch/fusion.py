@@ -24,16 +24,24 @@ class Fused:
     contributions: dict[str, float]  # per retriever; they add up to ``score``
 
 
+# The sum's weights when none are given: raw BM25 scores (~5–30) would drown kNN's (0.5–1) at 1:1;
+# 0.003 was best on dbpedia-entity on both engines (docs/benchmarks.md).
+SUM_DEFAULT_WEIGHTS = {"keyword": 0.003, "semantic": 1.0}
+
+
 @dataclass(frozen=True)
 class FusionConfig:
-    """How hybrid mode combines retrievers. ``weights`` maps retriever name → weight."""
+    """How hybrid mode combines retrievers. ``weights`` maps retriever name → weight; None weighs every
+    list 1.0 (the ``sum``: :data:`SUM_DEFAULT_WEIGHTS`)."""
 
     method: str = "rrf"
     weights: Mapping[str, float] | None = None
     rrf_k: int = 60
 
     def weight(self, name: str) -> float:
-        return 1.0 if self.weights is None else float(self.weights.get(name, 0.0))
+        if self.weights is None:
+            return SUM_DEFAULT_WEIGHTS.get(name, 1.0) if self.method == "sum" else 1.0
+        return float(self.weights.get(name, 0.0))
 
 
 def _normalise(hits: Sequence[Ranked], method: str) -> dict[str, float]:

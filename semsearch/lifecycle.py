@@ -148,6 +148,9 @@ def vector_mapping(caps: Capabilities, fingerprint: dict, *, engine: str, space_
     if caps.distribution == "elasticsearch":
         from .es_bodies import dense_vector_field, es_knn_meta  # noqa: PLC0415
 
+        if engine not in ("lucene", "elasticsearch"):  # lucene: the setting's default, whatever the backend
+            raise ConfigurationError(f"the {engine} engine belongs to OpenSearch's k-NN plugin; Elasticsearch maps "
+                                     "a dense_vector field (HNSW) and takes no --engine")
         if space_type not in (None, "cosinesimil"):
             raise ConfigurationError(f"space type {space_type!r} is for OpenSearch's k-NN plugin; semsearch maps "
                                      "Elasticsearch vectors with cosine similarity (Sentence-BERT's measure)")

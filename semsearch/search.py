@@ -76,6 +76,11 @@ class QueryVectorCache:
         return vector if vector is not None else self.put(text, self._encode(text))
 
 
+class ServerRouteRefused(Exception):
+    """The cluster refused (403) a server-side fusion it seemed able to run, e.g. under a licence it does
+    not honour for that feature."""
+
+
 class SearcherBase:
     """What the sync and async searchers share: settings, encoder, caches and the choice of path."""
 
@@ -137,6 +142,13 @@ class SearcherBase:
             return None, False
         return server_route(request.fusion, info.backend), bool(choice)
 
+    def _refused(self, route: ServerRoute, forced: bool, exc: ServerRouteRefused) -> None:
+        """The cluster refused a route it seemed able to run: remembered (the client fuses from now on),
+        or an error when the caller insisted on the server."""
+        if forced:
+            raise ConfigurationError(f"server-side hybrid cannot run this search: {exc}") from exc
+        self._missing[route.needs] = str(exc)
+
     @staticmethod
     def _settle(route: ServerRoute | None, forced: bool, missing: str | None) -> ServerRoute | None:
         """``route`` when the cluster has what it needs (``missing`` is None); else the client, or an error
@@ -151,7 +163,6 @@ class SearcherBase:
         from .client import cluster_error  # noqa: PLC0415
 
         return cluster_error(exc, f"search on {index!r}", self.settings)
-
 
 
 def _or_none(read):
@@ -180,7 +191,7 @@ class Searcher(SearcherBase):
     ``settings`` default to the environment (``SEMSEARCH_*``). The encoder loads on first
     semantic or hybrid query, and must match the index's fingerprint. ``server_side``: None picks
     server-side hybrid when the cluster can run the fusion (:mod:`semsearch.server_hybrid`: OpenSearch's
-    neural-search plugin, Elasticsearch's rrf retriever on a paid licence, or a raw-score ``sum`` on
+    neural-search plugin, Elasticsearch's rrf retriever on an Enterprise licence, or a raw-score ``sum`` on
     either); True insists on it, False always fuses on the client.
     """
 
@@ -219,8 +230,14 @@ class Searcher(SearcherBase):
         for ids_from_doc_values in (True, False):  # the second pass only if a candidate lacked the keyword id
             bodies = plan_bodies(request, info, vector, ids_from_doc_values=ids_from_doc_values)
             try:
+                raw = None
                 if route is not None:
-                    hits = server_hits_from(request, self._server_hybrid(index, request, bodies, route))
+                    try:
+                        raw = self._server_hybrid(index, request, bodies, route)
+                    except ServerRouteRefused as exc:
+                        route = self._refused(route, forced, exc)
+                if route is not None:
+                    hits = server_hits_from(request, raw)
                 else:
                     hits = hits_from(request, self._msearch(index, bodies))
                 break
@@ -243,12 +260,8 @@ class Searcher(SearcherBase):
 
     def _missing_for(self, needs: str) -> str | None:
         if needs not in self._missing:
-            if needs == NEEDS_NEURAL_SEARCH:
-                try:
-                    plugins = self.client.cat.plugins(format="json")
-                except TransportError:
-                    plugins = None  # a restricted user: fuse on the client, which always works
-                self._missing[needs] = neural_search_missing(plugins)
+            if needs == NEEDS_NEURAL_SEARCH:  # unreadable for a restricted user: the client fuses, as always
+                self._missing[needs] = neural_search_missing(_or_none(lambda: self.client.cat.plugins(format="json")))
             else:
                 self._missing[needs] = rrf_licence_missing(_or_none(lambda: self.client.nodes.info(metric="plugins")),
                                                            _or_none(self.client.license.get))
@@ -267,6 +280,8 @@ class Searcher(SearcherBase):
                 self._pipelines.add(name)
             response = self.client.search(index=index, body=body, params={"search_pipeline": name})
         except TransportError as exc:
+            if exc.status_code == 403 and route.needs is not None:
+                raise ServerRouteRefused(f"the cluster refused it ({exc.error})") from exc
             raise self._cluster_error(exc, index) from exc
         return response["hits"]["hits"]
 

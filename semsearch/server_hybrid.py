@@ -5,9 +5,12 @@ Three ways, each giving the ranking the client-side fusion with the same setting
 - ``pipeline`` (OpenSearch, neural-search plugin): the ``hybrid`` query and a search pipeline that
   normalises and combines its sub-queries' scores: min-max with weights maps to the
   normalization-processor (arithmetic mean with weights), RRF to the score-ranker-processor.
-- ``rrf_retriever`` (Elasticsearch 8.14+ on a Platinum, Enterprise or trial licence): the ``rrf`` retriever.
+- ``rrf_retriever`` (Elasticsearch 8.14+ on an Enterprise or trial licence): the ``rrf`` retriever.
 - ``sum`` (either engine, nothing to install): one query holding both retrievers' queries with their
   weights as boosts; the cluster adds the raw scores, as for a search with a ``query`` and a ``knn``.
+  The same arithmetic as the client-side sum, over more candidates: the client sees each retriever's
+  top ``window``, the server scores every keyword match and the kNN side's ``k`` per shard, so a
+  document just outside one list's window can rank higher on the server.
 
 Neither server's RRF takes weights (OpenSearch 2.19's score-ranker, Elasticsearch's rrf retriever),
 so weighted RRF, semsearch's default, runs client-side; :func:`unsupported_reason` says why, and the
@@ -30,8 +33,10 @@ PIPELINE, RRF_RETRIEVER, SUM = "pipeline", "rrf_retriever", "sum"
 # What a way needs from the cluster beyond the engine itself (checked by the searchers, cached).
 NEEDS_NEURAL_SEARCH, NEEDS_RRF_LICENCE = "neural_search", "rrf_licence"
 RRF_RETRIEVER_SINCE = (8, 14, 0)
-RRF_MODULE = "x-pack-rank-rrf"
-PAID_LICENCES = ("platinum", "enterprise", "trial")
+RRF_MODULE = "rank-rrf"  # the x-pack module's name in _nodes/plugins
+# The module's licensed feature asks for Enterprise (older 8.x releases: Platinum, which is not trusted
+# here: the search would be refused, so semsearch fuses on the client instead).
+RRF_LICENCES = ("enterprise", "trial")
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class ServerRoute:
 def unsupported_reason(fusion: FusionConfig, backend: str = "opensearch") -> str | None:
     """Why the cluster (``backend``: "opensearch" or "elasticsearch") cannot reproduce ``fusion``, or None."""
     if fusion.method == SUM:
+        if any(fusion.weight(name) < 0 for name in RETRIEVERS):
+            return "a negative weight cannot be a boost on the server"
         return None
     if fusion.method == "rrf":
         weights = [fusion.weight(name) for name in RETRIEVERS]
@@ -52,8 +59,10 @@ def unsupported_reason(fusion: FusionConfig, backend: str = "opensearch") -> str
                     "does not take weights")
         return None
     if backend == "elasticsearch":
-        return (f"Elasticsearch's equivalent of {fusion.method!r} fusion (the linear retriever) needs a paid "
-                "licence; semsearch fuses it on the client, or use fusion 'sum' or unweighted 'rrf' server-side")
+        if fusion.method == "minmax":
+            return ("Elasticsearch's min-max fusion (the linear retriever) needs an Enterprise licence; semsearch "
+                    "fuses it on the client (server-side: fusion 'sum', or unweighted 'rrf' where licensed)")
+        return f"Elasticsearch has no server-side equivalent of {fusion.method!r} fusion"
     if fusion.method in _TECHNIQUES:
         return None
     if fusion.method == "zscore":
@@ -142,9 +151,9 @@ def rrf_licence_missing(nodes: dict | None, licence: dict | None) -> str | None:
     info = (licence or {}).get("license") or {}
     kind, status = info.get("type"), info.get("status")
     if not info:
-        return "the cluster's licence cannot be read (GET _license), and the rrf retriever needs a paid one"
-    if kind not in PAID_LICENCES or status != "active":
-        return (f"Elasticsearch's rrf retriever needs a Platinum, Enterprise or trial licence; this cluster's "
+        return "the cluster's licence cannot be read (GET _license), and the rrf retriever needs an Enterprise one"
+    if kind not in RRF_LICENCES or status != "active":
+        return (f"Elasticsearch's rrf retriever needs an Enterprise (or trial) licence; this cluster's "
                 f"licence is {kind} ({status})")
     if nodes:
         from .capabilities import format_version, modules_from_nodes, parse_version  # noqa: PLC0415

@@ -41,6 +41,11 @@ def test_sum_adds_weighted_raw_scores():
     assert [f.id for f in fused] == ["a", "c", "d", "b"]
 
 
+def test_sum_without_weights_keeps_bm25_from_drowning_knn():
+    assert FusionConfig("sum").weight("keyword") == 0.003 and FusionConfig("sum").weight("semantic") == 1.0
+    assert FusionConfig("rrf").weight("keyword") == 1.0
+
+
 @pytest.mark.parametrize("method", ["rrf", "minmax", "zscore", "sum"])
 def test_contributions_add_up_to_score(method):
     for f in fuse(LISTS, FusionConfig(method=method)):

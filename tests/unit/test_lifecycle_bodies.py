@@ -442,3 +442,63 @@ def test_the_merge_waits_until_retention_leases_let_replaced_versions_go():
     stuck = _StatsClient([0])
     assert wait_for_history_release(stuck, "idx", {"0": 41}, timeout=0.05, poll=0.01) is False
     assert wait_for_history_release(_StatsClient([0]), "idx", {"0": -1}, poll=0) is True  # nothing old to wait for
+
+
+class _PitClient:
+    """Answers point-in-time searches from pages; the first search of ``expire_at`` raises 404 once."""
+
+    backend = "elasticsearch"
+
+    def __init__(self, pages: list[list[dict]], expire_at: int | None = None, failed_shards: int = 0) -> None:
+        from opensearchpy.exceptions import NotFoundError
+
+        self.pages, self.expire_at, self.failed_shards = pages, expire_at, failed_shards
+        self.searches, self.opened, self.refreshed = [], 0, 0
+        self._not_found = NotFoundError
+        outer = self
+
+        class Indices:
+            def refresh(self, index):
+                outer.refreshed += 1
+
+        self.indices = Indices()
+
+    def create_pit(self, index, keep_alive):
+        self.opened += 1
+        return {"pit_id": f"pit{self.opened}"}
+
+    def delete_pit(self, body):
+        pass
+
+    def search(self, body):
+        self.searches.append(body)
+        if self.expire_at is not None and len(self.searches) == self.expire_at:
+            raise self._not_found(404, "search_context_missing_exception", {})
+        page = self.pages[min(len([b for b in self.searches if "search_after" in b]), len(self.pages) - 1)] \
+            if "search_after" in body else self.pages[0]
+        return {"hits": {"hits": page}, "_shards": {"failed": self.failed_shards, "failures": [{"reason": "boom"}]}}
+
+
+def _hit(i: int) -> dict:
+    return {"_id": f"d{i}", "sort": [i]}
+
+
+def test_an_expired_shard_doc_scan_refreshes_reopens_and_restarts_from_the_top():
+    from semsearch.backfill import PointInTime
+
+    client = _PitClient([[_hit(0), _hit(1)], [_hit(2)]], expire_at=2)
+    with PointInTime(client, "idx", page_size=2) as pit:
+        ids = [h["_id"] for h in pit.hits()]
+    assert ids == ["d0", "d1", "d0", "d1", "d2"]  # the restart re-reads the top (finished ones are skipped)
+    assert client.opened == 2 and client.refreshed == 1
+    assert client.searches[0]["sort"] == [{"_shard_doc": "asc"}] and "search_after" not in client.searches[2]
+    with pytest.raises(ValueError, match="cannot start after an id"):
+        list(PointInTime(client, "idx").pages(after=["d1"]))
+
+
+def test_a_scan_page_missing_a_shard_is_an_error_not_the_end():
+    from semsearch.backfill import PointInTime
+
+    with PointInTime(_PitClient([[_hit(0)]], failed_shards=1), "idx") as pit:
+        with pytest.raises(ClusterError, match="failed on 1 shard"):
+            list(pit.hits())

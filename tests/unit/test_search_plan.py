@@ -598,3 +598,42 @@ def test_hydrate_copies_the_answers_source():
     (hit,) = hydrate([Hit("c", 0.5)], answer)
     hit.source["title"] = "changed"
     assert answer[0]["_source"] == {"title": "C"}
+
+
+# --- choosing the server-side route (SearcherBase, no cluster involved) ------------------------------------
+
+
+def _base(server_side=None):
+    from semsearch import Settings
+    from semsearch.search import SearcherBase
+
+    return SearcherBase(Settings(), encoder=None, fusion=DEFAULT_FUSION, window=100, server_side=server_side)
+
+
+def test_the_route_depends_on_the_engine_and_what_the_cluster_lacks():
+    from semsearch.server_hybrid import NEEDS_RRF_LICENCE, RRF_RETRIEVER, SUM
+
+    base = _base()
+    request = SearchRequest("moon", fusion=FusionConfig("rrf")).validate()
+    info = dataclasses.replace(INFO, backend="elasticsearch")
+    route, forced = base._server_route(request, info, None)
+    assert (route.kind, route.needs, forced) == (RRF_RETRIEVER, NEEDS_RRF_LICENCE, False)
+    assert base._settle(route, False, "licence is basic") is None  # the client fuses
+    with pytest.raises(ConfigurationError, match="licence is basic"):
+        base._settle(route, True, "licence is basic")
+    summed = SearchRequest("moon", fusion=FusionConfig("sum")).validate()
+    assert base._server_route(summed, info, None)[0].kind == SUM
+    assert base._server_route(summed, info, False) == (None, False)
+    assert base._server_route(request, dataclasses.replace(INFO, backend="opensearch"), None)[0].kind == "pipeline"
+
+
+def test_a_route_the_cluster_refuses_is_remembered_or_reported():
+    from semsearch.search import ServerRouteRefused
+    from semsearch.server_hybrid import NEEDS_RRF_LICENCE, RRF_RETRIEVER, ServerRoute
+
+    base = _base()
+    route = ServerRoute(RRF_RETRIEVER, NEEDS_RRF_LICENCE, "elasticsearch")
+    assert base._refused(route, False, ServerRouteRefused("refused (security_exception)")) is None
+    assert base._missing[NEEDS_RRF_LICENCE] == "refused (security_exception)"  # later searches go to the client
+    with pytest.raises(ConfigurationError, match="security_exception"):
+        base._refused(route, True, ServerRouteRefused("refused (security_exception)"))

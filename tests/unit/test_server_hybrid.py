@@ -239,10 +239,14 @@ def test_each_engine_has_its_server_route(fusion, backend, kind):
                            sh.RRF_RETRIEVER: sh.NEEDS_RRF_LICENCE}[kind]
 
 
-@pytest.mark.parametrize("method", ["minmax", "zscore"])
-def test_normalised_fusions_run_client_side_on_elasticsearch(method):
-    assert "linear retriever" in unsupported_reason(FusionConfig(method), "elasticsearch")
+def test_normalised_fusions_run_client_side_on_elasticsearch():
+    assert "linear retriever" in unsupported_reason(FusionConfig("minmax"), "elasticsearch")
+    assert "no server-side equivalent of 'zscore'" in unsupported_reason(FusionConfig("zscore"), "elasticsearch")
     assert "weights" in unsupported_reason(DEFAULT_FUSION, "elasticsearch")
+
+
+def test_a_negative_sum_weight_stays_on_the_client():
+    assert "negative" in unsupported_reason(FusionConfig("sum", {"keyword": -0.1, "semantic": 1.0}))
 
 
 def test_sum_body_boosts_each_sub_query_by_its_weight():
@@ -271,18 +275,20 @@ def _licence(kind, status="active"):
     return {"license": {"type": kind, "status": status}}
 
 
-def _nodes(version="8.19.4", modules=("x-pack-core", "x-pack-rank-rrf")):
+def _nodes(version="8.19.4", modules=("x-pack-core", "rank-rrf")):
     return {"nodes": {"n1": {"version": version, "modules": [{"name": m} for m in modules]}}}
 
 
 def test_rrf_retriever_needs_a_paid_licence_the_version_and_its_module():
-    assert sh.rrf_licence_missing(_nodes(), _licence("platinum")) is None
+    assert sh.rrf_licence_missing(_nodes(), _licence("enterprise")) is None
     assert sh.rrf_licence_missing(None, _licence("trial")) is None  # modules unreadable: the licence decides
     assert "licence is basic (active)" in sh.rrf_licence_missing(_nodes(), _licence("basic"))
+    # The rank-rrf module's licensed feature asks for Enterprise: Platinum would be refused by the search.
+    assert "licence is platinum" in sh.rrf_licence_missing(_nodes(), _licence("platinum"))
     assert "expired" in sh.rrf_licence_missing(_nodes(), _licence("enterprise", "expired"))
     assert "cannot be read" in sh.rrf_licence_missing(_nodes(), None)
-    assert "8.14.0 or later" in sh.rrf_licence_missing(_nodes("8.13.4"), _licence("platinum"))
-    assert "x-pack-rank-rrf" in sh.rrf_licence_missing(_nodes(modules=("x-pack-core",)), _licence("platinum"))
+    assert "8.14.0 or later" in sh.rrf_licence_missing(_nodes("8.13.4"), _licence("enterprise"))
+    assert "(rank-rrf)" in sh.rrf_licence_missing(_nodes(modules=("x-pack-core",)), _licence("enterprise"))
 
 
 def test_neural_search_missing_says_why():
