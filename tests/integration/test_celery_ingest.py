@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from opensearchpy.exceptions import TransportError
 
 import semsearch
 from semsearch import Settings
@@ -126,6 +127,16 @@ def test_worker_killed_mid_run(client, index_name, workers, data_dir, tmp_path):
     assert_exactly_indexed(client, index_name, path)
 
 
+def documents_in(client, index: str) -> int:
+    """Documents searchable in ``index``; 0 before it exists and while its new shard starts (503)."""
+    try:
+        return client.count(index=index)["count"] if client.indices.exists(index=index) else 0
+    except TransportError as exc:
+        if exc.status_code != 503:
+            raise
+        return 0
+
+
 @pytest.mark.parametrize("service", ["redis", "opensearch"])
 def test_service_restarted_mid_run(client, index_name, workers, data_dir, tmp_path, service):
     workers.start(1)
@@ -134,7 +145,7 @@ def test_service_restarted_mid_run(client, index_name, workers, data_dir, tmp_pa
                              "--batch-size", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **ingest_env(SEMSEARCH_TASK_RESEND_AFTER="60")})
     deadline = time.monotonic() + 300
-    while not client.indices.exists(index=index_name) or client.count(index=index_name)["count"] == 0:
+    while documents_in(client, index_name) == 0:
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
         time.sleep(0.3)
     restart = subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), "restart", service],
