@@ -55,8 +55,10 @@ def unsupported_reason(fusion: FusionConfig, backend: str = "opensearch") -> str
     if fusion.method == "rrf":
         weights = [fusion.weight(name) for name in RETRIEVERS]
         if len(set(weights)) > 1:
+            given = ", ".join(f"{name} {weight:g}" for name, weight in zip(RETRIEVERS, weights))
             return ("the server's RRF (OpenSearch 2.19's score-ranker-processor, Elasticsearch's rrf retriever) "
-                    "does not take weights")
+                    f"does not take weights, and these differ ({given}); equal weights run there "
+                    "(--keyword-weight 1 --semantic-weight 1)")
         return None
     if backend == "elasticsearch":
         if fusion.method == "minmax":
