@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -139,7 +140,11 @@ class PointInTime:
     def _search(self, body: dict) -> dict | None:
         """One search under the point in time; None when it expired (it is reopened)."""
         try:
-            response = self.client.search(body=body)
+            with warnings.catch_warnings():
+                # OpenSearch warns that sorting by _id is deprecated, once per scan, into the user's terminal;
+                # it concerns semsearch's scan order (ID_FIELD is the way out), not anything the user can do.
+                warnings.filterwarnings("ignore", message=".*fielddata on the _id field")
+                response = self.client.search(body=body)
         except NotFoundError:
             log.warning("point in time on %s expired; reopening it", self.index)
             if not self.by_id:  # the scan restarts from the top: it must see what this job wrote so far
@@ -528,6 +533,12 @@ def expunge(client: OpenSearch, index: str, timeout: float = 3600.0, marks: dict
     the versions those writes replaced go."""
     if marks:
         wait_for_history_release(client, index, marks)
+    # The shard also keeps every operation above its last safe commit's local checkpoint (min with the
+    # leases' bound): on an index never flushed since it was filled (a fresh copy) that is all of them.
+    try:
+        client.indices.flush(index=index)
+    except TransportError as exc:
+        log.info("cannot flush %s before merging (%s)", index, exc)
     threshold = "index.merge.policy.expunge_deletes_allowed"
     try:
         previous = client.indices.get_settings(index=index, name=threshold).get(index, {}).get("settings", {})
