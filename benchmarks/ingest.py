@@ -2,12 +2,17 @@
 
     python benchmarks/ingest.py [--docs 1000] [--rounds 1]
 
-Needs the local services (scripts/services.sh up). Measures, on the same documents:
-- pure encode: semsearch's encoder alone (the ceiling for ingest on this machine);
-- in-process ingest: file → searchable (refreshed), no broker;
+Needs the local services (scripts/services.sh up). Measures, on the same documents, each run into a
+fresh empty index created before its clock starts:
+- pure encode: semsearch's encoder alone, in its default precision (the ceiling for ingest here);
+- in-process ingest: file → searchable (refreshed), no broker, default settings (Smile bulk bodies);
+- in-process with JSON bulk bodies (SEMSEARCH_BULK_FORMAT=json), to show what Smile is worth;
 - Celery ingest: file → searchable through Redis and one real `semsearch worker` process;
 - streaming: the same documents as single-document `semsearch.submit` calls, worker running;
-- naive baseline: sentence-transformers encode() of everything, then opensearch-py helpers.bulk.
+- naive baseline: sentence-transformers encode() of everything with its defaults (fp32), then
+  opensearch-py helpers.bulk — what a user would otherwise write;
+- the same naive loop with sentence-transformers in bf16, so that the precision's share of the
+  lead is on record too (on a CPU without AMX semsearch's default is fp32 and this run is skipped).
 Prints one JSON line of docs/s and the ratios the issue sets targets for.
 """
 
@@ -77,6 +82,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import redis
+    import torch
     from opensearchpy import helpers
     from sentence_transformers import SentenceTransformer
 
@@ -93,49 +99,48 @@ def main() -> None:
     docs = [d for d in read_jsonl([corpus], schema) if isinstance(d, Document)]
     raw_docs = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
     reference = SentenceTransformer(str(semsearch.model_folder.default_model_path()), device="cpu")
+    half_reference = None
+    if encoder.precision == "bf16":
+        half_reference = SentenceTransformer(str(semsearch.model_folder.default_model_path()), device="cpu",
+                                             model_kwargs={"torch_dtype": torch.bfloat16})
     redis.Redis.from_url(BROKER).flushdb()
     worker = start_worker(work / "worker.log")
     indexes: list[str] = []
     timings: dict[str, list[float]] = {}
 
     def timed(name: str, run) -> None:
+        index = fresh_index(client, encoder, settings)  # index creation is not part of ingest
+        indexes.append(index)
         started = time.perf_counter()
-        run()
+        run(index)
         timings.setdefault(name, []).append(time.perf_counter() - started)
+        client.indices.delete(index=index)
 
-    def pure_encode() -> None:
+    def pure_encode(index: str) -> None:
         encoder.encode_documents([d.text for d in docs])
 
-    def in_process() -> None:
-        index = fresh_index(client, encoder, settings)
-        indexes.append(index)
-        writer = BulkWriter(client, index, settings.vector_field)
+    def in_process(index: str, bulk_format: str = "smile") -> None:
+        writer = BulkWriter(client, index, settings.vector_field, body_format=bulk_format)
         with DeadLetterFile(work / "dead.jsonl") as dead:
             report = run_in_process(read_jsonl([corpus], schema), encoder=encoder, writer=writer, dead_letter=dead)
         assert report.ok, report.as_dict()
         wait_searchable(client, index, len(docs))
 
-    def celery() -> None:
-        index = fresh_index(client, encoder, settings)
-        indexes.append(index)
+    def celery(index: str) -> None:
         result = subprocess.run([sys.executable, "-m", "semsearch.cli", "ingest", str(corpus), "--index", index],
                                 capture_output=True, text=True, env={**os.environ, "SEMSEARCH_BROKER_URL": BROKER})
         assert result.returncode == 0, result.stderr
         wait_searchable(client, index, len(docs))
 
-    def streaming() -> None:
-        index = fresh_index(client, encoder, settings)
-        indexes.append(index)
+    def streaming(index: str) -> None:
         stream_settings = Settings(broker_url=BROKER)
         for doc in raw_docs:
             semsearch.submit(doc, index=index, settings=stream_settings)
         wait_searchable(client, index, len(docs))
 
-    def naive() -> None:
-        index = fresh_index(client, encoder, settings)
-        indexes.append(index)
+    def naive(index: str, model=reference) -> None:
         texts = [" ".join(t for t in (d.get("title", ""), d.get("text", "")) if t) for d in raw_docs]
-        vectors = reference.encode(texts)
+        vectors = model.encode(texts)
         actions = ({"_index": index, "_id": d["_id"], "_source": {"title": d.get("title"), "text": d.get("text"),
                                                                    "embedding": v.tolist()}}
                    for d, v in zip(raw_docs, vectors))
@@ -143,7 +148,7 @@ def main() -> None:
         wait_searchable(client, index, len(docs))
 
     try:
-        pure_encode()  # warm-up
+        pure_encode("")  # warm-up
         # Warm the worker too: its model loads on its first task, which no timed run should pay for.
         warm = work / "warm.jsonl"
         warm.write_text("".join(corpus.read_text(encoding="utf-8").splitlines(keepends=True)[:10]), encoding="utf-8")
@@ -151,9 +156,14 @@ def main() -> None:
         indexes.append(warm_index)
         subprocess.run([sys.executable, "-m", "semsearch.cli", "ingest", str(warm), "--index", warm_index],
                        capture_output=True, env={**os.environ, "SEMSEARCH_BROKER_URL": BROKER}, check=True)
+        runs = [("pure_encode", pure_encode), ("in_process", in_process),
+                ("in_process_json", lambda index: in_process(index, "json")), ("celery", celery),
+                ("streaming", streaming), ("naive", naive)]
+        if half_reference is not None:
+            half_reference.encode(["warm-up"])
+            runs.append(("naive_st_bf16", lambda index: naive(index, half_reference)))
         for _ in range(args.rounds):
-            for name, run in (("pure_encode", pure_encode), ("in_process", in_process), ("celery", celery),
-                              ("streaming", streaming), ("naive", naive)):
+            for name, run in runs:
                 timed(name, run)
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
@@ -161,14 +171,18 @@ def main() -> None:
         for index in indexes:
             client.indices.delete(index=index, ignore_unavailable=True)
     rate = {name: round(len(docs) / statistics.median(values), 1) for name, values in timings.items()}
-    print(json.dumps({
+    figures = {
         "benchmark": "ingest", "docs": len(docs), "rounds": args.rounds, "device": "cpu",
-        "docs_per_s": rate,
+        "precision": encoder.precision, "torch_threads": torch.get_num_threads(), "docs_per_s": rate,
         "in_process_vs_pure_encode": round(rate["in_process"] / rate["pure_encode"], 3),
         "in_process_vs_naive": round(rate["in_process"] / rate["naive"], 3),
+        "smile_vs_json_in_process": round(rate["in_process"] / rate["in_process_json"], 3),
         "celery_vs_naive": round(rate["celery"] / rate["naive"], 3),
         "streaming_vs_celery_file": round(rate["streaming"] / rate["celery"], 3),
-    }))
+    }
+    if "naive_st_bf16" in rate:
+        figures["in_process_vs_naive_st_bf16"] = round(rate["in_process"] / rate["naive_st_bf16"], 3)
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

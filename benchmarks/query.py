@@ -66,8 +66,7 @@ def ingest_corpus(searcher: Searcher, index: str, corpus: Path) -> dict:
     info, _ = ensure_index(client, index, fingerprint=encoder.fingerprint.as_dict(), settings=settings)
     schema = DocumentSchema.from_settings(settings, text_fields=tuple(info.text_fields),
                                           vector_field=info.vector_field)
-    writer = BulkWriter(client, index, info.vector_field, max_docs=settings.bulk_max_docs,
-                        max_bytes=settings.bulk_max_bytes, passages_field=info.passages_field)
+    writer = BulkWriter.from_settings(client, index, info.vector_field, settings, passages_field=info.passages_field)
     dead_path = Path(tempfile.mkdtemp(prefix="semsearch-query-bench-")) / f"{index}.deadletter.jsonl"
     with DeadLetterFile(dead_path) as dead:
         report = run_in_process(read_jsonl([str(corpus)], schema), encoder=encoder, writer=writer,

@@ -6,15 +6,18 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import numpy as np
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, SSLError, TransportError
 
+from . import smile
 from .client import cluster_error
+from .config import BulkFormat, Settings
 from .documents import Document
 from .errors import ClusterError
 from .index_body import CONTENT_HASH_FIELD, ID_FIELD
@@ -25,6 +28,22 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 # Seven decimals keep every float32 component to within 5e-8 and halve the JSON size of a vector.
 VECTOR_DECIMALS = 7
+
+
+BODY_FORMATS: tuple[str, ...] = get_args(BulkFormat)
+# Answers stay JSON whatever the request's body is.
+SMILE_HEADERS = {"content-type": smile.CONTENT_TYPE, "accept": "application/json"}
+
+
+class SmileRefused(Exception):
+    """The server (or a proxy before it) does not take Smile bulk bodies."""
+
+
+def _refuses_smile(exc: TransportError) -> bool:
+    """406/415, or a 400 about the content type: how servers and proxies refuse a body format (pure)."""
+    if exc.status_code in (406, 415):
+        return True
+    return exc.status_code == 400 and "content-type" in str(exc.info or exc.error).lower()
 
 
 def _is_write_block(outcome: dict) -> bool:
@@ -67,12 +86,28 @@ def bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field: str,
     return f"{action}\n{body}\n"
 
 
-def chunk_entries(entries: Sequence[str], max_docs: int, max_bytes: int) -> Iterator[list[int]]:
+def smile_bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field: str,
+                     passages: PassageVectors | None = None, passages_field: str | None = None) -> bytes:
+    """The two Smile documents that index one document with its vector (and passages): what
+    :func:`bulk_entry` says, with each vector as raw float32 (pure; :class:`SmileUnsupported` when the
+    source holds what Smile cannot carry here)."""
+    source = dict(doc.source)
+    source[CONTENT_HASH_FIELD] = doc.content_hash
+    source[ID_FIELD] = doc.id
+    source[vector_field] = np.asarray(vector, dtype=np.float32)
+    if passages and passages_field:
+        source[passages_field] = [{"position": position, "text": doc.text[start:end],
+                                   vector_field: np.asarray(window, dtype=np.float32)}
+                                  for position, (window, (start, end)) in enumerate(passages)]
+    return smile.dumps({"index": {"_index": index, "_id": doc.id}}) + smile.dumps(source)
+
+
+def chunk_entries(entries: Sequence[str | bytes], max_docs: int, max_bytes: int) -> Iterator[list[int]]:
     """Positions of entries grouped so each request stays under both limits (pure)."""
     chunk: list[int] = []
     size = 0
     for i, entry in enumerate(entries):
-        entry_bytes = len(entry.encode("utf-8"))
+        entry_bytes = len(entry) if isinstance(entry, bytes) else len(entry.encode("utf-8"))
         if chunk and (len(chunk) >= max_docs or size + entry_bytes > max_bytes):
             yield chunk
             chunk, size = [], 0
@@ -102,12 +137,19 @@ class BulkWriter:
     Items that fail with 429/502/503/504, and whole requests that fail to connect, are retried
     with bounded exponential backoff and jitter for up to ``max_wait`` seconds; only the failed
     items are sent again. Other per-item errors are permanent and come back in ``BulkResult.failed``.
+
+    ``body_format``: ``smile`` (default) sends vectors as raw float32 in Smile bodies; a server or
+    proxy that refuses Smile gets JSON from then on (vectors as decimal text), as does ``json``.
     """
 
     def __init__(self, client: OpenSearch, index: str, vector_field: str, *, max_docs: int = 500,
                  max_bytes: int = 8 * 1024 * 1024, max_wait: float = 300.0, initial_backoff: float = 0.5,
                  max_backoff: float = 30.0, refresh: bool | str = False,
-                 on_wait: Callable[[str], None] | None = None, passages_field: str | None = None) -> None:
+                 on_wait: Callable[[str], None] | None = None, passages_field: str | None = None,
+                 body_format: BulkFormat = "smile") -> None:
+        if body_format not in BODY_FORMATS:
+            raise ValueError(f"unknown bulk body format {body_format!r}; choose one of {', '.join(BODY_FORMATS)}")
+        self.body_format = body_format
         self.client = client
         self.index = index
         self.vector_field = vector_field
@@ -120,17 +162,43 @@ class BulkWriter:
         self.passages_field = passages_field  # set: the index stores long documents as nested passages
         self.on_wait = on_wait or (lambda message: log.warning("%s", message))
 
+    @classmethod
+    def from_settings(cls, client: OpenSearch, index: str, vector_field: str, settings: Settings,
+                      **options) -> BulkWriter:
+        """A writer with the request sizes and body format ``settings`` give; ``options`` as for the constructor."""
+        return cls(client, index, vector_field, max_docs=settings.bulk_max_docs, max_bytes=settings.bulk_max_bytes,
+                   body_format=settings.bulk_format, **options)
+
     def write(self, docs: Sequence[Document], vectors: np.ndarray,
               passages: Sequence[PassageVectors | None] | None = None) -> BulkResult:
         if len(docs) != len(vectors):
             raise ValueError(f"{len(docs)} documents but {len(vectors)} vectors")
         passages = passages or [None] * len(docs)
-        entries = [bulk_entry(self.index, d, v, self.vector_field, p, self.passages_field)
-                   for d, v, p in zip(docs, vectors, passages)]
+        entries = self._entries(docs, vectors, passages, range(len(docs)))
         result = BulkResult(chunked=sum(1 for p in passages if p))
         for positions in chunk_entries(entries, self.max_docs, self.max_bytes):
-            result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
+            chunk = [docs[i] for i in positions]
+            try:
+                result.add(self._send(chunk, [entries[i] for i in positions]))
+            except SmileRefused as refused:
+                # Refused whole, so nothing of this request was written: send it again as JSON.
+                log.warning("%s refused a Smile bulk body (%s); sending JSON from now on", self.index, refused)
+                self.body_format = "json"
+                entries = self._entries(docs, vectors, passages, range(len(docs)))
+                result.add(self._send(chunk, [entries[i] for i in positions]))
         return result
+
+    def _entries(self, docs: Sequence[Document], vectors: np.ndarray, passages: Sequence[PassageVectors | None],
+                 positions: Iterable[int]) -> list[str] | list[bytes]:
+        """Bulk entries of the documents at ``positions``, in this writer's body format."""
+        if self.body_format == "smile":
+            try:
+                return [smile_bulk_entry(self.index, docs[i], vectors[i], self.vector_field, passages[i],
+                                         self.passages_field) for i in positions]
+            except smile.SmileUnsupported as exc:  # e.g. an integer beyond 64 bits: JSON carries it
+                log.info("sending a batch of %s as JSON: %s", self.index, exc)
+        return [bulk_entry(self.index, docs[i], vectors[i], self.vector_field, passages[i], self.passages_field)
+                for i in positions]
 
     def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         """Content hashes semsearch stored with these ids (absent ids are left out); waits out outages."""
@@ -162,13 +230,26 @@ class BulkWriter:
             result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
         return result
 
-    def _send(self, docs: list[Document], entries: list[str]) -> BulkResult:
+    def _post(self, entries: list[str] | list[bytes]) -> dict:
+        """One bulk request; Smile entries go as raw bytes with their content type."""
+        if not isinstance(entries[0], bytes):
+            return self.client.bulk(body="".join(entries), refresh=self.refresh)
+        params = {"refresh": str(self.refresh).lower()} if self.refresh else None
+        perform = getattr(self.client, "perform_request", None) or self.client.transport.perform_request
+        try:
+            return perform("POST", "/_bulk", params=params, body=b"".join(entries), headers=SMILE_HEADERS)
+        except TransportError as exc:
+            if _refuses_smile(exc):
+                raise SmileRefused(f"{exc.status_code} {exc.error}") from exc
+            raise
+
+    def _send(self, docs: list[Document], entries: list[str] | list[bytes]) -> BulkResult:
         result = BulkResult()
         started = time.monotonic()
         attempt = 0
         while docs:
             try:
-                response = self.client.bulk(body="".join(entries), refresh=self.refresh)
+                response = self._post(entries)
             except (OSConnectionError, ConnectionTimeout) as exc:
                 if isinstance(exc, SSLError):  # a certificate problem does not go away by waiting
                     raise cluster_error(exc, f"bulk request to {self.index!r}") from exc

@@ -6,10 +6,11 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import get_args
 
 import click
 
-from .config import Settings
+from .config import Precision, Settings
 from .errors import ConfigurationError, SemsearchError
 from .client import redact_url
 from .index import DEFAULT_TEXT_FIELDS, PASSAGES_FIELD
@@ -35,7 +36,7 @@ def _settings() -> Settings:
 def _encoder(settings: Settings):
     from .encoder import Encoder  # noqa: PLC0415 - torch loads only for commands that encode
 
-    return Encoder(settings.model, settings.device, token_budget=settings.token_budget)
+    return Encoder.from_settings(settings)
 
 
 class _Group(click.Group):
@@ -144,7 +145,8 @@ def _count_lines(paths: tuple[str, ...]) -> int | None:
               "(missing: an id from the content hash).")
 @click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
               help="Where rejected documents go (JSONL). Default: ./<index>.deadletter.jsonl")
-@click.option("--batch-size", default=256, show_default=True, help="Documents per encoder batch.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Documents per batch (default: 1024 in-process, sorted by length together; 256 per queued task).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--skip-existing/--no-skip-existing", default=True, show_default=True,
               help="Skip documents already indexed with the same content (resumes an interrupted run).")
@@ -155,9 +157,9 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
     from .client import make_client  # noqa: PLC0415
     from .documents import DeadLetterFile, DocumentSchema, read_jsonl  # noqa: PLC0415
     from .index import ensure_index  # noqa: PLC0415
-    from .distributed import run_distributed  # noqa: PLC0415
+    from .distributed import TASK_BATCH_DOCS, run_distributed  # noqa: PLC0415
     from .model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
-    from .pipeline import run_in_process  # noqa: PLC0415
+    from .pipeline import IN_PROCESS_BATCH_DOCS, run_in_process  # noqa: PLC0415
 
     for path in paths:
         if path != "-" and not Path(path).is_file():
@@ -190,15 +192,16 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
                        err=True)
             existing = BulkWriter(client, index_name, info.vector_field, on_wait=wait_message) if skip_existing else None
             report = run_distributed(items, app=make_app(settings), index=index_name, vector_field=info.vector_field,
-                                     dead_letter=dead, batch_docs=batch_size, progress=bar.update,
+                                     dead_letter=dead, batch_docs=batch_size or TASK_BATCH_DOCS,
+                                     progress=bar.update,
                                      on_wait=wait_message, resend_after=settings.task_resend_after,
                                      existing=existing)
         else:
-            writer = BulkWriter(client, index_name, info.vector_field, max_docs=settings.bulk_max_docs,
-                                max_bytes=settings.bulk_max_bytes, on_wait=wait_message,
-                                passages_field=info.passages_field)
+            writer = BulkWriter.from_settings(client, index_name, info.vector_field, settings, on_wait=wait_message,
+                                              passages_field=info.passages_field)
             report = run_in_process(items, encoder=encoder, writer=writer, dead_letter=dead,
-                                    batch_docs=batch_size, progress=bar.update, chunk_overlap=info.passage_overlap,
+                                    batch_docs=batch_size or IN_PROCESS_BATCH_DOCS, progress=bar.update,
+                                    chunk_overlap=info.passage_overlap,
                                     skip_existing=skip_existing)
     for failure in report.failures:
         click.echo(f"rejected: {failure}", err=True)
@@ -216,10 +219,13 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
 
 @main.command()
 @click.option("--device", default=None, help="cuda:0, cpu… (default: SEMSEARCH_DEVICE, else cuda if present).")
+@click.option("--precision", type=click.Choice(get_args(Precision)), default=None,
+              help="Encoder precision (default: SEMSEARCH_PRECISION, else auto: fp16 on a GPU, bf16 on CPUs "
+                   "with AMX, else fp32).")
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1),
               help="Worker processes; one per GPU.")
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(device: str | None, concurrency: int, loglevel: str) -> None:
+def worker(device: str | None, precision: str | None, concurrency: int, loglevel: str) -> None:
     """Start an encoder worker on the ingest queue (needs SEMSEARCH_BROKER_URL)."""
     import os  # noqa: PLC0415
     import socket  # noqa: PLC0415
@@ -227,13 +233,16 @@ def worker(device: str | None, concurrency: int, loglevel: str) -> None:
     settings = _settings()
     if settings.broker_url is None:
         raise click.UsageError("SEMSEARCH_BROKER_URL is not set: a worker needs the Redis queue to read from")
+    # Children read these from their own settings; the parent never touches CUDA before fork.
     if device:
-        # Children read it from their own settings; the parent never touches CUDA before fork.
         os.environ["SEMSEARCH_DEVICE"] = device
+    if precision:
+        os.environ["SEMSEARCH_PRECISION"] = precision
     from ingest.app import ENCODE_QUEUE, make_app  # noqa: PLC0415
 
     click.echo(f"semsearch worker: queue {ENCODE_QUEUE!r} on {redact_url(settings.broker_url)}, "
-               f"{concurrency} process(es), device {device or settings.device or 'auto'}", err=True)
+               f"{concurrency} process(es), device {device or settings.device or 'auto'}, "
+               f"precision {precision or settings.precision}", err=True)
     make_app(settings).worker_main(["worker", "-Q", ENCODE_QUEUE, "-c", str(concurrency), "-P", "prefork",
                                     "--loglevel", loglevel, "-n", f"semsearch-{os.getpid()}@{socket.gethostname()}"])
 

@@ -27,7 +27,7 @@ def _settings():
 def _encoder(settings, model: str | None = None):
     from .encoder import Encoder  # noqa: PLC0415 - torch loads only for commands that encode
 
-    return Encoder(model or settings.model, settings.device, token_budget=settings.token_budget)
+    return Encoder.from_settings(settings, model)
 
 
 def _echo(message: str) -> None:

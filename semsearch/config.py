@@ -11,6 +11,8 @@ from .documents import DEFAULT_MAX_DEPTH, DEFAULT_MAX_DOCUMENT_BYTES
 
 KnnEngine = Literal["lucene", "faiss"]
 Backend = Literal["opensearch", "elasticsearch"]
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+BulkFormat = Literal["smile", "json"]
 
 
 class Settings(BaseSettings):
@@ -50,6 +52,9 @@ class Settings(BaseSettings):
     model: str | None = None
     device: str | None = None  # "cuda", "cuda:1", "cpu"; unset: cuda when available, else cpu
     token_budget: int | None = Field(default=None, gt=0)  # padded tokens per encoder batch; unset: per device
+    # auto: fp16 on a GPU, bf16 on CPUs with AMX matrix units, fp32 elsewhere; fp32 for vectors exactly
+    # as sentence-transformers computes them (half precision: cosine to those ≥ 0.999).
+    precision: Precision = "auto"
 
     vector_field: str = "embedding"
     # faiss needs the plugin's native libraries, which Maven Central's k-NN zip does not carry;
@@ -62,6 +67,9 @@ class Settings(BaseSettings):
 
     bulk_max_docs: int = Field(default=500, gt=0)
     bulk_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # smile: vectors as raw float32 in Smile bulk bodies (both engines take them; a server or proxy
+    # that refuses gets JSON from then on); json: always decimal text.
+    bulk_format: BulkFormat = "smile"
 
     # Input limits (see semsearch.documents): a larger or deeper document is dead-lettered.
     max_document_bytes: int = Field(default=DEFAULT_MAX_DOCUMENT_BYTES, gt=0)

@@ -58,6 +58,11 @@ class BrokerRetry:
                 delay = min(delay * 2, 10.0)
 
 
+# Documents per queued task: small enough that a lost worker costs little work to redo, and that
+# several workers share a file; a worker still encodes them in sub-batches while writing the last.
+TASK_BATCH_DOCS = 256
+
+
 def warn_if_no_workers(app: Celery, say: Callable[[str], None]) -> None:
     """Batches wait in the queue until a worker takes them: say so rather than wait in silence."""
     try:
@@ -70,7 +75,7 @@ def warn_if_no_workers(app: Celery, say: Callable[[str], None]) -> None:
 
 
 def run_distributed(items: Iterable[Document | Rejection], *, app: Celery, index: str, vector_field: str,
-                    dead_letter: DeadLetterFile, batch_docs: int = 256, batch_bytes: int = 1 << 20,
+                    dead_letter: DeadLetterFile, batch_docs: int = TASK_BATCH_DOCS, batch_bytes: int = 1 << 20,
                     max_in_flight: int = 8, resend_after: float = 360.0, max_attempts: int = 3,
                     progress: Callable[[int], None] | None = None,
                     on_wait: Callable[[str], None] | None = None,

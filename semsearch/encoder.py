@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, get_args
 
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
+from .config import Precision
 from .errors import ConfigurationError, ModelError
 
 # Nothing downloads at run time: a model id resolves to a local folder or fails.
@@ -20,14 +22,39 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from .model_folder import Fingerprint, ModelSpec, fingerprint_of, load_model_spec, max_length_of
 from .pooling import pool
 
+if TYPE_CHECKING:
+    from .config import Settings
+
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 # Padded tokens per forward pass. On CPU, small batches stay in cache: 4,096 ran 1.37× faster than
 # sentence-transformers on dbpedia-entity where 8,192 gave 1.10× and 16,384 0.95× (docs/benchmarks.md).
 # A GPU wants large batches to fill its cores (not measured here: no GPU was available).
 DEFAULT_TOKEN_BUDGET = {"cpu": 4096, "cuda": 16384}
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def cpu_has_bf16_matrix_units() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX), where bf16 beats fp32 severalfold.
+
+    Without AMX, torch emulates bf16 matmuls and they run slower than fp32.
+    """
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe and probe() and torch.backends.mkldnn.is_available())
+
+
+def auto_precision(device_type: str, bf16_matrix_units: bool) -> str:
+    """What ``precision="auto"`` means on a device (pure): half precision where the hardware runs it natively.
+
+    fp16 on CUDA; bf16 on CPUs with AMX (3.1× fp32's throughput on this project's machines, cosine to the
+    fp32 vectors ≥ 0.9998 and the same STSb Spearman, docs/benchmarks.md); fp32 elsewhere.
+    """
+    if device_type == "cuda":
+        return "fp16"
+    if device_type == "cpu" and bf16_matrix_units:
+        return "bf16"
+    return "fp32"
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -108,7 +135,8 @@ class Encoder:
 
     ``model``: a sentence-transformers folder, a model id present locally, or ``None`` for the
     shipped all-MiniLM-L6-v2. ``device``: ``None`` (cuda if present, else cpu), ``"cpu"``, ``"cuda:0"``…
-    ``precision``: ``auto`` (fp16 on GPU, fp32 on CPU), ``fp32``, ``fp16`` or ``bf16``.
+    ``precision``: ``auto`` (:func:`auto_precision`: fp16 on GPU, bf16 on CPUs with AMX, else fp32),
+    ``fp32``, ``fp16`` or ``bf16``.
     ``token_budget``: padded tokens per forward pass (batch size adapts to input length); default
     per device (:data:`DEFAULT_TOKEN_BUDGET`).
     """
@@ -124,7 +152,7 @@ class Encoder:
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         if precision == "auto":
-            precision = "fp16" if self.device.type == "cuda" else "fp32"
+            precision = auto_precision(self.device.type, self.device.type == "cpu" and cpu_has_bf16_matrix_units())
         self.precision = precision
         self.token_budget = token_budget or DEFAULT_TOKEN_BUDGET.get(self.device.type, DEFAULT_TOKEN_BUDGET["cuda"])
         hf_logging.disable_progress_bar()  # a progress bar per model load is noise in a CLI
@@ -140,6 +168,12 @@ class Encoder:
         self.dimension = int(self.model.config.hidden_size) * len(self.spec.pooling_modes)
         self._fingerprint: Fingerprint | None = None
         self._special_prefix, self._special_suffix = self._special_tokens()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, model: str | None = None) -> Encoder:
+        """The encoder ``settings`` describe (model, device, precision, token budget); ``model`` overrides."""
+        return cls(model or settings.model, settings.device, precision=settings.precision,
+                   token_budget=settings.token_budget)
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -162,29 +196,42 @@ class Encoder:
         windows overlapping by ``overlap`` tokens, each with its own vector (nothing is truncated)."""
         if isinstance(texts, str):
             raise TypeError("encode_passages() takes a list of texts")
-        if len(texts) == 0:
-            return Passages(vectors=np.zeros((0, self.dimension), dtype=np.float32), owner=[], spans=[])
-        prompt = self.spec.document_prompt
-        if self.spec.do_lower_case:
-            texts = [t.lower() for t in texts]
-            prompt = prompt.lower()
-        encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
-                                 verbose=False)
-        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
-        prompt_length = len(prompt_ids) + 1 if prompt and not self.spec.include_prompt else 0
-        window = self.max_length - len(self._special_prefix) - len(self._special_suffix) - len(prompt_ids)
-        inputs: list[list[int]] = []
-        owner: list[int] = []
-        spans: list[tuple[int, int]] = []
-        for position, (ids, offsets) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"])):
-            for start in window_starts(len(ids), window, min(overlap, window - 1)):
-                piece = ids[start:start + window]
-                inputs.append(self._special_prefix + prompt_ids + piece + self._special_suffix)
-                owner.append(position)
-                end = start + len(piece)
-                spans.append((offsets[start][0], offsets[end - 1][1]) if piece else (0, 0))
+        inputs, owner, spans, prompt_length = self._windows(texts, overlap, first_only=False)
         vectors = self._encode_ids(inputs, prompt_length) if inputs else np.zeros((0, self.dimension), np.float32)
         return Passages(vectors=vectors, owner=owner, spans=spans)
+
+    def iter_passages(self, texts: Sequence[str], overlap: int = 32, *, part_size: int = 128,
+                      first_only: bool = False) -> Iterator[Passages]:
+        """:meth:`encode_passages` in parts, as the length-sorted batches finish: each part holds at
+        least ``part_size`` whole texts (the last may hold fewer), every window of each in order, with
+        ``owner`` giving positions in ``texts``. A caller writes the first parts while the rest encode.
+        ``first_only``: each text's first window alone (what :meth:`encode_documents` gives)."""
+        if isinstance(texts, str):
+            raise TypeError("iter_passages() takes a list of texts")
+        inputs, owner, spans, prompt_length = self._windows(texts, overlap, first_only=first_only)
+        windows_of: dict[int, list[int]] = {}
+        for window, text in enumerate(owner):
+            windows_of.setdefault(text, []).append(window)
+        missing = {text: len(windows) for text, windows in windows_of.items()}
+        finished: dict[int, np.ndarray] = {}
+        ready: list[int] = []
+
+        def part() -> Passages:
+            order = [w for text in ready for w in windows_of[text]]
+            return Passages(vectors=np.stack([finished.pop(w) for w in order]), owner=[owner[w] for w in order],
+                            spans=[spans[w] for w in order])
+
+        for batch, vectors in self._forward_batches(inputs, prompt_length):
+            for window, vector in zip(batch, vectors.float().cpu().numpy()):
+                finished[window] = vector
+                missing[owner[window]] -= 1
+                if missing[owner[window]] == 0:
+                    ready.append(owner[window])
+            if len(ready) >= part_size:
+                yield part()
+                ready = []
+        if ready:
+            yield part()
 
     @property
     def fingerprint(self) -> Fingerprint:
@@ -206,6 +253,34 @@ class Encoder:
             if full[start:start + len(bare)] == bare:
                 return full[:start], full[start + len(bare):]
         raise ModelError(f"cannot tell how {type(self.tokenizer).__name__} adds special tokens")
+
+    def _windows(self, texts: Sequence[str], overlap: int, first_only: bool
+                 ) -> tuple[list[list[int]], list[int], list[tuple[int, int]], int]:
+        """Token windows of ``texts`` with special tokens and the document prompt: (inputs, owner
+        text of each, character span of each, prompt length to leave out of pooling)."""
+        prompt = self.spec.document_prompt
+        if self.spec.do_lower_case:
+            texts = [t.lower() for t in texts]
+            prompt = prompt.lower()
+        if len(texts) == 0:
+            return [], [], [], 0
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
+                                 verbose=False)
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"] if prompt else []
+        prompt_length = len(prompt_ids) + 1 if prompt and not self.spec.include_prompt else 0
+        window = self.max_length - len(self._special_prefix) - len(self._special_suffix) - len(prompt_ids)
+        inputs: list[list[int]] = []
+        owner: list[int] = []
+        spans: list[tuple[int, int]] = []
+        for position, (ids, offsets) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"])):
+            starts = window_starts(len(ids), window, min(overlap, window - 1))
+            for start in starts[:1] if first_only else starts:
+                piece = ids[start:start + window]
+                inputs.append(self._special_prefix + prompt_ids + piece + self._special_suffix)
+                owner.append(position)
+                end = start + len(piece)
+                spans.append((offsets[start][0], offsets[end - 1][1]) if piece else (0, 0))
+        return inputs, owner, spans, prompt_length
 
     def _tokenize(self, texts: Sequence[str], prompt: str) -> tuple[list[list[int]], int]:
         if self.spec.do_lower_case:
@@ -232,11 +307,19 @@ class Encoder:
     @torch.inference_mode()
     def _encode_ids(self, ids: list[list[int]], prompt_length: int = 0) -> np.ndarray:
         result = torch.empty((len(ids), self.dimension), dtype=torch.float32, device=self.device)
+        for batch, vectors in self._forward_batches(ids, prompt_length):
+            # No host sync per batch: on a GPU, this loop pads and copies batch N+1 while batch N runs.
+            result[self._to_device(torch.tensor(batch, dtype=torch.long))] = vectors.float()
+        return result.cpu().numpy()
+
+    def _forward_batches(self, ids: list[list[int]], prompt_length: int) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """(input positions, their vectors on the device) per token-budget batch, longest inputs first."""
         pending = plan_batches([len(x) for x in ids], self.token_budget)
         while pending:
             batch = pending.pop(0)
             try:
-                vectors = self._forward([ids[i] for i in batch], prompt_length)
+                with torch.inference_mode():
+                    vectors = self._forward([ids[i] for i in batch], prompt_length)
             except torch.cuda.OutOfMemoryError:
                 if len(batch) == 1:
                     raise
@@ -248,9 +331,7 @@ class Encoder:
                 half = len(batch) // 2
                 pending[:0] = [batch[:half], batch[half:]]
                 continue
-            # No host sync per batch: on a GPU, this loop pads and copies batch N+1 while batch N runs.
-            result[self._to_device(torch.tensor(batch, dtype=torch.long))] = vectors.float()
-        return result.cpu().numpy()
+            yield batch, vectors
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         """CPU tensors reach a GPU from pinned memory, asynchronously; on CPU they stay as they are."""

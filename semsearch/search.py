@@ -100,8 +100,7 @@ class SearcherBase:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = Encoder(self.settings.model, self.settings.device,
-                                    token_budget=self.settings.token_budget)
+            self._encoder = Encoder.from_settings(self.settings)
         return self._encoder
 
     def _request(self, text: str, *, k: int, mode: str, filters: Filters, fusion: FusionConfig | None,

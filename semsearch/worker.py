@@ -6,7 +6,6 @@ CUDA is never touched in the parent, so every child gets a clean GPU context.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from .bulk import BulkResult, BulkWriter
@@ -16,9 +15,6 @@ from .encoder import Encoder
 from .index import check_fingerprint, get_index_info
 from .streaming import drain
 from .pipeline import encode_and_write
-
-# Inside a task, sub-batches let the GPU encode one while the previous one is being written.
-SUB_BATCH_DOCS = 128
 
 _process_state: dict[str, Any] = {}
 
@@ -57,7 +53,7 @@ def process_encoder() -> Encoder:
     """This process's encoder, created on first use (after fork)."""
     if "encoder" not in _process_state:
         settings = process_settings()
-        _process_state["encoder"] = Encoder(settings.model, settings.device, token_budget=settings.token_budget)
+        _process_state["encoder"] = Encoder.from_settings(settings)
     return _process_state["encoder"]
 
 
@@ -82,14 +78,8 @@ def checked_writer(index: str, vector_field: str) -> tuple[BulkWriter, int]:
         check_fingerprint(info, process_encoder().fingerprint.as_dict())
         checked.add(info.index)
     settings = process_settings()
-    writer = BulkWriter(client, index, vector_field, max_docs=settings.bulk_max_docs,
-                        max_bytes=settings.bulk_max_bytes, passages_field=info.passages_field)
+    writer = BulkWriter.from_settings(client, index, vector_field, settings, passages_field=info.passages_field)
     return writer, info.passage_overlap
-
-
-def _chunks(docs: list[Document], size: int) -> Iterator[list[Document]]:
-    for start in range(0, len(docs), size):
-        yield docs[start:start + size]
 
 
 def encode_batch(index: str, vector_field: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -97,7 +87,8 @@ def encode_batch(index: str, vector_field: str, docs: list[dict[str, Any]]) -> d
     documents = [document_from_payload(d) for d in docs]
     writer, overlap = checked_writer(index, vector_field)
     total = BulkResult()
-    for _, result in encode_and_write(_chunks(documents, SUB_BATCH_DOCS), process_encoder(), writer, overlap):
+    # One batch, sorted by length as a whole; encode_and_write writes its parts while the rest encode.
+    for _, result in encode_and_write([documents], process_encoder(), writer, overlap):
         total.add(result)
     return result_payload(total)
 
@@ -126,7 +117,7 @@ def drain_stream(index: str, task_id: str) -> dict[str, Any]:
 
     def write_documents(docs: list[Document]) -> tuple[int, list[tuple[str, str]]]:
         total = BulkResult()
-        for _, result in encode_and_write(_chunks(docs, SUB_BATCH_DOCS), encoder, writer, overlap):
+        for _, result in encode_and_write([docs], encoder, writer, overlap):
             total.add(result)
         return total.indexed, [(d.id, reason) for d, reason in total.failed]
 

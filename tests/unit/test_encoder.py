@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from semsearch import Encoder
-from semsearch.encoder import plan_batches
+from semsearch.config import Settings
+from semsearch.encoder import auto_precision, cpu_has_bf16_matrix_units, plan_batches
 from semsearch.errors import ConfigurationError, ModelError
 from semsearch.model_folder import POOLING_MODES, default_model_path, load_model_spec
 
@@ -21,7 +22,8 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def encoder():
-    return Encoder(device="cpu")
+    # fp32: the vectors sentence-transformers computes, to 1e-5; the default (auto) may be bf16 on CPU.
+    return Encoder(device="cpu", precision="fp32")
 
 
 def model_copy(tmp_path, pooling: dict, normalize: bool = True):
@@ -52,7 +54,7 @@ def test_each_pooling_mode_matches_sentence_transformers(tmp_path, sts_sentences
     folder = model_copy(tmp_path, {"pooling_mode": mode}, normalize=False)
     sample = sts_sentences[:40]
     reference = st.SentenceTransformer(str(folder), device="cpu").encode(sample)
-    ours = Encoder(str(folder), device="cpu").encode(sample)
+    ours = Encoder(str(folder), device="cpu", precision="fp32").encode(sample)
     assert load_model_spec(folder).pooling_modes == (mode,)
     assert cosines(ours, reference).min() >= 0.9999
     assert np.allclose(np.linalg.norm(ours, axis=1), np.linalg.norm(reference, axis=1), rtol=1e-3)
@@ -60,10 +62,40 @@ def test_each_pooling_mode_matches_sentence_transformers(tmp_path, sts_sentences
 
 def test_combined_legacy_pooling_keys(tmp_path, sts_sentences):
     folder = model_copy(tmp_path, {"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": True})
-    ours = Encoder(str(folder), device="cpu")
+    ours = Encoder(str(folder), device="cpu", precision="fp32")
     assert ours.dimension == 768
     reference = st.SentenceTransformer(str(folder), device="cpu").encode(sts_sentences[:20])
     assert cosines(ours.encode(sts_sentences[:20]), reference).min() >= 0.9999
+
+
+def test_auto_precision_is_half_where_the_hardware_runs_it():
+    assert auto_precision("cuda", bf16_matrix_units=False) == "fp16"
+    assert auto_precision("cpu", bf16_matrix_units=True) == "bf16"
+    assert auto_precision("cpu", bf16_matrix_units=False) == "fp32"
+    assert auto_precision("mps", bf16_matrix_units=True) == "fp32"
+
+
+def test_default_cpu_encoder_stays_within_half_precision_fidelity(sts_sentences):
+    """The default (auto) encoder on this machine: bf16 where the CPU has AMX, else fp32; either way
+    within the half-precision contract (cosine ≥ 0.999 to sentence-transformers' fp32 vectors)."""
+    default = Encoder(device="cpu")
+    expected = "bf16" if cpu_has_bf16_matrix_units() else "fp32"
+    assert default.precision == expected
+    assert next(default.model.parameters()).dtype == {"bf16": torch.bfloat16, "fp32": torch.float32}[expected]
+    sample = sts_sentences[:300]
+    reference = st.SentenceTransformer(str(default_model_path()), device="cpu").encode(sample)
+    ours = default.encode(sample)
+    assert ours.dtype == np.float32
+    assert cosines(ours, reference).min() >= 0.999
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_settings_choose_the_precision():
+    assert Settings().precision == "auto"
+    exact = Encoder.from_settings(Settings(precision="fp32", device="cpu"))
+    assert exact.precision == "fp32" and next(exact.model.parameters()).dtype == torch.float32
+    half = Encoder.from_settings(Settings(precision="bf16", device="cpu"))
+    assert half.precision == "bf16" and next(half.model.parameters()).dtype == torch.bfloat16
 
 
 def test_order_is_restored_whatever_the_lengths(encoder):

@@ -33,3 +33,11 @@ def test_password_is_secret(monkeypatch):
 def test_url_without_scheme_is_refused():
     with pytest.raises(ValueError, match="http:// or https://"):
         Settings(opensearch_url="localhost:9200")
+
+
+def test_precision_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SEMSEARCH_PRECISION", "fp32")
+    assert Settings().precision == "fp32"
+    monkeypatch.setenv("SEMSEARCH_PRECISION", "fp64")
+    with pytest.raises(ValueError, match="auto.*fp32.*fp16.*bf16"):
+        Settings()
