@@ -607,7 +607,8 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
                       checkpoints: CheckpointStore | None = None, checkpointed: bool = True,
                       batch_docs: int = 256, page_size: int = PAGE_SIZE, on_batch: OnBatch | None = None,
                       write_client: OpenSearch | None = None,
-                      bulk_max_docs: int = 500, bulk_max_bytes: int = 8 << 20) -> BackfillReport:
+                      bulk_max_docs: int = 500, bulk_max_bytes: int = 8 << 20,
+                      bulk_format: str = "smile") -> BackfillReport:
     """Make ``target`` hold exactly ``source``'s documents, with vectors from ``encoder``.
 
     Both indexes are compared document by document (a digest of the source without vectors): only
@@ -626,7 +627,7 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
     report = BackfillReport(index=target, resumed_after=after, passes=1)
     skip = (source.vector_field, CONTENT_HASH_FIELD, ID_FIELD, *([source.passages_field] if source.passages_field else []))
     writer = BulkWriter(write_client or client, target, source.vector_field, max_docs=bulk_max_docs,
-                        max_bytes=bulk_max_bytes, passages_field=source.passages_field)
+                        max_bytes=bulk_max_bytes, passages_field=source.passages_field, body_format=bulk_format)
     pending_deletes: list[str] = []
     no_text_hits: list[dict] = []
 

@@ -6,7 +6,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -174,31 +174,38 @@ class BulkWriter:
         if len(docs) != len(vectors):
             raise ValueError(f"{len(docs)} documents but {len(vectors)} vectors")
         passages = passages or [None] * len(docs)
-        entries = self._entries(docs, vectors, passages, range(len(docs)))
         result = BulkResult(chunked=sum(1 for p in passages if p))
-        for positions in chunk_entries(entries, self.max_docs, self.max_bytes):
-            chunk = [docs[i] for i in positions]
-            try:
-                result.add(self._send(chunk, [entries[i] for i in positions]))
-            except SmileRefused as refused:
-                # Refused whole, so nothing of this request was written: send it again as JSON.
-                log.warning("%s refused a Smile bulk body (%s); sending JSON from now on", self.index, refused)
-                self.body_format = "json"
-                entries = self._entries(docs, vectors, passages, range(len(docs)))
-                result.add(self._send(chunk, [entries[i] for i in positions]))
+        result.add(self._write_chunks(docs, vectors, passages))
         return result
 
-    def _entries(self, docs: Sequence[Document], vectors: np.ndarray, passages: Sequence[PassageVectors | None],
-                 positions: Iterable[int]) -> list[str] | list[bytes]:
-        """Bulk entries of the documents at ``positions``, in this writer's body format."""
+    def _write_chunks(self, docs: Sequence[Document], vectors: np.ndarray,
+                      passages: Sequence[PassageVectors | None]) -> BulkResult:
+        result = BulkResult()
+        entries = self._entries(docs, vectors, passages)
+        for positions in chunk_entries(entries, self.max_docs, self.max_bytes):
+            try:
+                result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
+            except SmileRefused as refused:
+                # Refused whole, so nothing of this request was written: from here on, JSON, in chunks
+                # sized for JSON (its vectors are larger than Smile's).
+                log.warning("%s refused a Smile bulk body (%s); sending JSON from now on", self.index, refused)
+                self.body_format = "json"
+                first = positions[0]
+                result.add(self._write_chunks(docs[first:], vectors[first:], passages[first:]))
+                break
+        return result
+
+    def _entries(self, docs: Sequence[Document], vectors: np.ndarray,
+                 passages: Sequence[PassageVectors | None]) -> list[str] | list[bytes]:
+        """Bulk entries of ``docs`` in this writer's body format."""
         if self.body_format == "smile":
             try:
-                return [smile_bulk_entry(self.index, docs[i], vectors[i], self.vector_field, passages[i],
-                                         self.passages_field) for i in positions]
+                return [smile_bulk_entry(self.index, d, v, self.vector_field, p, self.passages_field)
+                        for d, v, p in zip(docs, vectors, passages)]
             except smile.SmileUnsupported as exc:  # e.g. an integer beyond 64 bits: JSON carries it
                 log.info("sending a batch of %s as JSON: %s", self.index, exc)
-        return [bulk_entry(self.index, docs[i], vectors[i], self.vector_field, passages[i], self.passages_field)
-                for i in positions]
+        return [bulk_entry(self.index, d, v, self.vector_field, p, self.passages_field)
+                for d, v, p in zip(docs, vectors, passages)]
 
     def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
         """Content hashes semsearch stored with these ids (absent ids are left out); waits out outages."""

@@ -207,7 +207,8 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
             _echo("note: a migration encodes in this process (the workers serve the current model)")
         encoder = _encoder(settings, model)
         report = migrate(client, name, encoder=encoder, batch_docs=batch_size, notify=_echo,
-                         on_batch=_progress_printer("migrate"), write_client=make_client(settings))
+                         on_batch=_progress_printer("migrate"), write_client=make_client(settings),
+                         bulk_format=settings.bulk_format)
         _echo(f"migrated {name!r} to {report.index!r}: {report.documents} documents, {report.encoded} encoded "
               f"with {encoder.fingerprint.model!r} in {report.elapsed:.1f}s; {report.previous!r} kept")
         if as_json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, get_args
 
@@ -196,7 +196,7 @@ class Encoder:
         windows overlapping by ``overlap`` tokens, each with its own vector (nothing is truncated)."""
         if isinstance(texts, str):
             raise TypeError("encode_passages() takes a list of texts")
-        inputs, owner, spans, prompt_length = self._windows(texts, overlap, first_only=False)
+        inputs, owner, spans, prompt_length = self._windows(texts, overlap)
         vectors = self._encode_ids(inputs, prompt_length) if inputs else np.zeros((0, self.dimension), np.float32)
         return Passages(vectors=vectors, owner=owner, spans=spans)
 
@@ -205,10 +205,15 @@ class Encoder:
         """:meth:`encode_passages` in parts, as the length-sorted batches finish: each part holds at
         least ``part_size`` whole texts (the last may hold fewer), every window of each in order, with
         ``owner`` giving positions in ``texts``. A caller writes the first parts while the rest encode.
-        ``first_only``: each text's first window alone (what :meth:`encode_documents` gives)."""
+        ``first_only``: each text's first window alone, exactly as :meth:`encode_documents` tokenizes
+        it (the spans of such parts are not computed: (0, 0))."""
         if isinstance(texts, str):
             raise TypeError("iter_passages() takes a list of texts")
-        inputs, owner, spans, prompt_length = self._windows(texts, overlap, first_only=first_only)
+        if first_only:
+            inputs, prompt_length = self._tokenize(texts, self.spec.document_prompt) if texts else ([], 0)
+            owner, spans = list(range(len(inputs))), [(0, 0)] * len(inputs)
+        else:
+            inputs, owner, spans, prompt_length = self._windows(texts, overlap)
         windows_of: dict[int, list[int]] = {}
         for window, text in enumerate(owner):
             windows_of.setdefault(text, []).append(window)
@@ -221,15 +226,26 @@ class Encoder:
             return Passages(vectors=np.stack([finished.pop(w) for w in order]), owner=[owner[w] for w in order],
                             spans=[spans[w] for w in order])
 
-        for batch, vectors in self._forward_batches(inputs, prompt_length):
-            for window, vector in zip(batch, vectors.float().cpu().numpy()):
+        def collect(batch: list[int], host_vectors: Callable[[], np.ndarray]) -> None:
+            for window, vector in zip(batch, host_vectors()):
                 finished[window] = vector
                 missing[owner[window]] -= 1
                 if missing[owner[window]] == 0:
                     ready.append(owner[window])
+
+        previous = None
+        for batch, vectors in self._forward_batches(inputs, prompt_length):
+            # Batch N's copy is queued right behind its kernels; it is awaited only after batch N+1 is
+            # queued, so a GPU works on N+1 while this thread sorts N's vectors and pads N+2.
+            current = (batch, self._start_host_copy(vectors))
+            if previous is not None:
+                collect(*previous)
+            previous = current
             if len(ready) >= part_size:
                 yield part()
-                ready = []
+                ready.clear()
+        if previous is not None:
+            collect(*previous)
         if ready:
             yield part()
 
@@ -254,7 +270,7 @@ class Encoder:
                 return full[:start], full[start + len(bare):]
         raise ModelError(f"cannot tell how {type(self.tokenizer).__name__} adds special tokens")
 
-    def _windows(self, texts: Sequence[str], overlap: int, first_only: bool
+    def _windows(self, texts: Sequence[str], overlap: int
                  ) -> tuple[list[list[int]], list[int], list[tuple[int, int]], int]:
         """Token windows of ``texts`` with special tokens and the document prompt: (inputs, owner
         text of each, character span of each, prompt length to leave out of pooling)."""
@@ -273,8 +289,7 @@ class Encoder:
         owner: list[int] = []
         spans: list[tuple[int, int]] = []
         for position, (ids, offsets) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"])):
-            starts = window_starts(len(ids), window, min(overlap, window - 1))
-            for start in starts[:1] if first_only else starts:
+            for start in window_starts(len(ids), window, min(overlap, window - 1)):
                 piece = ids[start:start + window]
                 inputs.append(self._special_prefix + prompt_ids + piece + self._special_suffix)
                 owner.append(position)
@@ -332,6 +347,23 @@ class Encoder:
                 pending[:0] = [batch[:half], batch[half:]]
                 continue
             yield batch, vectors
+
+    def _start_host_copy(self, vectors: torch.Tensor) -> Callable[[], np.ndarray]:
+        """Start copying ``vectors`` to the host; the function returned waits for that copy alone."""
+        vectors = vectors.float()
+        if self.device.type != "cuda":
+            array = vectors.numpy()
+            return lambda: array
+        host = torch.empty(vectors.shape, dtype=torch.float32, pin_memory=True)
+        host.copy_(vectors, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+
+        def wait() -> np.ndarray:
+            copied.synchronize()
+            return host.numpy()
+
+        return wait
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         """CPU tensors reach a GPU from pinned memory, asynchronously; on CPU they stay as they are."""

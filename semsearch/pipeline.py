@@ -123,24 +123,36 @@ def encode_and_write(batches: Iterable[list[Document]], encoder: Encoder, writer
     input. Batches come back in the order they went in, each with the results of all its parts.
     """
     chunk = writer.passages_field is not None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-bulk") as pool:
-        waiting: deque[tuple[list[Document], list[Future[BulkResult]]]] = deque()
-        in_flight: deque[Future[BulkResult]] = deque()
-        for batch in batches:
-            futures: list[Future[BulkResult]] = []
-            waiting.append((batch, futures))
-            for encoded in encoder.iter_passages([d.text for d in batch], overlap=chunk_overlap,
-                                                 part_size=part_docs, first_only=not chunk):
-                docs, vectors, passages = documents_with_vectors(batch, encoded)
-                while len(in_flight) >= MAX_PARTS_IN_FLIGHT:
-                    in_flight.popleft().result()
-                in_flight.append(pool.submit(writer.write, docs, vectors, passages if chunk else None))
-                futures.append(in_flight[-1])
-                # Hand back finished batches as soon as they are whole (the writer keeps their order).
-                while len(waiting) > 1 and all(f.done() for f in waiting[0][1]):
-                    yield _collected(*waiting.popleft())
-        while waiting:
+    waiting: deque[tuple[list[Document], list[Future[BulkResult]]]] = deque()
+    in_flight: deque[Future[BulkResult]] = deque()
+
+    def finished_batches(submitted: int) -> Iterator[tuple[list[Document], BulkResult]]:
+        # Batches whose parts are all written, oldest first; of the last ``submitted`` batches, only
+        # those whose every part has been handed to the writer can be whole.
+        while len(waiting) > submitted and all(f.done() for f in waiting[0][1]):
             yield _collected(*waiting.popleft())
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="semsearch-bulk") as pool:
+        try:
+            for batch in batches:
+                futures: list[Future[BulkResult]] = []
+                waiting.append((batch, futures))
+                for encoded in encoder.iter_passages([d.text for d in batch], overlap=chunk_overlap,
+                                                     part_size=part_docs, first_only=not chunk):
+                    docs, vectors, passages = documents_with_vectors(batch, encoded)
+                    while len(in_flight) >= MAX_PARTS_IN_FLIGHT:
+                        in_flight.popleft().result()
+                    in_flight.append(pool.submit(writer.write, docs, vectors, passages if chunk else None))
+                    futures.append(in_flight[-1])
+                    yield from finished_batches(submitted=1)
+                yield from finished_batches(submitted=0)
+            while waiting:
+                yield _collected(*waiting.popleft())
+        except BaseException:
+            # A failed write (or a caller that stops early) must not wait for the parts queued behind it.
+            for future in in_flight:
+                future.cancel()
+            raise
 
 
 def _collected(batch: list[Document], futures: list[Future[BulkResult]]) -> tuple[list[Document], BulkResult]:

@@ -82,6 +82,13 @@ def checked_writer(index: str, vector_field: str) -> tuple[BulkWriter, int]:
     return writer, info.passage_overlap
 
 
+def remember_body_format(writer: BulkWriter) -> None:
+    """A cluster that refused Smile bodies gets JSON from this process's later writers too."""
+    settings = process_settings()
+    if writer.body_format != settings.bulk_format:
+        _process_state["settings"] = settings.model_copy(update={"bulk_format": writer.body_format})
+
+
 def encode_batch(index: str, vector_field: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
     """Encode and write one batch of documents; returns counts and per-document failures."""
     documents = [document_from_payload(d) for d in docs]
@@ -90,6 +97,7 @@ def encode_batch(index: str, vector_field: str, docs: list[dict[str, Any]]) -> d
     # One batch, sorted by length as a whole; encode_and_write writes its parts while the rest encode.
     for _, result in encode_and_write([documents], process_encoder(), writer, overlap):
         total.add(result)
+    remember_body_format(writer)
     return result_payload(total)
 
 
@@ -119,6 +127,7 @@ def drain_stream(index: str, task_id: str) -> dict[str, Any]:
         total = BulkResult()
         for _, result in encode_and_write([docs], encoder, writer, overlap):
             total.add(result)
+        remember_body_format(writer)
         return total.indexed, [(d.id, reason) for d, reason in total.failed]
 
     def delete_ids(ids: list[str]) -> None:

@@ -85,6 +85,7 @@ def test_passages_in_smile_match_json(client, settings, encoder, tmp_path):
             writer = BulkWriter(client, index, info.vector_field, body_format=fmt, refresh="wait_for",
                                 passages_field=info.passages_field)
             assert writer.write([doc], encoded.vectors[:1], [passages]).indexed == 1
+            assert writer.body_format == fmt
             sources[fmt] = client.get(index=index, id="long")["_source"]
         finally:
             client.indices.delete(index=index, ignore_unavailable=True)

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from semsearch.index import ensure_index
+from semsearch.smile import HEADER as SMILE_HEADER
+from semsearch.smile import dumps as smile_dumps
 from semsearch.model_folder import fingerprint_of, load_model_spec
 
 from .conftest import run_cli
@@ -99,7 +101,7 @@ class FaultProxy:
             error = {"error": {"type": "es_rejected_execution_exception",
                                "reason": "rejected execution of bulk request [fault proxy]"}, "status": 429}
             return 429, "application/json", json.dumps(error).encode()
-        operations = _operations(body)
+        operations = _operations(body, headers)
         if number > self.reject_requests + self.reject_items_in:
             with self.lock:
                 self.forwarded_items += len(operations)
@@ -116,8 +118,8 @@ class FaultProxy:
         merged, forwarded = [], iter(items)
         for i, op in enumerate(operations):
             if i in rejected:
-                action = json.loads(op[0])
-                kind, meta = next(iter(action.items()))
+                # semsearch's Smile bodies only index; the writer reads items by position and status.
+                kind, meta = ("index", {}) if op[0].startswith(SMILE_HEADER) else next(iter(json.loads(op[0]).items()))
                 merged.append({kind: {"_index": meta.get("_index"), "_id": meta.get("_id"), "status": 429,
                                       "error": {"type": "es_rejected_execution_exception",
                                                 "reason": "rejected execution of coordinating operation "
@@ -138,8 +140,15 @@ class FaultProxy:
         self.server.server_close()
 
 
-def _operations(body: bytes) -> list[list[bytes]]:
-    """A bulk body as operations: [action line] or [action line, source line], newlines kept."""
+def _operations(body: bytes, headers: dict) -> list[list[bytes]]:
+    """A bulk body as operations: [action line] or [action line, source line], separators kept.
+
+    Smile bodies (semsearch's default) are documents ended by 0xFF, each action followed by its source."""
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    if "smile" in content_type:
+        documents = [part + b"\xff" for part in body.split(b"\xff") if part]
+        assert all(d.startswith(SMILE_HEADER) for d in documents) and len(documents) % 2 == 0
+        return [documents[i:i + 2] for i in range(0, len(documents), 2)]
     lines = [line + b"\n" for line in body.split(b"\n") if line.strip()]
     operations, i = [], 0
     while i < len(lines):
@@ -220,9 +229,11 @@ def test_document_refused_by_the_mapping_is_dead_lettered_and_the_rest_indexed(c
                                   "exit": result.returncode}))
 
 
-@pytest.mark.parametrize("body, expected", [
-    (b'{"index":{"_id":"a"}}\n{"x":1}\n{"delete":{"_id":"b"}}\n', 2),
-    (b"", 0),
+@pytest.mark.parametrize("body, content_type, expected", [
+    (b'{"index":{"_id":"a"}}\n{"x":1}\n{"delete":{"_id":"b"}}\n', "application/json", 2),
+    (b"", "application/json", 0),
+    (smile_dumps({"index": {"_id": "a"}}) + smile_dumps({"x": 1}) + smile_dumps({"index": {"_id": "b"}})
+     + smile_dumps({"x": 2}), "application/smile", 2),
 ])
-def test_fault_proxy_splits_bulk_bodies(body, expected):
-    assert len(_operations(body)) == expected
+def test_fault_proxy_splits_bulk_bodies(body, content_type, expected):
+    assert len(_operations(body, {"Content-Type": content_type})) == expected

@@ -90,6 +90,14 @@ def test_default_cpu_encoder_stays_within_half_precision_fidelity(sts_sentences)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
 
 
+def test_bf16_stays_within_half_precision_fidelity_on_any_cpu(sts_sentences):
+    """bf16 runs on every CPU (emulated without AMX, only slower): the contract holds either way."""
+    sample = sts_sentences[:200]
+    reference = st.SentenceTransformer(str(default_model_path()), device="cpu").encode(sample)
+    ours = Encoder(device="cpu", precision="bf16").encode(sample)
+    assert cosines(ours, reference).min() >= 0.999
+
+
 def test_settings_choose_the_precision():
     assert Settings().precision == "auto"
     exact = Encoder.from_settings(Settings(precision="fp32", device="cpu"))

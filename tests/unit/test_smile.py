@@ -162,3 +162,17 @@ def test_which_errors_refuse_smile():
                                          {"error": {"reason": "Content-Type header [application/smile] is not supported"}}))
     assert not _refuses_smile(TransportError(400, "mapper_parsing_exception", {"error": {"reason": "failed to parse"}}))
     assert not _refuses_smile(TransportError(429, "x", {}))
+
+
+def test_after_a_refusal_json_requests_are_sized_for_json():
+    """JSON vectors are longer than Smile's: the refused chunk and the rest are chunked again."""
+    docs, vectors = [doc(i) for i in range(6)], np.random.default_rng(0).random((6, 384), dtype=np.float32)
+    json_size = len(bulk_entry("i", docs[0], vectors[0], "v").encode())
+    smile_size = len(smile_bulk_entry("i", docs[0], vectors[0], "v"))
+    assert smile_size < json_size
+    limit = 2 * json_size + 10  # three Smile entries fit, only two JSON ones
+    assert 3 * smile_size <= limit
+    client = RecordingClient(smile_status=415)
+    assert BulkWriter(client, "i", "v", max_bytes=limit).write(docs, vectors).indexed == 6
+    json_bodies = [b for b in client.bodies if isinstance(b, str)]
+    assert len(json_bodies) == 3 and all(len(b.encode()) <= limit for b in json_bodies)
