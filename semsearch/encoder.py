@@ -47,7 +47,7 @@ def cpu_has_bf16_matrix_units() -> bool:
 def auto_precision(device_type: str, bf16_matrix_units: bool) -> str:
     """What ``precision="auto"`` means on a device (pure): half precision where the hardware runs it natively.
 
-    fp16 on CUDA; bf16 on CPUs with AMX (3.1× fp32's throughput on this project's machines, cosine to the
+    fp16 on CUDA; bf16 on CPUs with AMX (3.0× fp32's throughput on this project's machines, cosine to the
     fp32 vectors ≥ 0.9998 and the same STSb Spearman, docs/benchmarks.md); fp32 elsewhere.
     """
     if device_type == "cuda":

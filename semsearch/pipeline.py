@@ -21,8 +21,8 @@ from .passages import DEFAULT_OVERLAP
 
 DEFAULT_CHUNK_OVERLAP = DEFAULT_OVERLAP
 # Documents the encoder sorts by length at once in-process. Larger blocks pad less and leave fewer
-# small tail batches: on 2 CPU cores with OpenSearch beside them, 2,000 documents went in at 0.83×
-# the pure encoder's rate in blocks of 256 and 0.87× in one block (docs/benchmarks.md).
+# small tail batches: on 2 CPU cores with OpenSearch beside them, 2,000 documents went in at
+# 0.75–0.83× the pure encoder's rate in blocks of 256, 0.83–0.85× in blocks of 1,024 (docs/benchmarks.md).
 IN_PROCESS_BATCH_DOCS = 1024
 IN_PROCESS_BATCH_BYTES = 4 << 20
 # Documents per bulk request while a batch encodes: the last part of an input is written while the
