@@ -84,24 +84,14 @@ class IngestReport:
                 "docs_per_s": round(self.docs_per_second, 1), "dead_letter": self.dead_letter}
 
 
-def encode_batch(batch: list[Document], encoder: Encoder, *, chunk: bool, overlap: int = DEFAULT_CHUNK_OVERLAP
-                 ) -> tuple[np.ndarray, list[PassageVectors | None] | None]:
-    """Document vectors, and for documents longer than the model's window, all their passages.
+def documents_with_vectors(batch: list[Document], encoded: Passages
+                           ) -> tuple[list[Document], np.ndarray, list[PassageVectors | None]]:
+    """The documents ``encoded`` holds windows of, each with its first window's vector and, when it
+    has several, all its windows (pure).
 
     A document's own vector is its first window: the same as truncation would give, so an index
     without passages and one with them rank short documents identically.
     """
-    if not chunk:
-        return encoder.encode_documents([d.text for d in batch]), None
-    _, vectors, passages = documents_with_vectors(batch, encoder.encode_passages([d.text for d in batch],
-                                                                                 overlap=overlap))
-    return vectors, passages
-
-
-def documents_with_vectors(batch: list[Document], encoded: Passages
-                           ) -> tuple[list[Document], np.ndarray, list[PassageVectors | None]]:
-    """The documents ``encoded`` holds windows of, each with its first window's vector and, when it
-    has several, all its windows (pure)."""
     per_doc: dict[int, PassageVectors] = {}
     for vector, owner, span in zip(encoded.vectors, encoded.owner, encoded.spans):
         per_doc.setdefault(owner, []).append((vector, span))

@@ -26,7 +26,7 @@ from semsearch.lifecycle import enable_vectors, migrate
 from semsearch.lifecycle_bodies import checkpoint_id
 from semsearch.queries import keyword_body
 from semsearch.passages import nested_knn_body
-from semsearch.pipeline import encode_batch
+from semsearch.pipeline import documents_with_vectors
 
 from .conftest import last_json_line, run_cli, versioned_names
 
@@ -333,7 +333,7 @@ def test_nested_passages_score_a_document_by_its_best_passage(client, names, cor
     docs[3].text += " " + target_text
     docs[3].source["text"] = docs[3].text
     writer = BulkWriter(client, name, VECTOR, refresh="wait_for", passages_field="passages")
-    vectors, passages = encode_batch(docs, encoder, chunk=True, overlap=8)
+    _, vectors, passages = documents_with_vectors(docs, encoder.encode_passages([d.text for d in docs], overlap=8))
     assert all(p and len(p) > 1 for p in passages)
     result = writer.write(docs, vectors, passages)
     assert result.indexed == 8 and result.chunked == 8
