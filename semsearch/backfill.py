@@ -32,6 +32,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, RequestError, TransportError
 
 from .bulk import BulkResult, BulkWriter, chunk_entries
+from .config import BulkFormat
 from .documents import Document, content_hash
 from .errors import ClusterError
 from .index import IndexInfo, check_fingerprint, ensure_id_field, get_index_info
@@ -608,7 +609,7 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
                       batch_docs: int = 256, page_size: int = PAGE_SIZE, on_batch: OnBatch | None = None,
                       write_client: OpenSearch | None = None,
                       bulk_max_docs: int = 500, bulk_max_bytes: int = 8 << 20,
-                      bulk_format: str = "smile") -> BackfillReport:
+                      bulk_format: BulkFormat = "smile") -> BackfillReport:
     """Make ``target`` hold exactly ``source``'s documents, with vectors from ``encoder``.
 
     Both indexes are compared document by document (a digest of the source without vectors): only

@@ -70,14 +70,16 @@ def passages_json(doc: Document, passages: PassageVectors, vector_field: str) ->
     return "[" + ",".join(items) + "]"
 
 
+def stored_source(doc: Document) -> dict:
+    """The document's source with what semsearch keeps beside it: its content hash and its id (pure)."""
+    return {**doc.source, CONTENT_HASH_FIELD: doc.content_hash, ID_FIELD: doc.id}
+
+
 def bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field: str,
                passages: PassageVectors | None = None, passages_field: str | None = None) -> str:
     """The two NDJSON lines that index one document with its vector, and its passages if chunked (pure)."""
     action = json.dumps({"index": {"_index": index, "_id": doc.id}}, ensure_ascii=False)
-    source = dict(doc.source)
-    source[CONTENT_HASH_FIELD] = doc.content_hash
-    source[ID_FIELD] = doc.id
-    body = json.dumps(source, ensure_ascii=False, separators=(",", ":"))
+    body = json.dumps(stored_source(doc), ensure_ascii=False, separators=(",", ":"))
     # Splice the vectors in as text: no float→str round trip per component through json.dumps.
     extra = f'"{vector_field}":{vector_to_json(vector)}'
     if passages and passages_field:
@@ -91,9 +93,7 @@ def smile_bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field
     """The two Smile documents that index one document with its vector (and passages): what
     :func:`bulk_entry` says, with each vector as raw float32 (pure; :class:`SmileUnsupported` when the
     source holds what Smile cannot carry here)."""
-    source = dict(doc.source)
-    source[CONTENT_HASH_FIELD] = doc.content_hash
-    source[ID_FIELD] = doc.id
+    source = stored_source(doc)
     source[vector_field] = np.asarray(vector, dtype=np.float32)
     if passages and passages_field:
         source[passages_field] = [{"position": position, "text": doc.text[start:end],

@@ -142,7 +142,6 @@ class ElasticsearchClient(_Namespace):
         return {"name": node.get("name"), "cluster_name": nodes.get("cluster_name"),
                 "version": {"number": node["version"], "distribution": "elasticsearch"}}
 
-    # Points in time under opensearch-py's names (POST INDEX/_pit and DELETE _pit on Elasticsearch).
     def perform_request(self, method: str, path: str, *, params: dict | None = None, body: Any = None,
                         headers: dict | None = None) -> Any:
         """A raw request, as opensearch-py's ``transport.perform_request`` makes it (Smile bulk bodies).
@@ -156,6 +155,7 @@ class ElasticsearchClient(_Namespace):
         except Exception as exc:  # noqa: BLE001 - translated, or re-raised as is
             _reraise(exc)
 
+    # Points in time under opensearch-py's names (POST INDEX/_pit and DELETE _pit on Elasticsearch).
     def create_pit(self, *, index: str, keep_alive: str) -> dict:
         return {"pit_id": self.open_point_in_time(index=index, keep_alive=keep_alive)["id"]}
 

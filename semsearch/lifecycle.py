@@ -23,6 +23,7 @@ from opensearchpy.exceptions import TransportError
 
 from .backfill import BackfillReport, CheckpointStore, copy_with_vectors, vector_gaps
 from .capabilities import Capabilities, detect
+from .config import BulkFormat
 from .errors import ClusterError, ConfigurationError
 from .index import DEFAULT_TEXT_FIELDS, check_fingerprint, get_index_info
 from .index_body import (
@@ -330,7 +331,7 @@ def _find_resumable(client: OpenSearch, name: str, current: str, fingerprint: di
 def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointStore | None = None,
             batch_docs: int = 256, notify: Notify = log.info, on_batch=None,
             capabilities: Capabilities | None = None, write_client: OpenSearch | None = None,
-            bulk_format: str = "smile") -> MigrateReport:
+            bulk_format: BulkFormat = "smile") -> MigrateReport:
     """Blue/green: re-encode ``name``'s documents with ``encoder`` into a new versioned index, then swap.
 
     The copy runs while the old index serves reads and writes; then the old index is write-blocked,

@@ -89,16 +89,20 @@ def remember_body_format(writer: BulkWriter) -> None:
         _process_state["settings"] = settings.model_copy(update={"bulk_format": writer.body_format})
 
 
-def encode_batch(index: str, vector_field: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Encode and write one batch of documents; returns counts and per-document failures."""
-    documents = [document_from_payload(d) for d in docs]
-    writer, overlap = checked_writer(index, vector_field)
+def write_documents(documents: list[Document], writer: BulkWriter, overlap: int) -> BulkResult:
+    """Encode and write documents as one batch, sorted by length as a whole (encode_and_write writes
+    its parts while the rest encode)."""
     total = BulkResult()
-    # One batch, sorted by length as a whole; encode_and_write writes its parts while the rest encode.
     for _, result in encode_and_write([documents], process_encoder(), writer, overlap):
         total.add(result)
     remember_body_format(writer)
-    return result_payload(total)
+    return total
+
+
+def encode_batch(index: str, vector_field: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Encode and write one batch of documents; returns counts and per-document failures."""
+    writer, overlap = checked_writer(index, vector_field)
+    return result_payload(write_documents([document_from_payload(d) for d in docs], writer, overlap))
 
 
 def process_redis():
@@ -121,16 +125,12 @@ def drain_stream(index: str, task_id: str) -> dict[str, Any]:
     """Apply the index's queued submits and deletes in micro-batches (see semsearch.streaming)."""
     info = get_index_info(process_client(), index)
     writer, overlap = checked_writer(index, info.vector_field)
-    encoder = process_encoder()
 
-    def write_documents(docs: list[Document]) -> tuple[int, list[tuple[str, str]]]:
-        total = BulkResult()
-        for _, result in encode_and_write([docs], encoder, writer, overlap):
-            total.add(result)
-        remember_body_format(writer)
+    def write_submitted(docs: list[Document]) -> tuple[int, list[tuple[str, str]]]:
+        total = write_documents(docs, writer, overlap)
         return total.indexed, [(d.id, reason) for d, reason in total.failed]
 
     def delete_ids(ids: list[str]) -> None:
         writer.delete(ids)
 
-    return drain(index, task_id, client=process_redis(), write_documents=write_documents, delete_ids=delete_ids)
+    return drain(index, task_id, client=process_redis(), write_documents=write_submitted, delete_ids=delete_ids)
