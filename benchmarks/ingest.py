@@ -7,6 +7,9 @@ fresh empty index created before its clock starts:
 - pure encode: semsearch's encoder alone, in its default precision (the ceiling for ingest here);
 - in-process ingest: file → searchable (refreshed), no broker, default settings (Smile bulk bodies);
 - in-process with JSON bulk bodies (SEMSEARCH_BULK_FORMAT=json), to show what Smile is worth;
+- in-process writing each part while the next encodes (SEMSEARCH_WRITE_SCHEDULE=while_encoding), to
+  show what the default schedule is worth here (it writes after each batch when a CPU encoder
+  shares this machine with the cluster; semsearch/write_schedule.py);
 - Celery ingest: file → searchable through Redis and one real `semsearch worker` process;
 - streaming: the same documents as single-document `semsearch.submit` calls, worker running;
 - naive baseline: sentence-transformers encode() of everything with its defaults (fp32), then
@@ -40,6 +43,7 @@ from semsearch.client import make_client  # noqa: E402
 from semsearch.documents import DeadLetterFile, Document, DocumentSchema, read_jsonl  # noqa: E402
 from semsearch.index import create_index  # noqa: E402
 from semsearch.pipeline import run_in_process  # noqa: E402
+from semsearch.write_schedule import write_while_encoding_for  # noqa: E402
 
 BROKER = os.environ.get("SEMSEARCH_BENCH_BROKER_URL", "redis://127.0.0.1:6379/2")
 
@@ -119,10 +123,13 @@ def main() -> None:
     def pure_encode(index: str) -> None:
         encoder.encode_documents([d.text for d in docs])
 
-    def in_process(index: str, bulk_format: str = "smile") -> None:
+    def in_process(index: str, bulk_format: str = "smile", schedule: str = settings.write_schedule) -> None:
         writer = BulkWriter(client, index, settings.vector_field, body_format=bulk_format)
+        # As `semsearch ingest` decides it: here (CPU encoder, cluster on this machine) after each batch.
+        while_encoding = write_while_encoding_for(settings.model_copy(update={"write_schedule": schedule}), encoder)
         with DeadLetterFile(work / "dead.jsonl") as dead:
-            report = run_in_process(read_jsonl([corpus], schema), encoder=encoder, writer=writer, dead_letter=dead)
+            report = run_in_process(read_jsonl([corpus], schema), encoder=encoder, writer=writer, dead_letter=dead,
+                                    write_while_encoding=while_encoding)
         assert report.ok, report.as_dict()
         wait_searchable(client, index, len(docs))
 
@@ -157,7 +164,9 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "semsearch.cli", "ingest", str(warm), "--index", warm_index],
                        capture_output=True, env={**os.environ, "SEMSEARCH_BROKER_URL": BROKER}, check=True)
         runs = [("pure_encode", pure_encode), ("in_process", in_process),
-                ("in_process_json", lambda index: in_process(index, "json")), ("celery", celery),
+                ("in_process_json", lambda index: in_process(index, "json")),
+                ("in_process_writing_while_encoding", lambda index: in_process(index, schedule="while_encoding")),
+                ("celery", celery),
                 ("streaming", streaming), ("naive", naive)]
         if half_reference is not None:
             half_reference.encode(["warm-up"])
@@ -177,6 +186,8 @@ def main() -> None:
         "in_process_vs_pure_encode": round(rate["in_process"] / rate["pure_encode"], 3),
         "in_process_vs_naive": round(rate["in_process"] / rate["naive"], 3),
         "smile_vs_json_in_process": round(rate["in_process"] / rate["in_process_json"], 3),
+        "write_while_encoding_auto": write_while_encoding_for(settings, encoder),
+        "in_process_vs_writing_while_encoding": round(rate["in_process"] / rate["in_process_writing_while_encoding"], 3),
         "celery_vs_naive": round(rate["celery"] / rate["naive"], 3),
         "streaming_vs_celery_file": round(rate["streaming"] / rate["celery"], 3),
     }

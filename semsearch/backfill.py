@@ -20,6 +20,7 @@ each page of one index up in the other (:func:`semsearch.lifecycle_bodies.paged_
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
 from collections import deque
@@ -260,6 +261,7 @@ class VectorUpdateWriter(BulkWriter):
         super().__init__(*args, **kwargs)
         self.conflicts: list[str] = []
         self.gone = 0
+        self._tally = threading.Lock()  # writes may run in concurrent threads (write_schedule)
 
     def write(self, docs: Sequence[Document], vectors: np.ndarray, passages: Sequence | None = None) -> BulkResult:
         # ``passages`` (chunked documents' windows) come only for a writer with a passages field,
@@ -275,13 +277,14 @@ class VectorUpdateWriter(BulkWriter):
         for positions in chunk_entries(entries, self.max_docs, self.max_bytes):
             result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
         failed = []
-        for doc, reason in result.failed:
-            if reason.startswith("version_conflict_engine_exception"):
-                self.conflicts.append(doc.id)
-            elif reason.startswith("document_missing_exception"):
-                self.gone += 1
-            else:
-                failed.append((doc, reason))
+        with self._tally:
+            for doc, reason in result.failed:
+                if reason.startswith("version_conflict_engine_exception"):
+                    self.conflicts.append(doc.id)
+                elif reason.startswith("document_missing_exception"):
+                    self.gone += 1
+                else:
+                    failed.append((doc, reason))
         result.failed = failed
         return result
 
@@ -331,7 +334,7 @@ OnBatch = Callable[[BackfillReport], None]
 
 def _run_batches(batches: Iterable[Batch], *, encoder, writer: BulkWriter | None, app, index: str,
                  vector_field: str, batch_docs: int, report: BackfillReport,
-                 done: Callable[[str | None], None]) -> None:
+                 done: Callable[[str | None], None], write_while_encoding: bool = True) -> None:
     """Encode and write ``batches`` in-process (encoder + writer) or through the workers (app).
 
     ``done(last_id)`` runs once everything up to ``last_id`` is written: that is when a checkpoint may move.
@@ -346,7 +349,7 @@ def _run_batches(batches: Iterable[Batch], *, encoder, writer: BulkWriter | None
                 yield docs
 
         # encode_and_write hands batches back in the order they went in.
-        for _, result in encode_and_write(feed(), encoder, writer):
+        for _, result in encode_and_write(feed(), encoder, writer, write_while_encoding):
             report.add(result)
             done(keys.popleft())
         return
@@ -376,11 +379,11 @@ def _run_batches(batches: Iterable[Batch], *, encoder, writer: BulkWriter | None
     flush()
 
 
-def encode_and_write(batches, encoder, writer):
+def encode_and_write(batches, encoder, writer, write_while_encoding: bool = True):
     """The ingest pipeline's batch step (imported late: it loads torch)."""
     from .pipeline import encode_and_write as pipeline_step  # noqa: PLC0415
 
-    return pipeline_step(batches, encoder, writer)
+    return pipeline_step(batches, encoder, writer, write_while_encoding=write_while_encoding)
 
 
 def _cut(items: Iterable[tuple[str, ScannedDocument | None]], batch_docs: int) -> Iterator[Batch]:
@@ -405,7 +408,8 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
              checkpoints: CheckpointStore | None = None, batch_docs: int = 256, page_size: int = PAGE_SIZE,
              max_passes: int = 4, on_batch: OnBatch | None = None, expunge_deletes: bool = True,
              write_client: OpenSearch | None = None,
-             bulk_max_docs: int = 500, bulk_max_bytes: int = 8 << 20) -> BackfillReport:
+             bulk_max_docs: int = 500, bulk_max_bytes: int = 8 << 20,
+             write_while_encoding: bool = True) -> BackfillReport:
     """Give every document of ``name`` an up-to-date vector; resumes from its checkpoint.
 
     A document needs work when it has no vector, or when its text no longer matches the content hash
@@ -418,7 +422,8 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
     drift slightly (near-ties swap places) and the index takes twice the disk. After a backfill that
     wrote something, ``_forcemerge?only_expunge_deletes=true`` merges those segments, which restores
     the exact keyword ranking the index had before. ``write_client``: a second client for the writer
-    thread (the scan and the writes then use separate connections).
+    thread (the scan and the writes then use separate connections). ``write_while_encoding``: see
+    :func:`semsearch.pipeline.encode_and_write`.
     """
     if (encoder is None) == (app is None):
         raise ValueError("give exactly one of encoder (in-process) and app (Celery workers)")
@@ -471,7 +476,8 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
                             seq_no=True)
             _run_batches(_cut(needing_work(hits), batch_docs), encoder=encoder, writer=writer, app=app,
                          index=concrete, vector_field=info.vector_field, batch_docs=batch_docs, report=report,
-                         done=save if checkpointed else (lambda _last: on_batch and on_batch(report)))
+                         done=save if checkpointed else (lambda _last: on_batch and on_batch(report)),
+                         write_while_encoding=write_while_encoding)
         if checkpointed:
             checkpoints.delete(key)
         report.missing, report.no_text = vector_gaps(client, concrete, info.text_fields, info.vector_field)
@@ -609,7 +615,7 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
                       batch_docs: int = 256, page_size: int = PAGE_SIZE, on_batch: OnBatch | None = None,
                       write_client: OpenSearch | None = None,
                       bulk_max_docs: int = 500, bulk_max_bytes: int = 8 << 20,
-                      bulk_format: BulkFormat = "smile") -> BackfillReport:
+                      bulk_format: BulkFormat = "smile", write_while_encoding: bool = True) -> BackfillReport:
     """Make ``target`` hold exactly ``source``'s documents, with vectors from ``encoder``.
 
     Both indexes are compared document by document (a digest of the source without vectors): only
@@ -700,7 +706,8 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
     with PointInTime(client, src_index, page_size=page_size) as src, \
             PointInTime(client, target, page_size=page_size) as tgt:
         _run_batches(batches(), encoder=encoder, writer=writer, app=None, index=target,
-                     vector_field=source.vector_field, batch_docs=batch_docs, report=report, done=save)
+                     vector_field=source.vector_field, batch_docs=batch_docs, report=report, done=save,
+                     write_while_encoding=write_while_encoding)
     flush_side_writes()
     if checkpointed:
         checkpoints.delete(key)

@@ -160,6 +160,7 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
     from .distributed import TASK_BATCH_DOCS, run_distributed  # noqa: PLC0415
     from .model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
     from .pipeline import IN_PROCESS_BATCH_DOCS, run_in_process  # noqa: PLC0415
+    from .write_schedule import write_while_encoding_for  # noqa: PLC0415
 
     for path in paths:
         if path != "-" and not Path(path).is_file():
@@ -202,7 +203,8 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
             report = run_in_process(items, encoder=encoder, writer=writer, dead_letter=dead,
                                     batch_docs=batch_size or IN_PROCESS_BATCH_DOCS, progress=bar.update,
                                     chunk_overlap=info.passage_overlap,
-                                    skip_existing=skip_existing)
+                                    skip_existing=skip_existing,
+                                    write_while_encoding=write_while_encoding_for(settings, encoder))
     for failure in report.failures:
         click.echo(f"rejected: {failure}", err=True)
     if report.rejected + report.failed > len(report.failures):

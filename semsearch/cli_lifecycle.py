@@ -14,6 +14,7 @@ import time
 import click
 
 from .index_body import ENGINES, SPACE_TYPES
+from .write_schedule import write_while_encoding_for
 
 
 # The module that defines the groups (semsearch.cli, or __main__ under python -m): its helpers are reused.
@@ -96,7 +97,8 @@ def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool
         report = backfill(client, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder,
                           batch_docs=batch_size, on_batch=progress, expunge_deletes=expunge_deletes,
                           write_client=make_client(settings), bulk_max_docs=settings.bulk_max_docs,
-                          bulk_max_bytes=settings.bulk_max_bytes)
+                          bulk_max_bytes=settings.bulk_max_bytes,
+                          write_while_encoding=write_while_encoding_for(settings, encoder))
     for failure in report.failures:
         _echo(f"failed: {failure}")
     resumed = f" (resumed after {report.resumed_after!r})" if report.resumed_after else ""
@@ -208,7 +210,8 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
         encoder = _encoder(settings, model)
         report = migrate(client, name, encoder=encoder, batch_docs=batch_size, notify=_echo,
                          on_batch=_progress_printer("migrate"), write_client=make_client(settings),
-                         bulk_format=settings.bulk_format)
+                         bulk_format=settings.bulk_format,
+                         write_while_encoding=write_while_encoding_for(settings, encoder))
         _echo(f"migrated {name!r} to {report.index!r}: {report.documents} documents, {report.encoded} encoded "
               f"with {encoder.fingerprint.model!r} in {report.elapsed:.1f}s; {report.previous!r} kept")
         if as_json:

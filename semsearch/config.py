@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .documents import DEFAULT_MAX_DEPTH, DEFAULT_MAX_DOCUMENT_BYTES
+from .write_schedule import WriteSchedule
 
 KnnEngine = Literal["lucene", "faiss"]
 Backend = Literal["opensearch", "elasticsearch"]
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     # smile: vectors as raw float32 in Smile bulk bodies (both engines take them; a server or proxy
     # that refuses gets JSON from then on); json: always decimal text.
     bulk_format: BulkFormat = "smile"
+    # When ingest writes (semsearch.write_schedule): auto writes each part while the next encodes,
+    # except for a CPU encoder with the cluster on this machine (then after each batch, the
+    # cluster indexing on every core); while_encoding / after_encoding force one or the other.
+    write_schedule: WriteSchedule = "auto"
 
     # Input limits (see semsearch.documents): a larger or deeper document is dead-lettered.
     max_document_bytes: int = Field(default=DEFAULT_MAX_DOCUMENT_BYTES, gt=0)

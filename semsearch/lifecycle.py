@@ -331,7 +331,7 @@ def _find_resumable(client: OpenSearch, name: str, current: str, fingerprint: di
 def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointStore | None = None,
             batch_docs: int = 256, notify: Notify = log.info, on_batch=None,
             capabilities: Capabilities | None = None, write_client: OpenSearch | None = None,
-            bulk_format: BulkFormat = "smile") -> MigrateReport:
+            bulk_format: BulkFormat = "smile", write_while_encoding: bool = True) -> MigrateReport:
     """Blue/green: re-encode ``name``'s documents with ``encoder`` into a new versioned index, then swap.
 
     The copy runs while the old index serves reads and writes; then the old index is write-blocked,
@@ -392,13 +392,13 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
     checkpoints = checkpoints or CheckpointStore(client)
     report.copy = copy_with_vectors(client, info, green, encoder=encoder, checkpoints=checkpoints,
                                     batch_docs=batch_docs, on_batch=on_batch, write_client=write_client,
-                                    bulk_format=bulk_format)
+                                    bulk_format=bulk_format, write_while_encoding=write_while_encoding)
     notify(f"copied {report.copy.written} documents with new vectors; blocking writes to {current!r} to catch up")
     block_writes(client, current, True)
     try:
         report.catch_up = copy_with_vectors(client, info, green, encoder=encoder, checkpointed=False,
                                             batch_docs=batch_docs, on_batch=on_batch, write_client=write_client,
-                                            bulk_format=bulk_format)
+                                            bulk_format=bulk_format, write_while_encoding=write_while_encoding)
         before, after = _count(client, current), _count(client, green)
         missing, _ = vector_gaps(client, green, info.text_fields, info.vector_field)
         if before != after or missing:

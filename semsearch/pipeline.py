@@ -17,6 +17,7 @@ from .bulk import BulkResult, BulkWriter, PassageVectors
 from .documents import DeadLetterFile, Document, Rejection
 from .encoder import Encoder, Passages
 from .passages import DEFAULT_OVERLAP
+from .write_schedule import after_encoding_writers
 
 
 DEFAULT_CHUNK_OVERLAP = DEFAULT_OVERLAP
@@ -102,16 +103,24 @@ def documents_with_vectors(batch: list[Document], encoded: Passages
 
 
 def encode_and_write(batches: Iterable[list[Document]], encoder: Encoder, writer: BulkWriter,
-                     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, part_docs: int = WRITE_PART_DOCS
+                     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, part_docs: int = WRITE_PART_DOCS, *,
+                     write_while_encoding: bool = True, writers: int | None = None
                      ) -> Iterator[tuple[list[Document], BulkResult]]:
     """Encode and write batches: the unit of work of every ingest path, in-process or in a worker.
 
-    Each batch is encoded longest documents first, and written in parts of ``part_docs`` documents
-    as they come out of the encoder, by one writer thread: the cluster indexes part N while this
-    thread encodes part N+1, and only the last part of the input is written with the encoder idle.
-    At most ``MAX_PARTS_IN_FLIGHT`` parts wait for the cluster, so memory does not grow with the
-    input. Batches come back in the order they went in, each with the results of all its parts.
+    Each batch is encoded longest documents first, and written in parts of ``part_docs`` documents.
+    ``write_while_encoding`` (see :mod:`semsearch.write_schedule`): parts are written as they come
+    out of the encoder, by one writer thread: the cluster indexes part N while this thread encodes
+    part N+1, and only the last part of the input is written with the encoder idle. At most
+    ``MAX_PARTS_IN_FLIGHT`` parts wait for the cluster, so memory does not grow with the input.
+    Otherwise each batch is encoded whole, then its parts are written by ``writers`` concurrent
+    requests (default :func:`after_encoding_writers`) before the next batch encodes.
+    Batches come back in the order they went in, each with the results of all its parts.
     """
+    if not write_while_encoding:
+        yield from _encode_then_write(batches, encoder, writer, chunk_overlap, part_docs,
+                                      writers or after_encoding_writers())
+        return
     chunk = writer.passages_field is not None
     waiting: deque[tuple[list[Document], list[Future[BulkResult]]]] = deque()
     in_flight: deque[Future[BulkResult]] = deque()
@@ -143,6 +152,31 @@ def encode_and_write(batches: Iterable[list[Document]], encoder: Encoder, writer
             for future in in_flight:
                 future.cancel()
             raise
+
+
+def _encode_then_write(batches: Iterable[list[Document]], encoder: Encoder, writer: BulkWriter,
+                       chunk_overlap: int, part_docs: int, writers: int) -> Iterator[tuple[list[Document], BulkResult]]:
+    """encode_and_write for an encoder that shares its cores with the cluster: each batch encoded
+    with every core, then written with ``writers`` concurrent bulk requests (the node indexes each
+    on a core of its own) while the encoder waits."""
+    chunk = writer.passages_field is not None
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="semsearch-bulk") as pool:
+        for batch in batches:
+            futures = []
+            # The whole batch is one part of iter_passages; a small batch is still split between the
+            # writers, so that every core indexes.
+            for encoded in list(encoder.iter_passages([d.text for d in batch], overlap=chunk_overlap,
+                                                      part_size=len(batch), first_only=not chunk)):
+                docs, vectors, passages = documents_with_vectors(batch, encoded)
+                size = max(1, min(part_docs, -(-len(docs) // writers)))
+                futures += [pool.submit(writer.write, docs[i:i + size], vectors[i:i + size],
+                                        passages[i:i + size] if chunk else None) for i in range(0, len(docs), size)]
+            try:
+                yield _collected(batch, futures)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
 
 
 def _collected(batch: list[Document], futures: list[Future[BulkResult]]) -> tuple[list[Document], BulkResult]:
@@ -209,15 +243,18 @@ def rejection_for(doc: Document, reason: str) -> Rejection:
 def run_in_process(items: Iterable[Document | Rejection], *, encoder: Encoder, writer: BulkWriter,
                    dead_letter: DeadLetterFile, batch_docs: int = IN_PROCESS_BATCH_DOCS,
                    batch_bytes: int = IN_PROCESS_BATCH_BYTES, progress: Callable[[int], None] | None = None,
-                   chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, skip_existing: bool = True) -> IngestReport:
-    """Ingest in this process (no broker configured)."""
+                   chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, skip_existing: bool = True,
+                   write_while_encoding: bool = True) -> IngestReport:
+    """Ingest in this process (no broker configured). ``write_while_encoding``: see
+    :func:`encode_and_write` (the CLI decides it with :func:`semsearch.write_schedule.write_while_encoding_for`)."""
     report = IngestReport(dead_letter=str(dead_letter.path))
     started = time.monotonic()
 
     batches = read_batches(items, report, dead_letter, batch_docs, batch_bytes)
     if skip_existing:
         batches = skipping_existing(batches, writer, report, progress)
-    for _, result in encode_and_write(batches, encoder, writer, chunk_overlap):
+    for _, result in encode_and_write(batches, encoder, writer, chunk_overlap,
+                                      write_while_encoding=write_while_encoding):
         report.add(result, dead_letter)
         if progress is not None:
             progress(result.indexed)

@@ -149,6 +149,14 @@ def _groups(entries: list[dict[str, Any]]) -> Iterator[tuple[str, list[dict[str,
         yield kind, group  # type: ignore[misc]
 
 
+def latest_per_id(group: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of consecutive submits, the last one of each id, in the order of those last ones (pure): an
+    earlier version of a document resubmitted in the same micro-batch is superseded before it is
+    encoded, so the batch's writes (length-sorted, possibly concurrent) cannot reorder the two."""
+    last = {entry["doc"]["id"]: position for position, entry in enumerate(group)}
+    return [entry for position, entry in enumerate(group) if last[entry["doc"]["id"]] == position]
+
+
 def drain(index: str, task_id: str, *, client: redis.Redis, write_documents, delete_ids,
           max_docs: int = 256, max_wait: float = 0.05, max_run: float = 30.0) -> dict[str, Any]:
     """Take queued operations off the index's list in micro-batches and apply them, in order.
@@ -159,7 +167,7 @@ def drain(index: str, task_id: str, *, client: redis.Redis, write_documents, del
     take = client.register_script(_TAKE_SCRIPT)
     source, processing = stream_key(index), processing_key(index, task_id)
     batches: list[int] = []
-    indexed = deleted = 0
+    indexed = deleted = superseded = 0
     started = time.monotonic()
     while True:
         if client.llen(processing) == 0:
@@ -180,9 +188,11 @@ def drain(index: str, task_id: str, *, client: redis.Redis, write_documents, del
             if kind == "index":
                 from .worker import document_from_payload  # noqa: PLC0415
 
-                docs: list[Document] = [document_from_payload(e["doc"]) for e in group]
+                latest = latest_per_id(group)
+                docs: list[Document] = [document_from_payload(e["doc"]) for e in latest]
                 written, failures = write_documents(docs)
                 indexed += written
+                superseded += len(group) - len(latest)
                 for doc_id, reason in failures:
                     client.rpush(failures_key(index), json.dumps({"id": doc_id, "reason": reason}))
                 batches.append(len(docs))
@@ -202,4 +212,4 @@ def drain(index: str, task_id: str, *, client: redis.Redis, write_documents, del
 
                 process_app().send_task(DRAIN_TASK, kwargs={"index": index})
             break
-    return {"indexed": indexed, "deleted": deleted, "batches": batches}
+    return {"indexed": indexed, "deleted": deleted, "superseded": superseded, "batches": batches}

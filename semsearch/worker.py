@@ -15,6 +15,7 @@ from .encoder import Encoder
 from .index import check_fingerprint, get_index_info
 from .streaming import drain
 from .pipeline import encode_and_write
+from .write_schedule import write_while_encoding_for
 
 _process_state: dict[str, Any] = {}
 
@@ -90,10 +91,12 @@ def remember_body_format(writer: BulkWriter) -> None:
 
 
 def write_documents(documents: list[Document], writer: BulkWriter, overlap: int) -> BulkResult:
-    """Encode and write documents as one batch, sorted by length as a whole (encode_and_write writes
-    its parts while the rest encode)."""
+    """Encode and write documents as one batch, sorted by length as a whole (written while the rest
+    encodes, or after it, as SEMSEARCH_WRITE_SCHEDULE decides: semsearch.write_schedule)."""
+    encoder = process_encoder()
     total = BulkResult()
-    for _, result in encode_and_write([documents], process_encoder(), writer, overlap):
+    for _, result in encode_and_write([documents], encoder, writer, overlap,
+                                      write_while_encoding=write_while_encoding_for(process_settings(), encoder)):
         total.add(result)
     remember_body_format(writer)
     return total

@@ -175,12 +175,15 @@ def all_hits(client, index: str) -> list[dict]:
     return client.search(index=index, body=body)["hits"]["hits"]
 
 
+# Both write schedules (semsearch.write_schedule): parts written while the next encodes by one
+# thread, and whole batches written by concurrent requests (auto's choice beside a local cluster).
+@pytest.mark.parametrize("schedule", ["while_encoding", "after_encoding"])
 def test_429_under_pressure_is_retried_and_every_document_indexed_once(client, index_name, data_dir, tmp_path,
-                                                                         settings):
+                                                                         settings, schedule):
     path = corpus_slice(data_dir, tmp_path, 150)
     with FaultProxy(settings.opensearch_url, reject_requests=2, reject_items_in=3, reject_every=3) as proxy:
         result = run_cli("ingest", str(path), "--index", index_name, "--batch-size", "25", cwd=tmp_path,
-                         env={"SEMSEARCH_OPENSEARCH_URL": proxy.url})
+                         env={"SEMSEARCH_OPENSEARCH_URL": proxy.url, "SEMSEARCH_WRITE_SCHEDULE": schedule})
     assert result.returncode == 0, result.stderr
     assert "indexed 150 of 150" in result.stderr and "rejected 0, failed 0" in result.stderr, result.stderr
     retried = int(re.search(r"retried (\d+)", result.stderr).group(1))
@@ -195,7 +198,7 @@ def test_429_under_pressure_is_retried_and_every_document_indexed_once(client, i
     assert {h["_id"] for h in hits} == expected and len(hits) == 150
     assert {h["_version"] for h in hits} == {1}, "a document was written more than once"
     assert client.count(index=index_name, body={"query": {"exists": {"field": "embedding"}}})["count"] == 150
-    print("figures:", json.dumps({"test": "429", "documents": 150, "bulk_requests": proxy.bulk_requests,
+    print("figures:", json.dumps({"test": "429", "schedule": schedule, "documents": 150, "bulk_requests": proxy.bulk_requests,
                                   "rejected_requests": proxy.rejected_requests, "rejected_items": proxy.rejected_items,
                                   "retried": retried, "indexed": len(hits), "lost": 150 - len(hits)}))
 

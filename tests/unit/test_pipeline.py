@@ -100,3 +100,105 @@ def test_a_failed_write_reaches_the_caller(encoder):
     writer = RecordingWriter(fail_on="a5")
     with pytest.raises(RuntimeError, match="cluster gone"):
         list(encode_and_write([docs("a", 200)], encoder, writer, part_docs=16))
+
+
+class ConcurrencyWriter(RecordingWriter):
+    """Records how many writes ran at once, and whether any ran while the encoder was encoding."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder, self.running, self.most_at_once, self.while_encoding = encoder, 0, 0, 0
+        self.gate = threading.Barrier(2, timeout=1)
+
+    def write(self, batch, vectors, passages=None):
+        with self.lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+            self.while_encoding += self.encoder.encoding
+        try:
+            self.gate.wait()  # two writers must be in flight together, or this times out
+        except threading.BrokenBarrierError:
+            self.gate.reset()  # a batch's odd last part had no partner; the next pair is checked afresh
+        with self.lock:
+            self.running -= 1
+        return super().write(batch, vectors, passages)
+
+
+class FlaggingEncoder:
+    """The real encoder, flagging while iter_passages is producing parts."""
+
+    def __init__(self, encoder):
+        self.inner, self.encoding = encoder, False
+
+    def iter_passages(self, *args, **kwargs):
+        self.encoding = True
+        try:
+            yield from self.inner.iter_passages(*args, **kwargs)
+        finally:
+            self.encoding = False
+
+
+def test_writing_after_encoding_writes_each_batch_whole_with_concurrent_requests(encoder):
+    flagging = FlaggingEncoder(encoder)
+    writer = ConcurrencyWriter(flagging)
+    batches = [docs("a", 100), [], docs("b", 40)]
+    out = list(encode_and_write(batches, flagging, writer, part_docs=16, write_while_encoding=False, writers=2))
+    assert [len(batch) for batch, _ in out] == [100, 0, 40]
+    assert [result.indexed for _, result in out] == [100, 0, 40]
+    written = [i for part in writer.parts for i in part]
+    assert sorted(written) == sorted(d.id for b in batches for d in b)
+    assert writer.most_at_once == 2  # the parts of a batch went in concurrently
+    assert writer.while_encoding == 0  # and only once the batch was encoded
+
+
+def test_writing_after_encoding_matches_writing_while_encoding(encoder):
+    batch = docs("a", 50)
+    vectors = {}
+
+    class VectorWriter(RecordingWriter):
+        def write(self, part, part_vectors, passages=None):
+            for d, v in zip(part, part_vectors):
+                vectors.setdefault(d.id, []).append(v)
+            return super().write(part, part_vectors, passages)
+
+    for while_encoding in (True, False):
+        list(encode_and_write([batch], encoder, VectorWriter(), part_docs=8, write_while_encoding=while_encoding))
+    assert all(len(pair) == 2 and np.array_equal(pair[0], pair[1]) for pair in vectors.values())
+    assert len(vectors) == 50
+
+
+def test_a_failed_write_after_encoding_reaches_the_caller(encoder):
+    writer = RecordingWriter(fail_on="a5")
+    with pytest.raises(RuntimeError, match="cluster gone"):
+        list(encode_and_write([docs("a", 200)], encoder, writer, part_docs=16, write_while_encoding=False))
+
+
+def test_a_small_batch_written_after_encoding_is_still_split_between_the_writers(encoder):
+    flagging = FlaggingEncoder(encoder)
+    writer = ConcurrencyWriter(flagging)
+    out = list(encode_and_write([docs("s", 25)], flagging, writer, part_docs=128, write_while_encoding=False,
+                                writers=2))
+    assert out[0][1].indexed == 25
+    assert sorted(len(part) for part in writer.parts) == [12, 13] and writer.most_at_once == 2
+
+
+def test_writing_after_encoding_carries_the_passages_of_long_documents(encoder):
+    class PassagesWriter(RecordingWriter):
+        passages_field = "passages"
+
+        def __init__(self):
+            super().__init__()
+            self.passages = {}
+
+        def write(self, batch, vectors, passages=None):
+            for d, p in zip(batch, passages):
+                self.passages[d.id] = p
+            return super().write(batch, vectors, passages)
+
+    batch = docs("d", 9)
+    batch[4] = Document(id="long", source={}, text=" ".join(["lighthouse keeper"] * 400), content_hash="h")
+    writer = PassagesWriter()
+    out = list(encode_and_write([batch], encoder, writer, part_docs=4, write_while_encoding=False, writers=2))
+    assert out[0][1].indexed == 9 and len(writer.parts) == 3
+    assert len(writer.passages["long"]) > 1
+    assert all(p is None for i, p in writer.passages.items() if i != "long")
