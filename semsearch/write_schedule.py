@@ -5,8 +5,8 @@ of its own (a remote cluster) or the encoder hardly needs the CPU (a GPU). When 
 the cluster share this machine's cores, the two fight over them: each bulk request preempts one of
 the encoder's threads, and the others wait for it at every operation. There, encoding a batch with
 every core and then writing it with concurrent bulk requests (the node indexing on every core) is
-faster: on 2 cores, 2,000 dbpedia documents went in at 0.84x the pure encoder's rate written while
-encoding and 0.90x written after each batch (docs/benchmarks.md).
+faster: on 2 cores, 2,000 dbpedia documents went in 1.005-1.124x faster in three benchmark runs,
+at 0.85-0.89x the pure encoder's rate (docs/benchmarks.md).
 """
 
 from __future__ import annotations
