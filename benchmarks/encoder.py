@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import alternate, dbpedia_texts, sts_pairs  # noqa: E402
 from semsearch import Encoder  # noqa: E402
+from semsearch.encoder import DTYPES  # noqa: E402
 from semsearch.model_folder import default_model_path  # noqa: E402
 
 
@@ -57,8 +58,7 @@ def main() -> None:
         ours["half"] = default
         # sentence-transformers in the same half precision, the fairest baseline for it.
         reference[half] = SentenceTransformer(str(default_model_path()), device=args.device,
-                                              model_kwargs={"torch_dtype": getattr(torch, {"fp16": "float16",
-                                                                                          "bf16": "bfloat16"}[half])})
+                                              model_kwargs={"torch_dtype": DTYPES[half]})
 
     result: dict = {"benchmark": "encoder", "device": args.device, "default_precision": default.precision,
                     "device_name": torch.cuda.get_device_name(args.device) if gpu else "cpu",

@@ -59,7 +59,7 @@ class BrokerRetry:
 
 
 # Documents per queued task: small enough that a lost worker costs little work to redo, and that
-# several workers share a file; a worker still encodes them in sub-batches while writing the last.
+# several workers share a file; a worker sorts them by length as one batch and writes it in parts.
 TASK_BATCH_DOCS = 256
 
 

@@ -32,7 +32,7 @@ PRECISIONS: tuple[str, ...] = get_args(Precision)
 # sentence-transformers on dbpedia-entity where 8,192 gave 1.10× and 16,384 0.95× (docs/benchmarks.md).
 # A GPU wants large batches to fill its cores (not measured here: no GPU was available).
 DEFAULT_TOKEN_BUDGET = {"cpu": 4096, "cuda": 16384}
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def cpu_has_bf16_matrix_units() -> bool:
@@ -159,7 +159,7 @@ class Encoder:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.spec.transformer_path), local_files_only=True)
             self.model = AutoModel.from_pretrained(str(self.spec.transformer_path), local_files_only=True,
-                                                   dtype=_DTYPES[precision])
+                                                   dtype=DTYPES[precision])
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load the transformer in {self.spec.transformer_path}: {exc}") from exc
         self.model.eval().to(self.device)

@@ -26,8 +26,9 @@ DEFAULT_CHUNK_OVERLAP = DEFAULT_OVERLAP
 # 0.75–0.83× the pure encoder's rate in blocks of 256, 0.83–0.85× in blocks of 1,024 (docs/benchmarks.md).
 IN_PROCESS_BATCH_DOCS = 1024
 IN_PROCESS_BATCH_BYTES = 4 << 20
-# Documents per bulk request while a batch encodes: the last part of an input is written while the
-# encoder has nothing left to do, so it should be small; each request costs the cluster a little.
+# Documents per bulk request: written while a batch encodes, the last part of an input waits with the
+# encoder idle, so it should be small; each request costs the cluster a little. Written after a batch,
+# the batch is split between the writers in requests of at most this many.
 WRITE_PART_DOCS = 128
 MAX_PARTS_IN_FLIGHT = 4
 

@@ -27,9 +27,14 @@ WRITE_SCHEDULES: tuple[str, ...] = get_args(WriteSchedule)
 _LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 
+def _normalised(host: str) -> str:
+    """A host as names compare: without IPv6 brackets or a trailing dot, lower case (pure)."""
+    return host.strip("[]").rstrip(".").lower()
+
+
 def host_is_loopback(host: str) -> bool:
     """True when ``host`` is a loopback or unspecified address, or a localhost name (pure)."""
-    host = host.strip("[]").rstrip(".").lower()
+    host = _normalised(host)
     if host in _LOCAL_NAMES or host.endswith(".localhost"):
         return True
     try:
@@ -46,7 +51,7 @@ def host_is_this_machine(host: str, own_names: frozenset[str] | None = None) -> 
     if host_is_loopback(host):
         return True
     names = own_host_names() if own_names is None else own_names
-    return host.strip("[]").rstrip(".").lower() in names
+    return _normalised(host) in names
 
 
 @functools.cache
