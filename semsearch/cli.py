@@ -253,8 +253,9 @@ def _fusion_options(command):
     """--fusion / --keyword-weight / --semantic-weight / --rrf-k / --window: hybrid settings."""
     for option in reversed([
         click.option("--fusion", "fusion_method", type=click.Choice(["rrf", "minmax", "zscore", "sum"]), default=None,
-                     help="Hybrid fusion method (default: weighted RRF, see docs/benchmarks.md). sum: weighted raw "
-                          "scores, fused by the cluster on either engine (default keyword weight 0.003, best on dbpedia-entity)."),
+                     help="Hybrid fusion method, plain (default: weighted RRF with an adaptive keyword side, see "
+                          "docs/benchmarks.md). sum: weighted raw scores, fused by the cluster on either engine "
+                          "(default keyword weight 0.003, best on dbpedia-entity)."),
         click.option("--keyword-weight", type=float, default=None, help="Weight of the BM25 list in hybrid mode."),
         click.option("--semantic-weight", type=float, default=None, help="Weight of the kNN list in hybrid mode."),
         click.option("--rrf-k", type=click.IntRange(min=1), default=None, help="RRF rank constant."),
@@ -278,8 +279,9 @@ def _fusion_from(method: str | None, keyword_weight: float | None, semantic_weig
         weights["keyword"] = keyword_weight
     if semantic_weight is not None:
         weights["semantic"] = semantic_weight
+    # Naming a method asks for that plain fusion (one the cluster may run); weights alone tune the default.
     return FusionConfig(method=method or DEFAULT_FUSION.method, weights=weights,
-                        rrf_k=rrf_k or DEFAULT_FUSION.rrf_k)
+                        rrf_k=rrf_k or DEFAULT_FUSION.rrf_k, adaptive=method is None and DEFAULT_FUSION.adaptive)
 
 
 def _filters_from(values: tuple[str, ...]) -> list[dict] | None:
@@ -381,6 +383,9 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
         if not as_json:
             click.echo(f"{mode:<9} nDCG@10 {scores['ndcg@10']:.4f}  Recall@100 {scores['recall@100']:.4f}  "
                        f"({int(scores['queries'])} judged queries)")
+    if "hybrid" in (modes or ("hybrid",)):
+        results["candidates"] = _candidate_health(searcher, index_name, queries, qrels,
+                                                  max(100, window or searcher.window), as_json)
     if tune:
         results["tune"] = _tune(searcher, index_name, queries, qrels, fusion, max(100, window or searcher.window),
                                 results, as_json)
@@ -388,14 +393,34 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
         click.echo(json.dumps(results))
 
 
+def _candidate_health(searcher, index_name: str, queries: dict, qrels: dict, window: int, as_json: bool) -> dict:
+    """How many judged queries got an empty or a short candidate list from each retriever (hybrid's inputs):
+    a side that is often empty adds nothing to the fusion, whatever its weight."""
+    from .evaluation import candidate_health, judged_ids  # noqa: PLC0415
+
+    lists = {q: searcher.candidates(queries[q], index=index_name, window=window) for q in judged_ids(queries, qrels)}
+    health = candidate_health(lists, window)
+    if not as_json:
+        click.echo(f"candidate lists over {health['queries']} judged queries (window {window}; short: fewer than "
+                   f"{health['short_below']}):")
+        for name, counts in health["lists"].items():
+            click.echo(f"  {name:<12} empty {counts['empty']:>4}  short {counts['short']:>4}  "
+                       f"median length {counts['median']:g}")
+        for kind, count in health["keyword_evidence"].items():
+            click.echo(f"  keyword side {kind}: {count}")
+    return health
+
+
 def _tune(searcher, index_name: str, queries: dict, qrels: dict, fusion, window: int, results: dict,
           as_json: bool) -> dict:
     from .tuning import fusion_grid, score_fusion, tune  # noqa: PLC0415
 
-    judged = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values())]
+    from .evaluation import judged_ids  # noqa: PLC0415
+
+    judged = judged_ids(queries, qrels)
     candidates = {q: searcher.candidates(queries[q], index=index_name, window=window) for q in judged}
-    ranking = tune(candidates, qrels, fusion_grid())
-    current = score_fusion(fusion or searcher.fusion, candidates, qrels)
+    ranking = tune(candidates, qrels, fusion_grid(), window)
+    current = score_fusion(fusion or searcher.fusion, candidates, qrels, window)
     best = ranking[0]
     singles = {m: results[m]["ndcg@10"] for m in ("keyword", "semantic") if m in results}
     summary = {"best": {"fusion": best.describe(), "ndcg@10": round(best.ndcg, 4), "recall@100": round(best.recall, 4)},

@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError
+from .fusion import KEYWORD, KEYWORD_ANY, Ranked, keyword_evidence
 
 Qrels = dict[str, dict[str, int]]
 
@@ -62,9 +65,36 @@ def recall_at_k(ranked: Sequence[str], judgments: Mapping[str, int], k: int = 10
     return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
 
 
+def judged_ids(queries: Mapping[str, str], qrels: Qrels) -> list[str]:
+    """The queries with at least one relevant judgment, in the queries' order."""
+    return [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values())]
+
+
+SHORT_CANDIDATE_LIST = 10  # fewer candidates than a page: that retriever can barely move the fused top 10
+
+
+def candidate_health(lists: Mapping[str, Mapping[str, Sequence[Ranked]]], window: int) -> dict[str, Any]:
+    """Per retriever list, how many queries got no candidate or fewer than :data:`SHORT_CANDIDATE_LIST`, and
+    how often the adaptive keyword side (:func:`semsearch.fusion.keyword_evidence`) chose each kind (pure)."""
+    names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query))
+    health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}
+    for name in names:
+        lengths = [len(per_query.get(name, ())) for per_query in lists.values()]
+        health["lists"][name] = {"empty": sum(n == 0 for n in lengths),
+                                 "short": sum(0 < n < SHORT_CANDIDATE_LIST for n in lengths),
+                                 "median": statistics.median(lengths) if lengths else 0}
+    kinds: dict[str, int] = {}
+    for per_query in lists.values():
+        if KEYWORD in per_query and KEYWORD_ANY in per_query:
+            kind, _ = keyword_evidence(per_query[KEYWORD], per_query[KEYWORD_ANY], window)
+            kinds[kind] = kinds.get(kind, 0) + 1
+    health["keyword_evidence"] = kinds
+    return health
+
+
 def evaluate(run: Callable[[str], Sequence[str]], queries: Mapping[str, str], qrels: Qrels) -> dict[str, float]:
     """Mean nDCG@10 and Recall@100 over the queries with at least one relevant judgment."""
-    judged = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values())]
+    judged = judged_ids(queries, qrels)
     if not judged:
         raise InputError("no query has a relevant judgment in the qrels; check that the query ids match")
     ndcg = recall = 0.0

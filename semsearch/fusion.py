@@ -32,16 +32,68 @@ SUM_DEFAULT_WEIGHTS = {"keyword": 0.003, "semantic": 1.0}
 @dataclass(frozen=True)
 class FusionConfig:
     """How hybrid mode combines retrievers. ``weights`` maps retriever name → weight; None weighs every
-    list 1.0 (the ``sum``: :data:`SUM_DEFAULT_WEIGHTS`)."""
+    list 1.0 (the ``sum``: :data:`SUM_DEFAULT_WEIGHTS`).
+
+    ``adaptive``: the keyword side adapts to each query (:func:`keyword_evidence`): the strict keyword
+    list, the plain one when the strict one is empty, and a larger keyword weight when the keyword
+    matches are few. The default fusion is adaptive; it runs on the client only.
+    """
 
     method: str = "rrf"
     weights: Mapping[str, float] | None = None
     rrf_k: int = 60
+    adaptive: bool = False
 
     def weight(self, name: str) -> float:
         if self.weights is None:
             return SUM_DEFAULT_WEIGHTS.get(name, 1.0) if self.method == "sum" else 1.0
         return float(self.weights.get(name, 0.0))
+
+
+# The keyword side of an adaptive hybrid search, per query (docs/benchmarks.md, "Hybrid on unseen collections"):
+# - STRICT: documents matching most of the query's terms (minimum_should_match), at the configured weight.
+#   For a question, a document matching one of its words is weak evidence that mostly adds noise.
+# - FALLBACK: the strict list is empty (long, report-style queries: no document holds 75% of 50 words), so
+#   the any-term list stands in, weighted higher: it is the only keyword evidence there is, and with many
+#   terms the best BM25 matches share many of them.
+# - EXHAUSTIVE: fewer documents match any term than the window holds, so every keyword match was seen: the
+#   terms are rare in this corpus (identifiers, product names, domain vocabulary), where BM25 is precise and
+#   a dense model, which splits unknown words into pieces, is weakest. The keyword matches then lead, those
+#   holding most of the terms first, and the semantic list fills the rest of the page.
+STRICT, FALLBACK, EXHAUSTIVE = "strict", "fallback", "exhaustive"
+# EXHAUSTIVE's factor makes the last keyword rank of a window outscore the first semantic rank in RRF.
+KEYWORD_WEIGHT_FACTORS = {STRICT: 1.0, FALLBACK: 2.4, EXHAUSTIVE: 1000.0}
+KEYWORD, KEYWORD_ANY = "keyword", "keyword_any"  # the strict and the any-term keyword lists' names
+
+
+def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], window: int
+                     ) -> tuple[str, list[Ranked]]:
+    """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE)."""
+    if len(any_term) < window:
+        seen = {hit.id for hit in strict}
+        return EXHAUSTIVE, list(strict) + [hit for hit in any_term if hit.id not in seen]
+    if strict:
+        return STRICT, list(strict)
+    return FALLBACK, list(any_term)
+
+
+def adapt(lists: Mapping[str, Sequence[Ranked]], config: FusionConfig, window: int
+          ) -> tuple[dict[str, Sequence[Ranked]], FusionConfig, str | None]:
+    """The lists and fusion an adaptive config fuses for one query, and the keyword evidence's kind
+    (None when nothing adapts: a non-adaptive config, or no any-term list)."""
+    if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
+        return {name: hits for name, hits in lists.items() if name != KEYWORD_ANY}, config, None
+    kind, keyword = keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window)
+    weights = {name: config.weight(name) for name in lists if name != KEYWORD_ANY}
+    weights[KEYWORD] = config.weight(KEYWORD) * KEYWORD_WEIGHT_FACTORS[kind]
+    chosen = {name: (keyword if name == KEYWORD else hits) for name, hits in lists.items() if name != KEYWORD_ANY}
+    return chosen, FusionConfig(config.method, weights, config.rrf_k), kind
+
+
+def fuse_hybrid(lists: Mapping[str, Sequence[Ranked]], config: FusionConfig, window: int) -> list[Fused]:
+    """:func:`fuse` after :func:`adapt`: what hybrid mode returns for one query's candidate lists."""
+    chosen, fusion, _ = adapt(lists, config, window)
+    return fuse(chosen, fusion)
 
 
 def _normalise(hits: Sequence[Ranked], method: str) -> dict[str, float]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from opensearchpy import OpenSearch
@@ -248,9 +249,10 @@ class Searcher(SearcherBase):
 
     def candidates(self, text: str, *, index: str, window: int | None = None, filters: Filters = None
                    ) -> dict[str, list[Ranked]]:
-        """Each retriever's ranked candidates for hybrid mode, before fusion (for tuning and analysis)."""
-        request = self._request(text, k=1, mode="hybrid", filters=filters, fusion=None, window=window,
-                                offset=0, explain=False, highlight=False, source=False)
+        """Each retriever's ranked candidates for hybrid mode, before fusion (for tuning and analysis): "keyword"
+        (most of the query's terms), "keyword_any" (any term) and "semantic"."""
+        request = self._request(text, k=1, mode="hybrid", filters=filters, fusion=replace(self.fusion, adaptive=True),
+                                window=window, offset=0, explain=False, highlight=False, source=False)
         info = self.index_info(index)
         self._check(info)
         bodies = plan_bodies(request, info, self._vectors.get(request.text), ids_from_doc_values=False)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigurationError
-from .fusion import FUSION_METHODS, FusionConfig, Ranked, fuse
+from .fusion import FUSION_METHODS, KEYWORD_ANY, FusionConfig, Ranked, adapt, fuse
 from .index import IndexInfo
 from .queries import (
     HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH,
@@ -20,12 +20,13 @@ from .queries import (
 )
 
 MODES = ("hybrid", "semantic", "keyword")
-# Chosen by measurement on dbpedia-entity (docs/benchmarks.md, `semsearch eval --tune`) with two BM25s:
-# OpenSearch's (english analyzer) and Elasticsearch's (standard analyzer + English stopwords). RRF with
-# rank constant 20 (the top ranks count more than with the textbook 60) and the keyword list at a
-# quarter of the semantic list's weight beat semantic alone by 0.013–0.016 nDCG@10 on both; with 60,
-# Elasticsearch's hybrid fell to +0.001.
-DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=20)
+# Chosen by measurement (docs/benchmarks.md, "Hybrid on unseen collections") on dbpedia-entity and two
+# collections built for it (long report-style queries over man pages, rare-term queries over Debian package
+# descriptions), with two models, and checked on a held-out third (Python docstrings): RRF with rank
+# constant 30, the strict keyword list at a quarter of the semantic list's weight, and a keyword side that
+# adapts per query (semsearch.fusion.keyword_evidence: fallback to the any-term list, precedence for rare
+# terms). Without the adaptive side, hybrid fell below keyword search wherever BM25 is the stronger signal.
+DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=30, adaptive=True)
 DEFAULT_WINDOW = 100  # candidates per retriever; hybrid pages come from the fused top of both
 DEFAULT_EF_SEARCH = 100  # kNN breadth when the index's _meta does not say (semsearch.index_body's template)
 RETRIEVERS = ("keyword", "semantic")  # hybrid's lists, in the server-side hybrid query's order too
@@ -113,6 +114,8 @@ def plan_bodies(request: SearchRequest, info: IndexInfo, vector: Sequence[float]
             request.text, info.text_fields, size, request.filters, excludes, **common,
             minimum_should_match=HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH if hybrid else None,
             highlight=highlight)
+    if hybrid and request.fusion.adaptive:  # the any-term list: fallback and rarity (fusion.keyword_evidence)
+        bodies[KEYWORD_ANY] = keyword_body(request.text, info.text_fields, size, request.filters, excludes, **common)
     if request.mode in ("semantic", "hybrid"):
         if vector is None:
             raise ValueError("semantic and hybrid modes need the query vector")
@@ -173,8 +176,9 @@ def hits_from(request: SearchRequest, responses: Mapping[str, list[dict]]) -> li
         return result
     # Candidates carry ids and scores only; sources and highlights come with hydrate().
     ranked = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
-              for name, hits in responses.items() if name in RETRIEVERS}
-    fused = fuse(ranked, request.fusion)[request.offset:request.offset + request.k]
+              for name, hits in responses.items() if name in RETRIEVERS or name == KEYWORD_ANY}
+    ranked, fusion, _ = adapt(ranked, request.fusion, request.window)
+    fused = fuse(ranked, fusion)[request.offset:request.offset + request.k]
     positions: dict[str, dict[str, tuple[int, float]]] = {}
     if request.explain:
         positions = {name: {h.id: (rank, h.score) for rank, h in enumerate(hits, start=1)}

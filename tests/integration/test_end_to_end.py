@@ -74,7 +74,10 @@ def test_eval_json_prints_all_three_modes(dbpedia, data_dir):
                      "--qrels", str(folder / "test.tsv"), "--json")
     assert result.returncode == 0, result.stderr
     scores = last_json_line(result.stdout)
-    assert set(scores) == {"keyword", "semantic", "hybrid"}
+    assert set(scores) == {"keyword", "semantic", "hybrid", "candidates"}
+    health = scores.pop("candidates")
+    assert health["queries"] == 40 and set(health["lists"]) == {"keyword", "keyword_any", "semantic"}
+    assert sum(health["keyword_evidence"].values()) == 40
     for mode, values in scores.items():
         assert set(values) == {"ndcg@10", "recall@100"}
         assert 0.0 < values["ndcg@10"] <= 1.0 and 0.0 < values["recall@100"] <= 1.0

@@ -51,3 +51,19 @@ def test_evaluate_averages_over_judged_queries():
     result = evaluate(lambda text: runs[text], queries, qrels)
     assert result["ndcg@10"] == pytest.approx(0.5)
     assert result["queries"] == 2
+
+
+def test_candidate_health_counts_empty_and_short_lists_and_keyword_evidence():
+    from semsearch.evaluation import candidate_health
+    from semsearch.fusion import Ranked
+
+    many = [Ranked(f"d{i}", 1.0) for i in range(20)]
+    lists = {"q1": {"keyword": [], "keyword_any": many, "semantic": many},
+             "q2": {"keyword": many[:3], "keyword_any": many[:5], "semantic": many},
+             "q3": {"keyword": many, "keyword_any": many, "semantic": many}}
+    health = candidate_health(lists, window=20)
+    assert health["queries"] == 3 and health["short_below"] == 10
+    assert health["lists"]["keyword"] == {"empty": 1, "short": 1, "median": 3}
+    assert health["lists"]["keyword_any"] == {"empty": 0, "short": 1, "median": 20}
+    assert health["lists"]["semantic"] == {"empty": 0, "short": 0, "median": 20}
+    assert health["keyword_evidence"] == {"fallback": 1, "exhaustive": 1, "strict": 1}

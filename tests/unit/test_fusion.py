@@ -1,6 +1,17 @@
 import pytest
 
-from semsearch.fusion import FusionConfig, Ranked, fuse
+from semsearch.fusion import (
+    EXHAUSTIVE,
+    FALLBACK,
+    KEYWORD_WEIGHT_FACTORS,
+    STRICT,
+    FusionConfig,
+    Ranked,
+    adapt,
+    fuse,
+    fuse_hybrid,
+    keyword_evidence,
+)
 
 LISTS = {
     "keyword": [Ranked("a", 12.0), Ranked("b", 8.0), Ranked("c", 2.0)],
@@ -61,3 +72,50 @@ def test_ties_are_broken_by_id():
 def test_unknown_method_names_choices():
     with pytest.raises(ValueError, match="rrf, minmax, zscore, sum"):
         fuse(LISTS, FusionConfig(method="borda"))
+
+
+# --- the adaptive keyword side (issue 15) -------------------------------------------------------------
+
+def ranked(*ids):
+    return [Ranked(doc_id, float(len(ids) - i)) for i, doc_id in enumerate(ids)]
+
+
+def test_keyword_evidence_kinds():
+    many = ranked(*(f"d{i}" for i in range(5)))
+    assert keyword_evidence(ranked("a"), many, window=5) == (STRICT, ranked("a"))
+    # Nothing holds most of the terms: the any-term list stands in.
+    assert keyword_evidence([], many, window=5) == (FALLBACK, many)
+    # Fewer any-term matches than the window: every match was seen, the terms are rare.
+    # ... then those holding most of the terms lead, and the other matches follow in their order.
+    assert keyword_evidence(many[2:3], many[:3], window=5) == (EXHAUSTIVE, [many[2], many[0], many[1]])
+    assert keyword_evidence([], many[:3], window=5) == (EXHAUSTIVE, many[:3])
+    assert keyword_evidence([], [], window=5) == (EXHAUSTIVE, [])
+
+
+def test_adapt_scales_only_the_keyword_weight_and_drops_the_any_term_list():
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=30, adaptive=True)
+    lists = {"keyword": [], "keyword_any": ranked(*(f"k{i}" for i in range(4))), "semantic": ranked("s")}
+    chosen, fusion, kind = adapt(lists, config, window=4)
+    assert kind == FALLBACK and set(chosen) == {"keyword", "semantic"}
+    assert [h.id for h in chosen["keyword"]] == ["k0", "k1", "k2", "k3"]
+    assert fusion.weight("keyword") == 0.25 * KEYWORD_WEIGHT_FACTORS[FALLBACK]
+    assert fusion.weight("semantic") == 1.0 and fusion.rrf_k == 30 and not fusion.adaptive
+
+
+def test_rare_terms_lead_and_the_semantic_list_fills_the_rest():
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=30, adaptive=True)
+    lists = {"keyword": ranked("rare"), "keyword_any": ranked("rare", "other"),
+             "semantic": ranked("s1", "s2", "s3", "other")}
+    fused = [f.id for f in fuse_hybrid(lists, config, window=10)]
+    assert fused[0] == "rare" and set(fused) == {"rare", "s1", "s2", "s3", "other"}
+    # The same lists fused plainly: the semantic list's top outranks the lone keyword match.
+    plain = [f.id for f in fuse_hybrid(lists, FusionConfig("rrf", config.weights, rrf_k=30), window=10)]
+    assert plain[0] == "s1"
+
+
+def test_a_plain_config_ignores_the_any_term_list():
+    config = FusionConfig("rrf", {"keyword": 1.0, "semantic": 1.0})
+    lists = {"keyword": ranked("a"), "keyword_any": ranked("b"), "semantic": ranked("c")}
+    chosen, fusion, kind = adapt(lists, config, window=10)
+    assert kind is None and fusion is config and set(chosen) == {"keyword", "semantic"}
+    assert "b" not in {f.id for f in fuse_hybrid(lists, config, window=10)}

@@ -58,7 +58,7 @@ def test_defaults_are_the_documented_ones():
     assert request.mode == "hybrid" and request.k == 10 and request.offset == 0
     assert request.window == DEFAULT_WINDOW == 100
     assert request.fusion == DEFAULT_FUSION
-    assert DEFAULT_FUSION.method == "rrf" and DEFAULT_FUSION.rrf_k == 20
+    assert DEFAULT_FUSION.method == "rrf" and DEFAULT_FUSION.rrf_k == 30 and DEFAULT_FUSION.adaptive
     assert DEFAULT_EF_SEARCH == 100
     assert DEFAULT_FUSION.weight("keyword") == 0.25 and DEFAULT_FUSION.weight("semantic") == 1.0
 
@@ -121,11 +121,13 @@ def test_single_retriever_modes_page_beyond_the_window(mode):
 def test_hybrid_plans_both_retrievers_with_the_window():
     request = SearchRequest("solar eclipse", k=5, offset=10, window=40).validate()
     bodies = plan_bodies(request, INFO, VECTOR)
-    assert list(bodies) == ["keyword", "semantic"]
+    assert list(bodies) == ["keyword", "keyword_any", "semantic"]
     keyword, semantic = bodies["keyword"], bodies["semantic"]
-    # Both retrievers return the window from the top; paging happens after fusion.
-    assert keyword["size"] == 40 and semantic["size"] == 40
-    assert "from" not in keyword and "from" not in semantic
+    # Every retriever returns the window from the top; paging happens after fusion.
+    assert all(body["size"] == 40 and "from" not in body for body in bodies.values())
+    # The adaptive keyword side's second list: any of the query's terms (fallback and rarity).
+    assert "minimum_should_match" not in multi_match(bodies["keyword_any"])
+    assert multi_match(bodies["keyword_any"])["query"] == "solar eclipse"
     # The graph search collects at least ef_search neighbours (100 when _meta does not say), of which
     # the window is returned.
     assert knn_clause(semantic)["k"] == DEFAULT_EF_SEARCH == 100
@@ -152,7 +154,7 @@ def test_hybrid_candidates_are_ids_and_scores_only(info, request_kwargs):
 @pytest.mark.parametrize("request_kwargs", [{}, {"source": ["title"]}, {"highlight": True}])
 def test_hybrid_candidates_read_the_id_from_doc_values_when_it_is_mapped(request_kwargs):
     bodies = plan_bodies(SearchRequest("q", **request_kwargs).validate(), INFO_ID, VECTOR)
-    assert list(bodies) == ["keyword", "semantic"]
+    assert list(bodies) == ["keyword", "keyword_any", "semantic"]
     for name, body in bodies.items():
         assert body["stored_fields"] == "_none_", name
         assert body["docvalue_fields"] == ["semsearch_id"], name
@@ -373,11 +375,11 @@ def test_hybrid_default_fusion_is_weighted_rrf():
     hits = hits_from(SearchRequest("q", k=10).validate(), RESPONSES)
     by_id = {h.id: h for h in hits}
     assert set(by_id) == {"a", "b", "c", "d", "e"}
-    # Σ weight / (20 + rank), keyword at a quarter of semantic's weight.
-    assert by_id["a"].score == pytest.approx(0.25 / 21 + 1.0 / 22)
-    assert by_id["c"].score == pytest.approx(0.25 / 23 + 1.0 / 21)
-    assert by_id["b"].contributions == pytest.approx({"keyword": 0.25 / 22, "semantic": 0.0})
-    assert by_id["e"].contributions == pytest.approx({"keyword": 0.0, "semantic": 1.0 / 24})
+    # Σ weight / (30 + rank), keyword at a quarter of semantic's weight (no any-term list here: nothing adapts).
+    assert by_id["a"].score == pytest.approx(0.25 / 31 + 1.0 / 32)
+    assert by_id["c"].score == pytest.approx(0.25 / 33 + 1.0 / 31)
+    assert by_id["b"].contributions == pytest.approx({"keyword": 0.25 / 32, "semantic": 0.0})
+    assert by_id["e"].contributions == pytest.approx({"keyword": 0.0, "semantic": 1.0 / 34})
     assert [h.id for h in hits] == ["c", "a", "d", "e", "b"]
 
 
@@ -420,8 +422,8 @@ def test_hybrid_explanation_gives_rank_raw_score_and_contribution():
     request = SearchRequest("q", k=10, explain=True).validate()
     by_id = {h.id: h for h in hits_from(request, RESPONSES)}
     a = by_id["a"].explanation
-    assert a["keyword"] == {"rank": 1, "raw_score": 12.0, "contribution": pytest.approx(0.25 / 21)}
-    assert a["semantic"] == {"rank": 2, "raw_score": 0.8, "contribution": pytest.approx(1.0 / 22)}
+    assert a["keyword"] == {"rank": 1, "raw_score": 12.0, "contribution": pytest.approx(0.25 / 31)}
+    assert a["semantic"] == {"rank": 2, "raw_score": 0.8, "contribution": pytest.approx(1.0 / 32)}
     d = by_id["d"].explanation
     assert d["keyword"] == {"rank": None, "raw_score": None, "contribution": 0.0}
     assert d["semantic"]["rank"] == 3 and d["semantic"]["raw_score"] == 0.5
@@ -637,3 +639,23 @@ def test_a_route_the_cluster_refuses_is_remembered_or_reported():
     assert base._missing[NEEDS_RRF_LICENCE] == "refused (security_exception)"  # later searches go to the client
     with pytest.raises(ConfigurationError, match="security_exception"):
         base._refused(route, True, ServerRouteRefused("refused (security_exception)"))
+
+
+def test_a_plain_fusion_plans_no_any_term_list():
+    request = SearchRequest("q", fusion=FusionConfig("rrf", {"keyword": 1.0, "semantic": 1.0})).validate()
+    assert list(plan_bodies(request, INFO, VECTOR)) == ["keyword", "semantic"]
+
+
+def _raw(ids):
+    return [{"_id": doc_id, "_score": 10.0 - rank} for rank, doc_id in enumerate(ids)]
+
+
+def test_hybrid_falls_back_to_the_any_term_list_when_the_strict_one_is_empty():
+    # As many any-term matches as the window: not rare, so the fallback's weight (0.6 against 1).
+    request = SearchRequest("a long report style query", k=6, window=6, explain=True).validate()
+    hits = hits_from(request, {"keyword": [], "keyword_any": _raw(["k1", "k2", "k3", "k4", "k5", "k6"]),
+                               "semantic": _raw(["s1", "s2", "s3"])})
+    by_id = {h.id: h for h in hits}
+    assert by_id["k1"].explanation["keyword"] == {"rank": 1, "raw_score": 10.0,
+                                                  "contribution": pytest.approx(0.6 / 31)}
+    assert [h.id for h in hits] == ["s1", "s2", "s3", "k1", "k2", "k3"]

@@ -15,9 +15,10 @@ QRELS = {"q1": {"rel1": 1}, "q2": {"rel2": 1}}
 
 def test_grid_covers_methods_and_weights():
     grid = fusion_grid(keyword_weights=(0.5, 1.0), rank_constants=(60,), sum_keyword_weights=(0.05,))
-    assert {(f.method, f.weight("keyword"), f.rrf_k if f.method == "rrf" else None) for f in grid} == {
-        ("rrf", 0.5, 60), ("rrf", 1.0, 60), ("minmax", 0.5, None), ("minmax", 1.0, None),
-        ("zscore", 0.5, None), ("zscore", 1.0, None), ("sum", 0.05, None)}
+    assert {(f.method, f.weight("keyword"), f.rrf_k if f.method == "rrf" else None, f.adaptive) for f in grid} == {
+        ("rrf", 0.5, 60, True), ("rrf", 1.0, 60, True), ("rrf", 0.5, 60, False), ("rrf", 1.0, 60, False),
+        ("minmax", 0.5, None, False), ("minmax", 1.0, None, False),
+        ("zscore", 0.5, None, False), ("zscore", 1.0, None, False), ("sum", 0.05, None, False)}
 
 
 def test_score_is_mean_ndcg_over_queries():
@@ -38,3 +39,15 @@ def test_tune_orders_best_first():
     assert [s.ndcg for s in ranking] == sorted((score_fusion(f, candidates, qrels).ndcg for f in grid), reverse=True)
     assert ranking[0].describe() == "method=rrf keyword_weight=1 semantic_weight=0.1 rrf_k=60"
     assert ranking[0].ndcg == 1.0 and ranking[-1].ndcg < 1.0
+
+
+def test_adaptive_configs_are_scored_with_the_any_term_list():
+    # The strict list is empty: only the adaptive config falls back to the any-term list, which holds rel.
+    lists = {"q": {"keyword": [], "keyword_any": [Ranked("rel", 5.0), Ranked("x", 4.0)],
+                   "semantic": [Ranked("y", 0.9), Ranked("z", 0.8), Ranked("rel", 0.7)]}}
+    qrels = {"q": {"rel": 1}}
+    adaptive = FusionConfig("rrf", {"keyword": 1.0, "semantic": 1.0}, rrf_k=60, adaptive=True)
+    plain = FusionConfig("rrf", {"keyword": 1.0, "semantic": 1.0}, rrf_k=60)
+    assert score_fusion(adaptive, lists, qrels, window=2).ndcg == 1.0
+    assert score_fusion(plain, lists, qrels, window=2).ndcg < 1.0
+    assert score_fusion(adaptive, lists, qrels).describe().endswith(" adaptive")

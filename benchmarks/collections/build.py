@@ -1,0 +1,807 @@
+#!/usr/bin/env python3
+"""Build simulated known-item retrieval collections (BEIR layout).
+
+Three collections are written under the directory of this script:
+
+  manpages         Debian man pages (man1, man8); long multi-sentence queries.
+  debian-packages  Debian package descriptions; short rare-term keyword queries.
+  pydoc            Python standard-library docstrings; natural-language
+                   summary queries.
+
+Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
+Queries are simulated known-item topics in the style of Azzopardi, de Rijke
+& Balog, "Building simulated queries for known-item topics" (SIGIR 2007).
+
+Standard library only; deterministic for a given machine state (installed
+man pages, apt lists, Python version).  See README.md in this directory.
+
+Usage:  python3 benchmarks/collections/build.py [--only NAME]
+"""
+
+import argparse
+import ast
+import collections
+import concurrent.futures
+import glob
+import gzip
+import html
+import json
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import sysconfig
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COLLECTIONS = ("manpages", "debian-packages", "pydoc")
+
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because
+been before being below between both but by can could did do does doing down
+during each either else etc few for from further had has have having he her
+here hers herself him himself his how however i if in into is it its itself
+just least less may me might more most much must my myself no nor not now of
+off on once one only or other others ought our ours ourselves out over own per
+rather same shall she should since so some such than that the their theirs
+them themselves then there these they this those though through thus to too
+under until up upon us use used uses using very via was we well were what when
+where whether which while who whom whose why will with within without would
+yet you your yours yourself yourselves
+""".split())
+
+WORD_RE = re.compile(r"[A-Za-z0-9]+")
+
+
+def words(text):
+    return text.split()
+
+
+def norm_ws(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+_ABBREV_END = re.compile(r"(?:\b(?:e\.g|i\.e|cf|vs|approx|etc|resp|viz|al|no|Dr|Mr|Mrs|Ms|St)\.)$", re.I)
+
+
+def split_sentences(text):
+    """Split a paragraph into sentences (simple rule-based splitter)."""
+    parts = re.split(r"(?<=[.!?])(?<!\.\.\.)\s+(?=[A-Z(\"'])", text)
+    out = []
+    for p in parts:
+        p = p.strip()
+        if not p:
+            continue
+        if out and _ABBREV_END.search(out[-1]) and not out[-1].lower().endswith("etc."):
+            out[-1] = out[-1] + " " + p
+        else:
+            out.append(p)
+    return out
+
+
+def write_collection(name, docs, queries, qrels):
+    """docs: list of (id, title, text); queries: list of (id, text);
+    qrels: list of (qid, docid, score).  Written sorted, UTF-8, \\n."""
+    d = os.path.join(HERE, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "corpus.jsonl"), "w", encoding="utf-8", newline="\n") as f:
+        for did, title, text in sorted(docs):
+            f.write(json.dumps({"_id": did, "title": title, "text": text}, ensure_ascii=False) + "\n")
+    with open(os.path.join(d, "queries.jsonl"), "w", encoding="utf-8", newline="\n") as f:
+        for qid, text in sorted(queries):
+            f.write(json.dumps({"_id": qid, "text": text}, ensure_ascii=False) + "\n")
+    with open(os.path.join(d, "test.tsv"), "w", encoding="utf-8", newline="\n") as f:
+        f.write("query-id\tcorpus-id\tscore\n")
+        for qid, did, score in sorted(qrels):
+            f.write(f"{qid}\t{did}\t{score}\n")
+    size = os.path.getsize(os.path.join(d, "corpus.jsonl"))
+    print(f"[{name}] wrote {len(docs)} docs ({size/1e6:.2f} MB), {len(queries)} queries, "
+          f"{len(qrels)} judgments", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------
+# 1. manpages
+# ---------------------------------------------------------------------------
+
+MAN_SEED = 20070723
+MAN_DIRS = ("/usr/share/man/man1", "/usr/share/man/man8")
+MAN_MAX_PAGES = 4000
+MAN_N_QUERIES = 150
+MAN_DOC_MIN_WORDS, MAN_DOC_MAX_WORDS = 120, 180
+MAN_Q_MIN_WORDS, MAN_Q_MAX_WORDS = 40, 120
+
+MAN_ENV = {k: v for k, v in os.environ.items()
+           if k not in ("MAN_KEEP_FORMATTING", "MANPAGER", "PAGER", "MANOPT", "MANROFFOPT",
+                        "GROFF_SGR", "LANGUAGE")}
+MAN_ENV.update({"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "MANWIDTH": "2000",
+                "GROFF_NO_SGR": "1", "MAN_DISABLE_SECCOMP": "1"})
+
+
+def apt_available_packages():
+    r = subprocess.run(["apt-cache", "dumpavail"], stdout=subprocess.PIPE, check=True,
+                       env=dict(os.environ, LC_ALL="C.UTF-8"))
+    return r.stdout.decode("utf-8", "replace")
+
+
+def man_debian_owned():
+    """Files installed by dpkg packages that the Debian archive (the apt
+    lists) provides.  This excludes third-party packages such as
+    google-cloud-cli, whose ~16,600 generated gcloud_* pages would otherwise
+    swamp the sample."""
+    debian = {m.group(1) for m in re.finditer(r"^Package: (\S+)$", apt_available_packages(), re.M)}
+    owned = set()
+    for lst in sorted(glob.glob("/var/lib/dpkg/info/*.list")):
+        pkg = os.path.basename(lst)[:-5].split(":")[0]
+        if pkg not in debian:
+            continue
+        with open(lst, encoding="utf-8", errors="replace") as f:
+            owned.update(l.rstrip("\n") for l in f)
+    return owned
+
+
+def man_list_pages():
+    """Real (non-symlink, non-.so-stub) English pages in man1/man8 that belong
+    to Debian-archive packages, sorted."""
+    owned = man_debian_owned()
+    pages = []
+    for d in MAN_DIRS:
+        for fn in sorted(os.listdir(d)):
+            path = os.path.join(d, fn)
+            if os.path.islink(path) or not os.path.isfile(path) or path not in owned:
+                continue
+            try:
+                opener = gzip.open if fn.endswith(".gz") else open
+                with opener(path, "rb") as f:
+                    head = f.read(512)
+            except OSError:
+                continue
+            stripped = b"\n".join(l for l in head.split(b"\n")
+                                  if not l.startswith(b'.\\"') and not l.startswith(b"'\\\""))
+            if stripped.lstrip().startswith(b".so "):
+                continue
+            pages.append(path)
+    return sorted(pages)
+
+
+def man_render(path):
+    try:
+        r = subprocess.run(["man", "--nh", "--nj", "-E", "UTF-8", "-P", "cat", "-l", path],
+                           env=MAN_ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           timeout=60)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    if r.returncode != 0:
+        return None
+    s = r.stdout.decode("utf-8", "replace")
+    s = re.sub(r".\x08", "", s)                 # backspace overstrikes
+    s = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", s)  # any SGR escapes
+    s = s.replace("\u2010", "-").replace("\u2011", "-").replace("\u2212", "-").replace("\u00ad", "")
+    s = s.replace("\u2018", "'").replace("\u2019", "'").replace("\u201c", '"').replace("\u201d", '"')
+    return s
+
+
+def man_parse(rendered):
+    """Return ordered list of (SECTION, units); a unit is (kind, tag, body)
+    with kind 'prose' or 'item' (tagged paragraph)."""
+    lines = rendered.split("\n")
+    nonblank = [i for i, l in enumerate(lines) if l.strip()]
+    if len(nonblank) < 3:
+        return []
+    lines = lines[nonblank[0] + 1:nonblank[-1]]  # drop page header and footer
+    sections = []
+    cur = None
+    block = []
+
+    def flush():
+        if cur is not None and block:
+            cur[1].extend(man_block_units(block))
+        block.clear()
+
+    for l in lines:
+        if not l.strip():
+            flush()
+            continue
+        indent = len(l) - len(l.lstrip(" "))
+        if indent == 0:
+            flush()
+            cur = (norm_ws(l).upper(), [])
+            sections.append(cur)
+            continue
+        if indent <= 4:   # .SS sub-heading
+            flush()
+            continue
+        block.append((indent, l.strip()))
+    flush()
+    return sections
+
+
+def man_block_units(block):
+    # hyphenation artefacts: "foo-" + "bar" across lines (hyphenation is off,
+    # but some pages hard-code it)
+    merged = []
+    for ind, t in block:
+        if merged and re.search(r"[a-z]-$", merged[-1][1]) and re.match(r"[a-z]", t) \
+                and not re.search(r"(^|\s)-", merged[-1][1].split()[-1]) and ind == merged[-1][0]:
+            merged[-1] = (merged[-1][0], merged[-1][1][:-1] + t)
+        else:
+            merged.append((ind, t))
+    block = merged
+    ind0, first = block[0]
+    if len(block) > 1 and block[1][0] > ind0:
+        return [("item", first, norm_ws(" ".join(t for _, t in block[1:])))]
+    m = re.match(r"^(\S.*?\S|\S)\s{2,}(\S.*)$", first)
+    if m and re.match(r"^[-+]", first):
+        body = m.group(2) + " " + " ".join(t for _, t in block[1:])
+        return [("item", m.group(1), norm_ws(body))]
+    return [("prose", "", norm_ws(" ".join(t for _, t in block)))]
+
+
+def man_codeish(tok):
+    return bool(re.match(r"^[-+]", tok) or re.search(r"[/=_{}\[\]<>$\\|@~`;#*]", tok)
+                or re.search(r"\w\(|\(\)", tok) or re.fullmatch(r"[\d.,:%-]+", tok))
+
+
+def man_sentence_ok(s):
+    toks = s.split()
+    if len(toks) < 4:
+        return False
+    if not re.search(r"[\w)\"'\]][.!?][\"')]*$", s):   # a whole sentence, not a fragment
+        return False
+    alpha = sum(1 for t in toks if re.fullmatch(r"[\"'(]*[A-Za-z][a-z]*[A-Za-z]?[.,;:!?\"')]*", t))
+    code = sum(1 for t in toks if man_codeish(t))
+    return alpha / len(toks) >= 0.6 and code / len(toks) <= 0.2
+
+
+def man_build_page(path, rendered):
+    fn = os.path.basename(path)
+    if fn.endswith(".gz"):
+        fn = fn[:-3]
+    name, _, section = fn.rpartition(".")
+    if not name or not rendered:
+        return None
+    secs = man_parse(rendered)
+    secmap = {}
+    for sname, units in secs:
+        secmap.setdefault(sname, units)
+    name_units = secmap.get("NAME")
+    desc_units = secmap.get("DESCRIPTION")
+    if not name_units or not desc_units:
+        return None
+    title = norm_ws(" ".join((u[1] + " " + u[2]).strip() for u in name_units))
+    if not title or len(title) > 300:
+        return None
+    # sentences of the DESCRIPTION section, in order
+    desc_sents = []
+    for kind, tag, body in desc_units:
+        text = (tag + " " + body).strip() if kind == "item" else body
+        for s in split_sentences(text):
+            desc_sents.append((kind, s))
+    doc, n = [], 0
+    cut = 0
+    for i, (_, s) in enumerate(desc_sents):
+        w = len(s.split())
+        if n >= MAN_DOC_MIN_WORDS:
+            break
+        if n + w > MAN_DOC_MAX_WORDS:
+            if not doc:
+                doc.append(" ".join(s.split()[:MAN_DOC_MAX_WORDS]))
+                n = MAN_DOC_MAX_WORDS
+                cut = i + 1
+            break
+        doc.append(s)
+        n += w
+        cut = i + 1
+    text = " ".join(doc)
+    if n < 20:
+        return None
+    # later text: rest of DESCRIPTION + OPTIONS-like sections (bodies only)
+    streams = []
+    rest = []
+    for kind, tag, body in _units_after(desc_units, cut):
+        rest.extend(split_sentences(body))
+    streams.append(rest)
+    for sname, units in secs:
+        if "OPTION" in sname and sname != "DESCRIPTION":
+            st = []
+            for kind, tag, body in units:
+                st.extend(split_sentences(body))
+            streams.append(st)
+    names = {name}
+    left = re.split(r"\s+-+\s+", title, maxsplit=1)[0]
+    for nm in re.split(r"[,\s]+", left):
+        nm = nm.strip()
+        if len(nm) >= 2 and not nm.startswith("-"):
+            names.add(nm)
+    return {"id": f"{name}.{section}", "title": title, "text": text,
+            "streams": streams, "names": sorted(names, key=lambda x: (-len(x), x))}
+
+
+def _units_after(desc_units, cut):
+    """Units of DESCRIPTION from sentence index `cut` on (re-split so that
+    sentences already in the document are dropped)."""
+    out = []
+    k = 0
+    for kind, tag, body in desc_units:
+        text = (tag + " " + body).strip() if kind == "item" else body
+        sents = split_sentences(text)
+        if k + len(sents) <= cut:
+            k += len(sents)
+            continue
+        if kind == "item":
+            # only the body, and only sentences beyond the cut
+            bsents = split_sentences(body)
+            skip = max(0, cut - k)
+            out.append((kind, tag, " ".join(bsents[skip:]) if skip < len(bsents) else ""))
+        else:
+            skip = max(0, cut - k)
+            out.append((kind, tag, " ".join(sents[skip:])))
+        k += len(sents)
+    return out
+
+
+def man_replace_names(text, names):
+    for nm in names:
+        pat = r"(?<![\w./-])" + re.escape(nm) + r"(?:\(\d\w*\))?(?![\w-]|\.\w)"
+        text = re.sub(pat, "the program", text, flags=re.I)
+    return text
+
+
+def man_query_candidates(page):
+    cands = []
+    for stream in page["streams"]:
+        for i in range(len(stream)):
+            for k in (2, 3, 4):
+                win = stream[i:i + k]
+                if len(win) < k:
+                    break
+                if not all(man_sentence_ok(s) for s in win):
+                    break
+                if any(s in page["text"] for s in win):
+                    break
+                q = man_replace_names(" ".join(win), page["names"])
+                nw = len(q.split())
+                if nw > MAN_Q_MAX_WORDS:
+                    break
+                if nw >= MAN_Q_MIN_WORDS and man_sentence_ok(q):
+                    cands.append(q)
+    return cands
+
+
+def build_manpages():
+    rng = random.Random(MAN_SEED)
+    pages = man_list_pages()
+    print(f"[manpages] {len(pages)} candidate pages", file=sys.stderr)
+    if len(pages) > MAN_MAX_PAGES:
+        pages = sorted(rng.sample(pages, MAN_MAX_PAGES))
+    # two workers only (2-core machine); results kept in input order
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+        rendered = list(ex.map(man_render, pages))
+    built = []
+    for path, r in zip(pages, rendered):
+        if r is None or len(r.split()) < 50:
+            continue
+        p = man_build_page(path, r)
+        if p:
+            built.append(p)
+    built.sort(key=lambda p: p["id"])
+    seen_title, seen_text, docs = set(), set(), []
+    for p in built:
+        tkey, xkey = p["title"].lower(), p["text"].lower()
+        if tkey in seen_title or xkey in seen_text:
+            continue
+        seen_title.add(tkey)
+        seen_text.add(xkey)
+        docs.append(p)
+    print(f"[manpages] rendered {sum(r is not None for r in rendered)}, usable {len(built)}, "
+          f"after dedup {len(docs)}", file=sys.stderr)
+    qrng = random.Random(MAN_SEED + 1)
+    with_q = []
+    for p in docs:
+        c = man_query_candidates(p)
+        if c:
+            with_q.append((p["id"], qrng.choice(c)))
+    chosen = sorted(qrng.sample(with_q, min(MAN_N_QUERIES, len(with_q))))
+    queries, qrels = [], []
+    for i, (did, q) in enumerate(chosen):
+        qid = f"man-q{i:04d}"
+        queries.append((qid, q))
+        qrels.append((qid, did, 2))
+    write_collection("manpages", [(p["id"], p["title"], p["text"]) for p in docs], queries, qrels)
+
+
+# ---------------------------------------------------------------------------
+# 2. debian-packages
+# ---------------------------------------------------------------------------
+
+DEB_SEED = 20070724
+DEB_MAX_DOCS = 5000
+DEB_N_QUERIES = 200
+DEB_MIN_WORDS = 25
+DEB_MAX_DF = 5
+DEB_MAX_MATCHES = 3
+DEB_K_CHOICES = (2, 3)     # query length in terms
+DEB_NOISE = 0.4            # Azzopardi et al.'s lambda: P(a query term is noise)
+DPKG_STATUS = "/var/lib/dpkg/status"
+DEP11_GLOB = "/var/lib/apt/lists/*_dep11_Components-amd64.yml.gz"
+
+
+def parse_stanzas(text):
+    """Debian control-file stanzas -> list of dict(field -> raw value with
+    continuation lines, '\\n'-joined)."""
+    out = []
+    cur, last = {}, None
+    for line in text.split("\n"):
+        if not line.strip():
+            if cur:
+                out.append(cur)
+            cur, last = {}, None
+            continue
+        if line[0] in " \t":
+            if last is not None:
+                cur[last] += "\n" + line
+            continue
+        k, sep, v = line.partition(":")
+        if not sep:
+            continue
+        last = k.strip()
+        cur[last] = v.strip()
+    if cur:
+        out.append(cur)
+    return out
+
+
+def deb_long_description(raw):
+    """Description field -> (short, long text with paragraphs joined by a
+    blank line)."""
+    lines = raw.split("\n")
+    short = lines[0].strip()
+    paras, cur = [], []
+    for l in lines[1:]:
+        body = l[1:] if l.startswith(" ") else l
+        if body.strip() == ".":
+            if cur:
+                paras.append(norm_ws(" ".join(cur)))
+            cur = []
+        else:
+            cur.append(body.strip())
+    if cur:
+        paras.append(norm_ws(" ".join(cur)))
+    return short, "\n\n".join(p for p in paras if p)
+
+
+def _yaml_scalar(first, cont):
+    """Decode the YAML scalar that starts with `first` (text after 'C: ')
+    and continues on lines `cont` (already stripped).  Handles the styles
+    used in DEP-11 files: double-quoted, single-quoted, block, plain."""
+    if first.startswith('"'):
+        raw = first[1:]
+        for c in cont:
+            if raw.endswith("\\") and not raw.endswith("\\\\"):
+                raw = raw[:-1] + c
+            else:
+                raw = raw + " " + c
+        raw = raw.rstrip()
+        if raw.endswith('"'):
+            raw = raw[:-1]
+        esc = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "/": "/", " ": " ", "0": "",
+               "r": "", "N": "\u0085", "_": "\u00a0", "L": "\u2028", "P": "\u2029"}
+
+        def rep(m):
+            e = m.group(1)
+            if e[0] in "xuU":
+                try:
+                    return chr(int(e[1:], 16))
+                except ValueError:
+                    return ""
+            return esc.get(e, e)
+        return re.sub(r"\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", rep, raw)
+    if first.startswith("'"):
+        raw = " ".join([first[1:]] + cont).rstrip()
+        if raw.endswith("'"):
+            raw = raw[:-1]
+        return raw.replace("''", "'")
+    if first[:1] in "|>":
+        return "\n".join(cont)
+    return " ".join([first] + cont)
+
+
+def html_to_text(s):
+    s = re.sub(r"(?i)</?(p|ul|ol|li|br)\b[^>]*>", "\n\n", s)
+    s = re.sub(r"<[^>]+>", " ", s)
+    s = html.unescape(s)
+    paras = [norm_ws(p) for p in re.split(r"\n\s*\n", s)]
+    return "\n\n".join(p for p in paras if p)
+
+
+def parse_dep11(path):
+    """Package -> (summary, description) for C-locale DEP-11 components."""
+    out = {}
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        docs = f.read().split("\n---\n")
+    for d in docs:
+        lines = d.split("\n")
+        pkg, fields = None, {}
+        i = 0
+        while i < len(lines):
+            l = lines[i]
+            if l.startswith("Package:"):
+                pkg = l.split(":", 1)[1].strip()
+            elif l in ("Summary:", "Description:"):
+                key = l[:-1]
+                j = i + 1
+                while j < len(lines) and (lines[j].startswith(" ") or not lines[j].strip()):
+                    m = re.match(r"^  (\S+): ?(.*)$", lines[j])
+                    if m and m.group(1) == "C":
+                        first = m.group(2)
+                        k = j + 1
+                        cont = []
+                        while k < len(lines) and (lines[k].startswith("   ") or not lines[k].strip()):
+                            cont.append(lines[k].strip())
+                            k += 1
+                        fields[key] = _yaml_scalar(first, cont)
+                    j += 1
+                i = j
+                continue
+            i += 1
+        if pkg and "Description" in fields:
+            text = html_to_text(fields["Description"])
+            prev = out.get(pkg)
+            if prev is None or len(text) > len(prev[1]):   # one package can ship several components
+                out[pkg] = (norm_ws(fields.get("Summary", "")), text)
+    return out
+
+
+def tokens(text):
+    return [t.lower() for t in WORD_RE.findall(text)]
+
+
+def build_debian():
+    rng = random.Random(DEB_SEED)
+    avail = {}
+    for st in parse_stanzas(apt_available_packages()):
+        pkg = st.get("Package")
+        if not pkg:
+            continue
+        src = re.sub(r"\s*\(.*\)\s*$", "", st.get("Source", pkg)).strip() or pkg
+        short = st.get("Description", "").split("\n")[0].strip()
+        section = st.get("Section", "misc").split("/")[-1]
+        avail.setdefault(pkg, (src, short, section))
+    # long descriptions: apt's Packages lists only carry the short description
+    # (long ones live in Translation-en, which is not downloaded here), so use
+    # (a) dpkg's status file (installed packages, full Debian descriptions) and
+    # (b) the AppStream/DEP-11 metadata of the archive (upstream descriptions).
+    longdesc = {}
+    with open(DPKG_STATUS, encoding="utf-8", errors="replace") as f:
+        for st in parse_stanzas(f.read()):
+            pkg = st.get("Package")
+            if pkg in avail and "Description" in st:
+                short, text = deb_long_description(st["Description"])
+                if text:
+                    longdesc[pkg] = ("dpkg-status", text)
+    for path in sorted(glob.glob(DEP11_GLOB)):
+        for pkg, (summary, text) in sorted(parse_dep11(path).items()):
+            if pkg in avail and pkg not in longdesc and text:
+                longdesc[pkg] = ("dep11", text)
+    print(f"[debian-packages] {len(avail)} packages in apt lists, {len(longdesc)} with a long "
+          f"description ({sum(v[0] == 'dpkg-status' for v in longdesc.values())} from dpkg status)",
+          file=sys.stderr)
+    by_src = {}
+    for pkg in sorted(longdesc):
+        src, short, _ = avail[pkg]
+        text = longdesc[pkg][1]
+        nw = len(text.split())
+        if nw < DEB_MIN_WORDS:
+            continue
+        best = by_src.get(src)
+        if best is None or nw > best[0]:
+            by_src[src] = (nw, pkg, short, text)
+    seen, cands = set(), []
+    for src in sorted(by_src):
+        nw, pkg, short, text = by_src[src]
+        key = norm_ws(text).lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        cands.append((pkg, short, text))
+    cands.sort()
+    if len(cands) > DEB_MAX_DOCS:
+        cands = sorted(rng.sample(cands, DEB_MAX_DOCS))
+    docs = cands
+    # document frequencies over title + text
+    docterms = {}
+    df = collections.Counter()
+    for pkg, short, text in docs:
+        s = set(tokens(short + " " + text))
+        docterms[pkg] = s
+        df.update(s)
+    N = len(docs)
+
+    def candidate_terms(pkg, text):
+        namebits = set(re.split(r"[^a-z0-9]+", pkg.lower())) | {pkg.lower()}
+        flat = re.sub(r"[^a-z0-9]", "", pkg.lower())
+        return sorted({t for t in tokens(text)
+                       if len(t) >= 4 and not t.isdigit() and t not in STOPWORDS
+                       and t not in namebits and t not in flat and df[t] <= DEB_MAX_DF})
+
+    textof = {d[0]: d[2] for d in docs}
+    # noise vocabulary: rare terms of the other packages in the same Debian
+    # Section (a user misremembering a term from a similar package)
+    section_terms = collections.defaultdict(set)
+    for pkg, short, text in docs:
+        section_terms[avail[pkg][2]].update(candidate_terms(pkg, text))
+
+    def weighted_sample(pool, weights, k, rng):
+        pool, weights, chosen = list(pool), list(weights), []
+        for _ in range(k):
+            x = rng.random() * sum(weights)
+            acc = 0.0
+            for idx, w in enumerate(weights):
+                acc += w
+                if x < acc:
+                    break
+            chosen.append(pool.pop(idx))
+            weights.pop(idx)
+        return chosen
+
+    qrng = random.Random(DEB_SEED + 1)
+    order = [d[0] for d in docs]
+    qrng.shuffle(order)
+    queries, qrels = [], []
+    for pkg in order:
+        if len(queries) >= DEB_N_QUERIES:
+            break
+        terms = candidate_terms(pkg, textof[pkg])
+        k = qrng.choice(DEB_K_CHOICES)
+        n_noise = min(k - 1, sum(qrng.random() < DEB_NOISE for _ in range(k)))
+        k_doc = k - n_noise
+        if len(terms) < k_doc:
+            continue
+        # document terms: without replacement, p(t) proportional to idf(t)
+        chosen = weighted_sample(terms, [math.log(N / df[t]) for t in terms], k_doc, qrng)
+        matches = [d for d in docterms if all(t in docterms[d] for t in chosen)]
+        if pkg not in matches or len(matches) > DEB_MAX_MATCHES:
+            continue
+        noise_pool = sorted(t for t in section_terms[avail[pkg][2]] if t not in docterms[pkg])
+        if len(noise_pool) < n_noise:
+            continue
+        chosen += weighted_sample(noise_pool, [math.log(N / df[t]) for t in noise_pool], n_noise, qrng)
+        qrng.shuffle(chosen)
+        qid = f"deb-q{len(queries):04d}"
+        queries.append((qid, " ".join(chosen)))
+        qrels.append((qid, pkg, 1))
+    write_collection("debian-packages", docs, queries, qrels)
+
+
+# ---------------------------------------------------------------------------
+# 3. pydoc
+# ---------------------------------------------------------------------------
+
+PY_SEED = 20070725
+PY_MAX_DOCS = 5000
+PY_N_QUERIES = 200
+PY_MIN_WORDS = 20
+PY_SKIP_DIRS = {"test", "tests", "idlelib", "lib2to3", "tkinter", "turtledemo",
+                "site-packages", "dist-packages", "__pycache__"}
+
+
+def py_modules(stdlib):
+    out = []
+    for root, dirs, files in os.walk(stdlib):
+        rel = os.path.relpath(root, stdlib)
+        parts = [] if rel == "." else rel.split(os.sep)
+        dirs[:] = sorted(d for d in dirs if d not in PY_SKIP_DIRS and not d.startswith("config-")
+                         and not d.startswith("_") and d.isidentifier())
+        for fn in sorted(files):
+            if not fn.endswith(".py"):
+                continue
+            mod = fn[:-3]
+            if mod == "__init__":
+                modparts = parts
+            elif mod.startswith("_") or not mod.isidentifier():
+                continue
+            else:
+                modparts = parts + [mod]
+            if not modparts:
+                continue
+            out.append((".".join(modparts), os.path.join(root, fn)))
+    return sorted(out)
+
+
+def split_doc(doc):
+    paras = [norm_ws(p) for p in re.split(r"\n\s*\n", doc.strip())]
+    paras = [p for p in paras if p]
+    return paras
+
+
+def py_query(summary, names):
+    q = summary
+    if len(q.split()) > 25:
+        q = split_sentences(q)[0]
+    for t in sorted(set(names), key=lambda x: (-len(x), x)):
+        q = re.sub(r"(?<![\w])(?:[\w]+\.)*" + re.escape(t) + r"(?:\(\))?(?![\w])", " ", q, flags=re.I)
+    q = re.sub(r"``\s*``|`\s*`|''|\"\"|\(\s*\)|\*\s*\*", " ", q)
+    q = norm_ws(q)
+    q = re.sub(r"\s+([.,;:!?)])", r"\1", q)
+    q = re.sub(r"^[\s.,;:]+", "", q)
+    return q
+
+
+def build_pydoc():
+    stdlib = sysconfig.get_paths()["stdlib"]
+    entries = {}
+    for mod, path in py_modules(stdlib):
+        try:
+            with open(path, "rb") as f:
+                tree = ast.parse(f.read(), filename=path)
+        except (SyntaxError, ValueError, OSError):
+            continue
+
+        def add(qname, node, names):
+            doc = ast.get_docstring(node, clean=True)
+            if not doc or qname in entries:
+                return
+            paras = split_doc(doc)
+            if len(paras) < 2:
+                return
+            entries[qname] = (paras[0], " ".join(paras[1:]), names)
+
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+                add(f"{mod}.{node.name}", node, [node.name])
+            elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                add(f"{mod}.{node.name}", node, [node.name])
+                for sub in node.body:
+                    if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) and not sub.name.startswith("_"):
+                        add(f"{mod}.{node.name}.{sub.name}", sub, [sub.name, node.name])
+    print(f"[pydoc] stdlib {stdlib}: {len(entries)} public objects with a multi-paragraph docstring",
+          file=sys.stderr)
+    cands, seen = [], set()
+    for qname in sorted(entries):
+        summary, text, names = entries[qname]
+        if len(text.split()) < PY_MIN_WORDS:
+            continue
+        if text.lower() in seen:   # identical bodies (copied docstrings) are ambiguous
+            continue
+        seen.add(text.lower())
+        cands.append(qname)
+    rng = random.Random(PY_SEED)
+    if len(cands) > PY_MAX_DOCS:
+        cands = sorted(rng.sample(cands, PY_MAX_DOCS))
+    docs = [(q, q, entries[q][1]) for q in cands]
+    qtext = {}
+    for q in cands:
+        summary, text, names = entries[q]
+        s = py_query(summary, names)
+        if len(s.split()) >= 4:
+            qtext[q] = s
+    counts = collections.Counter(s.lower() for s in qtext.values())
+    pool = sorted(q for q, s in qtext.items() if counts[s.lower()] == 1)
+    qrng = random.Random(PY_SEED + 1)
+    chosen = sorted(qrng.sample(pool, min(PY_N_QUERIES, len(pool))))
+    queries, qrels = [], []
+    for i, q in enumerate(chosen):
+        qid = f"py-q{i:04d}"
+        queries.append((qid, qtext[q]))
+        qrels.append((qid, q, 1))
+    write_collection("pydoc", docs, queries, qrels)
+
+
+BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection")
+    args = ap.parse_args()
+    for name in COLLECTIONS:
+        if args.only and name != args.only:
+            continue
+        t0 = time.time()
+        BUILDERS[name]()
+        print(f"[{name}] built in {time.time() - t0:.1f}s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Hybrid quality across collections and models: keyword, semantic and hybrid nDCG@10 per collection.
+
+    python benchmarks/hybrid_spread.py [--model minilm=DEFAULT] [--model mpnet=/path/to/folder] \
+        [--collection dbpedia-entity] [--collection manpages] … [--prefix spread]
+
+Each (collection, model) pair gets an index ``<prefix>-<collection>-<model>`` on the cluster of the
+SEMSEARCH_* settings (OpenSearch or Elasticsearch); a missing index is filled with ``semsearch ingest``.
+Then ``semsearch eval --json`` scores every mode with the defaults, and the old default (plain weighted RRF,
+rank constant 20, before issue 15) side by side. Prints a table, then one JSON line of figures.
+Collections: dbpedia-entity from ../shared/data; manpages, debian-packages and pydoc (held out of all
+tuning) from benchmarks/collections (see its README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import DATA  # noqa: E402
+
+COLLECTIONS = Path(__file__).resolve().parent / "collections"
+HELD_OUT = "pydoc"
+OLD_DEFAULT = ["--fusion", "rrf", "--keyword-weight", "0.25", "--semantic-weight", "1", "--rrf-k", "20"]
+
+
+def folder_of(collection: str) -> Path:
+    return DATA / collection if collection == "dbpedia-entity" else COLLECTIONS / collection
+
+
+def qrels_of(folder: Path) -> Path:
+    return folder / "test.tsv"
+
+
+def semsearch(args: list[str], model: str | None) -> str:
+    env = dict(os.environ)
+    if model and model != "DEFAULT":
+        env["SEMSEARCH_MODEL"] = model
+    else:
+        env.pop("SEMSEARCH_MODEL", None)
+    result = subprocess.run([sys.executable, "-m", "semsearch.cli", *args], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"semsearch {' '.join(args[:3])}… failed:\n{result.stderr}")
+    return result.stdout
+
+
+def index_exists(name: str, model: str | None) -> bool:
+    env = dict(os.environ, **({"SEMSEARCH_MODEL": model} if model and model != "DEFAULT" else {}))
+    result = subprocess.run([sys.executable, "-m", "semsearch.cli", "index", "info", name], env=env,
+                            capture_output=True, text=True)
+    return result.returncode == 0
+
+
+def last_json(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def measure(collection: str, label: str, model: str, prefix: str) -> dict:
+    folder = folder_of(collection)
+    index = f"{prefix}-{collection.split('-')[0] if collection == 'dbpedia-entity' else collection}-{label}"
+    if not index_exists(index, model):
+        semsearch(["ingest", str(folder / "corpus.jsonl"), "--index", index], model)
+    common = ["eval", "--index", index, "--queries", str(folder / "queries.jsonl"), "--qrels", str(qrels_of(folder))]
+    scores = last_json(semsearch([*common, "--json"], model))
+    old = last_json(semsearch([*common, "--mode", "hybrid", "--json", *OLD_DEFAULT], model))
+    keyword, semantic, hybrid = (scores[m]["ndcg@10"] for m in ("keyword", "semantic", "hybrid"))
+    return {"collection": collection, "model": label, "index": index, "keyword": keyword, "semantic": semantic,
+            "hybrid": hybrid, "hybrid_old_default": old["hybrid"]["ndcg@10"],
+            "hybrid_minus_best": round(hybrid - max(keyword, semantic), 4),
+            "recall@100": {m: scores[m]["recall@100"] for m in ("keyword", "semantic", "hybrid")},
+            "keyword_evidence": scores.get("candidates", {}).get("keyword_evidence", {}),
+            "held_out": collection == HELD_OUT}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", default=[], help="LABEL=PATH (PATH DEFAULT: the shipped model)")
+    parser.add_argument("--collection", action="append", default=[])
+    parser.add_argument("--prefix", default="spread")
+    args = parser.parse_args()
+    models = dict(m.split("=", 1) for m in args.model) or {"minilm": "DEFAULT"}
+    collections = args.collection or ["dbpedia-entity", "manpages", "debian-packages", HELD_OUT]
+    rows = [measure(c, label, path, args.prefix) for label, path in models.items() for c in collections]
+    print(f"{'collection':18} {'model':8} {'keyword':>8} {'semantic':>8} {'hybrid':>8} {'old':>8} {'h-best':>8}")
+    for r in rows:
+        print(f"{r['collection'] + (' (held out)' if r['held_out'] else ''):18} {r['model']:8} {r['keyword']:8.4f} "
+              f"{r['semantic']:8.4f} {r['hybrid']:8.4f} {r['hybrid_old_default']:8.4f} {r['hybrid_minus_best']:+8.4f}")
+    print(json.dumps({"backend": os.environ.get("SEMSEARCH_BACKEND", "opensearch"), "results": rows}))
+
+
+if __name__ == "__main__":
+    main()
