@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
-from .fusion import KEYWORD, KEYWORD_ANY, Ranked, keyword_evidence
+from .fusion import DOCUMENTS, KEYWORD, KEYWORD_ANY, keyword_evidence
 
 Qrels = dict[str, dict[str, int]]
 
@@ -73,10 +73,10 @@ def judged_ids(queries: Mapping[str, str], qrels: Qrels) -> list[str]:
 SHORT_CANDIDATE_LIST = 10  # fewer candidates than a page: that retriever can barely move the fused top 10
 
 
-def candidate_health(lists: Mapping[str, Mapping[str, Sequence[Ranked]]], window: int) -> dict[str, Any]:
+def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dict[str, Any]:
     """Per retriever list, how many queries got no candidate or fewer than :data:`SHORT_CANDIDATE_LIST`, and
     how often the adaptive keyword side (:func:`semsearch.fusion.keyword_evidence`) chose each kind (pure)."""
-    names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query))
+    names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query if name != DOCUMENTS))
     health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}
     for name in names:
         lengths = [len(per_query.get(name, ())) for per_query in lists.values()]
@@ -86,7 +86,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Sequence[Ranked]]], window
     kinds: dict[str, int] = {}
     for per_query in lists.values():
         if KEYWORD in per_query and KEYWORD_ANY in per_query:
-            kind, _ = keyword_evidence(per_query[KEYWORD], per_query[KEYWORD_ANY], window)
+            kind, _ = keyword_evidence(per_query[KEYWORD], per_query[KEYWORD_ANY], window, per_query.get(DOCUMENTS))
             kinds[kind] = kinds.get(kind, 0) + 1
     health["keyword_evidence"] = kinds
     return health

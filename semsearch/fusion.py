@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 FUSION_METHODS = ("rrf", "minmax", "zscore", "sum")
 
@@ -56,20 +57,25 @@ class FusionConfig:
 # - FALLBACK: the strict list is empty (long, report-style queries: no document holds 75% of 50 words), so
 #   the any-term list stands in, weighted higher: it is the only keyword evidence there is, and with many
 #   terms the best BM25 matches share many of them.
-# - EXHAUSTIVE: fewer documents match any term than the window holds, so every keyword match was seen: the
-#   terms are rare in this corpus (identifiers, product names, domain vocabulary), where BM25 is precise and
+# - EXHAUSTIVE: fewer documents match any term than the window holds, so every keyword match was seen, and
+#   they are at most RARE_MATCH_FRACTION of the documents searched: the terms are rare in this corpus
+#   (identifiers, product names, domain vocabulary: each has an idf of 3 or more), where BM25 is precise and
 #   a dense model, which splits unknown words into pieces, is weakest. The keyword matches then lead, those
-#   holding most of the terms first, and the semantic list fills the rest of the page.
+#   holding most of the terms first, and the semantic list fills the rest of the page. (The fraction keeps a
+#   small index, where any query matches fewer documents than the window, from being keyword-led throughout.)
 STRICT, FALLBACK, EXHAUSTIVE = "strict", "fallback", "exhaustive"
 # EXHAUSTIVE's factor makes the last keyword rank of a window outscore the first semantic rank in RRF.
 KEYWORD_WEIGHT_FACTORS = {STRICT: 1.0, FALLBACK: 2.4, EXHAUSTIVE: 1000.0}
+RARE_MATCH_FRACTION = 0.05
 KEYWORD, KEYWORD_ANY = "keyword", "keyword_any"  # the strict and the any-term keyword lists' names
+DOCUMENTS = "documents"  # in a query's candidates: how many documents it searched (an int, not a list)
 
 
-def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], window: int
-                     ) -> tuple[str, list[Ranked]]:
-    """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE)."""
-    if len(any_term) < window:
+def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], window: int,
+                     documents: int | None) -> tuple[str, list[Ranked]]:
+    """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE).
+    ``documents``: how many documents the query searched (None: unknown, and nothing counts as rare)."""
+    if len(any_term) < window and documents is not None and len(any_term) <= RARE_MATCH_FRACTION * documents:
         seen = {hit.id for hit in strict}
         return EXHAUSTIVE, list(strict) + [hit for hit in any_term if hit.id not in seen]
     if strict:
@@ -77,20 +83,21 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
     return FALLBACK, list(any_term)
 
 
-def adapt(lists: Mapping[str, Sequence[Ranked]], config: FusionConfig, window: int
+def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
           ) -> tuple[dict[str, Sequence[Ranked]], FusionConfig, str | None]:
-    """The lists and fusion an adaptive config fuses for one query, and the keyword evidence's kind
-    (None when nothing adapts: a non-adaptive config, or no any-term list)."""
+    """The lists and fusion an adaptive config fuses for one query's candidates (``lists``: ranked lists by
+    retriever, and :data:`DOCUMENTS`), and the keyword evidence's kind (None when nothing adapts: a
+    non-adaptive config, or no any-term list)."""
+    plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, DOCUMENTS)}
     if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
-        return {name: hits for name, hits in lists.items() if name != KEYWORD_ANY}, config, None
-    kind, keyword = keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window)
-    weights = {name: config.weight(name) for name in lists if name != KEYWORD_ANY}
+        return plain, config, None
+    kind, keyword = keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS))
+    weights = {name: config.weight(name) for name in plain}
     weights[KEYWORD] = config.weight(KEYWORD) * KEYWORD_WEIGHT_FACTORS[kind]
-    chosen = {name: (keyword if name == KEYWORD else hits) for name, hits in lists.items() if name != KEYWORD_ANY}
-    return chosen, FusionConfig(config.method, weights, config.rrf_k), kind
+    return {**plain, KEYWORD: keyword}, FusionConfig(config.method, weights, config.rrf_k), kind
 
 
-def fuse_hybrid(lists: Mapping[str, Sequence[Ranked]], config: FusionConfig, window: int) -> list[Fused]:
+def fuse_hybrid(lists: Mapping[str, Any], config: FusionConfig, window: int) -> list[Fused]:
     """:func:`fuse` after :func:`adapt`: what hybrid mode returns for one query's candidate lists."""
     chosen, fusion, _ = adapt(lists, config, window)
     return fuse(chosen, fusion)

@@ -47,6 +47,11 @@ def keyword_query(text: str, text_fields: Sequence[str], minimum_should_match: s
     return {"multi_match": match}
 
 
+def count_body(filters: Filters = None) -> dict[str, Any]:
+    """How many documents pass the filters (no hits): the corpus a query searches."""
+    return {"size": 0, "track_total_hits": True, "query": {"bool": {"filter": filter_clauses(filters)}}}
+
+
 def highlight_spec(text: str, text_fields: Sequence[str]) -> dict[str, Any]:
     """Keyword matches marked in the text fields; the same terms are marked on hits that kNN found."""
     return {"fields": {name: {} for name in text_fields}, "highlight_query": keyword_query(text, text_fields),

@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from opensearchpy import OpenSearch
@@ -19,7 +20,7 @@ from opensearchpy.exceptions import TransportError
 from .config import Settings
 from .encoder import Encoder
 from .errors import ClusterError, ConfigurationError
-from .fusion import FusionConfig, Ranked
+from .fusion import DOCUMENTS, FusionConfig
 from .index import IndexInfo, check_fingerprint, get_index_info
 from .queries import Filters, SourceSpec, msearch_body
 from .search_plan import (
@@ -29,6 +30,7 @@ from .search_plan import (
     Hit,
     CandidateWithoutId,
     SearchRequest,
+    candidate_lists,
     hits_from,
     hydrate,
     hydrate_body,
@@ -173,15 +175,20 @@ def _or_none(read):
         return None
 
 
-def msearch_results(bodies: dict[str, dict], response: dict, index: str) -> dict[str, list[dict]]:
-    """Each named body's hits from an ``_msearch`` answer; a failed search raises with its reason (pure)."""
-    results: dict[str, list[dict]] = {}
+def msearch_results(bodies: dict[str, dict], response: dict, index: str) -> dict[str, Any]:
+    """Each named body's hits from an ``_msearch`` answer (a count body's total instead, for
+    :data:`semsearch.fusion.DOCUMENTS`); a failed search raises with its reason (pure)."""
+    results: dict[str, Any] = {}
     for name, item in zip(bodies, response["responses"]):
         if "error" in item:
             error = item["error"]
             reason = error.get("reason") if isinstance(error, dict) else error
             raise ClusterError(f"{name} search on {index!r} failed: {reason}")
-        results[name] = item["hits"]["hits"]
+        if name == DOCUMENTS:
+            total = item["hits"]["total"]
+            results[name] = total["value"] if isinstance(total, dict) else total
+        else:
+            results[name] = item["hits"]["hits"]
     return results
 
 
@@ -248,16 +255,16 @@ class Searcher(SearcherBase):
         return hits
 
     def candidates(self, text: str, *, index: str, window: int | None = None, filters: Filters = None
-                   ) -> dict[str, list[Ranked]]:
+                   ) -> dict[str, Any]:
         """Each retriever's ranked candidates for hybrid mode, before fusion (for tuning and analysis): "keyword"
-        (most of the query's terms), "keyword_any" (any term) and "semantic"."""
+        (most of the query's terms), "keyword_any" (any term) and "semantic" lists of ``Ranked``, and
+        "documents", how many documents the query searched."""
         request = self._request(text, k=1, mode="hybrid", filters=filters, fusion=replace(self.fusion, adaptive=True),
                                 window=window, offset=0, explain=False, highlight=False, source=False)
         info = self.index_info(index)
         self._check(info)
         bodies = plan_bodies(request, info, self._vectors.get(request.text), ids_from_doc_values=False)
-        responses = self._msearch(index, bodies)
-        return {name: [Ranked(h["_id"], float(h["_score"])) for h in hits] for name, hits in responses.items()}
+        return candidate_lists(self._msearch(index, bodies))
 
     def _missing_for(self, needs: str) -> str | None:
         if needs not in self._missing:

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigurationError
-from .fusion import FUSION_METHODS, KEYWORD_ANY, FusionConfig, Ranked, adapt, fuse
+from .fusion import DOCUMENTS, FUSION_METHODS, KEYWORD_ANY, FusionConfig, Ranked, adapt, fuse
 from .index import IndexInfo
 from .queries import (
     HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH,
     Filters,
     SourceSpec,
+    count_body,
     ids_body,
     keyword_body,
     knn_body,
@@ -128,6 +129,8 @@ def plan_bodies(request: SearchRequest, info: IndexInfo, vector: Sequence[float]
             body.pop("_source", None)
             body["stored_fields"] = "_none_"
             body["docvalue_fields"] = [info.id_field]
+    if KEYWORD_ANY in bodies:  # how many documents were searched: what "rare" is relative to
+        bodies[DOCUMENTS] = count_body(request.filters)
     return bodies
 
 
@@ -162,7 +165,17 @@ def _hit_parts(hit: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[s
     return dict(hit.get("_source") or {}), dict(hit.get("highlight") or {})
 
 
-def hits_from(request: SearchRequest, responses: Mapping[str, list[dict]]) -> list[Hit]:
+def candidate_lists(responses: Mapping[str, Any]) -> dict[str, Any]:
+    """Each retriever's candidates as ranked (id, score) lists, and the count of documents searched when
+    asked for (:data:`semsearch.fusion.DOCUMENTS`): what adaptive fusion takes."""
+    lists: dict[str, Any] = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
+                             for name, hits in responses.items() if name in RETRIEVERS or name == KEYWORD_ANY}
+    if DOCUMENTS in responses:
+        lists[DOCUMENTS] = int(responses[DOCUMENTS])
+    return lists
+
+
+def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> list[Hit]:
     """Hits for the caller from each retriever's raw hits: one list as is, or both fused and paged."""
     if request.mode != "hybrid":
         hits = responses[request.mode]
@@ -175,9 +188,7 @@ def hits_from(request: SearchRequest, responses: Mapping[str, list[dict]]) -> li
             result.append(Hit(raw["_id"], score, source, {request.mode: score}, highlights, explanation))
         return result
     # Candidates carry ids and scores only; sources and highlights come with hydrate().
-    ranked = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
-              for name, hits in responses.items() if name in RETRIEVERS or name == KEYWORD_ANY}
-    ranked, fusion, _ = adapt(ranked, request.fusion, request.window)
+    ranked, fusion, _ = adapt(candidate_lists(responses), request.fusion, request.window)
     fused = fuse(ranked, fusion)[request.offset:request.offset + request.k]
     positions: dict[str, dict[str, tuple[int, float]]] = {}
     if request.explain:

@@ -58,9 +58,9 @@ def test_candidate_health_counts_empty_and_short_lists_and_keyword_evidence():
     from semsearch.fusion import Ranked
 
     many = [Ranked(f"d{i}", 1.0) for i in range(20)]
-    lists = {"q1": {"keyword": [], "keyword_any": many, "semantic": many},
-             "q2": {"keyword": many[:3], "keyword_any": many[:5], "semantic": many},
-             "q3": {"keyword": many, "keyword_any": many, "semantic": many}}
+    lists = {"q1": {"keyword": [], "keyword_any": many, "semantic": many, "documents": 1000},
+             "q2": {"keyword": many[:3], "keyword_any": many[:5], "semantic": many, "documents": 1000},
+             "q3": {"keyword": many, "keyword_any": many, "semantic": many, "documents": 1000}}
     health = candidate_health(lists, window=20)
     assert health["queries"] == 3 and health["short_below"] == 10
     assert health["lists"]["keyword"] == {"empty": 1, "short": 1, "median": 3}

@@ -82,19 +82,28 @@ def ranked(*ids):
 
 def test_keyword_evidence_kinds():
     many = ranked(*(f"d{i}" for i in range(5)))
-    assert keyword_evidence(ranked("a"), many, window=5) == (STRICT, ranked("a"))
+    assert keyword_evidence(ranked("a"), many, window=5, documents=1000) == (STRICT, ranked("a"))
     # Nothing holds most of the terms: the any-term list stands in.
-    assert keyword_evidence([], many, window=5) == (FALLBACK, many)
-    # Fewer any-term matches than the window: every match was seen, the terms are rare.
-    # ... then those holding most of the terms lead, and the other matches follow in their order.
-    assert keyword_evidence(many[2:3], many[:3], window=5) == (EXHAUSTIVE, [many[2], many[0], many[1]])
-    assert keyword_evidence([], many[:3], window=5) == (EXHAUSTIVE, many[:3])
-    assert keyword_evidence([], [], window=5) == (EXHAUSTIVE, [])
+    assert keyword_evidence([], many, window=5, documents=1000) == (FALLBACK, many)
+    # Fewer any-term matches than the window, and at most 5% of the documents: the terms are rare; those
+    # holding most of the terms lead, and the other matches follow in their order.
+    assert keyword_evidence(many[2:3], many[:3], window=5, documents=60) == (EXHAUSTIVE, [many[2], many[0], many[1]])
+    assert keyword_evidence([], many[:3], window=5, documents=60) == (EXHAUSTIVE, many[:3])
+    assert keyword_evidence([], [], window=5, documents=60) == (EXHAUSTIVE, [])
+
+
+def test_matching_few_documents_of_a_small_index_is_not_rare():
+    # 3 of 12 documents (25%) match: fewer than the window, but not rare; and an unknown corpus is never rare.
+    three = ranked("a", "b", "c")
+    assert keyword_evidence(three[:1], three, window=100, documents=12) == (STRICT, three[:1])
+    assert keyword_evidence([], three, window=100, documents=12) == (FALLBACK, three)
+    assert keyword_evidence(three[:1], three, window=100, documents=None) == (STRICT, three[:1])
 
 
 def test_adapt_scales_only_the_keyword_weight_and_drops_the_any_term_list():
     config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=30, adaptive=True)
-    lists = {"keyword": [], "keyword_any": ranked(*(f"k{i}" for i in range(4))), "semantic": ranked("s")}
+    lists = {"keyword": [], "keyword_any": ranked(*(f"k{i}" for i in range(4))), "semantic": ranked("s"),
+             "documents": 1000}
     chosen, fusion, kind = adapt(lists, config, window=4)
     assert kind == FALLBACK and set(chosen) == {"keyword", "semantic"}
     assert [h.id for h in chosen["keyword"]] == ["k0", "k1", "k2", "k3"]
@@ -105,7 +114,7 @@ def test_adapt_scales_only_the_keyword_weight_and_drops_the_any_term_list():
 def test_rare_terms_lead_and_the_semantic_list_fills_the_rest():
     config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=30, adaptive=True)
     lists = {"keyword": ranked("rare"), "keyword_any": ranked("rare", "other"),
-             "semantic": ranked("s1", "s2", "s3", "other")}
+             "semantic": ranked("s1", "s2", "s3", "other"), "documents": 1000}
     fused = [f.id for f in fuse_hybrid(lists, config, window=10)]
     assert fused[0] == "rare" and set(fused) == {"rare", "s1", "s2", "s3", "other"}
     # The same lists fused plainly: the semantic list's top outranks the lone keyword match.

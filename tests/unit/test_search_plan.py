@@ -121,10 +121,12 @@ def test_single_retriever_modes_page_beyond_the_window(mode):
 def test_hybrid_plans_both_retrievers_with_the_window():
     request = SearchRequest("solar eclipse", k=5, offset=10, window=40).validate()
     bodies = plan_bodies(request, INFO, VECTOR)
-    assert list(bodies) == ["keyword", "keyword_any", "semantic"]
+    assert list(bodies) == ["keyword", "keyword_any", "semantic", "documents"]
     keyword, semantic = bodies["keyword"], bodies["semantic"]
     # Every retriever returns the window from the top; paging happens after fusion.
-    assert all(body["size"] == 40 and "from" not in body for body in bodies.values())
+    assert all(bodies[name]["size"] == 40 and "from" not in bodies[name] for name in ("keyword", "keyword_any", "semantic"))
+    # The count of documents searched (what "rare terms" is relative to), under the same filters.
+    assert bodies["documents"] == {"size": 0, "track_total_hits": True, "query": {"bool": {"filter": []}}}
     # The adaptive keyword side's second list: any of the query's terms (fallback and rarity).
     assert "minimum_should_match" not in multi_match(bodies["keyword_any"])
     assert multi_match(bodies["keyword_any"])["query"] == "solar eclipse"
@@ -145,6 +147,7 @@ def test_hybrid_plans_both_retrievers_with_the_window():
 def test_hybrid_candidates_are_ids_and_scores_only(info, request_kwargs):
     # No mapped id keyword: ids are the stored _id, and no source or highlight is fetched for 2 x window candidates.
     bodies = plan_bodies(SearchRequest("q", **request_kwargs).validate(), info, VECTOR)
+    bodies.pop("documents")  # a count: no hits
     for name, body in bodies.items():
         assert body["_source"] is False, name
         assert "highlight" not in body, name
@@ -154,7 +157,8 @@ def test_hybrid_candidates_are_ids_and_scores_only(info, request_kwargs):
 @pytest.mark.parametrize("request_kwargs", [{}, {"source": ["title"]}, {"highlight": True}])
 def test_hybrid_candidates_read_the_id_from_doc_values_when_it_is_mapped(request_kwargs):
     bodies = plan_bodies(SearchRequest("q", **request_kwargs).validate(), INFO_ID, VECTOR)
-    assert list(bodies) == ["keyword", "keyword_any", "semantic"]
+    assert list(bodies) == ["keyword", "keyword_any", "semantic", "documents"]
+    assert bodies.pop("documents")["size"] == 0
     for name, body in bodies.items():
         assert body["stored_fields"] == "_none_", name
         assert body["docvalue_fields"] == ["semsearch_id"], name
@@ -165,6 +169,7 @@ def test_hybrid_candidates_fall_back_to_the_stored_id_when_asked():
     request = SearchRequest("q").validate()
     with_doc_values = plan_bodies(request, INFO_ID, VECTOR)
     fallback = plan_bodies(request, INFO_ID, VECTOR, ids_from_doc_values=False)
+    assert fallback.pop("documents") == with_doc_values.pop("documents")
     for name, body in fallback.items():
         assert "stored_fields" not in body and "docvalue_fields" not in body, name
         assert body["_source"] is False, name
@@ -188,7 +193,10 @@ def test_single_retriever_modes_never_read_doc_values(mode):
 @pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
 @pytest.mark.parametrize("info", [INFO, INFO_ID, INFO_PASSAGES], ids=["plain", "id-field", "passages"])
 def test_no_body_counts_every_match(mode, info):
-    for body in plan_bodies(SearchRequest("q", mode=mode).validate(), info, VECTOR).values():
+    bodies = plan_bodies(SearchRequest("q", mode=mode).validate(), info, VECTOR)
+    # Only the count of documents searched (hybrid's "documents") counts, and it fetches no hit.
+    assert bodies.pop("documents", {"size": 0})["size"] == 0
+    for body in bodies.values():
         assert body["track_total_hits"] is False
 
 
@@ -273,7 +281,9 @@ def test_source_fields_are_included_and_vectors_still_excluded(mode):
 
 @pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
 def test_source_false_asks_for_no_source(mode):
-    for body in plan_bodies(SearchRequest("q", mode=mode, source=False).validate(), INFO, VECTOR).values():
+    bodies = plan_bodies(SearchRequest("q", mode=mode, source=False).validate(), INFO, VECTOR)
+    bodies.pop("documents", None)  # a count: no hits
+    for body in bodies.values():
         assert body["_source"] is False
 
 
@@ -654,8 +664,16 @@ def test_hybrid_falls_back_to_the_any_term_list_when_the_strict_one_is_empty():
     # As many any-term matches as the window: not rare, so the fallback's weight (0.6 against 1).
     request = SearchRequest("a long report style query", k=6, window=6, explain=True).validate()
     hits = hits_from(request, {"keyword": [], "keyword_any": _raw(["k1", "k2", "k3", "k4", "k5", "k6"]),
-                               "semantic": _raw(["s1", "s2", "s3"])})
+                               "semantic": _raw(["s1", "s2", "s3"]), "documents": 1000})
     by_id = {h.id: h for h in hits}
     assert by_id["k1"].explanation["keyword"] == {"rank": 1, "raw_score": 10.0,
                                                   "contribution": pytest.approx(0.6 / 31)}
     assert [h.id for h in hits] == ["s1", "s2", "s3", "k1", "k2", "k3"]
+
+
+def test_rare_keyword_matches_lead_the_hybrid_page():
+    # 2 of 1,000 documents match any term (fewer than the window, under 5%): they lead, strict match first.
+    request = SearchRequest("qmail apop", k=4, window=10).validate()
+    hits = hits_from(request, {"keyword": _raw(["k2"]), "keyword_any": _raw(["k1", "k2"]),
+                               "semantic": _raw(["s1", "s2", "k1"]), "documents": 1000})
+    assert [h.id for h in hits] == ["k2", "k1", "s1", "s2"]
