@@ -6,6 +6,7 @@ the query is encoded in a worker thread so the event loop is not blocked by the 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from opensearchpy.exceptions import NotFoundError, TransportError
 
@@ -151,7 +152,7 @@ class AsyncSearcher(SearcherBase):
             raise self._cluster_error(exc, index) from exc
         return response["hits"]["hits"]
 
-    async def _msearch(self, index: str, bodies: dict[str, dict]) -> dict[str, list[dict]]:
+    async def _msearch(self, index: str, bodies: dict[str, dict]) -> dict[str, Any]:
         try:
             response = await self.client.msearch(body=msearch_body(index, list(bodies.values())))
         except TransportError as exc:

@@ -383,23 +383,26 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
         if not as_json:
             click.echo(f"{mode:<9} nDCG@10 {scores['ndcg@10']:.4f}  Recall@100 {scores['recall@100']:.4f}  "
                        f"({int(scores['queries'])} judged queries)")
-    if "hybrid" in (modes or ("hybrid",)):
-        results["candidates"] = _candidate_health(searcher, index_name, queries, qrels,
-                                                  max(100, window or searcher.window), as_json)
+    window = max(100, window or searcher.window)
+    candidates = None
+    if "hybrid" in (modes or ("hybrid",)) or tune:  # each judged query's candidate lists, fetched once
+        from .evaluation import judged_ids  # noqa: PLC0415
+
+        candidates = {q: searcher.candidates(queries[q], index=index_name, window=window)
+                      for q in judged_ids(queries, qrels)}
+        results["candidates"] = _candidate_health(candidates, window, as_json)
     if tune:
-        results["tune"] = _tune(searcher, index_name, queries, qrels, fusion, max(100, window or searcher.window),
-                                results, as_json)
+        results["tune"] = _tune(searcher, candidates, qrels, fusion, window, results, as_json)
     if as_json:
         click.echo(json.dumps(results))
 
 
-def _candidate_health(searcher, index_name: str, queries: dict, qrels: dict, window: int, as_json: bool) -> dict:
+def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
     """How many judged queries got an empty or a short candidate list from each retriever (hybrid's inputs):
     a side that is often empty adds nothing to the fusion, whatever its weight."""
-    from .evaluation import candidate_health, judged_ids  # noqa: PLC0415
+    from .evaluation import candidate_health  # noqa: PLC0415
 
-    lists = {q: searcher.candidates(queries[q], index=index_name, window=window) for q in judged_ids(queries, qrels)}
-    health = candidate_health(lists, window)
+    health = candidate_health(candidates, window)
     if not as_json:
         click.echo(f"candidate lists over {health['queries']} judged queries (window {window}; short: fewer than "
                    f"{health['short_below']}):")
@@ -407,18 +410,14 @@ def _candidate_health(searcher, index_name: str, queries: dict, qrels: dict, win
             click.echo(f"  {name:<12} empty {counts['empty']:>4}  short {counts['short']:>4}  "
                        f"median length {counts['median']:g}")
         for kind, count in health["keyword_evidence"].items():
-            click.echo(f"  keyword side {kind}: {count}")
+            click.echo(f"  adaptive keyword side (the default fusion's) {kind}: {count}")
     return health
 
 
-def _tune(searcher, index_name: str, queries: dict, qrels: dict, fusion, window: int, results: dict,
-          as_json: bool) -> dict:
+def _tune(searcher, candidates: dict, qrels: dict, fusion, window: int, results: dict, as_json: bool) -> dict:
     from .tuning import fusion_grid, score_fusion, tune  # noqa: PLC0415
 
-    from .evaluation import judged_ids  # noqa: PLC0415
-
-    judged = judged_ids(queries, qrels)
-    candidates = {q: searcher.candidates(queries[q], index=index_name, window=window) for q in judged}
+    judged = list(candidates)
     ranking = tune(candidates, qrels, fusion_grid(), window)
     current = score_fusion(fusion or searcher.fusion, candidates, qrels, window)
     best = ranking[0]
@@ -436,8 +435,9 @@ def _tune(searcher, index_name: str, queries: dict, qrels: dict, fusion, window:
         click.echo(f"best: {best.describe()}: nDCG@10 {best.ndcg:.4f}, {best.ndcg - current.ndcg:+.4f} over the "
                    f"current setting ({current.describe()}, {current.ndcg:.4f})")
         click.echo("the defaults are unchanged; to use it, pass these settings as FusionConfig(...) to Searcher, "
-                   "or as --fusion/--keyword-weight/--semantic-weight/--rrf-k to search and eval. A setting "
-                   "tuned on few queries may not carry over to others.")
+                   "or as --fusion/--keyword-weight/--semantic-weight/--rrf-k to search and eval (an "
+                   "'adaptive=true' setting: the weights and --rrf-k without --fusion). A setting tuned on few queries may not "
+                   "carry over to others.")
     return summary
 
 

@@ -35,9 +35,9 @@ class FusionConfig:
     """How hybrid mode combines retrievers. ``weights`` maps retriever name → weight; None weighs every
     list 1.0 (the ``sum``: :data:`SUM_DEFAULT_WEIGHTS`).
 
-    ``adaptive``: the keyword side adapts to each query (:func:`keyword_evidence`): the strict keyword
-    list, the plain one when the strict one is empty, and a larger keyword weight when the keyword
-    matches are few. The default fusion is adaptive; it runs on the client only.
+    ``adaptive`` (RRF only: its factors are about ranks): the keyword side adapts to each query
+    (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and
+    the keyword matches first when they are few. The default fusion is adaptive; it runs on the client only.
     """
 
     method: str = "rrf"
@@ -75,6 +75,8 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
                      documents: int | None) -> tuple[str, list[Ranked]]:
     """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE).
     ``documents``: how many documents the query searched (None: unknown, and nothing counts as rare)."""
+    if not any_term:  # no document holds any term: nothing to adapt
+        return STRICT, list(strict)
     if len(any_term) < window and documents is not None and len(any_term) <= RARE_MATCH_FRACTION * documents:
         seen = {hit.id for hit in strict}
         return EXHAUSTIVE, list(strict) + [hit for hit in any_term if hit.id not in seen]
@@ -94,6 +96,9 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
     kind, keyword = keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS))
     weights = {name: config.weight(name) for name in plain}
     weights[KEYWORD] = config.weight(KEYWORD) * KEYWORD_WEIGHT_FACTORS[kind]
+    if kind == EXHAUSTIVE:  # whatever the weights and window: the window's last keyword rank beats rank 1 of the rest
+        others = sum(weight for name, weight in weights.items() if name != KEYWORD)
+        weights[KEYWORD] = max(weights[KEYWORD], 2 * others * (config.rrf_k + window) / (config.rrf_k + 1))
     return {**plain, KEYWORD: keyword}, FusionConfig(config.method, weights, config.rrf_k), kind
 
 

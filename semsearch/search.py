@@ -293,7 +293,7 @@ class Searcher(SearcherBase):
             raise self._cluster_error(exc, index) from exc
         return response["hits"]["hits"]
 
-    def _msearch(self, index: str, bodies: dict[str, dict]) -> dict[str, list[dict]]:
+    def _msearch(self, index: str, bodies: dict[str, dict]) -> dict[str, Any]:
         try:
             response = self.client.msearch(body=msearch_body(index, list(bodies.values())))
         except TransportError as exc:  # connection failures included

@@ -78,6 +78,9 @@ class SearchRequest:
         if self.fusion.method not in FUSION_METHODS:
             raise ConfigurationError(f"unknown fusion method {self.fusion.method!r}; "
                                      f"choose one of {', '.join(FUSION_METHODS)}")
+        if self.fusion.adaptive and self.fusion.method != "rrf":
+            raise ConfigurationError(f"the adaptive keyword side works with rrf fusion only, not "
+                                     f"{self.fusion.method!r}: pass adaptive=False, or method='rrf'")
         if self.mode == "hybrid" and self.offset + self.k > self.window:
             # Pages are slices of one fused list of fixed depth, so page 2 never reorders page 1's hits.
             raise ConfigurationError(

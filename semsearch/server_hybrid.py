@@ -49,8 +49,9 @@ class ServerRoute:
 def unsupported_reason(fusion: FusionConfig, backend: str = "opensearch") -> str | None:
     """Why the cluster (``backend``: "opensearch" or "elasticsearch") cannot reproduce ``fusion``, or None."""
     if fusion.adaptive:
-        return ("the adaptive keyword side (a fallback list, weights per query) runs on the client; "
-                "a plain fusion runs on the server (FusionConfig(adaptive=False), or --fusion on the command line)")
+        return ("the adaptive keyword side (a fallback list, weights per query) runs on the client; a plain "
+                "fusion the server can run does (e.g. FusionConfig('rrf') with equal weights, or 'sum'; "
+                "--fusion on the command line)")
     if fusion.method == SUM:
         if any(fusion.weight(name) < 0 for name in RETRIEVERS):
             return "a negative weight cannot be a boost on the server"

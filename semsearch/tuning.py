@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .evaluation import Qrels, ndcg_at_k, recall_at_k
-from .fusion import FusionConfig, Ranked, fuse_hybrid
+from .fusion import FusionConfig, fuse_hybrid
 
 KEYWORD_WEIGHTS = (0.1, 0.2, 0.25, 0.3, 0.5, 0.7, 1.0, 1.5)
 RRF_RANK_CONSTANTS = (20, 30, 60)
@@ -31,7 +32,7 @@ class Scored:
         text = (f"method={self.fusion.method} keyword_weight={weights.get('keyword', 1.0):g} "
                 f"semantic_weight={weights.get('semantic', 1.0):g}")
         text += f" rrf_k={self.fusion.rrf_k}" if self.fusion.method == "rrf" else ""
-        return text + (" adaptive" if self.fusion.adaptive else "")
+        return text + (" adaptive=true" if self.fusion.adaptive else "")
 
 
 def fusion_grid(keyword_weights: Iterable[float] = KEYWORD_WEIGHTS,
@@ -47,7 +48,7 @@ def fusion_grid(keyword_weights: Iterable[float] = KEYWORD_WEIGHTS,
     return grid
 
 
-def score_fusion(fusion: FusionConfig, candidates: Mapping[str, Mapping[str, Sequence[Ranked]]],
+def score_fusion(fusion: FusionConfig, candidates: Mapping[str, Mapping[str, Any]],
                  qrels: Qrels, window: int = 100) -> Scored:
     """Mean nDCG@10 / Recall@100 of ``fusion`` over the judged queries' cached candidates (``window`` per list)."""
     ndcg = recall = 0.0
@@ -59,7 +60,7 @@ def score_fusion(fusion: FusionConfig, candidates: Mapping[str, Mapping[str, Seq
     return Scored(fusion, ndcg / count, recall / count)
 
 
-def tune(candidates: Mapping[str, Mapping[str, Sequence[Ranked]]], qrels: Qrels,
+def tune(candidates: Mapping[str, Mapping[str, Any]], qrels: Qrels,
          grid: Sequence[FusionConfig], window: int = 100) -> list[Scored]:
     """Every configuration of ``grid``, best nDCG@10 first (ties: the earlier in the grid)."""
     scored = [score_fusion(fusion, candidates, qrels, window) for fusion in grid]

@@ -97,12 +97,14 @@ def test_eval_tune_reports_the_best_fusion_without_changing_defaults(dbpedia, da
     tuned = last_json_line(result.stdout)["tune"]
     # The best of the grid is at least as good as the default it was compared with, which is the default.
     assert tuned["best"]["ndcg@10"] >= tuned["current"]["ndcg@10"]
-    assert tuned["current"]["fusion"] == "method=rrf keyword_weight=0.25 semantic_weight=1 rrf_k=20"
+    assert tuned["current"]["fusion"] == "method=rrf keyword_weight=0.25 semantic_weight=1 rrf_k=30 adaptive=true"
     assert tuned["current"]["ndcg@10"] == last_json_line(result.stdout)["hybrid"]["ndcg@10"]
     # Settings found by --tune are given back through the fusion options, and reproduce its figure.
     best = tuned["best"]["fusion"]
     options = dict(part.split("=") for part in best.split())
-    again = run_cli(*args, "--mode", "hybrid", "--json", "--fusion", options["method"],
+    # An adaptive setting is the default's kind: weights without --fusion (which names a plain method).
+    method = [] if options.get("adaptive") == "true" else ["--fusion", options["method"]]
+    again = run_cli(*args, "--mode", "hybrid", "--json", *method,
                     "--keyword-weight", options["keyword_weight"], "--semantic-weight", options["semantic_weight"],
                     *(["--rrf-k", options["rrf_k"]] if "rrf_k" in options else []))
     assert again.returncode == 0, again.stderr

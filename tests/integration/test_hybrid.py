@@ -18,8 +18,8 @@ import uuid
 import pytest
 
 from semsearch import AsyncSearcher, ConfigurationError, Encoder, FusionConfig, Searcher
-from semsearch.fusion import fuse
-from semsearch.search_plan import DEFAULT_FUSION
+from semsearch.fusion import fuse_hybrid
+from semsearch.search_plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
 from .conftest import run_cli
 
@@ -377,6 +377,7 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
     positions = {name: {h.id: (rank, h.score) for rank, h in enumerate(found, start=1)}
                  for name, found in (("keyword", keyword), ("semantic", semantic))}
     assert len(hits) == 15
+    keyword_weights = set()
     for hit in hits:
         parts = hit.explanation
         assert set(parts) == {"keyword", "semantic"}
@@ -392,9 +393,13 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
             rank, score = positions[name][hit.id]
             assert part["rank"] == rank, (hit.id, name)
             assert part["raw_score"] == pytest.approx(score), (hit.id, name)
-            if fusion is None:  # the default: weighted RRF, rank constant 20
-                weight = {"keyword": 0.25, "semantic": 1.0}[name]
-                assert part["contribution"] == pytest.approx(weight / (20 + rank))
+            if fusion is None and name == "semantic":  # the default: weighted RRF, rank constant 30
+                assert part["contribution"] == pytest.approx(1.0 / (30 + rank))
+            elif fusion is None:  # the keyword weight adapts to the query, the same for all its hits
+                keyword_weights.add(round(part["contribution"] * (30 + rank), 6))
+    if fusion is None:
+        # One weight per query: strict 0.25, fallback 0.25 x 2.4, or rare terms leading (0.25 x 1000).
+        assert len(keyword_weights) <= 1 and keyword_weights <= {0.25, 0.6, 250.0}, keyword_weights
 
 
 def test_explanation_in_single_modes(searcher, corpus_index):
@@ -702,7 +707,14 @@ def assert_stored_id_candidates(body, window=100):
 
 def reference_hits(searcher, index, text, fusion, k, offset=0):
     """The fused ranking from each retriever's candidates read by stored _id (Searcher.candidates)."""
-    return fuse(searcher.candidates(text, index=index), fusion)[offset:offset + k]
+    return fuse_hybrid(searcher.candidates(text, index=index), fusion, DEFAULT_WINDOW)[offset:offset + k]
+
+
+def without_count(bodies):
+    """The candidate searches of an _msearch, without the adaptive fusion's count of documents (size 0)."""
+    counts = [body for body in bodies if body["size"] == 0]
+    assert all(body == {"size": 0, "track_total_hits": True, "query": {"bool": {"filter": []}}} for body in counts)
+    return [body for body in bodies if body["size"] != 0]
 
 
 def test_the_corpus_index_maps_the_id_keyword(client, searcher, corpus_index):
@@ -719,15 +731,16 @@ def test_client_side_hybrid_reads_candidates_from_doc_values_and_fetches_the_pag
     assert len(hits) == 5
     assert len(msearches) == 2  # the candidates, then the page's sources: no fallback on this index
     candidates = bodies_of(msearches[0])
-    assert len(candidates) == 2
-    for body in candidates:
+    assert len(candidates) == 4  # strict keyword, any-term keyword, kNN, and the count of documents searched
+    for body in without_count(candidates):
         assert_doc_values_candidates(body)
     (fetch,) = bodies_of(msearches[1])
     assert fetch["query"] == {"ids": {"values": ids(hits)}} and fetch["size"] == 5
     assert fetch["_source"] == {"excludes": ["embedding", "passages"]} and "highlight" in fetch
     # On the node, such a candidate search really returns no _id and no source: the ids come from doc values.
     answer = client.msearch(body=msearches[0])
-    for item in answer["responses"]:
+    assert answer["responses"][3]["hits"]["total"]["value"] == len(BY_ID)
+    for item in answer["responses"][:3]:
         assert item["hits"]["hits"]
         for raw in item["hits"]["hits"]:
             assert "_id" not in raw and "_source" not in raw, raw
@@ -818,9 +831,9 @@ def test_hybrid_falls_back_to_stored_ids_for_a_document_without_the_id_keyword(
                            server_side=False)
     # Doc values first; a candidate without them: the same searches by stored _id; then the page's sources.
     assert len(msearches) == 3, [list(bodies_of(m)[0]) for m in msearches]
-    for body in bodies_of(msearches[0]):
+    for body in without_count(bodies_of(msearches[0])):
         assert_doc_values_candidates(body)
-    for body in bodies_of(msearches[1]):
+    for body in without_count(bodies_of(msearches[1])):
         assert_stored_id_candidates(body)
     (fetch,) = bodies_of(msearches[2])
     assert fetch["query"] == {"ids": {"values": ids(hits)}}

@@ -89,7 +89,8 @@ def test_keyword_evidence_kinds():
     # holding most of the terms lead, and the other matches follow in their order.
     assert keyword_evidence(many[2:3], many[:3], window=5, documents=60) == (EXHAUSTIVE, [many[2], many[0], many[1]])
     assert keyword_evidence([], many[:3], window=5, documents=60) == (EXHAUSTIVE, many[:3])
-    assert keyword_evidence([], [], window=5, documents=60) == (EXHAUSTIVE, [])
+    # No document holds any term: nothing to adapt.
+    assert keyword_evidence([], [], window=5, documents=60) == (STRICT, [])
 
 
 def test_matching_few_documents_of_a_small_index_is_not_rare():
@@ -128,3 +129,12 @@ def test_a_plain_config_ignores_the_any_term_list():
     chosen, fusion, kind = adapt(lists, config, window=10)
     assert kind is None and fusion is config and set(chosen) == {"keyword", "semantic"}
     assert "b" not in {f.id for f in fuse_hybrid(lists, config, window=10)}
+
+
+@pytest.mark.parametrize("keyword_weight,window", [(0.25, 100), (0.01, 5000), (0.001, 100)])
+def test_rare_keyword_matches_lead_whatever_the_weights_and_window(keyword_weight, window):
+    config = FusionConfig("rrf", {"keyword": keyword_weight, "semantic": 3.0}, rrf_k=30, adaptive=True)
+    any_term = ranked(*(f"k{i}" for i in range(window - 1)))
+    lists = {"keyword": [], "keyword_any": any_term, "semantic": ranked("s1", "s2"), "documents": 10**9}
+    fused = [f.id for f in fuse_hybrid(lists, config, window=window)]
+    assert fused[:window - 1] == [h.id for h in any_term] and fused[window - 1:] == ["s1", "s2"]

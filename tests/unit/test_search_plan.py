@@ -677,3 +677,8 @@ def test_rare_keyword_matches_lead_the_hybrid_page():
     hits = hits_from(request, {"keyword": _raw(["k2"]), "keyword_any": _raw(["k1", "k2"]),
                                "semantic": _raw(["s1", "s2", "k1"]), "documents": 1000})
     assert [h.id for h in hits] == ["k2", "k1", "s1", "s2"]
+
+
+def test_adaptive_is_refused_with_a_score_based_fusion():
+    with pytest.raises(ConfigurationError, match="rrf fusion only"):
+        SearchRequest("q", fusion=FusionConfig("minmax", adaptive=True)).validate()

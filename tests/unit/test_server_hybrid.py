@@ -42,8 +42,10 @@ def test_server_can_run(fusion):
 
 
 def test_default_weighted_rrf_cannot_run_server_side():
-    reason = unsupported_reason(DEFAULT_FUSION)
-    assert reason and "weight" in reason
+    assert "adaptive keyword side" in unsupported_reason(DEFAULT_FUSION)
+    # Without its adaptive side, the default's weights still differ: neither server's RRF takes weights.
+    reason = unsupported_reason(dataclasses.replace(DEFAULT_FUSION, adaptive=False))
+    assert reason and "does not take weights" in reason
 
 
 @pytest.mark.parametrize("weights", [{"keyword": 0.25, "semantic": 1.0}, {"keyword": 1.0},
@@ -242,7 +244,9 @@ def test_each_engine_has_its_server_route(fusion, backend, kind):
 def test_normalised_fusions_run_client_side_on_elasticsearch():
     assert "linear retriever" in unsupported_reason(FusionConfig("minmax"), "elasticsearch")
     assert "no server-side equivalent of 'zscore'" in unsupported_reason(FusionConfig("zscore"), "elasticsearch")
-    assert "weights" in unsupported_reason(DEFAULT_FUSION, "elasticsearch")
+    assert "adaptive keyword side" in unsupported_reason(DEFAULT_FUSION, "elasticsearch")
+    assert "does not take weights" in unsupported_reason(dataclasses.replace(DEFAULT_FUSION, adaptive=False),
+                                                         "elasticsearch")
 
 
 def test_a_negative_sum_weight_stays_on_the_client():

@@ -50,4 +50,4 @@ def test_adaptive_configs_are_scored_with_the_any_term_list():
     plain = FusionConfig("rrf", {"keyword": 1.0, "semantic": 1.0}, rrf_k=60)
     assert score_fusion(adaptive, lists, qrels, window=2).ndcg == 1.0
     assert score_fusion(plain, lists, qrels, window=2).ndcg < 1.0
-    assert score_fusion(adaptive, lists, qrels).describe().endswith(" adaptive")
+    assert score_fusion(adaptive, lists, qrels).describe().endswith(" rrf_k=60 adaptive=true")
