@@ -30,11 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import DATA  # noqa: E402
-from semsearch import Searcher, Settings  # noqa: E402
+from semsearch import FusionConfig, Searcher, Settings  # noqa: E402
 from semsearch.search import DEFAULT_WINDOW  # noqa: E402
 from semsearch.server_hybrid import neural_search_present, unsupported_reason  # noqa: E402
 
 MODES = ("keyword", "semantic", "hybrid")
+# The default before issue 15, side by side: plain weighted RRF over two lists (one _msearch of two searches,
+# where the adaptive default sends four: strict and any-term BM25, kNN, and a count of the documents).
+PLAIN_HYBRID = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20)
 
 
 def log(message: str) -> None:
@@ -120,8 +123,8 @@ def main() -> None:
     encoder = searcher.encoder
     path = hybrid_path(searcher)
 
-    def search(text: str, mode: str, on: Searcher = searcher) -> None:
-        on.search(text, index=args.index, k=args.k, mode=mode)
+    def search(text: str, mode: str, on: Searcher = searcher, fusion: FusionConfig | None = None) -> None:
+        on.search(text, index=args.index, k=args.k, mode=mode, fusion=fusion, server_side=False if fusion else None)
 
     log(f"warm-up: {args.warmup} pass(es) over {len(queries)} queries, every mode")
     for _ in range(args.warmup):
@@ -129,8 +132,9 @@ def main() -> None:
             encoder.encode_query(text)
             for mode in MODES:
                 search(text, mode)  # the first semantic call caches the query's vector
+            search(text, "hybrid", fusion=PLAIN_HYBRID)
 
-    times: dict[str, list[float]] = {name: [] for name in (*MODES, "encoding", "end_to_end_hybrid")}
+    times: dict[str, list[float]] = {name: [] for name in (*MODES, "hybrid_plain", "encoding", "end_to_end_hybrid")}
     step = 0
     for round_number in range(args.rounds):
         # A fresh Searcher (same client and encoder) per round: its vector cache is empty, so each
@@ -138,6 +142,7 @@ def main() -> None:
         fresh = Searcher(settings, client=searcher.client, encoder=encoder, window=args.window)
         fresh.index_info(args.index)  # the mapping read is once per 30 s in both; not charged to the first query
         calls = {mode: (lambda text, mode=mode: search(text, mode)) for mode in MODES}
+        calls["hybrid_plain"] = lambda text: search(text, "hybrid", fusion=PLAIN_HYBRID)
         calls["encoding"] = encoder.encode_query
         calls["end_to_end_hybrid"] = lambda text: search(text, "hybrid", fresh)
         names = list(calls)
@@ -160,10 +165,11 @@ def main() -> None:
         "ingested": ingested, "queries": len(queries), "rounds": args.rounds, "warmup": args.warmup, "k": args.k,
         "window": searcher.window,
         "fusion": {"method": searcher.fusion.method, "weights": dict(searcher.fusion.weights or {}),
-                   "rrf_k": searcher.fusion.rrf_k},
+                   "rrf_k": searcher.fusion.rrf_k, "adaptive": searcher.fusion.adaptive},
         "hybrid_path": path, "encoder_device": str(encoder.device), "torch_threads": torch.get_num_threads(),
         "opensearch": info.get("version", {}).get("number"),
-        "modes": {mode: stats[mode] for mode in MODES},
+        "modes": {mode: stats[mode] for mode in MODES}, "hybrid_plain_previous_default": stats["hybrid_plain"],
+        "hybrid_p50_vs_hybrid_plain_p50": round(p50["hybrid"] / p50["hybrid_plain"], 3),
         "encoding": stats["encoding"], "end_to_end_hybrid": stats["end_to_end_hybrid"],
         "hybrid_p50_vs_semantic_p50": round(p50["hybrid"] / p50["semantic"], 3),
         "hybrid_p50_vs_keyword_p50": round(p50["hybrid"] / p50["keyword"], 3),
