@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +51,7 @@ from .server_hybrid import (
 
 __all__ = ["DEFAULT_FUSION", "DEFAULT_WINDOW", "MODES", "Hit", "QueryVectorCache", "Searcher"]
 INFO_TTL = 30.0
+CANDIDATES_FUSION = FusionConfig("rrf", adaptive=True)  # plans the strict, any-term and kNN lists and the count
 
 
 class QueryVectorCache:
@@ -259,8 +259,9 @@ class Searcher(SearcherBase):
         """Each retriever's ranked candidates for hybrid mode, before fusion (for tuning and analysis): "keyword"
         (most of the query's terms), "keyword_any" (any term) and "semantic" lists of ``Ranked``, and
         "documents", how many documents the query searched."""
-        request = self._request(text, k=1, mode="hybrid", filters=filters, fusion=replace(self.fusion, adaptive=True),
-                                window=window, offset=0, explain=False, highlight=False, source=False)
+        # Every list adaptive RRF may use, whatever this searcher's own fusion: the plan depends on that alone.
+        request = self._request(text, k=1, mode="hybrid", filters=filters, fusion=CANDIDATES_FUSION, window=window,
+                                offset=0, explain=False, highlight=False, source=False)
         info = self.index_info(index)
         self._check(info)
         bodies = plan_bodies(request, info, self._vectors.get(request.text), ids_from_doc_values=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from semsearch import Encoder, Searcher
+from semsearch import Encoder, FusionConfig, Searcher
 from semsearch.fusion import FALLBACK
 
 from .conftest import last_json_line, run_cli
@@ -81,3 +81,13 @@ def test_a_long_query_whose_strict_clause_matches_nothing_still_gets_keyword_can
     assert from_keyword and all(h.contributions["keyword"] > 0 for h in from_keyword)
     # The page that query was drawn from (chage, section 1) is found, first.
     assert hits[0].id == "chage.1", [h.id for h in hits]
+
+
+def test_candidates_are_the_same_whatever_the_searchers_own_fusion(manpages, encoder):
+    # Tuning compares fusions over one set of candidate lists: a searcher set up with a plain min-max fusion
+    # (which refuses the adaptive side) still hands out every list adaptive RRF uses.
+    query = "change the expiry date of a user's password"
+    default = Searcher(encoder=encoder).candidates(query, index=manpages)
+    minmax = Searcher(encoder=encoder, fusion=FusionConfig("minmax")).candidates(query, index=manpages)
+    assert set(minmax) == {"keyword", "keyword_any", "semantic", "documents"}
+    assert minmax == default and minmax["documents"] == 1217
