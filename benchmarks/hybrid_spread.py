@@ -33,27 +33,23 @@ def folder_of(collection: str) -> Path:
     return DATA / collection if collection == "dbpedia-entity" else COLLECTIONS / collection
 
 
-def qrels_of(folder: Path) -> Path:
-    return folder / "test.tsv"
-
-
-def semsearch(args: list[str], model: str | None) -> str:
-    env = dict(os.environ)
-    if model and model != "DEFAULT":
+def run_cli(args: list[str], model: str) -> subprocess.CompletedProcess:
+    """``semsearch ARGS`` with ``model`` (DEFAULT: the shipped one, whatever SEMSEARCH_MODEL says here)."""
+    env = {name: value for name, value in os.environ.items() if name != "SEMSEARCH_MODEL"}
+    if model != "DEFAULT":
         env["SEMSEARCH_MODEL"] = model
-    else:
-        env.pop("SEMSEARCH_MODEL", None)
-    result = subprocess.run([sys.executable, "-m", "semsearch.cli", *args], env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "semsearch.cli", *args], env=env, capture_output=True, text=True)
+
+
+def semsearch(args: list[str], model: str) -> str:
+    result = run_cli(args, model)
     if result.returncode != 0:
         raise SystemExit(f"semsearch {' '.join(args[:3])}… failed:\n{result.stderr}")
     return result.stdout
 
 
-def index_exists(name: str, model: str | None) -> bool:
-    env = dict(os.environ, **({"SEMSEARCH_MODEL": model} if model and model != "DEFAULT" else {}))
-    result = subprocess.run([sys.executable, "-m", "semsearch.cli", "index", "info", name], env=env,
-                            capture_output=True, text=True)
-    return result.returncode == 0
+def index_exists(name: str, model: str) -> bool:
+    return run_cli(["index", "info", name], model).returncode == 0
 
 
 def last_json(text: str) -> dict:
@@ -65,7 +61,7 @@ def measure(collection: str, label: str, model: str, prefix: str) -> dict:
     index = f"{prefix}-{collection.split('-')[0] if collection == 'dbpedia-entity' else collection}-{label}"
     if not index_exists(index, model):
         semsearch(["ingest", str(folder / "corpus.jsonl"), "--index", index], model)
-    common = ["eval", "--index", index, "--queries", str(folder / "queries.jsonl"), "--qrels", str(qrels_of(folder))]
+    common = ["eval", "--index", index, "--queries", str(folder / "queries.jsonl"), "--qrels", str(folder / "test.tsv")]
     scores = last_json(semsearch([*common, "--json"], model))
     old = last_json(semsearch([*common, "--mode", "hybrid", "--json", *OLD_DEFAULT], model))
     keyword, semantic, hybrid = (scores[m]["ndcg@10"] for m in ("keyword", "semantic", "hybrid"))

@@ -365,7 +365,7 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
                      fusion_method: str | None, keyword_weight: float | None, semantic_weight: float | None,
                      rrf_k: int | None, window: int | None, as_json: bool) -> None:
     """nDCG@10 and Recall@100 per mode on BEIR-format queries and qrels."""
-    from .evaluation import evaluate, load_qrels, load_queries  # noqa: PLC0415
+    from .evaluation import evaluate, judged_ids, load_qrels, load_queries  # noqa: PLC0415
     from .search import Searcher  # noqa: PLC0415
 
     queries = load_queries(queries_path)
@@ -384,10 +384,7 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
             click.echo(f"{mode:<9} nDCG@10 {scores['ndcg@10']:.4f}  Recall@100 {scores['recall@100']:.4f}  "
                        f"({int(scores['queries'])} judged queries)")
     window = max(100, window or searcher.window)
-    candidates = None
     if "hybrid" in (modes or ("hybrid",)) or tune:  # each judged query's candidate lists, fetched once
-        from .evaluation import judged_ids  # noqa: PLC0415
-
         candidates = {q: searcher.candidates(queries[q], index=index_name, window=window)
                       for q in judged_ids(queries, qrels)}
         results["candidates"] = _candidate_health(candidates, window, as_json)
@@ -436,8 +433,8 @@ def _tune(searcher, candidates: dict, qrels: dict, fusion, window: int, results:
                    f"current setting ({current.describe()}, {current.ndcg:.4f})")
         click.echo("the defaults are unchanged; to use it, pass these settings as FusionConfig(...) to Searcher, "
                    "or as --fusion/--keyword-weight/--semantic-weight/--rrf-k to search and eval (an "
-                   "'adaptive=true' setting: the weights and --rrf-k without --fusion). A setting tuned on few queries may not "
-                   "carry over to others.")
+                   "'adaptive=true' setting: the weights and --rrf-k without --fusion). A setting tuned on few "
+                   "queries may not carry over to others.")
     return summary
 
 
