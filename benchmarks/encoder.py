@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import alternate, dbpedia_texts, sts_pairs  # noqa: E402
 from semsearch import Encoder  # noqa: E402
-from semsearch.encoder import DTYPES  # noqa: E402
-from semsearch.model_folder import default_model_path  # noqa: E402
+from semsearch.encoding.encoder import DTYPES  # noqa: E402
+from semsearch.encoding.model_folder import default_model_path  # noqa: E402
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -38,12 +38,12 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import DATA  # noqa: E402
 from semsearch import Encoder, Settings  # noqa: E402
-from semsearch.bulk import BulkWriter  # noqa: E402
-from semsearch.client import make_client  # noqa: E402
-from semsearch.documents import DeadLetterFile, Document, DocumentSchema, read_jsonl  # noqa: E402
-from semsearch.index import create_index  # noqa: E402
-from semsearch.pipeline import run_in_process  # noqa: E402
-from semsearch.write_schedule import write_while_encoding_for  # noqa: E402
+from semsearch.writing.bulk import BulkWriter  # noqa: E402
+from semsearch.engines.opensearch import make_client  # noqa: E402
+from semsearch.writing.documents import DeadLetterFile, Document, DocumentSchema, read_jsonl  # noqa: E402
+from semsearch.index.manage import create_index  # noqa: E402
+from semsearch.writing.pipeline import run_in_process  # noqa: E402
+from semsearch.writing.write_schedule import write_while_encoding_for  # noqa: E402
 
 BROKER = os.environ.get("SEMSEARCH_BENCH_BROKER_URL", "redis://127.0.0.1:6379/2")
 
@@ -102,10 +102,10 @@ def main() -> None:
     schema = DocumentSchema()
     docs = [d for d in read_jsonl([corpus], schema) if isinstance(d, Document)]
     raw_docs = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
-    reference = SentenceTransformer(str(semsearch.model_folder.default_model_path()), device="cpu")
+    reference = SentenceTransformer(str(semsearch.encoding.model_folder.default_model_path()), device="cpu")
     half_reference = None
     if encoder.precision == "bf16":
-        half_reference = SentenceTransformer(str(semsearch.model_folder.default_model_path()), device="cpu",
+        half_reference = SentenceTransformer(str(semsearch.encoding.model_folder.default_model_path()), device="cpu",
                                              model_kwargs={"torch_dtype": torch.bfloat16})
     redis.Redis.from_url(BROKER).flushdb()
     worker = start_worker(work / "worker.log")

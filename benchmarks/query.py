@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import DATA  # noqa: E402
 from semsearch import FusionConfig, Searcher, Settings  # noqa: E402
-from semsearch.search import DEFAULT_WINDOW  # noqa: E402
-from semsearch.server_hybrid import neural_search_present, unsupported_reason  # noqa: E402
+from semsearch.query.search import DEFAULT_WINDOW  # noqa: E402
+from semsearch.query.server_hybrid import neural_search_present, unsupported_reason  # noqa: E402
 
 MODES = ("keyword", "semantic", "hybrid")
 # The default before issue 15, side by side: plain weighted RRF over two lists (one _msearch of two searches,
@@ -60,10 +60,10 @@ def read_queries(path: Path) -> list[str]:
 
 def ingest_corpus(searcher: Searcher, index: str, corpus: Path) -> dict:
     """Ingest ``corpus`` into a new ``index`` the way ``semsearch ingest`` does without a broker."""
-    from semsearch.bulk import BulkWriter
-    from semsearch.documents import DeadLetterFile, DocumentSchema, read_jsonl
-    from semsearch.index import ensure_index
-    from semsearch.pipeline import run_in_process
+    from semsearch.writing.bulk import BulkWriter
+    from semsearch.writing.documents import DeadLetterFile, DocumentSchema, read_jsonl
+    from semsearch.index.manage import ensure_index
+    from semsearch.writing.pipeline import run_in_process
 
     settings, client, encoder = searcher.settings, searcher.client, searcher.encoder
     info, _ = ensure_index(client, index, fingerprint=encoder.fingerprint.as_dict(), settings=settings)

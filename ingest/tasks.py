@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from semsearch import worker
+from semsearch.distributed import worker
 
 from .app import app
 

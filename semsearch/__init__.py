@@ -1,15 +1,16 @@
 """semsearch: semantic and hybrid search for an existing OpenSearch cluster, from the outside."""
 
-from .config import Settings
-from .encoder import Encoder
-from .model_folder import Fingerprint
-from .documents import DocumentSchema, Rejection
-from .fusion import FusionConfig
-from .search import Hit, Searcher
-from .async_search import AsyncSearcher
-from .search_plan import SearchRequest
-from .streaming import SubmitResult, delete, submit
-from .errors import (
+from semsearch.settings import Settings
+from semsearch.version import __version__
+from semsearch.encoding.encoder import Encoder
+from semsearch.encoding.model_folder import Fingerprint
+from semsearch.writing.documents import DocumentSchema, Rejection
+from semsearch.query.fusion import FusionConfig
+from semsearch.query.search import Hit, Searcher
+from semsearch.query.async_search import AsyncSearcher
+from semsearch.query.plan import SearchRequest
+from semsearch.distributed.streaming import SubmitResult, delete, submit
+from semsearch.errors import (
     ClusterError,
     ConfigurationError,
     IndexMismatchError,
@@ -18,7 +19,6 @@ from .errors import (
     SemsearchError,
 )
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AsyncSearcher",

@@ -13,7 +13,7 @@ SemsearchError
 │       └── SchemeMismatchError            http:// to a TLS port, or https:// to a plain one
 └── InputError              a document or query file that cannot be read
 
-semsearch.client.explain_transport_error turns opensearch-py's exceptions into these.
+semsearch.engines.opensearch.explain_transport_error turns opensearch-py's exceptions into these.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from semsearch import Settings
-from semsearch.client import make_client
+from semsearch.engines.opensearch import make_client
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from semsearch import Encoder, Searcher
-from semsearch.bulk import BulkWriter
-from semsearch.documents import Document, DocumentSchema, read_jsonl
-from semsearch.index import ensure_index
+from semsearch.writing.bulk import BulkWriter
+from semsearch.writing.documents import Document, DocumentSchema, read_jsonl
+from semsearch.index.manage import ensure_index
 
 # Every kind of value and every length class of the encoder's keys and strings.
 TRICKY = {

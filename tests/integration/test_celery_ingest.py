@@ -228,7 +228,7 @@ def test_pickled_message_is_refused():
 
 def test_ingest_without_workers_says_so(broker):
     from ingest.app import make_app
-    from semsearch.distributed import warn_if_no_workers
+    from semsearch.distributed.producer import warn_if_no_workers
 
     said: list[str] = []
     warn_if_no_workers(make_app(Settings(broker_url=BROKER)), said.append)

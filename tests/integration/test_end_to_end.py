@@ -113,7 +113,7 @@ def test_eval_tune_reports_the_best_fusion_without_changing_defaults(dbpedia, da
 
 def test_server_side_sum_ranks_as_the_client_side_sum_on_a_real_corpus(dbpedia, data_dir, encoder):
     # On 5,000 documents Lucene skips blocks of hits: OpenSearch's knn query under a bool then lost
-    # documents both clauses matched, unless every match is counted (semsearch.server_hybrid.sum_body).
+    # documents both clauses matched, unless every match is counted (semsearch.query.server_hybrid.sum_body).
     from semsearch import FusionConfig
 
     name, _ = dbpedia
@@ -189,7 +189,7 @@ def test_rerun_skips_what_is_indexed_and_encodes_only_changes(client, index_name
 def test_index_from_an_older_version_gets_the_id_keyword_before_writes(client, index_name, tmp_path, encoder):
     """An index made before semsearch_id existed, with a strict mapping: ingest maps the keyword first
     (a strict mapping would refuse the writes), and hybrid search then reads candidates' ids from it."""
-    from semsearch.index import create_index
+    from semsearch.index.manage import create_index
 
     create_index(client, index_name, fingerprint=encoder.fingerprint.as_dict(), text_fields=["title", "text"],
                  vector_field="embedding", engine="lucene", analyzer="english", passages="passages")

@@ -16,10 +16,10 @@ import time
 import pytest
 
 from semsearch import Encoder, Searcher
-from semsearch.backfill import backfill, copy_with_vectors
+from semsearch.lifecycle.backfill import backfill, copy_with_vectors
 from semsearch.errors import ConfigurationError, IndexMismatchError
-from semsearch.index import create_index, get_index_info
-from semsearch.queries import keyword_body
+from semsearch.index.manage import create_index, get_index_info
+from semsearch.query.bodies import keyword_body
 
 from .conftest import ES_ENV, last_json_line, run_cli, versioned_names
 
@@ -214,6 +214,6 @@ def test_migration_catch_up_copies_only_what_changed(es, names, corpus, encoder,
     assert es.count(index=green)["count"] == es.count(index=name)["count"] == 30
     assert es.get(index=green, id=corpus[3]["_id"])["_source"]["rank"] == 99
     with pytest.raises(ConfigurationError, match="nothing to migrate"):
-        from semsearch.lifecycle import migrate
+        from semsearch.lifecycle.migrate import migrate
 
         migrate(es, name, encoder=encoder)

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from semsearch.index import ensure_index
-from semsearch.smile import HEADER as SMILE_HEADER
-from semsearch.smile import dumps as smile_dumps
-from semsearch.model_folder import fingerprint_of, load_model_spec
+from semsearch.index.manage import ensure_index
+from semsearch.engines.smile import HEADER as SMILE_HEADER
+from semsearch.engines.smile import dumps as smile_dumps
+from semsearch.encoding.model_folder import fingerprint_of, load_model_spec
 
 from .conftest import run_cli
 
@@ -175,7 +175,7 @@ def all_hits(client, index: str) -> list[dict]:
     return client.search(index=index, body=body)["hits"]["hits"]
 
 
-# Both write schedules (semsearch.write_schedule): parts written while the next encodes by one
+# Both write schedules (semsearch.writing.write_schedule): parts written while the next encodes by one
 # thread, and whole batches written by concurrent requests (auto's choice beside a local cluster).
 @pytest.mark.parametrize("schedule", ["while_encoding", "after_encoding"])
 def test_429_under_pressure_is_retried_and_every_document_indexed_once(client, index_name, data_dir, tmp_path,

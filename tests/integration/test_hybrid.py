@@ -18,8 +18,8 @@ import uuid
 import pytest
 
 from semsearch import AsyncSearcher, ConfigurationError, Encoder, FusionConfig, Searcher
-from semsearch.fusion import fuse_hybrid
-from semsearch.search_plan import DEFAULT_FUSION, DEFAULT_WINDOW
+from semsearch.query.fusion import fuse_hybrid
+from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
 from .conftest import run_cli
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from semsearch import Encoder, FusionConfig, Searcher
-from semsearch.fusion import FALLBACK
+from semsearch.query.fusion import FALLBACK
 
 from .conftest import last_json_line, run_cli
 

@@ -16,17 +16,17 @@ import pytest
 from opensearchpy import helpers
 
 from semsearch import Encoder, Searcher
-from semsearch.backfill import CheckpointStore, copy_with_vectors, index_uuid
-from semsearch.bulk import BulkWriter
-from semsearch.capabilities import detect
-from semsearch.documents import Document, DocumentSchema, validate
+from semsearch.lifecycle.backfill import CheckpointStore, copy_with_vectors, index_uuid
+from semsearch.writing.bulk import BulkWriter
+from semsearch.engines.capabilities import detect
+from semsearch.writing.documents import Document, DocumentSchema, validate
 from semsearch.errors import ConfigurationError, IndexMismatchError
-from semsearch.index import create_index, get_index_info
-from semsearch.lifecycle import enable_vectors, migrate
-from semsearch.lifecycle_bodies import checkpoint_id
-from semsearch.queries import keyword_body
-from semsearch.passages import nested_knn_body
-from semsearch.pipeline import documents_with_vectors
+from semsearch.index.manage import create_index, get_index_info
+from semsearch.lifecycle.migrate import enable_vectors, migrate
+from semsearch.lifecycle.bodies import checkpoint_id
+from semsearch.query.bodies import keyword_body
+from semsearch.index.passages import nested_knn_body
+from semsearch.writing.pipeline import documents_with_vectors
 
 from .conftest import last_json_line, run_cli, versioned_names
 
@@ -136,7 +136,7 @@ def test_enable_vectors_in_place_when_the_index_has_knn(client, names, corpus, e
     report = enable_vectors(client, name, fingerprint=encoder.fingerprint.as_dict(), vector_field=VECTOR)
     assert report.mode == "in_place" and report.index == name
     assert not client.indices.exists_alias(name=name)
-    from semsearch.backfill import backfill
+    from semsearch.lifecycle.backfill import backfill
 
     done = backfill(client, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder, batch_docs=16,
                     expunge_deletes=False)
@@ -158,7 +158,7 @@ def test_enable_vectors_behind_an_alias_moves_it_and_keeps_the_old_index(client,
     assert set(client.indices.get_alias(name=f"{base}-read")) == {f"{base}-v2"}  # other aliases follow
     blocks = client.indices.get_settings(index=old, name="index.blocks.write", flat_settings=True)
     assert blocks[old]["settings"]["index.blocks.write"] == "true"  # kept as it was, read-only
-    from semsearch.backfill import backfill
+    from semsearch.lifecycle.backfill import backfill
 
     done = backfill(client, base, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder, expunge_deletes=False)
     assert done.ok and vectors_count(client, base) == 30
@@ -208,7 +208,7 @@ def test_backfill_killed_halfway_resumes_without_re_encoding(client, names, corp
     # A document whose text the application changed gets a new vector on the next backfill, alone.
     client.update(index=name, id=corpus[0]["_id"], body={"doc": {"text": "Rewritten by the application."}},
                   refresh=True)
-    from semsearch.backfill import backfill
+    from semsearch.lifecycle.backfill import backfill
 
     again = backfill(client, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder, expunge_deletes=False)
     assert again.encoded == 1 and again.ok

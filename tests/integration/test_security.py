@@ -29,8 +29,8 @@ from celery import Celery
 
 import semsearch
 from semsearch import Settings
-from semsearch.client import connection_kwargs, make_client
-from semsearch.documents import DeadLetterFile, DocumentSchema, validate
+from semsearch.engines.opensearch import connection_kwargs, make_client
+from semsearch.writing.documents import DeadLetterFile, DocumentSchema, validate
 from semsearch.errors import (
     AuthenticationError,
     CertificateVerificationError,
@@ -39,8 +39,8 @@ from semsearch.errors import (
     ConfigurationError,
     SchemeMismatchError,
 )
-from semsearch.index import ensure_index
-from semsearch.model_folder import fingerprint_of, load_model_spec
+from semsearch.index.manage import ensure_index
+from semsearch.encoding.model_folder import fingerprint_of, load_model_spec
 
 from ..unit.test_hostile_input import line_numbers, write_hostile_file
 from .conftest import run_cli
@@ -202,7 +202,7 @@ def test_tls_with_basic_auth_api_key_and_client_certificate(tls):
 def _failure(settings: Settings) -> Exception:
     with pytest.raises(Exception) as caught:
         make_client(settings).info()
-    from semsearch.client import explain_transport_error  # noqa: PLC0415
+    from semsearch.engines.opensearch import explain_transport_error  # noqa: PLC0415
 
     explained = explain_transport_error(caught.value, settings)
     assert explained is not None, repr(caught.value)
@@ -297,8 +297,8 @@ def test_configuration_mistakes_are_refused_before_connecting(tls, tmp_path):
 
 
 def test_verification_can_be_switched_off_with_a_warning(tls, caplog, monkeypatch):
-    monkeypatch.setattr("semsearch.client._warned", set())
-    with caplog.at_level(logging.WARNING, logger="semsearch.client"):
+    monkeypatch.setattr("semsearch.engines.opensearch._warned", set())
+    with caplog.at_level(logging.WARNING, logger="semsearch.engines.opensearch"):
         client = make_client(Settings(opensearch_url=tls.url, verify_certs=False, api_key=tls.api_key))
         assert client.info()["version"]["number"].startswith("2.")
     assert any("TLS certificate verification is off (SEMSEARCH_VERIFY_CERTS=false)" in r.getMessage()
@@ -433,10 +433,10 @@ HOSTILE_QUERIES = ["*:*", "*", "OR", "alpha OR", "NOT alpha", "title:delta", "te
 
 
 def test_query_text_cannot_escape_the_match_query(tls, client, fresh_index, tmp_path):
-    from semsearch.bulk import BulkWriter  # noqa: PLC0415
-    from semsearch.encoder import Encoder  # noqa: PLC0415
-    from semsearch.pipeline import run_in_process  # noqa: PLC0415
-    from semsearch.search import Searcher  # noqa: PLC0415
+    from semsearch.writing.bulk import BulkWriter  # noqa: PLC0415
+    from semsearch.encoding.encoder import Encoder  # noqa: PLC0415
+    from semsearch.writing.pipeline import run_in_process  # noqa: PLC0415
+    from semsearch.query.search import Searcher  # noqa: PLC0415
 
     index = fresh_index()
     settings = tls.settings(api_key=tls.api_key)  # through the TLS proxy, from application code

@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 
-from semsearch.bulk import bulk_entry, chunk_entries
-from semsearch.documents import Document
+from semsearch.writing.bulk import bulk_entry, chunk_entries
+from semsearch.writing.documents import Document
 
 
 def doc(i, text="hello"):

@@ -1,6 +1,6 @@
 import json
 
-from semsearch.documents import DeadLetterFile, Document, DocumentSchema, Rejection, read_jsonl, validate
+from semsearch.writing.documents import DeadLetterFile, Document, DocumentSchema, Rejection, read_jsonl, validate
 
 SCHEMA = DocumentSchema()
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from semsearch import Encoder
-from semsearch.config import Settings
-from semsearch.encoder import auto_precision, cpu_has_bf16_matrix_units, plan_batches
+from semsearch.settings import Settings
+from semsearch.encoding.encoder import auto_precision, cpu_has_bf16_matrix_units, plan_batches
 from semsearch.errors import ConfigurationError, ModelError
-from semsearch.model_folder import POOLING_MODES, default_model_path, load_model_spec
+from semsearch.encoding.model_folder import POOLING_MODES, default_model_path, load_model_spec
 
 st = pytest.importorskip("sentence_transformers", reason="reference implementation for fidelity tests")
 
@@ -171,7 +171,7 @@ def test_bad_device_and_precision():
 
 
 def test_window_starts_cover_everything_with_overlap():
-    from semsearch.encoder import window_starts
+    from semsearch.encoding.encoder import window_starts
 
     assert window_starts(100, 254, 32) == [0]
     starts = window_starts(600, 254, 32)

@@ -7,8 +7,8 @@ from opensearchpy import exceptions as os_exceptions
 
 from semsearch import Settings
 from semsearch.errors import ConfigurationError
-from semsearch.es_bodies import ENGLISH_FALLBACK, es_index_body, es_knn_query
-from semsearch.queries import knn_body
+from semsearch.engines.es_bodies import ENGLISH_FALLBACK, es_index_body, es_knn_query
+from semsearch.query.bodies import knn_body
 
 META = {"fingerprint": {"dimension": 4}}
 
@@ -79,7 +79,7 @@ def test_missing_extra_names_it(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_elasticsearch)
-    from semsearch.client import make_client
+    from semsearch.engines.opensearch import make_client
 
     with pytest.raises(ConfigurationError, match=r"semsearch\[elasticsearch\]"):
         make_client(Settings(backend="elasticsearch", opensearch_url="http://127.0.0.1:1"))
@@ -89,7 +89,7 @@ def test_errors_become_opensearch_py_errors():
     import elasticsearch
     from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 
-    from semsearch.es_client import translate
+    from semsearch.engines.elasticsearch import translate
 
     meta = ApiResponseMeta(status=404, http_version="1.1", headers=HttpHeaders(), duration=0.0,
                            node=NodeConfig("http", "localhost", 9200))
@@ -103,8 +103,8 @@ def test_errors_become_opensearch_py_errors():
 def test_options_keep_verification_off_when_asked_and_default_the_port():
     import ssl
 
-    from semsearch.client import connection_kwargs
-    from semsearch.es_client import elasticsearch_options
+    from semsearch.engines.opensearch import connection_kwargs
+    from semsearch.engines.elasticsearch import elasticsearch_options
 
     settings = Settings(backend="elasticsearch", opensearch_url="https://es.internal", verify_certs=False,
                         opensearch_user="elastic", opensearch_password="s3cret")
@@ -118,7 +118,7 @@ def test_options_keep_verification_off_when_asked_and_default_the_port():
 
 
 def test_unparsable_url_error_hides_the_password():
-    from semsearch.client import make_client
+    from semsearch.engines.opensearch import make_client
 
     with pytest.raises(ConfigurationError) as raised:
         make_client(Settings(backend="elasticsearch", opensearch_url="http://elastic:s3c#ret@es:9200"))

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from semsearch.errors import InputError
-from semsearch.evaluation import evaluate, load_qrels, load_queries, ndcg_at_k, recall_at_k
+from semsearch.query.evaluation import evaluate, load_qrels, load_queries, ndcg_at_k, recall_at_k
 
 
 def test_qrels_with_and_without_header(tmp_path):
@@ -54,8 +54,8 @@ def test_evaluate_averages_over_judged_queries():
 
 
 def test_candidate_health_counts_empty_and_short_lists_and_keyword_evidence():
-    from semsearch.evaluation import candidate_health
-    from semsearch.fusion import Ranked
+    from semsearch.query.evaluation import candidate_health
+    from semsearch.query.fusion import Ranked
 
     many = [Ranked(f"d{i}", 1.0) for i in range(20)]
     lists = {"q1": {"keyword": [], "keyword_any": many, "semantic": many, "documents": 1000},

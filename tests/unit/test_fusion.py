@@ -1,6 +1,6 @@
 import pytest
 
-from semsearch.fusion import (
+from semsearch.query.fusion import (
     EXHAUSTIVE,
     FALLBACK,
     KEYWORD_WEIGHT_FACTORS,

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from semsearch import Settings
-from semsearch.bulk import bulk_entry
-from semsearch.documents import (
+from semsearch.writing.bulk import bulk_entry
+from semsearch.writing.documents import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_DOCUMENT_BYTES,
     Document,
@@ -259,7 +259,7 @@ lines = st.one_of(
 def _producer_checks(doc: Document) -> None:
     """What the producer does with a document must work: a bulk entry OpenSearch can parse, and a
     JSON worker message that comes back as the same document."""
-    from semsearch.worker import document_from_payload, document_payload  # noqa: PLC0415 - imports torch
+    from semsearch.distributed.payloads import document_from_payload, document_payload  # noqa: PLC0415
 
     entry = bulk_entry("idx", doc, np.zeros(3, dtype=np.float32), "embedding")
     action, body, end = entry.encode("utf-8").split(b"\n")  # NDJSON: a raw newline only between lines

@@ -1,7 +1,7 @@
 import pytest
 
 from semsearch.errors import ConfigurationError
-from semsearch.index_body import build_index_body, load_template, space_type_for
+from semsearch.engines.index_body import build_index_body, load_template, space_type_for
 
 META = {"fingerprint": {"dimension": 384}}
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from semsearch.backfill import _cut, document_from_hit
-from semsearch.capabilities import (
+from semsearch.lifecycle.backfill import _cut, document_from_hit
+from semsearch.engines.capabilities import (
     Capabilities,
     capabilities_from,
     compact_modes_for,
@@ -14,11 +14,11 @@ from semsearch.capabilities import (
     modules_from_nodes,
     parse_version,
 )
-from semsearch.documents import DocumentSchema, validate
+from semsearch.writing.documents import DocumentSchema, validate
 from semsearch.errors import ClusterError, ConfigurationError, IndexMismatchError
-from semsearch.index import IndexInfo, check_fingerprint
-from semsearch.index_body import build_index_body, knn_meta, knn_settings, knn_vector_field
-from semsearch.lifecycle_bodies import (
+from semsearch.index.manage import IndexInfo, check_fingerprint
+from semsearch.engines.index_body import build_index_body, knn_meta, knn_settings, knn_vector_field
+from semsearch.lifecycle.bodies import (
     BY_SHARD_DOC,
     NO_VECTOR,
     backfill_query,
@@ -37,7 +37,7 @@ from semsearch.lifecycle_bodies import (
     version_of,
     versioned_index_body,
 )
-from semsearch.passages import chunking_meta, nested_knn_body
+from semsearch.index.passages import chunking_meta, nested_knn_body
 
 META = {"fingerprint": {"dimension": 384}}
 V2_19 = (2, 19, 1)
@@ -389,9 +389,9 @@ def test_nested_knn_body_scores_by_best_passage():
 
 def test_through_the_workers_the_checkpoint_moves_between_segments(monkeypatch, tmp_path):
     """With a broker, documents go out in bounded segments; the checkpoint moves only after each one."""
-    import semsearch.distributed as distributed
-    from semsearch.backfill import BackfillReport, _run_batches
-    from semsearch.pipeline import IngestReport
+    import semsearch.distributed.producer as distributed
+    from semsearch.lifecycle.backfill import BackfillReport, _run_batches
+    from semsearch.writing.pipeline import IngestReport
 
     monkeypatch.chdir(tmp_path)
     sent: list[list[str]] = []
@@ -434,7 +434,7 @@ class _StatsClient:
 
 
 def test_the_merge_waits_until_retention_leases_let_replaced_versions_go():
-    from semsearch.backfill import history_marks, wait_for_history_release
+    from semsearch.lifecycle.backfill import history_marks, wait_for_history_release
 
     client = _StatsClient([0, 0, 42])
     assert history_marks(client, "idx") == {"0": 41}
@@ -484,7 +484,7 @@ def _hit(i: int) -> dict:
 
 
 def test_an_expired_shard_doc_scan_refreshes_reopens_and_restarts_from_the_top():
-    from semsearch.backfill import PointInTime
+    from semsearch.lifecycle.backfill import PointInTime
 
     client = _PitClient([[_hit(0), _hit(1)], [_hit(2)]], expire_at=2)
     with PointInTime(client, "idx", page_size=2) as pit:
@@ -497,7 +497,7 @@ def test_an_expired_shard_doc_scan_refreshes_reopens_and_restarts_from_the_top()
 
 
 def test_a_scan_page_missing_a_shard_is_an_error_not_the_end():
-    from semsearch.backfill import PointInTime
+    from semsearch.lifecycle.backfill import PointInTime
 
     with PointInTime(_PitClient([[_hit(0)]], failed_shards=1), "idx") as pit:
         with pytest.raises(ClusterError, match="failed on 1 shard"):

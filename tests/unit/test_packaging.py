@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from semsearch.cli import main
+from semsearch.cli.commands import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,15 +37,22 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test_command in ci
 
 
-def test_wheel_ships_ingest_mappings_and_sample(tmp_path):
+def test_wheel_ships_every_module_ingest_mappings_and_sample(tmp_path):
+    import shutil
     import subprocess
     import sys
     import zipfile
 
+    # Built from a copy without build/: setuptools would otherwise reuse files an earlier build left there.
+    source = tmp_path / "src"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
+                                                                "benchmarks"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
-    names = zipfile.ZipFile(next(tmp_path.glob("semsearch-*.whl"))).namelist()
+                    "-w", str(tmp_path), str(source)], check=True, capture_output=True)
+    names = set(zipfile.ZipFile(next(tmp_path.glob("semsearch-*.whl"))).namelist())
+    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "semsearch").rglob("*.py")}
+    assert modules - names == set(), "modules missing from the wheel (a package not listed in pyproject.toml?)"
     for expected in ("ingest/app.py", "ingest/tasks.py", "semsearch/mappings/opensearch-knn.json",
                      "semsearch/mappings/opensearch-passages.json", "semsearch/sample/dbpedia-sample.jsonl",
-                     "semsearch/cli.py"):
+                     "semsearch/cli/__main__.py"):
         assert expected in names

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from semsearch import Encoder
-from semsearch.bulk import BulkResult
-from semsearch.documents import Document
-from semsearch.pipeline import documents_with_vectors, encode_and_write
+from semsearch.writing.bulk import BulkResult
+from semsearch.writing.documents import Document
+from semsearch.writing.pipeline import documents_with_vectors, encode_and_write
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-from semsearch.queries import keyword_body, knn_body, msearch_body
+from semsearch.query.bodies import keyword_body, knn_body, msearch_body
 
 
 def test_user_text_is_match_text_not_query_syntax():

@@ -1,14 +1,14 @@
-"""semsearch.search_plan: request validation, the bodies per retriever, and hits from hand-made answers."""
+"""semsearch.query.plan: request validation, the bodies per retriever, and hits from hand-made answers."""
 
 import dataclasses
 
 import pytest
 
 from semsearch.errors import ConfigurationError
-from semsearch.fusion import FusionConfig
-from semsearch.index import IndexInfo
-from semsearch.queries import HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH
-from semsearch.search_plan import (
+from semsearch.query.fusion import FusionConfig
+from semsearch.index.manage import IndexInfo
+from semsearch.query.bodies import HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH
+from semsearch.query.plan import (
     DEFAULT_EF_SEARCH,
     DEFAULT_FUSION,
     DEFAULT_WINDOW,
@@ -617,13 +617,13 @@ def test_hydrate_copies_the_answers_source():
 
 def _base(server_side=None):
     from semsearch import Settings
-    from semsearch.search import SearcherBase
+    from semsearch.query.search import SearcherBase
 
     return SearcherBase(Settings(), encoder=None, fusion=DEFAULT_FUSION, window=100, server_side=server_side)
 
 
 def test_the_route_depends_on_the_engine_and_what_the_cluster_lacks():
-    from semsearch.server_hybrid import NEEDS_RRF_LICENCE, RRF_RETRIEVER, SUM
+    from semsearch.query.server_hybrid import NEEDS_RRF_LICENCE, RRF_RETRIEVER, SUM
 
     base = _base()
     request = SearchRequest("moon", fusion=FusionConfig("rrf")).validate()
@@ -640,8 +640,8 @@ def test_the_route_depends_on_the_engine_and_what_the_cluster_lacks():
 
 
 def test_a_route_the_cluster_refuses_is_remembered_or_reported():
-    from semsearch.search import ServerRouteRefused
-    from semsearch.server_hybrid import NEEDS_RRF_LICENCE, RRF_RETRIEVER, ServerRoute
+    from semsearch.query.search import ServerRouteRefused
+    from semsearch.query.server_hybrid import NEEDS_RRF_LICENCE, RRF_RETRIEVER, ServerRoute
 
     base = _base()
     route = ServerRoute(RRF_RETRIEVER, NEEDS_RRF_LICENCE, "elasticsearch")

@@ -1,4 +1,4 @@
-"""semsearch.server_hybrid: what can run server-side, the search pipeline, its name and the hybrid query."""
+"""semsearch.query.server_hybrid: what can run server-side, the search pipeline, its name and the hybrid query."""
 
 import copy
 import dataclasses
@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from semsearch.fusion import FusionConfig
-from semsearch.index import IndexInfo
-from semsearch.queries import keyword_body, knn_body
-from semsearch.search_plan import DEFAULT_FUSION, SearchRequest, plan_bodies
-from semsearch.server_hybrid import (
+from semsearch.query.fusion import FusionConfig
+from semsearch.index.manage import IndexInfo
+from semsearch.query.bodies import keyword_body, knn_body
+from semsearch.query.plan import DEFAULT_FUSION, SearchRequest, plan_bodies
+from semsearch.query.server_hybrid import (
     RETRIEVERS,
     hybrid_body,
     neural_search_present,
@@ -223,7 +223,7 @@ def test_neural_search_present():
 
 # --- Elasticsearch and the raw-score sum --------------------------------------------------------------------
 
-from semsearch import server_hybrid as sh  # noqa: E402
+from semsearch.query import server_hybrid as sh  # noqa: E402
 
 
 @pytest.mark.parametrize(("fusion", "backend", "kind"), [

@@ -5,9 +5,9 @@ import struct
 import numpy as np
 import pytest
 
-from semsearch import smile
-from semsearch.bulk import BulkWriter, _refuses_smile, bulk_entry, chunk_entries, smile_bulk_entry
-from semsearch.documents import Document
+from semsearch.engines import smile
+from semsearch.writing.bulk import BulkWriter, _refuses_smile, bulk_entry, chunk_entries, smile_bulk_entry
+from semsearch.writing.documents import Document
 
 
 def body(document: dict) -> bytes:

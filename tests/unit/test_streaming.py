@@ -1,6 +1,6 @@
 """Streaming's pure parts: which queued operations a drain applies."""
 
-from semsearch.streaming import latest_per_id
+from semsearch.distributed.streaming import latest_per_id
 
 
 def submit(doc_id: str, text: str) -> dict:

@@ -1,5 +1,5 @@
-from semsearch.fusion import FusionConfig, Ranked
-from semsearch.tuning import fusion_grid, score_fusion, tune
+from semsearch.query.fusion import FusionConfig, Ranked
+from semsearch.query.tuning import fusion_grid, score_fusion, tune
 
 
 def _lists(keyword, semantic):

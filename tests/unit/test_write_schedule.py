@@ -1,9 +1,9 @@
-"""When the pipeline writes: the pure decision of semsearch.write_schedule."""
+"""When the pipeline writes: the pure decision of semsearch.writing.write_schedule."""
 
 import pytest
 
 from semsearch import Settings
-from semsearch.write_schedule import after_encoding_writers, host_is_this_machine, writes_while_encoding
+from semsearch.writing.write_schedule import after_encoding_writers, host_is_this_machine, writes_while_encoding
 
 OWN = frozenset({"builder-7", "builder-7.example.net"})
 

@@ -1,0 +1,401 @@
+"""The ``semsearch`` command line (click). Thin: every command calls library code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import get_args
+
+import click
+
+from semsearch.settings import Precision, Settings
+from semsearch.errors import ConfigurationError, SemsearchError
+from semsearch.engines.opensearch import redact_url
+from semsearch.index.manage import DEFAULT_TEXT_FIELDS, PASSAGES_FIELD
+from semsearch.cli.common import CommandGroup, load_settings, make_encoder
+from semsearch.cli.lifecycle import register_lifecycle_commands
+
+log = logging.getLogger("semsearch")
+
+
+@click.group(cls=CommandGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+def main(verbose: bool) -> None:
+    """Semantic and hybrid search for OpenSearch. Settings come from SEMSEARCH_* variables."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("opensearch").setLevel(logging.ERROR if not verbose else logging.WARNING)
+
+
+@main.group(cls=CommandGroup)
+def index() -> None:
+    """Create and inspect indexes."""
+
+
+@index.command("create")
+@click.argument("name")
+@click.option("--text-field", "text_fields", multiple=True, help="Text field (repeatable); default: title, text.")
+@click.option("--replicas", type=int, default=None, help="Number of replicas (default: the cluster's).")
+def index_create(name: str, text_fields: tuple[str, ...], replicas: int | None) -> None:
+    """Create NAME with a vector field sized for the model."""
+    from semsearch.engines.opensearch import make_client  # noqa: PLC0415
+    from semsearch.index.manage import create_index  # noqa: PLC0415
+
+    settings = load_settings()
+    encoder = make_encoder(settings)
+    create_index(make_client(settings), name, fingerprint=encoder.fingerprint.as_dict(),
+                 text_fields=list(text_fields or DEFAULT_TEXT_FIELDS), vector_field=settings.vector_field,
+                 engine=settings.knn_engine, analyzer=settings.text_analyzer, replicas=replicas,
+                 passages=PASSAGES_FIELD, backend=settings.backend)
+    kind = "Elasticsearch dense_vector" if settings.backend == "elasticsearch" else settings.knn_engine
+    click.echo(f"created index {name!r}: {encoder.dimension}-d {kind} vectors in "
+               f"{settings.vector_field!r}, text fields {', '.join(text_fields or DEFAULT_TEXT_FIELDS)}")
+
+
+@index.command("info")
+@click.argument("name")
+def index_info(name: str) -> None:
+    """Show what semsearch knows about NAME: fields, fingerprint, counts, and what the cluster supports."""
+    from semsearch.engines.capabilities import detect  # noqa: PLC0415
+    from semsearch.engines.opensearch import make_client  # noqa: PLC0415
+    from semsearch.index.manage import get_index_info  # noqa: PLC0415
+    from semsearch.lifecycle.migrate import describe_versions, resolve  # noqa: PLC0415
+
+    settings = load_settings()
+    client = make_client(settings)
+    target = resolve(client, name)
+    cluster = detect(client, default_engine=settings.knn_engine).as_dict()
+    count = client.count(index=name)["count"]
+    mapping = client.indices.get_mapping(index=target.index)[target.index]["mappings"]
+    summary = {"index": name, "concrete_index": target.index, "alias": target.is_alias, "documents": count}
+    try:
+        info = get_index_info(client, name)
+    except SemsearchError as exc:  # a plain index: no vector field yet
+        text_fields = [f for f, spec in mapping.get("properties", {}).items() if spec.get("type") == "text"]
+        summary.update({"vector_field": None, "text_fields": text_fields, "hint": str(exc), "cluster": cluster})
+        click.echo(json.dumps(summary, indent=2))
+        return
+    with_vectors = client.count(index=name, body={"query": {"exists": {"field": info.vector_field}}})["count"]
+    summary.update({"documents_with_vector": with_vectors, "vector_field": info.vector_field,
+                    "dimension": info.dimension, "text_fields": info.text_fields, "fingerprint": info.fingerprint,
+                    "vector_mapping": mapping.get("properties", {}).get(info.vector_field),
+                    "knn": info.meta.get("knn"), "passages": info.meta.get("passages"),
+                    "semsearch_version": info.meta.get("semsearch_version"),
+                    "versions": describe_versions(client, name), "cluster": cluster})
+    click.echo(json.dumps(summary, indent=2))
+
+
+def _count_lines(paths: tuple[str, ...]) -> int | None:
+    if any(p == "-" for p in paths):
+        return None
+    total = 0
+    for path in paths:
+        with open(path, "rb") as handle:
+            total += sum(1 for line in handle if line.strip())
+    return total
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--index", "index_name", required=True, help="Target index (created when missing).")
+@click.option("--text-field", "text_fields", multiple=True, help="Text field (repeatable); default: title, text.")
+@click.option("--id-field", default="_id", show_default=True, help="Field holding the document id "
+              "(missing: an id from the content hash).")
+@click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
+              help="Where rejected documents go (JSONL). Default: ./<index>.deadletter.jsonl")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Documents per batch (default: 1024 in-process, sorted by length together; 256 per queued task).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option("--skip-existing/--no-skip-existing", default=True, show_default=True,
+              help="Skip documents already indexed with the same content (resumes an interrupted run).")
+def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...], id_field: str,
+           dead_letter: str | None, batch_size: int, progress: bool | None, skip_existing: bool) -> None:
+    """Index JSONL documents (one object a line; - reads stdin) with their vectors."""
+    from semsearch.writing.bulk import BulkWriter  # noqa: PLC0415
+    from semsearch.engines.opensearch import make_client  # noqa: PLC0415
+    from semsearch.writing.documents import DeadLetterFile, DocumentSchema, read_jsonl  # noqa: PLC0415
+    from semsearch.index.manage import ensure_index  # noqa: PLC0415
+    from semsearch.distributed.producer import TASK_BATCH_DOCS, run_distributed  # noqa: PLC0415
+    from semsearch.encoding.model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
+    from semsearch.writing.pipeline import IN_PROCESS_BATCH_DOCS, run_in_process  # noqa: PLC0415
+    from semsearch.writing.write_schedule import write_while_encoding_for  # noqa: PLC0415
+
+    for path in paths:
+        if path != "-" and not Path(path).is_file():
+            raise click.BadParameter(f"{path}: no such file", param_hint="PATHS")
+    settings = load_settings()
+    client = make_client(settings)
+    distributed = settings.broker_url is not None
+    # Through the queue the workers encode: this process needs the model's fingerprint, not its weights.
+    encoder = None if distributed else make_encoder(settings)
+    fingerprint = (encoder.fingerprint if encoder else fingerprint_of(load_model_spec(settings.model))).as_dict()
+    info, created = ensure_index(client, index_name, fingerprint=fingerprint, settings=settings,
+                                 text_fields=list(text_fields) or None)
+    if created:
+        click.echo(f"created index {index_name!r}", err=True)
+    schema = DocumentSchema.from_settings(settings, text_fields=tuple(text_fields or info.text_fields),
+                                          id_field=id_field, vector_field=info.vector_field)
+    show = sys.stderr.isatty() if progress is None else progress
+    total = _count_lines(paths) if show else None
+    def wait_message(message: str) -> None:
+        click.echo(f"waiting: {message}", err=True)
+
+    with DeadLetterFile(dead_letter or f"{index_name}.deadletter.jsonl") as dead, \
+            click.progressbar(length=total or 0, label="indexed", file=sys.stderr, show_pos=True,
+                              hidden=not show) as bar:
+        items = read_jsonl(paths, schema)
+        if distributed:
+            from semsearch.distributed.celery_app import make_app  # noqa: PLC0415
+
+            click.echo(f"ingest queue: {redact_url(settings.broker_url)} (documents are encoded by the workers)",
+                       err=True)
+            existing = BulkWriter(client, index_name, info.vector_field, on_wait=wait_message) if skip_existing else None
+            report = run_distributed(items, app=make_app(settings), index=index_name, vector_field=info.vector_field,
+                                     dead_letter=dead, batch_docs=batch_size or TASK_BATCH_DOCS,
+                                     progress=bar.update,
+                                     on_wait=wait_message, resend_after=settings.task_resend_after,
+                                     existing=existing)
+        else:
+            writer = BulkWriter.from_settings(client, index_name, info.vector_field, settings, on_wait=wait_message,
+                                              passages_field=info.passages_field)
+            report = run_in_process(items, encoder=encoder, writer=writer, dead_letter=dead,
+                                    batch_docs=batch_size or IN_PROCESS_BATCH_DOCS, progress=bar.update,
+                                    chunk_overlap=info.passage_overlap,
+                                    skip_existing=skip_existing,
+                                    write_while_encoding=write_while_encoding_for(settings, encoder))
+    for failure in report.failures:
+        click.echo(f"rejected: {failure}", err=True)
+    if report.rejected + report.failed > len(report.failures):
+        click.echo(f"… {report.rejected + report.failed - len(report.failures)} more", err=True)
+    summary = (f"indexed {report.indexed} of {report.read} documents in {report.elapsed:.1f}s "
+               f"({report.docs_per_second:.0f} docs/s); rejected {report.rejected}, failed {report.failed}, "
+               f"retried {report.retried}, skipped {report.skipped} (already indexed), "
+               f"chunked {report.chunked} (longer than the model's window)")
+    if report.dead_letter:
+        summary += f"; dead letters in {report.dead_letter}"
+    click.echo(summary, err=True)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.option("--device", default=None, help="cuda:0, cpu… (default: SEMSEARCH_DEVICE, else cuda if present).")
+@click.option("--precision", type=click.Choice(get_args(Precision)), default=None,
+              help="Encoder precision (default: SEMSEARCH_PRECISION, else auto: fp16 on a GPU, bf16 on CPUs "
+                   "with AMX, else fp32).")
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes; one per GPU.")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(device: str | None, precision: str | None, concurrency: int, loglevel: str) -> None:
+    """Start an encoder worker on the ingest queue (needs SEMSEARCH_BROKER_URL)."""
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    settings = load_settings()
+    if settings.broker_url is None:
+        raise click.UsageError("SEMSEARCH_BROKER_URL is not set: a worker needs the Redis queue to read from")
+    # Children read these from their own settings; the parent never touches CUDA before fork.
+    if device:
+        os.environ["SEMSEARCH_DEVICE"] = device
+    if precision:
+        os.environ["SEMSEARCH_PRECISION"] = precision
+    from semsearch.distributed.celery_app import ENCODE_QUEUE, make_app  # noqa: PLC0415
+
+    click.echo(f"semsearch worker: queue {ENCODE_QUEUE!r} on {redact_url(settings.broker_url)}, "
+               f"{concurrency} process(es), device {device or settings.device or 'auto'}, "
+               f"precision {precision or settings.precision}", err=True)
+    make_app(settings).worker_main(["worker", "-Q", ENCODE_QUEUE, "-c", str(concurrency), "-P", "prefork",
+                                    "--loglevel", loglevel, "-n", f"semsearch-{os.getpid()}@{socket.gethostname()}"])
+
+
+def _fusion_options(command):
+    """--fusion / --keyword-weight / --semantic-weight / --rrf-k / --window: hybrid settings."""
+    for option in reversed([
+        click.option("--fusion", "fusion_method", type=click.Choice(["rrf", "minmax", "zscore", "sum"]), default=None,
+                     help="Hybrid fusion method, plain (default: weighted RRF with an adaptive keyword side, see "
+                          "docs/benchmarks.md). sum: weighted raw scores, fused by the cluster on either engine "
+                          "(default keyword weight 0.003, best on dbpedia-entity)."),
+        click.option("--keyword-weight", type=float, default=None, help="Weight of the BM25 list in hybrid mode."),
+        click.option("--semantic-weight", type=float, default=None, help="Weight of the kNN list in hybrid mode."),
+        click.option("--rrf-k", type=click.IntRange(min=1), default=None, help="RRF rank constant."),
+        click.option("--window", type=click.IntRange(min=1), default=None,
+                     help="Candidates per retriever in hybrid mode (default 100)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _fusion_from(method: str | None, keyword_weight: float | None, semantic_weight: float | None,
+                 rrf_k: int | None):
+    """A FusionConfig when any fusion option was given (the rest from the default), else None."""
+    from semsearch.query.fusion import SUM_DEFAULT_WEIGHTS, FusionConfig  # noqa: PLC0415
+    from semsearch.query.plan import DEFAULT_FUSION  # noqa: PLC0415
+
+    if method is None and keyword_weight is None and semantic_weight is None and rrf_k is None:
+        return None
+    weights = dict(SUM_DEFAULT_WEIGHTS if method == "sum" else DEFAULT_FUSION.weights or {})
+    if keyword_weight is not None:
+        weights["keyword"] = keyword_weight
+    if semantic_weight is not None:
+        weights["semantic"] = semantic_weight
+    # Naming a method asks for that plain fusion (one the cluster may run); weights alone tune the default.
+    return FusionConfig(method=method or DEFAULT_FUSION.method, weights=weights,
+                        rrf_k=rrf_k or DEFAULT_FUSION.rrf_k, adaptive=method is None and DEFAULT_FUSION.adaptive)
+
+
+def _filters_from(values: tuple[str, ...]) -> list[dict] | None:
+    filters = []
+    for value in values:
+        try:
+            clause = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"{value!r} is not JSON: {exc.msg}", param_hint="--filter") from exc
+        if not isinstance(clause, dict):
+            raise click.BadParameter(f"{value!r} must be a JSON object (a query clause)", param_hint="--filter")
+        filters.append(clause)
+    return filters or None
+
+
+@main.command()
+@click.argument("query")
+@click.option("--index", "index_name", required=True)
+@click.option("--mode", type=click.Choice(["hybrid", "semantic", "keyword"]), default="hybrid", show_default=True)
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="Hits to show.")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0), help="Hits to skip (paging).")
+@click.option("--filter", "filter_values", multiple=True, metavar="JSON",
+              help='A query clause applied to both retrievers, e.g. \'{"term": {"lang": "en"}}\' (repeatable).')
+@click.option("--explain", is_flag=True, help="Show each hit's rank, raw score and contribution per retriever.")
+@click.option("--highlight", is_flag=True, help="Show keyword matches in the text fields.")
+@click.option("--server-side/--client-side", "server_side", default=None,
+              help="Fuse on the cluster or on the client; default: the cluster when it can (OpenSearch: "
+                   "neural-search plugin; Elasticsearch: rrf retriever on an Enterprise licence; either: --fusion sum).")
+@_fusion_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a hit.")
+def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_values: tuple[str, ...],
+           explain: bool, highlight: bool, server_side: bool | None, fusion_method: str | None,
+           keyword_weight: float | None, semantic_weight: float | None, rrf_k: int | None, window: int | None,
+           as_json: bool) -> None:
+    """Search INDEX for QUERY."""
+    from semsearch.query.search import Searcher  # noqa: PLC0415
+
+    hits = Searcher(load_settings()).search(
+        query, index=index_name, k=k, mode=mode, offset=offset, filters=_filters_from(filter_values),
+        fusion=_fusion_from(fusion_method, keyword_weight, semantic_weight, rrf_k), window=window,
+        explain=explain, highlight=highlight, server_side=server_side)
+    if as_json:
+        for hit in hits:
+            record = {"id": hit.id, "score": hit.score, "contributions": hit.contributions, "source": hit.source}
+            if highlight:
+                record["highlights"] = hit.highlights
+            if explain:
+                record["explanation"] = hit.explanation
+            click.echo(json.dumps(record, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no hits")
+    for rank, hit in enumerate(hits, start=offset + 1):
+        title = hit.source.get("title") or ""
+        text = " ".join(str(hit.source.get("text") or "").split())
+        click.echo(f"{rank:>2}. {hit.score:.4f}  {hit.id}  {title}")
+        if highlight and hit.highlights:
+            for field_name, fragments in hit.highlights.items():
+                click.echo(f"      {field_name}: {' … '.join(fragments[:2])}")
+        elif text:
+            click.echo(f"      {text[:150]}{'…' if len(text) > 150 else ''}")
+        if explain and hit.explanation:
+            parts = []
+            for name, part in hit.explanation.items():
+                where = f"rank {part['rank']}, score {part['raw_score']:.4f}" if part["rank"] else "not retrieved"
+                parts.append(f"{name}: {where} → {part['contribution']:.4f}")
+            click.echo("      " + "; ".join(parts))
+
+
+@main.command("eval")
+@click.option("--index", "index_name", required=True)
+@click.option("--queries", "queries_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--qrels", "qrels_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--mode", "modes", multiple=True, type=click.Choice(["hybrid", "semantic", "keyword"]),
+              help="Mode to evaluate (repeatable); default: all three.")
+@click.option("--tune", is_flag=True, help="Also try a grid of fusion methods and weights on these judgments "
+              "and print the best; the defaults are not changed.")
+@_fusion_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last line.")
+def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes: tuple[str, ...], tune: bool,
+                     fusion_method: str | None, keyword_weight: float | None, semantic_weight: float | None,
+                     rrf_k: int | None, window: int | None, as_json: bool) -> None:
+    """nDCG@10 and Recall@100 per mode on BEIR-format queries and qrels."""
+    from semsearch.query.evaluation import evaluate, judged_ids, load_qrels, load_queries  # noqa: PLC0415
+    from semsearch.query.search import Searcher  # noqa: PLC0415
+
+    queries = load_queries(queries_path)
+    qrels = load_qrels(qrels_path)
+    searcher = Searcher(load_settings())
+    fusion = _fusion_from(fusion_method, keyword_weight, semantic_weight, rrf_k)
+    results: dict = {}
+    for mode in modes or ("keyword", "semantic", "hybrid"):
+        def run(text: str, mode: str = mode) -> list[str]:
+            return [h.id for h in searcher.search(text, index=index_name, k=100, mode=mode, fusion=fusion,
+                                                  window=max(100, window or searcher.window))]
+
+        scores = evaluate(run, queries, qrels)
+        results[mode] = {"ndcg@10": round(scores["ndcg@10"], 4), "recall@100": round(scores["recall@100"], 4)}
+        if not as_json:
+            click.echo(f"{mode:<9} nDCG@10 {scores['ndcg@10']:.4f}  Recall@100 {scores['recall@100']:.4f}  "
+                       f"({int(scores['queries'])} judged queries)")
+    window = max(100, window or searcher.window)
+    if "hybrid" in (modes or ("hybrid",)) or tune:  # each judged query's candidate lists, fetched once
+        candidates = {q: searcher.candidates(queries[q], index=index_name, window=window)
+                      for q in judged_ids(queries, qrels)}
+        results["candidates"] = _candidate_health(candidates, window, as_json)
+    if tune:
+        results["tune"] = _tune(searcher, candidates, qrels, fusion, window, results, as_json)
+    if as_json:
+        click.echo(json.dumps(results))
+
+
+def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
+    """How many judged queries got an empty or a short candidate list from each retriever (hybrid's inputs):
+    a side that is often empty adds nothing to the fusion, whatever its weight."""
+    from semsearch.query.evaluation import candidate_health  # noqa: PLC0415
+
+    health = candidate_health(candidates, window)
+    if not as_json:
+        click.echo(f"candidate lists over {health['queries']} judged queries (window {window}; short: fewer than "
+                   f"{health['short_below']}):")
+        for name, counts in health["lists"].items():
+            click.echo(f"  {name:<12} empty {counts['empty']:>4}  short {counts['short']:>4}  "
+                       f"median length {counts['median']:g}")
+        for kind, count in health["keyword_evidence"].items():
+            click.echo(f"  adaptive keyword side (the default fusion's) {kind}: {count}")
+    return health
+
+
+def _tune(searcher, candidates: dict, qrels: dict, fusion, window: int, results: dict, as_json: bool) -> dict:
+    from semsearch.query.tuning import fusion_grid, score_fusion, tune  # noqa: PLC0415
+
+    judged = list(candidates)
+    ranking = tune(candidates, qrels, fusion_grid(), window)
+    current = score_fusion(fusion or searcher.fusion, candidates, qrels, window)
+    best = ranking[0]
+    singles = {m: results[m]["ndcg@10"] for m in ("keyword", "semantic") if m in results}
+    summary = {"best": {"fusion": best.describe(), "ndcg@10": round(best.ndcg, 4), "recall@100": round(best.recall, 4)},
+               "current": {"fusion": current.describe(), "ndcg@10": round(current.ndcg, 4)},
+               "gain_over_current": round(best.ndcg - current.ndcg, 4),
+               "top": [{"fusion": s.describe(), "ndcg@10": round(s.ndcg, 4)} for s in ranking[:5]]}
+    if singles:
+        summary["gain_over_best_single_mode"] = round(best.ndcg - max(singles.values()), 4)
+    if not as_json:
+        click.echo(f"tuning over {len(ranking)} fusion settings on {len(judged)} judged queries:")
+        for entry in ranking[:5]:
+            click.echo(f"  nDCG@10 {entry.ndcg:.4f}  {entry.describe()}")
+        click.echo(f"best: {best.describe()}: nDCG@10 {best.ndcg:.4f}, {best.ndcg - current.ndcg:+.4f} over the "
+                   f"current setting ({current.describe()}, {current.ndcg:.4f})")
+        click.echo("the defaults are unchanged; to use it, pass these settings as FusionConfig(...) to Searcher, "
+                   "or as --fusion/--keyword-weight/--semantic-weight/--rrf-k to search and eval (an "
+                   "'adaptive=true' setting: the weights and --rrf-k without --fusion). A setting tuned on few "
+                   "queries may not carry over to others.")
+    return summary
+
+
+register_lifecycle_commands(main, index)  # index enable-vectors, backfill, migrate

@@ -1,0 +1,459 @@
+"""Index lifecycle on a live cluster: enable vectors on an existing index, migrate to another model, roll back.
+
+Applications keep using one name throughout. When an index cannot change in place, semsearch builds a
+versioned index (``<name>-v1``, ``-v2``…) beside it and moves the name there as an alias in one
+``_aliases`` call, which the cluster applies atomically: every request sees either the old index or
+the new one, never neither.
+
+Writes and consistency: while documents are copied server-side (enable-vectors) and while a migration
+catches up with the last changes, the old index is write-blocked (``index.blocks.write``): reads go on,
+writes are refused with 403 ``cluster_block_exception`` for that window and must be retried by the
+application. Without the block, a write landing on the old index after the copy would be lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import TransportError
+
+from semsearch.lifecycle.backfill import BackfillReport, CheckpointStore, copy_with_vectors, vector_gaps
+from semsearch.engines.capabilities import Capabilities, detect
+from semsearch.settings import BulkFormat
+from semsearch.version import __version__
+from semsearch.errors import ClusterError, ConfigurationError
+from semsearch.index.manage import DEFAULT_TEXT_FIELDS, check_fingerprint, get_index_info
+from semsearch.engines.index_body import (
+    ENGINES,
+    META_KEY,
+    index_meta,
+    knn_meta,
+    knn_settings,
+    knn_vector_field,
+    resolve_space_type,
+)
+from semsearch.lifecycle.bodies import (
+    check_text_fields,
+    next_version_name,
+    reindex_body,
+    swap_actions,
+    vector_mapping_update,
+    version_of,
+    versioned_index_body,
+)
+
+log = logging.getLogger(__name__)
+Notify = Callable[[str], None]
+
+# Fingerprint keys that make vectors comparable (the model's name is informative only).
+_COMPARABLE = ("weights", "dimension", "pooling", "normalize", "max_seq_length")
+
+
+def same_encoder(a: dict, b: dict) -> bool:
+    return all(a.get(k) == b.get(k) for k in _COMPARABLE)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a name stands for: a concrete index, or an alias over exactly one."""
+
+    name: str
+    index: str
+    is_alias: bool
+    aliases: dict[str, dict] = field(default_factory=dict)  # every alias on ``index``, with its definition
+
+
+def resolve(client: OpenSearch, name: str) -> Target:
+    """The concrete index behind ``name``; refuses an alias over several indexes."""
+    try:
+        if client.indices.exists_alias(name=name):
+            answer = client.indices.get_alias(name=name)
+            if len(answer) != 1:
+                raise ConfigurationError(
+                    f"{name!r} is an alias over {len(answer)} indexes ({', '.join(sorted(answer))}); semsearch "
+                    "manages names that point at one index")
+            concrete = next(iter(answer))
+            aliases = client.indices.get_alias(index=concrete)[concrete]["aliases"]
+            return Target(name=name, index=concrete, is_alias=True, aliases=aliases)
+        if client.indices.exists(index=name):
+            aliases = client.indices.get_alias(index=name)[name]["aliases"]
+            return Target(name=name, index=name, is_alias=False, aliases=aliases)
+    except TransportError as exc:
+        raise ClusterError(f"looking up {name!r} failed: {exc}") from exc
+    raise ConfigurationError(f"no index or alias named {name!r}")
+
+
+def _mapping(client: OpenSearch, index: str) -> dict:
+    return client.indices.get_mapping(index=index)[index]["mappings"]
+
+
+def _settings_flat(client: OpenSearch, index: str) -> dict:
+    return client.indices.get_settings(index=index, flat_settings=True)[index]["settings"]
+
+
+def _existing_versions(client: OpenSearch, base: str) -> list[str]:
+    rows = client.cat.indices(index=f"{base}-v*", format="json", h="index", expand_wildcards="all")
+    return [r["index"] for r in rows if version_of(base, r["index"]) is not None]
+
+
+def block_writes(client: OpenSearch, index: str, blocked: bool) -> None:
+    client.indices.put_settings(index=index, body={"index.blocks.write": True if blocked else None})
+
+
+def _swap(client: OpenSearch, body: dict) -> None:
+    try:
+        client.indices.update_aliases(body=body)
+    except TransportError as exc:
+        raise ClusterError(f"moving the name failed (nothing changed: the call is atomic): {exc}") from exc
+
+
+def run_reindex(client: OpenSearch, source: str, dest: str, *, notify: Notify, poll: float = 1.0) -> dict:
+    """Server-side copy as a task, polled until done (a long copy outlives any HTTP timeout)."""
+    try:
+        task = client.reindex(body=reindex_body(source, dest), wait_for_completion=False, refresh=True)
+    except TransportError as exc:
+        hint = "" if exc.status_code != 400 else " (is the reindex module installed on the cluster?)"
+        raise ClusterError(f"starting the copy {source!r} → {dest!r} failed{hint}: {exc}") from exc
+    task_id = task["task"]
+    last = -1
+    while True:
+        status = client.tasks.get(task_id=task_id)
+        done = status.get("completed", False)
+        progress = status.get("task", {}).get("status", {})
+        copied = progress.get("created", 0) + progress.get("updated", 0)
+        if copied != last and progress.get("total"):
+            notify(f"copied {copied} of {progress['total']} documents")
+            last = copied
+        if done:
+            break
+        time.sleep(poll)
+    if status.get("error"):
+        raise ClusterError(f"copying {source!r} → {dest!r} failed: {status['error']}")
+    response = status.get("response") or {}
+    if response.get("failures"):
+        raise ClusterError(f"copying {source!r} → {dest!r}: {len(response['failures'])} documents failed, "
+                           f"first: {response['failures'][0]}")
+    return response
+
+
+def vector_mapping(caps: Capabilities, fingerprint: dict, *, engine: str, space_type: str | None, m: int | None,
+                   ef_construction: int | None, ef_search: int | None, compact: str | None) -> tuple[dict, dict]:
+    """The vector field's mapping for this cluster, and its knobs as ``_meta`` records them.
+
+    OpenSearch: a ``knn_vector`` of ``engine``; Elasticsearch: a ``dense_vector`` (cosine, HNSW),
+    where ``engine`` and ``space_type`` do not apply.
+    """
+    if caps.distribution == "elasticsearch":
+        from semsearch.engines.es_bodies import dense_vector_field, es_knn_meta  # noqa: PLC0415
+
+        if engine not in ("lucene", "elasticsearch"):  # lucene: the setting's default, whatever the backend
+            raise ConfigurationError(f"the {engine} engine belongs to OpenSearch's k-NN plugin; Elasticsearch maps "
+                                     "a dense_vector field (HNSW) and takes no --engine")
+        if space_type not in (None, "cosinesimil"):
+            raise ConfigurationError(f"space type {space_type!r} is for OpenSearch's k-NN plugin; semsearch maps "
+                                     "Elasticsearch vectors with cosine similarity (Sentence-BERT's measure)")
+        vector = dense_vector_field(dimension=fingerprint["dimension"], m=m, ef_construction=ef_construction,
+                                    compact=compact, server_version=caps.version)
+        return vector, es_knn_meta(m=m, ef_construction=ef_construction, ef_search=ef_search, compact=compact)
+    if engine not in ENGINES:
+        raise ConfigurationError(f"unknown k-NN engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    space = resolve_space_type(engine, fingerprint["normalize"], space_type)
+    vector = knn_vector_field(dimension=fingerprint["dimension"], engine=engine, normalized=fingerprint["normalize"],
+                              space_type=space, m=m, ef_construction=ef_construction, compact=compact,
+                              server_version=caps.version)
+    return vector, knn_meta(engine=engine, space_type=space, m=m, ef_construction=ef_construction,
+                            ef_search=ef_search, compact=compact)
+
+
+def _count(client: OpenSearch, index: str) -> int:
+    client.indices.refresh(index=index)
+    return int(client.count(index=index)["count"])
+
+
+# -- enable-vectors ---------------------------------------------------------------------------------------
+
+@dataclass
+class EnableReport:
+    name: str
+    mode: str  # "in_place", "reindexed" or "already"
+    index: str  # the concrete index that now holds the vector field
+    previous: str | None = None  # the index the documents were copied from
+    previous_deleted: bool = False
+    documents: int = 0
+    elapsed: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "mode": self.mode, "index": self.index, "previous": self.previous,
+                "previous_deleted": self.previous_deleted, "documents": self.documents,
+                "elapsed_s": round(self.elapsed, 3)}
+
+
+def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_field: str,
+                   text_fields: list[str] | None = None, engine: str = "lucene", space_type: str | None = None,
+                   m: int | None = None, ef_construction: int | None = None, ef_search: int | None = None,
+                   compact: str | None = None, capabilities: Capabilities | None = None,
+                   notify: Notify = log.info) -> EnableReport:
+    """Give the index (or alias) ``name`` a vector field for ``fingerprint``'s encoder, keeping its name.
+
+    In place on Elasticsearch (a ``dense_vector`` field can be added to any index) and on an OpenSearch
+    index that already has ``index.knn`` (a static setting: it cannot be turned on later); otherwise a versioned copy with the old mapping, analysers and settings plus the vector field,
+    filled server-side with ``_reindex``, and the name moved to it atomically. Vectors come after,
+    from :func:`semsearch.lifecycle.backfill.backfill`.
+    """
+
+    started = time.monotonic()
+    caps = capabilities or detect(client, default_engine=engine)
+    caps.require_knn()
+    target = resolve(client, name)
+    mapping = _mapping(client, target.index)
+    existing = (mapping.get("_meta") or {}).get(META_KEY)
+    if existing:
+        info = get_index_info(client, name)
+        if not same_encoder(info.fingerprint, fingerprint):
+            check_fingerprint(info, fingerprint)  # raises, naming both encoders and the way out
+        notify(f"{name!r} already has the vector field {info.vector_field!r}")
+        return EnableReport(name=name, mode="already", index=target.index,
+                            documents=_count(client, target.index), elapsed=time.monotonic() - started)
+    fields = check_text_fields(mapping, text_fields, DEFAULT_TEXT_FIELDS)
+    vector, knobs = vector_mapping(caps, fingerprint, engine=engine, space_type=space_type, m=m,
+                                   ef_construction=ef_construction, ef_search=ef_search, compact=compact)
+    meta = index_meta(fingerprint, fields, vector_field, __version__, knn=knobs)
+    settings = _settings_flat(client, target.index)
+    if caps.distribution == "elasticsearch" or str(settings.get("index.knn", "false")).lower() == "true":
+        body = vector_mapping_update(mapping, vector_field=vector_field, vector=vector, meta=meta)
+        try:
+            client.indices.put_mapping(index=target.index, body=body)
+        except TransportError as exc:
+            raise ClusterError(f"adding the vector field to {target.index!r} failed: {exc}") from exc
+        notify(f"added the vector field {vector_field!r} to {target.index!r} in place")
+        return EnableReport(name=name, mode="in_place", index=target.index,
+                            documents=_count(client, target.index), elapsed=time.monotonic() - started)
+    if caps.reindex is False:
+        raise ClusterError("the cluster has no reindex module, which the server-side copy needs; "
+                           "install it (it ships with every OpenSearch distribution but the minimal one)")
+    new = next_version_name(name, _existing_versions(client, name))
+    body = versioned_index_body(settings, mapping, vector_field=vector_field, vector=vector,
+                                knn_settings=knn_settings(knobs["ef_search"]), meta=meta)
+    try:
+        client.indices.create(index=new, body=body)
+    except TransportError as exc:
+        raise ClusterError(f"creating {new!r} failed: {getattr(exc, 'info', None) or exc}") from exc
+    notify(f"created {new!r}: the mapping of {target.index!r} plus {fingerprint['dimension']}-d {engine} vectors")
+    block_writes(client, target.index, True)
+    try:
+        notify(f"writes to {target.index!r} are blocked while its documents are copied (reads go on)")
+        run_reindex(client, target.index, new, notify=notify)
+        before, after = _count(client, target.index), _count(client, new)
+        if before != after:
+            raise ClusterError(f"copy incomplete: {target.index!r} holds {before} documents, {new!r} {after}")
+        _swap(client, swap_actions(name, target.index, new, delete_old=not target.is_alias,
+                                   other_aliases=target.aliases))
+    except BaseException:
+        block_writes(client, target.index, False)
+        client.indices.delete(index=new, ignore_unavailable=True)
+        raise
+    if target.is_alias:
+        notify(f"{name!r} now points at {new!r}; {target.index!r} is kept, write-blocked")
+    else:
+        notify(f"{name!r} is now an alias of {new!r} (the old index {name!r} was replaced in the same call)")
+    return EnableReport(name=name, mode="reindexed", index=new, previous=target.index,
+                        previous_deleted=not target.is_alias, documents=after, elapsed=time.monotonic() - started)
+
+
+# -- migrate / rollback --------------------------------------------------------------------------------------
+
+@dataclass
+class MigrateReport:
+    name: str
+    index: str  # now serving the name
+    previous: str  # kept, write-blocked, for --rollback
+    adopted: str | None = None  # a concrete index first cloned into a versioned one
+    resumed: bool = False
+    copy: BackfillReport | None = None
+    catch_up: BackfillReport | None = None
+    documents: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def encoded(self) -> int:
+        return sum(r.encoded for r in (self.copy, self.catch_up) if r is not None)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "index": self.index, "previous": self.previous, "adopted": self.adopted,
+                "resumed": self.resumed, "documents": self.documents, "encoded": self.encoded,
+                "copy": self.copy.as_dict() if self.copy else None,
+                "catch_up": self.catch_up.as_dict() if self.catch_up else None,
+                "elapsed_s": round(self.elapsed, 3)}
+
+
+def adopt(client: OpenSearch, name: str, *, notify: Notify = log.info) -> str:
+    """Put the concrete index ``name`` under an alias of the same name, so it can later be swapped.
+
+    ``_clone`` (hard-linked segments: fast, no re-indexing) into ``<name>-vN``, then one ``_aliases``
+    call replaces the index by the alias. Writes are blocked for the few seconds this takes.
+    """
+    target = resolve(client, name)
+    if target.is_alias:
+        return target.index
+    new = next_version_name(name, _existing_versions(client, name))
+    block_writes(client, name, True)
+    try:
+        client.indices.clone(index=name, target=new, wait_for_active_shards=1)
+        client.cluster.health(index=new, wait_for_status="yellow")
+        block_writes(client, new, False)  # a clone inherits the block
+        if _count(client, name) != _count(client, new):
+            raise ClusterError(f"cloning {name!r} into {new!r} gave a different document count")
+        _swap(client, swap_actions(name, name, new, delete_old=True, other_aliases=target.aliases))
+    except BaseException:
+        if client.indices.exists(index=name):
+            block_writes(client, name, False)
+            client.indices.delete(index=new, ignore_unavailable=True)
+        raise
+    notify(f"{name!r} is now an alias of {new!r} (cloned), so that it can be swapped")
+    return new
+
+
+def _find_resumable(client: OpenSearch, name: str, current: str, fingerprint: dict) -> str | None:
+    """A green index an interrupted migration from ``current`` to this encoder left behind."""
+    for candidate in sorted(_existing_versions(client, name), key=lambda n: version_of(name, n) or 0):
+        if candidate == current:
+            continue
+        meta = (_mapping(client, candidate).get("_meta") or {}).get(META_KEY) or {}
+        if meta.get("previous_index") == current and same_encoder(meta.get("fingerprint") or {}, fingerprint):
+            return candidate
+    return None
+
+
+def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointStore | None = None,
+            batch_docs: int = 256, notify: Notify = log.info, on_batch=None,
+            capabilities: Capabilities | None = None, write_client: OpenSearch | None = None,
+            bulk_format: BulkFormat = "smile", write_while_encoding: bool = True) -> MigrateReport:
+    """Blue/green: re-encode ``name``'s documents with ``encoder`` into a new versioned index, then swap.
+
+    The copy runs while the old index serves reads and writes; then the old index is write-blocked,
+    what changed meanwhile is copied again, counts are verified and the alias moves atomically.
+    The old index is kept (write-blocked) for ``rollback``. An interrupted migration resumes.
+    """
+
+    started = time.monotonic()
+    caps = capabilities or detect(client)
+    caps.require_knn()
+    fingerprint = encoder.fingerprint.as_dict()
+    info = get_index_info(client, name)
+    if same_encoder(info.fingerprint, fingerprint):
+        raise ConfigurationError(f"{name!r} already holds vectors of this encoder ({fingerprint['model']!r}); "
+                                 "nothing to migrate")
+    adopted = None
+    if not resolve(client, name).is_alias:
+        adopted = adopt(client, name, notify=notify)
+        info = get_index_info(client, name)
+    current = info.index
+    green = _find_resumable(client, name, current, fingerprint)
+    resumed = green is not None
+    if green is None:
+        green = next_version_name(name, _existing_versions(client, name))
+        old_knn = info.meta.get("knn") or {}
+        engine = old_knn.get("engine", "lucene")
+        space = None
+        if caps.distribution != "elasticsearch":
+            try:  # keep an explicit space type where the new model allows it
+                space = resolve_space_type(engine, fingerprint["normalize"], old_knn.get("space_type"))
+            except ConfigurationError:
+                space = resolve_space_type(engine, fingerprint["normalize"])
+        vector, knobs = vector_mapping(caps, fingerprint, engine=engine, space_type=space, m=old_knn.get("m"),
+                                       ef_construction=old_knn.get("ef_construction"),
+                                       ef_search=old_knn.get("ef_search"), compact=old_knn.get("compact"))
+        passages = None
+        if info.passages_field:  # long documents are chunked again, in the new model's window
+            from semsearch.index.passages import chunking_meta  # noqa: PLC0415
+
+            passages = chunking_meta(info.passages_field, window=fingerprint["max_seq_length"],
+                                     overlap=info.passage_overlap)
+        meta = index_meta(fingerprint, info.text_fields, info.vector_field, __version__, knn=knobs,
+                          passages=passages, previous_index=current)
+        index_settings = {} if caps.distribution == "elasticsearch" else knn_settings(knobs["ef_search"])
+        body = versioned_index_body(_settings_flat(client, current), _mapping(client, current),
+                                    vector_field=info.vector_field, vector=vector,
+                                    knn_settings=index_settings, meta=meta,
+                                    replace_vector=True, passages_field=info.passages_field)
+        try:
+            client.indices.create(index=green, body=body)
+        except TransportError as exc:
+            raise ClusterError(f"creating {green!r} failed: {getattr(exc, 'info', None) or exc}") from exc
+        notify(f"created {green!r} for {fingerprint['dimension']}-d vectors of {fingerprint['model']!r}")
+    else:
+        notify(f"resuming the migration into {green!r}")
+    report = MigrateReport(name=name, index=green, previous=current, adopted=adopted, resumed=resumed)
+    checkpoints = checkpoints or CheckpointStore(client)
+    report.copy = copy_with_vectors(client, info, green, encoder=encoder, checkpoints=checkpoints,
+                                    batch_docs=batch_docs, on_batch=on_batch, write_client=write_client,
+                                    bulk_format=bulk_format, write_while_encoding=write_while_encoding)
+    notify(f"copied {report.copy.written} documents with new vectors; blocking writes to {current!r} to catch up")
+    block_writes(client, current, True)
+    try:
+        report.catch_up = copy_with_vectors(client, info, green, encoder=encoder, checkpointed=False,
+                                            batch_docs=batch_docs, on_batch=on_batch, write_client=write_client,
+                                            bulk_format=bulk_format, write_while_encoding=write_while_encoding)
+        before, after = _count(client, current), _count(client, green)
+        missing, _ = vector_gaps(client, green, info.text_fields, info.vector_field)
+        if before != after or missing:
+            raise ClusterError(f"verification failed: {current!r} holds {before} documents, {green!r} {after} "
+                               f"({missing} with text but no vector); the name was not moved, rerun to resume")
+        fresh = resolve(client, name)
+        _swap(client, swap_actions(name, current, green, delete_old=False, other_aliases=fresh.aliases))
+    except BaseException:
+        block_writes(client, current, False)
+        raise
+    report.documents = after
+    notify(f"{name!r} now points at {green!r}; {current!r} is kept, write-blocked (semsearch migrate {name} "
+           "--rollback swaps back)")
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+@dataclass
+class RollbackReport:
+    name: str
+    index: str  # serving the name again
+    left: str  # the index rolled back from (kept)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "index": self.index, "left": self.left}
+
+
+def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info) -> RollbackReport:
+    """Point ``name`` back at the index the last migration came from (writes unblocked there)."""
+    target = resolve(client, name)
+    if not target.is_alias:
+        raise ConfigurationError(f"{name!r} is a concrete index, not an alias: it was never migrated")
+    meta = (_mapping(client, target.index).get("_meta") or {}).get(META_KEY) or {}
+    previous = meta.get("previous_index")
+    if not previous:
+        raise ConfigurationError(f"{target.index!r} (behind {name!r}) records no previous index to roll back to")
+    if not client.indices.exists(index=previous):
+        raise ConfigurationError(f"the previous index {previous!r} no longer exists; nothing to roll back to")
+    block_writes(client, previous, False)
+    others = {k: v for k, v in target.aliases.items() if k != name}
+    _swap(client, swap_actions(name, target.index, previous, delete_old=False, other_aliases=others))
+    notify(f"{name!r} points at {previous!r} again; {target.index!r} is kept (semsearch migrate resumes into it)")
+    return RollbackReport(name=name, index=previous, left=target.index)
+
+
+def describe_versions(client: OpenSearch, name: str) -> list[dict]:
+    """The versioned indexes of ``name`` with their model and whether they serve the name (for index info)."""
+    rows = []
+    try:
+        serving = resolve(client, name).index
+    except ConfigurationError:
+        serving = None
+    for index in sorted(_existing_versions(client, name), key=lambda n: version_of(name, n) or 0):
+        meta = (_mapping(client, index).get("_meta") or {}).get(META_KEY) or {}
+        rows.append({"index": index, "serving": index == serving,
+                     "model": (meta.get("fingerprint") or {}).get("model"),
+                     "previous_index": meta.get("previous_index")})
+    return rows
+

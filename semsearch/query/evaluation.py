@@ -1,0 +1,105 @@
+"""Retrieval quality on judged queries (BEIR formats): nDCG@10 and Recall@100 per mode."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from semsearch.errors import InputError
+from semsearch.query.fusion import DOCUMENTS, KEYWORD, KEYWORD_ANY, keyword_evidence
+
+Qrels = dict[str, dict[str, int]]
+
+
+def load_queries(path: str | Path) -> dict[str, str]:
+    """BEIR queries JSONL: one ``{"_id", "text"}`` object a line."""
+    queries: dict[str, str] = {}
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{number}: malformed JSON: {exc.msg}") from exc
+            if not isinstance(obj, dict) or "_id" not in obj or not isinstance(obj.get("text"), str):
+                raise InputError(f"{path}:{number}: a query needs '_id' and a string 'text'")
+            queries[str(obj["_id"])] = obj["text"]
+    return queries
+
+
+def load_qrels(path: str | Path) -> Qrels:
+    """BEIR qrels TSV: ``query-id  corpus-id  score``; a header line is optional."""
+    qrels: Qrels = {}
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        for number, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) < 3:
+                raise InputError(f"{path}:{number}: expected 3 tab-separated columns, got {len(row)}")
+            try:
+                score = int(float(row[2]))
+            except ValueError as exc:
+                if number == 1:
+                    continue  # header
+                raise InputError(f"{path}:{number}: score {row[2]!r} is not a number") from exc
+            qrels.setdefault(row[0], {})[row[1]] = score
+    return qrels
+
+
+def ndcg_at_k(ranked: Sequence[str], judgments: Mapping[str, int], k: int = 10) -> float:
+    """nDCG with linear gains (as trec_eval / BEIR compute it)."""
+    dcg = sum(judgments.get(doc, 0) / math.log2(rank + 2) for rank, doc in enumerate(ranked[:k]))
+    ideal = sorted((g for g in judgments.values() if g > 0), reverse=True)[:k]
+    idcg = sum(g / math.log2(rank + 2) for rank, g in enumerate(ideal))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def recall_at_k(ranked: Sequence[str], judgments: Mapping[str, int], k: int = 100) -> float:
+    relevant = {doc for doc, g in judgments.items() if g > 0}
+    return len(relevant.intersection(ranked[:k])) / len(relevant) if relevant else 0.0
+
+
+def judged_ids(queries: Mapping[str, str], qrels: Qrels) -> list[str]:
+    """The queries with at least one relevant judgment, in the queries' order."""
+    return [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values())]
+
+
+SHORT_CANDIDATE_LIST = 10  # fewer candidates than a page: that retriever can barely move the fused top 10
+
+
+def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dict[str, Any]:
+    """Per retriever list, how many queries got no candidate or fewer than :data:`SHORT_CANDIDATE_LIST`, and
+    how often the adaptive keyword side (:func:`semsearch.query.fusion.keyword_evidence`) chose each kind (pure)."""
+    names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query if name != DOCUMENTS))
+    health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}
+    for name in names:
+        lengths = [len(per_query.get(name, ())) for per_query in lists.values()]
+        health["lists"][name] = {"empty": sum(n == 0 for n in lengths),
+                                 "short": sum(0 < n < SHORT_CANDIDATE_LIST for n in lengths),
+                                 "median": statistics.median(lengths) if lengths else 0}
+    kinds: dict[str, int] = {}
+    for per_query in lists.values():
+        if KEYWORD in per_query and KEYWORD_ANY in per_query:
+            kind, _ = keyword_evidence(per_query[KEYWORD], per_query[KEYWORD_ANY], window, per_query.get(DOCUMENTS))
+            kinds[kind] = kinds.get(kind, 0) + 1
+    health["keyword_evidence"] = kinds
+    return health
+
+
+def evaluate(run: Callable[[str], Sequence[str]], queries: Mapping[str, str], qrels: Qrels) -> dict[str, float]:
+    """Mean nDCG@10 and Recall@100 over the queries with at least one relevant judgment."""
+    judged = judged_ids(queries, qrels)
+    if not judged:
+        raise InputError("no query has a relevant judgment in the qrels; check that the query ids match")
+    ndcg = recall = 0.0
+    for query_id in judged:
+        ranked = run(queries[query_id])
+        ndcg += ndcg_at_k(ranked, qrels[query_id], 10)
+        recall += recall_at_k(ranked, qrels[query_id], 100)
+    return {"ndcg@10": ndcg / len(judged), "recall@100": recall / len(judged), "queries": len(judged)}

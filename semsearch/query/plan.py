@@ -1,0 +1,218 @@
+"""What one search sends and how its answers become hits (pure functions, shared by the sync and
+async searchers): request bodies per retriever, fusion, paging, explain and highlights."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from semsearch.errors import ConfigurationError
+from semsearch.query.fusion import DOCUMENTS, FUSION_METHODS, KEYWORD_ANY, FusionConfig, Ranked, adapt, fuse
+from semsearch.index.manage import IndexInfo
+from semsearch.query.bodies import (
+    HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH,
+    Filters,
+    SourceSpec,
+    count_body,
+    ids_body,
+    keyword_body,
+    knn_body,
+)
+
+MODES = ("hybrid", "semantic", "keyword")
+# Chosen by measurement (docs/benchmarks.md, "Hybrid on unseen collections") on dbpedia-entity and two
+# collections built for it (long report-style queries over man pages, rare-term queries over Debian package
+# descriptions), with two models, and checked on a held-out third (Python docstrings): RRF with rank
+# constant 30, the strict keyword list at a quarter of the semantic list's weight, and a keyword side that
+# adapts per query (semsearch.query.fusion.keyword_evidence: fallback to the any-term list, precedence for rare
+# terms). Without the adaptive side, hybrid fell below keyword search wherever BM25 is the stronger signal.
+DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=30, adaptive=True)
+DEFAULT_WINDOW = 100  # candidates per retriever; hybrid pages come from the fused top of both
+DEFAULT_EF_SEARCH = 100  # kNN breadth when the index's _meta does not say (semsearch.engines.index_body's template)
+RETRIEVERS = ("keyword", "semantic")  # hybrid's lists, in the server-side hybrid query's order too
+
+
+@dataclass
+class Hit:
+    """One result: the document id, its score in this mode, its source and per-mode contributions.
+
+    In hybrid mode fused on the client the contributions add up to ``score``; the server's fusion
+    (neural-search) returns fused scores only, so its hits carry none. ``explanation`` (with ``explain=True``) gives each
+    retriever's rank and raw score (BM25, kNN) beside its contribution; ``highlights`` (with
+    ``highlight=True``) the keyword matches per text field.
+    """
+
+    id: str
+    score: float
+    source: dict[str, Any] = field(default_factory=dict)
+    contributions: dict[str, float] = field(default_factory=dict)
+    highlights: dict[str, list[str]] = field(default_factory=dict)
+    explanation: dict[str, dict[str, float | int | None]] | None = None
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search, as the caller asked for it."""
+
+    text: str
+    k: int = 10
+    offset: int = 0
+    mode: str = "hybrid"
+    filters: Filters = None
+    fusion: FusionConfig = DEFAULT_FUSION
+    window: int = DEFAULT_WINDOW
+    explain: bool = False
+    highlight: bool = False
+    source: SourceSpec = True
+
+    def validate(self) -> SearchRequest:
+        if self.mode not in MODES:
+            raise ConfigurationError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise ConfigurationError("the query text is empty")
+        if self.k <= 0:
+            raise ConfigurationError(f"k must be positive, got {self.k}")
+        if self.offset < 0:
+            raise ConfigurationError(f"offset must be 0 or more, got {self.offset}")
+        if self.fusion.method not in FUSION_METHODS:
+            raise ConfigurationError(f"unknown fusion method {self.fusion.method!r}; "
+                                     f"choose one of {', '.join(FUSION_METHODS)}")
+        if self.fusion.adaptive and self.fusion.method != "rrf":
+            raise ConfigurationError(f"the adaptive keyword side works with rrf fusion only, not "
+                                     f"{self.fusion.method!r}: pass adaptive=False, or method='rrf'")
+        if self.mode == "hybrid" and self.offset + self.k > self.window:
+            # Pages are slices of one fused list of fixed depth, so page 2 never reorders page 1's hits.
+            raise ConfigurationError(
+                f"hybrid results come from the top {self.window} candidates of each retriever; offset + k = "
+                f"{self.offset + self.k} is beyond that: pass a larger window (window={self.offset + self.k} or more; --window on the command line)")
+        return self
+
+
+def vector_excludes(info: IndexInfo) -> list[str]:
+    """Fields never returned in ``_source``: the document and passage vectors."""
+    return [info.vector_field] + ([info.passages_field] if info.passages_field else [])
+
+
+class CandidateWithoutId(ValueError):
+    """A candidate came back without the doc-values id (a document written by another program)."""
+
+
+def plan_bodies(request: SearchRequest, info: IndexInfo, vector: Sequence[float] | None, *,
+                ids_from_doc_values: bool = True) -> dict[str, dict]:
+    """The search body per retriever ("keyword", "semantic") for one ``_msearch``.
+
+    Hybrid candidates are ids and scores only; with ``ids_from_doc_values`` and an index that maps
+    semsearch's id keyword, the ids come from doc values and no stored field is read at all.
+    """
+    hybrid = request.mode == "hybrid"
+    size, offset = (request.window, 0) if hybrid else (request.k, request.offset)
+    # Hybrid candidates come as ids and scores only: sources of the final page are fetched afterwards
+    # (hydrate_body), rather than 2 × window sources of which k are kept.
+    common = {"offset": offset, "source": False if hybrid else request.source}
+    highlight = request.highlight and not hybrid
+    excludes = vector_excludes(info)
+    bodies: dict[str, dict] = {}
+    if request.mode in ("keyword", "hybrid"):
+        bodies["keyword"] = keyword_body(
+            request.text, info.text_fields, size, request.filters, excludes, **common,
+            minimum_should_match=HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH if hybrid else None,
+            highlight=highlight)
+    if hybrid and request.fusion.adaptive:  # the any-term list: fallback and rarity (fusion.keyword_evidence)
+        bodies[KEYWORD_ANY] = keyword_body(request.text, info.text_fields, size, request.filters, excludes, **common)
+    if request.mode in ("semantic", "hybrid"):
+        if vector is None:
+            raise ValueError("semantic and hybrid modes need the query vector")
+        bodies["semantic"] = knn_body(
+            vector, info.vector_field, size, request.filters, excludes, info.passages_field, **common,
+            highlight_text=request.text if highlight else None, text_fields=info.text_fields,
+            backend=info.backend, candidates=int((info.meta.get("knn") or {}).get("ef_search") or DEFAULT_EF_SEARCH))
+    if hybrid and ids_from_doc_values and info.id_field:
+        for body in bodies.values():
+            body.pop("_source", None)
+            body["stored_fields"] = "_none_"
+            body["docvalue_fields"] = [info.id_field]
+    if KEYWORD_ANY in bodies:  # how many documents were searched: what "rare" is relative to
+        bodies[DOCUMENTS] = count_body(request.filters)
+    return bodies
+
+
+def candidate_id(raw: Mapping[str, Any]) -> str:
+    """A hit's id: ``_id``, else the doc-values id a candidate search asked for."""
+    if "_id" in raw:
+        return raw["_id"]
+    for values in (raw.get("fields") or {}).values():
+        if values:
+            return str(values[0])
+    raise CandidateWithoutId("a candidate has no id in its doc values")
+
+
+def hydrate_body(request: SearchRequest, info: IndexInfo, hits: Sequence[Hit]) -> dict | None:
+    """The request for the final hybrid hits' sources and highlights; None when nothing is to fetch."""
+    if not hits or (request.source is False and not request.highlight):
+        return None
+    return ids_body([h.id for h in hits], source=request.source, source_excludes=vector_excludes(info),
+                    text=request.text, text_fields=info.text_fields, highlight=request.highlight)
+
+
+def hydrate(hits: list[Hit], raw_hits: Sequence[Mapping[str, Any]]) -> list[Hit]:
+    """``hits`` with the sources and highlights of ``raw_hits`` (the answer to :func:`hydrate_body`);
+    a document deleted since the candidate search keeps an empty source."""
+    found = {raw["_id"]: _hit_parts(raw) for raw in raw_hits}
+    for hit in hits:
+        hit.source, hit.highlights = found.get(hit.id, ({}, {}))
+    return hits
+
+
+def _hit_parts(hit: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    return dict(hit.get("_source") or {}), dict(hit.get("highlight") or {})
+
+
+def candidate_lists(responses: Mapping[str, Any]) -> dict[str, Any]:
+    """Each retriever's candidates as ranked (id, score) lists, and the count of documents searched when
+    asked for (:data:`semsearch.query.fusion.DOCUMENTS`): what adaptive fusion takes."""
+    lists: dict[str, Any] = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
+                             for name, hits in responses.items() if name in RETRIEVERS or name == KEYWORD_ANY}
+    if DOCUMENTS in responses:
+        lists[DOCUMENTS] = int(responses[DOCUMENTS])
+    return lists
+
+
+def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> list[Hit]:
+    """Hits for the caller from each retriever's raw hits: one list as is, or both fused and paged."""
+    if request.mode != "hybrid":
+        hits = responses[request.mode]
+        result = []
+        for rank, raw in enumerate(hits[:request.k], start=request.offset + 1):
+            source, highlights = _hit_parts(raw)
+            score = float(raw["_score"])
+            explanation = {request.mode: {"rank": rank, "raw_score": score, "contribution": score}} \
+                if request.explain else None
+            result.append(Hit(raw["_id"], score, source, {request.mode: score}, highlights, explanation))
+        return result
+    # Candidates carry ids and scores only; sources and highlights come with hydrate().
+    ranked, fusion, _ = adapt(candidate_lists(responses), request.fusion, request.window)
+    fused = fuse(ranked, fusion)[request.offset:request.offset + request.k]
+    positions: dict[str, dict[str, tuple[int, float]]] = {}
+    if request.explain:
+        positions = {name: {h.id: (rank, h.score) for rank, h in enumerate(hits, start=1)}
+                     for name, hits in ranked.items()}
+    result = []
+    for item in fused:
+        explanation = None
+        if request.explain:
+            explanation = {name: {"rank": positions[name].get(item.id, (None, None))[0],
+                                  "raw_score": positions[name].get(item.id, (None, None))[1],
+                                  "contribution": item.contributions.get(name, 0.0)}
+                           for name in ranked}
+        result.append(Hit(item.id, item.score, {}, dict(item.contributions), {}, explanation))
+    return result
+
+
+def server_hits_from(request: SearchRequest, hits: list[dict]) -> list[Hit]:
+    """Hits of a server-side ``hybrid`` query (already fused by the search pipeline), paged."""
+    result = []
+    for raw in hits[request.offset:request.offset + request.k]:
+        source, highlights = _hit_parts(raw)
+        result.append(Hit(candidate_id(raw), float(raw["_score"]), source, {}, highlights, None))
+    return result

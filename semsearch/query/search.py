@@ -1,0 +1,302 @@
+"""Searching from application code: keyword, semantic and hybrid modes over one index.
+
+The request bodies and the fusion are pure functions (:mod:`semsearch.query.plan`); this module adds
+the I/O: the index's mapping facts, the query vector, one ``_msearch`` of both retrievers' candidates
+(or, for a fusion the cluster can run, one search that fuses there: see :mod:`semsearch.query.server_hybrid`), then one ``ids`` query for the final page's sources. :class:`semsearch.AsyncSearcher` does the same over opensearch-py's async client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import TransportError
+
+from semsearch.settings import Settings
+from semsearch.encoding.encoder import Encoder
+from semsearch.errors import ClusterError, ConfigurationError
+from semsearch.query.fusion import DOCUMENTS, FusionConfig
+from semsearch.index.manage import IndexInfo, check_fingerprint, get_index_info
+from semsearch.query.bodies import Filters, SourceSpec, msearch_body
+from semsearch.query.plan import (
+    DEFAULT_FUSION,
+    DEFAULT_WINDOW,
+    MODES,
+    Hit,
+    CandidateWithoutId,
+    SearchRequest,
+    candidate_lists,
+    hits_from,
+    hydrate,
+    hydrate_body,
+    plan_bodies,
+    server_hits_from,
+)
+from semsearch.query.server_hybrid import (
+    NEEDS_NEURAL_SEARCH,
+    PIPELINE,
+    ServerRoute,
+    neural_search_missing,
+    pipeline_body,
+    pipeline_id,
+    rrf_licence_missing,
+    server_body,
+    server_route,
+    unsupported_reason,
+)
+
+__all__ = ["DEFAULT_FUSION", "DEFAULT_WINDOW", "MODES", "Hit", "QueryVectorCache", "Searcher"]
+INFO_TTL = 30.0
+CANDIDATES_FUSION = FusionConfig("rrf", adaptive=True)  # plans the strict, any-term and kNN lists and the count
+
+
+class QueryVectorCache:
+    """A bounded LRU of query vectors: repeated queries skip the encoder."""
+
+    def __init__(self, encoder_fn: Callable[[str], np.ndarray], size: int = 1024) -> None:
+        self._encode = encoder_fn
+        self._size = size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def cached(self, text: str) -> np.ndarray | None:
+        if text in self._items:
+            self._items.move_to_end(text)
+            return self._items[text]
+        return None
+
+    def put(self, text: str, vector: np.ndarray) -> np.ndarray:
+        self._items[text] = vector
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+        return vector
+
+    def get(self, text: str) -> np.ndarray:
+        vector = self.cached(text)
+        return vector if vector is not None else self.put(text, self._encode(text))
+
+
+class ServerRouteRefused(Exception):
+    """The cluster refused (403) a server-side fusion it seemed able to run, e.g. under a licence it does
+    not honour for that feature."""
+
+
+class SearcherBase:
+    """What the sync and async searchers share: settings, encoder, caches and the choice of path."""
+
+    def __init__(self, settings: Settings | None, *, encoder: Encoder | None, fusion: FusionConfig,
+                 window: int, server_side: bool | None) -> None:
+        self.settings = settings or Settings()
+        self._encoder = encoder
+        self.fusion = fusion
+        self.window = window
+        self.server_side = server_side  # None: server-side hybrid when the cluster can do it
+        self._infos: dict[str, tuple[IndexInfo, float]] = {}
+        self._checked: set[str] = set()
+        self._pipelines: set[str] = set()
+        self._missing: dict[str, str | None] = {}  # per server-side need: why the cluster lacks it, or None
+        self._vectors = QueryVectorCache(lambda text: self.encoder.encode_query(text))
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder.from_settings(self.settings)
+        return self._encoder
+
+    def _request(self, text: str, *, k: int, mode: str, filters: Filters, fusion: FusionConfig | None,
+                 window: int | None, offset: int, explain: bool, highlight: bool, source: SourceSpec
+                 ) -> SearchRequest:
+        return SearchRequest(text=text, k=k, offset=offset, mode=mode, filters=filters,
+                             fusion=fusion or self.fusion, window=window or self.window, explain=explain,
+                             highlight=highlight, source=source).validate()
+
+    def _cached_info(self, index: str) -> IndexInfo | None:
+        cached = self._infos.get(index)
+        if cached is None or time.monotonic() - cached[1] > INFO_TTL:
+            return None  # re-read: a blue/green swap can move the name
+        return cached[0]
+
+    def _remember_info(self, index: str, info: IndexInfo) -> IndexInfo:
+        self._infos[index] = (info, time.monotonic())
+        return info
+
+    def _check(self, info: IndexInfo) -> None:
+        if info.index not in self._checked:  # per concrete index: a swapped alias is checked again
+            check_fingerprint(info, self.encoder.fingerprint.as_dict())
+            self._checked.add(info.index)
+
+    def _server_route(self, request: SearchRequest, info: IndexInfo, server_side: bool | None
+                      ) -> tuple[ServerRoute | None, bool]:
+        """The server-side way to try (None: fuse on the client), and whether the caller insisted on it."""
+        choice = self.server_side if server_side is None else server_side
+        if request.mode != "hybrid" or choice is False:
+            return None, False
+        reason = unsupported_reason(request.fusion, info.backend)
+        if request.explain:
+            reason = reason or "explain needs each retriever's own scores, which the server's fusion does not return"
+        if reason:
+            if choice:
+                raise ConfigurationError(f"server-side hybrid cannot run this search: {reason}; "
+                                         "use client-side fusion (server_side=False)")
+            return None, False
+        return server_route(request.fusion, info.backend), bool(choice)
+
+    def _refused(self, route: ServerRoute, forced: bool, exc: ServerRouteRefused) -> None:
+        """The cluster refused a route it seemed able to run: remembered (the client fuses from now on),
+        or an error when the caller insisted on the server."""
+        if forced:
+            raise ConfigurationError(f"server-side hybrid cannot run this search: {exc}") from exc
+        self._missing[route.needs] = str(exc)
+
+    @staticmethod
+    def _settle(route: ServerRoute | None, forced: bool, missing: str | None) -> ServerRoute | None:
+        """``route`` when the cluster has what it needs (``missing`` is None); else the client, or an error
+        when the caller insisted on the server."""
+        if route is None or missing is None:
+            return route
+        if forced:
+            raise ConfigurationError(f"server-side hybrid cannot run this search: {missing}")
+        return None
+
+    def _cluster_error(self, exc: TransportError, index: str):
+        from semsearch.engines.opensearch import cluster_error  # noqa: PLC0415
+
+        return cluster_error(exc, f"search on {index!r}", self.settings)
+
+
+def _or_none(read):
+    """The answer of a read-only request, None when the user may not make it (or it fails)."""
+    try:
+        return read()
+    except TransportError:
+        return None
+
+
+def msearch_results(bodies: dict[str, dict], response: dict, index: str) -> dict[str, Any]:
+    """Each named body's hits from an ``_msearch`` answer (a count body's total instead, for
+    :data:`semsearch.query.fusion.DOCUMENTS`); a failed search raises with its reason (pure)."""
+    results: dict[str, Any] = {}
+    for name, item in zip(bodies, response["responses"]):
+        if "error" in item:
+            error = item["error"]
+            reason = error.get("reason") if isinstance(error, dict) else error
+            raise ClusterError(f"{name} search on {index!r} failed: {reason}")
+        if name == DOCUMENTS:
+            total = item["hits"]["total"]
+            results[name] = total["value"] if isinstance(total, dict) else total
+        else:
+            results[name] = item["hits"]["hits"]
+    return results
+
+
+class Searcher(SearcherBase):
+    """Encodes the query and combines kNN with BM25.
+
+    ``settings`` default to the environment (``SEMSEARCH_*``). The encoder loads on first
+    semantic or hybrid query, and must match the index's fingerprint. ``server_side``: None picks
+    server-side hybrid when the cluster can run the fusion (:mod:`semsearch.query.server_hybrid`: OpenSearch's
+    neural-search plugin, Elasticsearch's rrf retriever on an Enterprise licence, or a raw-score ``sum`` on
+    either); True insists on it, False always fuses on the client.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, client: OpenSearch | None = None,
+                 encoder: Encoder | None = None, fusion: FusionConfig = DEFAULT_FUSION,
+                 window: int = DEFAULT_WINDOW, server_side: bool | None = None) -> None:
+        super().__init__(settings, encoder=encoder, fusion=fusion, window=window, server_side=server_side)
+        from semsearch.engines.opensearch import make_client  # noqa: PLC0415
+
+        self.client = client or make_client(self.settings)
+
+    def index_info(self, index: str) -> IndexInfo:
+        """The index's mapping facts, re-read every ``INFO_TTL`` seconds."""
+        return self._cached_info(index) or self._remember_info(index, get_index_info(self.client, index))
+
+    def search(self, text: str, *, index: str, k: int = 10, mode: str = "hybrid", filters: Filters = None,
+               fusion: FusionConfig | None = None, window: int | None = None, offset: int = 0,
+               explain: bool = False, highlight: bool = False, source: SourceSpec = True,
+               server_side: bool | None = None) -> list[Hit]:
+        """The hits ranked ``offset + 1`` to ``offset + k`` for ``text`` in ``mode`` (hybrid, semantic, keyword).
+
+        ``filters``: query clauses (term, range, bool…) applied to both retrievers. ``window``: candidates
+        per retriever in hybrid mode. ``explain``: each hit's rank, raw score and contribution per retriever.
+        ``highlight``: keyword matches per text field. ``source``: True, False or the fields to return.
+        """
+        request = self._request(text, k=k, mode=mode, filters=filters, fusion=fusion, window=window,
+                                offset=offset, explain=explain, highlight=highlight, source=source)
+        info = self.index_info(index)
+        vector = None
+        if request.mode != "keyword":
+            self._check(info)
+            vector = self._vectors.get(request.text)
+        route, forced = self._server_route(request, info, server_side)
+        if route is not None and route.needs is not None:
+            route = self._settle(route, forced, self._missing_for(route.needs))
+        for ids_from_doc_values in (True, False):  # the second pass only if a candidate lacked the keyword id
+            bodies = plan_bodies(request, info, vector, ids_from_doc_values=ids_from_doc_values)
+            try:
+                raw = None
+                if route is not None:
+                    try:
+                        raw = self._server_hybrid(index, request, bodies, route)
+                    except ServerRouteRefused as exc:
+                        route = self._refused(route, forced, exc)
+                if route is not None:
+                    hits = server_hits_from(request, raw)
+                else:
+                    hits = hits_from(request, self._msearch(index, bodies))
+                break
+            except CandidateWithoutId:
+                continue
+        if request.mode == "hybrid" and (body := hydrate_body(request, info, hits)) is not None:
+            hydrate(hits, self._msearch(index, {"sources": body})["sources"])
+        return hits
+
+    def candidates(self, text: str, *, index: str, window: int | None = None, filters: Filters = None
+                   ) -> dict[str, Any]:
+        """Each retriever's ranked candidates for hybrid mode, before fusion (for tuning and analysis): "keyword"
+        (most of the query's terms), "keyword_any" (any term) and "semantic" lists of ``Ranked``, and
+        "documents", how many documents the query searched."""
+        # Every list adaptive RRF may use, whatever this searcher's own fusion: the plan depends on that alone.
+        request = self._request(text, k=1, mode="hybrid", filters=filters, fusion=CANDIDATES_FUSION, window=window,
+                                offset=0, explain=False, highlight=False, source=False)
+        info = self.index_info(index)
+        self._check(info)
+        bodies = plan_bodies(request, info, self._vectors.get(request.text), ids_from_doc_values=False)
+        return candidate_lists(self._msearch(index, bodies))
+
+    def _missing_for(self, needs: str) -> str | None:
+        if needs not in self._missing:
+            if needs == NEEDS_NEURAL_SEARCH:  # unreadable for a restricted user: the client fuses, as always
+                self._missing[needs] = neural_search_missing(_or_none(lambda: self.client.cat.plugins(format="json")))
+            else:
+                self._missing[needs] = rrf_licence_missing(_or_none(lambda: self.client.nodes.info(metric="plugins")),
+                                                           _or_none(self.client.license.get))
+        return self._missing[needs]
+
+    def _server_hybrid(self, index: str, request: SearchRequest, bodies: dict[str, dict],
+                       route: ServerRoute) -> list[dict]:
+        body = server_body(route, bodies["keyword"], bodies["semantic"], request.fusion)
+        try:
+            if route.kind != PIPELINE:
+                return self.client.search(index=index, body=body)["hits"]["hits"]
+            name = pipeline_id(request.fusion)
+            if name not in self._pipelines:
+                self.client.transport.perform_request("PUT", f"/_search/pipeline/{name}",
+                                                      body=pipeline_body(request.fusion))
+                self._pipelines.add(name)
+            response = self.client.search(index=index, body=body, params={"search_pipeline": name})
+        except TransportError as exc:
+            if exc.status_code == 403 and route.needs is not None:
+                raise ServerRouteRefused(f"the cluster refused it ({exc.error})") from exc
+            raise self._cluster_error(exc, index) from exc
+        return response["hits"]["hits"]
+
+    def _msearch(self, index: str, bodies: dict[str, dict]) -> dict[str, Any]:
+        try:
+            response = self.client.msearch(body=msearch_body(index, list(bodies.values())))
+        except TransportError as exc:  # connection failures included
+            raise self._cluster_error(exc, index) from exc
+        return msearch_results(bodies, response, index)
