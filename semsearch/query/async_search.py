@@ -1,6 +1,6 @@
 """``AsyncSearcher``: :class:`semsearch.Searcher` over an async client (opensearch-py's, or elasticsearch-py's
 with SEMSEARCH_BACKEND=elasticsearch), for asyncio
-applications. Same requests, same fusion, same hits (the pure parts live in semsearch.query.plan);
+applications. Same requests, same fusion, same hits (which requests: semsearch.query.steps);
 the query is encoded in a worker thread so the event loop is not blocked by the model."""
 
 from __future__ import annotations
@@ -16,29 +16,10 @@ from semsearch.errors import ClusterError
 from semsearch.query.fusion import FusionConfig
 from semsearch.index.manage import IndexInfo, index_info_from_mappings, missing_index_error
 from semsearch.query.bodies import Filters, SourceSpec, msearch_body
-from semsearch.query.search import SearcherBase, ServerRouteRefused, msearch_results
-from semsearch.query.plan import (
-    CandidateWithoutId,
-    DEFAULT_FUSION,
-    DEFAULT_WINDOW,
-    Hit,
-    SearchRequest,
-    hits_from,
-    hydrate,
-    hydrate_body,
-    plan_bodies,
-    server_hits_from,
-)
-from semsearch.query.server_hybrid import (
-    NEEDS_NEURAL_SEARCH,
-    PIPELINE,
-    ServerRoute,
-    neural_search_missing,
-    pipeline_body,
-    pipeline_id,
-    rrf_licence_missing,
-    server_body,
-)
+from semsearch.query.search import SearcherBase, msearch_results
+from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, Hit
+from semsearch.query.server_hybrid import NEEDS_NEURAL_SEARCH, neural_search_missing, rrf_licence_missing
+from semsearch.query.steps import Probe, ServerRouteRefused, ServerSearch, Step
 
 
 async def _or_none(request):
@@ -98,28 +79,27 @@ class AsyncSearcher(SearcherBase):
                 self._vectors.put(request.text, vector)
             else:
                 self._check(info)
-        route, forced = self._server_route(request, info, server_side)
-        if route is not None and route.needs is not None:
-            route = self._settle(route, forced, await self._missing_for(route.needs))
-        for ids_from_doc_values in (True, False):  # the second pass only if a candidate lacked the keyword id
-            bodies = plan_bodies(request, info, vector, ids_from_doc_values=ids_from_doc_values)
+        return await self._run(self._steps(request, info, vector, index, server_side))
+
+    async def _run(self, steps) -> list[Hit]:
+        """As :meth:`semsearch.Searcher._run`, awaiting each answer."""
+        answer, reply = None, steps.send
+        while True:
             try:
-                raw = None
-                if route is not None:
-                    try:
-                        raw = await self._server_hybrid(index, request, bodies, route)
-                    except ServerRouteRefused as exc:
-                        route = self._refused(route, forced, exc)
-                if route is not None:
-                    hits = server_hits_from(request, raw)
-                else:
-                    hits = hits_from(request, await self._msearch(index, bodies))
-                break
-            except CandidateWithoutId:
-                continue
-        if request.mode == "hybrid" and (body := hydrate_body(request, info, hits)) is not None:
-            hydrate(hits, (await self._msearch(index, {"sources": body}))["sources"])
-        return hits
+                step = reply(answer)
+            except StopIteration as done:
+                return done.value
+            try:
+                answer, reply = await self._answer(step), steps.send
+            except ServerRouteRefused as exc:
+                answer, reply = exc, steps.throw
+
+    async def _answer(self, step: Step):
+        if isinstance(step, Probe):
+            return await self._missing_for(step.needs)
+        if isinstance(step, ServerSearch):
+            return await self._server_search(step)
+        return await self._msearch(step.index, step.bodies)
 
     def _encode_checked(self, info: IndexInfo, text: str):
         self._check(info)
@@ -134,22 +114,18 @@ class AsyncSearcher(SearcherBase):
                                                            await _or_none(self.client.license.get()))
         return self._missing[needs]
 
-    async def _server_hybrid(self, index: str, request: SearchRequest, bodies: dict[str, dict],
-                             route: ServerRoute) -> list[dict]:
-        body = server_body(route, bodies["keyword"], bodies["semantic"], request.fusion)
+    async def _server_search(self, step: ServerSearch) -> list[dict]:
         try:
-            if route.kind != PIPELINE:
-                return (await self.client.search(index=index, body=body))["hits"]["hits"]
-            name = pipeline_id(request.fusion)
-            if name not in self._pipelines:
-                await self.client.transport.perform_request("PUT", f"/_search/pipeline/{name}",
-                                                            body=pipeline_body(request.fusion))
-                self._pipelines.add(name)
-            response = await self.client.search(index=index, body=body, params={"search_pipeline": name})
+            if step.pipeline is None:
+                return (await self.client.search(index=step.index, body=step.body))["hits"]["hits"]
+            if step.pipeline not in self._pipelines:
+                await self.client.transport.perform_request("PUT", f"/_search/pipeline/{step.pipeline}",
+                                                            body=step.pipeline_body)
+                self._pipelines.add(step.pipeline)
+            response = await self.client.search(index=step.index, body=step.body,
+                                                params={"search_pipeline": step.pipeline})
         except TransportError as exc:
-            if exc.status_code == 403 and route.needs is not None:
-                raise ServerRouteRefused(f"the cluster refused it ({exc.error})") from exc
-            raise self._cluster_error(exc, index) from exc
+            raise self._server_error(exc, step) from exc
         return response["hits"]["hits"]
 
     async def _msearch(self, index: str, bodies: dict[str, dict]) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 The request bodies and the fusion are pure functions (:mod:`semsearch.query.plan`); this module adds
 the I/O: the index's mapping facts, the query vector, one ``_msearch`` of both retrievers' candidates
-(or, for a fusion the cluster can run, one search that fuses there: see :mod:`semsearch.query.server_hybrid`), then one ``ids`` query for the final page's sources. :class:`semsearch.AsyncSearcher` does the same over opensearch-py's async client.
+(or, for a fusion the cluster can run, one search that fuses there: see
+:mod:`semsearch.query.server_hybrid`), then one ``ids`` query for the final page's sources. Which requests,
+in which order, is decided once in :mod:`semsearch.query.steps`; this module and
+:mod:`semsearch.query.async_search` only answer them, each with its own client.
 """
 
 from __future__ import annotations
@@ -22,32 +25,16 @@ from semsearch.errors import ClusterError, ConfigurationError
 from semsearch.query.fusion import DOCUMENTS, FusionConfig
 from semsearch.index.manage import IndexInfo, check_fingerprint, get_index_info
 from semsearch.query.bodies import Filters, SourceSpec, msearch_body
-from semsearch.query.plan import (
-    DEFAULT_FUSION,
-    DEFAULT_WINDOW,
-    MODES,
-    Hit,
-    CandidateWithoutId,
-    SearchRequest,
-    candidate_lists,
-    hits_from,
-    hydrate,
-    hydrate_body,
-    plan_bodies,
-    server_hits_from,
-)
+from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, MODES, Hit, SearchRequest, candidate_lists, plan_bodies
 from semsearch.query.server_hybrid import (
     NEEDS_NEURAL_SEARCH,
-    PIPELINE,
     ServerRoute,
     neural_search_missing,
-    pipeline_body,
-    pipeline_id,
     rrf_licence_missing,
-    server_body,
     server_route,
     unsupported_reason,
 )
+from semsearch.query.steps import Probe, ServerRouteRefused, ServerSearch, Step, search_steps
 
 __all__ = ["DEFAULT_FUSION", "DEFAULT_WINDOW", "MODES", "Hit", "QueryVectorCache", "Searcher"]
 INFO_TTL = 30.0
@@ -77,11 +64,6 @@ class QueryVectorCache:
     def get(self, text: str) -> np.ndarray:
         vector = self.cached(text)
         return vector if vector is not None else self.put(text, self._encode(text))
-
-
-class ServerRouteRefused(Exception):
-    """The cluster refused (403) a server-side fusion it seemed able to run, e.g. under a licence it does
-    not honour for that feature."""
 
 
 class SearcherBase:
@@ -144,27 +126,27 @@ class SearcherBase:
             return None, False
         return server_route(request.fusion, info.backend), bool(choice)
 
-    def _refused(self, route: ServerRoute, forced: bool, exc: ServerRouteRefused) -> None:
+    def _refused(self, route: ServerRoute, forced: bool, exc: Exception) -> None:
         """The cluster refused a route it seemed able to run: remembered (the client fuses from now on),
         or an error when the caller insisted on the server."""
         if forced:
             raise ConfigurationError(f"server-side hybrid cannot run this search: {exc}") from exc
         self._missing[route.needs] = str(exc)
 
-    @staticmethod
-    def _settle(route: ServerRoute | None, forced: bool, missing: str | None) -> ServerRoute | None:
-        """``route`` when the cluster has what it needs (``missing`` is None); else the client, or an error
-        when the caller insisted on the server."""
-        if route is None or missing is None:
-            return route
-        if forced:
-            raise ConfigurationError(f"server-side hybrid cannot run this search: {missing}")
-        return None
-
     def _cluster_error(self, exc: TransportError, index: str):
         from semsearch.engines.opensearch import cluster_error  # noqa: PLC0415
 
         return cluster_error(exc, f"search on {index!r}", self.settings)
+
+    def _server_error(self, exc: TransportError, step: ServerSearch) -> Exception:
+        """A 403 on a route that needs a plugin or licence: refused (the client fuses); else a cluster error."""
+        if exc.status_code == 403 and step.needs is not None:
+            return ServerRouteRefused(f"the cluster refused it ({exc.error})")
+        return self._cluster_error(exc, step.index)
+
+    def _steps(self, request: SearchRequest, info: IndexInfo, vector, index: str, server_side: bool | None):
+        route, forced = self._server_route(request, info, server_side)
+        return search_steps(request, info, vector, index=index, route=route, forced=forced, refused=self._refused)
 
 
 def _or_none(read):
@@ -231,28 +213,27 @@ class Searcher(SearcherBase):
         if request.mode != "keyword":
             self._check(info)
             vector = self._vectors.get(request.text)
-        route, forced = self._server_route(request, info, server_side)
-        if route is not None and route.needs is not None:
-            route = self._settle(route, forced, self._missing_for(route.needs))
-        for ids_from_doc_values in (True, False):  # the second pass only if a candidate lacked the keyword id
-            bodies = plan_bodies(request, info, vector, ids_from_doc_values=ids_from_doc_values)
+        return self._run(self._steps(request, info, vector, index, server_side))
+
+    def _run(self, steps) -> list[Hit]:
+        """Answer each request of ``steps`` (:func:`semsearch.query.steps.search_steps`) until it returns."""
+        answer, reply = None, steps.send
+        while True:
             try:
-                raw = None
-                if route is not None:
-                    try:
-                        raw = self._server_hybrid(index, request, bodies, route)
-                    except ServerRouteRefused as exc:
-                        route = self._refused(route, forced, exc)
-                if route is not None:
-                    hits = server_hits_from(request, raw)
-                else:
-                    hits = hits_from(request, self._msearch(index, bodies))
-                break
-            except CandidateWithoutId:
-                continue
-        if request.mode == "hybrid" and (body := hydrate_body(request, info, hits)) is not None:
-            hydrate(hits, self._msearch(index, {"sources": body})["sources"])
-        return hits
+                step = reply(answer)
+            except StopIteration as done:
+                return done.value
+            try:
+                answer, reply = self._answer(step), steps.send
+            except ServerRouteRefused as exc:
+                answer, reply = exc, steps.throw
+
+    def _answer(self, step: Step):
+        if isinstance(step, Probe):
+            return self._missing_for(step.needs)
+        if isinstance(step, ServerSearch):
+            return self._server_search(step)
+        return self._msearch(step.index, step.bodies)
 
     def candidates(self, text: str, *, index: str, window: int | None = None, filters: Filters = None
                    ) -> dict[str, Any]:
@@ -276,22 +257,17 @@ class Searcher(SearcherBase):
                                                            _or_none(self.client.license.get))
         return self._missing[needs]
 
-    def _server_hybrid(self, index: str, request: SearchRequest, bodies: dict[str, dict],
-                       route: ServerRoute) -> list[dict]:
-        body = server_body(route, bodies["keyword"], bodies["semantic"], request.fusion)
+    def _server_search(self, step: ServerSearch) -> list[dict]:
         try:
-            if route.kind != PIPELINE:
-                return self.client.search(index=index, body=body)["hits"]["hits"]
-            name = pipeline_id(request.fusion)
-            if name not in self._pipelines:
-                self.client.transport.perform_request("PUT", f"/_search/pipeline/{name}",
-                                                      body=pipeline_body(request.fusion))
-                self._pipelines.add(name)
-            response = self.client.search(index=index, body=body, params={"search_pipeline": name})
+            if step.pipeline is None:
+                return self.client.search(index=step.index, body=step.body)["hits"]["hits"]
+            if step.pipeline not in self._pipelines:
+                self.client.transport.perform_request("PUT", f"/_search/pipeline/{step.pipeline}",
+                                                      body=step.pipeline_body)
+                self._pipelines.add(step.pipeline)
+            response = self.client.search(index=step.index, body=step.body, params={"search_pipeline": step.pipeline})
         except TransportError as exc:
-            if exc.status_code == 403 and route.needs is not None:
-                raise ServerRouteRefused(f"the cluster refused it ({exc.error})") from exc
-            raise self._cluster_error(exc, index) from exc
+            raise self._server_error(exc, step) from exc
         return response["hits"]["hits"]
 
     def _msearch(self, index: str, bodies: dict[str, dict]) -> dict[str, Any]:

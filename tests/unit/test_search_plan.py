@@ -6,6 +6,7 @@ import pytest
 
 from semsearch.errors import ConfigurationError
 from semsearch.query.fusion import FusionConfig
+from semsearch.query.steps import settle
 from semsearch.index.manage import IndexInfo
 from semsearch.query.bodies import HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH
 from semsearch.query.plan import (
@@ -630,9 +631,9 @@ def test_the_route_depends_on_the_engine_and_what_the_cluster_lacks():
     info = dataclasses.replace(INFO, backend="elasticsearch")
     route, forced = base._server_route(request, info, None)
     assert (route.kind, route.needs, forced) == (RRF_RETRIEVER, NEEDS_RRF_LICENCE, False)
-    assert base._settle(route, False, "licence is basic") is None  # the client fuses
+    assert settle(route, False, "licence is basic") is None  # the client fuses
     with pytest.raises(ConfigurationError, match="licence is basic"):
-        base._settle(route, True, "licence is basic")
+        settle(route, True, "licence is basic")
     summed = SearchRequest("moon", fusion=FusionConfig("sum")).validate()
     assert base._server_route(summed, info, None)[0].kind == SUM
     assert base._server_route(summed, info, False) == (None, False)
@@ -640,7 +641,7 @@ def test_the_route_depends_on_the_engine_and_what_the_cluster_lacks():
 
 
 def test_a_route_the_cluster_refuses_is_remembered_or_reported():
-    from semsearch.query.search import ServerRouteRefused
+    from semsearch.query.steps import ServerRouteRefused
     from semsearch.query.server_hybrid import NEEDS_RRF_LICENCE, RRF_RETRIEVER, ServerRoute
 
     base = _base()
