@@ -1,15 +1,8 @@
 """semsearch: semantic and hybrid search for an existing OpenSearch cluster, from the outside."""
 
-from semsearch.settings import Settings
-from semsearch.version import __version__
+from semsearch.distributed.streaming import SubmitResult, delete, submit
 from semsearch.encoding.encoder import Encoder
 from semsearch.encoding.model_folder import Fingerprint
-from semsearch.writing.documents import DocumentSchema, Rejection
-from semsearch.query.fusion import FusionConfig
-from semsearch.query.search import Hit, Searcher
-from semsearch.query.async_search import AsyncSearcher
-from semsearch.query.plan import SearchRequest
-from semsearch.distributed.streaming import SubmitResult, delete, submit
 from semsearch.errors import (
     ClusterError,
     ConfigurationError,
@@ -18,7 +11,13 @@ from semsearch.errors import (
     ModelError,
     SemsearchError,
 )
-
+from semsearch.query.async_search import AsyncSearcher
+from semsearch.query.fusion import FusionConfig
+from semsearch.query.plan import SearchRequest
+from semsearch.query.search import Hit, Searcher
+from semsearch.settings import Settings
+from semsearch.version import __version__
+from semsearch.writing.documents import DocumentSchema, Rejection
 
 __all__ = [
     "AsyncSearcher",

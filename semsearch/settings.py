@@ -11,7 +11,6 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 KnnEngine = Literal["lucene", "faiss"]
 Backend = Literal["opensearch", "elasticsearch"]
 Precision = Literal["auto", "fp32", "fp16", "bf16"]

@@ -10,12 +10,12 @@ from typing import get_args
 
 import click
 
-from semsearch.settings import Precision, Settings
-from semsearch.errors import ConfigurationError, SemsearchError
-from semsearch.engines.opensearch import redact_url
-from semsearch.index.manage import DEFAULT_TEXT_FIELDS, PASSAGES_FIELD
 from semsearch.cli.common import CommandGroup, load_settings, make_encoder
 from semsearch.cli.lifecycle import register_lifecycle_commands
+from semsearch.engines.opensearch import redact_url
+from semsearch.errors import SemsearchError
+from semsearch.index.manage import DEFAULT_TEXT_FIELDS, PASSAGES_FIELD
+from semsearch.settings import Precision
 
 log = logging.getLogger("semsearch")
 
@@ -113,12 +113,12 @@ def _count_lines(paths: tuple[str, ...]) -> int | None:
 def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...], id_field: str,
            dead_letter: str | None, batch_size: int, progress: bool | None, skip_existing: bool) -> None:
     """Index JSONL documents (one object a line; - reads stdin) with their vectors."""
-    from semsearch.writing.bulk import BulkWriter  # noqa: PLC0415
-    from semsearch.engines.opensearch import make_client  # noqa: PLC0415
-    from semsearch.writing.documents import DeadLetterFile, DocumentSchema, read_jsonl  # noqa: PLC0415
-    from semsearch.index.manage import ensure_index  # noqa: PLC0415
     from semsearch.distributed.producer import TASK_BATCH_DOCS, run_distributed  # noqa: PLC0415
     from semsearch.encoding.model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
+    from semsearch.engines.opensearch import make_client  # noqa: PLC0415
+    from semsearch.index.manage import ensure_index  # noqa: PLC0415
+    from semsearch.writing.bulk import BulkWriter  # noqa: PLC0415
+    from semsearch.writing.documents import DeadLetterFile, DocumentSchema, read_jsonl  # noqa: PLC0415
     from semsearch.writing.pipeline import IN_PROCESS_BATCH_DOCS, run_in_process  # noqa: PLC0415
     from semsearch.writing.write_schedule import write_while_encoding_for  # noqa: PLC0415
 

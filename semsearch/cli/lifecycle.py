@@ -65,9 +65,9 @@ _expunge_option = click.option(
 
 def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool = True) -> tuple[int, dict]:
     """Backfill ``name`` in-process or through the workers; prints the summary; returns (exit status, report)."""
-    from semsearch.lifecycle.backfill import backfill  # noqa: PLC0415
-    from semsearch.engines.opensearch import make_client  # noqa: PLC0415
     from semsearch.encoding.model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
+    from semsearch.engines.opensearch import make_client  # noqa: PLC0415
+    from semsearch.lifecycle.backfill import backfill  # noqa: PLC0415
 
     client = make_client(settings)
     progress = _progress_printer("backfill")
@@ -127,9 +127,9 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
         and NAME becomes an alias of it, in one atomic step. Writes to NAME are refused while the
         documents are copied.
         """
+        from semsearch.encoding.model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
         from semsearch.engines.opensearch import make_client  # noqa: PLC0415
         from semsearch.lifecycle.migrate import enable_vectors  # noqa: PLC0415
-        from semsearch.encoding.model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
 
         settings = load_settings()
         fingerprint = fingerprint_of(load_model_spec(settings.model)).as_dict()
@@ -180,7 +180,8 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
         'semsearch migrate NAME --rollback' swaps back. An interrupted migration resumes.
         """
         from semsearch.engines.opensearch import make_client  # noqa: PLC0415
-        from semsearch.lifecycle.migrate import migrate, rollback as roll_back  # noqa: PLC0415
+        from semsearch.lifecycle.migrate import migrate  # noqa: PLC0415
+        from semsearch.lifecycle.migrate import rollback as roll_back
 
         if rollback == (model is not None):
             raise click.UsageError("give either --model NEW (migrate) or --rollback")

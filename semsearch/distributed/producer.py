@@ -17,11 +17,11 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from semsearch.writing.documents import DeadLetterFile, Document, Rejection
+from semsearch.distributed.payloads import document_payload, result_from_payload
 from semsearch.errors import ClusterError
 from semsearch.writing.bulk import BulkWriter
+from semsearch.writing.documents import DeadLetterFile, Document, Rejection
 from semsearch.writing.pipeline import IngestReport, read_batches, skipping_existing
-from semsearch.distributed.payloads import document_payload, result_from_payload
 
 log = logging.getLogger(__name__)
 BROKER_ERRORS = (OperationalError, RedisConnectionError, RedisTimeoutError, ConnectionError)

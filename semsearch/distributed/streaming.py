@@ -17,11 +17,11 @@ from typing import Any
 
 import redis
 
-from semsearch.settings import Settings
-from semsearch.writing.documents import RESERVED_FIELDS, Document, DocumentSchema, Rejection, validate
 from semsearch.distributed.celery_app import make_app
 from semsearch.distributed.payloads import document_from_payload, document_payload
 from semsearch.errors import ConfigurationError
+from semsearch.settings import Settings
+from semsearch.writing.documents import RESERVED_FIELDS, Document, DocumentSchema, Rejection, validate
 
 DRAIN_TASK = "semsearch.drain_stream"
 # Longer than a drain's run (see ingest/app.py): a lost scheduling flag expires by itself.
@@ -81,9 +81,9 @@ def _ensure_index_once(index: str, settings: Settings) -> None:
     key = (settings.opensearch_url, index)
     if key in _ensured:
         return
+    from semsearch.encoding.model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
     from semsearch.engines.opensearch import make_client  # noqa: PLC0415
     from semsearch.index.manage import ensure_index  # noqa: PLC0415
-    from semsearch.encoding.model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
 
     ensure_index(make_client(settings), index, fingerprint=fingerprint_of(load_model_spec(settings.model)).as_dict(),
                  settings=settings)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from semsearch.writing.bulk import BulkResult, BulkWriter
-from semsearch.settings import Settings
-from semsearch.writing.documents import Document
-from semsearch.encoding.encoder import Encoder
-from semsearch.index.manage import check_fingerprint, get_index_info
 from semsearch.distributed.celery_app import make_app
 from semsearch.distributed.payloads import document_from_payload, result_payload
 from semsearch.distributed.streaming import DRAIN_TASK, drain
+from semsearch.encoding.encoder import Encoder
+from semsearch.index.manage import check_fingerprint, get_index_info
+from semsearch.settings import Settings
+from semsearch.writing.bulk import BulkResult, BulkWriter
+from semsearch.writing.documents import Document
 from semsearch.writing.pipeline import encode_and_write
 from semsearch.writing.write_schedule import write_while_encoding_for
 

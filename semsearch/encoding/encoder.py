@@ -13,8 +13,8 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from semsearch.settings import Precision
 from semsearch.errors import ConfigurationError, ModelError
+from semsearch.settings import Precision
 
 # Nothing downloads at run time: a model id resolves to a local folder or fails.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

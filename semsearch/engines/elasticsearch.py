@@ -15,8 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from opensearchpy import exceptions as os_exceptions
 
-from semsearch.errors import ConfigurationError
 from semsearch.engines.smile import CONTENT_TYPE as SMILE_CONTENT_TYPE
+from semsearch.errors import ConfigurationError
 
 EXTRA_HINT = "the Elasticsearch backend needs elasticsearch-py: pip install 'semsearch[elasticsearch]'"
 _NAMESPACES = ("indices", "cat", "nodes", "cluster", "tasks", "license")

@@ -10,10 +10,10 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from semsearch.errors import ConfigurationError
-from semsearch.engines.index_body import META_KEY, PASSAGES_TEXT_FIELD, check_field_names, load_template
 from semsearch.engines.capabilities import COMPACT_SINCE
+from semsearch.engines.index_body import META_KEY, PASSAGES_TEXT_FIELD, check_field_names, load_template
 from semsearch.engines.query_vector import query_vector
+from semsearch.errors import ConfigurationError
 
 # The english analyzer lives in Elasticsearch's analysis-common module; a node without it (the
 # integ-test distribution) gets the standard analyzer with English stopwords.

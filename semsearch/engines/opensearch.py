@@ -27,7 +27,6 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, ImproperlyConfigured, OpenSearchException, TransportError
 from opensearchpy.exceptions import SSLError as OSSSLError
 
-from semsearch.settings import Settings
 from semsearch.errors import (
     AuthenticationError,
     CertificateVerificationError,
@@ -39,6 +38,7 @@ from semsearch.errors import (
     SemsearchError,
     TLSError,
 )
+from semsearch.settings import Settings
 
 log = logging.getLogger(__name__)
 _warned: set[tuple[str, str]] = set()

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field, replace
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import NotFoundError, RequestError, TransportError
 
-from semsearch.version import __version__
-from semsearch.errors import ClusterError, ConfigurationError, IndexMismatchError
 from semsearch.engines.index_body import (
     META_KEY,
     build_index_body,
@@ -17,6 +15,8 @@ from semsearch.engines.index_body import (
     knn_meta,
     resolve_space_type,
 )
+from semsearch.errors import ClusterError, ConfigurationError, IndexMismatchError
+from semsearch.version import __version__
 
 log = logging.getLogger(__name__)
 DEFAULT_TEXT_FIELDS = ("title", "text")

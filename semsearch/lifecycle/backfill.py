@@ -32,12 +32,9 @@ import numpy as np
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, RequestError, TransportError
 
-from semsearch.writing.bulk import BulkResult, BulkWriter, chunk_entries
-from semsearch.settings import BulkFormat
-from semsearch.writing.documents import Document, content_hash
+from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD
 from semsearch.errors import ClusterError
 from semsearch.index.manage import IndexInfo, check_fingerprint, ensure_id_field, get_index_info
-from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD
 from semsearch.lifecycle.bodies import (
     BY_ID,
     BY_SHARD_DOC,
@@ -53,6 +50,9 @@ from semsearch.lifecycle.bodies import (
     source_digest,
     update_entry,
 )
+from semsearch.settings import BulkFormat
+from semsearch.writing.bulk import BulkResult, BulkWriter, chunk_entries
+from semsearch.writing.documents import Document, content_hash
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from semsearch.errors import ConfigurationError
 from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD, META_KEY
+from semsearch.errors import ConfigurationError
 
 CHECKPOINT_INDEX = ".semsearch-checkpoints"
 # Named clause on documents that lack a vector: hits carry it in `matched_queries`.

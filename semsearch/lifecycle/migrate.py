@@ -21,12 +21,7 @@ from dataclasses import dataclass, field
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
 
-from semsearch.lifecycle.backfill import BackfillReport, CheckpointStore, copy_with_vectors, vector_gaps
 from semsearch.engines.capabilities import Capabilities, detect
-from semsearch.settings import BulkFormat
-from semsearch.version import __version__
-from semsearch.errors import ClusterError, ConfigurationError
-from semsearch.index.manage import DEFAULT_TEXT_FIELDS, check_fingerprint, get_index_info
 from semsearch.engines.index_body import (
     ENGINES,
     META_KEY,
@@ -36,6 +31,9 @@ from semsearch.engines.index_body import (
     knn_vector_field,
     resolve_space_type,
 )
+from semsearch.errors import ClusterError, ConfigurationError
+from semsearch.index.manage import DEFAULT_TEXT_FIELDS, check_fingerprint, get_index_info
+from semsearch.lifecycle.backfill import BackfillReport, CheckpointStore, copy_with_vectors, vector_gaps
 from semsearch.lifecycle.bodies import (
     check_text_fields,
     next_version_name,
@@ -45,6 +43,8 @@ from semsearch.lifecycle.bodies import (
     version_of,
     versioned_index_body,
 )
+from semsearch.settings import BulkFormat
+from semsearch.version import __version__
 
 log = logging.getLogger(__name__)
 Notify = Callable[[str], None]

@@ -10,16 +10,16 @@ from typing import Any
 
 from opensearchpy.exceptions import NotFoundError, TransportError
 
-from semsearch.settings import Settings
 from semsearch.encoding.encoder import Encoder
 from semsearch.errors import ClusterError
-from semsearch.query.fusion import FusionConfig
 from semsearch.index.manage import IndexInfo, index_info_from_mappings, missing_index_error
 from semsearch.query.bodies import Filters, SourceSpec, msearch_body
-from semsearch.query.search import SearcherBase, msearch_results
+from semsearch.query.fusion import FusionConfig
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, Hit
+from semsearch.query.search import SearcherBase, msearch_results
 from semsearch.query.server_hybrid import NEEDS_NEURAL_SEARCH, neural_search_missing, rrf_licence_missing
 from semsearch.query.steps import Probe, ServerRouteRefused, ServerSearch, Step
+from semsearch.settings import Settings
 
 
 async def _or_none(request):

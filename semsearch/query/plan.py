@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from semsearch.errors import ConfigurationError
-from semsearch.query.fusion import DOCUMENTS, FUSION_METHODS, KEYWORD_ANY, FusionConfig, Ranked, adapt, fuse
 from semsearch.index.manage import IndexInfo
 from semsearch.query.bodies import (
     HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH,
@@ -19,6 +18,7 @@ from semsearch.query.bodies import (
     keyword_body,
     knn_body,
 )
+from semsearch.query.fusion import DOCUMENTS, FUSION_METHODS, KEYWORD_ANY, FusionConfig, Ranked, adapt, fuse
 
 MODES = ("hybrid", "semantic", "keyword")
 # Chosen by measurement (docs/benchmarks.md, "Hybrid on unseen collections") on dbpedia-entity and two

@@ -19,12 +19,11 @@ import numpy as np
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
 
-from semsearch.settings import Settings
 from semsearch.encoding.encoder import Encoder
 from semsearch.errors import ClusterError, ConfigurationError
-from semsearch.query.fusion import DOCUMENTS, FusionConfig
 from semsearch.index.manage import IndexInfo, check_fingerprint, get_index_info
 from semsearch.query.bodies import Filters, SourceSpec, msearch_body
+from semsearch.query.fusion import DOCUMENTS, FusionConfig
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, MODES, Hit, SearchRequest, candidate_lists, plan_bodies
 from semsearch.query.server_hybrid import (
     NEEDS_NEURAL_SEARCH,
@@ -35,6 +34,7 @@ from semsearch.query.server_hybrid import (
     unsupported_reason,
 )
 from semsearch.query.steps import Probe, ServerRouteRefused, ServerSearch, Step, search_steps
+from semsearch.settings import Settings
 
 __all__ = ["DEFAULT_FUSION", "DEFAULT_WINDOW", "MODES", "Hit", "QueryVectorCache", "Searcher"]
 INFO_TTL = 30.0

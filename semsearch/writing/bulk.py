@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import get_args
 
 import numpy as np
 from opensearchpy import OpenSearch
@@ -16,11 +16,11 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, SSLError, TransportError
 
 from semsearch.engines import smile
+from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD
 from semsearch.engines.opensearch import cluster_error
+from semsearch.errors import ClusterError
 from semsearch.settings import BulkFormat, Settings
 from semsearch.writing.documents import Document
-from semsearch.errors import ClusterError
-from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD
 
 log = logging.getLogger(__name__)
 

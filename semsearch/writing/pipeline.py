@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from semsearch.writing.bulk import BulkResult, BulkWriter, PassageVectors
-from semsearch.writing.documents import DeadLetterFile, Document, Rejection
 from semsearch.encoding.encoder import Encoder, Passages
 from semsearch.index.passages import DEFAULT_OVERLAP
+from semsearch.writing.bulk import BulkResult, BulkWriter, PassageVectors
+from semsearch.writing.documents import DeadLetterFile, Document, Rejection
 from semsearch.writing.write_schedule import after_encoding_writers
-
 
 DEFAULT_CHUNK_OVERLAP = DEFAULT_OVERLAP
 # Documents the encoder sorts by length at once in-process. Larger blocks pad less and leave fewer

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from semsearch.settings import WriteSchedule
 
 if TYPE_CHECKING:
-    from semsearch.settings import Settings
     from semsearch.encoding.encoder import Encoder
+    from semsearch.settings import Settings
 
 WRITE_SCHEDULES: tuple[str, ...] = get_args(WriteSchedule)
 _LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")

@@ -45,6 +45,14 @@ def services(settings):
 
 
 @pytest.fixture(scope="session")
+def encoder():
+    """The default model on the CPU, loaded once for every test that encodes in the test process."""
+    from semsearch import Encoder  # noqa: PLC0415
+
+    return Encoder(device="cpu")
+
+
+@pytest.fixture(scope="session")
 def es_settings() -> Settings:
     return Settings(backend="elasticsearch", opensearch_url=ES_URL)
 

@@ -7,7 +7,7 @@ import uuid
 import numpy as np
 import pytest
 
-from semsearch import Encoder, Searcher
+from semsearch import Searcher
 from semsearch.writing.bulk import BulkWriter
 from semsearch.writing.documents import Document, DocumentSchema, read_jsonl
 from semsearch.index.manage import ensure_index
@@ -29,11 +29,6 @@ TRICKY = {
 def documents(count: int) -> list[Document]:
     return [Document(id=f"doc-{i}", source={**TRICKY, "n": i}, text=f"Smile round trip number {i}",
                      content_hash=f"h{i}") for i in range(count)]
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return Encoder(device="cpu")
 
 
 def check_round_trip(cluster, settings, index: str, encoder, fmt: str) -> None:

@@ -13,17 +13,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from semsearch import Encoder, FusionConfig, Searcher
+from semsearch import FusionConfig, Searcher
 from semsearch.errors import ConfigurationError
 
 from .conftest import ES_ENV, last_json_line, run_cli
 
 BROKER = os.environ.get("SEMSEARCH_TEST_BROKER_URL", "redis://127.0.0.1:6379/1")
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return Encoder(device="cpu")
 
 
 @pytest.fixture()

@@ -12,11 +12,6 @@ from .conftest import last_json_line, run_cli
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    return Encoder(device="cpu")
-
-
-@pytest.fixture(scope="module")
 def dbpedia(services, data_dir, tmp_path_factory):
     """dbpedia-entity (5,000 documents) ingested once through the CLI, in-process."""
     name = f"test_dbpedia_{uuid.uuid4().hex[:8]}"

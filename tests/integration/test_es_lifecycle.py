@@ -28,11 +28,6 @@ QUERIES = ("airline crash", "American jazz musician", "river in Europe")
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    return Encoder(device="cpu")
-
-
-@pytest.fixture(scope="module")
 def corpus(data_dir):
     with open(data_dir / "dbpedia-entity" / "corpus.jsonl", encoding="utf-8") as handle:
         return [json.loads(line) for _, line in zip(range(600), handle)]

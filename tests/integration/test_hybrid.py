@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from semsearch import AsyncSearcher, ConfigurationError, Encoder, FusionConfig, Searcher
+from semsearch import AsyncSearcher, ConfigurationError, FusionConfig, Searcher
 from semsearch.query.fusion import fuse_hybrid
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
@@ -155,11 +155,6 @@ def ingest_in_process(path, name: str, cwd) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "SEMSEARCH_BROKER_URL"}
     return subprocess.run([sys.executable, "-m", "semsearch.cli", "ingest", str(path), "--index", name],
                           capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return Encoder(device="cpu")
 
 
 @pytest.fixture(scope="module")

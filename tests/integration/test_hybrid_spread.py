@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from semsearch import Encoder, FusionConfig, Searcher
+from semsearch import FusionConfig, Searcher
 from semsearch.query.fusion import FALLBACK
 
 from .conftest import last_json_line, run_cli
 
 COLLECTIONS = Path(__file__).resolve().parents[2] / "benchmarks" / "collections"
-
-
-@pytest.fixture(scope="module")
-def encoder():
-    return Encoder(device="cpu")
 
 
 def _ingested(services, collection: str, workdir):

@@ -34,11 +34,6 @@ VECTOR = "embedding"
 
 
 @pytest.fixture(scope="module")
-def encoder():
-    return Encoder(device="cpu")
-
-
-@pytest.fixture(scope="module")
 def corpus(data_dir):
     with open(data_dir / "dbpedia-entity" / "corpus.jsonl", encoding="utf-8") as handle:
         return [json.loads(line) for _, line in zip(range(2000), handle)]
