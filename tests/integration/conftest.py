@@ -5,9 +5,13 @@ They fail, never skip, when a service is missing: a skipped integration test pro
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import redis
@@ -109,3 +113,89 @@ def run_cli(*args: str, input: str | None = None, env: dict | None = None, cwd=N
 
 def last_json_line(output: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
+
+
+BROKER = os.environ.get("SEMSEARCH_TEST_BROKER_URL", "redis://127.0.0.1:6379/1")
+
+
+class Workers:
+    """Real `semsearch worker` processes, each in its own process group (so it can be killed whole)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, count: int = 1) -> None:
+        # CPU workers on one machine share its cores: each takes its part, as a deployment would set it
+        # (OMP_NUM_THREADS), rather than every worker running a thread per core against the others.
+        threads = str(max(1, (os.cpu_count() or 1) // count))
+        for _ in range(count):
+            log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w")
+            proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "worker", "--device", "cpu",
+                                     "--concurrency", "1"], stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "SEMSEARCH_BROKER_URL": BROKER, "OMP_NUM_THREADS": threads},
+                                    start_new_session=True)
+            proc.log_path = log.name
+            self.procs.append(proc)
+        deadline = time.monotonic() + 120
+        for proc in self.procs:
+            while "ready." not in Path(proc.log_path).read_text():
+                assert proc.poll() is None, Path(proc.log_path).read_text()
+                assert time.monotonic() < deadline, "worker not ready after 120s"
+                time.sleep(0.5)
+
+    def kill(self, proc: subprocess.Popen) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture()
+def broker():
+    client = redis.Redis.from_url(BROKER)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture()
+def workers(tmp_path, broker):
+    pool = Workers(tmp_path)
+    yield pool
+    pool.stop()
+
+
+@dataclass
+class IngestedIndex:
+    name: str
+    result: subprocess.CompletedProcess  # the `semsearch ingest` run that filled it
+    worker_logs: list[str]
+
+
+@pytest.fixture(scope="session")
+def dbpedia(services, data_dir, tmp_path_factory) -> IngestedIndex:
+    """dbpedia-entity (5,000 documents) ingested once per session through the ingest queue by two real
+    Celery workers, with the real CLI. Tests that only read it share it; test_celery_ingest checks the ingest."""
+    name = f"test_dbpedia_{uuid.uuid4().hex[:8]}"
+    queue = redis.Redis.from_url(BROKER)
+    queue.flushdb()
+    pool = Workers(tmp_path_factory.mktemp("dbpedia-workers"))
+    try:
+        pool.start(2)
+        result = run_cli("ingest", str(data_dir / "dbpedia-entity" / "corpus.jsonl"), "--index", name,
+                         env={"SEMSEARCH_BROKER_URL": BROKER}, cwd=tmp_path_factory.mktemp("dbpedia"))
+        logs = [Path(proc.log_path).read_text() for proc in pool.procs]
+    finally:
+        pool.stop()
+        queue.flushdb()
+    yield IngestedIndex(name, result, logs)
+    services.indices.delete(index=name, ignore_unavailable=True)

@@ -2,76 +2,20 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import redis
 from opensearchpy.exceptions import TransportError
 
 import semsearch
 from semsearch import Settings
 
-from .conftest import run_cli
+from .conftest import BROKER
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER = os.environ.get("SEMSEARCH_TEST_BROKER_URL", "redis://127.0.0.1:6379/1")
-
-
-class Workers:
-    """Real `semsearch worker` processes, each in its own process group (so it can be killed whole)."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self, count: int = 1) -> None:
-        for _ in range(count):
-            log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w")
-            proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "worker", "--device", "cpu",
-                                     "--concurrency", "1"], stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "SEMSEARCH_BROKER_URL": BROKER}, start_new_session=True)
-            proc.log_path = log.name
-            self.procs.append(proc)
-        deadline = time.monotonic() + 120
-        for proc in self.procs:
-            while "ready." not in Path(proc.log_path).read_text():
-                assert proc.poll() is None, Path(proc.log_path).read_text()
-                assert time.monotonic() < deadline, "worker not ready after 120s"
-                time.sleep(0.5)
-
-    def kill(self, proc: subprocess.Popen) -> None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-
-
-@pytest.fixture()
-def broker():
-    client = redis.Redis.from_url(BROKER)
-    client.flushdb()
-    yield client
-    client.flushdb()
-
-
-@pytest.fixture()
-def workers(tmp_path, broker):
-    pool = Workers(tmp_path)
-    yield pool
-    pool.stop()
-
 
 def corpus_slice(data_dir, tmp_path, count: int) -> Path:
     path = tmp_path / f"corpus-{count}.jsonl"
@@ -98,15 +42,12 @@ def assert_exactly_indexed(client, index, path: Path) -> None:
     assert found == ids
 
 
-def test_dbpedia_through_two_workers(client, index_name, workers, data_dir):
-    workers.start(2)
-    path = data_dir / "dbpedia-entity" / "corpus.jsonl"
-    result = run_cli("ingest", str(path), "--index", index_name, env=ingest_env())
-    assert result.returncode == 0, result.stderr
-    assert "indexed 5000 of 5000" in result.stderr
-    assert_exactly_indexed(client, index_name, path)
-    logs = [Path(p.log_path).read_text() for p in workers.procs]
-    assert all("semsearch.encode_batch" in log for log in logs), "both workers should have taken batches"
+def test_dbpedia_through_two_workers(client, dbpedia, data_dir):
+    # The session's dbpedia index (conftest.dbpedia) is this ingest: 5,000 documents through two workers.
+    assert dbpedia.result.returncode == 0, dbpedia.result.stderr
+    assert "indexed 5000 of 5000" in dbpedia.result.stderr
+    assert_exactly_indexed(client, dbpedia.name, data_dir / "dbpedia-entity" / "corpus.jsonl")
+    assert all("semsearch.encode_batch" in log for log in dbpedia.worker_logs), "both workers should have taken batches"
 
 
 def test_worker_killed_mid_run(client, index_name, workers, data_dir, tmp_path):

@@ -1,7 +1,6 @@
 """Index creation, ingest of dbpedia-entity, search in every mode, eval — on the real node."""
 
 import json
-import uuid
 
 import pytest
 
@@ -9,16 +8,6 @@ from semsearch import Encoder, Searcher
 from semsearch.errors import IndexMismatchError
 
 from .conftest import last_json_line, run_cli
-
-
-@pytest.fixture(scope="module")
-def dbpedia(services, data_dir, tmp_path_factory):
-    """dbpedia-entity (5,000 documents) ingested once through the CLI, in-process."""
-    name = f"test_dbpedia_{uuid.uuid4().hex[:8]}"
-    workdir = tmp_path_factory.mktemp("ingest")
-    result = run_cli("ingest", str(data_dir / "dbpedia-entity" / "corpus.jsonl"), "--index", name, cwd=workdir)
-    yield name, result
-    services.indices.delete(index=name, ignore_unavailable=True)
 
 
 def test_index_create_sizes_vector_field_for_the_model(client, index_name, encoder):
@@ -33,18 +22,8 @@ def test_index_create_sizes_vector_field_for_the_model(client, index_name, encod
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
-def test_dbpedia_ingest_indexes_every_document_with_a_vector(client, dbpedia):
-    name, result = dbpedia
-    assert result.returncode == 0, result.stderr
-    assert "indexed 5000 of 5000" in result.stderr
-    client.indices.refresh(index=name)
-    assert client.count(index=name)["count"] == 5000
-    with_vector = client.count(index=name, body={"query": {"exists": {"field": "embedding"}}})["count"]
-    assert with_vector == 5000
-
-
 def test_every_mode_finds_an_exact_title(dbpedia, encoder):
-    name, _ = dbpedia
+    name = dbpedia.name
     searcher = Searcher(encoder=encoder)
     for mode in ("keyword", "semantic", "hybrid"):
         hits = searcher.search("B. F. Skinner", index=name, k=5, mode=mode)
@@ -55,7 +34,7 @@ def test_every_mode_finds_an_exact_title(dbpedia, encoder):
 
 
 def test_search_cli_json(dbpedia):
-    name, _ = dbpedia
+    name = dbpedia.name
     result = run_cli("search", "Apollo astronauts who walked on the Moon", "--index", name, "-k", "3", "--json")
     assert result.returncode == 0, result.stderr
     hits = [json.loads(line) for line in result.stdout.splitlines()]
@@ -63,7 +42,7 @@ def test_search_cli_json(dbpedia):
 
 
 def test_eval_json_prints_all_three_modes(dbpedia, data_dir):
-    name, _ = dbpedia
+    name = dbpedia.name
     folder = data_dir / "dbpedia-entity"
     result = run_cli("eval", "--index", name, "--queries", str(folder / "queries.jsonl"),
                      "--qrels", str(folder / "test.tsv"), "--json")
@@ -84,7 +63,7 @@ def test_eval_json_prints_all_three_modes(dbpedia, data_dir):
 
 
 def test_eval_tune_reports_the_best_fusion_without_changing_defaults(dbpedia, data_dir):
-    name, _ = dbpedia
+    name = dbpedia.name
     folder = data_dir / "dbpedia-entity"
     args = ("eval", "--index", name, "--queries", str(folder / "queries.jsonl"), "--qrels", str(folder / "test.tsv"))
     result = run_cli(*args, "--mode", "hybrid", "--tune", "--json")
@@ -111,7 +90,7 @@ def test_server_side_sum_ranks_as_the_client_side_sum_on_a_real_corpus(dbpedia, 
     # documents both clauses matched, unless every match is counted (semsearch.query.server_hybrid.sum_body).
     from semsearch import FusionConfig
 
-    name, _ = dbpedia
+    name = dbpedia.name
     searcher = Searcher(encoder=encoder)
     fusion = FusionConfig("sum", {"keyword": 0.003, "semantic": 1.0})
     with open(data_dir / "dbpedia-entity" / "queries.jsonl", encoding="utf-8") as handle:
@@ -124,7 +103,7 @@ def test_server_side_sum_ranks_as_the_client_side_sum_on_a_real_corpus(dbpedia, 
 
 
 def test_query_with_another_encoder_is_refused(dbpedia, tmp_path):
-    name, _ = dbpedia
+    name = dbpedia.name
     from tests.unit.test_encoder import model_copy
 
     other = Encoder(str(model_copy(tmp_path, {"pooling_mode": "cls"})), device="cpu")
