@@ -12,6 +12,7 @@ import click
 
 from semsearch.cli.common import CommandGroup, load_settings, make_encoder
 from semsearch.cli.lifecycle import register_lifecycle_commands
+from semsearch.query.plan import fusion_from_options
 from semsearch.engines.opensearch import redact_url
 from semsearch.errors import SemsearchError
 from semsearch.index.manage import DEFAULT_TEXT_FIELDS, PASSAGES_FIELD
@@ -209,6 +210,34 @@ def worker(device: str | None, precision: str | None, concurrency: int, loglevel
                                     "--loglevel", loglevel, "-n", f"semsearch-{os.getpid()}@{socket.gethostname()}"])
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback by default; 0.0.0.0 for every interface).")
+@click.option("--port", default=8600, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Server processes (each loads the model).")
+@click.option("--token", envvar="SEMSEARCH_SERVE_TOKEN", default=None,
+              help="Bearer token required by /v1/* and /metrics (or SEMSEARCH_SERVE_TOKEN).")
+def serve(host: str, port: int, workers: int, token: str | None) -> None:
+    """Serve /v1/search, /v1/encode, /healthz, /metrics, a search page at /, and a proxy to the cluster that
+    runs OpenSearch `neural` queries without the neural-search plugin."""
+    import os  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415
+
+    from semsearch.service.app import TOKEN_VARIABLE  # noqa: PLC0415
+
+    settings = load_settings()
+    if token:
+        os.environ[TOKEN_VARIABLE] = token  # the workers read it; never printed
+    if host not in ("127.0.0.1", "localhost", "::1") and not token:
+        click.echo(f"warning: listening on {host} without --token: anyone who reaches it can search", err=True)
+    click.echo(f"semsearch serve: http://{host}:{port}/ (proxy to {redact_url(settings.opensearch_url)}), "
+               f"{workers} worker(s)", err=True)
+    uvicorn.run("semsearch.service.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
 def _fusion_options(command):
     """--fusion / --keyword-weight / --semantic-weight / --rrf-k / --window: hybrid settings."""
     for option in reversed([
@@ -224,24 +253,6 @@ def _fusion_options(command):
     ]):
         command = option(command)
     return command
-
-
-def _fusion_from(method: str | None, keyword_weight: float | None, semantic_weight: float | None,
-                 rrf_k: int | None):
-    """A FusionConfig when any fusion option was given (the rest from the default), else None."""
-    from semsearch.query.fusion import SUM_DEFAULT_WEIGHTS, FusionConfig  # noqa: PLC0415
-    from semsearch.query.plan import DEFAULT_FUSION  # noqa: PLC0415
-
-    if method is None and keyword_weight is None and semantic_weight is None and rrf_k is None:
-        return None
-    weights = dict(SUM_DEFAULT_WEIGHTS if method == "sum" else DEFAULT_FUSION.weights or {})
-    if keyword_weight is not None:
-        weights["keyword"] = keyword_weight
-    if semantic_weight is not None:
-        weights["semantic"] = semantic_weight
-    # Naming a method asks for that plain fusion (one the cluster may run); weights alone tune the default.
-    return FusionConfig(method=method or DEFAULT_FUSION.method, weights=weights,
-                        rrf_k=rrf_k or DEFAULT_FUSION.rrf_k, adaptive=method is None and DEFAULT_FUSION.adaptive)
 
 
 def _filters_from(values: tuple[str, ...]) -> list[dict] | None:
@@ -281,7 +292,7 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
 
     hits = Searcher(load_settings()).search(
         query, index=index_name, k=k, mode=mode, offset=offset, filters=_filters_from(filter_values),
-        fusion=_fusion_from(fusion_method, keyword_weight, semantic_weight, rrf_k), window=window,
+        fusion=fusion_from_options(fusion_method, keyword_weight, semantic_weight, rrf_k), window=window,
         explain=explain, highlight=highlight, server_side=server_side)
     if as_json:
         for hit in hits:
@@ -331,7 +342,7 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
     queries = load_queries(queries_path)
     qrels = load_qrels(qrels_path)
     searcher = Searcher(load_settings())
-    fusion = _fusion_from(fusion_method, keyword_weight, semantic_weight, rrf_k)
+    fusion = fusion_from_options(fusion_method, keyword_weight, semantic_weight, rrf_k)
     results: dict = {}
     for mode in modes or ("keyword", "semantic", "hybrid"):
         def run(text: str, mode: str = mode) -> list[str]:

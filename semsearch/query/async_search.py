@@ -70,16 +70,18 @@ class AsyncSearcher(SearcherBase):
         request = self._request(text, k=k, mode=mode, filters=filters, fusion=fusion, window=window,
                                 offset=offset, explain=explain, highlight=highlight, source=source)
         info = await self.index_info(index)
-        vector = None
-        if request.mode != "keyword":
-            vector = self._vectors.cached(request.text)
-            if vector is None:
-                # The first call also loads the model: both are CPU/GPU work off the event loop.
-                vector = await asyncio.to_thread(self._encode_checked, info, request.text)
-                self._vectors.put(request.text, vector)
-            else:
-                self._check(info)
+        vector = None if request.mode == "keyword" else await self.query_vector(info, request.text)
         return await self._run(self._steps(request, info, vector, index, server_side))
+
+    async def query_vector(self, info: IndexInfo, text: str):
+        """The query's vector for ``info``'s index (its model checked first), from the cache or the encoder."""
+        vector = self._vectors.cached(text)
+        if vector is None:
+            # The first call also loads the model: both are CPU/GPU work off the event loop.
+            vector = self._vectors.put(text, await asyncio.to_thread(self._encode_checked, info, text))
+        else:
+            self._check(info)
+        return vector
 
     async def _run(self, steps) -> list[Hit]:
         """As :meth:`semsearch.Searcher._run`, awaiting each answer."""

@@ -18,7 +18,16 @@ from semsearch.query.bodies import (
     keyword_body,
     knn_body,
 )
-from semsearch.query.fusion import DOCUMENTS, FUSION_METHODS, KEYWORD_ANY, FusionConfig, Ranked, adapt, fuse
+from semsearch.query.fusion import (
+    DOCUMENTS,
+    FUSION_METHODS,
+    KEYWORD_ANY,
+    SUM_DEFAULT_WEIGHTS,
+    FusionConfig,
+    Ranked,
+    adapt,
+    fuse,
+)
 
 MODES = ("hybrid", "semantic", "keyword")
 # Chosen by measurement (docs/benchmarks.md, "Hybrid on unseen collections") on dbpedia-entity and two
@@ -87,6 +96,22 @@ class SearchRequest:
                 f"hybrid results come from the top {self.window} candidates of each retriever; offset + k = "
                 f"{self.offset + self.k} is beyond that: pass a larger window (window={self.offset + self.k} or more; --window on the command line)")
         return self
+
+
+def fusion_from_options(method: str | None = None, keyword_weight: float | None = None,
+                        semantic_weight: float | None = None, rrf_k: int | None = None) -> FusionConfig | None:
+    """A FusionConfig from the CLI's or the REST API's fusion options (the rest from the default), None when
+    none was given (pure). Naming a method asks for that plain fusion (one the cluster may run); weights
+    alone tune the default."""
+    if method is None and keyword_weight is None and semantic_weight is None and rrf_k is None:
+        return None
+    weights = dict(SUM_DEFAULT_WEIGHTS if method == "sum" else DEFAULT_FUSION.weights or {})
+    if keyword_weight is not None:
+        weights["keyword"] = keyword_weight
+    if semantic_weight is not None:
+        weights["semantic"] = semantic_weight
+    return FusionConfig(method=method or DEFAULT_FUSION.method, weights=weights,
+                        rrf_k=rrf_k or DEFAULT_FUSION.rrf_k, adaptive=method is None and DEFAULT_FUSION.adaptive)
 
 
 def vector_excludes(info: IndexInfo) -> list[str]:

@@ -19,7 +19,8 @@ LAYERS = {
     "writing": 3, "query": 3,
     "distributed": 4,
     "lifecycle": 5,
-    "cli": 6,
+    "service": 6,
+    "cli": 7,
 }
 PUBLIC_API = "semsearch"  # the package's __init__: re-exports, above every layer
 

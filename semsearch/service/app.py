@@ -1,0 +1,305 @@
+"""The ``semsearch serve`` application (FastAPI on uvicorn).
+
+- ``POST /v1/search``, ``POST /v1/encode``: what :class:`semsearch.Searcher` and the encoder do, as JSON
+  (schema at ``/openapi.json``). ``GET /healthz``, ``GET /metrics`` (Prometheus text).
+- ``GET /`` from a browser: the search page (``static/``). Every other request goes to the cluster
+  unchanged (``proxy``), except that ``neural`` clauses in ``_search`` / ``_msearch`` bodies become
+  ``knn`` clauses with the query encoded here (``neural``), so OpenSearch clients run neural and hybrid
+  queries on a cluster without the neural-search or ml-commons plugins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from semsearch.encoding.encoder import Encoder
+from semsearch.engines.opensearch import make_async_client, scrub
+from semsearch.errors import ConfigurationError, IndexMismatchError, SemsearchError
+from semsearch.index.manage import IndexInfo
+from semsearch.query.async_search import AsyncSearcher
+from semsearch.query.plan import DEFAULT_WINDOW, Hit, fusion_from_options
+from semsearch.service import neural
+from semsearch.service.batching import QueryBatcher
+from semsearch.service.metrics import ServiceMetrics
+from semsearch.service.proxy import ClusterProxy
+from semsearch.settings import Settings
+
+MAX_K = 1000
+MAX_TEXTS = 256  # per /v1/encode request
+MAX_SERVICE_BODY = 1 << 20  # the service's own endpoints take small JSON
+MAX_PROXY_BODY = 100 << 20  # OpenSearch's default http.max_content_length
+OWN_PATHS = ("/v1/", "/metrics")  # the bearer token guards these (the proxy keeps the client's own auth)
+STATIC = "semsearch.service"
+
+
+class FusionOptions(BaseModel):
+    method: Literal["rrf", "minmax", "zscore", "sum"] | None = None
+    keyword_weight: float | None = None
+    semantic_weight: float | None = None
+    rrf_k: int | None = Field(default=None, ge=1)
+
+
+class SearchBody(BaseModel):
+    index: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    mode: Literal["hybrid", "semantic", "keyword"] = "hybrid"
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    offset: int = Field(default=0, ge=0)
+    filters: list[dict[str, Any]] | None = None
+    fusion: FusionOptions | None = None
+    window: int | None = Field(default=None, ge=1, le=MAX_K)
+    explain: bool = False
+    highlight: bool = False
+
+
+class HitOut(BaseModel):
+    id: str
+    score: float
+    source: dict[str, Any]
+    contributions: dict[str, float]
+    highlights: dict[str, list[str]]
+    explanation: dict[str, dict[str, float | int | None]] | None = None
+
+
+class SearchAnswer(BaseModel):
+    hits: list[HitOut]
+    took_ms: float
+
+
+class EncodeBody(BaseModel):
+    texts: list[str] = Field(min_length=1, max_length=MAX_TEXTS)
+    kind: Literal["query", "document"] = "query"
+
+
+class EncodeAnswer(BaseModel):
+    vectors: list[list[float]]
+    dimension: int
+    model: dict[str, Any]
+
+
+def hit_out(hit: Hit) -> dict[str, Any]:
+    return {"id": hit.id, "score": hit.score, "source": hit.source, "contributions": hit.contributions,
+            "highlights": hit.highlights, "explanation": hit.explanation}
+
+
+class BatchedSearcher(AsyncSearcher):
+    """An AsyncSearcher whose query vectors come through the service's cache and micro-batcher."""
+
+    def __init__(self, *args, batcher: QueryBatcher, metrics: ServiceMetrics, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.batcher = batcher
+        self.metrics = metrics
+
+    async def query_vector(self, info: IndexInfo, text: str):
+        self._check(info)
+        vector = self._vectors.cached(text)
+        self.metrics.cache.inc("hit" if vector is not None else "miss")
+        return vector if vector is not None else self._vectors.put(text, await self.batcher.encode(text))
+
+
+class Service:
+    """What the routes share: settings, the encoder, the searcher, the proxy and the metrics."""
+
+    def __init__(self, settings: Settings, encoder: Encoder | None, token: str | None, max_batch: int,
+                 max_wait: float) -> None:
+        self.settings = settings
+        self.token = token
+        self.metrics = ServiceMetrics()
+        self._encoder = encoder
+        self.batcher = QueryBatcher(lambda texts: self.encoder.encode_query(texts), max_batch=max_batch,
+                                    max_wait=max_wait, on_batch=self.metrics.batch_size.observe)
+        self.searcher = BatchedSearcher(settings, client=make_async_client(settings), encoder=encoder,
+                                        batcher=self.batcher, metrics=self.metrics)
+        self.proxy = ClusterProxy(settings)
+        self._meta: dict[str, tuple[dict, float]] = {}
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = Encoder.from_settings(self.settings)
+            self.searcher._encoder = self._encoder
+        return self._encoder
+
+    async def index_meta(self, index: str, headers) -> dict:
+        """The index's _meta (for its model), read with the client's own credentials, cached 30 s."""
+        cached = self._meta.get(index)
+        if cached and time.monotonic() - cached[1] < 30:
+            return cached[0]
+        auth = {k: v for k, v in headers.items() if k.lower() == "authorization"}
+        status, body = await self.proxy.read("GET", f"/{index}/_mapping", auth)
+        if status == 404:
+            raise ConfigurationError(f"index {index!r} does not exist")
+        if status >= 300:
+            raise SemsearchError(f"reading the mapping of {index!r} failed with status {status}")
+        mappings = json.loads(body)
+        metas = [m.get("mappings", {}).get("_meta") or {} for m in mappings.values()]
+        meta = metas[0] if metas else {}
+        self._meta[index] = (meta, time.monotonic())
+        return meta
+
+    async def rewrite_neural(self, path_index: str | None, endpoint: str, raw: bytes, headers) -> tuple[bytes, int]:
+        """The body with neural clauses rewritten, and how many there were."""
+        fingerprint = self.encoder.fingerprint.as_dict()
+        if endpoint == "_msearch":
+            items = neural.msearch_items(raw)
+        else:
+            items = [(None, json.loads(raw) if raw.strip() else {})]
+        texts = [spec["query_text"] for _, body in items for _, spec in neural.neural_clauses(body)]
+        if not texts:
+            return raw, 0
+        for header, body in items:
+            if neural.neural_clauses(body):
+                for index in neural.indices_of(path_index, header):
+                    neural.check_model(index, await self.index_meta(index, headers), fingerprint)
+        vectors = dict(zip(texts, await asyncio.gather(*(self.query_vector(t) for t in dict.fromkeys(texts)))))
+        rewritten = [(header, neural.rewrite(body, lambda text: vectors[text])) for header, body in items]
+        if endpoint == "_msearch":
+            return neural.msearch_bytes(rewritten), len(texts)
+        return json.dumps(rewritten[0][1]).encode("utf-8"), len(texts)
+
+    async def query_vector(self, text: str):
+        vector = self.searcher._vectors.cached(text)
+        self.metrics.cache.inc("hit" if vector is not None else "miss")
+        return vector if vector is not None else self.searcher._vectors.put(text, await self.batcher.encode(text))
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        await self.proxy.close()
+        await self.searcher.close()
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(settings: Settings | None = None, *, encoder: Encoder | None = None, token: str | None = None,
+               max_batch: int = 64, max_wait: float = 0.002) -> FastAPI:
+    """The service; ``token``: a bearer token its own endpoints require (None: none)."""
+    settings = settings or Settings()
+    service = Service(settings, encoder, token, max_batch, max_wait)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await asyncio.to_thread(lambda: service.encoder)  # load the model before the first request
+        yield
+        await service.close()
+
+    app = FastAPI(title="semsearch", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Semantic and hybrid search for an OpenSearch cluster, from the outside.")
+    app.state.service = service
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        own = request.url.path.startswith(OWN_PATHS)
+        limit = MAX_SERVICE_BODY if own else MAX_PROXY_BODY
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return error(413, f"request body of {int(length):,} bytes is over this endpoint's limit of {limit:,}")
+        if own and service.token is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {service.token}".encode()):
+                return error(401, "this endpoint needs 'Authorization: Bearer <token>' (semsearch serve --token)")
+        response = await call_next(request)
+        if own or request.url.path in ("/healthz", "/"):
+            service.metrics.requests.inc(request.url.path, str(response.status_code))
+        return response
+
+    @app.exception_handler(SemsearchError)
+    async def semsearch_error(request: Request, exc: SemsearchError):
+        status = 409 if isinstance(exc, IndexMismatchError) else 400 if isinstance(exc, ConfigurationError) else 502
+        return error(status, scrub(str(exc), settings))
+
+    @app.post("/v1/search", response_model=SearchAnswer)
+    async def search(body: SearchBody) -> dict:
+        """The same hits as ``Searcher.search`` with the same arguments."""
+        started = time.perf_counter()
+        fusion = fusion_from_options(**body.fusion.model_dump()) if body.fusion else None
+        hits = await service.searcher.search(body.text, index=body.index, k=body.k, mode=body.mode,
+                                             filters=body.filters, fusion=fusion, offset=body.offset,
+                                             window=body.window or max(DEFAULT_WINDOW, body.offset + body.k),
+                                             explain=body.explain, highlight=body.highlight)
+        took = time.perf_counter() - started
+        service.metrics.latency.observe(took, body.mode)
+        return {"hits": [hit_out(h) for h in hits], "took_ms": round(took * 1000, 3)}
+
+    @app.post("/v1/encode", response_model=EncodeAnswer)
+    async def encode(body: EncodeBody) -> dict:
+        """Vectors for texts, for applications that build their own kNN queries."""
+        if body.kind == "query":
+            vectors = await asyncio.gather(*(service.query_vector(text) for text in body.texts))
+        else:
+            vectors = await asyncio.to_thread(service.encoder.encode_documents, body.texts)
+        return {"vectors": [[float(x) for x in v] for v in vectors], "dimension": service.encoder.dimension,
+                "model": service.encoder.fingerprint.as_dict()}
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        model = service._encoder is not None
+        try:
+            cluster = (await service.searcher.client.cluster.health())["status"]
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            cluster = f"unreachable: {scrub(str(exc), settings)[:200]}"
+        ready = model and cluster in ("green", "yellow")
+        return JSONResponse({"ready": ready, "cluster": cluster, "model": "loaded" if model else "loading"},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(service.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static(name: str) -> Response:
+        files = resources.files(STATIC).joinpath("static")
+        kinds = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+        kind = next((v for k, v in kinds.items() if name.endswith(k)), None)
+        if kind is None or "/" in name or not files.joinpath(name).is_file():
+            return error(404, f"no static file {name!r}")
+        return Response(files.joinpath(name).read_bytes(), media_type=kind)
+
+    @app.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
+                   include_in_schema=False)
+    async def to_cluster(request: Request, path: str) -> Response:
+        if request.url.path == "/" and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            page = resources.files(STATIC).joinpath("static", "index.html").read_bytes()
+            return HTMLResponse(page)
+        body = await request.body()
+        if len(body) > MAX_PROXY_BODY:
+            return error(413, f"request body over {MAX_PROXY_BODY:,} bytes")
+        target = neural.search_endpoint(request.url.path)
+        headers = dict(request.headers)
+        if target is not None and request.method in ("GET", "POST") and b'"neural"' in body:
+            started = time.perf_counter()
+            body, rewritten = await service.rewrite_neural(*target, body, headers)
+            service.metrics.rewrites.inc(amount=rewritten)
+            service.metrics.latency.observe(time.perf_counter() - started, "neural_rewrite")
+        status, answer_headers, chunks = await service.proxy.send(request.method, request.url.path,
+                                                                  request.url.query, headers, body)
+        return StreamingResponse(chunks, status_code=status, headers=answer_headers)
+
+    return app
+
+
+def _version() -> str:
+    from semsearch.version import __version__  # noqa: PLC0415
+
+    return __version__
+
+
+TOKEN_VARIABLE = "SEMSEARCH_SERVE_TOKEN"
+
+
+def app_from_environment() -> FastAPI:
+    """The app as ``semsearch serve`` starts it in each uvicorn worker: settings and token from the environment."""
+    import os  # noqa: PLC0415
+
+    return create_app(Settings(), token=os.environ.get(TOKEN_VARIABLE) or None)

@@ -1,0 +1,87 @@
+"""Requests the service does not answer itself go to the cluster unchanged: method, path, query string,
+headers and body, and the answer comes back as it was sent, streamed (byte for byte: no decompression)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+
+from semsearch.engines.opensearch import ssl_context
+from semsearch.settings import Settings
+
+# Connection-level headers are for one hop only (RFC 9110 7.6.1); Host and Content-Length are set anew.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "transfer-encoding", "upgrade", "host", "content-length"})
+CHUNK = 64 * 1024
+
+
+def cluster_authorization(settings: Settings) -> str | None:
+    """The Authorization header of the service's own cluster credentials, or None (pure)."""
+    if settings.api_key is not None:
+        return f"ApiKey {settings.api_key.get_secret_value()}"
+    if settings.opensearch_user is not None:
+        password = settings.opensearch_password.get_secret_value() if settings.opensearch_password else ""
+        token = base64.b64encode(f"{settings.opensearch_user}:{password}".encode()).decode("ascii")
+        return f"Basic {token}"
+    return None
+
+
+def upstream_headers(headers: Mapping[str, str], authorization: str | None) -> dict[str, str]:
+    """The client's headers for the cluster: hop-by-hop ones dropped; the client's own Authorization kept,
+    else the service's credentials (pure)."""
+    forwarded = {name: value for name, value in headers.items() if name.lower() not in HOP_BY_HOP}
+    if authorization and not any(name.lower() == "authorization" for name in forwarded):
+        forwarded["Authorization"] = authorization
+    return forwarded
+
+
+def downstream_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in headers.items() if name.lower() not in HOP_BY_HOP}
+
+
+class ClusterProxy:
+    """One aiohttp session to the cluster, shared by every proxied request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.base = settings.opensearch_url.rstrip("/")
+        self._authorization = cluster_authorization(settings)
+        self._ssl = ssl_context(settings) if self.base.startswith("https://") else None
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.request_timeout,
+                                              sock_read=settings.request_timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False, limit=64)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout,
+                                                  auto_decompress=False,
+                                                  skip_auto_headers=("User-Agent", "Accept-Encoding"))
+        return self._session
+
+    async def send(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
+                   ) -> tuple[int, dict[str, str], AsyncIterator[bytes]]:
+        """Status, headers and the streamed body of the cluster's answer."""
+        url = f"{self.base}{path}" + (f"?{query}" if query else "")
+        response = await self._client().request(method, url, data=body or None,
+                                                headers=upstream_headers(headers, self._authorization),
+                                                allow_redirects=False)
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.content.iter_chunked(CHUNK):
+                    yield chunk
+            finally:
+                response.release()
+
+        return response.status, downstream_headers(response.headers), stream()
+
+    async def read(self, method: str, path: str, headers: Mapping[str, str], body: bytes = b"") -> tuple[int, bytes]:
+        """A whole answer (for the service's own reads, e.g. an index's _meta)."""
+        status, _, chunks = await self.send(method, path, "", headers, body)
+        return status, b"".join([chunk async for chunk in chunks])
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

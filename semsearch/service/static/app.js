@@ -1,0 +1,70 @@
+// The search page: POST /v1/search, then one card per hit with a bar of what each retriever contributed.
+"use strict";
+
+const form = document.getElementById("search");
+const statusLine = document.getElementById("status");
+const list = document.getElementById("hits");
+
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+// Highlight fragments come from the cluster with <em> tags around matches: everything else is escaped.
+function safeFragment(fragment) {
+  return escapeHtml(fragment).replace(/&lt;em&gt;/g, "<em>").replace(/&lt;\/em&gt;/g, "</em>");
+}
+
+function card(hit) {
+  const source = hit.source || {};
+  const title = source.title || hit.id;
+  const fragments = Object.values(hit.highlights || {}).flat();
+  const text = fragments.length ? fragments.map(safeFragment).join(" … ")
+                                : escapeHtml(String(source.text || "").slice(0, 300));
+  const keyword = hit.contributions.keyword || 0;
+  const semantic = hit.contributions.semantic || 0;
+  const total = keyword + semantic;
+  const kwShare = total > 0 ? (100 * keyword) / total : 0;
+  const semShare = total > 0 ? 100 - kwShare : 0;
+  const item = document.createElement("li");
+  item.className = "hit";
+  item.dataset.id = hit.id;
+  item.innerHTML =
+    `<h3>${escapeHtml(title)}<span class="id">${escapeHtml(hit.id)}</span></h3>` +
+    `<p>${text}</p>` +
+    `<div class="bar" title="keyword ${keyword.toFixed(4)} · semantic ${semantic.toFixed(4)}">` +
+    `<span class="keyword" style="width:${kwShare.toFixed(1)}%"></span>` +
+    `<span class="semantic" style="width:${semShare.toFixed(1)}%"></span></div>` +
+    `<div class="score">score ${hit.score.toFixed(4)} · keyword ${kwShare.toFixed(0)}% · semantic ${semShare.toFixed(0)}%</div>`;
+  return item;
+}
+
+async function search(event) {
+  if (event) event.preventDefault();
+  const data = new FormData(form);
+  const body = { index: data.get("index"), text: data.get("q"), mode: data.get("mode"), k: 10, highlight: true };
+  if (data.get("fusion")) body.fusion = { method: data.get("fusion") };
+  const params = new URLSearchParams({ q: body.text, index: body.index, mode: body.mode });
+  history.replaceState(null, "", `?${params}`);
+  statusLine.className = "";
+  statusLine.textContent = "Searching…";
+  list.replaceChildren();
+  try {
+    const response = await fetch("/v1/search", {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+    });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.error || JSON.stringify(answer.detail || answer));
+    list.replaceChildren(...answer.hits.map(card));
+    statusLine.textContent = `${answer.hits.length} hits in ${answer.took_ms.toFixed(1)} ms`;
+  } catch (error) {
+    statusLine.className = "error";
+    statusLine.textContent = `Search failed: ${error.message}`;
+  }
+}
+
+form.addEventListener("submit", search);
+const initial = new URLSearchParams(location.search);
+for (const name of ["q", "index", "mode"]) {
+  if (initial.get(name)) form.elements[name].value = initial.get(name);
+}
+if (initial.get("q") && initial.get("index")) search();
