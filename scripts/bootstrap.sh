@@ -13,3 +13,10 @@ if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
   .venv/bin/python -m pip install -q -e '.[test]' >&2
   touch "$stamp"
 fi
+# The search page of `semsearch serve` is tested in a real headless Chromium: Debian's package.
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "bootstrap: installing Debian's chromium (headless browser for the search page test)" >&2
+  if [[ $(id -u) -eq 0 ]]; then SUDO=(); else SUDO=(sudo); fi
+  "${SUDO[@]}" apt-get install -y -q --no-install-recommends chromium >&2 \
+    || { "${SUDO[@]}" apt-get update -q >&2 && "${SUDO[@]}" apt-get install -y -q --no-install-recommends chromium >&2; }
+fi

@@ -218,16 +218,21 @@ def worker(device: str | None, precision: str | None, concurrency: int, loglevel
               help="Server processes (each loads the model).")
 @click.option("--token", envvar="SEMSEARCH_SERVE_TOKEN", default=None,
               help="Bearer token required by /v1/* and /metrics (or SEMSEARCH_SERVE_TOKEN).")
-def serve(host: str, port: int, workers: int, token: str | None) -> None:
+@click.option("--max-batch", default=64, show_default=True, type=click.IntRange(min=1),
+              help="Most concurrent queries encoded in one model call.")
+@click.option("--max-wait-ms", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              help="How long a query waits for others to share its batch.")
+def serve(host: str, port: int, workers: int, token: str | None, max_batch: int, max_wait_ms: float) -> None:
     """Serve /v1/search, /v1/encode, /healthz, /metrics, a search page at /, and a proxy to the cluster that
     runs OpenSearch `neural` queries without the neural-search plugin."""
     import os  # noqa: PLC0415
 
     import uvicorn  # noqa: PLC0415
 
-    from semsearch.service.app import TOKEN_VARIABLE  # noqa: PLC0415
+    from semsearch.service.app import BATCH_VARIABLES, TOKEN_VARIABLE  # noqa: PLC0415
 
     settings = load_settings()
+    os.environ.update(zip(BATCH_VARIABLES, (str(max_batch), str(max_wait_ms))))
     if token:
         os.environ[TOKEN_VARIABLE] = token  # the workers read it; never printed
     if host not in ("127.0.0.1", "localhost", "::1") and not token:

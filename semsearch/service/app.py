@@ -296,10 +296,14 @@ def _version() -> str:
 
 
 TOKEN_VARIABLE = "SEMSEARCH_SERVE_TOKEN"
+BATCH_VARIABLES = ("SEMSEARCH_SERVE_MAX_BATCH", "SEMSEARCH_SERVE_MAX_WAIT_MS")
 
 
 def app_from_environment() -> FastAPI:
-    """The app as ``semsearch serve`` starts it in each uvicorn worker: settings and token from the environment."""
+    """The app as ``semsearch serve`` starts it in each uvicorn worker: settings, token and micro-batching
+    from the environment."""
     import os  # noqa: PLC0415
 
-    return create_app(Settings(), token=os.environ.get(TOKEN_VARIABLE) or None)
+    max_batch, max_wait_ms = (os.environ.get(name) for name in BATCH_VARIABLES)
+    return create_app(Settings(), token=os.environ.get(TOKEN_VARIABLE) or None, max_batch=int(max_batch or 64),
+                      max_wait=float(max_wait_ms or 2) / 1000)

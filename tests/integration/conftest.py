@@ -8,7 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import socket
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,3 +202,60 @@ def dbpedia(services, data_dir, tmp_path_factory) -> IngestedIndex:
         queue.flushdb()
     yield IngestedIndex(name, result, logs)
     services.indices.delete(index=name, ignore_unavailable=True)
+
+
+SERVE_TOKEN = "test-serve-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Served:
+    def __init__(self, url: str, proc: subprocess.Popen, log_path: str) -> None:
+        self.url, self.proc, self.log_path = url, proc, log_path
+
+    def call(self, method: str, path: str, body=None, *, token: str | None = SERVE_TOKEN, headers=None,
+             raw: bytes | None = None):
+        """(status, headers, body bytes) of one request."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                return answer.status, dict(answer.headers), answer.read()
+        except urllib.error.HTTPError as failed:
+            return failed.code, dict(failed.headers), failed.read()
+
+
+@pytest.fixture(scope="session")
+def served(services, tmp_path_factory):
+    """`semsearch serve` (a real uvicorn process) with a bearer token, shared by the tests of the service."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "serve", "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "SEMSEARCH_SERVE_TOKEN": SERVE_TOKEN})
+    server = Served(f"http://127.0.0.1:{port}", proc, str(log))
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if server.call("GET", "/healthz")[0] == 200:
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "semsearch serve not ready after 120 s:\n" + log.read_text()
+        time.sleep(0.5)
+    yield server
+    proc.terminate()
+    proc.wait(timeout=30)
+    assert SERVE_TOKEN not in log.read_text()  # the token is never logged

@@ -38,6 +38,19 @@ function card(hit) {
   return item;
 }
 
+// With `semsearch serve --token`, the page sends the token it was opened with (/#token=…; the part after #
+// never reaches a server or its logs), remembered in this browser.
+const hashToken = new URLSearchParams(location.hash.slice(1)).get("token");
+if (hashToken) {
+  localStorage.setItem("semsearchToken", hashToken);
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+function authHeaders() {
+  const token = localStorage.getItem("semsearchToken");
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
 async function search(event) {
   if (event) event.preventDefault();
   const data = new FormData(form);
@@ -50,9 +63,10 @@ async function search(event) {
   list.replaceChildren();
   try {
     const response = await fetch("/v1/search", {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+      method: "POST", headers: { "content-type": "application/json", ...authHeaders() }, body: JSON.stringify(body),
     });
     const answer = await response.json();
+    if (response.status === 401) throw new Error("this service needs its token: open the page as /#token=…");
     if (!response.ok) throw new Error(answer.error || JSON.stringify(answer.detail || answer));
     list.replaceChildren(...answer.hits.map(card));
     statusLine.textContent = `${answer.hits.length} hits in ${answer.took_ms.toFixed(1)} ms`;

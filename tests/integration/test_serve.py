@@ -1,0 +1,171 @@
+"""semsearch serve (issue 17) as a real uvicorn process in front of the real OpenSearch node: the REST API
+gives Searcher's hits, the proxy runs neural queries sent by a stock opensearch-py client, and every
+other request passes through untouched."""
+
+import json
+import uuid
+
+import pytest
+from opensearchpy import OpenSearch
+
+from semsearch import FusionConfig, Searcher
+from semsearch.index.manage import create_index
+
+from .conftest import Served
+
+QUERIES = ["Apollo astronauts who walked on the Moon", "B. F. Skinner", "programming languages of the 1970s"]
+
+
+@pytest.fixture(scope="module")
+def through_proxy(served):
+    """A stock opensearch-py client whose only change is the URL: the proxy's."""
+    return OpenSearch(hosts=[served.url], timeout=120)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "semantic", "keyword"])
+def test_v1_search_gives_searchers_hits(served, dbpedia, encoder, mode):
+    searcher = Searcher(encoder=encoder)
+    for text in QUERIES:
+        expected = searcher.search(text, index=dbpedia.name, k=10, mode=mode, explain=True, highlight=True)
+        status, _, body = served.call("POST", "/v1/search", {"index": dbpedia.name, "text": text, "k": 10,
+                                                             "mode": mode, "explain": True, "highlight": True})
+        assert status == 200, body
+        got = json.loads(body)["hits"]
+        assert [h["id"] for h in got] == [h.id for h in expected]
+        assert [h["score"] for h in got] == pytest.approx([h.score for h in expected], rel=1e-5)
+        assert [h["source"] for h in got] == [h.source for h in expected]
+        assert [h["highlights"] for h in got] == [h.highlights for h in expected]
+        assert [h["contributions"] for h in got] == [pytest.approx(h.contributions, rel=1e-5) for h in expected]
+
+
+def test_v1_search_takes_fusion_filters_and_paging(served, dbpedia, encoder):
+    searcher = Searcher(encoder=encoder)
+    text = QUERIES[0]
+    expected = searcher.search(text, index=dbpedia.name, k=5, offset=5, fusion=FusionConfig("rrf", rrf_k=60,
+                               weights={"keyword": 0.25, "semantic": 1.0}))
+    status, _, body = served.call("POST", "/v1/search", {"index": dbpedia.name, "text": text, "k": 5, "offset": 5,
+                                                         "fusion": {"method": "rrf", "rrf_k": 60}})
+    assert status == 200, body
+    assert [h["id"] for h in json.loads(body)["hits"]] == [h.id for h in expected]
+
+
+def test_v1_encode_gives_the_encoders_vectors(served, encoder):
+    texts = ["moon landing", "a cat on a mat"]
+    status, _, body = served.call("POST", "/v1/encode", {"texts": texts})
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["dimension"] == encoder.dimension and answer["model"] == encoder.fingerprint.as_dict()
+    assert answer["vectors"] == pytest.approx(encoder.encode_query(texts).tolist(), abs=1e-5)
+
+
+def test_own_endpoints_need_the_token_and_refuse_bad_requests_clearly(served, dbpedia):
+    assert served.call("POST", "/v1/search", {"index": dbpedia.name, "text": "x"}, token=None)[0] == 401
+    assert served.call("POST", "/v1/search", {"index": dbpedia.name, "text": "x"}, token="wrong")[0] == 401
+    status, _, body = served.call("POST", "/v1/search", {"index": dbpedia.name, "text": "x", "k": 100_000})
+    assert status == 422 and b"less than or equal to 1000" in body
+    status, _, body = served.call("POST", "/v1/search", {"index": "no_such_index_here", "text": "x"})
+    assert status == 400 and b"no_such_index_here" in body
+    status, _, body = served.call("POST", "/v1/encode", raw=b"[" + b"0," * 600_000 + b"0]")
+    assert status == 413 and b"limit" in body
+    schema = json.loads(served.call("GET", "/openapi.json", token=None)[2])
+    assert {"/v1/search", "/v1/encode"} <= set(schema["paths"])
+
+
+def test_health_and_metrics(served, dbpedia):
+    status, _, body = served.call("GET", "/healthz", token=None)
+    assert status == 200 and json.loads(body)["model"] == "loaded"
+    served.call("POST", "/v1/search", {"index": dbpedia.name, "text": "metrics probe query", "mode": "semantic"})
+    served.call("POST", "/v1/search", {"index": dbpedia.name, "text": "metrics probe query", "mode": "semantic"})
+    assert served.call("GET", "/metrics", token=None)[0] == 401
+    status, headers, body = served.call("GET", "/metrics")
+    text = body.decode()
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    assert 'semsearch_requests_total{endpoint="/v1/search",status="200"}' in text
+    assert 'semsearch_search_seconds_count{mode="semantic"}' in text
+    assert "semsearch_encoder_batch_size_count" in text
+    assert 'semsearch_query_vector_cache_total{result="hit"}' in text  # the second probe came from the cache
+
+
+def test_a_neural_query_through_the_proxy_returns_what_the_knn_query_returns(through_proxy, services, dbpedia,
+                                                                             encoder):
+    for text in QUERIES:
+        neural_body = {"size": 10, "_source": False, "query": {"neural": {"embedding": {"query_text": text, "k": 10}}}}
+        knn_body = {"size": 10, "_source": False,
+                    "query": {"knn": {"embedding": {"vector": encoder.encode_query(text).tolist(), "k": 10}}}}
+        proxied = through_proxy.search(index=dbpedia.name, body=neural_body)
+        direct = services.search(index=dbpedia.name, body=knn_body)
+        assert [h["_id"] for h in proxied["hits"]["hits"]] == [h["_id"] for h in direct["hits"]["hits"]]
+        assert len(proxied["hits"]["hits"]) == 10
+
+
+def test_neural_clauses_in_msearch_and_bool_are_rewritten(through_proxy, services, dbpedia, encoder):
+    text = QUERIES[0]
+    vector = encoder.encode_query(text).tolist()
+    bool_neural = {"size": 5, "_source": False, "query": {"bool": {
+        "must": [{"neural": {"embedding": {"query_text": text, "k": 20}}}],
+        "filter": [{"match": {"text": "moon"}}]}}}
+    bool_knn = {"size": 5, "_source": False, "query": {"bool": {
+        "must": [{"knn": {"embedding": {"vector": vector, "k": 20}}}], "filter": [{"match": {"text": "moon"}}]}}}
+    answers = through_proxy.msearch(body=[{"index": dbpedia.name}, bool_neural, {"index": dbpedia.name},
+                                          {"size": 3, "query": {"match": {"title": "Skinner"}}}])["responses"]
+    direct = services.search(index=dbpedia.name, body=bool_knn)
+    assert [h["_id"] for h in answers[0]["hits"]["hits"]] == [h["_id"] for h in direct["hits"]["hits"]]
+    assert answers[0]["hits"]["hits"] and answers[1]["hits"]["hits"]
+
+
+def test_a_neural_clause_inside_hybrid_runs_with_a_search_pipeline(through_proxy, services, dbpedia, encoder):
+    plugins = {p["component"] for p in services.cat.plugins(format="json")}
+    assert "opensearch-neural-search" in plugins  # scripts/services.sh installs it: the hybrid query is its
+    pipeline = f"test-serve-{uuid.uuid4().hex[:8]}"
+    services.transport.perform_request("PUT", f"/_search/pipeline/{pipeline}", body={
+        "phase_results_processors": [{"normalization-processor": {
+            "normalization": {"technique": "min_max"}, "combination": {"technique": "arithmetic_mean"}}}]})
+    try:
+        text = QUERIES[0]
+        keyword = {"match": {"text": text}}
+
+        def hybrid(semantic_clause):
+            return {"size": 10, "_source": False, "query": {"hybrid": {"queries": [keyword, semantic_clause]}}}
+
+        proxied = through_proxy.search(index=dbpedia.name, body=hybrid(
+            {"neural": {"embedding": {"query_text": text, "k": 10}}}), params={"search_pipeline": pipeline})
+        direct = services.search(index=dbpedia.name, body=hybrid(
+            {"knn": {"embedding": {"vector": encoder.encode_query(text).tolist(), "k": 10}}}),
+            params={"search_pipeline": pipeline})
+        assert [h["_id"] for h in proxied["hits"]["hits"]] == [h["_id"] for h in direct["hits"]["hits"]]
+        assert proxied["hits"]["hits"]
+    finally:
+        services.transport.perform_request("DELETE", f"/_search/pipeline/{pipeline}")
+
+
+def test_an_index_of_another_model_is_refused_naming_both(served, services, encoder):
+    name = f"test_serve_other_{uuid.uuid4().hex[:8]}"
+    other = {**encoder.fingerprint.as_dict(), "model": "BAAI/bge-small-en-v1.5", "weights": "0123456789abcdef"}
+    create_index(services, name, fingerprint=other, text_fields=["title", "text"], vector_field="embedding",
+                 engine="lucene", analyzer="english", replicas=0)
+    try:
+        body = {"query": {"neural": {"embedding": {"query_text": "moon", "k": 3}}}}
+        status, _, answer = served.call("POST", f"/{name}/_search", body, token=None)
+        assert status == 409, answer
+        message = json.loads(answer)["error"]
+        assert "BAAI/bge-small-en-v1.5" in message and "sentence-transformers/all-MiniLM-L6-v2" in message
+    finally:
+        services.indices.delete(index=name, ignore_unavailable=True)
+
+
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/{index}/_doc/<dbpedia:B._F._Skinner>"),
+    ("GET", "/{index}/_mapping"),
+    ("GET", "/no_such_index_here/_doc/1"),
+    ("POST", "/{index}/_count"),
+    ("HEAD", "/{index}"),
+])
+def test_other_requests_pass_through_byte_for_byte(served, settings, dbpedia, method, path):
+    path = path.format(index=dbpedia.name).replace("<", "%3C").replace(">", "%3E").replace(":", "%3A")
+    direct_url = settings.opensearch_url
+    raw = b'{"query": {"match": {"text": "moon"}}}' if method == "POST" else None
+    via_proxy = served.call(method, path, raw=raw, token=None)
+    direct = Served(direct_url, None, "").call(method, path, raw=raw, token=None)
+    assert via_proxy[0] == direct[0]
+    assert via_proxy[2] == direct[2]
+    assert via_proxy[1].get("content-type") == direct[1].get("content-type")

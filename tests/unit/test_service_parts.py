@@ -1,0 +1,170 @@
+"""The pure parts of semsearch serve: the neural → knn rewrite, the micro-batcher, metrics, proxy headers."""
+
+import asyncio
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from semsearch.errors import ConfigurationError, IndexMismatchError
+from semsearch.service import neural
+from semsearch.service.batching import QueryBatcher
+from semsearch.service.metrics import Counter, Histogram
+from semsearch.service.proxy import upstream_headers
+
+FINGERPRINT = {"model": "m", "weights": "abc", "dimension": 3, "pooling": ["mean"], "normalize": True}
+
+
+def fake_vector(text):
+    return [float(len(text)), 0.5, -1.0]
+
+
+def test_search_paths_are_recognised():
+    assert neural.search_endpoint("/docs/_search") == ("docs", "_search")
+    assert neural.search_endpoint("/_search") == (None, "_search")
+    assert neural.search_endpoint("/a,b/_msearch") == ("a,b", "_msearch")
+    assert neural.search_endpoint("/docs/_doc/1") is None
+    assert neural.search_endpoint("/_cat/indices") is None
+
+
+def test_a_neural_clause_becomes_a_knn_clause_with_its_parameters():
+    body = {"size": 5, "query": {"neural": {"embedding": {"query_text": "moon", "k": 7, "model_id": "x",
+                                                          "filter": {"term": {"lang": "en"}}}}}}
+    out = neural.rewrite(body, fake_vector)
+    assert out == {"size": 5, "query": {"knn": {"embedding": {"vector": [4.0, 0.5, -1.0], "k": 7,
+                                                              "filter": {"term": {"lang": "en"}}}}}}
+    assert "neural" in body["query"]  # the caller's body is left as it was
+
+
+def test_neural_clauses_inside_bool_and_hybrid_are_all_rewritten():
+    body = {"query": {"hybrid": {"queries": [
+        {"match": {"text": "moon"}},
+        {"bool": {"should": [{"neural": {"embedding": {"query_text": "moon landing", "k": 3}}}]}}]}}}
+    assert [field for field, _ in neural.neural_clauses(body)] == ["embedding"]
+    out = neural.rewrite(body, fake_vector)
+    assert out["query"]["hybrid"]["queries"][0] == {"match": {"text": "moon"}}
+    assert out["query"]["hybrid"]["queries"][1]["bool"]["should"][0] == {
+        "knn": {"embedding": {"vector": [12.0, 0.5, -1.0], "k": 3}}}
+    assert "neural" not in json.dumps(out)
+
+
+@pytest.mark.parametrize("clause, message", [
+    ({"embedding": {"k": 3}}, "query_text"),
+    ({"embedding": {"query_image": "…", "k": 3}}, "query_text"),
+    ({"embedding": {"query_text": "x", "k": 3, "weird": 1}}, "unsupported parameter"),
+    ({"embedding": {"query_text": "x"}}, "give k"),
+    ({"a": {"query_text": "x", "k": 1}, "b": {"query_text": "y", "k": 1}}, "one field"),
+])
+def test_malformed_neural_clauses_are_refused_with_the_reason(clause, message):
+    with pytest.raises(ConfigurationError, match=message):
+        neural.neural_clauses({"query": {"neural": clause}})
+
+
+def test_msearch_bodies_round_trip_and_name_their_indexes():
+    raw = b'{"index": "docs"}\n{"query": {"neural": {"embedding": {"query_text": "a", "k": 1}}}}\n{}\n{"query": {"match_all": {}}}\n'
+    items = neural.msearch_items(raw)
+    assert [header for header, _ in items] == [{"index": "docs"}, {}]
+    assert neural.indices_of("fallback", items[0][0]) == ["docs"]
+    assert neural.indices_of("a,b", items[1][0]) == ["a", "b"]
+    assert neural.msearch_items(neural.msearch_bytes(items)) == items
+    with pytest.raises(ConfigurationError, match="name its index"):
+        neural.indices_of(None, {})
+    with pytest.raises(ConfigurationError, match="pairs of lines"):
+        neural.msearch_items(b'{"index": "docs"}\n')
+
+
+def test_the_index_model_must_be_the_services_and_both_are_named():
+    neural.check_model("docs", {"semsearch": {"fingerprint": FINGERPRINT}}, FINGERPRINT)
+    other = {**FINGERPRINT, "model": "BAAI/bge-small-en-v1.5", "weights": "fff"}
+    with pytest.raises(IndexMismatchError) as caught:
+        neural.check_model("docs", {"semsearch": {"fingerprint": other}}, FINGERPRINT)
+    assert "BAAI/bge-small-en-v1.5" in str(caught.value) and "m (3-d, weights abc)" in str(caught.value)
+    with pytest.raises(ConfigurationError, match="no semsearch model fingerprint"):
+        neural.check_model("plain", {}, FINGERPRINT)
+
+
+def _batched(texts, max_batch):
+    calls, sizes = [], []
+
+    def encode(batch):
+        calls.append(list(batch))
+        return np.array([fake_vector(t) for t in batch], dtype=np.float32)
+
+    async def run():
+        batcher = QueryBatcher(encode, max_batch=max_batch, max_wait=0.01, on_batch=sizes.append)
+        vectors = await asyncio.gather(*(batcher.encode(t) for t in texts))
+        await batcher.close()
+        return vectors
+
+    return asyncio.run(run()), calls, sizes
+
+
+def test_concurrent_queries_share_a_batch_and_each_gets_its_own_vector():
+    texts = [f"query {'x' * i}" for i in range(20)] + ["query "]  # the last repeats the first
+    vectors, calls, sizes = _batched(texts, max_batch=32)
+    assert all(v[0] == len(t) for t, v in zip(texts, vectors))
+    assert sizes == [20] and len(calls) == 1  # one encoder call; the repeated text encoded once
+
+
+def test_a_batch_never_exceeds_the_cap():
+    texts = [f"q{i}" for i in range(20)]
+    vectors, calls, sizes = _batched(texts, max_batch=8)
+    assert max(sizes) <= 8 and sum(sizes) == 20 and len(calls) == 3
+    assert all(v[0] == len(t) for t, v in zip(texts, vectors))
+
+
+def test_an_encoder_error_reaches_every_waiting_caller():
+    def encode(texts):
+        raise RuntimeError("CUDA out of memory")
+
+    async def run():
+        batcher = QueryBatcher(encode, max_wait=0.005)
+        results = await asyncio.gather(batcher.encode("a"), batcher.encode("b"), return_exceptions=True)
+        await batcher.close()
+        return results
+
+    assert all(isinstance(r, RuntimeError) for r in asyncio.run(run()))
+
+
+def test_one_batch_runs_at_a_time():
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def encode(texts):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        threading.Event().wait(0.02)
+        with lock:
+            running[0] -= 1
+        return np.zeros((len(texts), 3), dtype=np.float32)
+
+    async def run():
+        batcher = QueryBatcher(encode, max_batch=2, max_wait=0)
+        await asyncio.gather(*(batcher.encode(str(i)) for i in range(10)))
+        await batcher.close()
+
+    asyncio.run(run())
+    assert peak[0] == 1
+
+
+def test_metrics_render_in_prometheus_text_format():
+    counter = Counter("c_total", "help", ("path",))
+    counter.inc('/v1/"x"')
+    histogram = Histogram("h_seconds", "help", (0.1, 1.0), ("mode",))
+    histogram.observe(0.05, "hybrid")
+    histogram.observe(5.0, "hybrid")
+    text = "\n".join(counter.render() + histogram.render())
+    assert 'c_total{path="/v1/\\"x\\""} 1' in text
+    assert 'h_seconds_bucket{mode="hybrid",le="0.1"} 1' in text
+    assert 'h_seconds_bucket{mode="hybrid",le="+Inf"} 2' in text
+    assert 'h_seconds_count{mode="hybrid"} 2' in text and "# TYPE h_seconds histogram" in text
+
+
+def test_the_clients_authorization_wins_and_hop_by_hop_headers_stay_behind():
+    headers = {"Host": "proxy:8600", "Connection": "keep-alive", "Content-Type": "application/json",
+               "Content-Length": "12"}
+    assert upstream_headers(headers, "Basic c2VjcmV0") == {"Content-Type": "application/json",
+                                                          "Authorization": "Basic c2VjcmV0"}
+    own = upstream_headers({**headers, "authorization": "Basic b3du"}, "Basic c2VjcmV0")
+    assert own["authorization"] == "Basic b3du" and "Authorization" not in own
