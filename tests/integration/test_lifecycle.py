@@ -325,7 +325,9 @@ def test_nested_passages_score_a_document_by_its_best_passage(client, names, cor
         docs.append(Document(id=doc["_id"], source={"title": doc["title"], "text": text}, text=text,
                              content_hash="h"))
     target_text = "The lighthouse keeper's cat sailed alone to Antarctica on a raft of driftwood."
-    docs[3].text += " " + target_text
+    # Said three times at the very end: the last window is about it, whatever else that window holds (said
+    # once, its best passage beat another document's by only 0.009 cosine, a margin one run lost).
+    docs[3].text += " " + " ".join([target_text] * 3)
     docs[3].source["text"] = docs[3].text
     writer = BulkWriter(client, name, VECTOR, refresh="wait_for", passages_field="passages")
     _, vectors, passages = documents_with_vectors(docs, encoder.encode_passages([d.text for d in docs], overlap=8))
