@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from semsearch.encoding.encoder import Encoder
@@ -182,8 +182,99 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def error_status(exc: SemsearchError) -> int:
+    return 409 if isinstance(exc, IndexMismatchError) else 400 if isinstance(exc, ConfigurationError) else 502
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class ServiceApp:
+    """The ASGI application: the service's own paths go to FastAPI (after the token and size checks); every
+    other request is proxied to the cluster at the ASGI level, with no framework in the way."""
+
+    def __init__(self, api: FastAPI, service: Service) -> None:
+        self.api, self.service = api, service
+
+    def own(self, scope) -> bool:
+        path = scope["path"]
+        if path.startswith(OWN_PATHS) or path.startswith("/static/") or path in ("/healthz", "/openapi.json"):
+            return True
+        return path == "/" and scope["method"] == "GET" and "text/html" in (_header(scope, b"accept") or "")
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or self.own(scope):
+            if scope["type"] == "http":
+                return await self.guarded(scope, receive, send)
+            return await self.api(scope, receive, send)
+        await self.proxied(scope, receive, send)
+
+    async def guarded(self, scope, receive, send) -> None:
+        path = scope["path"]
+        guarded = path.startswith(OWN_PATHS)
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_SERVICE_BODY:
+            return await error(413, f"request body of {int(length):,} bytes is over this endpoint's limit of "
+                                    f"{MAX_SERVICE_BODY:,}")(scope, receive, send)
+        token = self.service.token
+        if guarded and token is not None:
+            given = (_header(scope, b"authorization") or "").encode()
+            if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+                return await error(401, "this endpoint needs 'Authorization: Bearer <token>' (semsearch serve "
+                                        "--token)")(scope, receive, send)
+
+        async def counted(message) -> None:
+            if message["type"] == "http.response.start":
+                self.service.metrics.requests.inc(path if not path.startswith("/static/") else "/static",
+                                                  str(message["status"]))
+            await send(message)
+
+        await self.api(scope, receive, counted)
+
+    async def proxied(self, scope, receive, send) -> None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_PROXY_BODY:
+                return await error(413, f"request body over {MAX_PROXY_BODY:,} bytes")(scope, receive, send)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
+        target = neural.search_endpoint(scope["path"])
+        if target is not None and scope["method"] in ("GET", "POST") and b'"neural"' in body:
+            started = time.perf_counter()
+            try:
+                body, rewritten = await self.service.rewrite_neural(*target, body, headers)
+            except SemsearchError as exc:
+                message = scrub(str(exc), self.service.settings)
+                return await error(error_status(exc), message)(scope, receive, send)
+            except ValueError as exc:  # a body that is not JSON
+                return await error(400, f"the search body is not valid JSON: {exc}")(scope, receive, send)
+            self.service.metrics.rewrites.inc(amount=rewritten)
+            self.service.metrics.latency.observe(time.perf_counter() - started, "neural_rewrite")
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        try:
+            status, answer_headers, pieces = await self.service.proxy.send(
+                scope["method"], raw_path, scope["query_string"].decode("latin-1"), headers, body)
+        except OSError as exc:  # aiohttp's connection errors are OSErrors
+            message = scrub(f"the cluster is unreachable: {exc}", self.service.settings)
+            return await error(502, message)(scope, receive, send)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer_headers.items()]})
+        async for piece in pieces:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def create_app(settings: Settings | None = None, *, encoder: Encoder | None = None, token: str | None = None,
-               max_batch: int = 64, max_wait: float = 0.002) -> FastAPI:
+               max_batch: int = 64, max_wait: float = 0.002) -> ServiceApp:
     """The service; ``token``: a bearer token its own endpoints require (None: none)."""
     settings = settings or Settings()
     service = Service(settings, encoder, token, max_batch, max_wait)
@@ -198,26 +289,9 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
                   description="Semantic and hybrid search for an OpenSearch cluster, from the outside.")
     app.state.service = service
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        own = request.url.path.startswith(OWN_PATHS)
-        limit = MAX_SERVICE_BODY if own else MAX_PROXY_BODY
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            return error(413, f"request body of {int(length):,} bytes is over this endpoint's limit of {limit:,}")
-        if own and service.token is not None:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {service.token}".encode()):
-                return error(401, "this endpoint needs 'Authorization: Bearer <token>' (semsearch serve --token)")
-        response = await call_next(request)
-        if own or request.url.path in ("/healthz", "/"):
-            service.metrics.requests.inc(request.url.path, str(response.status_code))
-        return response
-
     @app.exception_handler(SemsearchError)
     async def semsearch_error(request: Request, exc: SemsearchError):
-        status = 409 if isinstance(exc, IndexMismatchError) else 400 if isinstance(exc, ConfigurationError) else 502
-        return error(status, scrub(str(exc), settings))
+        return error(error_status(exc), scrub(str(exc), settings))
 
     @app.post("/v1/search", response_model=SearchAnswer)
     async def search(body: SearchBody) -> dict:
@@ -257,6 +331,10 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
+    @app.get("/", include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(resources.files(STATIC).joinpath("static", "index.html").read_bytes())
+
     @app.get("/static/{name}", include_in_schema=False)
     async def static(name: str) -> Response:
         files = resources.files(STATIC).joinpath("static")
@@ -266,27 +344,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             return error(404, f"no static file {name!r}")
         return Response(files.joinpath(name).read_bytes(), media_type=kind)
 
-    @app.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
-                   include_in_schema=False)
-    async def to_cluster(request: Request, path: str) -> Response:
-        if request.url.path == "/" and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-            page = resources.files(STATIC).joinpath("static", "index.html").read_bytes()
-            return HTMLResponse(page)
-        body = await request.body()
-        if len(body) > MAX_PROXY_BODY:
-            return error(413, f"request body over {MAX_PROXY_BODY:,} bytes")
-        target = neural.search_endpoint(request.url.path)
-        headers = dict(request.headers)
-        if target is not None and request.method in ("GET", "POST") and b'"neural"' in body:
-            started = time.perf_counter()
-            body, rewritten = await service.rewrite_neural(*target, body, headers)
-            service.metrics.rewrites.inc(amount=rewritten)
-            service.metrics.latency.observe(time.perf_counter() - started, "neural_rewrite")
-        status, answer_headers, chunks = await service.proxy.send(request.method, request.url.path,
-                                                                  request.url.query, headers, body)
-        return StreamingResponse(chunks, status_code=status, headers=answer_headers)
-
-    return app
+    return ServiceApp(app, service)
 
 
 def _version() -> str:
@@ -299,7 +357,7 @@ TOKEN_VARIABLE = "SEMSEARCH_SERVE_TOKEN"
 BATCH_VARIABLES = ("SEMSEARCH_SERVE_MAX_BATCH", "SEMSEARCH_SERVE_MAX_WAIT_MS")
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> ServiceApp:
     """The app as ``semsearch serve`` starts it in each uvicorn worker: settings, token and micro-batching
     from the environment."""
     import os  # noqa: PLC0415

@@ -7,6 +7,7 @@ import base64
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
+from yarl import URL
 
 from semsearch.engines.opensearch import ssl_context
 from semsearch.settings import Settings
@@ -15,6 +16,7 @@ from semsearch.settings import Settings
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "transfer-encoding", "upgrade", "host", "content-length"})
 CHUNK = 64 * 1024
+WHOLE_ANSWER = 1 << 20  # answers up to this size are read whole and sent in one piece; larger ones stream
 
 
 def cluster_authorization(settings: Settings) -> str | None:
@@ -41,6 +43,11 @@ def downstream_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in headers.items() if name.lower() not in HOP_BY_HOP}
 
 
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield  # an async generator that yields nothing
+
+
 class ClusterProxy:
     """One aiohttp session to the cluster, shared by every proxied request."""
 
@@ -62,11 +69,26 @@ class ClusterProxy:
 
     async def send(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
                    ) -> tuple[int, dict[str, str], AsyncIterator[bytes]]:
-        """Status, headers and the streamed body of the cluster's answer."""
-        url = f"{self.base}{path}" + (f"?{query}" if query else "")
+        """Status, headers and the body of the cluster's answer, in chunks. ``path`` and ``query`` are sent as
+        they came (already percent-encoded). A small answer comes whole, in one chunk, with its length."""
+        url = URL(f"{self.base}{path}" + (f"?{query}" if query else ""), encoded=True)
         response = await self._client().request(method, url, data=body or None,
                                                 headers=upstream_headers(headers, self._authorization),
                                                 allow_redirects=False)
+        answer_headers = downstream_headers(response.headers)
+        if method == "HEAD":  # no body, but the length the body would have
+            response.release()
+            answer_headers["content-length"] = response.headers.get("content-length", "0")
+            return response.status, answer_headers, _nothing()
+        if response.content_length is not None and response.content_length <= WHOLE_ANSWER:
+            whole = await response.read()
+            response.release()
+            answer_headers["content-length"] = str(len(whole))
+
+            async def one() -> AsyncIterator[bytes]:
+                yield whole
+
+            return response.status, answer_headers, one()
 
         async def stream() -> AsyncIterator[bytes]:
             try:
@@ -75,7 +97,7 @@ class ClusterProxy:
             finally:
                 response.release()
 
-        return response.status, downstream_headers(response.headers), stream()
+        return response.status, answer_headers, stream()
 
     async def read(self, method: str, path: str, headers: Mapping[str, str], body: bytes = b"") -> tuple[int, bytes]:
         """A whole answer (for the service's own reads, e.g. an index's _meta)."""
