@@ -42,6 +42,7 @@ def assert_exactly_indexed(client, index, path: Path) -> None:
     assert found == ids
 
 
+@pytest.mark.slow
 def test_dbpedia_through_two_workers(client, dbpedia, data_dir):
     # The session's dbpedia index (conftest.dbpedia) is this ingest: 5,000 documents through two workers.
     assert dbpedia.result.returncode == 0, dbpedia.result.stderr
@@ -50,6 +51,7 @@ def test_dbpedia_through_two_workers(client, dbpedia, data_dir):
     assert all("semsearch.encode_batch" in log for log in dbpedia.worker_logs), "both workers should have taken batches"
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_run(client, index_name, workers, data_dir, tmp_path):
     workers.start(2)
     path = corpus_slice(data_dir, tmp_path, 1200)
@@ -78,6 +80,7 @@ def documents_in(client, index: str) -> int:
         return 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("service", ["redis", "opensearch"])
 def test_service_restarted_mid_run(client, index_name, workers, data_dir, tmp_path, service):
     workers.start(1)
@@ -100,6 +103,7 @@ def test_service_restarted_mid_run(client, index_name, workers, data_dir, tmp_pa
     assert_exactly_indexed(client, index_name, path)
 
 
+@pytest.mark.slow
 def test_single_document_submits_are_micro_batched(client, index_name, workers, broker, data_dir):
     settings = Settings(broker_url=BROKER)
     lines = (data_dir / "dbpedia-entity" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:1000]

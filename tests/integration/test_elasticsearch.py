@@ -52,6 +52,7 @@ def test_index_create_maps_a_dense_vector_sized_for_the_model(es, es_index):
     assert info["cluster"]["distribution"] == "elasticsearch"
 
 
+@pytest.mark.slow
 def test_dbpedia_ingest_indexes_every_document_with_a_vector(es, es_dbpedia):
     name, result = es_dbpedia
     assert result.returncode == 0, result.stderr
@@ -159,6 +160,7 @@ def test_long_documents_are_chunked_and_found_by_a_late_passage(es, es_settings,
     assert hits[0].score > (1 + first_window_only) / 2 + 0.05  # Elasticsearch cosine score: (1 + cos) / 2
 
 
+@pytest.mark.slow
 def test_celery_workers_write_to_elasticsearch(es, es_index, data_dir, tmp_path):
     broker = redis.Redis.from_url(BROKER)
     broker.flushdb()

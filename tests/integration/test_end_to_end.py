@@ -62,6 +62,7 @@ def test_eval_json_prints_all_three_modes(dbpedia, data_dir):
     assert scores["hybrid"]["ndcg@10"] >= best_single + 0.01, scores
 
 
+@pytest.mark.slow
 def test_eval_tune_reports_the_best_fusion_without_changing_defaults(dbpedia, data_dir):
     name = dbpedia.name
     folder = data_dir / "dbpedia-entity"
@@ -139,6 +140,7 @@ def test_long_documents_are_chunked_and_found_by_a_late_passage(client, index_na
     assert "passages" not in hits[0].source
 
 
+@pytest.mark.slow
 def test_rerun_skips_what_is_indexed_and_encodes_only_changes(client, index_name, tmp_path, data_dir):
     lines = (data_dir / "dbpedia-entity" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:20]
     path = tmp_path / "twenty.jsonl"

@@ -84,6 +84,7 @@ def vectors_count(es, name):
     return es.count(index=name, body={"query": {"exists": {"field": VECTOR}}})["count"]
 
 
+@pytest.mark.slow
 def test_enable_vectors_adds_the_field_in_place_and_backfills(es, es_settings, names, corpus, encoder):
     name = names()
     write_plain(es, name, corpus)
@@ -125,6 +126,7 @@ def test_enable_vectors_refuses_an_opensearch_space_type(es, names, corpus, enco
     assert VECTOR not in es.indices.get_mapping(index=name)[name]["mappings"]["properties"]
 
 
+@pytest.mark.slow
 def test_backfill_killed_halfway_reruns_without_re_encoding(es, names, corpus, encoder):
     name = names()
     total = 300
@@ -162,6 +164,7 @@ def test_backfill_killed_halfway_reruns_without_re_encoding(es, names, corpus, e
     assert again.encoded == 1 and again.ok
 
 
+@pytest.mark.slow
 def test_migrate_to_another_model_and_roll_back(es, es_settings, names, corpus, encoder, other_model):
     name = names()
     semsearch_index(es, name, encoder, corpus[:80])

@@ -177,6 +177,7 @@ def all_hits(client, index: str) -> list[dict]:
 
 # Both write schedules (semsearch.writing.write_schedule): parts written while the next encodes by one
 # thread, and whole batches written by concurrent requests (auto's choice beside a local cluster).
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["while_encoding", "after_encoding"])
 def test_429_under_pressure_is_retried_and_every_document_indexed_once(client, index_name, data_dir, tmp_path,
                                                                          settings, schedule):

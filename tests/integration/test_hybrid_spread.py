@@ -50,6 +50,7 @@ def _eval(index: str, collection: str) -> dict:
     return _evaluations[index, collection]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("collection", ["manpages", "debian-packages"])
 def test_default_hybrid_is_at_least_the_better_single_mode(collection, manpages, debian_packages):
     index = {"manpages": manpages, "debian-packages": debian_packages}[collection]
@@ -60,6 +61,7 @@ def test_default_hybrid_is_at_least_the_better_single_mode(collection, manpages,
     assert hybrid >= max(keyword, semantic), scores
 
 
+@pytest.mark.slow
 def test_eval_reports_empty_keyword_lists_on_long_queries(manpages):
     scores = _eval(manpages, "manpages")
     health = scores["candidates"]

@@ -88,6 +88,7 @@ def semsearch_index(client, name, encoder, docs, *, with_vectors=True, **knobs):
 QUERIES = ("airline crash", "American jazz musician", "river in Europe")
 
 
+@pytest.mark.slow
 def test_enable_vectors_on_a_plain_index_keeps_its_name_and_answers(client, names, corpus, encoder):
     name = names()
     write_plain(client, name, corpus)
@@ -161,6 +162,7 @@ def test_enable_vectors_behind_an_alias_moves_it_and_keeps_the_old_index(client,
 
 # -- backfill, killed and resumed -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_backfill_killed_halfway_resumes_without_re_encoding(client, names, corpus, encoder):
     name = names()
     total = 300
@@ -218,6 +220,7 @@ def other_model(tmp_path_factory):
     return model_copy(tmp_path_factory.mktemp("cls-model"), {"pooling_mode": "cls"})
 
 
+@pytest.mark.slow
 def test_migrate_to_another_model_and_roll_back(client, names, corpus, encoder, other_model):
     name = names()
     semsearch_index(client, name, encoder, corpus[:80])
@@ -346,6 +349,7 @@ def test_nested_passages_score_a_document_by_its_best_passage(client, names, cor
     assert get_index_info(client, name).meta["passages"] == {"field": "passages", "text_field": "text",
                                                              "unit": "tokens", "window": 256, "overlap": 8}
 
+@pytest.mark.slow
 def test_migrate_an_ingested_index_with_passages(client, names, corpus, encoder, other_model, tmp_path):
     """An index made by `semsearch ingest` has nested passages: migrate re-encodes them with the new model."""
     name = names()

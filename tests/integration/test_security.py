@@ -332,6 +332,7 @@ def test_cli_prints_each_failure_as_one_line_and_exits_2(tls, other_ca):
     assert len(set(lines)) == len(lines)
 
 
+@pytest.mark.slow
 def test_secrets_never_appear_in_output_logs_or_task_messages(tls, tls_worker, own_redis, client, fresh_index,
                                                                 data_dir, tmp_path):
     index = fresh_index()
