@@ -236,7 +236,8 @@ def serve(host: str, port: int, workers: int, token: str | None, max_batch: int,
     if token:
         os.environ[TOKEN_VARIABLE] = token  # the workers read it; never printed
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
-        click.echo(f"warning: listening on {host} without --token: anyone who reaches it can search", err=True)
+        click.echo(f"warning: listening on {host} without --token: anyone who reaches it can search, and send any "
+                   "request to the cluster with the service's credentials", err=True)
     click.echo(f"semsearch serve: http://{host}:{port}/ (proxy to {redact_url(settings.opensearch_url)}), "
                f"{workers} worker(s)", err=True)
     uvicorn.run("semsearch.service.app:app_from_environment", factory=True, host=host, port=port, workers=workers,

@@ -11,12 +11,17 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hmac
 import json
 import time
+import zlib
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, Literal
+from urllib.parse import quote
+
+import aiohttp
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -25,7 +30,7 @@ from pydantic import BaseModel, Field
 from semsearch.encoding.encoder import Encoder
 from semsearch.engines.opensearch import make_async_client, scrub
 from semsearch.errors import ConfigurationError, IndexMismatchError, SemsearchError
-from semsearch.index.manage import IndexInfo
+from semsearch.index.manage import IndexInfo, check_fingerprint, index_info_from_mappings
 from semsearch.query.async_search import AsyncSearcher
 from semsearch.query.plan import DEFAULT_WINDOW, Hit, fusion_from_options
 from semsearch.service import neural
@@ -38,7 +43,12 @@ MAX_K = 1000
 MAX_TEXTS = 256  # per /v1/encode request
 MAX_SERVICE_BODY = 1 << 20  # the service's own endpoints take small JSON
 MAX_PROXY_BODY = 100 << 20  # OpenSearch's default http.max_content_length
-OWN_PATHS = ("/v1/", "/metrics")  # the bearer token guards these (the proxy keeps the client's own auth)
+MAX_DEPTH = 10_000  # offset + k: the deepest hit a search may ask for
+# Exact paths, so that an index named "metrics-2024" or "v1" is still the cluster's: the service answers
+# these, every other path goes to the cluster. The bearer token guards GUARDED.
+GUARDED = frozenset({"/v1/search", "/v1/encode", "/metrics"})
+STATIC_FILES = frozenset({"index.html", "app.js", "style.css"})
+OWN = GUARDED | {"/healthz", "/openapi.json"} | {f"/static/{name}" for name in STATIC_FILES}
 STATIC = "semsearch.service"
 
 
@@ -54,7 +64,7 @@ class SearchBody(BaseModel):
     text: str = Field(min_length=1)
     mode: Literal["hybrid", "semantic", "keyword"] = "hybrid"
     k: int = Field(default=10, ge=1, le=MAX_K)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_DEPTH - MAX_K)
     filters: list[dict[str, Any]] | None = None
     fusion: FusionOptions | None = None
     window: int | None = Field(default=None, ge=1, le=MAX_K)
@@ -130,26 +140,27 @@ class Service:
             self.searcher._encoder = self._encoder
         return self._encoder
 
-    async def index_meta(self, index: str, headers) -> dict:
-        """The index's _meta (for its model), read with the client's own credentials, cached 30 s."""
+    async def check_model(self, index: str, headers) -> None:
+        """Refuse an index (or any index behind an alias or pattern) whose vectors are not this service's
+        model, as Searcher does; the mapping is read with the request's own credentials, cached 30 s."""
         cached = self._meta.get(index)
         if cached and time.monotonic() - cached[1] < 30:
-            return cached[0]
-        auth = {k: v for k, v in headers.items() if k.lower() == "authorization"}
-        status, body = await self.proxy.read("GET", f"/{index}/_mapping", auth)
-        if status == 404:
-            raise ConfigurationError(f"index {index!r} does not exist")
-        if status >= 300:
-            raise SemsearchError(f"reading the mapping of {index!r} failed with status {status}")
-        mappings = json.loads(body)
-        metas = [m.get("mappings", {}).get("_meta") or {} for m in mappings.values()]
-        meta = metas[0] if metas else {}
-        self._meta[index] = (meta, time.monotonic())
-        return meta
+            mappings = cached[0]
+        else:
+            status, body = await self.proxy.read("GET", f"/{quote(index, safe=',*')}/_mapping",
+                                                 self.proxy.auth_for(headers, self.token))
+            if status == 404:
+                raise ConfigurationError(f"index {index!r} does not exist")
+            if status >= 300:  # e.g. the client may not read it: the cluster's own answer goes back
+                raise ClusterAnswer(status, body)
+            mappings = json.loads(body)
+            self._meta[index] = (mappings, time.monotonic())
+        fingerprint = self.encoder.fingerprint.as_dict()
+        for concrete, entry in sorted(mappings.items()):
+            check_fingerprint(index_info_from_mappings(concrete, {concrete: entry}), fingerprint)
 
     async def rewrite_neural(self, path_index: str | None, endpoint: str, raw: bytes, headers) -> tuple[bytes, int]:
         """The body with neural clauses rewritten, and how many there were."""
-        fingerprint = self.encoder.fingerprint.as_dict()
         if endpoint == "_msearch":
             items = neural.msearch_items(raw)
         else:
@@ -160,8 +171,9 @@ class Service:
         for header, body in items:
             if neural.neural_clauses(body):
                 for index in neural.indices_of(path_index, header):
-                    neural.check_model(index, await self.index_meta(index, headers), fingerprint)
-        vectors = dict(zip(texts, await asyncio.gather(*(self.query_vector(t) for t in dict.fromkeys(texts)))))
+                    await self.check_model(index, headers)
+        unique = list(dict.fromkeys(texts))
+        vectors = dict(zip(unique, await asyncio.gather(*(self.query_vector(text) for text in unique))))
         rewritten = [(header, neural.rewrite(body, lambda text: vectors[text])) for header, body in items]
         if endpoint == "_msearch":
             return neural.msearch_bytes(rewritten), len(texts)
@@ -178,12 +190,29 @@ class Service:
         await self.searcher.close()
 
 
+class ClusterAnswer(Exception):
+    """The cluster refused a read the service made for a client: its answer goes back as it was."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(status)
+        self.status, self.body = status, body
+
+
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
 def error_status(exc: SemsearchError) -> int:
     return 409 if isinstance(exc, IndexMismatchError) else 400 if isinstance(exc, ConfigurationError) else 502
+
+
+def decompressed(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """A gzip or deflate request body inflated (to find and rewrite neural clauses), its encoding header gone."""
+    encoding = next((v for k, v in headers.items() if k.lower() == "content-encoding"), "").strip().lower()
+    if encoding not in ("gzip", "deflate"):
+        return body, headers
+    raw = gzip.decompress(body) if encoding == "gzip" else zlib.decompress(body)
+    return raw, {k: v for k, v in headers.items() if k.lower() != "content-encoding"}
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -202,7 +231,7 @@ class ServiceApp:
 
     def own(self, scope) -> bool:
         path = scope["path"]
-        if path.startswith(OWN_PATHS) or path.startswith("/static/") or path in ("/healthz", "/openapi.json"):
+        if path in OWN:
             return True
         return path == "/" and scope["method"] == "GET" and "text/html" in (_header(scope, b"accept") or "")
 
@@ -215,7 +244,7 @@ class ServiceApp:
 
     async def guarded(self, scope, receive, send) -> None:
         path = scope["path"]
-        guarded = path.startswith(OWN_PATHS)
+        guarded = path in GUARDED
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > MAX_SERVICE_BODY:
             return await error(413, f"request body of {int(length):,} bytes is over this endpoint's limit of "
@@ -229,8 +258,7 @@ class ServiceApp:
 
         async def counted(message) -> None:
             if message["type"] == "http.response.start":
-                self.service.metrics.requests.inc(path if not path.startswith("/static/") else "/static",
-                                                  str(message["status"]))
+                self.service.metrics.requests.inc(path, str(message["status"]))
             await send(message)
 
         await self.api(scope, receive, counted)
@@ -239,6 +267,8 @@ class ServiceApp:
         chunks, size = [], 0
         while True:
             message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away mid-upload: nothing half-sent reaches the cluster
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > MAX_PROXY_BODY:
@@ -248,6 +278,8 @@ class ServiceApp:
         body = b"".join(chunks)
         headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
         target = neural.search_endpoint(scope["path"])
+        if target is not None and scope["method"] in ("GET", "POST") and body:
+            body, headers = decompressed(body, headers)  # opensearch-py's http_compress gzips bodies
         if target is not None and scope["method"] in ("GET", "POST") and b'"neural"' in body:
             started = time.perf_counter()
             try:
@@ -255,22 +287,32 @@ class ServiceApp:
             except SemsearchError as exc:
                 message = scrub(str(exc), self.service.settings)
                 return await error(error_status(exc), message)(scope, receive, send)
-            except ValueError as exc:  # a body that is not JSON
-                return await error(400, f"the search body is not valid JSON: {exc}")(scope, receive, send)
+            except ClusterAnswer as answer:
+                return await Response(answer.body, status_code=answer.status,
+                                      media_type="application/json")(scope, receive, send)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                message = scrub(f"the search body is not valid JSON: {exc}", self.service.settings)
+                return await error(400, message)(scope, receive, send)
             self.service.metrics.rewrites.inc(amount=rewritten)
             self.service.metrics.latency.observe(time.perf_counter() - started, "neural_rewrite")
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         try:
             status, answer_headers, pieces = await self.service.proxy.send(
-                scope["method"], raw_path, scope["query_string"].decode("latin-1"), headers, body)
-        except OSError as exc:  # aiohttp's connection errors are OSErrors
-            message = scrub(f"the cluster is unreachable: {exc}", self.service.settings)
-            return await error(502, message)(scope, receive, send)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer_headers.items()]})
-        async for piece in pieces:
-            await send({"type": "http.response.body", "body": piece, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                scope["method"], raw_path, scope["query_string"].decode("latin-1"), headers, body,
+                token=self.service.token)
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            timeout = isinstance(exc, asyncio.TimeoutError)
+            message = scrub(f"the cluster {'did not answer in time' if timeout else 'is unreachable'}: {exc}",
+                            self.service.settings)
+            return await error(504 if timeout else 502, message)(scope, receive, send)
+        try:
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer_headers]})
+            async for piece in pieces:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await pieces.aclose()  # releases the cluster's connection even when the client went away
 
 
 def create_app(settings: Settings | None = None, *, encoder: Encoder | None = None, token: str | None = None,
@@ -340,7 +382,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         files = resources.files(STATIC).joinpath("static")
         kinds = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
         kind = next((v for k, v in kinds.items() if name.endswith(k)), None)
-        if kind is None or "/" in name or not files.joinpath(name).is_file():
+        if kind is None or name not in STATIC_FILES:
             return error(404, f"no static file {name!r}")
         return Response(files.joinpath(name).read_bytes(), media_type=kind)
 

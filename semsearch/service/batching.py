@@ -49,7 +49,14 @@ class QueryBatcher:
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
             if not self._pending:
                 self._arrived.clear()
-            await self._run(batch)
+            try:
+                await self._run(batch)
+            except BaseException as exc:  # noqa: BLE001 - no caller is left waiting, whatever went wrong
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("encoder stopped"))
+                if not isinstance(exc, Exception):
+                    raise
 
     async def _run(self, batch: Sequence[tuple[str, asyncio.Future]]) -> None:
         texts = list(dict.fromkeys(text for text, _ in batch))  # the same query twice is encoded once
@@ -67,6 +74,10 @@ class QueryBatcher:
                 future.set_result(by_text[text])
 
     async def close(self) -> None:
+        for _, future in self._pending:
+            if not future.done():
+                future.set_exception(RuntimeError("the service is shutting down"))
+        self._pending = []
         if self._consumer is not None:
             self._consumer.cancel()
             try:

@@ -10,6 +10,11 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
+def _number(value: float) -> str:
+    """Every digit (a counter printed as 1.23457e+06 would stop moving for rate())."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _labels(names: Sequence[str], values: Sequence[str]) -> str:
     if not names:
         return ""
@@ -32,7 +37,7 @@ class Counter:
 
     def render(self) -> list[str]:
         lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        lines += [f"{self.name}{_labels(self.label_names, k)} {v:g}" for k, v in sorted(self._values.items())]
+        lines += [f"{self.name}{_labels(self.label_names, k)} {_number(v)}" for k, v in sorted(self._values.items())]
         return lines
 
 
@@ -62,7 +67,7 @@ class Histogram:
             for bound, count in zip([*self.buckets, "+Inf"], counts):
                 le = bound if bound == "+Inf" else f"{bound:g}"
                 lines.append(f"{self.name}_bucket{_labels((*self.label_names, 'le'), (*key, le))} {count}")
-            lines.append(f"{self.name}_sum{_labels(self.label_names, key)} {self._sums[key]:g}")
+            lines.append(f"{self.name}_sum{_labels(self.label_names, key)} {_number(self._sums[key])}")
             lines.append(f"{self.name}_count{_labels(self.label_names, key)} {counts[-1]}")
         return lines
 

@@ -22,6 +22,8 @@ NEURAL = "neural"
 KNN_KEYS = ("k", "min_score", "max_distance", "filter", "boost", "_name", "method_parameters", "rescore",
             "expand_nested_docs")
 IGNORED_KEYS = ("query_text", "model_id")
+# What makes an object under "neural" a neural query (rather than, say, an aggregation named "neural").
+CLAUSE_KEYS = frozenset({"query_text", "query_image", "query_tokens", "model_id", "k"})
 _SEARCH_PATH = re.compile(r"^/(?:(?P<index>[^/_][^/]*)/)?(?P<endpoint>_search|_msearch)/?$")
 
 
@@ -41,12 +43,20 @@ def _walk(node: Any) -> Iterator[dict]:
             yield from _walk(value)
 
 
+def _is_clause(node: dict) -> bool:
+    """A query clause ``{"neural": {FIELD: {...}}}``: the only key of its object, holding objects. A field, an
+    aggregation or a ``_source`` entry that happens to be called "neural" is not one."""
+    clause = node.get(NEURAL)
+    return len(node) == 1 and isinstance(clause, dict) and bool(clause) and \
+        all(isinstance(spec, dict) and bool(CLAUSE_KEYS & set(spec)) for spec in clause.values())
+
+
 def neural_clauses(body: Any) -> list[tuple[str, dict]]:
     """Each neural clause of a search body, as (vector field, its parameters), in the body's order."""
     found = []
     for node in _walk(body):
-        clause = node.get(NEURAL)
-        if isinstance(clause, dict) and clause:
+        if _is_clause(node):
+            clause = node[NEURAL]
             if len(clause) != 1:
                 raise ConfigurationError(f"a neural clause names one field, got {sorted(clause)}")
             (field, spec), = clause.items()
@@ -77,7 +87,7 @@ def rewrite(body: Any, vector_of: Callable[[str], Sequence[float]]) -> Any:
         return [rewrite(value, vector_of) for value in body]
     if not isinstance(body, dict):
         return body
-    if isinstance(body.get(NEURAL), dict) and len(body) == 1:
+    if _is_clause(body) and len(body[NEURAL]) == 1:
         (field, spec), = body[NEURAL].items()
         spec = {**spec, **({"filter": rewrite(spec["filter"], vector_of)} if "filter" in spec else {})}
         return knn_clause(field, spec, vector_of(spec["query_text"]))

@@ -30,17 +30,30 @@ def cluster_authorization(settings: Settings) -> str | None:
     return None
 
 
-def upstream_headers(headers: Mapping[str, str], authorization: str | None) -> dict[str, str]:
-    """The client's headers for the cluster: hop-by-hop ones dropped; the client's own Authorization kept,
-    else the service's credentials (pure)."""
-    forwarded = {name: value for name, value in headers.items() if name.lower() not in HOP_BY_HOP}
-    if authorization and not any(name.lower() == "authorization" for name in forwarded):
+def upstream_headers(headers: Mapping[str, str], authorization: str | None, token: str | None = None
+                     ) -> dict[str, str]:
+    """The client's headers for the cluster, hop-by-hop ones dropped (pure). The client's own Authorization
+    goes to the cluster as it is. The service's credentials (``authorization``) stand in only for a client
+    that sent none, or, when the service has a ``token``, for a client that sent that token (which never
+    reaches the cluster): behind a token, an unknown client gets no credentials of the service's."""
+    forwarded = {name: value for name, value in headers.items()
+                 if name.lower() not in HOP_BY_HOP and name.lower() != "authorization"}
+    given = next((value for name, value in headers.items() if name.lower() == "authorization"), None)
+    if token is not None and given == f"Bearer {token}":
+        given = None
+        allowed = True
+    else:
+        allowed = token is None
+    if given is not None:
+        forwarded["Authorization"] = given
+    elif authorization and allowed:
         forwarded["Authorization"] = authorization
     return forwarded
 
 
-def downstream_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: value for name, value in headers.items() if name.lower() not in HOP_BY_HOP}
+def downstream_headers(headers) -> list[tuple[str, str]]:
+    """The cluster's answer headers for the client, repeated ones kept, hop-by-hop ones dropped (pure)."""
+    return [(name, value) for name, value in headers.items() if name.lower() not in HOP_BY_HOP]
 
 
 async def _nothing() -> AsyncIterator[bytes]:
@@ -67,23 +80,29 @@ class ClusterProxy:
                                                   skip_auto_headers=("User-Agent", "Accept-Encoding"))
         return self._session
 
-    async def send(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes
-                   ) -> tuple[int, dict[str, str], AsyncIterator[bytes]]:
+    def auth_for(self, headers: Mapping[str, str], token: str | None) -> dict[str, str]:
+        """Only the Authorization the cluster would get for a request with ``headers``."""
+        chosen = upstream_headers({k: v for k, v in headers.items() if k.lower() == "authorization"},
+                                  self._authorization, token)
+        return chosen
+
+    async def send(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes, *,
+                   token: str | None = None) -> tuple[int, list[tuple[str, str]], AsyncIterator[bytes]]:
         """Status, headers and the body of the cluster's answer, in chunks. ``path`` and ``query`` are sent as
         they came (already percent-encoded). A small answer comes whole, in one chunk, with its length."""
         url = URL(f"{self.base}{path}" + (f"?{query}" if query else ""), encoded=True)
         response = await self._client().request(method, url, data=body or None,
-                                                headers=upstream_headers(headers, self._authorization),
+                                                headers=upstream_headers(headers, self._authorization, token),
                                                 allow_redirects=False)
         answer_headers = downstream_headers(response.headers)
         if method == "HEAD":  # no body, but the length the body would have
             response.release()
-            answer_headers["content-length"] = response.headers.get("content-length", "0")
+            answer_headers.append(("content-length", response.headers.get("content-length", "0")))
             return response.status, answer_headers, _nothing()
         if response.content_length is not None and response.content_length <= WHOLE_ANSWER:
             whole = await response.read()
             response.release()
-            answer_headers["content-length"] = str(len(whole))
+            answer_headers.append(("content-length", str(len(whole))))
 
             async def one() -> AsyncIterator[bytes]:
                 yield whole

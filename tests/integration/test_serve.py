@@ -107,11 +107,32 @@ def test_neural_clauses_in_msearch_and_bool_are_rewritten(through_proxy, service
         "filter": [{"match": {"text": "moon"}}]}}}
     bool_knn = {"size": 5, "_source": False, "query": {"bool": {
         "must": [{"knn": {"embedding": {"vector": vector, "k": 20}}}], "filter": [{"match": {"text": "moon"}}]}}}
+    # The same text twice (encoded once), and a body without a neural clause between them.
     answers = through_proxy.msearch(body=[{"index": dbpedia.name}, bool_neural, {"index": dbpedia.name},
-                                          {"size": 3, "query": {"match": {"title": "Skinner"}}}])["responses"]
+                                          {"size": 3, "query": {"match": {"title": "Skinner"}}},
+                                          {"index": dbpedia.name}, bool_neural])["responses"]
     direct = services.search(index=dbpedia.name, body=bool_knn)
     assert [h["_id"] for h in answers[0]["hits"]["hits"]] == [h["_id"] for h in direct["hits"]["hits"]]
+    assert answers[2]["hits"]["hits"] == answers[0]["hits"]["hits"]
     assert answers[0]["hits"]["hits"] and answers[1]["hits"]["hits"]
+
+
+def test_a_gzipped_search_body_is_rewritten_too(served, services, dbpedia, encoder):
+    # opensearch-py with http_compress=True gzips request bodies.
+    compressed = OpenSearch(hosts=[served.url], timeout=120, http_compress=True)
+    text = QUERIES[1]
+    proxied = compressed.search(index=dbpedia.name, body={"size": 5, "_source": False, "query": {
+        "neural": {"embedding": {"query_text": text, "k": 5}}}})
+    direct = services.search(index=dbpedia.name, body={"size": 5, "_source": False, "query": {
+        "knn": {"embedding": {"vector": encoder.encode_query(text).tolist(), "k": 5}}}})
+    assert [h["_id"] for h in proxied["hits"]["hits"]] == [h["_id"] for h in direct["hits"]["hits"]]
+
+
+def test_index_names_like_the_services_paths_are_the_clusters(served):
+    # Only the service's exact paths are its own: /metrics-2024/_search and /v1/_search go to the cluster.
+    for path in ("/metrics-2024/_search", "/v1/_search"):
+        status, _, body = served.call("GET", path, token=None)
+        assert status == 404 and b"index_not_found_exception" in body, (path, body[:200])
 
 
 def test_a_neural_clause_inside_hybrid_runs_with_a_search_pipeline(through_proxy, services, dbpedia, encoder):

@@ -167,4 +167,44 @@ def test_the_clients_authorization_wins_and_hop_by_hop_headers_stay_behind():
     assert upstream_headers(headers, "Basic c2VjcmV0") == {"Content-Type": "application/json",
                                                           "Authorization": "Basic c2VjcmV0"}
     own = upstream_headers({**headers, "authorization": "Basic b3du"}, "Basic c2VjcmV0")
-    assert own["authorization"] == "Basic b3du" and "Authorization" not in own
+    assert own["Authorization"] == "Basic b3du"
+
+
+def test_behind_a_token_only_its_holder_gets_the_services_credentials():
+    service = "Basic c2VjcmV0"
+    assert "Authorization" not in upstream_headers({}, service, token="t0k")  # a stranger: none
+    holder = upstream_headers({"authorization": "Bearer t0k"}, service, token="t0k")
+    assert holder["Authorization"] == service  # and the token itself never reaches the cluster
+    assert upstream_headers({"Authorization": "Basic b3du"}, service, token="t0k")["Authorization"] == "Basic b3du"
+
+
+def test_a_field_or_aggregation_called_neural_is_not_a_clause():
+    body = {"query": {"match": {"neural": {"query": "networks"}}}, "aggs": {"neural": {"terms": {"field": "x"}}},
+            "_source": {"includes": ["neural"]}}
+    assert neural.neural_clauses(body) == []
+    assert neural.rewrite(body, fake_vector) == body
+
+
+def test_counters_keep_every_digit():
+    counter = Counter("big_total", "help")
+    counter.inc(amount=1_234_567)
+    counter.inc(amount=0.5)
+    assert counter.render()[-1] == "big_total 1234567.5"
+
+
+def test_closing_the_batcher_fails_waiting_callers_instead_of_leaving_them():
+    async def run():
+        started = asyncio.Event()
+
+        def slow(texts):
+            return np.zeros((len(texts), 3), dtype=np.float32)
+
+        batcher = QueryBatcher(slow, max_wait=5.0)  # the batch would wait 5 s for company
+        waiting = asyncio.ensure_future(batcher.encode("q"))
+        await asyncio.sleep(0.05)
+        started.set()
+        await batcher.close()
+        return await asyncio.gather(waiting, return_exceptions=True)
+
+    (result,) = asyncio.run(run())
+    assert isinstance(result, RuntimeError) and "shutting down" in str(result)

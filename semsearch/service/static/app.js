@@ -22,9 +22,10 @@ function card(hit) {
                                 : escapeHtml(String(source.text || "").slice(0, 300));
   const keyword = hit.contributions.keyword || 0;
   const semantic = hit.contributions.semantic || 0;
-  const total = keyword + semantic;
-  const kwShare = total > 0 ? (100 * keyword) / total : 0;
-  const semShare = total > 0 ? 100 - kwShare : 0;
+  // Shares of what each retriever added; a negative contribution (z-score fusion) counts as none.
+  const kw = Math.max(0, keyword), sem = Math.max(0, semantic);
+  const kwShare = kw + sem > 0 ? (100 * kw) / (kw + sem) : 0;
+  const semShare = kw + sem > 0 ? 100 - kwShare : 0;
   const item = document.createElement("li");
   item.className = "hit";
   item.dataset.id = hit.id;
@@ -65,8 +66,10 @@ async function search(event) {
     const response = await fetch("/v1/search", {
       method: "POST", headers: { "content-type": "application/json", ...authHeaders() }, body: JSON.stringify(body),
     });
-    const answer = await response.json();
     if (response.status === 401) throw new Error("this service needs its token: open the page as /#token=…");
+    const text = await response.text();
+    let answer;
+    try { answer = JSON.parse(text); } catch { throw new Error(`${response.status}: ${text.slice(0, 200)}`); }
     if (!response.ok) throw new Error(answer.error || JSON.stringify(answer.detail || answer));
     list.replaceChildren(...answer.hits.map(card));
     statusLine.textContent = `${answer.hits.length} hits in ${answer.took_ms.toFixed(1)} ms`;
