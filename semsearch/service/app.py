@@ -16,13 +16,14 @@ import hmac
 import json
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any, Literal
 from urllib.parse import quote
 
 import aiohttp
-
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
@@ -33,6 +34,7 @@ from semsearch.errors import ConfigurationError, IndexMismatchError, SemsearchEr
 from semsearch.index.manage import IndexInfo, check_fingerprint, index_info_from_mappings
 from semsearch.query.async_search import AsyncSearcher
 from semsearch.query.plan import DEFAULT_WINDOW, Hit, fusion_from_options
+from semsearch.query.search import QueryVectorCache
 from semsearch.service import neural
 from semsearch.service.batching import QueryBatcher
 from semsearch.service.metrics import ServiceMetrics
@@ -103,18 +105,15 @@ def hit_out(hit: Hit) -> dict[str, Any]:
 
 
 class BatchedSearcher(AsyncSearcher):
-    """An AsyncSearcher whose query vectors come through the service's cache and micro-batcher."""
+    """An AsyncSearcher whose query vectors come from ``vector_of`` (the service's cache and micro-batcher)."""
 
-    def __init__(self, *args, batcher: QueryBatcher, metrics: ServiceMetrics, **kwargs) -> None:
+    def __init__(self, *args, vector_of: Callable[[str], Awaitable[np.ndarray]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.batcher = batcher
-        self.metrics = metrics
+        self._vector_of = vector_of
 
     async def query_vector(self, info: IndexInfo, text: str):
         self._check(info)
-        vector = self._vectors.cached(text)
-        self.metrics.cache.inc("hit" if vector is not None else "miss")
-        return vector if vector is not None else self._vectors.put(text, await self.batcher.encode(text))
+        return await self._vector_of(text)
 
 
 class Service:
@@ -125,20 +124,19 @@ class Service:
         self.settings = settings
         self.token = token
         self.metrics = ServiceMetrics()
-        self._encoder = encoder
+        self.model_loaded = False  # set once the model is in memory (healthz)
         self.batcher = QueryBatcher(lambda texts: self.encoder.encode_query(texts), max_batch=max_batch,
                                     max_wait=max_wait, on_batch=self.metrics.batch_size.observe)
+        # Query vectors of /v1/search and of rewritten neural clauses alike: one cache, one batcher.
+        self.vectors = QueryVectorCache(lambda text: self.encoder.encode_query(text))
         self.searcher = BatchedSearcher(settings, client=make_async_client(settings), encoder=encoder,
-                                        batcher=self.batcher, metrics=self.metrics)
+                                        vector_of=self.query_vector)
         self.proxy = ClusterProxy(settings)
         self._meta: dict[str, tuple[dict, float]] = {}
 
     @property
     def encoder(self) -> Encoder:
-        if self._encoder is None:
-            self._encoder = Encoder.from_settings(self.settings)
-            self.searcher._encoder = self._encoder
-        return self._encoder
+        return self.searcher.encoder  # the searcher loads it once (Encoder.from_settings) and keeps it
 
     async def check_model(self, index: str, headers) -> None:
         """Refuse an index (or any index behind an alias or pattern) whose vectors are not this service's
@@ -165,11 +163,12 @@ class Service:
             items = neural.msearch_items(raw)
         else:
             items = [(None, json.loads(raw) if raw.strip() else {})]
-        texts = [spec["query_text"] for _, body in items for _, spec in neural.neural_clauses(body)]
+        clauses = [neural.neural_clauses(body) for _, body in items]
+        texts = [spec["query_text"] for found in clauses for _, spec in found]
         if not texts:
             return raw, 0
-        for header, body in items:
-            if neural.neural_clauses(body):
+        for (header, _), found in zip(items, clauses):
+            if found:
                 for index in neural.indices_of(path_index, header):
                     await self.check_model(index, headers)
         unique = list(dict.fromkeys(texts))
@@ -179,10 +178,10 @@ class Service:
             return neural.msearch_bytes(rewritten), len(texts)
         return json.dumps(rewritten[0][1]).encode("utf-8"), len(texts)
 
-    async def query_vector(self, text: str):
-        vector = self.searcher._vectors.cached(text)
+    async def query_vector(self, text: str) -> np.ndarray:
+        vector = self.vectors.cached(text)
         self.metrics.cache.inc("hit" if vector is not None else "miss")
-        return vector if vector is not None else self.searcher._vectors.put(text, await self.batcher.encode(text))
+        return vector if vector is not None else self.vectors.put(text, await self.batcher.encode(text))
 
     async def close(self) -> None:
         await self.batcher.close()
@@ -324,6 +323,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(lambda: service.encoder)  # load the model before the first request
+        service.model_loaded = True
         yield
         await service.close()
 
@@ -360,7 +360,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        model = service._encoder is not None
+        model = service.model_loaded
         try:
             cluster = (await service.searcher.client.cluster.health())["status"]
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
