@@ -9,6 +9,13 @@
 #   scripts/services.sh down     stop exactly the processes this script started
 #   scripts/services.sh status   say what runs where
 #   scripts/services.sh restart redis|opensearch|elasticsearch   stop and start one (fault tests)
+#   scripts/services.sh up --nodes 3 [--engine elasticsearch]
+#                                a real 3-node cluster on loopback besides the single node (OpenSearch: HTTP
+#                                127.0.0.1:9210-9212; Elasticsearch: 9220-9222), every node master-eligible and
+#                                data, heap $SEMSEARCH_CLUSTER_HEAP (512m) each, one data path per node
+#   scripts/services.sh kill-node N|stop-node N|start-node N [--engine elasticsearch]
+#                                SIGKILL, stop, or start (and wait until it joined) node N of that cluster
+#   `down` and `status` cover every node of both clusters; `down --nodes 3 [--engine E]` stops that cluster alone.
 #
 # Downloads (Maven Central, Debian) are cached in $SEMSEARCH_CACHE (default ~/.cache/semsearch),
 # so a second `up` is fast. OpenSearch refuses to run as root: as root, this script runs it as
@@ -36,6 +43,11 @@ ES_LOG_DIR="$RUN/elasticsearch/logs"
 REDIS_LOG="$RUN/redis.log"
 # OpenSearch can take a while on a busy 2-core machine.
 OS_START_TIMEOUT="${SEMSEARCH_OS_START_TIMEOUT:-240}"
+# Multi-node clusters (issue 18): first HTTP port of each; transport ports are HTTP + 100.
+OS_CLUSTER_PORT="${SEMSEARCH_OS_CLUSTER_PORT:-9210}"
+ES_CLUSTER_PORT="${SEMSEARCH_ES_CLUSTER_PORT:-9220}"
+CLUSTER_HEAP="${SEMSEARCH_CLUSTER_HEAP:-512m}"
+MAX_NODES=5
 
 say() { printf 'services: %s\n' "$*" >&2; }
 fail() { printf 'services: error: %s\n' "$*" >&2; exit 1; }
@@ -346,6 +358,168 @@ EOF
   say "Elasticsearch healthy after ${WAITED}s"
 }
 
+
+# --- multi-node clusters (issue 18: node loss during ingest, search and backfill) ------------------------
+# Node i of engine E: HTTP port BASE+i-1, transport port BASE+99+i, its own config folder (the
+# distribution's, with its own elasticsearch.yml / opensearch.yml), data and logs under $RUN/E-cluster/node-i.
+
+cluster_base() { [[ "$1" == elasticsearch ]] && echo "$ES_CLUSTER_PORT" || echo "$OS_CLUSTER_PORT"; }
+node_dir() { echo "$RUN/$1-cluster/node-$2"; }
+node_pidfile() { echo "$(node_dir "$1" "$2")/node.pid"; }
+node_port() { echo $(( $(cluster_base "$1") + $2 - 1 )); }
+cluster_size_file() { echo "$RUN/$1-cluster/size"; }
+cluster_size() { cat "$(cluster_size_file "$1")" 2>/dev/null || echo 0; }
+
+cluster_urls() { # engine — every node's URL, comma-separated (SEMSEARCH_OPENSEARCH_URL)
+  local engine="$1" n i urls=()
+  n=$(cluster_size "$engine")
+  for ((i = 1; i <= n; i++)); do urls+=("http://127.0.0.1:$(node_port "$engine" "$i")"); done
+  (IFS=,; echo "${urls[*]}")
+}
+
+write_node_config() { # engine node size
+  local engine="$1" i="$2" n="$3" dir home seeds="" names="" j
+  dir=$(node_dir "$engine" "$i")
+  for ((j = 1; j <= n; j++)); do
+    seeds+="${seeds:+, }\"127.0.0.1:$(( $(node_port "$engine" "$j") + 100 ))\""
+    names+="${names:+, }\"node-$j\""
+  done
+  if [[ "$engine" == elasticsearch ]]; then home="$ES_HOME"; else home="$OS_HOME"; fi
+  mkdir -p "$dir/config" "$dir/data" "$dir/logs"
+  cp -r "$home/config/." "$dir/config/"
+  {
+    echo "cluster.name: semsearch-$engine-cluster"
+    echo "node.name: node-$i"
+    echo "network.host: 127.0.0.1"
+    echo "http.port: $(node_port "$engine" "$i")"
+    echo "transport.port: $(( $(node_port "$engine" "$i") + 100 ))"
+    echo "discovery.seed_hosts: [$seeds]"
+    echo "path.data: $dir/data"
+    echo "path.logs: $dir/logs"
+    echo "cluster.routing.allocation.disk.threshold_enabled: false"
+    if [[ "$engine" == elasticsearch ]]; then
+      echo "cluster.initial_master_nodes: [$names]"
+      # Security off is safe only because every node listens on loopback alone.
+      echo "xpack.security.enabled: false"
+      echo "xpack.ml.enabled: false"
+      echo "action.destructive_requires_name: true"
+    else
+      echo "cluster.initial_cluster_manager_nodes: [$names]"
+    fi
+  } >"$dir/config/$([[ "$engine" == elasticsearch ]] && echo elasticsearch.yml || echo opensearch.yml)"
+}
+
+start_cluster_node() { # engine node — launch (no wait)
+  local engine="$1" i="$2" dir pidfile
+  dir=$(node_dir "$engine" "$i"); pidfile=$(node_pidfile "$engine" "$i")
+  pid_alive "$pidfile" && return 0
+  port_open "$(node_port "$engine" "$i")" \
+    && fail "port $(node_port "$engine" "$i") is in use by a process this script did not start"
+  write_node_config "$engine" "$i" "$(cluster_size "$engine")"
+  own_for_node_user "$dir"
+  say "starting $engine node $i on 127.0.0.1:$(node_port "$engine" "$i") (heap $CLUSTER_HEAP, logs in $dir/logs)"
+  if [[ "$engine" == elasticsearch ]]; then
+    launch_node "Elasticsearch node $i" "$pidfile" "$dir/start.log" "$dir/logs" \
+      env HOME="$RUN" ES_PATH_CONF="$dir/config" ES_JAVA_OPTS="-Xms$CLUSTER_HEAP -Xmx$CLUSTER_HEAP" \
+      ES_JAVA_HOME="$ES_JAVA_HOME" "$ES_HOME/bin/elasticsearch" -d -p "$pidfile"
+  else
+    launch_node "OpenSearch node $i" "$pidfile" "$dir/start.log" "$dir/logs" \
+      env HOME="$RUN" OPENSEARCH_PATH_CONF="$dir/config" OPENSEARCH_JAVA_OPTS="-Xms$CLUSTER_HEAP -Xmx$CLUSTER_HEAP" \
+      OPENSEARCH_JAVA_HOME="$OPENSEARCH_JAVA_HOME" "$OS_HOME/bin/opensearch" -d -p "$pidfile"
+  fi
+}
+
+cluster_has_nodes() { # engine — healthy when some node answers that all nodes joined (and k-NN, for OpenSearch)
+  local engine="$1" n i port
+  n=$(cluster_size "$engine")
+  for ((i = 1; i <= n; i++)); do
+    port=$(node_port "$engine" "$i")
+    if curl -fsS "http://127.0.0.1:$port/_cluster/health?wait_for_nodes=$n&wait_for_status=yellow&timeout=1s" \
+        >/dev/null 2>&1; then
+      [[ "$engine" == elasticsearch ]] && return 0
+      curl -fsS "http://127.0.0.1:$port/_cat/plugins?h=component" 2>/dev/null | grep -q 'opensearch-knn' && return 0
+    fi
+  done
+  return 1
+}
+
+wait_cluster() { # engine — until every node joined
+  local engine="$1" waited=0 i n
+  n=$(cluster_size "$engine")
+  until cluster_has_nodes "$engine"; do
+    for ((i = 1; i <= n; i++)); do
+      if (( waited > 30 )) && ! pid_alive "$(node_pidfile "$engine" "$i")"; then
+        tail -n 30 "$(node_dir "$engine" "$i")/logs/semsearch-$engine-cluster.log" >&2 2>/dev/null || true
+        fail "$engine node $i exited during start-up (logs: $(node_dir "$engine" "$i")/logs)"
+      fi
+    done
+    (( waited >= OS_START_TIMEOUT )) && fail "$engine cluster: not all $n nodes joined after ${OS_START_TIMEOUT}s"
+    sleep 2; waited=$((waited + 2))
+  done
+  say "$engine cluster of $n nodes healthy after ${waited}s: $(cluster_urls "$engine")"
+}
+
+up_cluster() { # engine nodes
+  local engine="$1" n="$2" i
+  (( n >= 2 && n <= MAX_NODES )) || fail "--nodes: 1 (the single node) or 2 to $MAX_NODES, not $n"
+  local size; size=$(cluster_size "$engine")
+  if (( size != 0 && size != n )); then
+    fail "a $engine cluster of $size nodes exists; 'down' it first (its data goes with it) for $n nodes"
+  fi
+  if [[ "$engine" == elasticsearch ]]; then install_elasticsearch; else install_opensearch; fi
+  ensure_user
+  mkdir -p "$RUN/$engine-cluster"
+  echo "$n" >"$(cluster_size_file "$engine")"
+  # In parallel: an Elasticsearch launcher returns only once its node is up.
+  local pids=() pid
+  for ((i = 1; i <= n; i++)); do start_cluster_node "$engine" "$i" & pids+=($!); done
+  for pid in "${pids[@]}"; do wait "$pid" || fail "a $engine node did not start (messages above)"; done
+  wait_cluster "$engine"
+}
+
+node_number() { # engine N — checks N names a node of the cluster
+  local n; n=$(cluster_size "$1")
+  [[ "$2" =~ ^[0-9]+$ ]] && (( $2 >= 1 && $2 <= n )) || fail "no $1 node '$2': the cluster has ${n} node(s) (up --nodes N)"
+}
+
+kill_node() { # engine N — SIGKILL, as a crashed machine
+  node_number "$1" "$2"
+  local pidfile; pidfile=$(node_pidfile "$1" "$2")
+  pid_alive "$pidfile" || { say "$1 node $2 is not running"; return 0; }
+  say "killing $1 node $2 (pid $(cat "$pidfile"), SIGKILL)"
+  kill -9 "$(cat "$pidfile")"
+  for _ in $(seq 1 30); do pid_alive "$pidfile" || break; sleep 0.5; done
+  rm -f "$pidfile"
+}
+
+start_node() { # engine N — start one node again and wait until the cluster has all its nodes
+  node_number "$1" "$2"
+  if [[ "$1" == elasticsearch ]]; then find_es_java_home; else find_java_home; fi
+  start_cluster_node "$1" "$2"
+  wait_cluster "$1"
+}
+
+down_cluster() { # engine — stop every node and remove the cluster's data
+  local engine="$1" n i
+  n=$(cluster_size "$engine")
+  (( n == 0 )) && return 0
+  for ((i = 1; i <= n; i++)); do stop_pidfile "$engine node $i" "$(node_pidfile "$engine" "$i")"; done
+  rm -rf "$RUN/$engine-cluster"
+}
+
+cluster_status() { # engine
+  local engine="$1" n i
+  n=$(cluster_size "$engine")
+  (( n == 0 )) && return 0
+  for ((i = 1; i <= n; i++)); do
+    if pid_alive "$(node_pidfile "$engine" "$i")"; then
+      echo "$engine node $i: running (pid $(cat "$(node_pidfile "$engine" "$i")")) at http://127.0.0.1:$(node_port "$engine" "$i"), logs $(node_dir "$engine" "$i")/logs"
+    else
+      echo "$engine node $i: stopped"
+    fi
+  done
+}
+
 status() {
   if pid_alive "$OS_PIDFILE"; then
     local health; health=$(curl -fsS "http://127.0.0.1:$OS_PORT/_cluster/health" 2>/dev/null | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p' || true)
@@ -358,6 +532,8 @@ status() {
   else
     echo "elasticsearch: stopped"
   fi
+  cluster_status opensearch
+  cluster_status elasticsearch
   if pid_alive "$REDIS_PIDFILE"; then
     echo "redis: running (pid $(cat "$REDIS_PIDFILE")) at redis://127.0.0.1:$REDIS_PORT/0, log $REDIS_LOG"
   else
@@ -369,18 +545,26 @@ mkdir -p "$RUN"
 command="${1:-}"; shift || true
 engine=opensearch
 target=""
+nodes=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --engine) engine="${2:-}"; shift; shift || true ;;
     --engine=*) engine="${1#--engine=}"; shift ;;
+    --nodes) nodes="${2:-}"; shift; shift || true ;;
+    --nodes=*) nodes="${1#--nodes=}"; shift ;;
     *) target="$1"; shift ;;
   esac
 done
 [[ "$engine" == opensearch || "$engine" == elasticsearch ]] || { echo "--engine: opensearch or elasticsearch, not '$engine'" >&2; exit 2; }
+[[ "$nodes" =~ ^[0-9]+$ ]] || { echo "--nodes: a number, not '$nodes'" >&2; exit 2; }
 case "$command" in
   up)
     up_redis
-    if [[ "$engine" == elasticsearch ]]; then
+    if (( nodes > 1 )); then
+      up_cluster "$engine" "$nodes"
+      [[ "$engine" == elasticsearch ]] && echo "SEMSEARCH_BACKEND=elasticsearch"
+      echo "SEMSEARCH_OPENSEARCH_URL=$(cluster_urls "$engine")"
+    elif [[ "$engine" == elasticsearch ]]; then
       up_elasticsearch
       echo "SEMSEARCH_BACKEND=elasticsearch"
       echo "SEMSEARCH_OPENSEARCH_URL=http://127.0.0.1:$ES_PORT"
@@ -391,9 +575,15 @@ case "$command" in
     echo "SEMSEARCH_BROKER_URL=redis://127.0.0.1:$REDIS_PORT/0"
     ;;
   down)
-    stop_pidfile OpenSearch "$OS_PIDFILE"
-    stop_pidfile Elasticsearch "$ES_PIDFILE"
-    stop_pidfile Redis "$REDIS_PIDFILE"
+    if (( nodes > 1 )); then  # down --nodes N [--engine E]: that cluster alone
+      down_cluster "$engine"
+    else
+      down_cluster opensearch
+      down_cluster elasticsearch
+      stop_pidfile OpenSearch "$OS_PIDFILE"
+      stop_pidfile Elasticsearch "$ES_PIDFILE"
+      stop_pidfile Redis "$REDIS_PIDFILE"
+    fi
     ;;
   status) status ;;
   restart)  # restart one service, e.g. for fault-injection tests: restart redis|opensearch|elasticsearch
@@ -403,5 +593,8 @@ case "$command" in
       elasticsearch) stop_pidfile Elasticsearch "$ES_PIDFILE"; up_elasticsearch ;;
       *) echo "usage: $0 restart redis|opensearch|elasticsearch" >&2; exit 2 ;;
     esac ;;
-  *) echo "usage: $0 up [--engine opensearch|elasticsearch] | down | status | restart redis|opensearch|elasticsearch" >&2; exit 2 ;;
+  kill-node) kill_node "$engine" "$target" ;;
+  stop-node) node_number "$engine" "$target"; stop_pidfile "$engine node $target" "$(node_pidfile "$engine" "$target")" ;;
+  start-node) start_node "$engine" "$target" ;;
+  *) echo "usage: $0 up [--engine opensearch|elasticsearch] [--nodes N] | down | status | restart redis|opensearch|elasticsearch | kill-node|stop-node|start-node N [--engine E]" >&2; exit 2 ;;
 esac

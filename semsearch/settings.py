@@ -17,12 +17,19 @@ Precision = Literal["auto", "fp32", "fp16", "bf16"]
 BulkFormat = Literal["smile", "json"]
 # When ingest writes: semsearch.writing.write_schedule decides "auto".
 WriteSchedule = Literal["auto", "while_encoding", "after_encoding"]
+# A search answer some shards did not take part in: "flag" marks its hits partial, "fail" raises.
+PartialResults = Literal["flag", "fail"]
 
 # The encoder reads the first few hundred tokens of a document (a few KB of text); 1 MiB leaves
 # ample room for other fields while keeping bulk requests, worker messages and memory bounded.
 DEFAULT_MAX_DOCUMENT_BYTES = 1 << 20
 # OpenSearch refuses objects nested deeper than 20 (index.mapping.depth.limit); arrays count here too.
 DEFAULT_MAX_DEPTH = 20
+
+
+def split_urls(value: str) -> list[str]:
+    """The node URLs of a comma-separated list, without blanks or trailing slashes (pure)."""
+    return [url.strip().rstrip("/") for url in value.split(",") if url.strip()]
 
 
 class Settings(BaseSettings):
@@ -37,11 +44,19 @@ class Settings(BaseSettings):
     # The cluster: OpenSearch with the k-NN plugin, or Elasticsearch 8/9 (SEMSEARCH_BACKEND=elasticsearch,
     # with the extra semsearch[elasticsearch]); SEMSEARCH_OPENSEARCH_URL is its URL either way.
     backend: Backend = "opensearch"
+    # One URL, or several nodes of the cluster comma-separated ("http://a:9200,http://b:9200"): requests go
+    # round-robin, and one that cannot connect is sent again to another node (no sniffing).
     opensearch_url: str = "http://localhost:9200"
     opensearch_user: str | None = None
     # Secret: never printed by repr(), logs or error messages.
     opensearch_password: SecretStr | None = None
     request_timeout: float = Field(default=60.0, gt=0)
+    # A search answer that some shards did not take part in (a node down, a shard failed): "flag" gives
+    # its hits with partial=True (and the CLI says so); "fail" raises ClusterError instead.
+    partial_results: PartialResults = "flag"
+    # Replicas of the indexes semsearch creates; unset: 1 when the cluster has more than one data node,
+    # else the cluster's default.
+    index_replicas: int | None = Field(default=None, ge=0)
     # Secret, sent as "Authorization: ApiKey <key>"; instead of (not with) user and password.
     api_key: SecretStr | None = None
 
@@ -65,6 +80,9 @@ class Settings(BaseSettings):
     # auto: fp16 on a GPU, bf16 on CPUs with AMX matrix units, fp32 elsewhere; fp32 for vectors exactly
     # as sentence-transformers computes them (half precision: cosine to those ≥ 0.999).
     precision: Precision = "auto"
+    # A file (SQLite) of vectors already computed, by model, precision and exact tokens: an input found
+    # there skips the model (re-ingesting a corpus elsewhere, re-running after a crash). Unset: off.
+    vector_cache: str | None = None
 
     vector_field: str = "embedding"
     # faiss needs the plugin's native libraries, which Maven Central's k-NN zip does not carry;
@@ -91,7 +109,18 @@ class Settings(BaseSettings):
 
     @field_validator("opensearch_url")
     @classmethod
-    def _url_has_scheme(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"opensearch_url must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
+    def _urls_have_one_scheme(cls, value: str) -> str:
+        urls = split_urls(value)
+        if not urls:
+            raise ValueError("opensearch_url is empty")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"opensearch_url must start with http:// or https://, got {url!r}")
+        if len({url.split("://", 1)[0] for url in urls}) > 1:
+            raise ValueError("opensearch_url: the nodes must all be http:// or all https://")
+        return ",".join(urls)
+
+    @property
+    def opensearch_urls(self) -> list[str]:
+        """Every node URL of SEMSEARCH_OPENSEARCH_URL, in order."""
+        return split_urls(self.opensearch_url)

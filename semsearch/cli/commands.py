@@ -38,7 +38,9 @@ def index() -> None:
 @index.command("create")
 @click.argument("name")
 @click.option("--text-field", "text_fields", multiple=True, help="Text field (repeatable); default: title, text.")
-@click.option("--replicas", type=int, default=None, help="Number of replicas (default: the cluster's).")
+@click.option("--replicas", type=click.IntRange(min=0), default=None,
+              help="Number of replicas (default: SEMSEARCH_INDEX_REPLICAS, else 1 on a cluster of several data "
+                   "nodes, else the cluster's).")
 def index_create(name: str, text_fields: tuple[str, ...], replicas: int | None) -> None:
     """Create NAME with a vector field sized for the model."""
     from semsearch.engines.opensearch import make_client  # noqa: PLC0415
@@ -48,8 +50,8 @@ def index_create(name: str, text_fields: tuple[str, ...], replicas: int | None) 
     encoder = make_encoder(settings)
     create_index(make_client(settings), name, fingerprint=encoder.fingerprint.as_dict(),
                  text_fields=list(text_fields or DEFAULT_TEXT_FIELDS), vector_field=settings.vector_field,
-                 engine=settings.knn_engine, analyzer=settings.text_analyzer, replicas=replicas,
-                 passages=PASSAGES_FIELD, backend=settings.backend)
+                 engine=settings.knn_engine, analyzer=settings.text_analyzer,
+                 replicas=replicas if replicas is not None else settings.index_replicas, passages=PASSAGES_FIELD, backend=settings.backend)
     kind = "Elasticsearch dense_vector" if settings.backend == "elasticsearch" else settings.knn_engine
     click.echo(f"created index {name!r}: {encoder.dimension}-d {kind} vectors in "
                f"{settings.vector_field!r}, text fields {', '.join(text_fields or DEFAULT_TEXT_FIELDS)}")
@@ -300,9 +302,13 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
         query, index=index_name, k=k, mode=mode, offset=offset, filters=_filters_from(filter_values),
         fusion=fusion_from_options(fusion_method, keyword_weight, semantic_weight, rrf_k), window=window,
         explain=explain, highlight=highlight, server_side=server_side)
+    if any(hit.partial for hit in hits):
+        click.echo(f"warning: partial results: some shards of {index_name!r} did not answer (a node down?), so "
+                   "hits may be missing (SEMSEARCH_PARTIAL_RESULTS=fail refuses such answers)", err=True)
     if as_json:
         for hit in hits:
-            record = {"id": hit.id, "score": hit.score, "contributions": hit.contributions, "source": hit.source}
+            record = {"id": hit.id, "score": hit.score, "contributions": hit.contributions, "source": hit.source,
+                      "partial": hit.partial}
             if highlight:
                 record["highlights"] = hit.highlights
             if explain:

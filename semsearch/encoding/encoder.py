@@ -21,6 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from semsearch.encoding.model_folder import Fingerprint, ModelSpec, fingerprint_of, load_model_spec, max_length_of
 from semsearch.encoding.pooling import pool
+from semsearch.encoding.vector_cache import VectorCache, cache_key, cache_namespace
 
 if TYPE_CHECKING:
     from semsearch.settings import Settings
@@ -138,11 +139,13 @@ class Encoder:
     ``precision``: ``auto`` (:func:`auto_precision`: fp16 on GPU, bf16 on CPUs with AMX, else fp32),
     ``fp32``, ``fp16`` or ``bf16``.
     ``token_budget``: padded tokens per forward pass (batch size adapts to input length); default
-    per device (:data:`DEFAULT_TOKEN_BUDGET`).
+    per device (:data:`DEFAULT_TOKEN_BUDGET`). ``vector_cache``: a file of vectors already computed
+    (:mod:`semsearch.encoding.vector_cache`); an input found there skips the model.
     """
 
     def __init__(self, model: str | os.PathLike[str] | None = None, device: str | None = None, *,
-                 precision: str = "auto", token_budget: int | None = None, num_threads: int | None = None) -> None:
+                 precision: str = "auto", token_budget: int | None = None, num_threads: int | None = None,
+                 vector_cache: str | os.PathLike[str] | None = None) -> None:
         if precision not in PRECISIONS:
             raise ConfigurationError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         if token_budget is not None and token_budget <= 0:
@@ -168,12 +171,15 @@ class Encoder:
         self.dimension = int(self.model.config.hidden_size) * len(self.spec.pooling_modes)
         self._fingerprint: Fingerprint | None = None
         self._special_prefix, self._special_suffix = self._special_tokens()
+        self.vector_cache = VectorCache(vector_cache, self.dimension) if vector_cache else None
+        if self.vector_cache is not None:
+            self._cache_namespace = cache_namespace(self.fingerprint.as_dict(), precision, self.device.type)
 
     @classmethod
     def from_settings(cls, settings: Settings, model: str | None = None) -> Encoder:
         """The encoder ``settings`` describe (model, device, precision, token budget); ``model`` overrides."""
         return cls(model or settings.model, settings.device, precision=settings.precision,
-                   token_budget=settings.token_budget)
+                   token_budget=settings.token_budget, vector_cache=settings.vector_cache)
 
     # -- public API -----------------------------------------------------------------------------
 
@@ -328,7 +334,24 @@ class Encoder:
         return result.cpu().numpy()
 
     def _forward_batches(self, ids: list[list[int]], prompt_length: int) -> Iterator[tuple[list[int], torch.Tensor]]:
-        """(input positions, their vectors on the device) per token-budget batch, longest inputs first."""
+        """(input positions, their vectors on the device) per token-budget batch, longest inputs first; with a
+        vector cache, the inputs it holds come first as one batch, and the model runs on the rest alone."""
+        if self.vector_cache is None:
+            yield from self._model_batches(ids, prompt_length)
+            return
+        keys = [cache_key(self._cache_namespace, x, prompt_length) for x in ids]
+        stored = self.vector_cache.get_many(keys)
+        known = [i for i, key in enumerate(keys) if key in stored]
+        if known:
+            yield known, self._to_device(torch.from_numpy(np.stack([stored[keys[i]] for i in known])))
+        unknown = [i for i, key in enumerate(keys) if key not in stored]
+        for batch, vectors in self._model_batches([ids[i] for i in unknown], prompt_length):
+            positions = [unknown[i] for i in batch]
+            self.vector_cache.put_many([keys[i] for i in positions], vectors.float().cpu().numpy())
+            yield positions, vectors
+
+    def _model_batches(self, ids: list[list[int]], prompt_length: int) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """:meth:`_forward_batches` through the model."""
         pending = plan_batches([len(x) for x in ids], self.token_budget)
         while pending:
             batch = pending.pop(0)

@@ -38,7 +38,7 @@ from semsearch.errors import (
     SemsearchError,
     TLSError,
 )
-from semsearch.settings import Settings
+from semsearch.settings import Settings, split_urls
 
 log = logging.getLogger(__name__)
 _warned: set[tuple[str, str]] = set()
@@ -90,10 +90,11 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
 
 def connection_kwargs(settings: Settings) -> dict:
     """Keyword arguments for opensearch-py's clients (sync and async share them)."""
-    url = settings.opensearch_url
-    shown = redact_url(url)
+    urls = settings.opensearch_urls
+    url = urls[0]  # all share one scheme (Settings checks): what holds for it holds for the rest
+    shown = redact_url(settings.opensearch_url)
     kwargs: dict = {
-        "hosts": [url],
+        "hosts": urls,
         "timeout": settings.request_timeout,
         "http_compress": False,
         "max_retries": 3,
@@ -123,7 +124,8 @@ def connection_kwargs(settings: Settings) -> dict:
                                              ("SEMSEARCH_CLIENT_KEY", settings.client_key)) if value]
         if tls_only:
             _warn_once("tls-ignored", url, f"{', '.join(tls_only)} ignored: {shown} is plain http://")
-        if settings.opensearch_user is not None or settings.api_key is not None or urlsplit(url).password:
+        if settings.opensearch_user is not None or settings.api_key is not None or any(
+                urlsplit(one).password for one in urls):
             _warn_once("cleartext", url, f"credentials go to {shown} unencrypted (plain http://); use https://")
     return kwargs
 
@@ -161,7 +163,9 @@ _URL_CREDENTIALS = re.compile(r"(?P<user>[A-Za-z0-9._~%!$&'()*+,;=-]+):(?P<passw
 
 
 def redact_url(url: str) -> str:
-    """A URL fit to print: any password in it replaced by ***."""
+    """A URL (or a comma-separated list of them) fit to print: any password in it replaced by ***."""
+    if "," in url:
+        return ",".join(redact_url(one) for one in split_urls(url))
     try:
         parts = urlsplit(url)
         if parts.password is None:
@@ -182,7 +186,7 @@ def secret_values(settings: Settings | None) -> list[str]:
     if settings is None:
         return []
     values = [s.get_secret_value() for s in (settings.opensearch_password, settings.api_key) if s is not None]
-    for url in (settings.opensearch_url, settings.broker_url):
+    for url in (*settings.opensearch_urls, settings.broker_url):
         try:
             password = urlsplit(url).password if url else None
         except ValueError:
@@ -292,8 +296,9 @@ def explain_transport_error(exc: BaseException, settings: Settings | None = None
     cause = _transport_cause(exc)
     if cause is None:
         return None
-    url = settings.opensearch_url if settings else ""
-    shown = redact_url(url) if url else "the cluster"
+    urls = settings.opensearch_urls if settings else []
+    url = urls[0] if urls else ""
+    shown = redact_url(",".join(urls)) if urls else "the cluster"
     inner = _inner_exceptions(cause)
     text = " ".join(str(e) for e in inner).lower()
     if isinstance(cause, ImproperlyConfigured):

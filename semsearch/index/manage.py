@@ -50,6 +50,23 @@ class IndexInfo:
         return int((self.meta.get("passages") or {}).get("overlap", DEFAULT_OVERLAP))
 
 
+def replicas_for(data_nodes: int | None, setting: int | None) -> int | None:
+    """Replicas of an index semsearch creates (pure): the setting when given; else 1 on a cluster of several
+    data nodes, so that losing one loses no document and search keeps every shard; else None (the
+    cluster's default; a single node could never place a replica)."""
+    if setting is not None:
+        return setting
+    return 1 if data_nodes is not None and data_nodes > 1 else None
+
+
+def data_node_count(client: OpenSearch) -> int | None:
+    """How many data nodes the cluster has, or None when the user may not ask (cluster health)."""
+    try:
+        return int(client.cluster.health().get("number_of_data_nodes", 1))
+    except (TransportError, TypeError, ValueError):
+        return None
+
+
 def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_fields: list[str],
                  vector_field: str, engine: str, analyzer: str | None = None,
                  replicas: int | None = None, passage_overlap: int | None = None, backend: str = "opensearch",
@@ -59,9 +76,12 @@ def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_field
     ``knobs``: keyword arguments of :func:`~semsearch.engines.index_body.build_index_body` (space_type, m,
     ef_construction, ef_search, compact, passages, server_version, shards). With ``passages``,
     ``passage_overlap`` records how long documents are chunked into token windows (semsearch.index.passages).
+    ``replicas``: None gives :func:`replicas_for` the cluster's data nodes.
     """
     from semsearch.index.passages import DEFAULT_OVERLAP, chunking_meta  # noqa: PLC0415
 
+    if replicas is None:
+        replicas = replicas_for(data_node_count(client), None)
     knn = knn_meta(engine=engine, space_type=resolve_space_type(engine, fingerprint["normalize"],
                                                                 knobs.get("space_type")),
                    m=knobs.get("m"), ef_construction=knobs.get("ef_construction"),
@@ -204,7 +224,8 @@ def ensure_index(client: OpenSearch, name: str, *, fingerprint: dict, settings, 
         try:
             create_index(client, name, fingerprint=fingerprint, text_fields=list(text_fields or DEFAULT_TEXT_FIELDS),
                          vector_field=settings.vector_field, engine=settings.knn_engine,
-                         analyzer=settings.text_analyzer, passages=PASSAGES_FIELD, backend=settings.backend)
+                         analyzer=settings.text_analyzer, passages=PASSAGES_FIELD, backend=settings.backend,
+                         replicas=settings.index_replicas)
             created = True
         except ConfigurationError:
             pass  # created meanwhile by a concurrent caller: use it

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 import warnings
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +108,29 @@ def scans_by_id(client: OpenSearch) -> bool:
     return getattr(client, "backend", "opensearch") != "elasticsearch"
 
 
+# A node restart costs one recovery; more in one scan means the cluster is not settling.
+MAX_SHARD_RECOVERIES = 5
+# Ids a backfill pass remembers sending to the encoder: far more than it ever has in flight (batches being
+# encoded and written), so a rescan never sends one of those twice; a few MB at most.
+RECENT_IDS = 100_000
+
+
+class RecentIds:
+    """The last ``limit`` ids added, for membership tests (oldest forgotten first)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, doc_id: str) -> None:
+        self._ids[doc_id] = None
+        if len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._ids
+
+
 class PointInTime:
     """A point-in-time scan of one index: in ``_id`` order where the cluster sorts by it (OpenSearch),
     else in ``_shard_doc`` order (Elasticsearch). Reopened if it expires: from the last id, or from
@@ -121,6 +144,7 @@ class PointInTime:
         self.page_size = page_size
         self.by_id = scans_by_id(client)
         self.pit_id: str | None = None
+        self.shard_recoveries = 0  # times a page lost a shard and the scan went on under a new point in time
 
     def _open(self) -> None:
         try:
@@ -140,7 +164,7 @@ class PointInTime:
                 pass  # it expires by itself
 
     def _search(self, body: dict) -> dict | None:
-        """One search under the point in time; None when it expired (it is reopened)."""
+        """One search under the point in time; None when it expired or lost a shard (it is reopened)."""
         try:
             with warnings.catch_warnings():
                 # OpenSearch warns that sorting by _id is deprecated, once per scan, into the user's terminal;
@@ -149,18 +173,42 @@ class PointInTime:
                 response = self.client.search(body=body)
         except NotFoundError:
             log.warning("point in time on %s expired; reopening it", self.index)
-            if not self.by_id:  # the scan restarts from the top: it must see what this job wrote so far
-                self.client.indices.refresh(index=self.index)
-            self._open()
+            self._reopen()
             return None
         except TransportError as exc:
             raise ClusterError(f"scanning {self.index!r} failed: {exc}") from exc
         failed = (response.get("_shards") or {}).get("failed", 0)
-        if failed:  # a page missing a shard's documents would end the scan early, or fake deletions
+        if failed:
+            # A page missing a shard's documents would end the scan early, or fake deletions. The shard's
+            # context was on a node that left (restarted, killed): once a copy of every shard serves again,
+            # a new point in time goes on from the last page (by id), or from the top (a rescan skips what
+            # is done, unencoded).
             reasons = [f.get("reason") for f in (response["_shards"].get("failures") or [])][:2]
-            raise ClusterError(f"scanning {self.index!r} failed on {failed} shard(s): {reasons}")
+            if self.shard_recoveries >= MAX_SHARD_RECOVERIES:
+                raise ClusterError(f"scanning {self.index!r} failed on {failed} shard(s), {self.shard_recoveries} "
+                                   f"times: {reasons}")
+            self.shard_recoveries += 1
+            log.warning("scanning %s: %d shard(s) failed (a node left?); reopening the point in time once every "
+                        "shard has a copy again", self.index, failed)
+            self._wait_for_shards()
+            self._reopen()
+            return None
         self.pit_id = response.get("pit_id", self.pit_id)
         return response
+
+    def _reopen(self) -> None:
+        if not self.by_id:  # the scan restarts from the top: it must see what this job wrote so far
+            self.client.indices.refresh(index=self.index)
+        self._open()
+
+    def _wait_for_shards(self, seconds: int = 120) -> None:
+        """Until every primary of the index is assigned (yellow); gives up quietly after ``seconds``."""
+        try:
+            # request_timeout: opensearch-py would otherwise take the server's `timeout` as its own.
+            self.client.cluster.health(index=self.index, wait_for_status="yellow", timeout=f"{seconds}s",
+                                       request_timeout=seconds + 30)
+        except TransportError as exc:
+            log.warning("waiting for %s to serve every shard: %s", self.index, exc)
 
     def pages(self, *, query: dict | None = None, after: Sequence[Any] | None = None,
               source_excludes: Sequence[str] = (), seq_no: bool = False) -> Iterator[list[dict]]:
@@ -172,9 +220,10 @@ class PointInTime:
             body = scan_body(self.pit_id or "", size=self.page_size, after=after, query=query,
                              source_excludes=source_excludes, keep_alive=self.keep_alive, seq_no=seq_no,
                              order=BY_ID if self.by_id else BY_SHARD_DOC)
+            recoveries = self.shard_recoveries
             response = self._search(body)
             if response is None:
-                if reopened:
+                if reopened and recoveries == self.shard_recoveries:
                     raise ClusterError(f"the point in time on {self.index!r} expired twice in a row")
                 reopened = True
                 if not self.by_id:
@@ -309,6 +358,7 @@ class BackfillReport:
     passes: int = 0
     missing: int = 0  # documents with text but still without a vector at the end
     expunged: bool = False  # replaced versions merged away (exact BM25 statistics again, disk reclaimed)
+    scan_recoveries: int = 0  # times the scan lost a shard (a node left) and went on under a new point in time
     elapsed: float = 0.0
 
     @property
@@ -325,7 +375,8 @@ class BackfillReport:
         return {"index": self.index, "scanned": self.scanned, "encoded": self.encoded, "written": self.written,
                 "deleted": self.deleted, "no_text": self.no_text, "conflicts": self.conflicts, "gone": self.gone,
                 "failed": self.failed, "resumed_after": self.resumed_after, "passes": self.passes,
-                "missing": self.missing, "expunged": self.expunged, "elapsed_s": round(self.elapsed, 3)}
+                "missing": self.missing, "expunged": self.expunged, "scan_recoveries": self.scan_recoveries,
+                "elapsed_s": round(self.elapsed, 3)}
 
 
 Batch = tuple[list[ScannedDocument], str | None]  # documents to encode, and the last _id scanned with them
@@ -446,11 +497,20 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
                                     max_bytes=bulk_max_bytes)
 
     def needing_work(hits: Iterable[dict]) -> Iterator[tuple[str, ScannedDocument | None]]:
+        # A scan that restarts from the top (a lost shard, in _shard_doc order) meets again documents this
+        # pass already sent to the encoder, some still being written: they are not sent twice. One that
+        # failed after all is left without a vector, and the catch-up pass finds it.
+        sent = RecentIds(RECENT_IDS)
         for hit in hits:
             report.scanned += 1
+            if hit["_id"] in sent:
+                yield hit["_id"], None
+                continue
             doc = document_from_hit(hit, info.text_fields, info.vector_field)
             if doc is not None and doc.has_vector and doc.stored_hash == doc.content_hash:
                 doc = None  # done: encoded from its current text
+            if doc is not None:
+                sent.add(hit["_id"])
             yield hit["_id"], doc
 
     def save(last_id: str | None) -> None:
@@ -478,6 +538,7 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
                          index=concrete, vector_field=info.vector_field, batch_docs=batch_docs, report=report,
                          done=save if checkpointed else (lambda _last: on_batch and on_batch(report)),
                          write_while_encoding=write_while_encoding)
+        report.scan_recoveries += pit.shard_recoveries
         if checkpointed:
             checkpoints.delete(key)
         report.missing, report.no_text = vector_gaps(client, concrete, info.text_fields, info.vector_field)

@@ -16,7 +16,8 @@ from semsearch.index.manage import IndexInfo, index_info_from_mappings, missing_
 from semsearch.query.bodies import Filters, SourceSpec, msearch_body
 from semsearch.query.fusion import FusionConfig
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, Hit
-from semsearch.query.search import SearcherBase, msearch_results
+from semsearch.query.search import SearcherBase, msearch_results, server_answer
+from semsearch.query.shards import settle_partial
 from semsearch.query.server_hybrid import NEEDS_NEURAL_SEARCH, neural_search_missing, rrf_licence_missing
 from semsearch.query.steps import Probe, ServerRouteRefused, ServerSearch, Step
 from semsearch.settings import Settings
@@ -71,7 +72,7 @@ class AsyncSearcher(SearcherBase):
                                 offset=offset, explain=explain, highlight=highlight, source=source)
         info = await self.index_info(index)
         vector = None if request.mode == "keyword" else await self.query_vector(info, request.text)
-        return await self._run(self._steps(request, info, vector, index, server_side))
+        return await self._run(self._steps(request, info, vector, index, server_side), index)
 
     async def query_vector(self, info: IndexInfo, text: str):
         """The query's vector for ``info``'s index (its model checked first), from the cache or the encoder."""
@@ -83,25 +84,26 @@ class AsyncSearcher(SearcherBase):
             self._check(info)
         return vector
 
-    async def _run(self, steps) -> list[Hit]:
+    async def _run(self, steps, index: str) -> list[Hit]:
         """As :meth:`semsearch.Searcher._run`, awaiting each answer."""
         answer, reply = None, steps.send
+        shortfalls: list[str] = []  # why answers of this search were partial
         while True:
             try:
                 step = reply(answer)
             except StopIteration as done:
-                return done.value
+                return settle_partial(done.value, shortfalls, self.settings.partial_results, index)
             try:
-                answer, reply = await self._answer(step), steps.send
+                answer, reply = await self._answer(step, shortfalls), steps.send
             except ServerRouteRefused as exc:
                 answer, reply = exc, steps.throw
 
-    async def _answer(self, step: Step):
+    async def _answer(self, step: Step, shortfalls: list[str]):
         if isinstance(step, Probe):
             return await self._missing_for(step.needs)
         if isinstance(step, ServerSearch):
-            return await self._server_search(step)
-        return await self._msearch(step.index, step.bodies)
+            return await self._server_search(step, shortfalls)
+        return await self._msearch(step.index, step.bodies, shortfalls)
 
     def _encode_checked(self, info: IndexInfo, text: str):
         self._check(info)
@@ -116,23 +118,28 @@ class AsyncSearcher(SearcherBase):
                                                            await _or_none(self.client.license.get()))
         return self._missing[needs]
 
-    async def _server_search(self, step: ServerSearch) -> list[dict]:
+    async def _server_search(self, step: ServerSearch, shortfalls: list[str]) -> list[dict]:
         try:
             if step.pipeline is None:
-                return (await self.client.search(index=step.index, body=step.body))["hits"]["hits"]
-            if step.pipeline not in self._pipelines:
-                await self.client.transport.perform_request("PUT", f"/_search/pipeline/{step.pipeline}",
-                                                            body=step.pipeline_body)
-                self._pipelines.add(step.pipeline)
-            response = await self.client.search(index=step.index, body=step.body,
-                                                params={"search_pipeline": step.pipeline})
+                response = await self.client.search(index=step.index, body=step.body)
+            else:
+                response = await self._pipeline_search(step)
         except TransportError as exc:
             raise self._server_error(exc, step) from exc
-        return response["hits"]["hits"]
+        return server_answer(response, shortfalls)
 
-    async def _msearch(self, index: str, bodies: dict[str, dict]) -> dict[str, Any]:
+    async def _pipeline_search(self, step: ServerSearch) -> dict:
+        if step.pipeline not in self._pipelines:
+            await self.client.transport.perform_request("PUT", f"/_search/pipeline/{step.pipeline}",
+                                                        body=step.pipeline_body)
+            self._pipelines.add(step.pipeline)
+        return await self.client.search(index=step.index, body=step.body,
+                                        params={"search_pipeline": step.pipeline})
+
+    async def _msearch(self, index: str, bodies: dict[str, dict], shortfalls: list[str] | None = None
+                       ) -> dict[str, Any]:
         try:
             response = await self.client.msearch(body=msearch_body(index, list(bodies.values())))
         except TransportError as exc:
             raise self._cluster_error(exc, index) from exc
-        return msearch_results(bodies, response, index)
+        return msearch_results(bodies, response, index, shortfalls)

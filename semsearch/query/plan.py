@@ -49,7 +49,8 @@ class Hit:
     In hybrid mode fused on the client the contributions add up to ``score``; the server's fusion
     (neural-search) returns fused scores only, so its hits carry none. ``explanation`` (with ``explain=True``) gives each
     retriever's rank and raw score (BM25, kNN) beside its contribution; ``highlights`` (with
-    ``highlight=True``) the keyword matches per text field.
+    ``highlight=True``) the keyword matches per text field. ``partial``: some shards did not answer the
+    search (a node down), so hits may be missing (:mod:`semsearch.query.shards`).
     """
 
     id: str
@@ -58,6 +59,7 @@ class Hit:
     contributions: dict[str, float] = field(default_factory=dict)
     highlights: dict[str, list[str]] = field(default_factory=dict)
     explanation: dict[str, dict[str, float | int | None]] | None = None
+    partial: bool = False
 
 
 @dataclass(frozen=True)

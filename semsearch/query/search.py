@@ -33,6 +33,7 @@ from semsearch.query.server_hybrid import (
     server_route,
     unsupported_reason,
 )
+from semsearch.query.shards import settle_partial, shortfall
 from semsearch.query.steps import Probe, ServerRouteRefused, ServerSearch, Step, search_steps
 from semsearch.settings import Settings
 
@@ -157,21 +158,32 @@ def _or_none(read):
         return None
 
 
-def msearch_results(bodies: dict[str, dict], response: dict, index: str) -> dict[str, Any]:
+def msearch_results(bodies: dict[str, dict], response: dict, index: str,
+                    shortfalls: list[str] | None = None) -> dict[str, Any]:
     """Each named body's hits from an ``_msearch`` answer (a count body's total instead, for
-    :data:`semsearch.query.fusion.DOCUMENTS`); a failed search raises with its reason (pure)."""
+    :data:`semsearch.query.fusion.DOCUMENTS`); a failed search raises with its reason. Why a search was
+    partial (:func:`semsearch.query.shards.shortfall`) is added to ``shortfalls`` (pure but for that list)."""
     results: dict[str, Any] = {}
     for name, item in zip(bodies, response["responses"]):
         if "error" in item:
             error = item["error"]
             reason = error.get("reason") if isinstance(error, dict) else error
             raise ClusterError(f"{name} search on {index!r} failed: {reason}")
+        if shortfalls is not None and (why := shortfall(item)):
+            shortfalls.append(f"{name}: {why}")
         if name == DOCUMENTS:
             total = item["hits"]["total"]
             results[name] = total["value"] if isinstance(total, dict) else total
         else:
             results[name] = item["hits"]["hits"]
     return results
+
+
+def server_answer(response: dict, shortfalls: list[str]) -> list[dict]:
+    """The hits of a server-side fusion's answer; why it was partial goes to ``shortfalls``."""
+    if why := shortfall(response):
+        shortfalls.append(f"server-side hybrid: {why}")
+    return response["hits"]["hits"]
 
 
 class Searcher(SearcherBase):
@@ -213,27 +225,28 @@ class Searcher(SearcherBase):
         if request.mode != "keyword":
             self._check(info)
             vector = self._vectors.get(request.text)
-        return self._run(self._steps(request, info, vector, index, server_side))
+        return self._run(self._steps(request, info, vector, index, server_side), index)
 
-    def _run(self, steps) -> list[Hit]:
+    def _run(self, steps, index: str) -> list[Hit]:
         """Answer each request of ``steps`` (:func:`semsearch.query.steps.search_steps`) until it returns."""
         answer, reply = None, steps.send
+        shortfalls: list[str] = []  # why answers of this search were partial
         while True:
             try:
                 step = reply(answer)
             except StopIteration as done:
-                return done.value
+                return settle_partial(done.value, shortfalls, self.settings.partial_results, index)
             try:
-                answer, reply = self._answer(step), steps.send
+                answer, reply = self._answer(step, shortfalls), steps.send
             except ServerRouteRefused as exc:
                 answer, reply = exc, steps.throw
 
-    def _answer(self, step: Step):
+    def _answer(self, step: Step, shortfalls: list[str]):
         if isinstance(step, Probe):
             return self._missing_for(step.needs)
         if isinstance(step, ServerSearch):
-            return self._server_search(step)
-        return self._msearch(step.index, step.bodies)
+            return self._server_search(step, shortfalls)
+        return self._msearch(step.index, step.bodies, shortfalls)
 
     def candidates(self, text: str, *, index: str, window: int | None = None, filters: Filters = None
                    ) -> dict[str, Any]:
@@ -257,22 +270,26 @@ class Searcher(SearcherBase):
                                                            _or_none(self.client.license.get))
         return self._missing[needs]
 
-    def _server_search(self, step: ServerSearch) -> list[dict]:
+    def _server_search(self, step: ServerSearch, shortfalls: list[str]) -> list[dict]:
         try:
             if step.pipeline is None:
-                return self.client.search(index=step.index, body=step.body)["hits"]["hits"]
-            if step.pipeline not in self._pipelines:
-                self.client.transport.perform_request("PUT", f"/_search/pipeline/{step.pipeline}",
-                                                      body=step.pipeline_body)
-                self._pipelines.add(step.pipeline)
-            response = self.client.search(index=step.index, body=step.body, params={"search_pipeline": step.pipeline})
+                response = self.client.search(index=step.index, body=step.body)
+            else:
+                response = self._pipeline_search(step)
         except TransportError as exc:
             raise self._server_error(exc, step) from exc
-        return response["hits"]["hits"]
+        return server_answer(response, shortfalls)
 
-    def _msearch(self, index: str, bodies: dict[str, dict]) -> dict[str, Any]:
+    def _pipeline_search(self, step: ServerSearch) -> dict:
+        if step.pipeline not in self._pipelines:
+            self.client.transport.perform_request("PUT", f"/_search/pipeline/{step.pipeline}", body=step.pipeline_body)
+            self._pipelines.add(step.pipeline)
+        return self.client.search(index=step.index, body=step.body, params={"search_pipeline": step.pipeline})
+
+    def _msearch(self, index: str, bodies: dict[str, dict], shortfalls: list[str] | None = None
+                 ) -> dict[str, Any]:
         try:
             response = self.client.msearch(body=msearch_body(index, list(bodies.values())))
         except TransportError as exc:  # connection failures included
             raise self._cluster_error(exc, index) from exc
-        return msearch_results(bodies, response, index)
+        return msearch_results(bodies, response, index, shortfalls)

@@ -81,6 +81,7 @@ class HitOut(BaseModel):
     contributions: dict[str, float]
     highlights: dict[str, list[str]]
     explanation: dict[str, dict[str, float | int | None]] | None = None
+    partial: bool = False  # some shards did not answer: hits may be missing
 
 
 class SearchAnswer(BaseModel):
@@ -101,7 +102,7 @@ class EncodeAnswer(BaseModel):
 
 def hit_out(hit: Hit) -> dict[str, Any]:
     return {"id": hit.id, "score": hit.score, "source": hit.source, "contributions": hit.contributions,
-            "highlights": hit.highlights, "explanation": hit.explanation}
+            "highlights": hit.highlights, "explanation": hit.explanation, "partial": hit.partial}
 
 
 class BatchedSearcher(AsyncSearcher):

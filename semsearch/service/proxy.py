@@ -65,9 +65,10 @@ class ClusterProxy:
     """One aiohttp session to the cluster, shared by every proxied request."""
 
     def __init__(self, settings: Settings) -> None:
-        self.base = settings.opensearch_url.rstrip("/")
+        self.bases = settings.opensearch_urls
+        self._turn = 0  # round-robin over the nodes, as the Python clients go
         self._authorization = cluster_authorization(settings)
-        self._ssl = ssl_context(settings) if self.base.startswith("https://") else None
+        self._ssl = ssl_context(settings) if self.bases[0].startswith("https://") else None
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.request_timeout,
                                               sock_read=settings.request_timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -90,10 +91,8 @@ class ClusterProxy:
                    token: str | None = None) -> tuple[int, list[tuple[str, str]], AsyncIterator[bytes]]:
         """Status, headers and the body of the cluster's answer, in chunks. ``path`` and ``query`` are sent as
         they came (already percent-encoded). A small answer comes whole, in one chunk, with its length."""
-        url = URL(f"{self.base}{path}" + (f"?{query}" if query else ""), encoded=True)
-        response = await self._client().request(method, url, data=body or None,
-                                                headers=upstream_headers(headers, self._authorization, token),
-                                                allow_redirects=False)
+        response = await self._request_any_node(method, path + (f"?{query}" if query else ""), body,
+                                                upstream_headers(headers, self._authorization, token))
         answer_headers = downstream_headers(response.headers)
         if method == "HEAD":  # no body, but the length the body would have
             response.release()
@@ -117,6 +116,21 @@ class ClusterProxy:
                 response.release()
 
         return response.status, answer_headers, stream()
+
+    async def _request_any_node(self, method: str, target: str, body: bytes,
+                                headers: Mapping[str, str]) -> aiohttp.ClientResponse:
+        """The first node that takes the connection answers; a node that refuses it (down) is passed over.
+        Only a failed connect moves on, so nothing is ever sent twice."""
+        start, self._turn = self._turn, (self._turn + 1) % len(self.bases)
+        for attempt in range(len(self.bases)):
+            base = self.bases[(start + attempt) % len(self.bases)]
+            try:
+                return await self._client().request(method, URL(base + target, encoded=True), data=body or None,
+                                                    headers=headers, allow_redirects=False)
+            except aiohttp.ClientConnectorError:
+                if attempt == len(self.bases) - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def read(self, method: str, path: str, headers: Mapping[str, str], body: bytes = b"") -> tuple[int, bytes]:
         """A whole answer (for the service's own reads, e.g. an index's _meta)."""

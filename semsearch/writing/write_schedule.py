@@ -18,7 +18,7 @@ import socket
 from typing import TYPE_CHECKING, get_args
 from urllib.parse import urlsplit
 
-from semsearch.settings import WriteSchedule
+from semsearch.settings import WriteSchedule, split_urls
 
 if TYPE_CHECKING:
     from semsearch.encoding.encoder import Encoder
@@ -67,7 +67,7 @@ def writes_while_encoding(schedule: WriteSchedule, device_type: str, cluster_url
     """Whether the pipeline writes while it encodes.
 
     ``auto`` writes after each batch only when the encoder runs on the CPU and the cluster's URL
-    names this machine; a cluster reached through a local tunnel (``kubectl port-forward``) looks
+    (any of them, for a comma-separated list) names this machine; a cluster reached through a local tunnel (``kubectl port-forward``) looks
     local too, and ``while_encoding`` is the setting for it.
     """
     if schedule not in WRITE_SCHEDULES:
@@ -76,7 +76,8 @@ def writes_while_encoding(schedule: WriteSchedule, device_type: str, cluster_url
         return schedule == "while_encoding"
     if device_type != "cpu":
         return True
-    return not host_is_this_machine(urlsplit(cluster_url).hostname or "", own_names)
+    # Several nodes: any one on this machine shares its cores with the encoder.
+    return not any(host_is_this_machine(urlsplit(url).hostname or "", own_names) for url in split_urls(cluster_url))
 
 
 def write_while_encoding_for(settings: Settings, encoder: Encoder) -> bool:

@@ -52,11 +52,12 @@ def services(settings):
 
 
 @pytest.fixture(scope="session")
-def encoder():
-    """The default model on the CPU, loaded once for every test that encodes in the test process."""
+def encoder(vector_cache):
+    """The default model on the CPU, loaded once for every test that encodes in the test process. It shares the
+    session's vector cache: texts the session already encoded (dbpedia-entity) are read back, not recomputed."""
     from semsearch import Encoder  # noqa: PLC0415
 
-    return Encoder(device="cpu")
+    return Encoder(device="cpu", vector_cache=vector_cache)
 
 
 @pytest.fixture(scope="session")
@@ -124,8 +125,9 @@ BROKER = os.environ.get("SEMSEARCH_TEST_BROKER_URL", "redis://127.0.0.1:6379/1")
 class Workers:
     """Real `semsearch worker` processes, each in its own process group (so it can be killed whole)."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, env: dict | None = None) -> None:
         self.tmp_path = tmp_path
+        self.env = env or {}  # on top of this process's environment
         self.procs: list[subprocess.Popen] = []
 
     def start(self, count: int = 1) -> None:
@@ -136,7 +138,8 @@ class Workers:
             log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w")
             proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "worker", "--device", "cpu",
                                      "--concurrency", "1"], stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "SEMSEARCH_BROKER_URL": BROKER, "OMP_NUM_THREADS": threads},
+                                    env={**os.environ, "SEMSEARCH_BROKER_URL": BROKER, "OMP_NUM_THREADS": threads,
+                                         **self.env},
                                     start_new_session=True)
             proc.log_path = log.name
             self.procs.append(proc)
@@ -185,13 +188,22 @@ class IngestedIndex:
 
 
 @pytest.fixture(scope="session")
-def dbpedia(services, data_dir, tmp_path_factory) -> IngestedIndex:
+def vector_cache(tmp_path_factory) -> str:
+    """One SEMSEARCH_VECTOR_CACHE file for the session. The first ingest of dbpedia-entity runs the model on
+    every document and fills it; the later ingests of the same texts that name it (another engine, the
+    multi-node clusters) read those vectors back, so they spend their time on what they test: writing.
+    SEMSEARCH_TEST_VECTOR_CACHE names a file kept between runs (while working on those tests alone)."""
+    return os.environ.get("SEMSEARCH_TEST_VECTOR_CACHE") or str(tmp_path_factory.mktemp("vector-cache") / "vectors.sqlite")
+
+
+@pytest.fixture(scope="session")
+def dbpedia(services, data_dir, tmp_path_factory, vector_cache) -> IngestedIndex:
     """dbpedia-entity (5,000 documents) ingested once per session through the ingest queue by two real
     Celery workers, with the real CLI. Tests that only read it share it; test_celery_ingest checks the ingest."""
     name = f"test_dbpedia_{uuid.uuid4().hex[:8]}"
     queue = redis.Redis.from_url(BROKER)
     queue.flushdb()
-    pool = Workers(tmp_path_factory.mktemp("dbpedia-workers"))
+    pool = Workers(tmp_path_factory.mktemp("dbpedia-workers"), env={"SEMSEARCH_VECTOR_CACHE": vector_cache})
     try:
         pool.start(2)
         result = run_cli("ingest", str(data_dir / "dbpedia-entity" / "corpus.jsonl"), "--index", name,

@@ -29,11 +29,13 @@ def es_index(es):
 
 
 @pytest.fixture(scope="module")
-def es_dbpedia(es, data_dir, tmp_path_factory):
-    """dbpedia-entity (5,000 documents) ingested once into Elasticsearch through the CLI, in-process."""
+def es_dbpedia(es, data_dir, tmp_path_factory, vector_cache):
+    """dbpedia-entity (5,000 documents) ingested once into Elasticsearch through the CLI, in-process. Its vectors
+    come from the session's vector cache where the OpenSearch ingest already computed them (conftest.vector_cache):
+    what differs here is the engine, not the encoding."""
     name = f"test_es_dbpedia_{uuid.uuid4().hex[:8]}"
     result = run_cli("ingest", str(data_dir / "dbpedia-entity" / "corpus.jsonl"), "--index", name,
-                     env=ES_ENV, cwd=tmp_path_factory.mktemp("es-ingest"))
+                     env={**ES_ENV, "SEMSEARCH_VECTOR_CACHE": vector_cache}, cwd=tmp_path_factory.mktemp("es-ingest"))
     yield name, result
     es.indices.delete(index=name, ignore_unavailable=True)
 

@@ -449,11 +449,15 @@ class _PitClient:
 
     backend = "elasticsearch"
 
-    def __init__(self, pages: list[list[dict]], expire_at: int | None = None, failed_shards: int = 0) -> None:
+    def __init__(self, pages: list[list[dict]], expire_at: int | None = None, failed_shards: int = 0,
+                 failing_searches: int | None = None, backend: str = "elasticsearch") -> None:
         from opensearchpy.exceptions import NotFoundError
 
         self.pages, self.expire_at, self.failed_shards = pages, expire_at, failed_shards
-        self.searches, self.opened, self.refreshed = [], 0, 0
+        # Searches (counted from 1) after which shards answer again; None: they never do.
+        self.failing_searches = failing_searches
+        self.backend = backend
+        self.searches, self.opened, self.refreshed, self.health_waits = [], 0, 0, []
         self._not_found = NotFoundError
         outer = self
 
@@ -461,7 +465,13 @@ class _PitClient:
             def refresh(self, index):
                 outer.refreshed += 1
 
+        class Cluster:
+            def health(self, **params):
+                outer.health_waits.append(params)
+                return {"status": "yellow"}
+
         self.indices = Indices()
+        self.cluster = Cluster()
 
     def create_pit(self, index, keep_alive):
         self.opened += 1
@@ -474,9 +484,11 @@ class _PitClient:
         self.searches.append(body)
         if self.expire_at is not None and len(self.searches) == self.expire_at:
             raise self._not_found(404, "search_context_missing_exception", {})
-        page = self.pages[min(len([b for b in self.searches if "search_after" in b]), len(self.pages) - 1)] \
-            if "search_after" in body else self.pages[0]
-        return {"hits": {"hits": page}, "_shards": {"failed": self.failed_shards, "failures": [{"reason": "boom"}]}}
+        after = body["search_after"][0] if "search_after" in body else None
+        page = next((p for p in self.pages if after is None or p[0]["sort"][0] > after), [])
+        failing = self.failing_searches is None or len(self.searches) in self.failing_searches
+        return {"hits": {"hits": page},
+                "_shards": {"failed": self.failed_shards if failing else 0, "failures": [{"reason": "boom"}]}}
 
 
 def _hit(i: int) -> dict:
@@ -497,8 +509,38 @@ def test_an_expired_shard_doc_scan_refreshes_reopens_and_restarts_from_the_top()
 
 
 def test_a_scan_page_missing_a_shard_is_an_error_not_the_end():
-    from semsearch.lifecycle.backfill import PointInTime
+    from semsearch.lifecycle.backfill import MAX_SHARD_RECOVERIES, PointInTime
 
-    with PointInTime(_PitClient([[_hit(0)]], failed_shards=1), "idx") as pit:
+    client = _PitClient([[_hit(0)]], failed_shards=1)
+    with PointInTime(client, "idx") as pit:
         with pytest.raises(ClusterError, match="failed on 1 shard"):
             list(pit.hits())
+    # Each failure waited for the index's shards and reopened; then it gave up instead of ending the scan.
+    assert len(client.health_waits) == MAX_SHARD_RECOVERIES and client.opened == MAX_SHARD_RECOVERIES + 1
+    assert client.health_waits[0]["wait_for_status"] == "yellow" and client.health_waits[0]["index"] == "idx"
+
+
+def test_a_scan_that_lost_a_node_goes_on_from_its_last_page_under_a_new_point_in_time():
+    from semsearch.lifecycle.backfill import PointInTime
+
+    # By id (OpenSearch): page 2 loses a shard once (a node restarted); the scan waits, reopens, asks for
+    # page 2 again after the same id, and reads nothing twice.
+    client = _PitClient([[_hit(0), _hit(1)], [_hit(2), _hit(3)], [_hit(4)]], failed_shards=1,
+                        failing_searches={2}, backend="opensearch")
+    with PointInTime(client, "idx", page_size=2) as pit:
+        ids = [h["_id"] for h in pit.hits()]
+    assert ids == ["d0", "d1", "d2", "d3", "d4"]
+    assert client.opened == 2 and len(client.health_waits) == 1 and client.refreshed == 0
+    assert client.searches[1]["search_after"] == client.searches[2]["search_after"] == [1]
+    assert client.searches[2]["pit"]["id"] == "pit2"
+
+
+def test_a_pass_remembers_the_ids_it_sent_within_its_limit():
+    from semsearch.lifecycle.backfill import RecentIds
+
+    sent = RecentIds(3)
+    for doc_id in ("a", "b", "c"):
+        sent.add(doc_id)
+    assert "a" in sent and "d" not in sent
+    sent.add("d")  # the oldest goes: long since written, a rescan sees its vector
+    assert "a" not in sent and all(x in sent for x in "bcd")

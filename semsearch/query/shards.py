@@ -1,0 +1,55 @@
+"""Answers that not every shard took part in: a node down, a shard failed or timed out.
+
+Such an answer's hits are never passed off as complete. By ``Settings.partial_results`` they are
+flagged (``Hit.partial``) or the search fails (:class:`PartialResultsError`). A *skipped* shard is not
+missing: the cluster skips a shard that its pre-filter shows holds no match, which is a whole answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from semsearch.errors import ClusterError
+from semsearch.query.plan import Hit
+
+
+class PartialResultsError(ClusterError):
+    """Some shards did not answer a search, and SEMSEARCH_PARTIAL_RESULTS=fail."""
+
+
+def shortfall(response: Mapping[str, Any]) -> str | None:
+    """Why ``response`` (a search answer, or one item of an ``_msearch``) is partial, or None when every
+    shard answered (pure)."""
+    shards = response.get("_shards") or {}
+    total = int(shards.get("total", 0))
+    answered = int(shards.get("successful", total)) + int(shards.get("skipped", 0))
+    failed = int(shards.get("failed", 0))
+    missing = max(total - answered, failed)
+    reasons = []
+    if missing:
+        causes = sorted({_cause(f) for f in shards.get("failures") or []} - {""})
+        reasons.append(f"{missing} of {total} shards did not answer" + (f" ({'; '.join(causes[:2])})" if causes else ""))
+    if response.get("timed_out"):
+        reasons.append("the search timed out")
+    return ", ".join(reasons) or None
+
+
+def _cause(failure: Mapping[str, Any]) -> str:
+    reason = failure.get("reason")
+    if isinstance(reason, Mapping):
+        return str(reason.get("type") or reason.get("reason") or "")
+    return str(reason or "")
+
+
+def settle_partial(hits: list[Hit], shortfalls: list[str], policy: str, index: str) -> list[Hit]:
+    """``hits`` as the caller gets them: unchanged when nothing was missing; else flagged partial
+    (policy ``flag``), or :class:`PartialResultsError` (policy ``fail``)."""
+    if not shortfalls:
+        return hits
+    if policy == "fail":
+        raise PartialResultsError(f"search on {index!r} was partial: {'; '.join(shortfalls)} "
+                                  "(SEMSEARCH_PARTIAL_RESULTS=fail; 'flag' returns such hits marked partial)")
+    for hit in hits:
+        hit.partial = True
+    return hits

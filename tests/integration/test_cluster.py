@@ -1,0 +1,298 @@
+"""Node loss on real 3-node clusters (issue 18): ingest, Celery ingest, backfill and hybrid search go on
+while a node is killed or restarted, and nothing is lost or passed off as complete.
+
+Each engine's cluster is started by ``scripts/services.sh up --nodes 3`` for this module and stopped after
+it (its cores go back to the tests that follow). The client is given every node's URL
+(SEMSEARCH_OPENSEARCH_URL as a comma-separated list). Ingests read their vectors from the session's
+vector cache, filled by the first real encoding of dbpedia-entity (conftest.vector_cache): the model's
+own vectors, so these tests spend their time on what they test, the writes. The backfill encodes for real.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from semsearch import Searcher, Settings
+from semsearch.engines.opensearch import make_client
+from semsearch.index.manage import create_index
+from semsearch.query.shards import PartialResultsError
+
+from .conftest import BROKER, Workers, run_cli
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ROOT / "scripts" / "services.sh"
+DOCS = 5000
+
+
+def services(*args: str, engine: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SERVICES), *args, "--engine", engine], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@dataclass
+class Cluster:
+    engine: str
+    urls: str
+    indexes: list[str] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict:
+        env = {"SEMSEARCH_OPENSEARCH_URL": self.urls}
+        if self.engine == "elasticsearch":
+            env["SEMSEARCH_BACKEND"] = "elasticsearch"
+        return env
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(backend=self.engine, opensearch_url=self.urls)
+
+    @property
+    def client(self):
+        return make_client(self.settings)
+
+    def new_index(self) -> str:
+        self.indexes.append(f"test_cluster_{uuid.uuid4().hex[:10]}")
+        return self.indexes[-1]
+
+    def node(self, action: str, number: int) -> None:
+        result = services(action, str(number), engine=self.engine)
+        assert result.returncode == 0, f"{action} {number}: {result.stderr}"
+
+    def restart_later(self, number: int) -> threading.Thread:
+        """Start node ``number`` again in the background (it rejoins while the test goes on)."""
+        thread = threading.Thread(target=self.node, args=("start-node", number), daemon=True)
+        thread.start()
+        return thread
+
+    def primary_node(self, index: str) -> int:
+        """The number of a node holding a primary shard of ``index`` (losing it makes a replica primary)."""
+        shards = self.client.cat.shards(index=index, format="json")
+        names = sorted(s["node"] for s in shards if s["prirep"] == "p" and s.get("node"))
+        assert names, shards
+        return int(names[0].rsplit("-", 1)[1])
+
+    def wait_for_documents(self, index: str, count: int, proc: subprocess.Popen, timeout: float = 300) -> None:
+        """Until ``index`` holds ``count`` searchable documents (the job is well under way)."""
+        client, deadline = self.client, time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"the job ended before a node could be lost: {proc.communicate()}"
+            try:
+                if client.indices.exists(index=index) and client.count(index=index)["count"] >= count:
+                    return
+            except Exception:  # noqa: BLE001 - the index may be mid-creation
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"{index} did not reach {count} documents in {timeout}s")
+
+
+@pytest.fixture(scope="module", params=["opensearch", "elasticsearch"])
+def cluster(request):
+    engine = request.param
+    result = services("up", "--nodes", "3", engine=engine)
+    if result.returncode != 0:
+        pytest.fail(f"the 3-node {engine} cluster did not start: {result.stderr[-3000:]}", pytrace=False)
+    urls = next(line.split("=", 1)[1] for line in result.stdout.splitlines()
+                if line.startswith("SEMSEARCH_OPENSEARCH_URL="))
+    assert len(urls.split(",")) == 3
+    cluster = Cluster(engine, urls)
+    yield cluster
+    for name in cluster.indexes:
+        try:
+            cluster.client.indices.delete(index=name, ignore_unavailable=True)
+        except Exception:  # noqa: BLE001 - the cluster goes next anyway
+            pass
+    if not os.environ.get("SEMSEARCH_TEST_KEEP_CLUSTERS"):  # kept only while working on these tests alone
+        services("down", "--nodes", "3", engine=engine)
+
+
+def corpus_ids(path: Path) -> set[str]:
+    return {json.loads(line)["_id"] for line in path.read_text(encoding="utf-8").splitlines()}
+
+
+def all_ids(client, index: str) -> list[str]:
+    """Every _id in ``index`` (duplicates would show twice), in the order of semsearch's id keyword."""
+    ids, after = [], None
+    while True:
+        body = {"size": 2000, "_source": False, "sort": [{"semsearch_id": "asc"}], "query": {"match_all": {}}}
+        if after:
+            body["search_after"] = after
+        hits = client.search(index=index, body=body)["hits"]["hits"]
+        if not hits:
+            return ids
+        ids.extend(h["_id"] for h in hits)
+        after = hits[-1]["sort"]
+
+
+def assert_every_document_once_with_a_vector(cluster: Cluster, index: str, corpus: Path) -> None:
+    client = cluster.client
+    client.indices.refresh(index=index)
+    expected = corpus_ids(corpus)
+    assert client.count(index=index)["count"] == len(expected)
+    assert client.count(index=index, body={"query": {"exists": {"field": "embedding"}}})["count"] == len(expected)
+    ids = all_ids(client, index)
+    assert len(ids) == len(set(ids)) == len(expected) and set(ids) == expected
+
+
+def ingest_losing_a_node(cluster: Cluster, corpus: Path, env: dict, cwd: Path, *, rejoin_now: bool = True
+                         ) -> tuple[str, subprocess.CompletedProcess, int]:
+    """`semsearch ingest` of ``corpus`` with node loss: once 1,000 documents are in, the node holding the
+    index's primary is SIGKILLed. ``rejoin_now``: it is started again while the ingest goes on (else the
+    caller starts it). Returns (index, the ingest's run, the node's number)."""
+    index = cluster.new_index()
+    proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "ingest", str(corpus), "--index", index],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                            env={**os.environ, **cluster.env, **env})
+    rejoin = None
+    try:
+        cluster.wait_for_documents(index, 1000, proc)
+        victim = cluster.primary_node(index)
+        cluster.node("kill-node", victim)
+        if rejoin_now:
+            rejoin = cluster.restart_later(victim)
+        stdout, stderr = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    if rejoin is not None:
+        rejoin.join(timeout=600)
+        assert not rejoin.is_alive(), "the killed node did not rejoin"
+    return index, subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), victim
+
+
+def assert_ingested(cluster: Cluster, index: str, result: subprocess.CompletedProcess, corpus: Path) -> None:
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"indexed {DOCS} of {DOCS}" in result.stderr
+    assert_every_document_once_with_a_vector(cluster, index, corpus)
+
+
+QUERIES = {"B. F. Skinner": "<dbpedia:B._F._Skinner>"}
+
+
+def test_ingest_and_hybrid_search_through_a_data_node_killed_mid_run(cluster, data_dir, vector_cache, encoder,
+                                                                       tmp_path):
+    corpus = data_dir / "dbpedia-entity" / "corpus.jsonl"
+    client = cluster.client
+    # Beside it, an index without replicas in 3 shards, one per node: whichever node dies takes a shard of it.
+    bare = cluster.new_index()
+    create_index(client, bare, fingerprint=encoder.fingerprint.as_dict(), text_fields=["title", "text"],
+                 vector_field="embedding", engine="lucene", shards=3, replicas=0, backend=cluster.engine)
+    sample = tmp_path / "sample.jsonl"
+    sample.write_text("\n".join(corpus.read_text(encoding="utf-8").splitlines()[:300]) + "\n", encoding="utf-8")
+    loaded = run_cli("ingest", str(sample), "--index", bare, env={**cluster.env, "SEMSEARCH_VECTOR_CACHE": vector_cache},
+                     cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    client.indices.refresh(index=bare)
+    searcher = Searcher(cluster.settings, encoder=encoder)
+    bare_before = searcher.search("american film", index=bare, k=10, mode="keyword")
+    assert bare_before and not any(h.partial for h in bare_before)
+
+    # The ingest, in-process, with a data node SIGKILLed a fifth of the way through; it stays down.
+    index, result, victim = ingest_losing_a_node(cluster, corpus, {"SEMSEARCH_VECTOR_CACHE": vector_cache}, tmp_path,
+                                                 rejoin_now=False)
+    try:
+        assert_ingested(cluster, index, result, corpus)
+        # Created by the ingest on a cluster of 3 data nodes: one replica, so a lost node loses no shard.
+        settings = client.indices.get_settings(index=index)[index]["settings"]["index"]
+        assert str(settings["number_of_replicas"]) == "1"
+
+        # Search with the node still down. The replicated index: whole answers, the right hits.
+        for text, expected_top in QUERIES.items():
+            for mode in ("hybrid", "semantic", "keyword"):
+                hits = searcher.search(text, index=index, mode=mode)
+                assert hits[0].id == expected_top and not any(h.partial for h in hits), (mode, hits[:3])
+        # The CLI, given all three URLs, one of them dead, answers too.
+        cli = run_cli("search", "B. F. Skinner", "--index", index, "--json", env=cluster.env)
+        assert cli.returncode == 0, cli.stderr
+        assert json.loads(cli.stdout.splitlines()[0])["id"] == "<dbpedia:B._F._Skinner>"
+        assert "partial" not in cli.stderr
+
+        # The index without replicas lost a shard: its hits say so, in every mode, and never pass for whole.
+        for mode in ("keyword", "semantic", "hybrid"):
+            hits = searcher.search("american film", index=bare, k=10, mode=mode)
+            assert hits and all(h.partial for h in hits), mode
+        cli = run_cli("search", "american film", "--index", bare, "--json", env=cluster.env)
+        assert cli.returncode == 0, cli.stderr
+        assert "partial results" in cli.stderr
+        assert all(json.loads(line)["partial"] for line in cli.stdout.splitlines())
+        strict = Searcher(Settings(backend=cluster.engine, opensearch_url=cluster.urls, partial_results="fail"),
+                          encoder=encoder)
+        with pytest.raises(PartialResultsError, match="shards did not answer"):
+            strict.search("american film", index=bare)
+        refused = run_cli("search", "american film", "--index", bare,
+                          env={**cluster.env, "SEMSEARCH_PARTIAL_RESULTS": "fail"})
+        assert refused.returncode != 0 and "partial" in refused.stderr
+    finally:
+        cluster.node("start-node", victim)
+    # Back together: whole again.
+    client.cluster.health(index=bare, wait_for_status="green", timeout="120s", request_timeout=150)
+    hits = searcher.search("american film", index=bare, k=10, mode="hybrid")
+    assert hits and not any(h.partial for h in hits)
+
+
+def test_celery_ingest_loses_nothing_when_a_data_node_is_killed_mid_run(cluster, data_dir, vector_cache, tmp_path,
+                                                                        broker):
+    env = {**cluster.env, "SEMSEARCH_VECTOR_CACHE": vector_cache}
+    pool = Workers(tmp_path, env=env)
+    try:
+        pool.start(2)
+        index, result, _ = ingest_losing_a_node(cluster, data_dir / "dbpedia-entity" / "corpus.jsonl",
+                                                {"SEMSEARCH_BROKER_URL": BROKER}, tmp_path)
+        logs = [Path(proc.log_path).read_text() for proc in pool.procs]
+    finally:
+        pool.stop()
+    assert_ingested(cluster, index, result, data_dir / "dbpedia-entity" / "corpus.jsonl")
+    assert all("semsearch.encode_batch" in log for log in logs), "both workers should have taken batches"
+
+
+def test_backfill_through_a_node_restart_encodes_every_document_once(cluster, data_dir, tmp_path, encoder):
+    # Documents written by an application without vectors, in 3 shards with a replica each: every node holds
+    # shard copies, so the node restarted holds some the backfill's point in time reads.
+    total = 1000
+    client, index = cluster.client, cluster.new_index()
+    create_index(client, index, fingerprint=encoder.fingerprint.as_dict(), text_fields=["title", "text"],
+                 vector_field="embedding", engine="lucene", shards=3, replicas=1, backend=cluster.engine)
+    lines = (data_dir / "dbpedia-entity" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:total]
+    bulk = []
+    for line in lines:
+        doc = json.loads(line)
+        bulk += [json.dumps({"index": {"_index": index, "_id": doc["_id"]}}),
+                 json.dumps({"title": doc.get("title", ""), "text": doc["text"]})]
+    assert not client.bulk(body="\n".join(bulk) + "\n", refresh="true")["errors"]
+
+    proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "backfill", index, "--batch-size", "32",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **cluster.env}, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 300
+        while client.count(index=index, body={"query": {"exists": {"field": "embedding"}}})["count"] < 150:
+            assert proc.poll() is None, f"the backfill ended before the restart: {proc.communicate()}"
+            assert time.monotonic() < deadline, "the backfill made no progress"
+            time.sleep(0.3)
+        victim = cluster.primary_node(index)
+        cluster.node("stop-node", victim)
+        rejoin = cluster.restart_later(victim)
+        stdout, stderr = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    rejoin.join(timeout=600)
+    assert not rejoin.is_alive(), "the restarted node did not rejoin"
+    assert proc.returncode == 0, stderr[-3000:]
+    report = json.loads(stdout.strip().splitlines()[-1])
+    # One run, through the restart: every document encoded exactly once, none left without a vector.
+    assert report["encoded"] == total and report["missing"] == 0, report
+    client.indices.refresh(index=index)
+    assert client.count(index=index, body={"query": {"exists": {"field": "embedding"}}})["count"] == total
+

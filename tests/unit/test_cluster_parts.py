@@ -1,0 +1,80 @@
+"""Pure parts of running against a multi-node cluster (issue 18): node URLs, partial answers, replicas."""
+
+import pytest
+from pydantic import ValidationError
+
+from semsearch import Hit, Settings
+from semsearch.engines.opensearch import connection_kwargs, redact_url, secret_values
+from semsearch.index.manage import replicas_for
+from semsearch.query.search import msearch_results, server_answer
+from semsearch.query.shards import PartialResultsError, settle_partial, shortfall
+from semsearch.writing.write_schedule import writes_while_encoding
+
+
+def test_several_node_urls_are_one_setting_and_every_node_a_host():
+    settings = Settings(opensearch_url=" http://a:9200/, http://b:9200 ,http://c:9200")
+    assert settings.opensearch_urls == ["http://a:9200", "http://b:9200", "http://c:9200"]
+    assert settings.opensearch_url == "http://a:9200,http://b:9200,http://c:9200"
+    assert connection_kwargs(settings)["hosts"] == settings.opensearch_urls
+    assert Settings(opensearch_url="http://one:9200/").opensearch_urls == ["http://one:9200"]
+    with pytest.raises(ValidationError, match="must all be http:// or all https://"):
+        Settings(opensearch_url="http://a:9200,https://b:9200")
+    with pytest.raises(ValidationError, match="must start with http"):
+        Settings(opensearch_url="http://a:9200,b:9200")
+    with pytest.raises(ValidationError, match="empty"):
+        Settings(opensearch_url=" , ")
+
+
+def test_passwords_in_any_node_url_stay_secret():
+    settings = Settings(opensearch_url="https://u:first-secret@a:9200,https://u:second-secret@b:9200")
+    assert redact_url(settings.opensearch_url) == "https://u:***@a:9200,https://u:***@b:9200"
+    assert {"first-secret", "second-secret"} <= set(secret_values(settings))
+
+
+def test_a_cluster_with_any_node_on_this_machine_counts_as_local():
+    own = frozenset({"thishost"})
+    assert not writes_while_encoding("auto", "cpu", "http://far:9200,http://localhost:9201", own)
+    assert writes_while_encoding("auto", "cpu", "http://far:9200,http://other:9200", own)
+
+
+def test_replicas_follow_the_data_nodes_unless_set():
+    assert replicas_for(3, None) == 1 and replicas_for(2, None) == 1
+    assert replicas_for(1, None) is None and replicas_for(None, None) is None  # single node, or health unreadable
+    assert replicas_for(3, 0) == 0 and replicas_for(1, 2) == 2
+
+
+def test_shortfall_counts_failed_and_unanswered_shards_not_skipped_ones():
+    assert shortfall({"_shards": {"total": 3, "successful": 3, "skipped": 0, "failed": 0}}) is None
+    assert shortfall({"_shards": {"total": 5, "successful": 2, "skipped": 3, "failed": 0}}) is None  # pre-filtered
+    assert shortfall({}) is None
+    failed = {"_shards": {"total": 3, "successful": 2, "skipped": 0, "failed": 1,
+                          "failures": [{"shard": 1, "reason": {"type": "node_not_connected_exception"}}]}}
+    assert shortfall(failed) == "1 of 3 shards did not answer (node_not_connected_exception)"
+    # A shard with no copy left may be missing without being listed as failed.
+    assert shortfall({"_shards": {"total": 3, "successful": 2, "failed": 0}}) == "1 of 3 shards did not answer"
+    assert shortfall({"_shards": {"total": 1, "successful": 1}, "timed_out": True}) == "the search timed out"
+
+
+def test_partial_hits_are_flagged_or_refused_by_the_setting():
+    whole = [Hit("a", 1.0), Hit("b", 0.5)]
+    assert settle_partial(whole, [], "fail", "idx") is whole and not any(h.partial for h in whole)
+    flagged = settle_partial([Hit("a", 1.0)], ["keyword: 1 of 3 shards did not answer"], "flag", "idx")
+    assert flagged[0].partial
+    with pytest.raises(PartialResultsError, match=r"search on 'idx' was partial: keyword: 1 of 3 shards"):
+        settle_partial([Hit("a", 1.0)], ["keyword: 1 of 3 shards did not answer"], "fail", "idx")
+    with pytest.raises(ValidationError):
+        Settings(partial_results="ignore")
+
+
+def test_every_answer_of_a_search_is_checked_for_missing_shards():
+    hit = {"_id": "a", "_score": 1.0}
+    response = {"responses": [
+        {"hits": {"hits": [hit]}, "_shards": {"total": 2, "successful": 2, "failed": 0}},
+        {"hits": {"hits": [hit]}, "_shards": {"total": 2, "successful": 1, "failed": 1, "failures": []}}]}
+    shortfalls: list[str] = []
+    results = msearch_results({"keyword": {}, "semantic": {}}, response, "idx", shortfalls)
+    assert results["semantic"] == [hit] and shortfalls == ["semantic: 1 of 2 shards did not answer"]
+    server: list[str] = []
+    assert server_answer({"hits": {"hits": [hit]}, "_shards": {"total": 1, "successful": 0, "failed": 1}},
+                         server) == [hit]
+    assert server == ["server-side hybrid: 1 of 1 shards did not answer"]
