@@ -154,7 +154,7 @@ def main() -> None:
                "one_at_a_time": start_server(ports["one_at_a_time"], "--max-batch", "1")}
     try:
         say(f"proxy overhead: {args.rounds} knn queries each way")
-        figures = proxy_overhead(settings.opensearch_url, ports["batched"], args.index, vector, args.rounds)
+        figures = proxy_overhead(settings.opensearch_urls[0], ports["batched"], args.index, vector, args.rounds)
         rates: dict[str, list[float]] = {name: [] for name in ports}
         for repeat in range(3):  # alternating, medians of three
             for name in (ports if repeat % 2 == 0 else reversed(list(ports))):

@@ -387,6 +387,11 @@ write_node_config() { # engine node size
   if [[ "$engine" == elasticsearch ]]; then home="$ES_HOME"; else home="$OS_HOME"; fi
   mkdir -p "$dir/config" "$dir/data" "$dir/logs"
   cp -r "$home/config/." "$dir/config/"
+  # The distribution's GC log, heap dumps and crash files are relative to its folder, which every node
+  # shares: each node's go to its own folder instead.
+  sed -i -e "s|file=logs/gc.log|file=$dir/logs/gc.log|; s|file=gc.log|file=$dir/logs/gc.log|" \
+    -e "s|^-XX:HeapDumpPath=data|-XX:HeapDumpPath=$dir/data|; s|^-XX:ErrorFile=.*hs_err|-XX:ErrorFile=$dir/logs/hs_err|" \
+    -e "s|^8:-Xloggc:logs/gc.log|8:-Xloggc:$dir/logs/gc.log|" "$dir/config/jvm.options"
   {
     echo "cluster.name: semsearch-$engine-cluster"
     echo "node.name: node-$i"
@@ -468,6 +473,7 @@ up_cluster() { # engine nodes
   fi
   if [[ "$engine" == elasticsearch ]]; then install_elasticsearch; else install_opensearch; fi
   ensure_user
+  own_for_node_user "$([[ "$engine" == elasticsearch ]] && echo "$ES_HOME" || echo "$OS_HOME")"
   mkdir -p "$RUN/$engine-cluster"
   echo "$n" >"$(cluster_size_file "$engine")"
   # In parallel: an Elasticsearch launcher returns only once its node is up.
@@ -487,7 +493,7 @@ kill_node() { # engine N — SIGKILL, as a crashed machine
   local pidfile; pidfile=$(node_pidfile "$1" "$2")
   pid_alive "$pidfile" || { say "$1 node $2 is not running"; return 0; }
   say "killing $1 node $2 (pid $(cat "$pidfile"), SIGKILL)"
-  kill -9 "$(cat "$pidfile")"
+  kill -9 "$(cat "$pidfile")" 2>/dev/null || true  # it may have exited meanwhile
   for _ in $(seq 1 30); do pid_alive "$pidfile" || break; sleep 0.5; done
   rm -f "$pidfile"
 }

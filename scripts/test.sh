@@ -32,4 +32,4 @@ if [[ $services_ok -ne 0 ]]; then
   echo "the services did not start: integration tests cannot run" >&2
   exit "$services_ok"
 fi
-exec "${PYTEST[@]}" tests/integration
+exec "${PYTEST[@]}" --durations=25 tests/integration  # the slowest, on record in every CI log

@@ -6,6 +6,7 @@ are handed a ``Settings`` (or the values they need) rather than reading the envi
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -28,8 +29,10 @@ DEFAULT_MAX_DEPTH = 20
 
 
 def split_urls(value: str) -> list[str]:
-    """The node URLs of a comma-separated list, without blanks or trailing slashes (pure)."""
-    return [url.strip().rstrip("/") for url in value.split(",") if url.strip()]
+    """The node URLs of a comma-separated list, without blanks or trailing slashes (pure). Only a comma before
+    ``http://`` or ``https://`` separates two URLs, so one in a password does not."""
+    pieces = (piece.strip(" ,") for piece in re.split(r",\s*(?=https?://)", value))
+    return [piece.rstrip("/") for piece in pieces if piece]
 
 
 class Settings(BaseSettings):
@@ -113,9 +116,13 @@ class Settings(BaseSettings):
         urls = split_urls(value)
         if not urls:
             raise ValueError("opensearch_url is empty")
-        for url in urls:
+        for position, url in enumerate(urls, start=1):
             if not url.startswith(("http://", "https://")):
-                raise ValueError(f"opensearch_url must start with http:// or https://, got {url!r}")
+                # Not the URL itself: it may hold a password.
+                where = f"the URL number {position} of {len(urls)}" if len(urls) > 1 else "it"
+                raise ValueError(f"opensearch_url must start with http:// or https:// ({where} does not)")
+            if "," in url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]:
+                raise ValueError("opensearch_url: separate node URLs with commas, each with its http:// or https://")
         if len({url.split("://", 1)[0] for url in urls}) > 1:
             raise ValueError("opensearch_url: the nodes must all be http:// or all https://")
         return ",".join(urls)

@@ -302,7 +302,7 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
         query, index=index_name, k=k, mode=mode, offset=offset, filters=_filters_from(filter_values),
         fusion=fusion_from_options(fusion_method, keyword_weight, semantic_weight, rrf_k), window=window,
         explain=explain, highlight=highlight, server_side=server_side)
-    if any(hit.partial for hit in hits):
+    if getattr(hits, "partial", False):  # said even when the answer holds no hit
         click.echo(f"warning: partial results: some shards of {index_name!r} did not answer (a node down?), so "
                    "hits may be missing (SEMSEARCH_PARTIAL_RESULTS=fail refuses such answers)", err=True)
     if as_json:

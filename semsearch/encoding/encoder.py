@@ -194,8 +194,10 @@ class Encoder:
     def encode_query(self, text: str | Sequence[str]) -> np.ndarray:
         """Query vectors (the model's query prompt where it defines one); a str gives one vector."""
         if isinstance(text, str):
-            return self._encode([text], prompt=self.spec.query_prompt)[0]
-        return self._encode(text, prompt=self.spec.query_prompt)
+            return self._encode([text], prompt=self.spec.query_prompt, cached=False)[0]
+        # Queries skip the vector cache: every distinct user query would stay on disk, and a search would
+        # wait on the file's lock.
+        return self._encode(text, prompt=self.spec.query_prompt, cached=False)
 
     def encode_passages(self, texts: Sequence[str], overlap: int = 32) -> Passages:
         """Documents of any length: texts longer than the model's window are split into token
@@ -317,26 +319,28 @@ class Encoder:
             prompt_length = len(self.tokenizer(prompt, add_special_tokens=True)["input_ids"]) - 1
         return ids, prompt_length
 
-    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prompt: str, cached: bool = True) -> np.ndarray:
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of texts; for one text use encode([text])")
         if len(texts) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
         ids, prompt_length = self._tokenize(texts, prompt)
-        return self._encode_ids(ids, prompt_length)
+        return self._encode_ids(ids, prompt_length, cached)
 
     @torch.inference_mode()
-    def _encode_ids(self, ids: list[list[int]], prompt_length: int = 0) -> np.ndarray:
+    def _encode_ids(self, ids: list[list[int]], prompt_length: int = 0, cached: bool = True) -> np.ndarray:
         result = torch.empty((len(ids), self.dimension), dtype=torch.float32, device=self.device)
-        for batch, vectors in self._forward_batches(ids, prompt_length):
+        for batch, vectors in self._forward_batches(ids, prompt_length, cached):
             # No host sync per batch: on a GPU, this loop pads and copies batch N+1 while batch N runs.
             result[self._to_device(torch.tensor(batch, dtype=torch.long))] = vectors.float()
         return result.cpu().numpy()
 
-    def _forward_batches(self, ids: list[list[int]], prompt_length: int) -> Iterator[tuple[list[int], torch.Tensor]]:
+    def _forward_batches(self, ids: list[list[int]], prompt_length: int, cached: bool = True
+                         ) -> Iterator[tuple[list[int], torch.Tensor]]:
         """(input positions, their vectors on the device) per token-budget batch, longest inputs first; with a
-        vector cache, the inputs it holds come first as one batch, and the model runs on the rest alone."""
-        if self.vector_cache is None:
+        vector cache (``cached``), the inputs it holds come first as one batch, and the model runs on the rest
+        alone. Storing costs a copy to the host per batch: a cache is for re-encoding what is mostly there."""
+        if self.vector_cache is None or not cached:
             yield from self._model_batches(ids, prompt_length)
             return
         keys = [cache_key(self._cache_namespace, x, prompt_length) for x in ids]

@@ -163,9 +163,9 @@ _URL_CREDENTIALS = re.compile(r"(?P<user>[A-Za-z0-9._~%!$&'()*+,;=-]+):(?P<passw
 
 
 def redact_url(url: str) -> str:
-    """A URL (or a comma-separated list of them) fit to print: any password in it replaced by ***."""
-    if "," in url:
-        return ",".join(redact_url(one) for one in split_urls(url))
+    """A URL (or a comma-separated list of http(s) URLs) fit to print: any password in it replaced by ***."""
+    if len(urls := split_urls(url)) > 1:
+        return ",".join(redact_url(one) for one in urls)
     try:
         parts = urlsplit(url)
         if parts.password is None:

@@ -35,6 +35,7 @@ from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, RequestErr
 from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD
 from semsearch.errors import ClusterError
 from semsearch.index.manage import IndexInfo, check_fingerprint, ensure_id_field, get_index_info
+from semsearch.query.shards import shortfall
 from semsearch.lifecycle.bodies import (
     BY_ID,
     BY_SHARD_DOC,
@@ -51,7 +52,7 @@ from semsearch.lifecycle.bodies import (
     update_entry,
 )
 from semsearch.settings import BulkFormat
-from semsearch.writing.bulk import BulkResult, BulkWriter, chunk_entries
+from semsearch.writing.bulk import BulkResult, BulkWriter, chunk_entries, is_transient
 from semsearch.writing.documents import Document, content_hash
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ MAX_RETRY_IDS = 10_000
 
 
 # -- checkpoints -------------------------------------------------------------------------------------
+
+CHECKPOINT_TRIES = 6
+
 
 class CheckpointStore:
     """Progress of long jobs, one small document each, in the hidden index ``.semsearch-checkpoints``."""
@@ -92,7 +96,15 @@ class CheckpointStore:
 
     def save(self, key: str, state: dict) -> None:
         self._ensure()
-        self.client.index(index=self.index, id=key, body={**state, "updated_at": time.time()})
+        for attempt in range(CHECKPOINT_TRIES):
+            try:
+                self.client.index(index=self.index, id=key, body={**state, "updated_at": time.time()})
+                return
+            except TransportError as exc:  # connection errors included
+                # A node leaving moves the checkpoint index's primary: a moment later the write goes through.
+                if attempt == CHECKPOINT_TRIES - 1 or not (is_transient(exc) or exc.status_code == "N/A"):
+                    raise
+                time.sleep(1 + attempt)
 
     def delete(self, key: str) -> None:
         try:
@@ -147,8 +159,11 @@ class PointInTime:
         self.shard_recoveries = 0  # times a page lost a shard and the scan went on under a new point in time
 
     def _open(self) -> None:
+        # Never a point in time without some shard (OpenSearch would create one, and its pages would
+        # silently lack that shard's documents); Elasticsearch refuses such a point in time by default.
+        whole = {"allow_partial_pit_creation": "false"} if self.by_id else {}
         try:
-            self.pit_id = self.client.create_pit(index=self.index, keep_alive=self.keep_alive)["pit_id"]
+            self.pit_id = self.client.create_pit(index=self.index, keep_alive=self.keep_alive, **whole)["pit_id"]
         except TransportError as exc:
             raise ClusterError(f"opening a point in time on {self.index!r} failed: {exc}") from exc
 
@@ -177,29 +192,43 @@ class PointInTime:
             return None
         except TransportError as exc:
             raise ClusterError(f"scanning {self.index!r} failed: {exc}") from exc
-        failed = (response.get("_shards") or {}).get("failed", 0)
-        if failed:
+        if why := shortfall(response):
             # A page missing a shard's documents would end the scan early, or fake deletions. The shard's
             # context was on a node that left (restarted, killed): once a copy of every shard serves again,
             # a new point in time goes on from the last page (by id), or from the top (a rescan skips what
             # is done, unencoded).
-            reasons = [f.get("reason") for f in (response["_shards"].get("failures") or [])][:2]
-            if self.shard_recoveries >= MAX_SHARD_RECOVERIES:
-                raise ClusterError(f"scanning {self.index!r} failed on {failed} shard(s), {self.shard_recoveries} "
-                                   f"times: {reasons}")
-            self.shard_recoveries += 1
-            log.warning("scanning %s: %d shard(s) failed (a node left?); reopening the point in time once every "
-                        "shard has a copy again", self.index, failed)
-            self._wait_for_shards()
-            self._reopen()
+            self._recover(why)
             return None
         self.pit_id = response.get("pit_id", self.pit_id)
         return response
 
     def _reopen(self) -> None:
+        if self.pit_id:  # what it still holds on the other nodes, freed now rather than at its keep-alive
+            try:
+                self.client.delete_pit(body={"pit_id": [self.pit_id]})
+            except TransportError:
+                pass
+            self.pit_id = None
         if not self.by_id:  # the scan restarts from the top: it must see what this job wrote so far
             self.client.indices.refresh(index=self.index)
         self._open()
+
+    def _recover(self, why: str) -> None:
+        """A new point in time once every shard has a copy again; a failed try counts as one of the
+        :data:`MAX_SHARD_RECOVERIES`, after which the scan fails with the reason."""
+        while True:
+            if self.shard_recoveries >= MAX_SHARD_RECOVERIES:
+                raise ClusterError(f"scanning {self.index!r} failed: {why} (after {self.shard_recoveries} new points "
+                                   "in time: is a node down for good?)")
+            self.shard_recoveries += 1
+            log.warning("scanning %s: %s (a node left?); reopening the point in time once every shard has a "
+                        "copy again", self.index, why)
+            self._wait_for_shards()
+            try:
+                self._reopen()
+                return
+            except (ClusterError, TransportError) as exc:
+                why = f"reopening the point in time failed ({exc})"
 
     def _wait_for_shards(self, seconds: int = 120) -> None:
         """Until every primary of the index is assigned (yellow); gives up quietly after ``seconds``."""

@@ -259,7 +259,11 @@ class Searcher(SearcherBase):
         info = self.index_info(index)
         self._check(info)
         bodies = plan_bodies(request, info, self._vectors.get(request.text), ids_from_doc_values=False)
-        return candidate_lists(self._msearch(index, bodies))
+        shortfalls: list[str] = []
+        lists = candidate_lists(self._msearch(index, bodies, shortfalls))
+        # Measuring or tuning on an index with a shard missing would give wrong figures, whatever the policy.
+        settle_partial([], shortfalls, "fail", index)
+        return lists
 
     def _missing_for(self, needs: str) -> str | None:
         if needs not in self._missing:

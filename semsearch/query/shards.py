@@ -1,8 +1,9 @@
 """Answers that not every shard took part in: a node down, a shard failed or timed out.
 
-Such an answer's hits are never passed off as complete. By ``Settings.partial_results`` they are
-flagged (``Hit.partial``) or the search fails (:class:`PartialResultsError`). A *skipped* shard is not
-missing: the cluster skips a shard that its pre-filter shows holds no match, which is a whole answer.
+Such an answer is never passed off as complete. By ``Settings.partial_results`` it is flagged (the
+:class:`Hits` list's ``partial``, and each ``Hit.partial``: an empty partial answer still says so) or
+the search fails (:class:`PartialResultsError`). A *skipped* shard is not missing: the cluster skips a
+shard that its pre-filter shows holds no match (and counts it as successful too), a whole answer.
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ def shortfall(response: Mapping[str, Any]) -> str | None:
     shard answered (pure)."""
     shards = response.get("_shards") or {}
     total = int(shards.get("total", 0))
-    answered = int(shards.get("successful", total)) + int(shards.get("skipped", 0))
-    failed = int(shards.get("failed", 0))
-    missing = max(total - answered, failed)
+    # "successful" includes the skipped shards; a shard with no copy left may be missing from "failed".
+    missing = max(total - int(shards.get("successful", total)), int(shards.get("failed", 0)))
     reasons = []
     if missing:
         causes = sorted({_cause(f) for f in shards.get("failures") or []} - {""})
@@ -42,14 +42,23 @@ def _cause(failure: Mapping[str, Any]) -> str:
     return str(reason or "")
 
 
-def settle_partial(hits: list[Hit], shortfalls: list[str], policy: str, index: str) -> list[Hit]:
-    """``hits`` as the caller gets them: unchanged when nothing was missing; else flagged partial
-    (policy ``flag``), or :class:`PartialResultsError` (policy ``fail``)."""
+class Hits(list):
+    """A search's hits (a plain list to the caller), and whether the answer was partial, with why."""
+
+    partial: bool = False
+    shortfalls: tuple[str, ...] = ()
+
+
+def settle_partial(hits: list[Hit], shortfalls: list[str], policy: str, index: str) -> Hits:
+    """``hits`` as the caller gets them: as they are when every shard answered; else flagged partial, the list
+    and each hit (policy ``flag``), or :class:`PartialResultsError` (policy ``fail``)."""
+    answer = Hits(hits)
     if not shortfalls:
-        return hits
+        return answer
     if policy == "fail":
         raise PartialResultsError(f"search on {index!r} was partial: {'; '.join(shortfalls)} "
                                   "(SEMSEARCH_PARTIAL_RESULTS=fail; 'flag' returns such hits marked partial)")
-    for hit in hits:
+    answer.partial, answer.shortfalls = True, tuple(shortfalls)
+    for hit in answer:
         hit.partial = True
-    return hits
+    return answer

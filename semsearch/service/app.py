@@ -87,6 +87,7 @@ class HitOut(BaseModel):
 class SearchAnswer(BaseModel):
     hits: list[HitOut]
     took_ms: float
+    partial: bool = False  # some shards did not answer (even with no hit): hits may be missing
 
 
 class EncodeBody(BaseModel):
@@ -347,7 +348,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
                                              explain=body.explain, highlight=body.highlight)
         took = time.perf_counter() - started
         service.metrics.latency.observe(took, body.mode)
-        return {"hits": [hit_out(h) for h in hits], "took_ms": round(took * 1000, 3)}
+        return {"hits": [hit_out(h) for h in hits], "took_ms": round(took * 1000, 3),
+                "partial": getattr(hits, "partial", False)}
 
     @app.post("/v1/encode", response_model=EncodeAnswer)
     async def encode(body: EncodeBody) -> dict:

@@ -119,15 +119,15 @@ class ClusterProxy:
 
     async def _request_any_node(self, method: str, target: str, body: bytes,
                                 headers: Mapping[str, str]) -> aiohttp.ClientResponse:
-        """The first node that takes the connection answers; a node that refuses it (down) is passed over.
-        Only a failed connect moves on, so nothing is ever sent twice."""
+        """The first node that takes the connection answers; a node that refuses it, or does not take it within
+        the connect timeout (down), is passed over. Only a failed connect moves on: nothing is sent twice."""
         start, self._turn = self._turn, (self._turn + 1) % len(self.bases)
         for attempt in range(len(self.bases)):
             base = self.bases[(start + attempt) % len(self.bases)]
             try:
                 return await self._client().request(method, URL(base + target, encoded=True), data=body or None,
                                                     headers=headers, allow_redirects=False)
-            except aiohttp.ClientConnectorError:
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
                 if attempt == len(self.bases) - 1:
                     raise
         raise AssertionError("unreachable")

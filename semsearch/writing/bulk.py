@@ -26,6 +26,17 @@ log = logging.getLogger(__name__)
 
 # Statuses that mean "try again later": back-pressure and gateways, never a bad document.
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# Errors of a cluster that is moving a shard's primary (a node left or came back): retried like a 503,
+# whatever status they come with (retry_on_primary_exception is a 500).
+TRANSIENT_ERRORS = frozenset({"retry_on_primary_exception", "unavailable_shards_exception",
+                              "no_shard_available_action_exception", "primary_missing_action_exception",
+                              "node_not_connected_exception", "node_closed_exception",
+                              "shard_not_in_primary_mode_exception"})
+
+
+def is_transient(exc: TransportError) -> bool:
+    """Whether a failed request is worth sending again as it was."""
+    return exc.status_code in RETRYABLE_STATUSES or exc.error in TRANSIENT_ERRORS
 # Seven decimals keep every float32 component to within 5e-8 and halve the JSON size of a vector.
 VECTOR_DECIMALS = 7
 
@@ -221,7 +232,7 @@ class BulkWriter:
                     raise cluster_error(exc, f"reading {self.index!r}") from exc
                 self._wait(started, attempt, f"OpenSearch unreachable ({type(exc).__name__})")
             except TransportError as exc:
-                if exc.status_code not in RETRYABLE_STATUSES:
+                if not is_transient(exc):
                     raise cluster_error(exc, f"reading {self.index!r}") from exc
                 self._wait(started, attempt, f"OpenSearch answered {exc.status_code}")
             attempt += 1
@@ -264,7 +275,7 @@ class BulkWriter:
                 attempt += 1
                 continue
             except TransportError as exc:
-                if exc.status_code in RETRYABLE_STATUSES:
+                if is_transient(exc):
                     self._wait(started, attempt, f"OpenSearch answered {exc.status_code}")
                     attempt += 1
                     continue
@@ -276,7 +287,8 @@ class BulkWriter:
                 status = outcome.get("status", 0)
                 if 200 <= status < 300 or (operation == "delete" and status == 404):
                     result.indexed += 1
-                elif status in RETRYABLE_STATUSES or _is_write_block(outcome):
+                elif (status in RETRYABLE_STATUSES or _is_write_block(outcome)
+                      or (outcome.get("error") or {}).get("type") in TRANSIENT_ERRORS):
                     retry_docs.append(doc)
                     retry_entries.append(entry)
                 else:

@@ -19,16 +19,22 @@ def test_several_node_urls_are_one_setting_and_every_node_a_host():
     assert Settings(opensearch_url="http://one:9200/").opensearch_urls == ["http://one:9200"]
     with pytest.raises(ValidationError, match="must all be http:// or all https://"):
         Settings(opensearch_url="http://a:9200,https://b:9200")
-    with pytest.raises(ValidationError, match="must start with http"):
+    with pytest.raises(ValidationError, match="each with its http:// or https://"):
         Settings(opensearch_url="http://a:9200,b:9200")
+    with pytest.raises(ValidationError, match="must start with http") as refused:
+        Settings(opensearch_url="u:se,cret@a:9200")
+    assert "se,cret" not in str(refused.value.errors(include_input=False))
+    # A comma inside a password is not a separator.
+    assert Settings(opensearch_url="http://u:se,cret@a:9200").opensearch_urls == ["http://u:se,cret@a:9200"]
     with pytest.raises(ValidationError, match="empty"):
         Settings(opensearch_url=" , ")
 
 
 def test_passwords_in_any_node_url_stay_secret():
-    settings = Settings(opensearch_url="https://u:first-secret@a:9200,https://u:second-secret@b:9200")
+    settings = Settings(opensearch_url="https://u:first-secret@a:9200,https://u:second,secret@b:9200")
     assert redact_url(settings.opensearch_url) == "https://u:***@a:9200,https://u:***@b:9200"
-    assert {"first-secret", "second-secret"} <= set(secret_values(settings))
+    assert redact_url("redis://:pa,ss@h:6379/0") == "redis://:***@h:6379/0"
+    assert {"first-secret", "second,secret"} <= set(secret_values(settings))
 
 
 def test_a_cluster_with_any_node_on_this_machine_counts_as_local():
@@ -45,7 +51,10 @@ def test_replicas_follow_the_data_nodes_unless_set():
 
 def test_shortfall_counts_failed_and_unanswered_shards_not_skipped_ones():
     assert shortfall({"_shards": {"total": 3, "successful": 3, "skipped": 0, "failed": 0}}) is None
-    assert shortfall({"_shards": {"total": 5, "successful": 2, "skipped": 3, "failed": 0}}) is None  # pre-filtered
+    # Skipped (pre-filtered) shards count as successful too: a whole answer; one lost beside them is not.
+    assert shortfall({"_shards": {"total": 5, "successful": 5, "skipped": 3, "failed": 0}}) is None
+    assert shortfall({"_shards": {"total": 3, "successful": 2, "skipped": 1, "failed": 0}}) == \
+        "1 of 3 shards did not answer"
     assert shortfall({}) is None
     failed = {"_shards": {"total": 3, "successful": 2, "skipped": 0, "failed": 1,
                           "failures": [{"shard": 1, "reason": {"type": "node_not_connected_exception"}}]}}
@@ -56,10 +65,12 @@ def test_shortfall_counts_failed_and_unanswered_shards_not_skipped_ones():
 
 
 def test_partial_hits_are_flagged_or_refused_by_the_setting():
-    whole = [Hit("a", 1.0), Hit("b", 0.5)]
-    assert settle_partial(whole, [], "fail", "idx") is whole and not any(h.partial for h in whole)
+    whole = settle_partial([Hit("a", 1.0), Hit("b", 0.5)], [], "fail", "idx")
+    assert [h.id for h in whole] == ["a", "b"] and not whole.partial and not any(h.partial for h in whole)
     flagged = settle_partial([Hit("a", 1.0)], ["keyword: 1 of 3 shards did not answer"], "flag", "idx")
-    assert flagged[0].partial
+    assert flagged.partial and flagged[0].partial and flagged.shortfalls == ("keyword: 1 of 3 shards did not answer",)
+    empty = settle_partial([], ["semantic: 1 of 3 shards did not answer"], "flag", "idx")
+    assert empty == [] and empty.partial  # no hit, and still not passed off as a whole answer
     with pytest.raises(PartialResultsError, match=r"search on 'idx' was partial: keyword: 1 of 3 shards"):
         settle_partial([Hit("a", 1.0)], ["keyword: 1 of 3 shards did not answer"], "fail", "idx")
     with pytest.raises(ValidationError):

@@ -473,8 +473,9 @@ class _PitClient:
         self.indices = Indices()
         self.cluster = Cluster()
 
-    def create_pit(self, index, keep_alive):
+    def create_pit(self, index, keep_alive, **params):
         self.opened += 1
+        self.pit_params = params
         return {"pit_id": f"pit{self.opened}"}
 
     def delete_pit(self, body):
@@ -513,7 +514,7 @@ def test_a_scan_page_missing_a_shard_is_an_error_not_the_end():
 
     client = _PitClient([[_hit(0)]], failed_shards=1)
     with PointInTime(client, "idx") as pit:
-        with pytest.raises(ClusterError, match="failed on 1 shard"):
+        with pytest.raises(ClusterError, match="shards did not answer"):
             list(pit.hits())
     # Each failure waited for the index's shards and reopened; then it gave up instead of ending the scan.
     assert len(client.health_waits) == MAX_SHARD_RECOVERIES and client.opened == MAX_SHARD_RECOVERIES + 1
@@ -533,6 +534,7 @@ def test_a_scan_that_lost_a_node_goes_on_from_its_last_page_under_a_new_point_in
     assert client.opened == 2 and len(client.health_waits) == 1 and client.refreshed == 0
     assert client.searches[1]["search_after"] == client.searches[2]["search_after"] == [1]
     assert client.searches[2]["pit"]["id"] == "pit2"
+    assert client.pit_params == {"allow_partial_pit_creation": "false"}  # never a point in time without a shard
 
 
 def test_a_pass_remembers_the_ids_it_sent_within_its_limit():

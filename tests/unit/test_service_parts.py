@@ -208,3 +208,43 @@ def test_closing_the_batcher_fails_waiting_callers_instead_of_leaving_them():
 
     (result,) = asyncio.run(run())
     assert isinstance(result, RuntimeError) and "shutting down" in str(result)
+
+
+def test_the_proxy_passes_over_a_node_that_refuses_connections():
+    import socket
+
+    from aiohttp import web
+
+    from semsearch.service.proxy import ClusterProxy
+    from semsearch.settings import Settings
+
+    with socket.socket() as closed:  # a port that nothing listens on: a node that is down
+        closed.bind(("127.0.0.1", 0))
+        down = closed.getsockname()[1]
+
+    async def run():
+        app = web.Application()
+        app.router.add_get("/", lambda request: web.json_response({"node": "up"}))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        up = site._server.sockets[0].getsockname()[1]
+        proxy = ClusterProxy(Settings(opensearch_url=f"http://127.0.0.1:{down},http://127.0.0.1:{up}"))
+        answers = [await proxy.read("GET", "/", {}) for _ in range(4)]  # round-robin starts at each node in turn
+        lone = ClusterProxy(Settings(opensearch_url=f"http://127.0.0.1:{down}"))
+        try:
+            await lone.read("GET", "/", {})
+            refused = None
+        except Exception as exc:  # noqa: BLE001 - the error is the point
+            refused = exc
+        await proxy.close()
+        await lone.close()
+        await runner.cleanup()
+        return answers, refused
+
+    import aiohttp
+
+    answers, refused = asyncio.run(run())
+    assert answers == [(200, b'{"node": "up"}')] * 4
+    assert isinstance(refused, aiohttp.ClientConnectorError)  # no node left to try: the refusal itself

@@ -61,3 +61,15 @@ def test_settings_turn_it_on(tmp_path, monkeypatch):
     monkeypatch.setenv("SEMSEARCH_VECTOR_CACHE", str(tmp_path / "c.sqlite"))
     encoder = Encoder.from_settings(Settings(device="cpu"))
     assert encoder.vector_cache is not None and (tmp_path / "c.sqlite").exists()
+
+
+def test_queries_skip_the_cache_and_an_unusable_file_never_fails_an_encode(plain, tmp_path, caplog):
+    encoder = Encoder(device="cpu", precision="fp32", vector_cache=tmp_path / "q.sqlite")
+    encoder.encode_query("what is a telescope")
+    encoder.encode_query(["a", "b"])
+    assert (encoder.vector_cache.hits, encoder.vector_cache.misses) == (0, 0)
+    # A folder where the file should be: SQLite cannot open it. Said once; the model computes every vector.
+    (tmp_path / "dir.sqlite").mkdir()
+    broken = Encoder(device="cpu", precision="fp32", vector_cache=tmp_path / "dir.sqlite")
+    assert np.allclose(broken.encode_documents(TEXTS[:2]), plain.encode_documents(TEXTS[:2]), atol=1e-6)
+    assert "not usable" in caplog.text
