@@ -418,8 +418,11 @@ start_cluster_node() { # engine node — launch (no wait)
   local engine="$1" i="$2" dir pidfile
   dir=$(node_dir "$engine" "$i"); pidfile=$(node_pidfile "$engine" "$i")
   pid_alive "$pidfile" && return 0
-  port_open "$(node_port "$engine" "$i")" \
-    && fail "port $(node_port "$engine" "$i") is in use by a process this script did not start"
+  local waited=0  # a node stopped a moment ago may still be closing its port
+  while port_open "$(node_port "$engine" "$i")"; do
+    (( waited >= 20 )) && fail "port $(node_port "$engine" "$i") is in use by a process this script did not start"
+    sleep 1; waited=$((waited + 1))
+  done
   write_node_config "$engine" "$i" "$(cluster_size "$engine")"
   own_for_node_user "$dir"
   say "starting $engine node $i on 127.0.0.1:$(node_port "$engine" "$i") (heap $CLUSTER_HEAP, logs in $dir/logs)"
@@ -493,8 +496,14 @@ kill_node() { # engine N — SIGKILL, as a crashed machine
   local pidfile; pidfile=$(node_pidfile "$1" "$2")
   pid_alive "$pidfile" || { say "$1 node $2 is not running"; return 0; }
   say "killing $1 node $2 (pid $(cat "$pidfile"), SIGKILL)"
-  kill -9 "$(cat "$pidfile")" 2>/dev/null || true  # it may have exited meanwhile
-  for _ in $(seq 1 30); do pid_alive "$pidfile" || break; sleep 0.5; done
+  local pid; pid=$(cat "$pidfile")
+  kill -9 "$pid" 2>/dev/null || true  # it may have exited meanwhile
+  # Gone means gone from the process table with its ports closed: a dying JVM loses its command line
+  # (what pid_alive reads) before its sockets, and a start-node in that gap would find its port taken.
+  for _ in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || port_open "$(node_port "$1" "$2")" || break
+    sleep 0.5
+  done
   rm -f "$pidfile"
 }
 

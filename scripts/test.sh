@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+echo "test.sh: bootstrap done after ${SECONDS}s" >&2
 start_services() {
   bash scripts/services.sh up
   bash scripts/services.sh up --engine elasticsearch  # issue 8: the same suite parts on Elasticsearch
@@ -32,4 +33,5 @@ if [[ $services_ok -ne 0 ]]; then
   echo "the services did not start: integration tests cannot run" >&2
   exit "$services_ok"
 fi
+echo "test.sh: unit tests passed and services up after ${SECONDS}s; integration tests next" >&2
 exec "${PYTEST[@]}" --durations=25 tests/integration  # the slowest, on record in every CI log

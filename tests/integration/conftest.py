@@ -3,6 +3,7 @@
 They fail, never skip, when a service is missing: a skipped integration test proves nothing.
 """
 
+import http.client
 import json
 import os
 import signal
@@ -21,6 +22,8 @@ import redis
 
 from semsearch import Settings
 from semsearch.engines.opensearch import make_client
+
+from .cli_process import CommandLine
 
 pytestmark = pytest.mark.integration
 
@@ -109,10 +112,20 @@ def versioned_names(client, prefix: str = "test_"):
             client.indices.delete(index=index, ignore_unavailable=True)
 
 
+COMMAND_LINE = CommandLine()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def command_line():
+    """The forking server behind run_cli, stopped with the session."""
+    yield COMMAND_LINE
+    COMMAND_LINE.close()
+
+
 def run_cli(*args: str, input: str | None = None, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
-    """The real command line in a subprocess, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "semsearch.cli", *args], capture_output=True, text=True,
-                          input=input, env={**os.environ, **(env or {})}, cwd=cwd, timeout=1800)
+    """The real command line, each command in its own process, as a user runs it: forked from a process that
+    has imported semsearch already (cli_zygote.py), so that a command costs its work, not seconds of imports."""
+    return COMMAND_LINE.run(list(args), input=input, env={**os.environ, **(env or {})}, cwd=cwd, timeout=1800)
 
 
 def last_json_line(output: str) -> dict:
@@ -245,6 +258,24 @@ class Served:
                 return answer.status, dict(answer.headers), answer.read()
         except urllib.error.HTTPError as failed:
             return failed.code, dict(failed.headers), failed.read()
+
+
+    def declared_only(self, method: str, path: str, length: int) -> tuple[int, bytes]:
+        """(status, body) of a request that declares a body of ``length`` bytes and sends none. A size refused
+        on its header alone is answered at once; sending the body would race the server closing the connection
+        (a broken pipe in place of its answer)."""
+        host, port = self.url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.putrequest(method, path)
+            for name, value in (("Content-Type", "application/json"), ("Content-Length", str(length)),
+                                ("Authorization", f"Bearer {SERVE_TOKEN}")):
+                conn.putheader(name, value)
+            conn.endheaders()
+            answer = conn.getresponse()
+            return answer.status, answer.read()
+        finally:
+            conn.close()
 
 
 @pytest.fixture(scope="session")

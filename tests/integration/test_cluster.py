@@ -123,6 +123,26 @@ def cluster(request):
         services("down", "--nodes", "3", engine=engine)
 
 
+@pytest.fixture(autouse=True)
+def whole_cluster(cluster):
+    """Every test starts on the whole cluster: a restart still under way finishes, and a node that an earlier
+    test left down (its failure said why) is started again, so that one test's failure is not the next one's."""
+    for restart in cluster.restarts:
+        try:
+            restart.result(timeout=600)
+        except Exception:  # noqa: BLE001 - its test said so already; start-node below tries again
+            pass
+    cluster.restarts.clear()
+    status = services("status", engine=cluster.engine).stdout
+    for number in range(1, 4):
+        if f"{cluster.engine} node {number}: stopped" in status:
+            cluster.node("start-node", number)
+    health = cluster.client.cluster.health(wait_for_nodes="3", wait_for_status="yellow", timeout="120s",
+                                           request_timeout=150)
+    assert health["number_of_nodes"] == 3 and not health["timed_out"], health
+    return cluster
+
+
 def corpus_ids(path: Path) -> set[str]:
     return {json.loads(line)["_id"] for line in path.read_text(encoding="utf-8").splitlines()}
 
@@ -168,6 +188,20 @@ def rejoined(restart: Future) -> None:
     restart.result(timeout=600)  # raises what start-node said, if it failed
 
 
+def finished(proc: subprocess.Popen, restart: Future | None, timeout: float = 900) -> tuple[str, str]:
+    """(stdout, stderr) of ``proc`` once it ends; fails at once if the node ``restart`` brings back could not
+    be started (the job would otherwise wait out its timeouts for a node that never comes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return proc.communicate(timeout=2)
+        except subprocess.TimeoutExpired:
+            if restart is not None and restart.done() and restart.exception() is not None:
+                raise AssertionError(f"the node did not start again: {restart.exception()}") from None
+            if time.monotonic() > deadline:
+                raise
+
+
 def ingest_losing_a_node(cluster: Cluster, corpus: Path, env: dict, cwd: Path, *, rejoin_now: bool = True
                          ) -> tuple[str, subprocess.CompletedProcess, int]:
     """`semsearch ingest` of ``corpus`` with node loss: once 1,000 documents are in, the node holding the
@@ -181,7 +215,7 @@ def ingest_losing_a_node(cluster: Cluster, corpus: Path, env: dict, cwd: Path, *
         cluster.node("kill-node", victim)
         if rejoin_now:
             rejoin = cluster.restart_later(victim)
-        stdout, stderr = proc.communicate(timeout=900)
+        stdout, stderr = finished(proc, rejoin)
     if rejoin is not None:
         rejoined(rejoin)
     return index, subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), victim
@@ -296,7 +330,7 @@ def test_backfill_through_a_node_restart_encodes_every_document_once(cluster, da
         victim = cluster.primary_node(index)
         cluster.node("stop-node", victim)
         rejoin = cluster.restart_later(victim)
-        stdout, stderr = proc.communicate(timeout=900)
+        stdout, stderr = finished(proc, rejoin)
     rejoined(rejoin)
     assert proc.returncode == 0, stderr[-3000:]
     report = json.loads(stdout.strip().splitlines()[-1])
