@@ -11,12 +11,16 @@ if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
   echo "bootstrap: installing semsearch and its dependencies into .venv (torch is large: first run takes minutes)" >&2
   .venv/bin/python -m pip install -q --upgrade pip >&2
   .venv/bin/python -m pip install -q --no-compile -e '.[test]' >&2
-  # Then byte-compile it all at once on every core: where PYTHONDONTWRITEBYTECODE is set (it is on these
-  # machines), nothing else ever writes .pyc files, and every process would compile torch and transformers
-  # from source again, about 9 s each (a CLI command, a worker). A few test files of torch are Python 3.12
-  # syntax: they stay uncompiled, which costs nothing (nothing imports them).
-  .venv/bin/python -m compileall -q -j 0 .venv/lib semsearch ingest >/dev/null 2>&1 || true
   touch "$stamp"
+fi
+# Byte-compile the venv once, on every core: where PYTHONDONTWRITEBYTECODE is set (it is on these machines),
+# nothing else ever writes .pyc files, and every process would compile torch and transformers from source
+# again, about 9 s each (a CLI command, a worker). A few test files of torch are Python 3.12 syntax: they
+# stay uncompiled, which costs nothing (nothing imports them).
+compiled=.venv/.semsearch-compiled
+if [[ ! -f "$compiled" || "$stamp" -nt "$compiled" ]]; then
+  .venv/bin/python -m compileall -q -j 0 .venv/lib semsearch ingest >/dev/null 2>&1 || true
+  touch "$compiled"
 fi
 # The search page of `semsearch serve` is tested in a real headless Chromium: Debian's package.
 if ! command -v chromium >/dev/null 2>&1; then

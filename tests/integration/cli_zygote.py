@@ -25,8 +25,9 @@ from semsearch.cli import main  # the imports every command pays, paid once
 def serve(path: str) -> dict:
     """Answers requests until one is for the child; returns that request in the child (never in the parent)."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
+    server.bind(path + ".binding")
     server.listen(8)
+    os.rename(path + ".binding", path)  # the client waits for this name: once it exists, connects are taken
     while True:
         conn, _ = server.accept()
         with conn:

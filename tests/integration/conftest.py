@@ -117,7 +117,9 @@ COMMAND_LINE = CommandLine()
 
 @pytest.fixture(scope="session", autouse=True)
 def command_line():
-    """The forking server behind run_cli, stopped with the session."""
+    """The forking server behind run_cli, started with the session (so it takes the session's environment,
+    never one a test has patched) and stopped with it."""
+    COMMAND_LINE.start()
     yield COMMAND_LINE
     COMMAND_LINE.close()
 
