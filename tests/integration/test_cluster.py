@@ -77,6 +77,16 @@ class Cluster:
         self.restarts.append(RESTARTS.submit(self.node, "start-node", number))
         return self.restarts[-1]
 
+    def settle_restarts(self) -> None:
+        """Waits for the nodes being started again (a failure was its test's to report); forgets those that
+        ended, keeps one still starting after the wait (the cluster's teardown waits for it again)."""
+        for restart in self.restarts:
+            try:
+                restart.result(timeout=600)
+            except Exception:  # noqa: BLE001 - its test said so already
+                pass
+        self.restarts[:] = [restart for restart in self.restarts if not restart.done()]
+
     def primary_node(self, index: str) -> int:
         """The number of a node holding a primary shard of ``index`` (losing it makes a replica primary)."""
         shards = self.client.cat.shards(index=index, format="json")
@@ -109,11 +119,7 @@ def cluster(request):
     assert len(urls.split(",")) == 3
     cluster = Cluster(engine, urls)
     yield cluster
-    for restart in cluster.restarts:  # a node still starting must not outlive the cluster's `down`
-        try:
-            restart.result(timeout=600)
-        except Exception:  # noqa: BLE001 - its test said so already
-            pass
+    cluster.settle_restarts()  # a node still starting must not outlive the cluster's `down`
     for name in cluster.indexes:
         try:
             cluster.client.indices.delete(index=name, ignore_unavailable=True)
@@ -127,12 +133,7 @@ def cluster(request):
 def whole_cluster(cluster):
     """Every test starts on the whole cluster: a restart still under way finishes, and a node that an earlier
     test left down (its failure said why) is started again, so that one test's failure is not the next one's."""
-    for restart in cluster.restarts:
-        try:
-            restart.result(timeout=600)
-        except Exception:  # noqa: BLE001 - its test said so already; start-node below tries again
-            pass
-    cluster.restarts[:] = [restart for restart in cluster.restarts if not restart.done()]  # teardown awaits these
+    cluster.settle_restarts()  # a node that failed to start is started below
     status = services("status", engine=cluster.engine).stdout
     for number in range(1, 4):
         if f"{cluster.engine} node {number}: stopped" in status:
