@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
-"""Build simulated known-item retrieval collections (BEIR layout).
+"""Build judged retrieval collections (BEIR layout).
 
-Three collections are written under the directory of this script:
+Four collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
   pydoc            Python standard-library docstrings; natural-language
                    summary queries.
+  info-index       GNU Info manuals (/usr/share/info), one document per node;
+                   the queries are the manuals' own concept-index entries.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
-Queries are simulated known-item topics in the style of Azzopardi, de Rijke
-& Balog, "Building simulated queries for known-item topics" (SIGIR 2007).
+The queries of the first three are simulated known-item topics in the style
+of Azzopardi, de Rijke & Balog, "Building simulated queries for known-item
+topics" (SIGIR 2007); those of info-index were written by the manuals'
+authors.
 
 Standard library only; deterministic for a given machine state (installed
-man pages, apt lists, Python version).  See README.md in this directory.
+man pages, Info manuals, apt lists, Python version).  See README.md in this
+directory.
 
 Usage:  python3 benchmarks/collections/build.py [--only NAME]
 """
@@ -30,13 +35,14 @@ import math
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import sysconfig
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-COLLECTIONS = ("manpages", "debian-packages", "pydoc")
+COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -788,7 +794,290 @@ def build_pydoc():
     write_collection("pydoc", docs, queries, qrels)
 
 
-BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc}
+# ---------------------------------------------------------------------------
+# 4. info-index
+# ---------------------------------------------------------------------------
+
+INFO_SEED = 20070726
+INFO_DIR = "/usr/share/info"
+INFO_N_QUERIES = 200
+INFO_MAX_PER_MANUAL = 40
+INFO_MAX_PER_NODE = 3
+INFO_DOC_MIN_WORDS = 20
+INFO_DOC_MAX_WORDS = 200
+INFO_DOC_MIN_SENT_WORDS = 100   # below this, cut at a word boundary instead of a sentence
+INFO_Q_MIN_WORDS, INFO_Q_MAX_WORDS = 2, 8
+
+INFO_FILE_RE = re.compile(r"^(?P<manual>.+?)\.info(?:-(?P<part>\d+))?\.gz$")
+INFO_NODE_RE = re.compile(r"^File: [^,]*,\s+Node: (?P<node>[^,\t]+?)\s*(?:,|$)")
+INFO_INDEX_MARK = "\x00\x08[index\x00\x08]"
+# the entry may itself contain ": " (e.g. "range: flag"); unquoted node names
+# cannot contain a colon, so the entry ends at the last colon + whitespace
+INFO_ENTRY_RE = re.compile(r"^\* (?P<entry>.+):\s+(?P<node>[^:\s][^:]*?)\.\s+\(line\s+\d+\)$")
+INFO_UNDERLINE_RE = re.compile(r"^\s*(?:\*{2,}|={2,}|-{2,}|\.{2,})\s*$")
+INFO_FOOTNOTES_RE = re.compile(r"^\s*-{3,} Footnotes -{3,}\s*$")
+INFO_MARKER_RE = re.compile(r"\x00\x08\[.*?\x00\x08\]", re.S)
+
+
+def info_manuals():
+    """manual -> list of its files (main file first, then parts 1, 2, ...);
+    .png images, `dir` and anything else not named *.info[-N].gz are skipped."""
+    out = collections.defaultdict(list)
+    for fn in sorted(os.listdir(INFO_DIR)):
+        m = INFO_FILE_RE.match(fn)
+        if not m:
+            continue
+        out[m.group("manual")].append((int(m.group("part") or 0), os.path.join(INFO_DIR, fn)))
+    return {man: [p for _, p in sorted(parts)] for man, parts in sorted(out.items())}
+
+
+def info_read_nodes(paths):
+    """Ordered list of (node name, body lines after the header line) of one
+    manual.  Chunks between \\x1f separators that do not start with a
+    'File: ..., Node: ...' header (preamble, Indirect, Tag Table, Local
+    Variables) are not nodes."""
+    raw = []
+    for p in paths:
+        with gzip.open(p, "rb") as f:
+            raw.append(f.read())
+    coding = "utf-8"
+    for r in raw:
+        m = re.search(rb"\x1f\nLocal Variables:\ncoding: ([A-Za-z0-9_.-]+)", r)
+        if m:
+            coding = m.group(1).decode("ascii")
+    try:
+        "".encode(coding)
+    except LookupError:
+        coding = "utf-8"
+    nodes = []
+    for r in raw:
+        for chunk in r.decode(coding, "replace").split("\x1f"):
+            lines = chunk.lstrip("\n").split("\n")
+            m = INFO_NODE_RE.match(lines[0])
+            if m:
+                nodes.append((m.group("node").strip(), lines[1:]))
+    return nodes
+
+
+def info_join_entries(lines):
+    """'* ...' lines with their wrapped (indented) continuation lines joined:
+    list of (joined text, number of source lines)."""
+    out = []
+    for l in lines:
+        if l.startswith("* "):
+            out.append([l.strip(), 1])
+        elif out and l.strip() and l[:1] in " \t":
+            out[-1][0] += " " + l.strip()
+            out[-1][1] += 1
+    return [(norm_ws(t), k) for t, k in out]
+
+
+def info_index_entries(lines):
+    """(entry, target node) of an index node, in order."""
+    out = []
+    for t, _ in info_join_entries(lines):
+        m = INFO_ENTRY_RE.match(t)
+        if m:
+            out.append((m.group("entry"), m.group("node")))
+    return out
+
+
+def info_is_index(lines):
+    """An index node: carries makeinfo's index marker, or most of its
+    non-blank lines belong to '* ENTRY: NODE. (line N)' entries."""
+    if any(INFO_INDEX_MARK in l for l in lines):
+        return True
+    nonblank = sum(1 for l in lines if l.strip())
+    covered = sum(k for t, k in info_join_entries(lines) if INFO_ENTRY_RE.match(t))
+    return nonblank > 0 and covered >= 0.5 * nonblank
+
+
+def info_strip_menus(lines):
+    """Drop menu blocks: the '* Menu:' line and the paragraphs that follow it
+    while they are menu items ('* Name::' at column 0, with their indented
+    continuation lines) or menu comments/headings that lead to further menu
+    items (e.g. '-- The Detailed Node Listing --').  The first paragraph that
+    is neither ends the block; the node's text goes on from there."""
+    out, i, n = [], 0, len(lines)
+    while i < n:
+        if lines[i].strip() != "* Menu:":
+            out.append(lines[i])
+            i += 1
+            continue
+        # split the rest into paragraphs (runs of non-blank lines)
+        j = i + 1
+        paras = []
+        while j < n:
+            while j < n and not lines[j].strip():
+                j += 1
+            if j >= n:
+                break
+            k = j
+            while k < n and lines[k].strip():
+                k += 1
+            paras.append((j, k))
+            j = k
+        # menu paragraphs: starting with '* ' (or with a one-line comment
+        # right above an item, as in 'Useful one-liners:' / '* Joining
+        # lines::'), or a single line followed by a menu paragraph (decided
+        # back to front)
+        is_menu = [False] * len(paras)
+        for p in range(len(paras) - 1, -1, -1):
+            a, b = paras[p]
+            if lines[a].startswith("* ") or (b - a >= 2 and lines[a + 1].startswith("* ")):
+                is_menu[p] = True
+            elif b - a == 1 and p + 1 < len(paras) and is_menu[p + 1]:
+                is_menu[p] = True
+        end = n
+        for p, (a, b) in enumerate(paras):
+            if not is_menu[p]:
+                end = a
+                break
+        i = end
+    return out
+
+
+def info_clean_text(lines):
+    lines = info_strip_menus(lines)
+    keep = []
+    for l in lines:
+        if INFO_UNDERLINE_RE.match(l) or INFO_FOOTNOTES_RE.match(l):
+            continue
+        keep.append(INFO_MARKER_RE.sub(" ", l))
+    return norm_ws(" ".join(keep))
+
+
+def info_truncate(text):
+    """At most INFO_DOC_MAX_WORDS words: whole sentences while they fit; when
+    whole sentences would give fewer than INFO_DOC_MIN_SENT_WORDS words (long
+    run-on text such as option tables), cut at a word boundary instead."""
+    ws = text.split()
+    if len(ws) <= INFO_DOC_MAX_WORDS:
+        return text
+    kept, n = [], 0
+    for s in split_sentences(text):
+        w = len(s.split())
+        if n + w > INFO_DOC_MAX_WORDS:
+            break
+        kept.append(s)
+        n += w
+    if n < INFO_DOC_MIN_SENT_WORDS:
+        return " ".join(ws[:INFO_DOC_MAX_WORDS])
+    return " ".join(kept)
+
+
+def info_concept_indices(index_names):
+    """The index nodes whose entries become queries: those named like
+    'Concept Index'; otherwise the one named plain 'Index' (the general
+    index next to specialised ones such as 'Option Index'); otherwise a
+    manual's only index."""
+    concept = [n for n in index_names if "concept" in n.lower()]
+    if concept:
+        return concept
+    plain = [n for n in index_names if n.lower() == "index"]
+    if plain:
+        return plain
+    return list(index_names) if len(index_names) == 1 else []
+
+
+def info_query_ok(entry):
+    ws = entry.split()
+    if not INFO_Q_MIN_WORDS <= len(ws) <= INFO_Q_MAX_WORDS:
+        return False
+    return any(re.fullmatch(r"[A-Za-z]{3,}", re.sub(r"^\W+|\W+$", "", w)) for w in ws)
+
+
+def build_info_index():
+    manuals = info_manuals()
+    docs, entries, used_index = [], [], {}
+    n_nodes = n_index = n_short = 0
+    for man, paths in manuals.items():
+        nodes = info_read_nodes(paths)
+        index_names = []
+        for node, lines in nodes:
+            n_nodes += 1
+            if info_is_index(lines):
+                n_index += 1
+                index_names.append(node)
+                continue
+            text = info_clean_text(lines)
+            if len(text.split()) < INFO_DOC_MIN_WORDS:
+                n_short += 1
+                continue
+            docs.append((f"{man}:{node}", node, info_truncate(text)))
+        chosen = info_concept_indices(index_names)
+        used_index[man] = chosen
+        body = dict(nodes)
+        for ix in chosen:
+            for entry, target in info_index_entries(body[ix]):
+                entry = norm_ws(re.sub(r"\s+<\d+>$", "", entry))
+                entries.append((man, entry, target))
+    docs.sort()
+    seen, kept = set(), []
+    for did, title, text in docs:
+        key = text.lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append((did, title, text))
+    docs = kept
+    title_of = {did: title for did, title, _ in docs}
+    print(f"[info-index] {len(manuals)} manuals, {n_nodes} nodes: {n_index} index nodes, "
+          f"{n_short} under {INFO_DOC_MIN_WORDS} words, {len(docs)} documents after dedup",
+          file=sys.stderr)
+    print("[info-index] query indices: " + "; ".join(
+        f"{m}: {', '.join(v)}" for m, v in used_index.items() if v), file=sys.stderr)
+    # group entries: (manual, normalised entry) -> variants, targets in the corpus
+    groups = {}
+    for man, entry, target in entries:
+        key = (man, entry.lower())
+        g = groups.setdefault(key, {"texts": set(), "targets": set()})
+        g["texts"].add(entry)
+        did = f"{man}:{target}"
+        if did in title_of:
+            g["targets"].add(did)
+    cands = []
+    for (man, low), g in sorted(groups.items()):
+        text = min(g["texts"])
+        if not g["targets"] or not info_query_ok(text):
+            continue
+        if any(title_of[d].lower() == low for d in g["targets"]):
+            continue
+        cands.append((man, low, text, tuple(sorted(g["targets"]))))
+    # the same text indexed by several manuals would be one query text with
+    # different judgments: drop it
+    n_man = collections.Counter(low for _, low, _, _ in cands)
+    cands = [c for c in cands if n_man[c[1]] == 1]
+    print(f"[info-index] {len(entries)} entries of the query indices, {len(groups)} distinct per manual, "
+          f"{len(cands)} usable queries from {len({c[0] for c in cands})} manuals", file=sys.stderr)
+    rng = random.Random(INFO_SEED)
+    order = list(cands)
+    rng.shuffle(order)
+    per_man, per_node, chosen = collections.Counter(), collections.Counter(), []
+    for c in order:
+        if len(chosen) >= INFO_N_QUERIES:
+            break
+        man, _, _, targets = c
+        if per_man[man] >= INFO_MAX_PER_MANUAL or any(per_node[d] >= INFO_MAX_PER_NODE for d in targets):
+            continue
+        per_man[man] += 1
+        per_node.update(targets)
+        chosen.append(c)
+    chosen.sort()
+    queries, qrels = [], []
+    for i, (man, low, text, targets) in enumerate(chosen):
+        qid = f"info-q{i:04d}"
+        queries.append((qid, text))
+        qrels.extend((qid, d, 1) for d in targets)
+    write_collection("info-index", docs, queries, qrels)
+    lens = sorted(len(q.split()) for _, q in queries)
+    print(f"[info-index] query length (words) min {lens[0]}, median {statistics.median(lens)}, "
+          f"max {lens[-1]}; per manual: " + ", ".join(f"{m} {k}" for m, k in sorted(per_man.items())),
+          file=sys.stderr)
+
+
+BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
+            "info-index": build_info_index}
 
 
 def main():

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from semsearch.errors import InputError
-from semsearch.query.fusion import DOCUMENTS, KEYWORD, KEYWORD_ANY, keyword_evidence
+from semsearch.query.fusion import DOCUMENTS, KEYWORD, KEYWORD_ANY, SEMANTIC, keyword_evidence
 
 Qrels = dict[str, dict[str, int]]
 
@@ -86,7 +86,8 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     kinds: dict[str, int] = {}
     for per_query in lists.values():
         if KEYWORD in per_query and KEYWORD_ANY in per_query:
-            kind, _ = keyword_evidence(per_query[KEYWORD], per_query[KEYWORD_ANY], window, per_query.get(DOCUMENTS))
+            kind, _ = keyword_evidence(per_query[KEYWORD], per_query[KEYWORD_ANY], window, per_query.get(DOCUMENTS),
+                                       per_query.get(SEMANTIC, ()))
             kinds[kind] = kinds.get(kind, 0) + 1
     health["keyword_evidence"] = kinds
     return health

@@ -63,26 +63,40 @@ class FusionConfig:
 #   a dense model, which splits unknown words into pieces, is weakest. The keyword matches then lead, those
 #   holding most of the terms first, and the semantic list fills the rest of the page. (The fraction keeps a
 #   small index, where any query matches fewer documents than the window, from being keyword-led throughout.)
-STRICT, FALLBACK, EXHAUSTIVE = "strict", "fallback", "exhaustive"
+# - AGREED: as EXHAUSTIVE, but the semantic list's top page lies (almost) wholly among those keyword matches. The
+#   dense model is then not lost on the rare terms: both retrievers rank the same few documents, so the two
+#   orders are fused at the any-term weight instead of the keyword order being imposed (entity names such as
+#   "keith urban" on dbpedia-entity; package-description queries, whose kNN page mostly misses the terms, stay
+#   EXHAUSTIVE).
+STRICT, FALLBACK, EXHAUSTIVE, AGREED = "strict", "fallback", "exhaustive", "agreed"
 # EXHAUSTIVE's factor makes the last keyword rank of a window outscore the first semantic rank in RRF.
-KEYWORD_WEIGHT_FACTORS = {STRICT: 1.0, FALLBACK: 2.4, EXHAUSTIVE: 1000.0}
+KEYWORD_WEIGHT_FACTORS = {STRICT: 1.0, FALLBACK: 2.4, EXHAUSTIVE: 1000.0, AGREED: 2.4}
 RARE_MATCH_FRACTION = 0.05
-KEYWORD, KEYWORD_ANY = "keyword", "keyword_any"  # the strict and the any-term keyword lists' names
+AGREEMENT_PAGE, AGREEMENT_SHARE = 10, 0.8  # AGREED: at least 8 of the semantic list's top 10 are keyword matches
+KEYWORD, KEYWORD_ANY, SEMANTIC = "keyword", "keyword_any", "semantic"  # the strict and any-term keyword lists, kNN
 DOCUMENTS = "documents"  # in a query's candidates: how many documents it searched (an int, not a list)
 
 
 def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], window: int,
-                     documents: int | None) -> tuple[str, list[Ranked]]:
-    """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE).
-    ``documents``: how many documents the query searched (None: unknown, and nothing counts as rare)."""
+                     documents: int | None, semantic: Sequence[Ranked] = ()) -> tuple[str, list[Ranked]]:
+    """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE,
+    AGREED). ``documents``: how many documents the query searched (None: unknown, and nothing counts as rare);
+    ``semantic``: the kNN list, whose top page tells EXHAUSTIVE from AGREED."""
     if not any_term:  # no document holds any term: nothing to adapt
         return STRICT, list(strict)
     if len(any_term) < window and documents is not None and len(any_term) <= RARE_MATCH_FRACTION * documents:
         seen = {hit.id for hit in strict}
-        return EXHAUSTIVE, list(strict) + [hit for hit in any_term if hit.id not in seen]
+        matches = list(strict) + [hit for hit in any_term if hit.id not in seen]
+        return (AGREED if _dense_agrees(semantic, matches) else EXHAUSTIVE), matches
     if strict:
         return STRICT, list(strict)
     return FALLBACK, list(any_term)
+
+
+def _dense_agrees(semantic: Sequence[Ranked], matches: Sequence[Ranked]) -> bool:
+    page = semantic[:AGREEMENT_PAGE]
+    matched = {hit.id for hit in matches}
+    return bool(page) and sum(hit.id in matched for hit in page) >= AGREEMENT_SHARE * len(page)
 
 
 def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
@@ -93,7 +107,8 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
     plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, DOCUMENTS)}
     if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
         return plain, config, None
-    kind, keyword = keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS))
+    kind, keyword = keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS),
+                                     lists.get(SEMANTIC, ()))
     weights = {name: config.weight(name) for name in plain}
     weights[KEYWORD] = config.weight(KEYWORD) * KEYWORD_WEIGHT_FACTORS[kind]
     if kind == EXHAUSTIVE:  # whatever the weights and window: the window's last keyword rank beats rank 1 of the rest

@@ -52,6 +52,9 @@ def test_eval_json_prints_all_three_modes(dbpedia, data_dir):
     health = scores.pop("candidates")
     assert health["queries"] == 40 and set(health["lists"]) == {"keyword", "keyword_any", "semantic"}
     assert sum(health["keyword_evidence"].values()) == 40
+    # Entity names of rare words ("keith urban") match few documents, and the kNN page holds the same ones:
+    # the two orders are fused (fusion.AGREED) rather than the keyword order leading.
+    assert health["keyword_evidence"].get("agreed", 0) >= 1, health
     for mode, values in scores.items():
         assert set(values) == {"ndcg@10", "recall@100"}
         assert 0.0 < values["ndcg@10"] <= 1.0 and 0.0 < values["recall@100"] <= 1.0
@@ -72,7 +75,7 @@ def test_eval_tune_reports_the_best_fusion_without_changing_defaults(dbpedia, da
     tuned = last_json_line(result.stdout)["tune"]
     # The best of the grid is at least as good as the default it was compared with, which is the default.
     assert tuned["best"]["ndcg@10"] >= tuned["current"]["ndcg@10"]
-    assert tuned["current"]["fusion"] == "method=rrf keyword_weight=0.25 semantic_weight=1 rrf_k=30 adaptive=true"
+    assert tuned["current"]["fusion"] == "method=rrf keyword_weight=0.25 semantic_weight=1 rrf_k=20 adaptive=true"
     assert tuned["current"]["ndcg@10"] == last_json_line(result.stdout)["hybrid"]["ndcg@10"]
     # Settings found by --tune are given back through the fusion options, and reproduce its figure.
     best = tuned["best"]["fusion"]

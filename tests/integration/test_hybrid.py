@@ -389,7 +389,7 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
             rank, score = positions[name][hit.id]
             assert part["rank"] == rank, (hit.id, name)
             assert part["raw_score"] == pytest.approx(score), (hit.id, name)
-            if fusion is None and name == "semantic":  # the default: weighted RRF, rank constant 30
+            if fusion is None and name == "semantic":  # the default: weighted RRF, rank constant 20
                 assert part["contribution"] == pytest.approx(1.0 / (30 + rank))
             elif fusion is None:  # the keyword weight adapts to the query, the same for all its hits
                 keyword_weights.add(round(part["contribution"] * (30 + rank), 6))

@@ -1,6 +1,7 @@
 import pytest
 
 from semsearch.query.fusion import (
+    AGREED,
     EXHAUSTIVE,
     FALLBACK,
     KEYWORD_WEIGHT_FACTORS,
@@ -91,6 +92,35 @@ def test_keyword_evidence_kinds():
     assert keyword_evidence([], many[:3], window=5, documents=60) == (EXHAUSTIVE, many[:3])
     # No document holds any term: nothing to adapt.
     assert keyword_evidence([], [], window=5, documents=60) == (STRICT, [])
+
+
+def test_rare_terms_are_agreed_when_the_semantic_page_lies_among_the_keyword_matches():
+    matches = ranked(*(f"m{i}" for i in range(12)))
+    # 8 of the semantic list's top 10 are keyword matches: the dense model ranks the same documents.
+    agreeing = ranked(*(f"m{i}" for i in range(8)), "x1", "x2", "x3")
+    assert keyword_evidence([], matches, window=100, documents=1000, semantic=agreeing) == (AGREED, matches)
+    # 7 of 10: it is lost on these terms, and the keyword matches lead as before.
+    straying = ranked(*(f"m{i}" for i in range(7)), "x1", "x2", "x3")
+    assert keyword_evidence([], matches, window=100, documents=1000, semantic=straying) == (EXHAUSTIVE, matches)
+    # A shorter semantic list is judged on what it has; none at all agrees with nothing.
+    assert keyword_evidence([], matches, window=100, documents=1000, semantic=ranked("m3", "m9"))[0] == AGREED
+    assert keyword_evidence([], matches, window=100, documents=1000)[0] == EXHAUSTIVE
+
+
+def test_agreed_rare_terms_are_fused_as_equals_not_keyword_led():
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    keyword = ranked(*(f"m{i}" for i in range(10)))
+    semantic = ranked("m9", "m8", "m7", "m6", "m5", "m4", "m3", "m2", "x1", "x2")
+    lists = {"keyword": [], "keyword_any": keyword, "semantic": semantic, "documents": 1000}
+    chosen, fusion, kind = adapt(lists, config, window=100)
+    assert kind == AGREED and chosen["keyword"] == keyword
+    assert fusion.weight("keyword") == 0.25 * KEYWORD_WEIGHT_FACTORS[AGREED] < fusion.weight("semantic")
+    fused = [f.id for f in fuse_hybrid(lists, config, window=100)]
+    # The semantic list's order counts: its first hit, the keyword list's last, comes first; were the
+    # semantic page to stray (EXHAUSTIVE), the keyword order would lead instead.
+    assert fused[0] == "m9"
+    strayed = {**lists, "semantic": ranked("m9", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9")}
+    assert [f.id for f in fuse_hybrid(strayed, config, window=100)][:10] == [h.id for h in keyword]
 
 
 def test_matching_few_documents_of_a_small_index_is_not_rare():

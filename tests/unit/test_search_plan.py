@@ -59,7 +59,7 @@ def test_defaults_are_the_documented_ones():
     assert request.mode == "hybrid" and request.k == 10 and request.offset == 0
     assert request.window == DEFAULT_WINDOW == 100
     assert request.fusion == DEFAULT_FUSION
-    assert DEFAULT_FUSION.method == "rrf" and DEFAULT_FUSION.rrf_k == 30 and DEFAULT_FUSION.adaptive
+    assert DEFAULT_FUSION.method == "rrf" and DEFAULT_FUSION.rrf_k == 20 and DEFAULT_FUSION.adaptive
     assert DEFAULT_EF_SEARCH == 100
     assert DEFAULT_FUSION.weight("keyword") == 0.25 and DEFAULT_FUSION.weight("semantic") == 1.0
 
@@ -386,11 +386,11 @@ def test_hybrid_default_fusion_is_weighted_rrf():
     hits = hits_from(SearchRequest("q", k=10).validate(), RESPONSES)
     by_id = {h.id: h for h in hits}
     assert set(by_id) == {"a", "b", "c", "d", "e"}
-    # Σ weight / (30 + rank), keyword at a quarter of semantic's weight (no any-term list here: nothing adapts).
-    assert by_id["a"].score == pytest.approx(0.25 / 31 + 1.0 / 32)
-    assert by_id["c"].score == pytest.approx(0.25 / 33 + 1.0 / 31)
-    assert by_id["b"].contributions == pytest.approx({"keyword": 0.25 / 32, "semantic": 0.0})
-    assert by_id["e"].contributions == pytest.approx({"keyword": 0.0, "semantic": 1.0 / 34})
+    # Σ weight / (20 + rank), keyword at a quarter of semantic's weight (no any-term list here: nothing adapts).
+    assert by_id["a"].score == pytest.approx(0.25 / 21 + 1.0 / 22)
+    assert by_id["c"].score == pytest.approx(0.25 / 23 + 1.0 / 21)
+    assert by_id["b"].contributions == pytest.approx({"keyword": 0.25 / 22, "semantic": 0.0})
+    assert by_id["e"].contributions == pytest.approx({"keyword": 0.0, "semantic": 1.0 / 24})
     assert [h.id for h in hits] == ["c", "a", "d", "e", "b"]
 
 
@@ -433,8 +433,8 @@ def test_hybrid_explanation_gives_rank_raw_score_and_contribution():
     request = SearchRequest("q", k=10, explain=True).validate()
     by_id = {h.id: h for h in hits_from(request, RESPONSES)}
     a = by_id["a"].explanation
-    assert a["keyword"] == {"rank": 1, "raw_score": 12.0, "contribution": pytest.approx(0.25 / 31)}
-    assert a["semantic"] == {"rank": 2, "raw_score": 0.8, "contribution": pytest.approx(1.0 / 32)}
+    assert a["keyword"] == {"rank": 1, "raw_score": 12.0, "contribution": pytest.approx(0.25 / 21)}
+    assert a["semantic"] == {"rank": 2, "raw_score": 0.8, "contribution": pytest.approx(1.0 / 22)}
     d = by_id["d"].explanation
     assert d["keyword"] == {"rank": None, "raw_score": None, "contribution": 0.0}
     assert d["semantic"]["rank"] == 3 and d["semantic"]["raw_score"] == 0.5
@@ -668,7 +668,7 @@ def test_hybrid_falls_back_to_the_any_term_list_when_the_strict_one_is_empty():
                                "semantic": _raw(["s1", "s2", "s3"]), "documents": 1000})
     by_id = {h.id: h for h in hits}
     assert by_id["k1"].explanation["keyword"] == {"rank": 1, "raw_score": 10.0,
-                                                  "contribution": pytest.approx(0.6 / 31)}
+                                                  "contribution": pytest.approx(0.6 / 21)}
     assert [h.id for h in hits] == ["s1", "s2", "s3", "k1", "k2", "k3"]
 
 

@@ -1,0 +1,115 @@
+"""Hybrid fusions compared offline, from each judged query's candidate lists saved once.
+
+    python benchmarks/fusion_lab.py dump --index ev-pydoc-minilm --collection pydoc --out pydoc-minilm.json
+    python benchmarks/fusion_lab.py score pydoc-minilm.json manpages-minilm.json …
+
+``dump`` asks the cluster of the SEMSEARCH_* settings for every judged query's candidate lists
+(``Searcher.candidates``: the strict and any-term keyword lists, the kNN list, the document count) and
+writes them with the judgments. ``score`` re-fuses them with semsearch's own ``fuse_hybrid`` and prints
+nDCG@10 of keyword (the any-term list: what keyword mode returns), semantic, the default hybrid and two
+previous defaults (see PREVIOUS), one row per file, then one JSON line. The same lists give the same figures as
+``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.hybrid_spread import folder_of  # noqa: E402
+import semsearch.query.fusion as fusion_module  # noqa: E402
+from semsearch.query.evaluation import judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
+from semsearch.query.fusion import DOCUMENTS, KEYWORD, KEYWORD_ANY, FusionConfig, Ranked, fuse_hybrid  # noqa: E402
+from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW  # noqa: E402
+
+SEMANTIC = "semantic"
+# Earlier defaults, side by side: "old", before issue 15 (plain weighted RRF, rank constant 20, strict list);
+# "round1", issue 15's first adaptive default (rank constant 30, rare terms always keyword-led: no AGREED).
+PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
+            "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True)}
+NEVER_AGREED = {"round1"}
+
+
+@contextmanager
+def agreement_off(off: bool):
+    """The adaptive side without its AGREED kind (the semantic page never counts as agreeing), for "round1"."""
+    share = fusion_module.AGREEMENT_SHARE
+    fusion_module.AGREEMENT_SHARE = math.inf if off else share
+    try:
+        yield
+    finally:
+        fusion_module.AGREEMENT_SHARE = share
+
+
+def dump(index: str, collection: str, out: Path) -> None:
+    from semsearch import Searcher
+
+    folder = folder_of(collection)
+    queries, qrels = load_queries(folder / "queries.jsonl"), load_qrels(folder / "test.tsv")
+    searcher = Searcher()
+    saved = {}
+    for number, query_id in enumerate(judged_ids(queries, qrels), start=1):
+        lists = searcher.candidates(queries[query_id], index=index, window=DEFAULT_WINDOW)
+        saved[query_id] = {"text": queries[query_id],
+                           "lists": {name: value if name == DOCUMENTS else [[h.id, h.score] for h in value]
+                                     for name, value in lists.items()}}
+        if number % 50 == 0:
+            print(f"{collection}: {number} queries", file=sys.stderr)
+    out.write_text(json.dumps({"collection": collection, "index": index, "queries": saved,
+                               "qrels": {q: qrels[q] for q in saved}}))
+
+
+def load(path: Path) -> tuple[dict, dict]:
+    data = json.loads(path.read_text())
+    lists = {query_id: {name: value if name == DOCUMENTS else [Ranked(i, s) for i, s in value]
+                        for name, value in entry["lists"].items()}
+             for query_id, entry in data["queries"].items()}
+    return lists, data["qrels"]
+
+
+def mean_ndcg(rankings: dict[str, list[str]], qrels: dict) -> float:
+    return sum(ndcg_at_k(ranked, qrels[q]) for q, ranked in rankings.items()) / len(rankings)
+
+
+def figures(path: Path, fusions: dict[str, FusionConfig]) -> dict[str, float]:
+    lists, qrels = load(path)
+    row = {"keyword": mean_ndcg({q: [h.id for h in c[KEYWORD_ANY]] for q, c in lists.items()}, qrels),
+           "semantic": mean_ndcg({q: [h.id for h in c[SEMANTIC]] for q, c in lists.items()}, qrels)}
+    for label, fusion in fusions.items():
+        with agreement_off(label in NEVER_AGREED):
+            row[label] = mean_ndcg({q: [f.id for f in fuse_hybrid(c, fusion, DEFAULT_WINDOW)] for q, c in lists.items()},
+                                   qrels)
+    row["hybrid_minus_best"] = row["hybrid"] - max(row["keyword"], row["semantic"])
+    return {name: round(value, 4) for name, value in row.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    dumping = commands.add_parser("dump")
+    dumping.add_argument("--index", required=True)
+    dumping.add_argument("--collection", required=True)
+    dumping.add_argument("--out", type=Path, required=True)
+    scoring = commands.add_parser("score")
+    scoring.add_argument("files", nargs="+", type=Path)
+    args = parser.parse_args()
+    if args.command == "dump":
+        dump(args.index, args.collection, args.out)
+        return
+    fusions = {"hybrid": DEFAULT_FUSION, **PREVIOUS}
+    rows = {path.stem: figures(path, fusions) for path in args.files}
+    columns = list(next(iter(rows.values())))
+    print(f"{'lists':28}" + "".join(f"{c[:10]:>11}" for c in columns))
+    for name, row in rows.items():
+        print(f"{name:28}" + "".join(f"{row[c]:11.4f}" for c in columns))
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()
