@@ -72,7 +72,7 @@ STRICT, FALLBACK, EXHAUSTIVE, AGREED = "strict", "fallback", "exhaustive", "agre
 # EXHAUSTIVE's factor makes the last keyword rank of a window outscore the first semantic rank in RRF.
 KEYWORD_WEIGHT_FACTORS = {STRICT: 1.0, FALLBACK: 2.4, EXHAUSTIVE: 1000.0, AGREED: 2.4}
 RARE_MATCH_FRACTION = 0.05
-AGREEMENT_PAGE, AGREEMENT_SHARE = 10, 0.8  # AGREED: at least 8 of the semantic list's top 10 are keyword matches
+AGREEMENT_PAGE, AGREEMENT_SHARE = 10, 0.9  # AGREED: at least 9 of the semantic list's top 10 are keyword matches
 KEYWORD, KEYWORD_ANY, SEMANTIC = "keyword", "keyword_any", "semantic"  # the strict and any-term keyword lists, kNN
 DOCUMENTS = "documents"  # in a query's candidates: how many documents it searched (an int, not a list)
 

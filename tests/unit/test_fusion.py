@@ -96,11 +96,11 @@ def test_keyword_evidence_kinds():
 
 def test_rare_terms_are_agreed_when_the_semantic_page_lies_among_the_keyword_matches():
     matches = ranked(*(f"m{i}" for i in range(12)))
-    # 8 of the semantic list's top 10 are keyword matches: the dense model ranks the same documents.
-    agreeing = ranked(*(f"m{i}" for i in range(8)), "x1", "x2", "x3")
+    # 9 of the semantic list's top 10 are keyword matches: the dense model ranks the same documents.
+    agreeing = ranked(*(f"m{i}" for i in range(9)), "x1", "x2")
     assert keyword_evidence([], matches, window=100, documents=1000, semantic=agreeing) == (AGREED, matches)
-    # 7 of 10: it is lost on these terms, and the keyword matches lead as before.
-    straying = ranked(*(f"m{i}" for i in range(7)), "x1", "x2", "x3")
+    # 8 of 10: it strays from these terms, and the keyword matches lead as before.
+    straying = ranked(*(f"m{i}" for i in range(8)), "x1", "x2", "x3")
     assert keyword_evidence([], matches, window=100, documents=1000, semantic=straying) == (EXHAUSTIVE, matches)
     # A shorter semantic list is judged on what it has; none at all agrees with nothing.
     assert keyword_evidence([], matches, window=100, documents=1000, semantic=ranked("m3", "m9"))[0] == AGREED
@@ -110,7 +110,7 @@ def test_rare_terms_are_agreed_when_the_semantic_page_lies_among_the_keyword_mat
 def test_agreed_rare_terms_are_fused_as_equals_not_keyword_led():
     config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
     keyword = ranked(*(f"m{i}" for i in range(10)))
-    semantic = ranked("m9", "m8", "m7", "m6", "m5", "m4", "m3", "m2", "x1", "x2")
+    semantic = ranked("m9", "m8", "m7", "m6", "m5", "m4", "m3", "m2", "m1", "x1")
     lists = {"keyword": [], "keyword_any": keyword, "semantic": semantic, "documents": 1000}
     chosen, fusion, kind = adapt(lists, config, window=100)
     assert kind == AGREED and chosen["keyword"] == keyword
