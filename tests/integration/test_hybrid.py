@@ -389,12 +389,12 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
             rank, score = positions[name][hit.id]
             assert part["rank"] == rank, (hit.id, name)
             assert part["raw_score"] == pytest.approx(score), (hit.id, name)
-            if fusion is None and name == "semantic":  # the default: weighted RRF, rank constant 20
-                assert part["contribution"] == pytest.approx(1.0 / (30 + rank))
+            if fusion is None and name == "semantic":  # the default: weighted RRF
+                assert part["contribution"] == pytest.approx(1.0 / (DEFAULT_FUSION.rrf_k + rank))
             elif fusion is None:  # the keyword weight adapts to the query, the same for all its hits
-                keyword_weights.add(round(part["contribution"] * (30 + rank), 6))
+                keyword_weights.add(round(part["contribution"] * (DEFAULT_FUSION.rrf_k + rank), 6))
     if fusion is None:
-        # One weight per query: strict 0.25, fallback 0.25 x 2.4, or rare terms leading (0.25 x 1000).
+        # One weight per query: strict 0.25, fallback or agreed rare terms 0.25 x 2.4, or rare terms leading (0.25 x 1000).
         assert len(keyword_weights) <= 1 and keyword_weights <= {0.25, 0.6, 250.0}, keyword_weights
 
 
