@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from semsearch.errors import InputError
-from semsearch.query.fusion import DOCUMENTS, KEYWORD, KEYWORD_ANY, SEMANTIC, keyword_evidence
+from semsearch.query.fusion import DOCUMENTS, KEYWORD, KEYWORD_ANY, query_evidence
 
 Qrels = dict[str, dict[str, int]]
 
@@ -75,7 +75,7 @@ SHORT_CANDIDATE_LIST = 10  # fewer candidates than a page: that retriever can ba
 
 def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dict[str, Any]:
     """Per retriever list, how many queries got no candidate or fewer than :data:`SHORT_CANDIDATE_LIST`, and
-    how often the adaptive keyword side (:func:`semsearch.query.fusion.keyword_evidence`) chose each kind (pure)."""
+    how often the adaptive keyword side (:func:`semsearch.query.fusion.query_evidence`) chose each kind (pure)."""
     names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query if name != DOCUMENTS))
     health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}
     for name in names:
@@ -86,8 +86,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     kinds: dict[str, int] = {}
     for per_query in lists.values():
         if KEYWORD in per_query and KEYWORD_ANY in per_query:
-            kind, _ = keyword_evidence(per_query[KEYWORD], per_query[KEYWORD_ANY], window, per_query.get(DOCUMENTS),
-                                       per_query.get(SEMANTIC, ()))
+            kind, _ = query_evidence(per_query, window)
             kinds[kind] = kinds.get(kind, 0) + 1
     health["keyword_evidence"] = kinds
     return health

@@ -93,6 +93,11 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
     return FALLBACK, list(any_term)
 
 
+def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ranked]]:
+    """:func:`keyword_evidence` for one query's candidate lists (which hold KEYWORD and KEYWORD_ANY)."""
+    return keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS), lists.get(SEMANTIC, ()))
+
+
 def _dense_agrees(semantic: Sequence[Ranked], matches: Sequence[Ranked]) -> bool:
     page = semantic[:AGREEMENT_PAGE]
     matched = {hit.id for hit in matches}
@@ -107,8 +112,7 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
     plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, DOCUMENTS)}
     if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
         return plain, config, None
-    kind, keyword = keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS),
-                                     lists.get(SEMANTIC, ()))
+    kind, keyword = query_evidence(lists, window)
     weights = {name: config.weight(name) for name in plain}
     weights[KEYWORD] = config.weight(KEYWORD) * KEYWORD_WEIGHT_FACTORS[kind]
     if kind == EXHAUSTIVE:  # whatever the weights and window: the window's last keyword rank beats rank 1 of the rest
