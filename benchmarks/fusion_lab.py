@@ -5,7 +5,7 @@
 
 ``dump`` asks the cluster of the SEMSEARCH_* settings for every judged query's candidate lists
 (``Searcher.candidates``: the strict and any-term keyword lists, the kNN list, the document count) and
-writes them with the judgments. ``score`` re-fuses them with semsearch's own ``fuse_hybrid`` and prints
+writes them with the judgments. ``score`` re-fuses them as ``semsearch eval --tune`` does (``score_fusion``) and prints
 nDCG@10 of keyword (the any-term list: what keyword mode returns), semantic, the default hybrid and two
 previous defaults (see PREVIOUS), one row per file, then one JSON line. The same lists give the same figures as
 ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.hybrid_spread import folder_of  # noqa: E402
 import semsearch.query.fusion as fusion_module  # noqa: E402
 from semsearch.query.evaluation import judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
-from semsearch.query.fusion import DOCUMENTS, KEYWORD, KEYWORD_ANY, FusionConfig, Ranked, fuse_hybrid  # noqa: E402
+from semsearch.query.fusion import DOCUMENTS, KEYWORD_ANY, SEMANTIC, FusionConfig, Ranked  # noqa: E402
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW  # noqa: E402
+from semsearch.query.tuning import score_fusion  # noqa: E402
 
-SEMANTIC = "semantic"
 # Earlier defaults, side by side: "old", before issue 15 (plain weighted RRF, rank constant 20, strict list);
 # "round1", issue 15's first adaptive default (rank constant 30, rare terms always keyword-led: no AGREED).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
@@ -83,8 +83,7 @@ def figures(path: Path, fusions: dict[str, FusionConfig]) -> dict[str, float]:
            "semantic": mean_ndcg({q: [h.id for h in c[SEMANTIC]] for q, c in lists.items()}, qrels)}
     for label, fusion in fusions.items():
         with agreement_off(label in NEVER_AGREED):
-            row[label] = mean_ndcg({q: [f.id for f in fuse_hybrid(c, fusion, DEFAULT_WINDOW)] for q, c in lists.items()},
-                                   qrels)
+            row[label] = score_fusion(fusion, lists, qrels, DEFAULT_WINDOW).ndcg
     row["hybrid_minus_best"] = row["hybrid"] - max(row["keyword"], row["semantic"])
     return {name: round(value, 4) for name, value in row.items()}
 
