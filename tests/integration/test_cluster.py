@@ -34,6 +34,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "scripts" / "services.sh"
 DOCS = 5000
+NODES = 3  # the cluster of `services.sh up --nodes N` the module runs on
 RESTARTS = ThreadPoolExecutor(max_workers=2)  # nodes started again while a test goes on
 
 
@@ -111,12 +112,12 @@ class Cluster:
 @pytest.fixture(scope="module", params=["opensearch", "elasticsearch"])
 def cluster(request):
     engine = request.param
-    result = services("up", "--nodes", "3", engine=engine)
+    result = services("up", "--nodes", str(NODES), engine=engine)
     if result.returncode != 0:
-        pytest.fail(f"the 3-node {engine} cluster did not start: {result.stderr[-3000:]}", pytrace=False)
+        pytest.fail(f"the {NODES}-node {engine} cluster did not start: {result.stderr[-3000:]}", pytrace=False)
     urls = next(line.split("=", 1)[1] for line in result.stdout.splitlines()
                 if line.startswith("SEMSEARCH_OPENSEARCH_URL="))
-    assert len(urls.split(",")) == 3
+    assert len(urls.split(",")) == NODES
     cluster = Cluster(engine, urls)
     yield cluster
     cluster.settle_restarts()  # a node still starting must not outlive the cluster's `down`
@@ -126,7 +127,7 @@ def cluster(request):
         except Exception:  # noqa: BLE001 - the cluster goes next anyway
             pass
     if not os.environ.get("SEMSEARCH_TEST_KEEP_CLUSTERS"):  # kept only while working on these tests alone
-        services("down", "--nodes", "3", engine=engine)
+        services("down", "--nodes", str(NODES), engine=engine)
 
 
 @pytest.fixture(autouse=True)
@@ -135,12 +136,12 @@ def whole_cluster(cluster):
     test left down (its failure said why) is started again, so that one test's failure is not the next one's."""
     cluster.settle_restarts()  # a node that failed to start is started below
     status = services("status", engine=cluster.engine).stdout
-    for number in range(1, 4):
+    for number in range(1, NODES + 1):
         if f"{cluster.engine} node {number}: stopped" in status:
             cluster.node("start-node", number)
-    health = cluster.client.cluster.health(wait_for_nodes="3", wait_for_status="yellow", timeout="120s",
+    health = cluster.client.cluster.health(wait_for_nodes=str(NODES), wait_for_status="yellow", timeout="120s",
                                            request_timeout=150)
-    assert health["number_of_nodes"] == 3 and not health["timed_out"], health
+    assert health["number_of_nodes"] == NODES and not health["timed_out"], health
     return cluster
 
 
