@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TEXT_FIELDS = ("title", "text")
 # Indexes semsearch creates keep long documents whole, as nested passages (semsearch.index.passages).
 PASSAGES_FIELD = "passages"
+# How long creating a replicated index waits for its copies to start before writes begin.
+COPIES_TIMEOUT = "60s"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,17 @@ def replicas_for(data_nodes: int | None, setting: int | None) -> int | None:
     return 1 if data_nodes is not None and data_nodes > 1 else None
 
 
+def copies_to_wait_for(replicas: int | None, data_nodes: int | None) -> int | None:
+    """How many copies of each shard a new index waits for before it is written to (pure): every copy the
+    cluster can place. A replica still recovering when the first writes arrive is not in sync, so a node
+    lost in an ingest's first seconds would take the only copy of its shards with it (writes to them then
+    fail until it returns). None (the primaries only, the engine's default) without replicas or when the
+    data nodes are unknown."""
+    if not replicas or not data_nodes:
+        return None
+    return 1 + min(replicas, data_nodes - 1)
+
+
 def data_node_count(client: OpenSearch) -> int | None:
     """How many data nodes the cluster has, or None when the user may not ask (cluster health)."""
     try:
@@ -80,8 +93,10 @@ def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_field
     """
     from semsearch.index.passages import DEFAULT_OVERLAP, chunking_meta  # noqa: PLC0415
 
+    data_nodes = data_node_count(client)
     if replicas is None:
-        replicas = replicas_for(data_node_count(client), None)
+        replicas = replicas_for(data_nodes, None)
+    copies = copies_to_wait_for(replicas, data_nodes)
     knn = knn_meta(engine=engine, space_type=resolve_space_type(engine, fingerprint["normalize"],
                                                                 knobs.get("space_type")),
                    m=knobs.get("m"), ef_construction=knobs.get("ef_construction"),
@@ -105,8 +120,9 @@ def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_field
         body = build_index_body(dimension=fingerprint["dimension"], text_fields=text_fields,
                                 vector_field=vector_field, engine=engine, normalized=fingerprint["normalize"],
                                 meta=meta, analyzer=analyzer, replicas=replicas, **knobs)
+    wait = {"wait_for_active_shards": str(copies), "timeout": COPIES_TIMEOUT, "request_timeout": 90} if copies else {}
     try:
-        client.indices.create(index=name, body=body)
+        answer = client.indices.create(index=name, body=body, **wait)
     except RequestError as exc:
         if exc.error == "resource_already_exists_exception":
             raise ConfigurationError(
@@ -114,6 +130,9 @@ def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_field
         raise ClusterError(f"creating index {name!r} failed: {exc.info or exc}") from exc
     except TransportError as exc:
         raise ClusterError(f"creating index {name!r} failed: {exc}") from exc
+    if copies and isinstance(answer, dict) and answer.get("shards_acknowledged") is False:
+        log.warning("index %r: %d copies of each shard were not all started within %s; until they are, a node "
+                    "lost may take documents written to it", name, copies, COPIES_TIMEOUT)
     return body
 
 

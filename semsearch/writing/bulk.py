@@ -63,6 +63,16 @@ def _is_write_block(outcome: dict) -> bool:
     return outcome.get("status") == 403 and isinstance(error, dict) and error.get("type") == "cluster_block_exception"
 
 
+def item_reason(outcome: dict) -> str:
+    """Why the engine did not write one bulk item, as it said: ``type: reason (cause)``, or its status."""
+    error = outcome.get("error") or {}
+    if not isinstance(error, dict):
+        return str(error) or str(outcome.get("status", ""))
+    reason = f"{error.get('type', outcome.get('status', ''))}: {error.get('reason', '')}".strip().rstrip(":")
+    caused = (error.get("caused_by") or {}).get("reason")
+    return f"{reason} ({caused})" if caused else reason
+
+
 def vector_to_json(vector: np.ndarray) -> str:
     return json.dumps(np.round(vector.astype(np.float64), VECTOR_DECIMALS).tolist(), separators=(",", ":"))
 
@@ -282,6 +292,7 @@ class BulkWriter:
                 raise cluster_error(exc, f"bulk request to {self.index!r}") from exc
             retry_docs: list[Document] = []
             retry_entries: list[str] = []
+            pushback = ""  # the first item's reason, so that a wait that goes on says what it waits for
             for doc, entry, item in zip(docs, entries, response["items"]):
                 operation, outcome = next(iter(item.items()))
                 status = outcome.get("status", 0)
@@ -291,14 +302,12 @@ class BulkWriter:
                       or (outcome.get("error") or {}).get("type") in TRANSIENT_ERRORS):
                     retry_docs.append(doc)
                     retry_entries.append(entry)
+                    pushback = pushback or item_reason(outcome)
                 else:
-                    error = outcome.get("error") or {}
-                    reason = f"{error.get('type', status)}: {error.get('reason', '')}".strip()
-                    caused = (error.get("caused_by") or {}).get("reason")
-                    result.failed.append((doc, f"{reason} ({caused})" if caused else reason))
+                    result.failed.append((doc, item_reason(outcome)))
             if retry_docs:
                 result.retried += len(retry_docs)
-                self._wait(started, attempt, f"{len(retry_docs)} documents pushed back (429/5xx)")
+                self._wait(started, attempt, f"{len(retry_docs)} documents pushed back (429/5xx): {pushback}")
                 attempt += 1
             docs, entries = retry_docs, retry_entries
         return result

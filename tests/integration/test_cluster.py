@@ -213,6 +213,10 @@ def ingest_losing_a_node(cluster: Cluster, corpus: Path, env: dict, cwd: Path, *
     rejoin = None
     with cli_job(["ingest", str(corpus), "--index", index], {**cluster.env, **env}, cwd) as proc:
         cluster.wait_for_documents(index, 1000, proc)
+        # The ingest created the index with its replicas started (not still recovering, out of sync), so the
+        # node lost takes no shard's only copy.
+        copies = cluster.client.cat.shards(index=index, format="json")
+        assert copies and all(c["state"] == "STARTED" for c in copies), copies
         victim = cluster.primary_node(index)
         cluster.node("kill-node", victim)
         if rejoin_now:

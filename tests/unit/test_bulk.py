@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 
-from semsearch.writing.bulk import bulk_entry, chunk_entries
+from semsearch.writing.bulk import bulk_entry, chunk_entries, item_reason
 from semsearch.writing.documents import Document
 
 
@@ -32,3 +32,14 @@ def test_chunks_respect_count_and_bytes():
     assert list(chunk_entries(entries, max_docs=100, max_bytes=25)) == [[0, 1], [2, 3], [4, 5], [6]]
     # An entry larger than the byte limit still goes, alone.
     assert list(chunk_entries(["y" * 50, "z"], max_docs=10, max_bytes=20)) == [[0], [1]]
+
+
+def test_an_item_the_engine_did_not_write_says_why_in_its_words():
+    unavailable = {"status": 503, "error": {"type": "unavailable_shards_exception",
+                                            "reason": "[idx][0] primary shard is not active Timeout: [1m]"}}
+    assert item_reason(unavailable) == "unavailable_shards_exception: [idx][0] primary shard is not active Timeout: [1m]"
+    parsing = {"status": 400, "error": {"type": "mapper_parsing_exception", "reason": "failed to parse",
+                                        "caused_by": {"type": "illegal_argument_exception", "reason": "bad date"}}}
+    assert item_reason(parsing) == "mapper_parsing_exception: failed to parse (bad date)"
+    assert item_reason({"status": 429}) == "429"  # no error body: its status
+    assert item_reason({"status": 500, "error": "plain text"}) == "plain text"

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from semsearch import Hit, Settings
 from semsearch.engines.opensearch import connection_kwargs, redact_url, secret_values
-from semsearch.index.manage import replicas_for
+from semsearch.index.manage import copies_to_wait_for, replicas_for
 from semsearch.query.search import msearch_results, server_answer
 from semsearch.query.shards import PartialResultsError, settle_partial, shortfall
 from semsearch.writing.write_schedule import writes_while_encoding
@@ -47,6 +47,14 @@ def test_replicas_follow_the_data_nodes_unless_set():
     assert replicas_for(3, None) == 1 and replicas_for(2, None) == 1
     assert replicas_for(1, None) is None and replicas_for(None, None) is None  # single node, or health unreadable
     assert replicas_for(3, 0) == 0 and replicas_for(1, 2) == 2
+
+
+def test_a_new_replicated_index_waits_for_every_copy_the_cluster_can_place():
+    assert copies_to_wait_for(1, 3) == 2 and copies_to_wait_for(2, 3) == 3
+    assert copies_to_wait_for(2, 2) == 2  # a replica beyond the data nodes could never start: not waited for
+    assert copies_to_wait_for(1, 1) == 1
+    assert copies_to_wait_for(0, 3) is None and copies_to_wait_for(None, 3) is None  # no replicas: the default
+    assert copies_to_wait_for(1, None) is None  # data nodes unknown
 
 
 def test_shortfall_counts_failed_and_unanswered_shards_not_skipped_ones():
