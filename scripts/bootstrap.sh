@@ -1,27 +1,75 @@
 #!/usr/bin/env bash
-# Creates .venv and installs semsearch with its test extra (idempotent; pip's cache makes reruns fast).
+# Creates .venv with semsearch installed editable and its test extra (idempotent).
+#
+# The third-party packages (torch alone is gigabytes) are installed once per machine, in a shared
+# environment under $SEMSEARCH_CACHE/python-deps/KEY, where KEY hashes pyproject.toml's dependencies and the
+# Python version. .venv holds semsearch itself and a .pth line that puts that environment on its path: a new
+# clone, or a CI run, links to it in seconds instead of installing and byte-compiling gigabytes again.
+# A change to the dependencies gives a new KEY, hence a new environment; the two newest are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-if [[ ! -x .venv/bin/python ]]; then
-  "$PYTHON" -m venv .venv
+CACHE="${SEMSEARCH_CACHE:-$HOME/.cache/semsearch}"
+DEPS_ROOT="$CACHE/python-deps"
+
+key=$("$PYTHON" - <<'EOF'
+import hashlib, json, sys
+try:
+    import tomllib
+    with open("pyproject.toml", "rb") as f:
+        project = tomllib.load(f)["project"]
+    basis = json.dumps([project.get("dependencies"), project.get("optional-dependencies")], sort_keys=True)
+except ModuleNotFoundError:  # Python 3.10: the whole file, so any change gives a new environment
+    basis = open("pyproject.toml", encoding="utf-8").read()
+print(hashlib.sha256(f"deps-1|{sys.version_info[:3]}|{basis}".encode()).hexdigest()[:16])
+EOF
+)
+deps="$DEPS_ROOT/$key"
+mkdir -p "$DEPS_ROOT"
+
+# The shared environment: built under a lock (two clones may bootstrap at once), marked complete last, so
+# an interrupted build is started over rather than used.
+exec 9>"$deps.lock"
+flock 9
+if [[ ! -f "$deps/.complete" ]]; then
+  echo "bootstrap: installing semsearch's dependencies into $deps (once per machine; torch is large: minutes)" >&2
+  rm -rf "$deps"
+  "$PYTHON" -m venv "$deps"
+  "$deps/bin/python" -m pip install -q --upgrade pip >&2
+  # Installing the project itself is how pip resolves its extras (test names semsearch[elasticsearch]);
+  # semsearch is then removed, so that each clone's .venv imports its own working tree.
+  "$deps/bin/python" -m pip install -q --no-compile '.[test]' 'setuptools>=77' >&2  # setuptools: .venv's build
+  "$deps/bin/python" -m pip uninstall -q -y semsearch >&2
+  # Byte-compiled once, on every core: where PYTHONDONTWRITEBYTECODE is set (it is on these machines),
+  # nothing else ever writes .pyc files, and every process would compile torch and transformers from
+  # source again, about 9 s each (a CLI command, a worker). A few test files of torch are Python 3.12
+  # syntax: they stay uncompiled, which costs nothing (nothing imports them).
+  "$deps/bin/python" -m compileall -q -j 0 "$deps/lib" >/dev/null 2>&1 || true
+  touch "$deps/.complete"
 fi
-stamp=.venv/.semsearch-installed
-if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
-  echo "bootstrap: installing semsearch and its dependencies into .venv (torch is large: first run takes minutes)" >&2
-  .venv/bin/python -m pip install -q --upgrade pip >&2
-  .venv/bin/python -m pip install -q --no-compile -e '.[test]' >&2
-  touch "$stamp"
+flock -u 9
+touch "$deps"  # the newest-used first, for the pruning below
+# Older environments beyond the two newest go (each is gigabytes); one in use by a clone stays if it is
+# among those two, and a clone whose environment went is rebuilt by its next bootstrap.
+for old in $(ls -1dt "$DEPS_ROOT"/*/ 2>/dev/null | tail -n +3); do
+  [[ "${old%/}" == "$deps" ]] || rm -rf "${old%/}" "${old%/}.lock"
+done
+
+# .venv: the project's own environment, linked to the shared one.
+if [[ ! -f .venv/.semsearch-deps || "$(cat .venv/.semsearch-deps)" != "$deps" || ! -x .venv/bin/python ]]; then
+  echo "bootstrap: creating .venv on $deps" >&2
+  rm -rf .venv
+  "$PYTHON" -m venv --without-pip .venv
+  site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  shared=$("$deps/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  # addsitedir, not a bare path line: the shared environment's own .pth files are read too.
+  echo "import site; site.addsitedir('$shared')" >"$site/semsearch-deps.pth"
+  # pip runs from the shared environment against .venv's interpreter (.venv has no pip of its own;
+  # `.venv/bin/python -m pip` works, from the shared one).
+  "$deps/bin/python" -m pip --python .venv/bin/python install -q --no-deps --no-build-isolation --no-compile -e . >&2
+  echo "$deps" >.venv/.semsearch-deps
 fi
-# Byte-compile the venv once, on every core: where PYTHONDONTWRITEBYTECODE is set (it is on these machines),
-# nothing else ever writes .pyc files, and every process would compile torch and transformers from source
-# again, about 9 s each (a CLI command, a worker). A few test files of torch are Python 3.12 syntax: they
-# stay uncompiled, which costs nothing (nothing imports them).
-compiled=.venv/.semsearch-compiled
-if [[ ! -f "$compiled" || "$stamp" -nt "$compiled" ]]; then
-  .venv/bin/python -m compileall -q -j 0 .venv/lib semsearch ingest >/dev/null 2>&1 || true
-  touch "$compiled"
-fi
+.venv/bin/python -m compileall -q semsearch ingest >/dev/null 2>&1 || true
 # The search page of `semsearch serve` is tested in a real headless Chromium: Debian's package.
 if ! command -v chromium >/dev/null 2>&1; then
   echo "bootstrap: installing Debian's chromium (headless browser for the search page test)" >&2
