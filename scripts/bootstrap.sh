@@ -66,7 +66,11 @@ if [[ ! -f .venv/.semsearch-deps || "$(cat .venv/.semsearch-deps)" != "$deps" ||
   echo "import site; site.addsitedir('$shared')" >"$site/semsearch-deps.pth"
   # pip runs from the shared environment against .venv's interpreter (.venv has no pip of its own;
   # `.venv/bin/python -m pip` works, from the shared one).
-  "$deps/bin/python" -m pip --python .venv/bin/python install -q --no-deps --no-build-isolation --no-compile -e . >&2
+  # Its output (setuptools' warnings about data folders) is shown only if it fails.
+  log=$(mktemp)
+  "$deps/bin/python" -m pip --python .venv/bin/python install -q --no-deps --no-build-isolation --no-compile -e . \
+    >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; exit 1; }
+  rm -f "$log"
   echo "$deps" >.venv/.semsearch-deps
 fi
 .venv/bin/python -m compileall -q semsearch ingest >/dev/null 2>&1 || true
