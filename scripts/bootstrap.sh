@@ -5,7 +5,7 @@
 # environment under $SEMSEARCH_CACHE/python-deps/KEY, where KEY hashes pyproject.toml's dependencies and the
 # Python version. .venv holds semsearch itself and a .pth line that puts that environment on its path: a new
 # clone, or a CI run, links to it in seconds instead of installing and byte-compiling gigabytes again.
-# A change to the dependencies gives a new KEY, hence a new environment; the two newest are kept.
+# A change to the dependencies gives a new KEY, hence a new environment; one unused for 30 days is removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -28,50 +28,72 @@ deps="$DEPS_ROOT/$key"
 mkdir -p "$DEPS_ROOT"
 
 # The shared environment: built under a lock (two clones may bootstrap at once), marked complete last, so
-# an interrupted build is started over rather than used.
+# an interrupted build is started over rather than used. A clone's bootstrap holds the lock shared while it
+# checks; a build or a removal holds it alone.
+purelib='import sys, sysconfig
+scheme = "venv" if "venv" in sysconfig.get_scheme_names() else "posix_prefix"  # Debian 3.10: not posix_local
+print(sysconfig.get_paths(scheme=scheme)["purelib"])'
 exec 9>"$deps.lock"
-flock 9
-if [[ ! -f "$deps/.complete" ]]; then
-  echo "bootstrap: installing semsearch's dependencies into $deps (once per machine; torch is large: minutes)" >&2
-  rm -rf "$deps"
-  "$PYTHON" -m venv "$deps"
-  "$deps/bin/python" -m pip install -q --upgrade pip >&2
-  # Installing the project itself is how pip resolves its extras (test names semsearch[elasticsearch]);
-  # semsearch is then removed, so that each clone's .venv imports its own working tree.
-  "$deps/bin/python" -m pip install -q --no-compile '.[test]' 'setuptools>=77' >&2  # setuptools: .venv's build
-  "$deps/bin/python" -m pip uninstall -q -y semsearch >&2
-  # Byte-compiled once, on every core: where PYTHONDONTWRITEBYTECODE is set (it is on these machines),
-  # nothing else ever writes .pyc files, and every process would compile torch and transformers from
-  # source again, about 9 s each (a CLI command, a worker). A few test files of torch are Python 3.12
-  # syntax: they stay uncompiled, which costs nothing (nothing imports them).
-  "$deps/bin/python" -m compileall -q -j 0 "$deps/lib" >/dev/null 2>&1 || true
-  touch "$deps/.complete"
+flock -s 9
+if [[ ! -f "$deps/.complete" ]] || ! "$deps/bin/python" -c pass 2>/dev/null; then
+  flock -u 9
+  flock -x 9
+  if [[ ! -f "$deps/.complete" ]] || ! "$deps/bin/python" -c pass 2>/dev/null; then
+    echo "bootstrap: installing semsearch's dependencies into $deps (once per machine; torch is large: minutes)" >&2
+    rm -rf "$deps"
+    "$PYTHON" -m venv "$deps"
+    "$deps/bin/python" -m pip install -q --upgrade pip >&2
+    # Installing the project itself is how pip resolves its extras (test names semsearch[elasticsearch]);
+    # semsearch is then removed, so that each clone's .venv imports its own working tree. setuptools: the
+    # build backend of .venv's editable install below.
+    "$deps/bin/python" -m pip install -q --no-compile '.[test]' 'setuptools>=77' >&2
+    "$deps/bin/python" -m pip uninstall -q -y semsearch >&2
+    # Byte-compiled once, on every core: where PYTHONDONTWRITEBYTECODE is set (it is on these machines),
+    # nothing else ever writes .pyc files, and every process would compile torch and transformers from
+    # source again, about 9 s each (a CLI command, a worker). A few test files of torch are Python 3.12
+    # syntax: they stay uncompiled, which costs nothing (nothing imports them).
+    "$deps/bin/python" -m compileall -q -j 0 "$deps/lib" >/dev/null 2>&1 || true
+    touch "$deps/.complete"
+  fi
 fi
-flock -u 9
-touch "$deps"  # the newest-used first, for the pruning below
-# Older environments beyond the two newest go (each is gigabytes); one in use by a clone stays if it is
-# among those two, and a clone whose environment went is rebuilt by its next bootstrap.
-for old in $(ls -1dt "$DEPS_ROOT"/*/ 2>/dev/null | tail -n +3); do
-  [[ "${old%/}" == "$deps" ]] || rm -rf "${old%/}" "${old%/}.lock"
-done
+touch "$deps/.complete"  # when it was last used: for the clean-up below
+exec 9>&-
+# Environments no bootstrap has used for 30 days go (each is gigabytes): one at a time, only when nothing
+# holds its lock, renamed before it is removed so that no one finds it half gone.
+while IFS= read -r -d '' stale; do
+  env_dir=${stale%/.complete}
+  [[ "$env_dir" == "$deps" ]] && continue
+  (
+    flock -n -x 8 || exit 0
+    mv -T "$env_dir" "$env_dir.removing" && rm -rf "$env_dir.removing"
+  ) 8>"$env_dir.lock"
+done < <(find "$DEPS_ROOT" -mindepth 2 -maxdepth 2 -name .complete -mtime +30 -print0 2>/dev/null)
 
-# .venv: the project's own environment, linked to the shared one.
-if [[ ! -f .venv/.semsearch-deps || "$(cat .venv/.semsearch-deps)" != "$deps" || ! -x .venv/bin/python ]]; then
+# .venv: the project's own environment, linked to the shared one; made again when the shared environment
+# or pyproject.toml (scripts, packages) changes.
+wanted="$deps $(sha256sum pyproject.toml | cut -c1-16)"
+if [[ ! -f .venv/.semsearch-deps || "$(cat .venv/.semsearch-deps)" != "$wanted" || ! -x .venv/bin/python ]]; then
   echo "bootstrap: creating .venv on $deps" >&2
   rm -rf .venv
   "$PYTHON" -m venv --without-pip .venv
-  site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  shared=$("$deps/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-  # addsitedir, not a bare path line: the shared environment's own .pth files are read too.
-  echo "import site; site.addsitedir('$shared')" >"$site/semsearch-deps.pth"
+  site=$(.venv/bin/python -c "$purelib")
+  # addsitedir, not a bare path line: the shared environment's own .pth files are read too. Python writes
+  # the line, so that any character of the path is quoted right.
+  "$deps/bin/python" -c "$purelib" | .venv/bin/python -c \
+    'import sys; print("import site; site.addsitedir(%r)" % sys.stdin.read().strip())' >"$site/semsearch-deps.pth"
   # pip runs from the shared environment against .venv's interpreter (.venv has no pip of its own;
-  # `.venv/bin/python -m pip` works, from the shared one).
-  # Its output (setuptools' warnings about data folders) is shown only if it fails.
+  # `.venv/bin/python -m pip` works, from the shared one). Its output (setuptools' warnings about data
+  # folders) is shown only if it fails.
   log=$(mktemp)
   "$deps/bin/python" -m pip --python .venv/bin/python install -q --no-deps --no-build-isolation --no-compile -e . \
     >"$log" 2>&1 || { cat "$log" >&2; rm -f "$log"; exit 1; }
   rm -f "$log"
-  echo "$deps" >.venv/.semsearch-deps
+  # This clone's semsearch and ingest, not copies from anywhere else on the path (checked from /, where
+  # the working directory cannot stand in for the editable install).
+  (cd / && "$OLDPWD/.venv/bin/python" -c 'import sys, semsearch, ingest
+assert all(m.__file__.startswith(sys.argv[1] + "/") for m in (semsearch, ingest)), (semsearch.__file__, ingest.__file__)' \
+    "$OLDPWD") || { echo "bootstrap: .venv imports semsearch from outside $PWD" >&2; exit 1; }
+  echo "$wanted" >.venv/.semsearch-deps
 fi
 .venv/bin/python -m compileall -q semsearch ingest >/dev/null 2>&1 || true
 # The search page of `semsearch serve` is tested in a real headless Chromium: Debian's package.

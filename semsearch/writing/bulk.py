@@ -63,6 +63,11 @@ def _is_write_block(outcome: dict) -> bool:
     return outcome.get("status") == 403 and isinstance(error, dict) and error.get("type") == "cluster_block_exception"
 
 
+def _error_type(outcome: dict) -> str | None:
+    error = outcome.get("error")
+    return error.get("type") if isinstance(error, dict) else None
+
+
 def item_reason(outcome: dict) -> str:
     """Why the engine did not write one bulk item, as it said: ``type: reason (cause)``, or its status."""
     error = outcome.get("error") or {}
@@ -299,7 +304,7 @@ class BulkWriter:
                 if 200 <= status < 300 or (operation == "delete" and status == 404):
                     result.indexed += 1
                 elif (status in RETRYABLE_STATUSES or _is_write_block(outcome)
-                      or (outcome.get("error") or {}).get("type") in TRANSIENT_ERRORS):
+                      or _error_type(outcome) in TRANSIENT_ERRORS):
                     retry_docs.append(doc)
                     retry_entries.append(entry)
                     pushback = pushback or item_reason(outcome)

@@ -97,3 +97,40 @@ def test_every_answer_of_a_search_is_checked_for_missing_shards():
     assert server_answer({"hits": {"hits": [hit]}, "_shards": {"total": 1, "successful": 0, "failed": 1}},
                          server) == [hit]
     assert server == ["server-side hybrid: 1 of 1 shards did not answer"]
+
+
+class _RecordingClient:
+    """Cluster health and index creation only: what create_index asks of the cluster (no I/O)."""
+
+    def __init__(self, data_nodes: int, started: bool = True):
+        self._data_nodes, self._started, self.created = data_nodes, started, []
+        self.cluster = self
+        self.indices = self
+
+    def health(self, **_):
+        return {"number_of_data_nodes": self._data_nodes}
+
+    def create(self, **kwargs):
+        self.created.append(kwargs)
+        return {"acknowledged": True, "shards_acknowledged": self._started}
+
+
+def _create(client, **kwargs):
+    from semsearch.index.manage import create_index
+
+    fingerprint = {"dimension": 4, "normalize": True, "max_seq_length": 8}
+    create_index(client, "docs", fingerprint=fingerprint, text_fields=["text"], vector_field="embedding",
+                 engine="lucene", **kwargs)
+    return client.created[-1]
+
+
+def test_create_index_waits_for_the_replicas_only_on_a_cluster_that_can_place_them(caplog):
+    sent = _create(_RecordingClient(3))
+    assert sent["wait_for_active_shards"] == "2" and sent["timeout"] == "60s" and sent["request_timeout"] == 90
+    assert sent["body"]["settings"]["index"]["number_of_replicas"] == 1
+    single = _create(_RecordingClient(1))
+    assert not {"wait_for_active_shards", "timeout", "request_timeout"} & set(single)
+    assert "wait_for_active_shards" not in _create(_RecordingClient(3), replicas=0)
+    with caplog.at_level("WARNING"):
+        _create(_RecordingClient(3, started=False))
+    assert "not all started within 60s" in caplog.text
