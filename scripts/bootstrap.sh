@@ -33,12 +33,13 @@ mkdir -p "$DEPS_ROOT"
 purelib='import sys, sysconfig
 scheme = "venv" if "venv" in sysconfig.get_scheme_names() else "posix_prefix"  # Debian 3.10: not posix_local
 print(sysconfig.get_paths(scheme=scheme)["purelib"])'
+deps_ready() { [[ -f "$deps/.complete" ]] && "$deps/bin/python" -c pass 2>/dev/null; }
 exec 9>"$deps.lock"
 flock -s 9
-if [[ ! -f "$deps/.complete" ]] || ! "$deps/bin/python" -c pass 2>/dev/null; then
+if ! deps_ready; then
   flock -u 9
   flock -x 9
-  if [[ ! -f "$deps/.complete" ]] || ! "$deps/bin/python" -c pass 2>/dev/null; then
+  if ! deps_ready; then  # no other bootstrap built it while this one waited for the lock
     echo "bootstrap: installing semsearch's dependencies into $deps (once per machine; torch is large: minutes)" >&2
     rm -rf "$deps"
     "$PYTHON" -m venv "$deps"

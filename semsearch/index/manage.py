@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TEXT_FIELDS = ("title", "text")
 # Indexes semsearch creates keep long documents whole, as nested passages (semsearch.index.passages).
 PASSAGES_FIELD = "passages"
-# How long creating a replicated index waits for its copies to start before writes begin.
-COPIES_TIMEOUT = "60s"
+# How long creating a replicated index waits for its copies to start before writes begin (seconds).
+COPIES_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,9 @@ def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_field
         body = build_index_body(dimension=fingerprint["dimension"], text_fields=text_fields,
                                 vector_field=vector_field, engine=engine, normalized=fingerprint["normalize"],
                                 meta=meta, analyzer=analyzer, replicas=replicas, **knobs)
-    wait = {"wait_for_active_shards": str(copies), "timeout": COPIES_TIMEOUT, "request_timeout": 90} if copies else {}
+    # The client waits longer than the cluster does, so that a slow start is answered, not cut off.
+    wait = {"wait_for_active_shards": str(copies), "timeout": f"{COPIES_TIMEOUT_S}s",
+            "request_timeout": COPIES_TIMEOUT_S + 30} if copies else {}
     try:
         answer = client.indices.create(index=name, body=body, **wait)
     except RequestError as exc:
@@ -132,7 +134,7 @@ def create_index(client: OpenSearch, name: str, *, fingerprint: dict, text_field
         raise ClusterError(f"creating index {name!r} failed: {exc}") from exc
     if copies and isinstance(answer, dict) and answer.get("shards_acknowledged") is False:
         log.warning("index %r: %d copies of each shard were not all started within %s; until they are, a node "
-                    "lost may take documents written to it", name, copies, COPIES_TIMEOUT)
+                    "lost may take documents written to it", name, copies, f"{COPIES_TIMEOUT_S}s")
     return body
 
 

@@ -59,8 +59,7 @@ def _refuses_smile(exc: TransportError) -> bool:
 
 def _is_write_block(outcome: dict) -> bool:
     """A write block (403) is temporary here: semsearch sets one while a blue/green copy catches up."""
-    error = outcome.get("error") or {}
-    return outcome.get("status") == 403 and isinstance(error, dict) and error.get("type") == "cluster_block_exception"
+    return outcome.get("status") == 403 and _error_type(outcome) == "cluster_block_exception"
 
 
 def _error_type(outcome: dict) -> str | None:
@@ -71,8 +70,8 @@ def _error_type(outcome: dict) -> str | None:
 def item_reason(outcome: dict) -> str:
     """Why the engine did not write one bulk item, as it said: ``type: reason (cause)``, or its status."""
     error = outcome.get("error") or {}
-    if not isinstance(error, dict):
-        return str(error) or str(outcome.get("status", ""))
+    if not isinstance(error, dict):  # a plain-text error: as it came
+        return str(error)
     reason = f"{error.get('type', outcome.get('status', ''))}: {error.get('reason', '')}".strip().rstrip(":")
     caused = (error.get("caused_by") or {}).get("reason")
     return f"{reason} ({caused})" if caused else reason

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from semsearch import Hit, Settings
 from semsearch.engines.opensearch import connection_kwargs, redact_url, secret_values
-from semsearch.index.manage import copies_to_wait_for, replicas_for
+from semsearch.index.manage import copies_to_wait_for, create_index, replicas_for
 from semsearch.query.search import msearch_results, server_answer
 from semsearch.query.shards import PartialResultsError, settle_partial, shortfall
 from semsearch.writing.write_schedule import writes_while_encoding
@@ -116,8 +116,6 @@ class _RecordingClient:
 
 
 def _create(client, **kwargs):
-    from semsearch.index.manage import create_index
-
     fingerprint = {"dimension": 4, "normalize": True, "max_seq_length": 8}
     create_index(client, "docs", fingerprint=fingerprint, text_fields=["text"], vector_field="embedding",
                  engine="lucene", **kwargs)
