@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     model: str | None = None
     device: str | None = None  # "cuda", "cuda:1", "cpu"; unset: cuda when available, else cpu
     token_budget: int | None = Field(default=None, gt=0)  # padded tokens per encoder batch; unset: per device
-    # auto: fp16 on a GPU, bf16 on CPUs with AMX matrix units, fp32 elsewhere; fp32 for vectors exactly
+    # auto: fp16 on a GPU, bf16 on CPUs with AMX or AVX512-BF16, fp32 elsewhere; fp32 for vectors exactly
     # as sentence-transformers computes them (half precision: cosine to those ≥ 0.999).
     precision: Precision = "auto"
     # A file (SQLite) of vectors already computed, by model, precision and exact tokens: an input found

@@ -186,7 +186,7 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
 @click.option("--device", default=None, help="cuda:0, cpu… (default: SEMSEARCH_DEVICE, else cuda if present).")
 @click.option("--precision", type=click.Choice(get_args(Precision)), default=None,
               help="Encoder precision (default: SEMSEARCH_PRECISION, else auto: fp16 on a GPU, bf16 on CPUs "
-                   "with AMX, else fp32).")
+                   "with AMX or AVX512-BF16, else fp32).")
 @click.option("--concurrency", default=1, show_default=True, type=click.IntRange(min=1),
               help="Worker processes; one per GPU.")
 @click.option("--loglevel", default="INFO", show_default=True)

@@ -37,19 +37,24 @@ DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def cpu_has_bf16_matrix_units() -> bool:
-    """Whether this CPU multiplies bf16 matrices in hardware (Intel AMX), where bf16 beats fp32 severalfold.
+    """Whether this CPU multiplies bf16 matrices in hardware, where bf16 beats fp32 twofold or more.
 
-    Without AMX, torch emulates bf16 matmuls and they run slower than fp32.
+    Intel AMX tiles (Xeon 4th gen on): 3.0× fp32; AVX512-BF16 dot products (AMD Zen 4, Intel Cooper
+    Lake): 2.3× fp32 on this project's EPYC (docs/benchmarks.md). Without either, torch emulates bf16
+    matmuls and they run slower than fp32.
     """
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe and probe() and torch.backends.mkldnn.is_available())
+    if not torch.backends.mkldnn.is_available():
+        return False
+    probes = (getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    return any(probe is not None and probe() for probe in probes)
 
 
 def auto_precision(device_type: str, bf16_matrix_units: bool) -> str:
     """What ``precision="auto"`` means on a device (pure): half precision where the hardware runs it natively.
 
-    fp16 on CUDA; bf16 on CPUs with AMX (3.0× fp32's throughput on this project's machines, cosine to the
-    fp32 vectors ≥ 0.9998 and the same STSb Spearman, docs/benchmarks.md); fp32 elsewhere.
+    fp16 on CUDA; bf16 on CPUs with AMX or AVX512-BF16 (2.3–3.0× fp32's throughput on this project's
+    machines, cosine to the fp32 vectors ≥ 0.9998 and the same STSb Spearman, docs/benchmarks.md);
+    fp32 elsewhere.
     """
     if device_type == "cuda":
         return "fp16"
@@ -136,7 +141,7 @@ class Encoder:
 
     ``model``: a sentence-transformers folder, a model id present locally, or ``None`` for the
     shipped all-MiniLM-L6-v2. ``device``: ``None`` (cuda if present, else cpu), ``"cpu"``, ``"cuda:0"``…
-    ``precision``: ``auto`` (:func:`auto_precision`: fp16 on GPU, bf16 on CPUs with AMX, else fp32),
+    ``precision``: ``auto`` (:func:`auto_precision`: fp16 on GPU, bf16 on CPUs with AMX or AVX512-BF16, else fp32),
     ``fp32``, ``fp16`` or ``bf16``.
     ``token_budget``: padded tokens per forward pass (batch size adapts to input length); default
     per device (:data:`DEFAULT_TOKEN_BUDGET`). ``vector_cache``: a file of vectors already computed

@@ -375,7 +375,7 @@ def test_migrate_an_ingested_index_with_passages(client, names, corpus, encoder,
     assert not np.allclose(new_passages[-1]["embedding"], old_passages[-1]["embedding"], atol=1e-3)
     expected = other.encode_documents([new_passages[-1]["text"]])[0]
     # The same text through the same model, but in another batch: equal to 1e-5 in fp32; in bf16 (the
-    # CPU default where AMX is present) batch shapes round differently, so compare directions.
+    # CPU default where AMX or AVX512-BF16 is present) batch shapes round differently, so compare directions.
     stored = np.asarray(new_passages[-1]["embedding"], dtype=np.float32)
     assert float(stored @ expected / np.linalg.norm(stored) / np.linalg.norm(expected)) >= 0.9999
     assert Searcher(encoder=other).search(late, index=name, k=3, mode="semantic")[0].id == "long"

@@ -76,7 +76,7 @@ def test_auto_precision_is_half_where_the_hardware_runs_it():
 
 
 def test_default_cpu_encoder_stays_within_half_precision_fidelity(sts_sentences):
-    """The default (auto) encoder on this machine: bf16 where the CPU has AMX, else fp32; either way
+    """The default (auto) encoder on this machine: bf16 where the CPU has AMX or AVX512-BF16, else fp32; either way
     within the half-precision contract (cosine ≥ 0.999 to sentence-transformers' fp32 vectors)."""
     default = Encoder(device="cpu")
     expected = "bf16" if cpu_has_bf16_matrix_units() else "fp32"
@@ -91,7 +91,7 @@ def test_default_cpu_encoder_stays_within_half_precision_fidelity(sts_sentences)
 
 
 def test_bf16_stays_within_half_precision_fidelity_on_any_cpu(sts_sentences):
-    """bf16 runs on every CPU (emulated without AMX, only slower): the contract holds either way."""
+    """bf16 runs on every CPU (emulated without AMX or AVX512-BF16, only slower): the contract holds either way."""
     sample = sts_sentences[:200]
     reference = st.SentenceTransformer(str(default_model_path()), device="cpu").encode(sample)
     ours = Encoder(device="cpu", precision="bf16").encode(sample)
