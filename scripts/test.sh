@@ -34,4 +34,42 @@ if [[ $services_ok -ne 0 ]]; then
   exit "$services_ok"
 fi
 echo "test.sh: unit tests passed and services up after ${SECONDS}s; integration tests next" >&2
-exec "${PYTEST[@]}" --durations=25 tests/integration  # the slowest, on record in every CI log
+
+# The integration tests in two pytest processes at once, over disjoint sets of modules: on 2 cores each
+# spends much of its time waiting (on a node, a worker, a restart), and the other uses that time. Each has
+# its own Redis DB as the ingest queue and its own temporary folder; they share one vector cache (a file
+# processes may share). Each 3-node cluster module half runs in one of them (other ports, other folders).
+# Then, alone, the tests that restart the shared OpenSearch node and Redis under everyone's feet.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export SEMSEARCH_TEST_VECTOR_CACHE="$work/vectors.sqlite"
+I=tests/integration
+QUEUE_HALF=("$I/test_celery_ingest.py" "$I/test_end_to_end.py" "$I/test_serve.py" "$I/test_search_page.py"
+            "$I/test_elasticsearch.py" "$I/test_cluster.py")
+QUALITY_HALF=("$I/test_hybrid_spread.py" "$I/test_hybrid.py" "$I/test_bad_input.py" "$I/test_bulk_format.py"
+              "$I/test_faults.py" "$I/test_security.py" "$I/test_lifecycle.py" "$I/test_es_lifecycle.py"
+              "$I/test_cluster.py")
+half() { # NAME REDIS_DB PYTEST_ARGS...: one half, its output kept for printing whole at the end
+  local name=$1 db=$2
+  shift 2
+  SEMSEARCH_TEST_BROKER_URL="redis://127.0.0.1:6379/$db" \
+    "${PYTEST[@]}" --basetemp="$work/$name" --durations=15 -m "not restarts_services" "$@" >"$work/$name.log" 2>&1
+}
+echo "test.sh: integration tests in two halves at once; each half's output follows when it ends" >&2
+half queue 1 -k "not (test_cluster and elasticsearch)" "${QUEUE_HALF[@]}" &
+queue=$!
+half quality 2 -k "not (test_cluster and opensearch)" "${QUALITY_HALF[@]}" &
+quality=$!
+failed=0
+wait "$queue" || failed=1
+echo "=== integration, first half (ingest queue, dbpedia-entity, serve, Elasticsearch, OpenSearch cluster)"
+cat "$work/queue.log"
+wait "$quality" || failed=1
+echo "=== integration, second half (hybrid quality, faults, security, lifecycle, Elasticsearch cluster)"
+cat "$work/quality.log"
+echo "test.sh: both halves done after ${SECONDS}s; the service restarts next" >&2
+echo "=== integration, alone: the shared services restarted mid-run"
+SEMSEARCH_TEST_BROKER_URL="redis://127.0.0.1:6379/1" \
+  "${PYTEST[@]}" --basetemp="$work/restarts" --durations=5 -m restarts_services "$I" || failed=1
+echo "test.sh: integration tests done after ${SECONDS}s" >&2
+exit "$failed"

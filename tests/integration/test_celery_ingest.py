@@ -81,6 +81,7 @@ def documents_in(client, index: str) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.restarts_services
 @pytest.mark.parametrize("service", ["redis", "opensearch"])
 def test_service_restarted_mid_run(client, index_name, workers, data_dir, tmp_path, service):
     workers.start(1)

@@ -33,7 +33,9 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "scripts" / "services.sh"
-DOCS = 5000
+# The ingests take 2,500 dbpedia-entity documents (lines 1001-3500, B. F. Skinner's among them); the node is
+# lost once LOSE_AT are in, a third of the way, with most of the writes still to come.
+DOCS, FIRST_LINE, LOSE_AT = 2500, 1000, 800
 NODES = 3  # the cluster of `services.sh up --nodes N` the module runs on
 RESTARTS = ThreadPoolExecutor(max_workers=2)  # nodes started again while a test goes on
 
@@ -145,6 +147,14 @@ def whole_cluster(cluster):
     return cluster
 
 
+@pytest.fixture(scope="module")
+def corpus(data_dir, tmp_path_factory) -> Path:
+    lines = (data_dir / "dbpedia-entity" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    path = tmp_path_factory.mktemp("cluster-corpus") / "corpus.jsonl"
+    path.write_text("\n".join(lines[FIRST_LINE:FIRST_LINE + DOCS]) + "\n", encoding="utf-8")
+    return path
+
+
 def corpus_ids(path: Path) -> set[str]:
     return {json.loads(line)["_id"] for line in path.read_text(encoding="utf-8").splitlines()}
 
@@ -206,13 +216,13 @@ def finished(proc: subprocess.Popen, restart: Future | None, timeout: float = 90
 
 def ingest_losing_a_node(cluster: Cluster, corpus: Path, env: dict, cwd: Path, *, rejoin_now: bool = True
                          ) -> tuple[str, subprocess.CompletedProcess, int]:
-    """`semsearch ingest` of ``corpus`` with node loss: once 1,000 documents are in, the node holding the
+    """`semsearch ingest` of ``corpus`` with node loss: once LOSE_AT documents are in, the node holding the
     index's primary is SIGKILLed. ``rejoin_now``: it is started again while the ingest goes on (else the
     caller starts it). Returns (index, the ingest's run, the node's number)."""
     index = cluster.new_index()
     rejoin = None
     with cli_job(["ingest", str(corpus), "--index", index], {**cluster.env, **env}, cwd) as proc:
-        cluster.wait_for_documents(index, 1000, proc)
+        cluster.wait_for_documents(index, LOSE_AT, proc)
         # The ingest created the index with its replicas started (not still recovering, out of sync), so the
         # node lost takes no shard's only copy.
         copies = cluster.client.cat.shards(index=index, format="json")
@@ -236,9 +246,8 @@ def assert_ingested(cluster: Cluster, index: str, result: subprocess.CompletedPr
 QUERIES = {"B. F. Skinner": "<dbpedia:B._F._Skinner>"}
 
 
-def test_ingest_and_hybrid_search_through_a_data_node_killed_mid_run(cluster, data_dir, vector_cache, encoder,
+def test_ingest_and_hybrid_search_through_a_data_node_killed_mid_run(cluster, corpus, vector_cache, encoder,
                                                                        tmp_path):
-    corpus = data_dir / "dbpedia-entity" / "corpus.jsonl"
     client = cluster.client
     # Beside it, an index without replicas in 3 shards, one per node: whichever node dies takes a shard of it.
     bare = cluster.new_index()
@@ -254,7 +263,7 @@ def test_ingest_and_hybrid_search_through_a_data_node_killed_mid_run(cluster, da
     bare_before = searcher.search("american film", index=bare, k=10, mode="keyword")
     assert bare_before and not any(h.partial for h in bare_before)
 
-    # The ingest, in-process, with a data node SIGKILLed a fifth of the way through; it stays down.
+    # The ingest, in-process, with a data node SIGKILLed a third of the way through; it stays down.
     index, result, victim = ingest_losing_a_node(cluster, corpus, {"SEMSEARCH_VECTOR_CACHE": vector_cache}, tmp_path,
                                                  rejoin_now=False)
     try:
@@ -297,18 +306,17 @@ def test_ingest_and_hybrid_search_through_a_data_node_killed_mid_run(cluster, da
     assert hits and not any(h.partial for h in hits)
 
 
-def test_celery_ingest_loses_nothing_when_a_data_node_is_killed_mid_run(cluster, data_dir, vector_cache, tmp_path,
+def test_celery_ingest_loses_nothing_when_a_data_node_is_killed_mid_run(cluster, corpus, vector_cache, tmp_path,
                                                                         broker):
     env = {**cluster.env, "SEMSEARCH_VECTOR_CACHE": vector_cache}
     pool = Workers(tmp_path, env=env)
     try:
         pool.start(2)
-        index, result, _ = ingest_losing_a_node(cluster, data_dir / "dbpedia-entity" / "corpus.jsonl",
-                                                {"SEMSEARCH_BROKER_URL": BROKER}, tmp_path)
+        index, result, _ = ingest_losing_a_node(cluster, corpus, {"SEMSEARCH_BROKER_URL": BROKER}, tmp_path)
         logs = [Path(proc.log_path).read_text() for proc in pool.procs]
     finally:
         pool.stop()
-    assert_ingested(cluster, index, result, data_dir / "dbpedia-entity" / "corpus.jsonl")
+    assert_ingested(cluster, index, result, corpus)
     assert all("semsearch.encode_batch" in log for log in logs), "both workers should have taken batches"
 
 
