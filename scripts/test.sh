@@ -45,14 +45,15 @@ trap 'rm -rf "$work"' EXIT
 export SEMSEARCH_TEST_VECTOR_CACHE="$work/vectors.sqlite"
 I=tests/integration
 QUEUE_HALF=("$I/test_celery_ingest.py" "$I/test_end_to_end.py" "$I/test_serve.py" "$I/test_search_page.py"
-            "$I/test_elasticsearch.py" "$I/test_cluster.py")
+            "$I/test_elasticsearch.py" "$I/test_es_lifecycle.py" "$I/test_cluster.py")
 QUALITY_HALF=("$I/test_hybrid_spread.py" "$I/test_hybrid.py" "$I/test_bad_input.py" "$I/test_bulk_format.py"
-              "$I/test_faults.py" "$I/test_security.py" "$I/test_lifecycle.py" "$I/test_es_lifecycle.py"
-              "$I/test_cluster.py")
+              "$I/test_faults.py" "$I/test_security.py" "$I/test_lifecycle.py" "$I/test_cluster.py")
 half() { # NAME REDIS_DB PYTEST_ARGS...: one half, its output kept for printing whole at the end
   local name=$1 db=$2
   shift 2
-  SEMSEARCH_TEST_BROKER_URL="redis://127.0.0.1:6379/$db" \
+  # Half the cores each: two encoders of 2 threads on 2 cores ran 3.6x slower than one (OpenMP threads
+  # spinning at their barriers while the other process holds the core). Workers set their own.
+  OMP_NUM_THREADS=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 )) SEMSEARCH_TEST_BROKER_URL="redis://127.0.0.1:6379/$db" \
     "${PYTEST[@]}" --basetemp="$work/$name" --durations=15 -m "not restarts_services" "$@" >"$work/$name.log" 2>&1
 }
 echo "test.sh: integration tests in two halves at once; each half's output follows when it ends" >&2
@@ -62,10 +63,10 @@ half quality 2 -k "not (test_cluster and opensearch)" "${QUALITY_HALF[@]}" &
 quality=$!
 failed=0
 wait "$queue" || failed=1
-echo "=== integration, first half (ingest queue, dbpedia-entity, serve, Elasticsearch, OpenSearch cluster)"
+echo "=== integration, first half (ingest queue, dbpedia-entity, serve, Elasticsearch and its lifecycle, OpenSearch cluster)"
 cat "$work/queue.log"
 wait "$quality" || failed=1
-echo "=== integration, second half (hybrid quality, faults, security, lifecycle, Elasticsearch cluster)"
+echo "=== integration, second half (hybrid quality, faults, security, OpenSearch lifecycle, Elasticsearch cluster)"
 cat "$work/quality.log"
 echo "test.sh: both halves done after ${SECONDS}s; the service restarts next" >&2
 echo "=== integration, alone: the shared services restarted mid-run"
