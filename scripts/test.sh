@@ -39,7 +39,7 @@ echo "test.sh: unit tests passed and services up after ${SECONDS}s; integration 
 # spends much of its time waiting (on a node, a worker, a restart), and the other uses that time. Each has
 # its own Redis DB as the ingest queue and its own temporary folder; they share one vector cache (a file
 # processes may share). Each 3-node cluster module half runs in one of them (other ports, other folders).
-# Then, alone, the tests that restart the shared OpenSearch node and Redis under everyone's feet.
+# Then, alone, the test that restarts the shared OpenSearch node under everyone's feet.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export SEMSEARCH_TEST_VECTOR_CACHE="$work/vectors.sqlite"
@@ -51,8 +51,10 @@ QUALITY_HALF=("$I/test_hybrid_spread.py" "$I/test_hybrid.py" "$I/test_bad_input.
 half() { # NAME REDIS_DB PYTEST_ARGS...: one half, its output kept for printing whole at the end
   local name=$1 db=$2
   shift 2
-  # Half the cores each: two encoders of 2 threads on 2 cores ran 3.6x slower than one (OpenMP threads
-  # spinning at their barriers while the other process holds the core). Workers set their own.
+  # Half the cores each: with 2 torch threads in each half on 2 cores, the manpages ingest took 3.6x as
+  # long as alone (OpenMP threads wait at barriers for a thread whose core the other half holds); with one
+  # thread each, 2.5x (and, with the halves rebalanced, the whole run 3 minutes shorter). Test workers set
+  # their own thread counts.
   OMP_NUM_THREADS=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 )) SEMSEARCH_TEST_BROKER_URL="redis://127.0.0.1:6379/$db" \
     "${PYTEST[@]}" --basetemp="$work/$name" --durations=15 -m "not restarts_services" "$@" >"$work/$name.log" 2>&1
 }
@@ -68,8 +70,8 @@ cat "$work/queue.log"
 wait "$quality" || failed=1
 echo "=== integration, second half (hybrid quality, faults, security, OpenSearch lifecycle, Elasticsearch cluster)"
 cat "$work/quality.log"
-echo "test.sh: both halves done after ${SECONDS}s; the service restarts next" >&2
-echo "=== integration, alone: the shared services restarted mid-run"
+echo "test.sh: both halves done after ${SECONDS}s; the shared node's restart next" >&2
+echo "=== integration, alone: the shared OpenSearch node restarted mid-run"
 SEMSEARCH_TEST_BROKER_URL="redis://127.0.0.1:6379/1" \
   "${PYTEST[@]}" --basetemp="$work/restarts" --durations=5 -m restarts_services "$I" || failed=1
 echo "test.sh: integration tests done after ${SECONDS}s" >&2

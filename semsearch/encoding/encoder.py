@@ -40,8 +40,8 @@ def cpu_has_bf16_matrix_units() -> bool:
     """Whether this CPU multiplies bf16 matrices in hardware, where bf16 beats fp32 twofold or more.
 
     Intel AMX tiles (Xeon 4th gen on): 3.0× fp32; AVX512-BF16 dot products (AMD Zen 4, Intel Cooper
-    Lake): 2.3× fp32 on this project's EPYC (docs/benchmarks.md). Without either, torch emulates bf16
-    matmuls and they run slower than fp32.
+    Lake): 2.0–2.6× fp32 on this project's EPYC (docs/benchmarks.md). Without either, torch emulates
+    bf16 matmuls and they run slower than fp32.
     """
     if not torch.backends.mkldnn.is_available():
         return False
@@ -52,7 +52,7 @@ def cpu_has_bf16_matrix_units() -> bool:
 def auto_precision(device_type: str, bf16_matrix_units: bool) -> str:
     """What ``precision="auto"`` means on a device (pure): half precision where the hardware runs it natively.
 
-    fp16 on CUDA; bf16 on CPUs with AMX or AVX512-BF16 (2.3–3.0× fp32's throughput on this project's
+    fp16 on CUDA; bf16 on CPUs with AMX or AVX512-BF16 (2.0–3.0× fp32's throughput on this project's
     machines, cosine to the fp32 vectors ≥ 0.9998 and the same STSb Spearman, docs/benchmarks.md);
     fp32 elsewhere.
     """

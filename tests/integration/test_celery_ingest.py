@@ -13,7 +13,7 @@ from opensearchpy.exceptions import TransportError
 import semsearch
 from semsearch import Settings
 
-from .conftest import BROKER
+from .conftest import BROKER, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,21 +80,39 @@ def documents_in(client, index: str) -> int:
         return 0
 
 
+def services_sh(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), *args], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture()
+def own_redis(tmp_path):
+    """A Redis of the test's own on a free port, started and restarted by services.sh just as the shared one
+    (append-only file, so queued work survives a restart): restarting it disturbs no other test."""
+    port = free_port()
+    env = {"SEMSEARCH_RUN_DIR": str(tmp_path / "run"), "SEMSEARCH_REDIS_PORT": str(port)}
+    started = services_sh("restart", "redis", env=env)
+    assert started.returncode == 0, started.stderr
+    yield {"services_env": env, "broker_env": {"SEMSEARCH_BROKER_URL": f"redis://127.0.0.1:{port}/0"}}
+    services_sh("down", env=env)
+
+
 @pytest.mark.slow
-@pytest.mark.restarts_services
-@pytest.mark.parametrize("service", ["redis", "opensearch"])
-def test_service_restarted_mid_run(client, index_name, workers, data_dir, tmp_path, service):
+@pytest.mark.parametrize("service", ["redis", pytest.param("opensearch", marks=pytest.mark.restarts_services)])
+def test_service_restarted_mid_run(client, index_name, workers, data_dir, tmp_path, service, request):
+    # Redis: the test's own, restarted by services.sh; OpenSearch: the shared node (run alone, see test.sh).
+    own = request.getfixturevalue("own_redis") if service == "redis" else {"services_env": {}, "broker_env": {}}
+    workers.env.update(own["broker_env"])
     workers.start(1)
     path = corpus_slice(data_dir, tmp_path, 800)
     proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "ingest", str(path), "--index", index_name,
                              "--batch-size", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **ingest_env(SEMSEARCH_TASK_RESEND_AFTER="60")})
+                            env={**os.environ, **ingest_env(SEMSEARCH_TASK_RESEND_AFTER="60"), **own["broker_env"]})
     deadline = time.monotonic() + 300
     while documents_in(client, index_name) == 0:
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
         time.sleep(0.3)
-    restart = subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), "restart", service],
-                             capture_output=True, text=True, timeout=300)
+    restart = services_sh("restart", service, env=own["services_env"])
     assert restart.returncode == 0, restart.stderr
     _, stderr = proc.communicate(timeout=900)
     assert proc.returncode == 0, stderr

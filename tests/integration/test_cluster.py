@@ -323,7 +323,7 @@ def test_celery_ingest_loses_nothing_when_a_data_node_is_killed_mid_run(cluster,
 def test_backfill_through_a_node_restart_encodes_every_document_once(cluster, data_dir, tmp_path, encoder):
     # Documents written by an application without vectors, in 3 shards with a replica each: every node holds
     # shard copies, so the node restarted holds some the backfill's point in time reads.
-    total = 1000
+    total = 600
     client, index = cluster.client, cluster.new_index()
     create_index(client, index, fingerprint=encoder.fingerprint.as_dict(), text_fields=["title", "text"],
                  vector_field="embedding", engine="lucene", shards=3, replicas=1, backend=cluster.engine)
