@@ -17,6 +17,10 @@
 #                                SIGKILL, stop, or start (and wait until it joined) node N of that cluster
 #   `down` and `status` cover every node of both clusters; `down --nodes 3 [--engine E]` stops that cluster alone.
 #
+# Ports, heap and run folder follow SEMSEARCH_OS_PORT (transport: SEMSEARCH_OS_TRANSPORT_PORT, else HTTP + 100),
+# SEMSEARCH_ES_PORT, SEMSEARCH_REDIS_PORT, SEMSEARCH_OS_HEAP and SEMSEARCH_RUN_DIR: with other values, a second
+# set runs beside the first (each node reads its own copy of the distribution's config folder).
+#
 # Downloads (Maven Central, Debian) are cached in $SEMSEARCH_CACHE (default ~/.cache/semsearch),
 # so a second `up` is fast. OpenSearch refuses to run as root: as root, this script runs it as
 # the unprivileged user $SEMSEARCH_OS_USER (default "semsearch"), creating it when missing.
@@ -186,11 +190,13 @@ opensearch_healthy() {
 }
 
 write_opensearch_config() { # every start, so ports and paths follow the environment
-  cat >"$OS_HOME/config/opensearch.yml" <<EOF
+  node_config_folder "$OS_HOME" "$RUN/opensearch"
+  cat >"$RUN/opensearch/config/opensearch.yml" <<EOF
 cluster.name: semsearch-local
 node.name: semsearch-node-1
 network.host: 127.0.0.1
 http.port: $OS_PORT
+transport.port: ${SEMSEARCH_OS_TRANSPORT_PORT:-$((OS_PORT + 100))}
 discovery.type: single-node
 path.data: $RUN/opensearch/data
 path.logs: $OS_LOG_DIR
@@ -200,10 +206,27 @@ EOF
 }
 
 # Both Java nodes (OpenSearch, Elasticsearch) refuse to run as root: they run as $OS_USER, detached.
-own_for_node_user() { # folder… — give the node's user its folders, and a path to them through $CACHE
+own_for_node_user() { # folder… — give the node's user its folders, and a way to them (search, not read)
   [[ $(id -u) -eq 0 ]] || return 0
   chown -R "$OS_USER" "$@"
-  local d="$CACHE"; while [[ "$d" != "/" ]]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+  local d
+  for d in "$CACHE" "$@"; do
+    d=$(dirname "$d"); while [[ "$d" != "/" ]]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+  done
+}
+
+# Each node reads its own config folder (a copy of the distribution's), so that nodes of one distribution
+# (the single node, a cluster's, a test's own node under another SEMSEARCH_RUN_DIR) never write each
+# other's settings.
+node_config_folder() { # distribution-home node-folder — fills node-folder/config; GC log and dumps go there too
+  local home="$1" dir="$2"
+  mkdir -p "$dir/config" "$dir/data" "$dir/logs"
+  cp -r "$home/config/." "$dir/config/"
+  # The distribution's GC log, heap dumps and crash files are relative to its folder, which every node
+  # shares: each node's go to its own folder instead.
+  sed -i -e "s|file=logs/gc.log|file=$dir/logs/gc.log|; s|file=gc.log|file=$dir/logs/gc.log|" \
+    -e "s|^-XX:HeapDumpPath=data|-XX:HeapDumpPath=$dir/data|; s|^-XX:ErrorFile=.*hs_err|-XX:ErrorFile=$dir/logs/hs_err|" \
+    -e "s|^8:-Xloggc:logs/gc.log|8:-Xloggc:$dir/logs/gc.log|" "$dir/config/jvm.options"
 }
 
 launch_node() { # name pidfile start-log log-dir command… — start one node in the background
@@ -241,12 +264,13 @@ up_opensearch() {
   install_opensearch
   ensure_user
   mkdir -p "$RUN/opensearch/data" "$OS_LOG_DIR"
-  own_for_node_user "$OS_HOME" "$RUN/opensearch"
   write_opensearch_config
+  own_for_node_user "$OS_HOME" "$RUN/opensearch"
   if ! pid_alive "$OS_PIDFILE"; then
     say "starting OpenSearch $OPENSEARCH_VERSION on 127.0.0.1:$OS_PORT (heap $OS_HEAP, logs in $OS_LOG_DIR)"
     launch_node OpenSearch "$OS_PIDFILE" "$RUN/opensearch-start.log" "$OS_LOG_DIR" \
-      env HOME="$RUN" OPENSEARCH_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" OPENSEARCH_JAVA_HOME="$OPENSEARCH_JAVA_HOME" \
+      env HOME="$RUN" OPENSEARCH_PATH_CONF="$RUN/opensearch/config" OPENSEARCH_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" \
+      OPENSEARCH_JAVA_HOME="$OPENSEARCH_JAVA_HOME" \
       "$OS_HOME/bin/opensearch" -d -p "$OS_PIDFILE"
   fi
   wait_healthy OpenSearch opensearch_healthy "$OS_PIDFILE" "$OS_LOG_DIR/semsearch-local.log" 20
@@ -332,8 +356,9 @@ up_elasticsearch() {
   install_elasticsearch
   ensure_user
   mkdir -p "$RUN/elasticsearch/data" "$ES_LOG_DIR"
+  node_config_folder "$ES_HOME" "$RUN/elasticsearch"
   # Security off is safe only because the node listens on loopback alone (network.host below).
-  cat >"$ES_HOME/config/elasticsearch.yml" <<EOF
+  cat >"$RUN/elasticsearch/config/elasticsearch.yml" <<EOF
 cluster.name: semsearch-es
 node.name: semsearch-es-1
 network.host: 127.0.0.1
@@ -351,7 +376,8 @@ EOF
   if ! pid_alive "$ES_PIDFILE"; then
     say "starting Elasticsearch $ES_VERSION on 127.0.0.1:$ES_PORT (heap $OS_HEAP, Java $ES_JAVA_HOME, logs in $ES_LOG_DIR)"
     launch_node Elasticsearch "$ES_PIDFILE" "$RUN/elasticsearch-start.log" "$ES_LOG_DIR" \
-      env HOME="$RUN" ES_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" ES_JAVA_HOME="$ES_JAVA_HOME" \
+      env HOME="$RUN" ES_PATH_CONF="$RUN/elasticsearch/config" ES_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" \
+      ES_JAVA_HOME="$ES_JAVA_HOME" \
       "$ES_HOME/bin/elasticsearch" -d -p "$ES_PIDFILE"
   fi
   wait_healthy Elasticsearch elasticsearch_healthy "$ES_PIDFILE" "$ES_LOG_DIR/semsearch-es.log" 30
@@ -385,13 +411,7 @@ write_node_config() { # engine node size
     names+="${names:+, }\"node-$j\""
   done
   if [[ "$engine" == elasticsearch ]]; then home="$ES_HOME"; else home="$OS_HOME"; fi
-  mkdir -p "$dir/config" "$dir/data" "$dir/logs"
-  cp -r "$home/config/." "$dir/config/"
-  # The distribution's GC log, heap dumps and crash files are relative to its folder, which every node
-  # shares: each node's go to its own folder instead.
-  sed -i -e "s|file=logs/gc.log|file=$dir/logs/gc.log|; s|file=gc.log|file=$dir/logs/gc.log|" \
-    -e "s|^-XX:HeapDumpPath=data|-XX:HeapDumpPath=$dir/data|; s|^-XX:ErrorFile=.*hs_err|-XX:ErrorFile=$dir/logs/hs_err|" \
-    -e "s|^8:-Xloggc:logs/gc.log|8:-Xloggc:$dir/logs/gc.log|" "$dir/config/jvm.options"
+  node_config_folder "$home" "$dir"
   {
     echo "cluster.name: semsearch-$engine-cluster"
     echo "node.name: node-$i"

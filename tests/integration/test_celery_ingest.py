@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from opensearchpy.exceptions import TransportError
 
 import semsearch
 from semsearch import Settings
+from semsearch.engines.opensearch import make_client
 
 from .conftest import BROKER, free_port
 
@@ -85,39 +87,58 @@ def services_sh(*args: str, env: dict | None = None) -> subprocess.CompletedProc
                           timeout=300, env={**os.environ, **(env or {})})
 
 
+@dataclass
+class OwnService:
+    name: str  # redis or opensearch
+    services_env: dict  # services.sh's environment for it (its run folder, its ports)
+    semsearch_env: dict  # what points semsearch at it
+
+    def restart(self) -> None:
+        restarted = services_sh("restart", self.name, env=self.services_env)
+        assert restarted.returncode == 0, restarted.stderr
+
+
 @pytest.fixture()
-def own_redis(tmp_path):
-    """A Redis of the test's own on a free port, started and restarted by services.sh just as the shared one
-    (append-only file, so queued work survives a restart): restarting it disturbs no other test."""
-    port = free_port()
-    env = {"SEMSEARCH_RUN_DIR": str(tmp_path / "run"), "SEMSEARCH_REDIS_PORT": str(port)}
-    started = services_sh("restart", "redis", env=env)
-    assert started.returncode == 0, started.stderr
-    yield {"services_env": env, "broker_env": {"SEMSEARCH_BROKER_URL": f"redis://127.0.0.1:{port}/0"}}
-    services_sh("down", env=env)
+def own_service(request, tmp_path):
+    """The service the test restarts, its own: started by services.sh on free ports just as the shared one
+    (Redis with its append-only file, so queued work survives a restart; OpenSearch with the k-NN plugin),
+    so that restarting it disturbs no other test."""
+    name, port = request.param, free_port()
+    services_env = {"SEMSEARCH_RUN_DIR": str(tmp_path / "run")}
+    if name == "redis":
+        services_env["SEMSEARCH_REDIS_PORT"] = str(port)
+        semsearch_env = {"SEMSEARCH_BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+    else:
+        services_env.update(SEMSEARCH_OS_PORT=str(port), SEMSEARCH_OS_TRANSPORT_PORT=str(free_port()),
+                            SEMSEARCH_OS_HEAP="512m")
+        semsearch_env = {"SEMSEARCH_OPENSEARCH_URL": f"http://127.0.0.1:{port}"}
+    service = OwnService(name, services_env, semsearch_env)
+    service.restart()  # started: restart starts what is not running
+    yield service
+    services_sh("down", env=services_env)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("service", ["redis", pytest.param("opensearch", marks=pytest.mark.restarts_services)])
-def test_service_restarted_mid_run(client, index_name, workers, data_dir, tmp_path, service, request):
-    # Redis: the test's own, restarted by services.sh; OpenSearch: the shared node (run alone, see test.sh).
-    own = request.getfixturevalue("own_redis") if service == "redis" else {"services_env": {}, "broker_env": {}}
-    workers.env.update(own["broker_env"])
+@pytest.mark.parametrize("own_service", ["redis", "opensearch"], indirect=True)
+def test_service_restarted_mid_run(client, index_name, workers, data_dir, tmp_path, own_service):
+    if own_service.name == "opensearch":
+        client = make_client(Settings(opensearch_url=own_service.semsearch_env["SEMSEARCH_OPENSEARCH_URL"]))
+    workers.env.update(own_service.semsearch_env)
     workers.start(1)
     path = corpus_slice(data_dir, tmp_path, 800)
     proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "ingest", str(path), "--index", index_name,
                              "--batch-size", "50"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **ingest_env(SEMSEARCH_TASK_RESEND_AFTER="60"), **own["broker_env"]})
+                            env={**os.environ, **ingest_env(SEMSEARCH_TASK_RESEND_AFTER="60"),
+                                 **own_service.semsearch_env})
     deadline = time.monotonic() + 300
     while documents_in(client, index_name) == 0:
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.poll() else ""
         time.sleep(0.3)
-    restart = services_sh("restart", service, env=own["services_env"])
-    assert restart.returncode == 0, restart.stderr
+    own_service.restart()
     _, stderr = proc.communicate(timeout=900)
     assert proc.returncode == 0, stderr
     assert "indexed 800 of 800" in stderr
-    if service == "redis":  # the producer talks to Redis throughout, and says when it waits for it
+    if own_service.name == "redis":  # the producer talks to Redis throughout, and says when it waits for it
         assert "waiting: Redis unreachable" in stderr, stderr
     assert_exactly_indexed(client, index_name, path)
 
