@@ -40,15 +40,16 @@ echo "test.sh: unit tests passed and services up after ${SECONDS}s; integration 
 # others use that time. Each has its own Redis DB as the ingest queue and its own temporary folder; they
 # share one vector cache (a file processes may share). A test that restarts a service restarts its own.
 # Modules that read the session's dbpedia-entity index (conftest.dbpedia) stay in one part, which ingests
-# it first: the vectors it computes are in the cache by the time the clusters' ingests read them.
+# it first: the vectors it computes are in the cache by the time the later ingests of the same texts read
+# them (the clusters', Elasticsearch's, each after other modules in its part).
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export SEMSEARCH_TEST_VECTOR_CACHE="$work/vectors.sqlite"
 I=tests/integration
 PARTS=(queue quality lifecycle es-lifecycle)
 declare -A MODULES=(
-  [queue]="test_celery_ingest test_end_to_end test_serve test_search_page test_elasticsearch"
-  [quality]="test_hybrid_spread test_hybrid test_bad_input test_bulk_format test_faults test_security"
+  [queue]="test_celery_ingest test_end_to_end test_serve test_search_page"
+  [quality]="test_hybrid_spread test_hybrid test_bad_input test_bulk_format test_faults test_security test_elasticsearch"
   [lifecycle]="test_lifecycle test_cluster"        # then the OpenSearch cluster
   [es-lifecycle]="test_es_lifecycle test_cluster"  # then the Elasticsearch cluster
 )
