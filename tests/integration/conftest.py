@@ -147,8 +147,11 @@ class Workers:
 
     def start(self, count: int = 1) -> None:
         # CPU workers on one machine share its cores: each takes its part, as a deployment would set it
-        # (OMP_NUM_THREADS), rather than every worker running a thread per core against the others.
-        threads = str(max(1, (os.cpu_count() or 1) // count))
+        # (OMP_NUM_THREADS), rather than every worker running a thread per core against the others. The cores
+        # are this test process's share where it has one (scripts/test.sh runs several at once): OpenMP threads
+        # on cores another process holds wait at barriers.
+        cores = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+        threads = str(max(1, cores // count))
         for _ in range(count):
             log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w")
             proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "worker", "--device", "cpu",
