@@ -206,13 +206,10 @@ EOF
 }
 
 # Both Java nodes (OpenSearch, Elasticsearch) refuse to run as root: they run as $OS_USER, detached.
-own_for_node_user() { # folder… — give the node's user its folders, and a way to them (search, not read)
+own_for_node_user() { # folder… — give the node's user its folders, and a path to them through $CACHE
   [[ $(id -u) -eq 0 ]] || return 0
   chown -R "$OS_USER" "$@"
-  local d
-  for d in "$CACHE" "$@"; do
-    d=$(dirname "$d"); while [[ "$d" != "/" ]]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
-  done
+  local d="$CACHE"; while [[ "$d" != "/" ]]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
 }
 
 # Each node reads its own config folder (a copy of the distribution's), so that nodes of one distribution

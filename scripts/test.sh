@@ -43,7 +43,10 @@ echo "test.sh: unit tests passed and services up after ${SECONDS}s; integration 
 # it first: the vectors it computes are in the cache by the time the later ingests of the same texts read
 # them (the clusters', Elasticsearch's, each after other modules in its part).
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+pids=()
+# Stopped (Ctrl-C, a CI time limit): the parts go too, rather than run on in a folder removed under them.
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 export SEMSEARCH_TEST_VECTOR_CACHE="$work/vectors.sqlite"
 I=tests/integration
 PARTS=(queue quality lifecycle es-lifecycle)
@@ -54,19 +57,18 @@ declare -A MODULES=(
   [es-lifecycle]="test_es_lifecycle test_cluster"  # then the Elasticsearch cluster
 )
 declare -A SELECT=([lifecycle]="not (test_cluster and elasticsearch)" [es-lifecycle]="not (test_cluster and opensearch)")
-threads=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))
-part() { # NAME REDIS_DB: one part, its output kept for printing whole at the end
+threads=$(( $(nproc) / ${#PARTS[@]} > 0 ? $(nproc) / ${#PARTS[@]} : 1 ))
+part() { # NAME REDIS_DB: one part (exec: its pid is pytest's), its output kept for printing whole at the end
   local name=$1 db=$2 files=() module
   for module in ${MODULES[$name]}; do files+=("$I/$module.py"); done
-  # Torch threads for half the cores each: with 2 threads in each of two processes on 2 cores, the manpages
-  # ingest took 3.6x as long as alone (OpenMP threads wait at barriers for a thread whose core another
-  # process holds); with one thread each, 2.5x. Test workers set their own thread counts.
+  # Torch threads for its share of the cores (at least one): with 2 threads in each of two processes on 2
+  # cores, the manpages ingest took 3.6x as long as alone (OpenMP threads wait at barriers for a thread whose
+  # core another process holds); with one thread each, 2.5x. Test workers split the part's share.
   OMP_NUM_THREADS=$threads SEMSEARCH_TEST_BROKER_URL="redis://127.0.0.1:6379/$db" \
-    "${PYTEST[@]}" --basetemp="$work/$name" --durations=10 -k "${SELECT[$name]:-}" "${files[@]}" \
+    exec "${PYTEST[@]}" --basetemp="$work/$name" --durations=10 -k "${SELECT[$name]:-}" "${files[@]}" \
     >"$work/$name.log" 2>&1
 }
 echo "test.sh: integration tests in ${#PARTS[@]} parts at once (${PARTS[*]}); each part's output follows when all end" >&2
-pids=()
 for i in "${!PARTS[@]}"; do
   part "${PARTS[$i]}" $((i + 1)) &
   pids+=($!)
@@ -77,5 +79,6 @@ for i in "${!PARTS[@]}"; do
   echo "=== integration, part ${PARTS[$i]}: ${MODULES[${PARTS[$i]}]}"
   cat "$work/${PARTS[$i]}.log"
 done
+pids=()  # all ended: nothing for the trap to stop
 echo "test.sh: integration tests done after ${SECONDS}s" >&2
 exit "$failed"

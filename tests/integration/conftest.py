@@ -150,7 +150,8 @@ class Workers:
         # (OMP_NUM_THREADS), rather than every worker running a thread per core against the others. The cores
         # are this test process's share where it has one (scripts/test.sh runs several at once): OpenMP threads
         # on cores another process holds wait at barriers.
-        cores = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+        share = os.environ.get("OMP_NUM_THREADS", "").split(",")[0]  # OpenMP also allows "4,2" (nested)
+        cores = int(share) if share.isdigit() else os.cpu_count() or 1
         threads = str(max(1, cores // count))
         for _ in range(count):
             log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w")

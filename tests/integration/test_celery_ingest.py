@@ -2,9 +2,11 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +85,9 @@ def documents_in(client, index: str) -> int:
 
 
 def services_sh(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    # A restart may wait 60 s for the process to stop and 240 s for the node to be healthy.
     return subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **(env or {})})
+                          timeout=420, env={**os.environ, **(env or {})})
 
 
 @dataclass
@@ -98,24 +101,36 @@ class OwnService:
         assert restarted.returncode == 0, restarted.stderr
 
 
+def free_ports(count: int) -> list[str]:
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return [str(port) for port in ports]
+
+
 @pytest.fixture()
-def own_service(request, tmp_path):
+def own_service(request):
     """The service the test restarts, its own: started by services.sh on free ports just as the shared one
     (Redis with its append-only file, so queued work survives a restart; OpenSearch with the k-NN plugin),
-    so that restarting it disturbs no other test."""
-    name, port = request.param, free_port()
-    services_env = {"SEMSEARCH_RUN_DIR": str(tmp_path / "run")}
+    so that restarting it disturbs no other test. Its run folder is beside the shared services' (the
+    unprivileged node user has a way into the cache folder, not into this process's temporary folders)."""
+    name, (port, transport) = request.param, free_ports(2)
+    cache = Path(os.environ.get("SEMSEARCH_CACHE") or Path.home() / ".cache" / "semsearch")
+    run = cache / "run" / f"test-{name}-{uuid.uuid4().hex[:8]}"
+    services_env = {"SEMSEARCH_RUN_DIR": str(run)}
     if name == "redis":
-        services_env["SEMSEARCH_REDIS_PORT"] = str(port)
+        services_env["SEMSEARCH_REDIS_PORT"] = port
         semsearch_env = {"SEMSEARCH_BROKER_URL": f"redis://127.0.0.1:{port}/0"}
     else:
-        services_env.update(SEMSEARCH_OS_PORT=str(port), SEMSEARCH_OS_TRANSPORT_PORT=str(free_port()),
-                            SEMSEARCH_OS_HEAP="512m")
+        services_env.update(SEMSEARCH_OS_PORT=port, SEMSEARCH_OS_TRANSPORT_PORT=transport, SEMSEARCH_OS_HEAP="512m")
         semsearch_env = {"SEMSEARCH_OPENSEARCH_URL": f"http://127.0.0.1:{port}"}
     service = OwnService(name, services_env, semsearch_env)
-    service.restart()  # started: restart starts what is not running
-    yield service
-    services_sh("down", env=services_env)
+    try:
+        service.restart()  # started: restart starts what is not running
+        yield service
+    finally:  # also when it failed to start: a node still starting is stopped
+        services_sh("down", env=services_env)
+        shutil.rmtree(run, ignore_errors=True)
 
 
 @pytest.mark.slow
