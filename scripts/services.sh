@@ -215,7 +215,7 @@ own_for_node_user() { # folder… — give the node's user its folders, and a pa
 # Each node reads its own config folder (a copy of the distribution's), so that nodes of one distribution
 # (the single node, a cluster's, a test's own node under another SEMSEARCH_RUN_DIR) never write each
 # other's settings.
-node_config_folder() { # distribution-home node-folder — fills node-folder/config; GC log and dumps go there too
+node_config_folder() { # distribution-home node-folder — its config (a copy), data and logs folders; GC log and dumps there too
   local home="$1" dir="$2"
   mkdir -p "$dir/config" "$dir/data" "$dir/logs"
   cp -r "$home/config/." "$dir/config/"
@@ -260,7 +260,6 @@ up_opensearch() {
   fi
   install_opensearch
   ensure_user
-  mkdir -p "$RUN/opensearch/data" "$OS_LOG_DIR"
   write_opensearch_config
   own_for_node_user "$OS_HOME" "$RUN/opensearch"
   if ! pid_alive "$OS_PIDFILE"; then
@@ -352,7 +351,6 @@ up_elasticsearch() {
   fi
   install_elasticsearch
   ensure_user
-  mkdir -p "$RUN/elasticsearch/data" "$ES_LOG_DIR"
   node_config_folder "$ES_HOME" "$RUN/elasticsearch"
   # Security off is safe only because the node listens on loopback alone (network.host below).
   cat >"$RUN/elasticsearch/config/elasticsearch.yml" <<EOF

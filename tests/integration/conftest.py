@@ -235,6 +235,16 @@ def dbpedia(services, data_dir, tmp_path_factory, vector_cache) -> IngestedIndex
     services.indices.delete(index=name, ignore_unavailable=True)
 
 
+SERVICES_SH = Path(__file__).resolve().parents[2] / "scripts" / "services.sh"
+
+
+def services_sh(*args: str, env: dict | None = None, timeout: float = 420) -> subprocess.CompletedProcess:
+    """scripts/services.sh with ``args``, its output captured; ``env`` on top of this process's environment.
+    The default timeout covers a restart: up to 60 s for the process to stop and 240 s to be healthy."""
+    return subprocess.run(["bash", str(SERVICES_SH), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
 SERVE_TOKEN = "test-serve-token"
 
 

@@ -17,9 +17,8 @@ import semsearch
 from semsearch import Settings
 from semsearch.engines.opensearch import make_client
 
-from .conftest import BROKER, free_port
+from .conftest import BROKER, free_port, services_sh
 
-ROOT = Path(__file__).resolve().parents[2]
 
 def corpus_slice(data_dir, tmp_path, count: int) -> Path:
     path = tmp_path / f"corpus-{count}.jsonl"
@@ -82,12 +81,6 @@ def documents_in(client, index: str) -> int:
         if exc.status_code != 503:
             raise
         return 0
-
-
-def services_sh(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    # A restart may wait 60 s for the process to stop and 240 s for the node to be healthy.
-    return subprocess.run(["bash", str(ROOT / "scripts" / "services.sh"), *args], capture_output=True, text=True,
-                          timeout=420, env={**os.environ, **(env or {})})
 
 
 @dataclass

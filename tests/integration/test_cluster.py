@@ -27,12 +27,10 @@ from semsearch.engines.opensearch import make_client
 from semsearch.index.manage import create_index
 from semsearch.query.shards import PartialResultsError
 
-from .conftest import BROKER, Workers, run_cli
+from .conftest import BROKER, Workers, run_cli, services_sh
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ROOT / "scripts" / "services.sh"
 # The ingests take 2,500 dbpedia-entity documents (lines 1001-3500, B. F. Skinner's among them); the node is
 # lost once LOSE_AT are in, a third of the way, with most of the writes still to come.
 DOCS, FIRST_LINE, LOSE_AT = 2500, 1000, 800
@@ -40,9 +38,8 @@ NODES = 3  # the cluster of `services.sh up --nodes N` the module runs on
 RESTARTS = ThreadPoolExecutor(max_workers=2)  # nodes started again while a test goes on
 
 
-def services(*args: str, engine: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(SERVICES), *args, "--engine", engine], capture_output=True, text=True,
-                          timeout=timeout)
+def services(*args: str, engine: str) -> subprocess.CompletedProcess:
+    return services_sh(*args, "--engine", engine, timeout=600)
 
 
 @dataclass
