@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Four collections are written under the directory of this script:
+Five collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -9,6 +9,8 @@ Four collections are written under the directory of this script:
                    summary queries.
   info-index       GNU Info manuals (/usr/share/info), one document per node;
                    the queries are the manuals' own concept-index entries.
+  perldiag         Perl's diagnostics (perldiag.pod): the query is an error
+                   message, the document its explanation.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -42,7 +44,7 @@ import sysconfig
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index")
+COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1076,8 +1078,123 @@ def build_info_index():
           file=sys.stderr)
 
 
+# ---------------------------------------------------------------------------
+# 5. perldiag
+# ---------------------------------------------------------------------------
+PERLDIAG_SEED = 20070727
+PERLDIAG_GLOB = "/usr/share/perl/5.*/pod/perldiag.pod"
+PERLDIAG_N_QUERIES = 300
+PERLDIAG_DOC_MIN_WORDS = 12
+PERLDIAG_Q_MIN_WORDS = 3
+PERLDIAG_CLASS_RE = re.compile(r"^\((?P<cls>[WDSFPXA](?: [a-z:,]+(?:, [a-z:]+)*)?)\)\s*")
+POD_CODES_RE = re.compile(r"[A-Z]<+\s?(?P<body>.*?)\s?>+", re.S)
+PRINTF_RE = re.compile(r"%(?:\d+\$)?[-#0 +]*\d*(?:\.\d+)?(?:hh|h|ll|l|q|L|j|z|t|V)?[sdiuoxXcpgefFeEl]")
+
+
+def pod_plain(text):
+    """POD formatting codes (C<...>, L<text|target>, I<...>, E<gt>, ...) to plain text."""
+    def repl(m):
+        code, body = m.group(0)[0], m.group("body")
+        if code == "E":
+            return {"gt": ">", "lt": "<", "verbar": "|", "sol": "/"}.get(body, "")
+        if code == "L":
+            body = body.split("|", 1)[0] if "|" in body else body
+            return body.replace('"', "").replace("/", " ")
+        if code in "ZX":
+            return ""
+        return body
+    for _ in range(3):  # nested codes
+        text = POD_CODES_RE.sub(repl, text)
+    return text
+
+
+def perldiag_entries(path):
+    """(messages, explanation) for every top-level =item of the DESCRIPTION's list; consecutive =items
+    without text between them share one explanation, as in perldiag itself."""
+    entries, messages, body, depth = [], [], [], 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = f.read().split("\n")
+    in_desc = False
+
+    def flush():
+        if messages and body:
+            entries.append((list(messages), "\n".join(body)))
+            messages.clear()
+            body.clear()
+
+    for line in lines:
+        if line.startswith("=head1"):
+            in_desc = line.strip() == "=head1 DESCRIPTION"
+            continue
+        if not in_desc:
+            continue
+        if line.startswith("=over"):
+            depth += 1
+            if depth == 1:
+                continue
+        if line.startswith("=back"):
+            depth -= 1
+            if depth == 0:
+                flush()
+                continue
+        if depth == 1 and line.startswith("=item "):
+            if body and any(b.strip() for b in body):
+                flush()
+            body.clear()
+            messages.append(line[len("=item "):].strip())
+            continue
+        if depth >= 1 and messages and not line.startswith("=") and not line.startswith((" ", "\t")):
+            body.append(line)  # verbatim (indented) code examples are left out: prose only
+    flush()
+    return entries
+
+
+def perldiag_query(message):
+    q = pod_plain(message)
+    q = PRINTF_RE.sub(" ", q)
+    q = re.sub(r"([\"'])\s*\1|\{\s*\}|\[\s*\]|\(\s*\)", " ", q)  # what held only a placeholder
+    return norm_ws(q)
+
+
+def build_perldiag():
+    paths = sorted(glob.glob(PERLDIAG_GLOB))
+    if not paths:
+        raise SystemExit(f"[perldiag] no {PERLDIAG_GLOB} (Debian: perl-modules-5.xx)")
+    path = paths[-1]
+    docs, pool, seen = [], [], set()
+    for number, (messages, body) in enumerate(perldiag_entries(path)):
+        text = norm_ws(pod_plain(body))
+        cls = PERLDIAG_CLASS_RE.match(text)
+        title = f"({cls.group('cls')})" if cls else ""
+        text = text[cls.end():] if cls else text
+        if len(text.split()) < PERLDIAG_DOC_MIN_WORDS or text.lower() in seen:
+            continue
+        seen.add(text.lower())
+        doc_id = f"perldiag-{number:04d}"
+        docs.append((doc_id, title, text))
+        for message in messages:
+            query = perldiag_query(message)
+            if len(WORD_RE.findall(query)) >= PERLDIAG_Q_MIN_WORDS:
+                pool.append((doc_id, query))
+    counts = collections.Counter(q.lower() for _, q in pool)
+    pool = [(d, q) for d, q in pool if counts[q.lower()] == 1]  # a message text shared by entries is ambiguous
+    by_doc = collections.defaultdict(list)
+    for d, q in pool:
+        by_doc[d].append(q)
+    rng = random.Random(PERLDIAG_SEED)
+    one_per_doc = [(d, rng.choice(sorted(qs))) for d, qs in sorted(by_doc.items())]
+    chosen = sorted(random.Random(PERLDIAG_SEED + 1).sample(one_per_doc, min(PERLDIAG_N_QUERIES, len(one_per_doc))))
+    queries, qrels = [], []
+    for i, (d, q) in enumerate(chosen):
+        queries.append((f"pd-q{i:04d}", q))
+        qrels.append((f"pd-q{i:04d}", d, 1))
+    print(f"[perldiag] {path}: {len(docs)} explanations, {len(one_per_doc)} with a message query of "
+          f"{PERLDIAG_Q_MIN_WORDS}+ words", file=sys.stderr)
+    write_collection("perldiag", docs, queries, qrels)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
-            "info-index": build_info_index}
+            "info-index": build_info_index, "perldiag": build_perldiag}
 
 
 def main():
