@@ -7,7 +7,8 @@
 (``Searcher.candidates``: the strict and any-term keyword lists, the kNN list, the document count) and
 writes them with the judgments. ``score`` re-fuses them as ``semsearch eval --tune`` does (``score_fusion``) and prints
 nDCG@10 of keyword (the any-term list: what keyword mode returns), semantic, the default hybrid and two
-previous defaults (see PREVIOUS), one row per file, then one JSON line. The same lists give the same figures as
+previous defaults (see PREVIOUS), hybrid's margin over the better single mode and that margin's standard error
+over the queries (paired), one row per file, then one JSON line. The same lists give the same figures as
 ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
 """
 
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.hybrid_spread import folder_of  # noqa: E402
 import semsearch.query.fusion as fusion_module  # noqa: E402
 from semsearch.query.evaluation import judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
-from semsearch.query.fusion import DOCUMENTS, KEYWORD_ANY, SEMANTIC, FusionConfig, Ranked  # noqa: E402
+from semsearch.query.fusion import DOCUMENTS, KEYWORD_ANY, SEMANTIC, FusionConfig, Ranked, fuse_hybrid  # noqa: E402
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW  # noqa: E402
 from semsearch.query.tuning import score_fusion  # noqa: E402
 
@@ -77,14 +78,30 @@ def mean_ndcg(rankings: dict[str, list[str]], qrels: dict) -> float:
     return sum(ndcg_at_k(ranked, qrels[q]) for q, ranked in rankings.items()) / len(rankings)
 
 
+def per_query_ndcg(rankings: dict[str, list[str]], qrels: dict) -> dict[str, float]:
+    return {q: ndcg_at_k(ranked, qrels[q]) for q, ranked in rankings.items()}
+
+
+def standard_error(differences: list[float]) -> float:
+    """Of the mean of per-query differences (paired: both modes answered the same queries)."""
+    mean = sum(differences) / len(differences)
+    return math.sqrt(sum((d - mean) ** 2 for d in differences) / len(differences) / len(differences))
+
+
 def figures(path: Path, fusions: dict[str, FusionConfig]) -> dict[str, float]:
     lists, qrels = load(path)
-    row = {"keyword": mean_ndcg({q: [h.id for h in c[KEYWORD_ANY]] for q, c in lists.items()}, qrels),
-           "semantic": mean_ndcg({q: [h.id for h in c[SEMANTIC]] for q, c in lists.items()}, qrels)}
+    singles = {mode: per_query_ndcg({q: [h.id for h in c[name]] for q, c in lists.items()}, qrels)
+               for mode, name in (("keyword", KEYWORD_ANY), ("semantic", SEMANTIC))}
+    row = {mode: sum(values.values()) / len(values) for mode, values in singles.items()}
     for label, fusion in fusions.items():
         with agreement_off(label in NEVER_AGREED):
             row[label] = score_fusion(fusion, lists, qrels, DEFAULT_WINDOW).ndcg
-    row["hybrid_minus_best"] = row["hybrid"] - max(row["keyword"], row["semantic"])
+    best = max(singles, key=row.__getitem__)
+    hybrid = per_query_ndcg({q: [f.id for f in fuse_hybrid(c, fusions["hybrid"], DEFAULT_WINDOW)[:10]]
+                             for q, c in lists.items()}, qrels)
+    row["hybrid_minus_best"] = row["hybrid"] - row[best]
+    # How far that margin is from noise: one standard error of it over these queries.
+    row["margin_se"] = standard_error([hybrid[q] - singles[best][q] for q in hybrid])
     return {name: round(value, 4) for name, value in row.items()}
 
 
