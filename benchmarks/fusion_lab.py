@@ -1,6 +1,7 @@
 """Hybrid fusions compared offline, from each judged query's candidate lists saved once.
 
-    python benchmarks/fusion_lab.py dump --index ev-pydoc-minilm --collection pydoc --out pydoc-minilm.json
+    python benchmarks/fusion_lab.py dump --index ev-pydoc-minilm --collection pydoc --out pydoc-minilm.json \
+        [--folder DIR/pydoc]
     python benchmarks/fusion_lab.py score pydoc-minilm.json manpages-minilm.json …
 
 ``dump`` asks the cluster of the SEMSEARCH_* settings for every judged query's candidate lists
@@ -48,10 +49,10 @@ def agreement_off(off: bool):
         fusion_module.AGREEMENT_SHARE = share
 
 
-def dump(index: str, collection: str, out: Path) -> None:
+def dump(index: str, collection: str, out: Path, folder: Path | None = None) -> None:
     from semsearch import Searcher
 
-    folder = folder_of(collection)
+    folder = folder or folder_of(collection)
     queries, qrels = load_queries(folder / "queries.jsonl"), load_qrels(folder / "test.tsv")
     searcher = Searcher()
     saved = {}
@@ -112,11 +113,13 @@ def main() -> None:
     dumping.add_argument("--index", required=True)
     dumping.add_argument("--collection", required=True)
     dumping.add_argument("--out", type=Path, required=True)
+    dumping.add_argument("--folder", type=Path, help="read queries.jsonl and test.tsv from here instead (the same "
+                         "corpus: e.g. build.py --all-queries --out DIR)")
     scoring = commands.add_parser("score")
     scoring.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args()
     if args.command == "dump":
-        dump(args.index, args.collection, args.out)
+        dump(args.index, args.collection, args.out, args.folder)
         return
     fusions = {"hybrid": DEFAULT_FUSION, **PREVIOUS}
     rows = {path.stem: figures(path, fusions) for path in args.files}

@@ -44,6 +44,7 @@ import sysconfig
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag")
 
 STOPWORDS = frozenset("""
@@ -92,7 +93,7 @@ def split_sentences(text):
 def write_collection(name, docs, queries, qrels):
     """docs: list of (id, title, text); queries: list of (id, text);
     qrels: list of (qid, docid, score).  Written sorted, UTF-8, \\n."""
-    d = os.path.join(HERE, name)
+    d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "corpus.jsonl"), "w", encoding="utf-8", newline="\n") as f:
         for did, title, text in sorted(docs):
@@ -1200,7 +1201,15 @@ BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc"
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection")
+    ap.add_argument("--all-queries", action="store_true",
+                    help="every eligible query instead of the sample (the corpus is the same): for measuring "
+                         "with less noise; use with --out, as the committed collections hold the samples")
+    ap.add_argument("--out", default=HERE, help="write the collections under this folder (default: beside this script)")
     args = ap.parse_args()
+    global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES
+    OUT = args.out
+    if args.all_queries:
+        MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
