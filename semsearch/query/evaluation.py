@@ -92,14 +92,35 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     return health
 
 
-def evaluate(run: Callable[[str], Sequence[str]], queries: Mapping[str, str], qrels: Qrels) -> dict[str, float]:
-    """Mean nDCG@10 and Recall@100 over the queries with at least one relevant judgment."""
+def evaluate(run: Callable[[str], Sequence[str]], queries: Mapping[str, str], qrels: Qrels,
+             per_query: dict[str, float] | None = None) -> dict[str, float]:
+    """Mean nDCG@10 and Recall@100 over the queries with at least one relevant judgment; ``per_query``, when
+    given, receives each judged query's nDCG@10."""
     judged = judged_ids(queries, qrels)
     if not judged:
         raise InputError("no query has a relevant judgment in the qrels; check that the query ids match")
     ndcg = recall = 0.0
     for query_id in judged:
         ranked = run(queries[query_id])
-        ndcg += ndcg_at_k(ranked, qrels[query_id], 10)
+        query_ndcg = ndcg_at_k(ranked, qrels[query_id], 10)
+        ndcg += query_ndcg
         recall += recall_at_k(ranked, qrels[query_id], 100)
+        if per_query is not None:
+            per_query[query_id] = query_ndcg
     return {"ndcg@10": ndcg / len(judged), "recall@100": recall / len(judged), "queries": len(judged)}
+
+
+def hybrid_margin(per_query: Mapping[str, Mapping[str, float]]) -> dict[str, Any] | None:
+    """Hybrid's nDCG@10 margin over the better single mode, with the margin's standard error over the queries
+    (paired: every mode answered the same queries), from each mode's per-query nDCG@10; None unless hybrid,
+    keyword and semantic were all evaluated. On a few hundred queries the error is 0.01–0.02
+    (docs/benchmarks.md), as large as most margins: the error says whether a margin is more than the draw."""
+    if not {"hybrid", "keyword", "semantic"} <= set(per_query) or not per_query["hybrid"]:
+        return None
+    means = {mode: sum(values.values()) / len(values) for mode, values in per_query.items()}
+    best = max(("semantic", "keyword"), key=means.__getitem__)
+    differences = [per_query["hybrid"][q] - per_query[best][q] for q in per_query["hybrid"]]
+    mean = sum(differences) / len(differences)
+    variance = sum((d - mean) ** 2 for d in differences) / len(differences)
+    return {"best_single_mode": best, "margin": mean, "standard_error": math.sqrt(variance / len(differences)),
+            "queries": len(differences)}

@@ -48,8 +48,13 @@ def test_eval_json_prints_all_three_modes(dbpedia, data_dir):
                      "--qrels", str(folder / "test.tsv"), "--json")
     assert result.returncode == 0, result.stderr
     scores = last_json_line(result.stdout)
-    assert set(scores) == {"keyword", "semantic", "hybrid", "candidates"}
+    assert set(scores) == {"keyword", "semantic", "hybrid", "candidates", "hybrid_margin"}
     health = scores.pop("candidates")
+    margin = scores.pop("hybrid_margin")
+    # The margin over the better single mode, from the same runs as the means (each rounded to 4 places).
+    assert margin["best_single_mode"] == "semantic" and margin["queries"] == 40
+    assert margin["margin"] == pytest.approx(scores["hybrid"]["ndcg@10"] - scores["semantic"]["ndcg@10"], abs=2e-4)
+    assert 0.0 < margin["standard_error"] < 0.05
     assert health["queries"] == 40 and set(health["lists"]) == {"keyword", "keyword_any", "semantic"}
     assert sum(health["keyword_evidence"].values()) == 40
     # Entity names of rare words ("keith urban") match few documents, and the kNN page holds the same ones:

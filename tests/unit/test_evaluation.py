@@ -53,6 +53,38 @@ def test_evaluate_averages_over_judged_queries():
     assert result["queries"] == 2
 
 
+def test_evaluate_hands_back_each_judged_querys_ndcg():
+    queries = {"q1": "one", "q2": "two", "q3": "unjudged"}
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
+    per_query: dict[str, float] = {}
+    evaluate(lambda text: {"one": ["a"], "two": ["x", "b"]}[text], queries, qrels, per_query)
+    assert per_query == {"q1": pytest.approx(1.0), "q2": pytest.approx(1 / math.log2(3))}
+
+
+def test_hybrid_margin_is_over_the_better_single_mode_with_its_paired_standard_error():
+    from semsearch.query.evaluation import hybrid_margin
+
+    per_query = {"keyword": {"q1": 0.2, "q2": 0.4, "q3": 0.0, "q4": 0.6},  # mean 0.3
+                 "semantic": {"q1": 0.5, "q2": 0.5, "q3": 0.5, "q4": 0.5},  # mean 0.5: the better one
+                 "hybrid": {"q1": 0.6, "q2": 0.4, "q3": 0.7, "q4": 0.5}}
+    margin = hybrid_margin(per_query)
+    differences = [0.1, -0.1, 0.2, 0.0]  # hybrid - semantic, per query
+    mean = sum(differences) / 4
+    assert margin["best_single_mode"] == "semantic" and margin["queries"] == 4
+    assert margin["margin"] == pytest.approx(mean)
+    assert margin["standard_error"] == pytest.approx(math.sqrt(sum((d - mean) ** 2 for d in differences) / 4 / 4))
+    # Below the better mode: a negative margin, whatever the worse mode did.
+    per_query["hybrid"] = {"q1": 0.4, "q2": 0.4, "q3": 0.4, "q4": 0.4}
+    assert hybrid_margin(per_query)["margin"] == pytest.approx(-0.1)
+
+
+def test_hybrid_margin_needs_all_three_modes():
+    from semsearch.query.evaluation import hybrid_margin
+
+    assert hybrid_margin({"hybrid": {"q1": 1.0}, "semantic": {"q1": 0.5}}) is None
+    assert hybrid_margin({"hybrid": {}, "keyword": {}, "semantic": {}}) is None
+
+
 def test_candidate_health_counts_empty_and_short_lists_and_keyword_evidence():
     from semsearch.query.evaluation import candidate_health
     from semsearch.query.fusion import Ranked
