@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.hybrid_spread import folder_of  # noqa: E402
 import semsearch.query.fusion as fusion_module  # noqa: E402
-from semsearch.query.evaluation import judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
+from semsearch.query.evaluation import hybrid_margin, judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
 from semsearch.query.fusion import DOCUMENTS, KEYWORD_ANY, SEMANTIC, FusionConfig, Ranked, fuse_hybrid  # noqa: E402
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW  # noqa: E402
 from semsearch.query.tuning import score_fusion  # noqa: E402
@@ -63,7 +63,7 @@ def dump(index: str, collection: str, out: Path, folder: Path | None = None) -> 
                                      for name, value in lists.items()}}
         if number % 50 == 0:
             print(f"{collection}: {number} queries", file=sys.stderr)
-    out.write_text(json.dumps({"collection": collection, "index": index, "queries": saved,
+    out.write_text(json.dumps({"collection": collection, "index": index, "folder": str(folder), "queries": saved,
                                "qrels": {q: qrels[q] for q in saved}}))
 
 
@@ -75,34 +75,24 @@ def load(path: Path) -> tuple[dict, dict]:
     return lists, data["qrels"]
 
 
-def mean_ndcg(rankings: dict[str, list[str]], qrels: dict) -> float:
-    return sum(ndcg_at_k(ranked, qrels[q]) for q, ranked in rankings.items()) / len(rankings)
-
-
 def per_query_ndcg(rankings: dict[str, list[str]], qrels: dict) -> dict[str, float]:
     return {q: ndcg_at_k(ranked, qrels[q]) for q, ranked in rankings.items()}
 
 
-def standard_error(differences: list[float]) -> float:
-    """Of the mean of per-query differences (paired: both modes answered the same queries)."""
-    mean = sum(differences) / len(differences)
-    return math.sqrt(sum((d - mean) ** 2 for d in differences) / len(differences) / len(differences))
-
-
 def figures(path: Path, fusions: dict[str, FusionConfig]) -> dict[str, float]:
     lists, qrels = load(path)
-    singles = {mode: per_query_ndcg({q: [h.id for h in c[name]] for q, c in lists.items()}, qrels)
-               for mode, name in (("keyword", KEYWORD_ANY), ("semantic", SEMANTIC))}
-    row = {mode: sum(values.values()) / len(values) for mode, values in singles.items()}
+    per_mode = {mode: per_query_ndcg({q: [h.id for h in c[name]] for q, c in lists.items()}, qrels)
+                for mode, name in (("keyword", KEYWORD_ANY), ("semantic", SEMANTIC))}
+    per_mode["hybrid"] = per_query_ndcg({q: [f.id for f in fuse_hybrid(c, fusions["hybrid"], DEFAULT_WINDOW)[:10]]
+                                         for q, c in lists.items()}, qrels)
+    row = {mode: sum(values.values()) / len(values) for mode, values in per_mode.items()}
     for label, fusion in fusions.items():
-        with agreement_off(label in NEVER_AGREED):
-            row[label] = score_fusion(fusion, lists, qrels, DEFAULT_WINDOW).ndcg
-    best = max(singles, key=row.__getitem__)
-    hybrid = per_query_ndcg({q: [f.id for f in fuse_hybrid(c, fusions["hybrid"], DEFAULT_WINDOW)[:10]]
-                             for q, c in lists.items()}, qrels)
-    row["hybrid_minus_best"] = row["hybrid"] - row[best]
-    # How far that margin is from noise: one standard error of it over these queries.
-    row["margin_se"] = standard_error([hybrid[q] - singles[best][q] for q in hybrid])
+        if label != "hybrid":
+            with agreement_off(label in NEVER_AGREED):
+                row[label] = score_fusion(fusion, lists, qrels, DEFAULT_WINDOW).ndcg
+    # The margin, and how far it is from noise: its standard error over these queries (as semsearch eval says).
+    margin = hybrid_margin(per_mode)
+    row["hybrid_minus_best"], row["margin_se"] = margin["margin"], margin["standard_error"]
     return {name: round(value, 4) for name, value in row.items()}
 
 

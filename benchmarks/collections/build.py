@@ -1087,67 +1087,84 @@ PERLDIAG_GLOB = "/usr/share/perl/5.*/pod/perldiag.pod"
 PERLDIAG_N_QUERIES = 300
 PERLDIAG_DOC_MIN_WORDS = 12
 PERLDIAG_Q_MIN_WORDS = 3
-PERLDIAG_CLASS_RE = re.compile(r"^\((?P<cls>[WDSFPXA](?: [a-z:,]+(?:, [a-z:]+)*)?)\)\s*")
-POD_CODES_RE = re.compile(r"[A-Z]<+\s?(?P<body>.*?)\s?>+", re.S)
+# The message's class(es) at the start of an explanation: "(W closed)", "(S experimental::const_attr)",
+# "(W deprecated, syntax)", "(S utf8)(F)".
+PERLDIAG_CLASS_RE = re.compile(r"^(?P<cls>(?:\([WDSFPXA](?:\s+[\w:]+(?:,?\s+[\w:]+)*)?\)\s*)+)")
+# One code with no code inside (innermost first); its body may hold a "<", as in S<<-- HERE>.
+POD_CODE_RE = re.compile(r"([A-Z])<((?:(?![A-Z]<)[^>])*)>")
 PRINTF_RE = re.compile(r"%(?:\d+\$)?[-#0 +]*\d*(?:\.\d+)?(?:hh|h|ll|l|q|L|j|z|t|V)?[sdiuoxXcpgefFeEl]")
 
 
+def pod_code_text(code, body):
+    if code == "E":
+        return {"gt": ">", "lt": "<", "verbar": "|", "sol": "/"}.get(body, "")
+    if code == "L":
+        body = body.split("|", 1)[0] if "|" in body else body
+        return body.replace('"', "").replace("/", " ")
+    return "" if code in "ZX" else body
+
+
 def pod_plain(text):
-    """POD formatting codes (C<...>, L<text|target>, I<...>, E<gt>, ...) to plain text."""
-    def repl(m):
-        code, body = m.group(0)[0], m.group("body")
-        if code == "E":
-            return {"gt": ">", "lt": "<", "verbar": "|", "sol": "/"}.get(body, "")
-        if code == "L":
-            body = body.split("|", 1)[0] if "|" in body else body
-            return body.replace('"', "").replace("/", " ")
-        if code in "ZX":
-            return ""
-        return body
-    for _ in range(3):  # nested codes
-        text = POD_CODES_RE.sub(repl, text)
-    return text
+    """POD formatting codes (C<...>, C<< $x->{y} >>, L<text|target>, I<...>, E<gt>, ...) to plain text."""
+    for brackets in range(5, 1, -1):  # C<< ... >>: the body may hold a lone > (->), so these go first
+        pattern = re.compile(rf"([A-Z]){'<' * brackets}\s+(.*?)\s+{'>' * brackets}", re.S)
+        text = pattern.sub(lambda m: pod_code_text(m.group(1), m.group(2)), text)
+    while True:  # single-bracket codes, innermost first, so C<S<use re 'strict'>> unwraps whole
+        plain = POD_CODE_RE.sub(lambda m: pod_code_text(m.group(1), m.group(2)), text)
+        if plain == text:
+            return text
+        text = plain
+
+
+def pod_paragraphs(path):
+    """The POD's paragraphs (blank-line separated), each as its lines; a command such as =item runs to the end
+    of its paragraph, so a long message wrapped onto a second line stays whole."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    return [p.split("\n") for p in re.split(r"\n[ \t]*\n", text) if p.strip()]
 
 
 def perldiag_entries(path):
     """(messages, explanation) for every top-level =item of the DESCRIPTION's list; consecutive =items
     without text between them share one explanation, as in perldiag itself."""
-    entries, messages, body, depth = [], [], [], 0
-    with open(path, encoding="utf-8", errors="replace") as f:
-        lines = f.read().split("\n")
-    in_desc = False
+    entries, messages, body, depth, in_desc = [], [], [], 0, False
 
     def flush():
         if messages and body:
             entries.append((list(messages), "\n".join(body)))
-            messages.clear()
-            body.clear()
+        messages.clear()
+        body.clear()
 
-    for line in lines:
-        if line.startswith("=head1"):
-            in_desc = line.strip() == "=head1 DESCRIPTION"
+    for lines in pod_paragraphs(path):
+        first = lines[0]
+        if first.startswith("=head1"):
+            in_desc = first.strip() == "=head1 DESCRIPTION"
             continue
         if not in_desc:
             continue
-        if line.startswith("=over"):
+        if first.startswith("=over"):
             depth += 1
-            if depth == 1:
-                continue
-        if line.startswith("=back"):
+        elif first.startswith("=back"):
             depth -= 1
             if depth == 0:
                 flush()
-                continue
-        if depth == 1 and line.startswith("=item "):
-            if body and any(b.strip() for b in body):
+        elif depth == 1 and first.startswith("=item "):
+            if body:
                 flush()
-            body.clear()
-            messages.append(line[len("=item "):].strip())
-            continue
-        if depth >= 1 and messages and not line.startswith("=") and not line.startswith((" ", "\t")):
-            body.append(line)  # verbatim (indented) code examples are left out: prose only
+            messages.append(norm_ws(" ".join(lines)[len("=item "):]))
+        elif depth >= 1 and messages and not first.startswith(("=", " ", "\t")):
+            body.extend(lines)  # prose only: nested list commands and verbatim (indented) examples are left out
     flush()
     return entries
+
+
+def perldiag_pod():
+    """The installed perldiag.pod of the newest Perl (version order, not text order: 5.40 after 5.8)."""
+    paths = {os.path.realpath(p) for p in glob.glob(PERLDIAG_GLOB)}
+    if not paths:
+        raise SystemExit(f"[perldiag] no {PERLDIAG_GLOB} (Debian: perl-modules-5.xx)")
+    version = lambda p: tuple(int(n) for n in re.findall(r"\d+", p.split("/perl/")[1].split("/")[0]))  # noqa: E731
+    return max(paths, key=version)
 
 
 def perldiag_query(message):
@@ -1158,15 +1175,12 @@ def perldiag_query(message):
 
 
 def build_perldiag():
-    paths = sorted(glob.glob(PERLDIAG_GLOB))
-    if not paths:
-        raise SystemExit(f"[perldiag] no {PERLDIAG_GLOB} (Debian: perl-modules-5.xx)")
-    path = paths[-1]
+    path = perldiag_pod()
     docs, pool, seen = [], [], set()
     for number, (messages, body) in enumerate(perldiag_entries(path)):
         text = norm_ws(pod_plain(body))
         cls = PERLDIAG_CLASS_RE.match(text)
-        title = f"({cls.group('cls')})" if cls else ""
+        title = norm_ws(cls.group("cls")) if cls else ""
         text = text[cls.end():] if cls else text
         if len(text.split()) < PERLDIAG_DOC_MIN_WORDS or text.lower() in seen:
             continue
@@ -1202,10 +1216,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection")
     ap.add_argument("--all-queries", action="store_true",
-                    help="every eligible query instead of the sample (the corpus is the same): for measuring "
-                         "with less noise; use with --out, as the committed collections hold the samples")
+                    help="every eligible query instead of the sample (on the same machine state the corpus is the "
+                         "same): for measuring with less noise; needs --out, as the committed collections hold the "
+                         "samples")
     ap.add_argument("--out", default=HERE, help="write the collections under this folder (default: beside this script)")
     args = ap.parse_args()
+    if args.all_queries and os.path.abspath(args.out) == HERE:
+        ap.error("--all-queries writes other query sets than the committed samples: give it --out DIR")
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES
     OUT = args.out
     if args.all_queries:

@@ -621,6 +621,9 @@ def wait_for_history_release(client: OpenSearch, index: str, marks: dict[str, in
         time.sleep(poll)
 
 
+EXPUNGE_ATTEMPTS = 3
+
+
 def expunge(client: OpenSearch, index: str, timeout: float = 3600.0, marks: dict[str, int] | None = None) -> bool:
     """Merge away deleted documents; False if still running.
 
@@ -630,12 +633,6 @@ def expunge(client: OpenSearch, index: str, timeout: float = 3600.0, marks: dict
     the versions those writes replaced go."""
     if marks:
         wait_for_history_release(client, index, marks)
-    # The shard also keeps every operation above its last safe commit's local checkpoint (min with the
-    # leases' bound): on an index never flushed since it was filled (a fresh copy) that is all of them.
-    try:
-        client.indices.flush(index=index)
-    except TransportError as exc:
-        log.info("cannot flush %s before merging (%s)", index, exc)
     threshold = "index.merge.policy.expunge_deletes_allowed"
     try:
         previous = client.indices.get_settings(index=index, name=threshold).get(index, {}).get("settings", {})
@@ -644,7 +641,19 @@ def expunge(client: OpenSearch, index: str, timeout: float = 3600.0, marks: dict
         log.info("cannot lower %s on %s (%s)", threshold, index, exc)
         previous = None
     try:
-        client.indices.forcemerge(index=index, only_expunge_deletes=True, request_timeout=timeout)
+        remaining = 0
+        for attempt in range(1, EXPUNGE_ATTEMPTS + 1):
+            _flush(client, index)
+            client.indices.forcemerge(index=index, only_expunge_deletes=True, request_timeout=timeout)
+            remaining = deleted_documents(client, index)
+            if not remaining:
+                return True
+            # Seen once in about ten CI runs under load: every replaced version still there after a merge that
+            # began once the leases had let them go (a safe commit not yet advanced, or a background merge the
+            # forced one left out, would keep them). So flush and merge again a moment later before giving up.
+            log.info("%d replaced versions remain in %s after merge %d of %d", remaining, index, attempt,
+                     EXPUNGE_ATTEMPTS)
+            time.sleep(2 * attempt)
     except ConnectionTimeout:
         log.warning("expunging deleted documents of %s goes on in the background", index)
         return False
@@ -658,12 +667,19 @@ def expunge(client: OpenSearch, index: str, timeout: float = 3600.0, marks: dict
                 client.indices.put_settings(index=index, body={threshold: restore})  # None: the default again
             except TransportError as exc:
                 log.warning("could not restore %s on %s: %s", threshold, index, exc)
-    remaining = deleted_documents(client, index)
-    if remaining:  # kept by a retention lease that did not move in time, or written meanwhile
-        log.warning("%d replaced versions remain in %s; they count in BM25 statistics until Lucene merges them",
-                    remaining, index)
-        return False
-    return True
+    # Kept by a retention lease that did not move in time, or written meanwhile.
+    log.warning("%d replaced versions remain in %s; they count in BM25 statistics until Lucene merges them",
+                remaining, index)
+    return False
+
+
+def _flush(client: OpenSearch, index: str) -> None:
+    # The shard also keeps every operation above its last safe commit's local checkpoint (min with the
+    # leases' bound): on an index never flushed since it was filled (a fresh copy) that is all of them.
+    try:
+        client.indices.flush(index=index)
+    except TransportError as exc:
+        log.info("cannot flush %s before merging (%s)", index, exc)
 
 
 def deleted_documents(client: OpenSearch, index: str) -> int:

@@ -111,16 +111,21 @@ def evaluate(run: Callable[[str], Sequence[str]], queries: Mapping[str, str], qr
 
 
 def hybrid_margin(per_query: Mapping[str, Mapping[str, float]]) -> dict[str, Any] | None:
-    """Hybrid's nDCG@10 margin over the better single mode, with the margin's standard error over the queries
-    (paired: every mode answered the same queries), from each mode's per-query nDCG@10; None unless hybrid,
-    keyword and semantic were all evaluated. On a few hundred queries the error is 0.01–0.02
-    (docs/benchmarks.md), as large as most margins: the error says whether a margin is more than the draw."""
-    if not {"hybrid", "keyword", "semantic"} <= set(per_query) or not per_query["hybrid"]:
+    """Hybrid's nDCG@10 margin over the better single mode (ties: semantic), with the margin's standard error
+    over the queries (paired: each mode answered the same queries), from each mode's per-query nDCG@10 on the
+    queries all three answered. None unless hybrid, keyword and semantic share a query; the error is None
+    below two queries. On a few hundred queries the error is 0.01–0.02 (docs/benchmarks.md), as large as most
+    margins: it says whether a margin is more than the draw of the queries."""
+    modes = ("hybrid", "keyword", "semantic")
+    if not set(modes) <= set(per_query):
         return None
-    means = {mode: sum(values.values()) / len(values) for mode, values in per_query.items()}
-    best = max(("semantic", "keyword"), key=means.__getitem__)
-    differences = [per_query["hybrid"][q] - per_query[best][q] for q in per_query["hybrid"]]
+    shared = [q for q in per_query["hybrid"] if all(q in per_query[mode] for mode in modes)]
+    if not shared:
+        return None
+    means = {mode: sum(per_query[mode][q] for q in shared) / len(shared) for mode in modes}
+    best = "keyword" if means["keyword"] > means["semantic"] else "semantic"
+    differences = [per_query["hybrid"][q] - per_query[best][q] for q in shared]
     mean = sum(differences) / len(differences)
-    variance = sum((d - mean) ** 2 for d in differences) / len(differences)
-    return {"best_single_mode": best, "margin": mean, "standard_error": math.sqrt(variance / len(differences)),
-            "queries": len(differences)}
+    error = (math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1) / len(differences))
+             if len(differences) > 1 else None)
+    return {"best_single_mode": best, "margin": mean, "standard_error": error, "queries": len(differences)}

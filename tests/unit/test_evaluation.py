@@ -72,17 +72,37 @@ def test_hybrid_margin_is_over_the_better_single_mode_with_its_paired_standard_e
     mean = sum(differences) / 4
     assert margin["best_single_mode"] == "semantic" and margin["queries"] == 4
     assert margin["margin"] == pytest.approx(mean)
-    assert margin["standard_error"] == pytest.approx(math.sqrt(sum((d - mean) ** 2 for d in differences) / 4 / 4))
+    # The sample variance (n - 1), over n: the standard error of a mean of paired differences.
+    assert margin["standard_error"] == pytest.approx(math.sqrt(sum((d - mean) ** 2 for d in differences) / 3 / 4))
     # Below the better mode: a negative margin, whatever the worse mode did.
     per_query["hybrid"] = {"q1": 0.4, "q2": 0.4, "q3": 0.4, "q4": 0.4}
     assert hybrid_margin(per_query)["margin"] == pytest.approx(-0.1)
 
 
-def test_hybrid_margin_needs_all_three_modes():
+def test_hybrid_margin_needs_all_three_modes_on_shared_queries():
     from semsearch.query.evaluation import hybrid_margin
 
     assert hybrid_margin({"hybrid": {"q1": 1.0}, "semantic": {"q1": 0.5}}) is None
-    assert hybrid_margin({"hybrid": {}, "keyword": {}, "semantic": {}}) is None
+    assert hybrid_margin({"hybrid": {"q1": 1.0}, "keyword": {}, "semantic": {"q1": 0.5}}) is None
+    # Only the queries all three answered count; one query has a margin and no standard error.
+    one = hybrid_margin({"hybrid": {"q1": 1.0, "q2": 0.0}, "keyword": {"q1": 0.5}, "semantic": {"q1": 0.25, "q3": 1}})
+    assert one == {"best_single_mode": "keyword", "margin": 0.5, "standard_error": None, "queries": 1}
+
+
+def test_eval_says_whether_a_loss_is_beyond_the_draw_of_the_queries():
+    from semsearch.cli.commands import margin_lines
+
+    gain = {"best_single_mode": "semantic", "margin": 0.0212, "standard_error": 0.0104, "queries": 40}
+    assert margin_lines(gain, tuning=False) == [
+        "hybrid vs semantic (the better single mode): +0.0212 nDCG@10, standard error 0.0104 (40 queries)"]
+    noise = {"best_single_mode": "keyword", "margin": -0.0109, "standard_error": 0.0187, "queries": 200}
+    assert "more judged queries would tell" in margin_lines(noise, tuning=False)[1]
+    real = {"best_single_mode": "keyword", "margin": -0.0368, "standard_error": 0.0162, "queries": 307}
+    assert margin_lines(real, tuning=False)[1].endswith("--tune tries other fusions on them.")
+    assert "--tune" not in margin_lines(real, tuning=True)[1]  # its results follow
+    # A margin that rounds to zero is not a loss; one query has no standard error.
+    assert len(margin_lines({**noise, "margin": -0.00001}, tuning=False)) == 1
+    assert margin_lines({**real, "standard_error": None, "queries": 1}, tuning=False)[0].endswith("(1 query)")
 
 
 def test_candidate_health_counts_empty_and_short_lists_and_keyword_evidence():
