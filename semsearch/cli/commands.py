@@ -358,10 +358,11 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
     fusion = fusion_from_options(fusion_method, keyword_weight, semantic_weight, rrf_k)
     results: dict = {}
     per_query: dict[str, dict[str, float]] = {}
+    window = max(100, window or searcher.window)  # candidates per retriever: enough for Recall@100
     for mode in modes or ("keyword", "semantic", "hybrid"):
         def run(text: str, mode: str = mode) -> list[str]:
             return [h.id for h in searcher.search(text, index=index_name, k=100, mode=mode, fusion=fusion,
-                                                  window=max(100, window or searcher.window))]
+                                                  window=window)]
 
         scores = evaluate(run, queries, qrels, per_query.setdefault(mode, {}))
         results[mode] = {"ndcg@10": round(scores["ndcg@10"], 4), "recall@100": round(scores["recall@100"], 4)}
@@ -376,7 +377,6 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
         if not as_json:
             for line in margin_lines(margin, tuning=tune):
                 click.echo(line)
-    window = max(100, window or searcher.window)
     if "hybrid" in (modes or ("hybrid",)) or tune:  # each judged query's candidate lists, fetched once
         candidates = {q: searcher.candidates(queries[q], index=index_name, window=window)
                       for q in judged_ids(queries, qrels)}

@@ -125,7 +125,6 @@ def hybrid_margin(per_query: Mapping[str, Mapping[str, float]]) -> dict[str, Any
     means = {mode: sum(per_query[mode][q] for q in shared) / len(shared) for mode in modes}
     best = "keyword" if means["keyword"] > means["semantic"] else "semantic"
     differences = [per_query["hybrid"][q] - per_query[best][q] for q in shared]
-    mean = sum(differences) / len(differences)
-    error = (math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1) / len(differences))
-             if len(differences) > 1 else None)
-    return {"best_single_mode": best, "margin": mean, "standard_error": error, "queries": len(differences)}
+    error = statistics.stdev(differences) / math.sqrt(len(differences)) if len(differences) > 1 else None
+    return {"best_single_mode": best, "margin": statistics.fmean(differences), "standard_error": error,
+            "queries": len(differences)}

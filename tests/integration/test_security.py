@@ -43,7 +43,7 @@ from semsearch.index.manage import ensure_index
 from semsearch.encoding.model_folder import fingerprint_of, load_model_spec
 
 from ..unit.test_hostile_input import line_numbers, write_hostile_file
-from .conftest import run_cli
+from .conftest import free_port, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 WRONG_PASSWORD = "wrong-" + uuid.uuid4().hex  # secrets too: they must not be printed either
@@ -81,12 +81,6 @@ def tls() -> TLSProxy:
     return TLSProxy(folder, f"https://127.0.0.1:{port}", f"https://127.0.0.1:{mtls_port}", str(folder / "ca.pem"),
                     read("user"), read("password"), read("api-key"), str(folder / "client.pem"),
                     str(folder / "client.key"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def openssl(*args: str) -> None:
