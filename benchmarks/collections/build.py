@@ -45,7 +45,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
-COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag")
+COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -822,15 +822,15 @@ INFO_FOOTNOTES_RE = re.compile(r"^\s*-{3,} Footnotes -{3,}\s*$")
 INFO_MARKER_RE = re.compile(r"\x00\x08\[.*?\x00\x08\]", re.S)
 
 
-def info_manuals():
+def info_manuals(info_dir=INFO_DIR):
     """manual -> list of its files (main file first, then parts 1, 2, ...);
     .png images, `dir` and anything else not named *.info[-N].gz are skipped."""
     out = collections.defaultdict(list)
-    for fn in sorted(os.listdir(INFO_DIR)):
+    for fn in sorted(os.listdir(info_dir)):
         m = INFO_FILE_RE.match(fn)
         if not m:
             continue
-        out[m.group("manual")].append((int(m.group("part") or 0), os.path.join(INFO_DIR, fn)))
+        out[m.group("manual")].append((int(m.group("part") or 0), os.path.join(info_dir, fn)))
     return {man: [p for _, p in sorted(parts)] for man, parts in sorted(out.items())}
 
 
@@ -990,8 +990,8 @@ def info_query_ok(entry):
     return any(re.fullmatch(r"[A-Za-z]{3,}", re.sub(r"^\W+|\W+$", "", w)) for w in ws)
 
 
-def build_info_index():
-    manuals = info_manuals()
+def build_info_index(name="info-index", info_dir=INFO_DIR, query_prefix="info", seed=INFO_SEED):
+    manuals = info_manuals(info_dir)
     docs, entries, used_index = [], [], {}
     n_nodes = n_index = n_short = 0
     for man, paths in manuals.items():
@@ -1025,10 +1025,10 @@ def build_info_index():
         kept.append((did, title, text))
     docs = kept
     title_of = {did: title for did, title, _ in docs}
-    print(f"[info-index] {len(manuals)} manuals, {n_nodes} nodes: {n_index} index nodes, "
+    print(f"[{name}] {len(manuals)} manuals, {n_nodes} nodes: {n_index} index nodes, "
           f"{n_short} under {INFO_DOC_MIN_WORDS} words, {len(docs)} documents after dedup",
           file=sys.stderr)
-    print("[info-index] query indices: " + "; ".join(
+    print(f"[{name}] query indices: " + "; ".join(
         f"{m}: {', '.join(v)}" for m, v in used_index.items() if v), file=sys.stderr)
     # group entries: (manual, normalised entry) -> variants, targets in the corpus
     groups = {}
@@ -1051,9 +1051,9 @@ def build_info_index():
     # different judgments: drop it
     n_man = collections.Counter(low for _, low, _, _ in cands)
     cands = [c for c in cands if n_man[c[1]] == 1]
-    print(f"[info-index] {len(entries)} entries of the query indices, {len(groups)} distinct per manual, "
+    print(f"[{name}] {len(entries)} entries of the query indices, {len(groups)} distinct per manual, "
           f"{len(cands)} usable queries from {len({c[0] for c in cands})} manuals", file=sys.stderr)
-    rng = random.Random(INFO_SEED)
+    rng = random.Random(seed)
     order = list(cands)
     rng.shuffle(order)
     per_man, per_node, chosen = collections.Counter(), collections.Counter(), []
@@ -1069,12 +1069,12 @@ def build_info_index():
     chosen.sort()
     queries, qrels = [], []
     for i, (man, low, text, targets) in enumerate(chosen):
-        qid = f"info-q{i:04d}"
+        qid = f"{query_prefix}-q{i:04d}"
         queries.append((qid, text))
         qrels.extend((qid, d, 1) for d in targets)
-    write_collection("info-index", docs, queries, qrels)
+    write_collection(name, docs, queries, qrels)
     lens = sorted(len(q.split()) for _, q in queries)
-    print(f"[info-index] query length (words) min {lens[0]}, median {statistics.median(lens)}, "
+    print(f"[{name}] query length (words) min {lens[0]}, median {statistics.median(lens)}, "
           f"max {lens[-1]}; per manual: " + ", ".join(f"{m} {k}" for m, k in sorted(per_man.items())),
           file=sys.stderr)
 
@@ -1208,8 +1208,21 @@ def build_perldiag():
     write_collection("perldiag", docs, queries, qrels)
 
 
+# info-extra: the same build over the info manuals of Debian packages not installed here (round 4's held-out set,
+# README.md says how to fetch them); skipped, with a note, when that folder is missing.
+INFO_EXTRA_DIR = "/tmp/info-extra/usr/share/info"
+INFO_EXTRA_SEED = 20070728
+
+
+def build_info_extra():
+    if not os.path.isdir(INFO_EXTRA_DIR):
+        print(f"[info-extra] skipped: no {INFO_EXTRA_DIR} (README.md: how to fetch its packages)", file=sys.stderr)
+        return
+    build_info_index("info-extra", INFO_EXTRA_DIR, "infx", INFO_EXTRA_SEED)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
-            "info-index": build_info_index, "perldiag": build_perldiag}
+            "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra}
 
 
 def main():
