@@ -418,6 +418,7 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
                        f"median length {counts['median']:g}")
         for kind, count in health["keyword_evidence"].items():
             click.echo(f"  adaptive keyword side (the default fusion's) {kind}: {count}")
+        click.echo(f"  led by documents holding the query as a phrase: {health['phrase_led']}")
     return health
 
 

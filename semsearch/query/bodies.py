@@ -39,9 +39,12 @@ def source_spec(source: SourceSpec, excludes: Sequence[str]) -> dict[str, Any] |
     return spec or True
 
 
-def keyword_query(text: str, text_fields: Sequence[str], minimum_should_match: str | None = None) -> dict[str, Any]:
-    """BM25 over the text fields. The user's text is a match query's text, never query syntax."""
-    match: dict[str, Any] = {"query": text, "fields": list(text_fields), "type": "best_fields", "tie_breaker": 0.5}
+def keyword_query(text: str, text_fields: Sequence[str], minimum_should_match: str | None = None,
+                  phrase: bool = False) -> dict[str, Any]:
+    """BM25 over the text fields. The user's text is a match query's text, never query syntax. ``phrase``: only
+    documents holding the text's words in its order (a field at a time)."""
+    match: dict[str, Any] = {"query": text, "fields": list(text_fields), "type": "phrase" if phrase else "best_fields",
+                             "tie_breaker": 0.5}
     if minimum_should_match:
         match["minimum_should_match"] = minimum_should_match
     return {"multi_match": match}
@@ -60,11 +63,13 @@ def highlight_spec(text: str, text_fields: Sequence[str]) -> dict[str, Any]:
 
 def keyword_body(text: str, text_fields: Sequence[str], size: int, filters: Filters = None,
                  source_excludes: Sequence[str] = (), *, offset: int = 0, source: SourceSpec = True,
-                 minimum_should_match: str | None = None, highlight: bool = False) -> dict[str, Any]:
-    """A BM25 search body: ``size`` hits from ``offset``, filtered, vectors left out of ``_source``."""
+                 minimum_should_match: str | None = None, highlight: bool = False, phrase: bool = False
+                 ) -> dict[str, Any]:
+    """A BM25 search body: ``size`` hits from ``offset``, filtered, vectors left out of ``_source``; ``phrase``:
+    phrase matches only (:func:`keyword_query`)."""
     body: dict[str, Any] = {
         "size": size,
-        "query": {"bool": {"must": [keyword_query(text, text_fields, minimum_should_match)],
+        "query": {"bool": {"must": [keyword_query(text, text_fields, minimum_should_match, phrase)],
                            "filter": filter_clauses(filters)}},
         "track_total_hits": False,  # no count of every match: lets BM25 skip documents that cannot make the top
     }

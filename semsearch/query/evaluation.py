@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from semsearch.errors import InputError
-from semsearch.query.fusion import DOCUMENTS, KEYWORD, KEYWORD_ANY, query_evidence
+from semsearch.query.fusion import DOCUMENTS, KEYWORD, KEYWORD_ANY, KEYWORD_PHRASE, query_evidence
 
 Qrels = dict[str, dict[str, int]]
 
@@ -75,8 +75,11 @@ SHORT_CANDIDATE_LIST = 10  # fewer candidates than a page: that retriever can ba
 
 def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dict[str, Any]:
     """Per retriever list, how many queries got no candidate or fewer than :data:`SHORT_CANDIDATE_LIST`, and
-    how often the adaptive keyword side (:func:`semsearch.query.fusion.query_evidence`) chose each kind (pure)."""
-    names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query if name != DOCUMENTS))
+    how often the adaptive keyword side (:func:`semsearch.query.fusion.query_evidence`) chose each kind, and in how
+    many queries phrase matches led (a phrase list is asked for only with two words or more: no list is no failure)
+    (pure)."""
+    names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query
+                               if name not in (DOCUMENTS, KEYWORD_PHRASE)))
     health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}
     for name in names:
         lengths = [len(per_query.get(name, ())) for per_query in lists.values()]
@@ -89,6 +92,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
             kind, _ = query_evidence(per_query, window)
             kinds[kind] = kinds.get(kind, 0) + 1
     health["keyword_evidence"] = kinds
+    health["phrase_led"] = sum(bool(per_query.get(KEYWORD_PHRASE)) for per_query in lists.values())
     return health
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,8 @@ class FusionConfig:
 
     ``adaptive`` (RRF only: its factors are about ranks): the keyword side adapts to each query
     (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and
-    the keyword matches first when they are few. The default fusion is adaptive; it runs on the client only.
+    the keyword matches first when they are few; documents holding the query as a phrase lead
+    (:func:`wants_phrase`). The default fusion is adaptive; it runs on the client only.
     """
 
     method: str = "rrf"
@@ -74,6 +76,7 @@ KEYWORD_WEIGHT_FACTORS = {STRICT: 1.0, FALLBACK: 2.4, EXHAUSTIVE: 1000.0, AGREED
 RARE_MATCH_FRACTION = 0.05
 AGREEMENT_PAGE, AGREEMENT_SHARE = 10, 0.9  # AGREED: at least 9 of the semantic list's top 10 are keyword matches
 KEYWORD, KEYWORD_ANY, SEMANTIC = "keyword", "keyword_any", "semantic"  # the strict and any-term keyword lists, kNN
+KEYWORD_PHRASE = "keyword_phrase"  # documents holding the query's words in its order (a phrase match)
 DOCUMENTS = "documents"  # in a query's candidates: how many documents it searched (an int, not a list)
 
 
@@ -93,6 +96,27 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
     return FALLBACK, list(any_term)
 
 
+# PHRASE: a document that holds a query of several words as a phrase, in the query's order, is the most precise
+# keyword evidence there is (an index entry found in the node it indexes, a title, a quoted message), and neither
+# BM25 over separate terms nor a dense vector ranks it first reliably. Such documents lead the fused list, in the
+# phrase search's order, and the usual fusion ranks the rest. Measured over six collections, two models and both
+# engines (docs/benchmarks.md, "Round 4"): no list lost more than noise, and the GNU manuals' index entries, where
+# hybrid had been below keyword search on OpenSearch, gained most. A phrase needs two words that an English
+# analyzer keeps: with stop words dropped, "the beatles" is one term, and every document holding it would lead.
+PHRASE_MIN_WORDS = 2
+# Lucene's English stop words (the "english" analyzer's and the standard stop filter's set).
+ENGLISH_STOP_WORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
+    "this to was will with".split())
+
+
+def wants_phrase(text: str) -> bool:
+    """Whether a hybrid search of ``text`` asks for phrase matches: at least :data:`PHRASE_MIN_WORDS` words that
+    are not English stop words (pure)."""
+    words = re.findall(r"\w+", text.lower())
+    return sum(word not in ENGLISH_STOP_WORDS for word in words) >= PHRASE_MIN_WORDS
+
+
 def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ranked]]:
     """:func:`keyword_evidence` for one query's candidate lists (which hold KEYWORD and KEYWORD_ANY)."""
     return keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS), lists.get(SEMANTIC, ()))
@@ -109,22 +133,43 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
     """The lists and fusion an adaptive config fuses for one query's candidates (``lists``: ranked lists by
     retriever, and :data:`DOCUMENTS`), and the keyword evidence's kind (None when nothing adapts: a
     non-adaptive config, or no any-term list)."""
-    plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, DOCUMENTS)}
+    plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, KEYWORD_PHRASE, DOCUMENTS)}
     if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
         return plain, config, None
     kind, keyword = query_evidence(lists, window)
     weights = {name: config.weight(name) for name in plain}
     weights[KEYWORD] = config.weight(KEYWORD) * KEYWORD_WEIGHT_FACTORS[kind]
     if kind == EXHAUSTIVE:  # whatever the weights and window: the window's last keyword rank beats rank 1 of the rest
-        others = sum(weight for name, weight in weights.items() if name != KEYWORD)
-        weights[KEYWORD] = max(weights[KEYWORD], 2 * others * (config.rrf_k + window) / (config.rrf_k + 1))
-    return {**plain, KEYWORD: keyword}, FusionConfig(config.method, weights, config.rrf_k), kind
+        weights[KEYWORD] = max(weights[KEYWORD], _leading_weight(weights, KEYWORD, config.rrf_k, window))
+    chosen = {**plain, KEYWORD: keyword}
+    if lists.get(KEYWORD_PHRASE):  # phrase matches lead, whatever the other lists say (PHRASE above)
+        chosen[KEYWORD_PHRASE] = lists[KEYWORD_PHRASE]
+        weights[KEYWORD_PHRASE] = _leading_weight(weights, KEYWORD_PHRASE, config.rrf_k, window, keep_order=True)
+    return chosen, FusionConfig(config.method, weights, config.rrf_k), kind
+
+
+def _leading_weight(weights: Mapping[str, float], name: str, rrf_k: int, window: int, keep_order: bool = False
+                    ) -> float:
+    """An RRF weight for list ``name`` whose last rank of a window outscores rank 1 of every other list together;
+    ``keep_order``: and whose step from one rank to the next does too, so its hits keep its order."""
+    others = sum(weight for other, weight in weights.items() if other != name)
+    spread = (rrf_k + window) * (rrf_k + window + 1) if keep_order else rrf_k + window
+    return 2 * others * spread / (rrf_k + 1)
 
 
 def fuse_hybrid(lists: Mapping[str, Any], config: FusionConfig, window: int) -> list[Fused]:
-    """:func:`fuse` after :func:`adapt`: what hybrid mode returns for one query's candidate lists."""
+    """:func:`fuse` after :func:`adapt`: what hybrid mode returns for one query's candidate lists (contributions
+    :func:`per_retriever`)."""
     chosen, fusion, _ = adapt(lists, config, window)
-    return fuse(chosen, fusion)
+    return [Fused(item.id, item.score, per_retriever(item.contributions)) for item in fuse(chosen, fusion)]
+
+
+def per_retriever(contributions: Mapping[str, float]) -> dict[str, float]:
+    """A fused hit's contributions by retriever: a phrase match's share is the keyword retriever's (pure)."""
+    folded = {name: value for name, value in contributions.items() if name != KEYWORD_PHRASE}
+    if KEYWORD_PHRASE in contributions:
+        folded[KEYWORD] = folded.get(KEYWORD, 0.0) + contributions[KEYWORD_PHRASE]
+    return folded
 
 
 def _normalise(hits: Sequence[Ranked], method: str) -> dict[str, float]:

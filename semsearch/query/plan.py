@@ -21,12 +21,16 @@ from semsearch.query.bodies import (
 from semsearch.query.fusion import (
     DOCUMENTS,
     FUSION_METHODS,
+    KEYWORD,
     KEYWORD_ANY,
+    KEYWORD_PHRASE,
     SUM_DEFAULT_WEIGHTS,
     FusionConfig,
     Ranked,
     adapt,
     fuse,
+    per_retriever,
+    wants_phrase,
 )
 
 MODES = ("hybrid", "semantic", "keyword")
@@ -149,6 +153,9 @@ def plan_bodies(request: SearchRequest, info: IndexInfo, vector: Sequence[float]
             highlight=highlight)
     if hybrid and request.fusion.adaptive:  # the any-term list: fallback and rarity (fusion.keyword_evidence)
         bodies[KEYWORD_ANY] = keyword_body(request.text, info.text_fields, size, request.filters, excludes, **common)
+        if wants_phrase(request.text):  # documents holding the query as a phrase lead (fusion.wants_phrase)
+            bodies[KEYWORD_PHRASE] = keyword_body(request.text, info.text_fields, size, request.filters, excludes,
+                                                  **common, phrase=True)
     if request.mode in ("semantic", "hybrid"):
         if vector is None:
             raise ValueError("semantic and hybrid modes need the query vector")
@@ -201,7 +208,7 @@ def candidate_lists(responses: Mapping[str, Any]) -> dict[str, Any]:
     """Each retriever's candidates as ranked (id, score) lists, and the count of documents searched when
     asked for (:data:`semsearch.query.fusion.DOCUMENTS`): what adaptive fusion takes."""
     lists: dict[str, Any] = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
-                             for name, hits in responses.items() if name in RETRIEVERS or name == KEYWORD_ANY}
+                             for name, hits in responses.items() if name in RETRIEVERS or name in (KEYWORD_ANY, KEYWORD_PHRASE)}
     if DOCUMENTS in responses:
         lists[DOCUMENTS] = int(responses[DOCUMENTS])
     return lists
@@ -228,14 +235,18 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> list[Hit]
                      for name, hits in ranked.items()}
     result = []
     for item in fused:
+        contributions = per_retriever(item.contributions)
         explanation = None
         if request.explain:
             explanation = {name: {"rank": positions[name].get(item.id, (None, None))[0],
                                   "raw_score": positions[name].get(item.id, (None, None))[1],
-                                  "contribution": item.contributions.get(name, 0.0)}
-                           for name in ranked}
-        result.append(Hit(item.id, item.score, {}, dict(item.contributions), {}, explanation))
+                                  "contribution": contributions.get(name, 0.0)}
+                           for name in ranked if name != KEYWORD_PHRASE}
+            if KEYWORD_PHRASE in ranked:  # why a phrase match leads: its rank in the phrase search
+                explanation[KEYWORD]["phrase_rank"] = positions[KEYWORD_PHRASE].get(item.id, (None, None))[0]
+        result.append(Hit(item.id, item.score, {}, contributions, {}, explanation))
     return result
+
 
 
 def server_hits_from(request: SearchRequest, hits: list[dict]) -> list[Hit]:

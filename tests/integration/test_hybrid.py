@@ -391,9 +391,15 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
             assert part["raw_score"] == pytest.approx(score), (hit.id, name)
             if fusion is None and name == "semantic":  # the default: weighted RRF
                 assert part["contribution"] == pytest.approx(1.0 / (DEFAULT_FUSION.rrf_k + rank))
-            elif fusion is None:  # the keyword weight adapts to the query, the same for all its hits
+            elif fusion is None and part.get("phrase_rank") is None:  # phrase matches lead: their share is larger
+                # The keyword weight adapts to the query, the same for all its hits.
                 keyword_weights.add(round(part["contribution"] * (DEFAULT_FUSION.rrf_k + rank), 6))
     if fusion is None:
+        # Documents holding the query as a phrase ("lighthouse keeper" in three) come first, in the phrase order.
+        phrase_ranks = [hit.explanation["keyword"].get("phrase_rank") for hit in hits]
+        led = [rank for rank in phrase_ranks if rank is not None]
+        assert phrase_ranks[:len(led)] == sorted(led) == list(range(1, len(led) + 1))
+        assert len(led) == (3 if query == "lighthouse keeper" else 0)
         # One weight per query: strict 0.25, fallback or agreed rare terms 0.25 x 2.4, or rare terms leading (0.25 x 1000).
         assert len(keyword_weights) <= 1 and keyword_weights <= {0.25, 0.6, 250.0}, keyword_weights
 
@@ -741,7 +747,8 @@ def test_client_side_hybrid_reads_candidates_from_doc_values_and_fetches_the_pag
     assert len(hits) == 5
     assert len(msearches) == 2  # the candidates, then the page's sources: no fallback on this index
     candidates = bodies_of(msearches[0])
-    assert len(candidates) == 4  # strict keyword, any-term keyword, kNN, and the count of documents searched
+    # strict keyword, any-term keyword, phrase (two words), kNN, and the count of documents searched
+    assert len(candidates) == 5
     for body in without_count(candidates):
         assert_doc_values_candidates(body)
     (fetch,) = bodies_of(msearches[1])
@@ -749,9 +756,10 @@ def test_client_side_hybrid_reads_candidates_from_doc_values_and_fetches_the_pag
     assert fetch["_source"] == {"excludes": ["embedding", "passages"]} and "highlight" in fetch
     # On the node, such a candidate search really returns no _id and no source: the ids come from doc values.
     answer = client.msearch(body=msearches[0])
-    assert answer["responses"][3]["hits"]["total"]["value"] == len(BY_ID)
-    for item in answer["responses"][:3]:
-        assert item["hits"]["hits"]
+    assert answer["responses"][4]["hits"]["total"]["value"] == len(BY_ID)
+    assert not answer["responses"][2]["hits"]["hits"]  # no document says "telescope observatory"
+    assert all(answer["responses"][n]["hits"]["hits"] for n in (0, 1, 3))
+    for item in answer["responses"][:4]:
         for raw in item["hits"]["hits"]:
             assert "_id" not in raw and "_source" not in raw, raw
             assert raw["fields"]["semsearch_id"][0] in BY_ID

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from semsearch import FusionConfig, Searcher
-from semsearch.query.fusion import FALLBACK
+from semsearch.query.fusion import FALLBACK, KEYWORD_PHRASE, fuse_hybrid
+from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
 from .conftest import last_json_line, run_cli
 
@@ -86,11 +87,27 @@ def test_a_long_query_whose_strict_clause_matches_nothing_still_gets_keyword_can
     assert hits[0].id == "chage.1", [h.id for h in hits]
 
 
+def test_the_one_page_holding_the_query_as_a_phrase_leads(manpages, encoder):
+    # Three words of make(1) ("... describes the relationships among files in your program"); no other page
+    # has them so. Every word is common in man pages, so neither BM25 nor kNN ranks make(1) near the top.
+    searcher = Searcher(encoder=encoder)
+    query = "relationships among files"
+    candidates = searcher.candidates(query, index=manpages)
+    assert [hit.id for hit in candidates[KEYWORD_PHRASE]] == ["make.1"]
+    hits = searcher.search(query, index=manpages, k=10, explain=True)
+    assert hits[0].id == "make.1" and hits[0].explanation["keyword"]["phrase_rank"] == 1
+    assert set(hits[0].contributions) == {"keyword", "semantic"}
+    # The phrase match is what put it there: the same candidates fused without it leave it far down.
+    without = [f.id for f in fuse_hybrid({name: value for name, value in candidates.items() if name != KEYWORD_PHRASE},
+                                         DEFAULT_FUSION, DEFAULT_WINDOW)]
+    assert "make.1" not in without[:10], without[:10]
+
+
 def test_candidates_are_the_same_whatever_the_searchers_own_fusion(manpages, encoder):
     # Tuning compares fusions over one set of candidate lists: a searcher set up with a plain min-max fusion
     # (which refuses the adaptive side) still hands out every list adaptive RRF uses.
     query = "change the expiry date of a user's password"
     default = Searcher(encoder=encoder).candidates(query, index=manpages)
     minmax = Searcher(encoder=encoder, fusion=FusionConfig("minmax")).candidates(query, index=manpages)
-    assert set(minmax) == {"keyword", "keyword_any", "semantic", "documents"}
+    assert set(minmax) == {"keyword", "keyword_any", "keyword_phrase", "semantic", "documents"}
     assert minmax == default and minmax["documents"] == 1217

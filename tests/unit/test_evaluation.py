@@ -112,10 +112,14 @@ def test_candidate_health_counts_empty_and_short_lists_and_keyword_evidence():
     many = [Ranked(f"d{i}", 1.0) for i in range(20)]
     lists = {"q1": {"keyword": [], "keyword_any": many, "semantic": many, "documents": 1000},
              "q2": {"keyword": many[:3], "keyword_any": many[:5], "semantic": many, "documents": 1000},
-             "q3": {"keyword": many, "keyword_any": many, "semantic": many, "documents": 1000}}
+             "q3": {"keyword": many, "keyword_any": many, "semantic": many, "documents": 1000,
+                    "keyword_phrase": many[:2]}}
+    lists["q2"]["keyword_phrase"] = []  # asked for, none found
     health = candidate_health(lists, window=20)
     assert health["queries"] == 3 and health["short_below"] == 10
     assert health["lists"]["keyword"] == {"empty": 1, "short": 1, "median": 3}
     assert health["lists"]["keyword_any"] == {"empty": 0, "short": 1, "median": 20}
     assert health["lists"]["semantic"] == {"empty": 0, "short": 0, "median": 20}
     assert health["keyword_evidence"] == {"fallback": 1, "exhaustive": 1, "strict": 1}
+    # Phrase matches are no retriever of their own: how many queries they led, not how often they were empty.
+    assert "keyword_phrase" not in health["lists"] and health["phrase_led"] == 1

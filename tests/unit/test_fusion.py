@@ -12,6 +12,7 @@ from semsearch.query.fusion import (
     fuse,
     fuse_hybrid,
     keyword_evidence,
+    wants_phrase,
 )
 
 LISTS = {
@@ -168,3 +169,51 @@ def test_rare_keyword_matches_lead_whatever_the_weights_and_window(keyword_weigh
     lists = {"keyword": [], "keyword_any": any_term, "semantic": ranked("s1", "s2"), "documents": 10**9}
     fused = [f.id for f in fuse_hybrid(lists, config, window=window)]
     assert fused[:window - 1] == [h.id for h in any_term] and fused[window - 1:] == ["s1", "s2"]
+
+
+# --- phrase matches -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "wanted"), [
+    ("abbreviations for months", True), ("B. F. Skinner", True), ("Create a TCP server.", True),
+    ("disk", False), ("the beatles", False), ("to be or not to be", False), ("", False), ("  ", False)])
+def test_a_phrase_needs_two_words_an_english_analyzer_keeps(text, wanted):
+    # "the beatles" is one term once stop words are dropped: its "phrase" would be every document holding it.
+    assert wants_phrase(text) is wanted
+
+
+@pytest.mark.parametrize("keyword_weight,window", [(0.25, 100), (4.0, 100), (0.25, 5000)])
+def test_phrase_matches_lead_in_the_phrase_order_and_the_fusion_ranks_the_rest(keyword_weight, window):
+    config = FusionConfig("rrf", {"keyword": keyword_weight, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    lists = {"keyword": ranked("k1", "k2", "p2"), "keyword_any": ranked("k1", "k2", "p2", "k3", "p1"),
+             "semantic": ranked("s1", "k1", "s2"), "keyword_phrase": ranked("p1", "p2")}  # no count: nothing is rare
+    chosen, fusion, kind = adapt(lists, config, window=window)
+    assert kind == STRICT and set(chosen) == {"keyword", "semantic", "keyword_phrase"}
+    fused = fuse(chosen, fusion)
+    assert [f.id for f in fused][:2] == ["p1", "p2"]
+    # Below the phrase matches, the order is the fusion's without them: the strict list and kNN as before.
+    without = [f.id for f in fuse_hybrid({n: v for n, v in lists.items() if n != "keyword_phrase"}, config, window)]
+    assert [f.id for f in fused][2:] == [i for i in without if i not in {"p1", "p2"}]
+    # What hybrid mode returns: the phrase list's share counts as the keyword retriever's, and they still add up.
+    hybrid = fuse_hybrid(lists, config, window)
+    assert [f.id for f in hybrid] == [f.id for f in fused]
+    assert fused[0].contributions["keyword_phrase"] > 0
+    for item in hybrid:
+        assert set(item.contributions) == {"keyword", "semantic"}
+        assert sum(item.contributions.values()) == pytest.approx(item.score, rel=1e-12)
+
+
+def test_an_empty_phrase_list_changes_nothing():
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    lists = {"keyword": ranked("a", "b"), "keyword_any": ranked("a", "b", "c"), "semantic": ranked("c", "a"),
+             "documents": 10**6}
+    assert fuse_hybrid({**lists, "keyword_phrase": []}, config, 100) == fuse_hybrid(lists, config, 100)
+    chosen, _, _ = adapt({**lists, "keyword_phrase": []}, config, 100)
+    assert "keyword_phrase" not in chosen
+
+
+def test_a_plain_config_ignores_phrase_matches():
+    config = FusionConfig("rrf", {"keyword": 1.0, "semantic": 1.0})
+    lists = {"keyword": ranked("a"), "semantic": ranked("c"), "keyword_phrase": ranked("p")}
+    chosen, _, _ = adapt(lists, config, window=10)
+    assert set(chosen) == {"keyword", "semantic"}

@@ -122,10 +122,15 @@ def test_single_retriever_modes_page_beyond_the_window(mode):
 def test_hybrid_plans_both_retrievers_with_the_window():
     request = SearchRequest("solar eclipse", k=5, offset=10, window=40).validate()
     bodies = plan_bodies(request, INFO, VECTOR)
-    assert list(bodies) == ["keyword", "keyword_any", "semantic", "documents"]
+    assert list(bodies) == ["keyword", "keyword_any", "keyword_phrase", "semantic", "documents"]
     keyword, semantic = bodies["keyword"], bodies["semantic"]
     # Every retriever returns the window from the top; paging happens after fusion.
-    assert all(bodies[name]["size"] == 40 and "from" not in bodies[name] for name in ("keyword", "keyword_any", "semantic"))
+    assert all(bodies[name]["size"] == 40 and "from" not in bodies[name]
+               for name in ("keyword", "keyword_any", "keyword_phrase", "semantic"))
+    # Documents holding the two words in the query's order, field by field: they lead the fused list.
+    assert multi_match(bodies["keyword_phrase"])["type"] == "phrase"
+    assert multi_match(bodies["keyword_phrase"])["query"] == "solar eclipse"
+    assert "minimum_should_match" not in multi_match(bodies["keyword_phrase"])
     # The count of documents searched (what "rare terms" is relative to), under the same filters.
     assert bodies["documents"] == {"size": 0, "track_total_hits": True, "query": {"bool": {"filter": []}}}
     # The adaptive keyword side's second list: any of the query's terms (fallback and rarity).
@@ -141,14 +146,23 @@ def test_hybrid_plans_both_retrievers_with_the_window():
     assert match["minimum_should_match"] == HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH == "2<75%"
 
 
+def test_hybrid_asks_for_phrase_matches_only_with_two_words_an_analyzer_keeps():
+    assert "keyword_phrase" not in plan_bodies(SearchRequest("eclipse").validate(), INFO, VECTOR)
+    assert "keyword_phrase" not in plan_bodies(SearchRequest("the eclipse").validate(), INFO, VECTOR)
+    plain = SearchRequest("solar eclipse", fusion=FusionConfig("rrf")).validate()
+    assert "keyword_phrase" not in plan_bodies(plain, INFO, VECTOR)  # a plain fusion has no use for it
+    assert "keyword_phrase" not in plan_bodies(SearchRequest("solar eclipse", mode="keyword").validate(), INFO, VECTOR)
+
+
 @pytest.mark.parametrize("info", [INFO, INFO_PASSAGES], ids=["plain", "passages"])
 @pytest.mark.parametrize("request_kwargs", [{}, {"source": ["title"]}, {"source": False}, {"highlight": True},
                                             {"explain": True}],
                          ids=["default", "fields", "none", "highlight", "explain"])
 def test_hybrid_candidates_are_ids_and_scores_only(info, request_kwargs):
     # No mapped id keyword: ids are the stored _id, and no source or highlight is fetched for 2 x window candidates.
-    bodies = plan_bodies(SearchRequest("q", **request_kwargs).validate(), info, VECTOR)
+    bodies = plan_bodies(SearchRequest("solar eclipse", **request_kwargs).validate(), info, VECTOR)
     bodies.pop("documents")  # a count: no hits
+    assert "keyword_phrase" in bodies
     for name, body in bodies.items():
         assert body["_source"] is False, name
         assert "highlight" not in body, name
@@ -157,8 +171,8 @@ def test_hybrid_candidates_are_ids_and_scores_only(info, request_kwargs):
 
 @pytest.mark.parametrize("request_kwargs", [{}, {"source": ["title"]}, {"highlight": True}])
 def test_hybrid_candidates_read_the_id_from_doc_values_when_it_is_mapped(request_kwargs):
-    bodies = plan_bodies(SearchRequest("q", **request_kwargs).validate(), INFO_ID, VECTOR)
-    assert list(bodies) == ["keyword", "keyword_any", "semantic", "documents"]
+    bodies = plan_bodies(SearchRequest("solar eclipse", **request_kwargs).validate(), INFO_ID, VECTOR)
+    assert list(bodies) == ["keyword", "keyword_any", "keyword_phrase", "semantic", "documents"]
     assert bodies.pop("documents")["size"] == 0
     for name, body in bodies.items():
         assert body["stored_fields"] == "_none_", name
@@ -683,3 +697,21 @@ def test_rare_keyword_matches_lead_the_hybrid_page():
 def test_adaptive_is_refused_with_a_score_based_fusion():
     with pytest.raises(ConfigurationError, match="rrf fusion only"):
         SearchRequest("q", fusion=FusionConfig("minmax", adaptive=True)).validate()
+
+
+def test_a_phrase_match_leads_and_its_share_is_the_keyword_retrievers():
+    # "b" holds the query as a phrase: it leads, although kNN never found it and BM25 ranked it second.
+    responses = {**RESPONSES, "keyword_any": KEYWORD + [raw("f", 1.0)], "keyword_phrase": [raw("b", 3.0)]}
+    request = SearchRequest("solar eclipse", k=10, explain=True).validate()
+    hits = hits_from(request, responses)
+    assert hits[0].id == "b"
+    # Below it, the order of the same search without phrase matches.
+    without = hits_from(request, {name: value for name, value in responses.items() if name != "keyword_phrase"})
+    assert [h.id for h in hits[1:]] == [h.id for h in without if h.id != "b"]
+    for hit in hits:  # two retrievers, as ever: the phrase search is keyword evidence
+        assert set(hit.contributions) == {"keyword", "semantic"}
+        assert sum(hit.contributions.values()) == pytest.approx(hit.score)
+        assert {name: part["contribution"] for name, part in hit.explanation.items()} == \
+            pytest.approx(hit.contributions)
+    assert hits[0].explanation["keyword"]["phrase_rank"] == 1
+    assert all(hit.explanation["keyword"]["phrase_rank"] is None for hit in hits[1:])
