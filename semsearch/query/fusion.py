@@ -99,10 +99,9 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
 # PHRASE: a document that holds a query of several words as a phrase, in the query's order, is the most precise
 # keyword evidence there is (an index entry found in the node it indexes, a title, a quoted message), and neither
 # BM25 over separate terms nor a dense vector ranks it first reliably. Such documents lead the fused list, in the
-# phrase search's order, and the usual fusion ranks the rest. Measured over six collections, two models and both
-# engines (docs/benchmarks.md, "Round 4"): no list lost more than noise, and the GNU manuals' index entries, where
-# hybrid had been below keyword search on OpenSearch, gained most. A phrase needs two words that an English
-# analyzer keeps: with stop words dropped, "the beatles" is one term, and every document holding it would lead.
+# any-term BM25 order (phrase_lead), and the usual fusion ranks the rest (docs/benchmarks.md, "Round 4"). A phrase
+# needs two words that an English analyzer keeps: with stop words dropped, "the beatles" is one term, and every
+# document holding it would lead.
 PHRASE_MIN_WORDS = 2
 # Lucene's English stop words (the "english" analyzer's and the standard stop filter's set).
 ENGLISH_STOP_WORDS = frozenset(
@@ -115,6 +114,13 @@ def wants_phrase(text: str) -> bool:
     are not English stop words (pure)."""
     words = re.findall(r"\w+", text.lower())
     return sum(word not in ENGLISH_STOP_WORDS for word in words) >= PHRASE_MIN_WORDS
+
+
+def phrase_lead(phrase: Sequence[Ranked], any_term: Sequence[Ranked]) -> list[Ranked]:
+    """The phrase matches in the order they lead the page: the any-term BM25 list's, over all of the query's terms and
+    fields (a phrase search scores only how often the phrase occurs); any beyond that list follow in phrase order."""
+    rank = {hit.id: position for position, hit in enumerate(any_term)}
+    return sorted(phrase, key=lambda hit: rank.get(hit.id, len(rank)))  # stable: the rest keep the phrase order
 
 
 def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ranked]]:
@@ -143,7 +149,7 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
         weights[KEYWORD] = max(weights[KEYWORD], _leading_weight(weights, KEYWORD, config.rrf_k, window))
     chosen = {**plain, KEYWORD: keyword}
     if lists.get(KEYWORD_PHRASE):  # phrase matches lead, whatever the other lists say (PHRASE above)
-        chosen[KEYWORD_PHRASE] = lists[KEYWORD_PHRASE]
+        chosen[KEYWORD_PHRASE] = phrase_lead(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
         weights[KEYWORD_PHRASE] = _leading_weight(weights, KEYWORD_PHRASE, config.rrf_k, window, keep_order=True)
     return chosen, FusionConfig(config.method, weights, config.rrf_k), kind
 

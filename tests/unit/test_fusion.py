@@ -12,6 +12,7 @@ from semsearch.query.fusion import (
     fuse,
     fuse_hybrid,
     keyword_evidence,
+    phrase_lead,
     wants_phrase,
 )
 
@@ -183,14 +184,14 @@ def test_a_phrase_needs_two_words_an_english_analyzer_keeps(text, wanted):
 
 
 @pytest.mark.parametrize("keyword_weight,window", [(0.25, 100), (4.0, 100), (0.25, 5000)])
-def test_phrase_matches_lead_in_the_phrase_order_and_the_fusion_ranks_the_rest(keyword_weight, window):
+def test_phrase_matches_lead_in_the_any_term_order_and_the_fusion_ranks_the_rest(keyword_weight, window):
     config = FusionConfig("rrf", {"keyword": keyword_weight, "semantic": 1.0}, rrf_k=20, adaptive=True)
     lists = {"keyword": ranked("k1", "k2", "p2"), "keyword_any": ranked("k1", "k2", "p2", "k3", "p1"),
              "semantic": ranked("s1", "k1", "s2"), "keyword_phrase": ranked("p1", "p2")}  # no count: nothing is rare
     chosen, fusion, kind = adapt(lists, config, window=window)
     assert kind == STRICT and set(chosen) == {"keyword", "semantic", "keyword_phrase"}
     fused = fuse(chosen, fusion)
-    assert [f.id for f in fused][:2] == ["p1", "p2"]
+    assert [f.id for f in fused][:2] == ["p2", "p1"]  # the any-term list has p2 third, p1 fifth
     # Below the phrase matches, the order is the fusion's without them: the strict list and kNN as before.
     without = [f.id for f in fuse_hybrid({n: v for n, v in lists.items() if n != "keyword_phrase"}, config, window)]
     assert [f.id for f in fused][2:] == [i for i in without if i not in {"p1", "p2"}]
@@ -217,3 +218,11 @@ def test_a_plain_config_ignores_phrase_matches():
     lists = {"keyword": ranked("a"), "semantic": ranked("c"), "keyword_phrase": ranked("p")}
     chosen, _, _ = adapt(lists, config, window=10)
     assert set(chosen) == {"keyword", "semantic"}
+
+
+def test_phrase_matches_take_the_any_term_order_and_the_rest_keep_the_phrase_order():
+    # A phrase search scores how often the phrase occurs; BM25 over all terms and fields orders the leaders better.
+    phrase = ranked("x", "a", "y", "b")
+    any_term = ranked("b", "c", "a")
+    assert [hit.id for hit in phrase_lead(phrase, any_term)] == ["b", "a", "x", "y"]
+    assert phrase_lead([], any_term) == [] and [h.id for h in phrase_lead(phrase, [])] == ["x", "a", "y", "b"]
