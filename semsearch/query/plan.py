@@ -39,9 +39,9 @@ MODES = ("hybrid", "semantic", "keyword")
 # descriptions, docstring sentences over Python's), with two models: RRF with rank constant 20, the strict
 # keyword list at a quarter of the semantic list's weight, and a keyword side that adapts per query
 # (semsearch.query.fusion.keyword_evidence: fallback to the any-term list, precedence for rare terms unless the
-# kNN page agrees). Without the adaptive side, hybrid fell below keyword search wherever BM25 is the stronger
-# signal. Checked blind on a fifth collection (the GNU manuals' index entries), it is below keyword search there
-# on OpenSearch (-0.008 nDCG@10 with MiniLM; docs/benchmarks.md, "Held out: info-index").
+# kNN page agrees), and phrase matches leading (fusion.wants_phrase, round 4). Without the adaptive side, hybrid
+# fell below keyword search wherever BM25 is the stronger signal. On the GNU manuals' index entries (info-index,
+# and info-extra, held out of round 4) it is still below keyword search (docs/benchmarks.md, "Round 4").
 DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
 DEFAULT_WINDOW = 100  # candidates per retriever; hybrid pages come from the fused top of both
 DEFAULT_EF_SEARCH = 100  # kNN breadth when the index's _meta does not say (semsearch.engines.index_body's template)
