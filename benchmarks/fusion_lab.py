@@ -5,9 +5,9 @@
     python benchmarks/fusion_lab.py score pydoc-minilm.json manpages-minilm.json …
 
 ``dump`` asks the cluster of the SEMSEARCH_* settings for every judged query's candidate lists
-(``Searcher.candidates``: the strict and any-term keyword lists, the kNN list, the document count) and
-writes them with the judgments. ``score`` re-fuses them as ``semsearch eval --tune`` does (``score_fusion``) and prints
-nDCG@10 of keyword (the any-term list: what keyword mode returns), semantic, the default hybrid and two
+(``Searcher.candidates``: the strict, any-term and phrase keyword lists, the kNN list, the document count)
+and writes them with the judgments. ``score`` re-fuses them as ``semsearch eval --tune`` does (``score_fusion``) and prints
+nDCG@10 of keyword (the any-term list: what keyword mode returns), semantic, the default hybrid and three
 previous defaults (see PREVIOUS), hybrid's margin over the better single mode and that margin's standard error
 over the queries (paired), one row per file, then one JSON line. The same lists give the same figures as
 ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
@@ -27,15 +27,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.hybrid_spread import folder_of  # noqa: E402
 import semsearch.query.fusion as fusion_module  # noqa: E402
 from semsearch.query.evaluation import hybrid_margin, judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
-from semsearch.query.fusion import DOCUMENTS, KEYWORD_ANY, SEMANTIC, FusionConfig, Ranked, fuse_hybrid  # noqa: E402
+from semsearch.query.fusion import (  # noqa: E402
+    DOCUMENTS, KEYWORD_ANY, KEYWORD_PHRASE, SEMANTIC, FusionConfig, Ranked, fuse_hybrid)
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW  # noqa: E402
 from semsearch.query.tuning import score_fusion  # noqa: E402
 
 # Earlier defaults, side by side: "old", before issue 15 (plain weighted RRF, rank constant 20, strict list);
-# "round1", issue 15's first adaptive default (rank constant 30, rare terms always keyword-led: no AGREED).
+# "round1", issue 15's first adaptive default (rank constant 30, rare terms always keyword-led: no AGREED);
+# "round3", the default before phrase matches led (round 4).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
-            "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True)}
+            "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
+            "round3": DEFAULT_FUSION}
 NEVER_AGREED = {"round1"}
+WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
+
+
+def without_phrase(lists: dict) -> dict:
+    """Each query's candidate lists without the phrase matches (what defaults before round 4 fused)."""
+    return {query_id: {name: value for name, value in candidates.items() if name != KEYWORD_PHRASE}
+            for query_id, candidates in lists.items()}
 
 
 @contextmanager
@@ -89,7 +99,8 @@ def figures(path: Path, fusions: dict[str, FusionConfig]) -> dict[str, float]:
     for label, fusion in fusions.items():
         if label != "hybrid":
             with agreement_off(label in NEVER_AGREED):
-                row[label] = score_fusion(fusion, lists, qrels, DEFAULT_WINDOW).ndcg
+                fused = without_phrase(lists) if label in WITHOUT_PHRASE else lists
+                row[label] = score_fusion(fusion, fused, qrels, DEFAULT_WINDOW).ndcg
     # The margin, and how far it is from noise: its standard error over these queries (as semsearch eval says).
     margin = hybrid_margin(per_mode)
     row["hybrid_minus_best"], row["margin_se"] = margin["margin"], margin["standard_error"]

@@ -36,7 +36,8 @@ from semsearch.query.server_hybrid import neural_search_present, unsupported_rea
 
 MODES = ("keyword", "semantic", "hybrid")
 # The default before issue 15, side by side: plain weighted RRF over two lists (one _msearch of two searches,
-# where the adaptive default sends four: strict and any-term BM25, kNN, and a count of the documents).
+# where the adaptive default sends four or five: strict and any-term BM25, kNN, a count of the documents, and a
+# phrase search when the query has two terms).
 PLAIN_HYBRID = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Five collections are written under the directory of this script:
+Six collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -11,6 +11,8 @@ Five collections are written under the directory of this script:
                    the queries are the manuals' own concept-index entries.
   perldiag         Perl's diagnostics (perldiag.pod): the query is an error
                    message, the document its explanation.
+  info-extra       as info-index, from the Info manuals of Debian packages not
+                   installed here, unpacked under /tmp/info-extra (README.md).
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -1209,15 +1211,14 @@ def build_perldiag():
 
 
 # info-extra: the same build over the info manuals of Debian packages not installed here (round 4's held-out set,
-# README.md says how to fetch them); skipped, with a note, when that folder is missing.
+# README.md says how to fetch them); the build stops with a message when that folder is missing.
 INFO_EXTRA_DIR = "/tmp/info-extra/usr/share/info"
 INFO_EXTRA_SEED = 20070728
 
 
 def build_info_extra():
     if not os.path.isdir(INFO_EXTRA_DIR):
-        print(f"[info-extra] skipped: no {INFO_EXTRA_DIR} (README.md: how to fetch its packages)", file=sys.stderr)
-        return
+        sys.exit(f"[info-extra] no {INFO_EXTRA_DIR}: README.md says how to fetch its packages (or build --only another)")
     build_info_index("info-extra", INFO_EXTRA_DIR, "infx", INFO_EXTRA_SEED)
 
 

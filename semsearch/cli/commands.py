@@ -330,6 +330,8 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
             parts = []
             for name, part in hit.explanation.items():
                 where = f"rank {part['rank']}, score {part['raw_score']:.4f}" if part["rank"] else "not retrieved"
+                if part.get("phrase_rank"):  # it leads as a phrase match (hybrid's default fusion)
+                    where = (f"{where}, " if part["rank"] else "") + f"phrase match {part['phrase_rank']}"
                 parts.append(f"{name}: {where} → {part['contribution']:.4f}")
             click.echo("      " + "; ".join(parts))
 
@@ -418,7 +420,7 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
                        f"median length {counts['median']:g}")
         for kind, count in health["keyword_evidence"].items():
             click.echo(f"  adaptive keyword side (the default fusion's) {kind}: {count}")
-        click.echo(f"  led by documents holding the query as a phrase: {health['phrase_led']}")
+        click.echo(f"  led by documents holding the query as a phrase (the default fusion's): {health['phrase_led']}")
     return health
 
 

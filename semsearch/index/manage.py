@@ -39,6 +39,8 @@ class IndexInfo:
     meta: dict = field(default_factory=dict, compare=False)  # semsearch's whole ``_meta`` entry
     backend: str = "opensearch"  # whose vector field it is: OpenSearch's knn_vector or Elasticsearch's dense_vector
     id_field: str | None = None  # a keyword copy of the id (semsearch.engines.index_body.ID_FIELD), when mapped
+    # Each text field's search analyzer as mapped, in text_fields' order (None: the standard one).
+    text_analyzers: tuple[str | None, ...] = field(default=(), compare=False)
 
     @property
     def passages_field(self) -> str | None:
@@ -191,9 +193,19 @@ def index_info_from_mappings(name: str, mappings: dict) -> IndexInfo:
     from semsearch.engines.index_body import ID_FIELD  # noqa: PLC0415
 
     id_field = ID_FIELD if mapping.get("properties", {}).get(ID_FIELD, {}).get("type") == "keyword" else None
+    analyzers = tuple(search_analyzer(mapping, name) for name in meta["text_fields"])
     return IndexInfo(name=name, text_fields=list(meta["text_fields"]), vector_field=vector_field,
                      fingerprint=dict(meta["fingerprint"]), dimension=int(dimension), index=concrete,
-                     meta=dict(meta), backend=backend, id_field=id_field)
+                     meta=dict(meta), backend=backend, id_field=id_field, text_analyzers=analyzers)
+
+
+def search_analyzer(mapping: dict, field_path: str) -> str | None:
+    """The analyzer a query of ``field_path`` (dotted for object fields) goes through, as mapped; None when the
+    mapping names none (the standard analyzer) or has no such field (pure)."""
+    node: dict = mapping
+    for part in field_path.split("."):
+        node = (node.get("properties") or {}).get(part) or {}
+    return node.get("search_analyzer") or node.get("analyzer")
 
 
 def ensure_id_field(client: OpenSearch, info: IndexInfo) -> IndexInfo:

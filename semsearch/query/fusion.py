@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +38,7 @@ class FusionConfig:
     ``adaptive`` (RRF only: its factors are about ranks): the keyword side adapts to each query
     (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and
     the keyword matches first when they are few; documents holding the query as a phrase lead
-    (:func:`wants_phrase`). The default fusion is adaptive; it runs on the client only.
+    (:func:`phrase_lead`). The default fusion is adaptive; it runs on the client only.
     """
 
     method: str = "rrf"
@@ -99,21 +98,8 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
 # PHRASE: a document that holds a query of several words as a phrase, in the query's order, is the most precise
 # keyword evidence there is (an index entry found in the node it indexes, a title, a quoted message), and neither
 # BM25 over separate terms nor a dense vector ranks it first reliably. Such documents lead the fused list, in the
-# any-term BM25 order (phrase_lead), and the usual fusion ranks the rest (docs/benchmarks.md, "Round 4"). A phrase
-# needs two words that an English analyzer keeps: with stop words dropped, "the beatles" is one term, and every
-# document holding it would lead.
-PHRASE_MIN_WORDS = 2
-# Lucene's English stop words (the "english" analyzer's and the standard stop filter's set).
-ENGLISH_STOP_WORDS = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
-    "this to was will with".split())
-
-
-def wants_phrase(text: str) -> bool:
-    """Whether a hybrid search of ``text`` asks for phrase matches: at least :data:`PHRASE_MIN_WORDS` words that
-    are not English stop words (pure)."""
-    words = re.findall(r"\w+", text.lower())
-    return sum(word not in ENGLISH_STOP_WORDS for word in words) >= PHRASE_MIN_WORDS
+# any-term BM25 order (phrase_lead), and the usual fusion ranks the rest (docs/benchmarks.md, "Round 4"). Which
+# queries ask for a phrase search: semsearch.query.plan.wants_phrase.
 
 
 def phrase_lead(phrase: Sequence[Ranked], any_term: Sequence[Ranked]) -> list[Ranked]:

@@ -3,6 +3,7 @@ async searchers): request bodies per retriever, fusion, paging, explain and high
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,18 +31,32 @@ from semsearch.query.fusion import (
     adapt,
     fuse,
     per_retriever,
-    wants_phrase,
 )
 
 MODES = ("hybrid", "semantic", "keyword")
+# A phrase search (semsearch.query.fusion's PHRASE) is asked for when the query keeps two terms after every text
+# field's analyzer: with stop words dropped, "the beatles" is one term, and every document holding it would lead.
+# Stop words are known for the english analyzer semsearch maps (Lucene's English set) and for analyzers without any;
+# with another (a language's, a custom one) no phrase search is asked for.
+PHRASE_MIN_TERMS = 2
+ENGLISH_STOP_WORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
+    "this to was will with".split())
+# "semsearch_text": what semsearch maps on an Elasticsearch node without the english analyzer (the standard one
+# with English stop words, semsearch.engines.es_bodies.ENGLISH_FALLBACK).
+STOP_WORDS_BY_ANALYZER = {"english": ENGLISH_STOP_WORDS, "semsearch_text": ENGLISH_STOP_WORDS,
+                          "standard": frozenset(), "simple": frozenset(), "whitespace": frozenset()}
+# As the standard tokenizer, which keeps "user's", "node.js" and "3.14" as one token each.
+QUERY_TOKEN = re.compile(r"\w+(?:['’.]\w+)*")
 # Chosen by measurement (docs/benchmarks.md, "Hybrid on unseen collections") on dbpedia-entity and three
 # collections built for it (long report-style queries over man pages, rare-term queries over Debian package
 # descriptions, docstring sentences over Python's), with two models: RRF with rank constant 20, the strict
 # keyword list at a quarter of the semantic list's weight, and a keyword side that adapts per query
 # (semsearch.query.fusion.keyword_evidence: fallback to the any-term list, precedence for rare terms unless the
-# kNN page agrees), and phrase matches leading (fusion.wants_phrase, round 4). Without the adaptive side, hybrid
-# fell below keyword search wherever BM25 is the stronger signal. On the GNU manuals' index entries (info-index,
-# and info-extra, held out of round 4) it is still below keyword search (docs/benchmarks.md, "Round 4").
+# kNN page agrees), and phrase matches leading (wants_phrase below, round 4). Without the adaptive side, hybrid
+# fell below keyword search wherever BM25 is the stronger signal. On the GNU manuals' index entries it is still
+# below keyword search: on OpenSearch over info-index's every query, and on both engines over info-extra, held out
+# of round 4 (docs/benchmarks.md, "Round 4").
 DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
 DEFAULT_WINDOW = 100  # candidates per retriever; hybrid pages come from the fused top of both
 DEFAULT_EF_SEARCH = 100  # kNN breadth when the index's _meta does not say (semsearch.engines.index_body's template)
@@ -122,6 +137,17 @@ def fusion_from_options(method: str | None = None, keyword_weight: float | None 
                         rrf_k=rrf_k or DEFAULT_FUSION.rrf_k, adaptive=method is None and DEFAULT_FUSION.adaptive)
 
 
+def wants_phrase(text: str, analyzers: Sequence[str | None]) -> bool:
+    """Whether a hybrid search of ``text`` asks for phrase matches, given each text field's search analyzer (None:
+    the standard one; none known: the english one, semsearch's default): at least :data:`PHRASE_MIN_TERMS` tokens
+    that no field's analyzer drops (pure)."""
+    stop_sets = [STOP_WORDS_BY_ANALYZER.get(analyzer or "standard") for analyzer in analyzers] or [ENGLISH_STOP_WORDS]
+    if any(stop_words is None for stop_words in stop_sets):
+        return False
+    dropped = frozenset().union(*stop_sets)
+    return sum(token not in dropped for token in QUERY_TOKEN.findall(text.lower())) >= PHRASE_MIN_TERMS
+
+
 def vector_excludes(info: IndexInfo) -> list[str]:
     """Fields never returned in ``_source``: the document and passage vectors."""
     return [info.vector_field] + ([info.passages_field] if info.passages_field else [])
@@ -153,7 +179,7 @@ def plan_bodies(request: SearchRequest, info: IndexInfo, vector: Sequence[float]
             highlight=highlight)
     if hybrid and request.fusion.adaptive:  # the any-term list: fallback and rarity (fusion.keyword_evidence)
         bodies[KEYWORD_ANY] = keyword_body(request.text, info.text_fields, size, request.filters, excludes, **common)
-        if wants_phrase(request.text):  # documents holding the query as a phrase lead (fusion.wants_phrase)
+        if wants_phrase(request.text, info.text_analyzers):  # documents holding the query as a phrase lead
             bodies[KEYWORD_PHRASE] = keyword_body(request.text, info.text_fields, size, request.filters, excludes,
                                                   **common, phrase=True)
     if request.mode in ("semantic", "hybrid"):
@@ -207,8 +233,9 @@ def _hit_parts(hit: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[s
 def candidate_lists(responses: Mapping[str, Any]) -> dict[str, Any]:
     """Each retriever's candidates as ranked (id, score) lists, and the count of documents searched when
     asked for (:data:`semsearch.query.fusion.DOCUMENTS`): what adaptive fusion takes."""
+    listed = (*RETRIEVERS, KEYWORD_ANY, KEYWORD_PHRASE)
     lists: dict[str, Any] = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
-                             for name, hits in responses.items() if name in RETRIEVERS or name in (KEYWORD_ANY, KEYWORD_PHRASE)}
+                             for name, hits in responses.items() if name in listed}
     if DOCUMENTS in responses:
         lists[DOCUMENTS] = int(responses[DOCUMENTS])
     return lists
@@ -242,11 +269,10 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> list[Hit]
                                   "raw_score": positions[name].get(item.id, (None, None))[1],
                                   "contribution": contributions.get(name, 0.0)}
                            for name in ranked if name != KEYWORD_PHRASE}
-            if KEYWORD_PHRASE in ranked:  # why a phrase match leads: its rank in the phrase search
+            if KEYWORD_PHRASE in ranked:  # why a phrase match leads: its place among those that lead (1: first)
                 explanation[KEYWORD]["phrase_rank"] = positions[KEYWORD_PHRASE].get(item.id, (None, None))[0]
         result.append(Hit(item.id, item.score, {}, contributions, {}, explanation))
     return result
-
 
 
 def server_hits_from(request: SearchRequest, hits: list[dict]) -> list[Hit]:

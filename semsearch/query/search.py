@@ -39,7 +39,7 @@ from semsearch.settings import Settings
 
 __all__ = ["DEFAULT_FUSION", "DEFAULT_WINDOW", "MODES", "Hit", "QueryVectorCache", "Searcher"]
 INFO_TTL = 30.0
-CANDIDATES_FUSION = FusionConfig("rrf", adaptive=True)  # plans the strict, any-term and kNN lists and the count
+CANDIDATES_FUSION = FusionConfig("rrf", adaptive=True)  # plans every keyword list, the kNN list and the count
 
 
 class QueryVectorCache:
@@ -251,8 +251,9 @@ class Searcher(SearcherBase):
     def candidates(self, text: str, *, index: str, window: int | None = None, filters: Filters = None
                    ) -> dict[str, Any]:
         """Each retriever's ranked candidates for hybrid mode, before fusion (for tuning and analysis): "keyword"
-        (most of the query's terms), "keyword_any" (any term) and "semantic" lists of ``Ranked``, and
-        "documents", how many documents the query searched."""
+        (most of the query's terms), "keyword_any" (any term), "keyword_phrase" (the query as a phrase, when
+        :func:`semsearch.query.plan.wants_phrase`) and "semantic" lists of ``Ranked``, and "documents", how many
+        documents the query searched."""
         # Every list adaptive RRF may use, whatever this searcher's own fusion: the plan depends on that alone.
         request = self._request(text, k=1, mode="hybrid", filters=filters, fusion=CANDIDATES_FUSION, window=window,
                                 offset=0, explain=False, highlight=False, source=False)

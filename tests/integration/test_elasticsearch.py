@@ -72,6 +72,22 @@ def test_every_mode_finds_an_exact_title(es_settings, es_dbpedia, encoder, mode)
     assert "embedding" not in hits[0].source and hits[0].source["title"] == "B. F. Skinner"
 
 
+def test_phrase_matches_lead_on_elasticsearch_too(es_settings, es_dbpedia, encoder):
+    # Without the english analyzer semsearch maps the standard one with English stop words (semsearch_text):
+    # the phrase search knows its stop words, runs, and the documents holding the phrase lead.
+    name, _ = es_dbpedia
+    searcher = Searcher(es_settings, encoder=encoder)
+    assert searcher.index_info(name).text_analyzers == ("semsearch_text", "semsearch_text")
+    phrase = [hit.id for hit in searcher.candidates("B. F. Skinner", index=name)["keyword_phrase"]]
+    assert "<dbpedia:B._F._Skinner>" in phrase
+    hits = searcher.search("B. F. Skinner", index=name, k=len(phrase) + 3, explain=True)
+    assert {hit.id for hit in hits[:len(phrase)]} == set(phrase)
+    assert [hit.explanation["keyword"]["phrase_rank"] for hit in hits[:len(phrase)]] == list(range(1, len(phrase) + 1))
+    assert all(hit.explanation["keyword"]["phrase_rank"] is None for hit in hits[len(phrase):])
+    # "the" is one of its stop words: a phrase of one term is not asked for.
+    assert "keyword_phrase" not in searcher.candidates("the skinner", index=name)
+
+
 def test_eval_hybrid_beats_both_single_modes(es_dbpedia, data_dir):
     name, _ = es_dbpedia
     folder = data_dir / "dbpedia-entity"

@@ -13,7 +13,6 @@ from semsearch.query.fusion import (
     fuse_hybrid,
     keyword_evidence,
     phrase_lead,
-    wants_phrase,
 )
 
 LISTS = {
@@ -175,14 +174,6 @@ def test_rare_keyword_matches_lead_whatever_the_weights_and_window(keyword_weigh
 # --- phrase matches -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "wanted"), [
-    ("abbreviations for months", True), ("B. F. Skinner", True), ("Create a TCP server.", True),
-    ("disk", False), ("the beatles", False), ("to be or not to be", False), ("", False), ("  ", False)])
-def test_a_phrase_needs_two_words_an_english_analyzer_keeps(text, wanted):
-    # "the beatles" is one term once stop words are dropped: its "phrase" would be every document holding it.
-    assert wants_phrase(text) is wanted
-
-
 @pytest.mark.parametrize("keyword_weight,window", [(0.25, 100), (4.0, 100), (0.25, 5000)])
 def test_phrase_matches_lead_in_the_any_term_order_and_the_fusion_ranks_the_rest(keyword_weight, window):
     config = FusionConfig("rrf", {"keyword": keyword_weight, "semantic": 1.0}, rrf_k=20, adaptive=True)
@@ -226,3 +217,21 @@ def test_phrase_matches_take_the_any_term_order_and_the_rest_keep_the_phrase_ord
     any_term = ranked("b", "c", "a")
     assert [hit.id for hit in phrase_lead(phrase, any_term)] == ["b", "a", "x", "y"]
     assert phrase_lead([], any_term) == [] and [h.id for h in phrase_lead(phrase, [])] == ["x", "a", "y", "b"]
+
+
+def test_phrase_matches_keep_their_order_against_every_other_list():
+    # p2 is first in the strict and kNN lists, p1 in neither: the lead order is the any-term list's all the same.
+    config = FusionConfig("rrf", {"keyword": 4.0, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    lists = {"keyword": ranked("p2", "x"), "keyword_any": ranked("p1", "p2", "x"), "semantic": ranked("p2"),
+             "keyword_phrase": ranked("p2", "p1")}
+    assert [f.id for f in fuse_hybrid(lists, config, window=100)][:2] == ["p1", "p2"]
+
+
+@pytest.mark.parametrize("keyword_weight,rrf_k,window", [(0.25, 20, 100), (50.0, 1, 100), (0.25, 60, 1000)])
+def test_a_full_window_of_phrase_matches_leads_in_order_whatever_the_other_lists(keyword_weight, rrf_k, window):
+    config = FusionConfig("rrf", {"keyword": keyword_weight, "semantic": 3.0}, rrf_k=rrf_k, adaptive=True)
+    phrase = ranked(*(f"p{i}" for i in range(window)))
+    backwards = ranked(*(f"p{i}" for i in reversed(range(window))))  # the last phrase match first everywhere else
+    lists = {"keyword": backwards, "keyword_any": phrase, "semantic": backwards, "keyword_phrase": backwards}
+    fused = [f.id for f in fuse_hybrid(lists, config, window=window)]
+    assert fused == [h.id for h in phrase]

@@ -55,3 +55,18 @@ def test_space_type_follows_engine_and_normalisation():
 def test_bad_arguments_are_named(overrides, message):
     with pytest.raises(ConfigurationError, match=message):
         body(**overrides)
+
+
+def test_the_index_info_names_each_text_fields_search_analyzer():
+    # What decides whether hybrid asks for phrase matches (semsearch.query.plan.wants_phrase).
+    from semsearch.index.manage import index_info_from_mappings, search_analyzer
+
+    mappings = body(analyzer="english", meta={**META, "vector_field": "embedding",
+                                              "text_fields": ["title", "text"]})["mappings"]
+    info = index_info_from_mappings("docs", {"docs-v1": {"mappings": mappings}})
+    assert info.text_analyzers == ("english", "english")
+    # search_analyzer wins over analyzer; dotted paths reach object fields; no analyzer named: the standard one.
+    mapping = {"properties": {"a": {"type": "text", "analyzer": "english", "search_analyzer": "simple"},
+                              "meta": {"properties": {"summary": {"type": "text"}}}}}
+    assert search_analyzer(mapping, "a") == "simple"
+    assert search_analyzer(mapping, "meta.summary") is None and search_analyzer(mapping, "missing") is None

@@ -23,6 +23,7 @@ from semsearch.query.plan import (
     plan_bodies,
     server_hits_from,
     vector_excludes,
+    wants_phrase,
 )
 
 VECTOR = [0.5, -0.25, 0.125]
@@ -144,6 +145,27 @@ def test_hybrid_plans_both_retrievers_with_the_window():
     assert match["query"] == "solar eclipse"
     assert match["fields"] == FIELDS
     assert match["minimum_should_match"] == HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH == "2<75%"
+
+
+@pytest.mark.parametrize(("text", "wanted"), [
+    ("abbreviations for months", True), ("B. F. Skinner", True), ("Create a TCP server.", True),
+    ("disk", False), ("the beatles", False), ("to be or not to be", False), ("", False), ("  ", False),
+    # One token each for the standard tokenizer: a phrase of one term would be every document holding it.
+    ("user's", False), ("node.js", False), ("os.path", False), ("3.14", False), ("O'Brien", False),
+    ("the user's guide", True)])
+def test_a_phrase_needs_two_terms_the_english_analyzer_keeps(text, wanted):
+    assert wants_phrase(text, ["english", "english"]) is wanted
+    assert wants_phrase(text, ["semsearch_text"]) is wanted  # Elasticsearch without the english analyzer
+    assert wants_phrase(text, []) is wanted  # analyzers unknown: semsearch's default, english
+
+
+def test_which_analyzers_drop_what():
+    # No stop words in the standard analyzer: "the beatles" is a phrase of two terms there.
+    assert wants_phrase("the beatles", [None, "standard"]) and wants_phrase("the beatles", ["whitespace"])
+    # Every field must keep two terms: the english one drops "the".
+    assert not wants_phrase("the beatles", ["standard", "english"])
+    # Another language's or a custom analyzer: its stop words are unknown, so no phrase search at all.
+    assert not wants_phrase("le chat noir", ["french"]) and not wants_phrase("solar eclipse", ["english", "mine"])
 
 
 def test_hybrid_asks_for_phrase_matches_only_with_two_words_an_analyzer_keeps():
