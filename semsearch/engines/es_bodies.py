@@ -18,6 +18,7 @@ from semsearch.errors import ConfigurationError
 # The english analyzer lives in Elasticsearch's analysis-common module; a node without it (the
 # integ-test distribution) gets the standard analyzer with English stopwords.
 ENGLISH_FALLBACK = {"type": "standard", "stopwords": "_english_"}
+INSTALLED_ANALYZER = "semsearch_text"  # the name an analyzer definition is installed under (es_index_body)
 NUM_CANDIDATES_FACTOR = 2  # HNSW candidates per shard = max(k × this, 100): recall against latency
 MAX_NUM_CANDIDATES = 10_000  # Elasticsearch's limit
 
@@ -71,8 +72,8 @@ def es_index_body(*, dimension: int, text_fields: list[str], vector_field: str, 
     properties.pop("__VECTOR_FIELD__")
     text = properties.pop("__TEXT_FIELD__")
     if isinstance(analyzer, dict):
-        body["settings"]["index"]["analysis"] = {"analyzer": {"semsearch_text": analyzer}}
-        text["analyzer"] = "semsearch_text"
+        body["settings"]["index"]["analysis"] = {"analyzer": {INSTALLED_ANALYZER: analyzer}}
+        text["analyzer"] = INSTALLED_ANALYZER
     elif analyzer:
         text["analyzer"] = analyzer
     vector = dense_vector_field(dimension=dimension, m=m, ef_construction=ef_construction, compact=compact,

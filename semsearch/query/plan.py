@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from semsearch.engines.es_bodies import INSTALLED_ANALYZER
 from semsearch.errors import ConfigurationError
 from semsearch.index.manage import IndexInfo
 from semsearch.query.bodies import (
@@ -42,9 +43,9 @@ PHRASE_MIN_TERMS = 2
 ENGLISH_STOP_WORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
     "this to was will with".split())
-# "semsearch_text": what semsearch maps on an Elasticsearch node without the english analyzer (the standard one
-# with English stop words, semsearch.engines.es_bodies.ENGLISH_FALLBACK).
-STOP_WORDS_BY_ANALYZER = {"english": ENGLISH_STOP_WORDS, "semsearch_text": ENGLISH_STOP_WORDS,
+# INSTALLED_ANALYZER: the definition semsearch installs on an Elasticsearch node without the english analyzer (the
+# standard one with English stop words, semsearch.engines.es_bodies.ENGLISH_FALLBACK; the only one it installs).
+STOP_WORDS_BY_ANALYZER = {"english": ENGLISH_STOP_WORDS, INSTALLED_ANALYZER: ENGLISH_STOP_WORDS,
                           "standard": frozenset(), "simple": frozenset(), "whitespace": frozenset()}
 # As the standard tokenizer, which keeps "user's", "node.js" and "3.14" as one token each.
 QUERY_TOKEN = re.compile(r"\w+(?:['’.]\w+)*")
