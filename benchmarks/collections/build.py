@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Six collections are written under the directory of this script:
+Seven collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -13,6 +13,9 @@ Six collections are written under the directory of this script:
                    message, the document its explanation.
   info-extra       as info-index, from the Info manuals of Debian packages not
                    installed here, unpacked under /tmp/info-extra (README.md).
+  perlfaq          the Perl FAQ (perlfaq1-9.pod of Debian's perl-doc, unpacked
+                   under /tmp/perlfaq, README.md): the query is a question, the
+                   document its answer.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -47,7 +50,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
-COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra")
+COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1222,8 +1225,89 @@ def build_info_extra():
     build_info_index("info-extra", INFO_EXTRA_DIR, "infx", INFO_EXTRA_SEED)
 
 
+# ---------------------------------------------------------------------------
+# 7. perlfaq
+# ---------------------------------------------------------------------------
+# The Perl FAQ (perlfaq1-9.pod of Debian's perl-doc, not installed here: round 5's held-out set, README.md
+# says how to fetch it); the build stops with a message when that folder is missing.  Each =head2 is a
+# question; the query is the question, the document its answer (the question is not in the document).
+PERLFAQ_DIR = "/tmp/perlfaq/usr/share/perl/5.36.0/pod"
+PERLFAQ_SEED = 20070729
+PERLFAQ_N_QUERIES = 200
+PERLFAQ_DOC_MIN_WORDS = 20
+PERLFAQ_Q_MIN_WORDS = 3
+
+
+def perlfaq_entries(path):
+    """(number, question, answer) for every =head2 of the pod, numbered by position in the file; the answer
+    runs to the next =head1 or =head2.  Prose and =item texts are turned into plain text; verbatim (indented)
+    code examples are kept as they are (POD codes are not interpreted there); =over, =back and other commands
+    are left out."""
+    entries, question, body = [], None, []
+
+    def flush():
+        if question is not None:
+            entries.append((len(entries), question, norm_ws(" ".join(body))))
+        body.clear()
+
+    for lines in pod_paragraphs(path):
+        para = "\n".join(lines).strip("\n")  # a paragraph after several blank lines starts with one
+        if para.startswith(("=head1", "=head2")):
+            flush()
+            question = norm_ws(pod_plain(para[len("=head2"):])) if para.startswith("=head2") else None
+        elif question is None:
+            continue
+        elif para.startswith("=item"):
+            body.append(re.sub(r"^\*\s*", "", norm_ws(pod_plain(para[len("=item"):]))))  # no bullet
+        elif para.startswith("="):
+            continue
+        elif para.startswith((" ", "\t")):
+            body.append(para)
+        else:
+            body.append(pod_plain(para))
+    flush()
+    return entries
+
+
+def build_perlfaq():
+    if not os.path.isdir(PERLFAQ_DIR):
+        sys.exit(f"[perlfaq] no {PERLFAQ_DIR}: README.md says how to fetch perl-doc (or build --only another)")
+    docs, pool, seen = [], [], set()
+    n_items = n_short = 0
+    for n in range(1, 10):
+        path = os.path.join(PERLFAQ_DIR, f"perlfaq{n}.pod")
+        for number, question, answer in perlfaq_entries(path):
+            n_items += 1
+            if len(answer.split()) < PERLFAQ_DOC_MIN_WORDS:
+                n_short += 1
+                continue
+            if answer.lower() in seen:
+                continue
+            seen.add(answer.lower())
+            doc_id = f"perlfaq{n}-{number:04d}"
+            docs.append((doc_id, "", answer))
+            if len(WORD_RE.findall(question)) >= PERLFAQ_Q_MIN_WORDS:
+                pool.append((doc_id, question))
+    counts = collections.Counter(q.lower() for _, q in pool)
+    pool = [(d, q) for d, q in pool if counts[q.lower()] == 1]  # a question asked twice is ambiguous
+    chosen = sorted(random.Random(PERLFAQ_SEED).sample(pool, min(PERLFAQ_N_QUERIES, len(pool))))
+    queries, qrels = [], []
+    for i, (d, q) in enumerate(chosen):
+        queries.append((f"pf-q{i:04d}", q))
+        qrels.append((f"pf-q{i:04d}", d, 1))
+    print(f"[perlfaq] {PERLFAQ_DIR}: {n_items} questions, {n_short} with an answer under {PERLFAQ_DOC_MIN_WORDS} "
+          f"words, {len(docs)} answers after dedup, {len(pool)} with a question of {PERLFAQ_Q_MIN_WORDS}+ words",
+          file=sys.stderr)
+    write_collection("perlfaq", docs, queries, qrels)
+    lens = sorted(len(q.split()) for _, q in queries)
+    dlens = sorted(len(t.split()) for _, _, t in docs)
+    print(f"[perlfaq] query length (words) min {lens[0]}, median {statistics.median(lens)}, max {lens[-1]}; "
+          f"answer length min {dlens[0]}, median {statistics.median(dlens)}, max {dlens[-1]}", file=sys.stderr)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
-            "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra}
+            "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
+            "perlfaq": build_perlfaq}
 
 
 def main():
@@ -1237,10 +1321,11 @@ def main():
     args = ap.parse_args()
     if args.all_queries and os.path.abspath(args.out) == HERE:
         ap.error("--all-queries writes other query sets than the committed samples: give it --out DIR")
-    global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES
+    global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES
     OUT = args.out
     if args.all_queries:
-        MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = sys.maxsize
+        MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
+            sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
