@@ -7,7 +7,7 @@
 ``dump`` asks the cluster of the SEMSEARCH_* settings for every judged query's candidate lists
 (``Searcher.candidates``: the strict, any-term and phrase keyword lists, the kNN list, the document count)
 and writes them with the judgments. ``score`` re-fuses them as ``semsearch eval --tune`` does (``score_fusion``) and prints
-nDCG@10 of keyword (the any-term list: what keyword mode returns), semantic, the default hybrid and three
+nDCG@10 of keyword (the any-term list: what keyword mode returns), semantic, the default hybrid and four
 previous defaults (see PREVIOUS), hybrid's margin over the better single mode and that margin's standard error
 over the queries (paired), one row per file, then one JSON line. The same lists give the same figures as
 ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
@@ -34,12 +34,14 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 
 # Earlier defaults, side by side: "old", before issue 15 (plain weighted RRF, rank constant 20, strict list);
 # "round1", issue 15's first adaptive default (rank constant 30, rare terms always keyword-led: no AGREED);
-# "round3", the default before phrase matches led (round 4).
+# "round3", the default before phrase matches led (round 4); "round4", before queries whose best BM25 match stands
+# out were fused by score (round 5).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
-            "round3": DEFAULT_FUSION}
+            "round3": DEFAULT_FUSION, "round4": DEFAULT_FUSION}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
+NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 
 
 def without_phrase(lists: dict) -> dict:
@@ -49,14 +51,16 @@ def without_phrase(lists: dict) -> dict:
 
 
 @contextmanager
-def agreement_off(off: bool):
-    """The adaptive side without its AGREED kind (the semantic page never counts as agreeing), for "round1"."""
-    share = fusion_module.AGREEMENT_SHARE
-    fusion_module.AGREEMENT_SHARE = math.inf if off else share
+def earlier_rules(label: str):
+    """The adaptive side as an earlier default had it: no AGREED kind ("round1": the semantic page never counts as
+    agreeing), no score fusion (a standing-out BM25 match never counts as one)."""
+    share, standout = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z
+    fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
+    fusion_module.STANDOUT_Z = math.inf if label in NEVER_BY_SCORE else standout
     try:
         yield
     finally:
-        fusion_module.AGREEMENT_SHARE = share
+        fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z = share, standout
 
 
 def dump(index: str, collection: str, out: Path, folder: Path | None = None) -> None:
@@ -98,7 +102,7 @@ def figures(path: Path, fusions: dict[str, FusionConfig]) -> dict[str, float]:
     row = {mode: sum(values.values()) / len(values) for mode, values in per_mode.items()}
     for label, fusion in fusions.items():
         if label != "hybrid":
-            with agreement_off(label in NEVER_AGREED):
+            with earlier_rules(label):
                 fused = without_phrase(lists) if label in WITHOUT_PHRASE else lists
                 row[label] = score_fusion(fusion, fused, qrels, DEFAULT_WINDOW).ndcg
     # The margin, and how far it is from noise: its standard error over these queries (as semsearch eval says).

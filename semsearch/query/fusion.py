@@ -37,7 +37,8 @@ class FusionConfig:
 
     ``adaptive`` (RRF only: its factors are about ranks): the keyword side adapts to each query
     (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and
-    the keyword matches first when they are few; documents holding the query as a phrase lead
+    the keyword matches first when they are few; scores rather than ranks are fused when BM25's best match
+    stands out (:func:`keyword_stands_out`); documents holding the query as a phrase lead
     (:func:`phrase_lead`). The default fusion is adaptive; it runs on the client only.
     """
 
@@ -95,6 +96,33 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
     return FALLBACK, list(any_term)
 
 
+# STANDOUT: a STRICT or FALLBACK query whose best any-term BM25 match stands out from the rest of that list
+# (STANDOUT_Z standard deviations or more above the list's mean score) is fused by score, not by rank: z-scores of
+# the any-term list (weight × STANDOUT_WEIGHT_FACTOR) and of the kNN list, summed. Rank fusion gives rank 1 the same
+# credit however far ahead it is; a BM25 score far above the rest is confident evidence (an index entry, an error
+# message, a docstring's own words), and score fusion lets such a match, and a kNN match far ahead, lead. Where
+# BM25's top scores are bunched (dbpedia-entity's questions, whose terms many abstracts share) rank fusion with the
+# strict list is kept: there score fusion lost (docs/benchmarks.md, "Round 5"). EXHAUSTIVE and AGREED are untouched.
+STANDOUT_Z = 4.0
+STANDOUT_WEIGHT_FACTOR = 3.0  # the default keyword weight 0.25 becomes 0.75 beside kNN's 1.0
+
+
+def keyword_stands_out(any_term: Sequence[Ranked]) -> bool:
+    """Whether the best hit of the any-term BM25 list scores STANDOUT_Z or more standard deviations above the
+    list's mean (over the list as fetched; a list of 17 or fewer hits cannot reach 4)."""
+    if len(any_term) < 2:
+        return False
+    scores = [hit.score for hit in any_term]
+    mean = sum(scores) / len(scores)
+    deviation = math.sqrt(sum((score - mean) ** 2 for score in scores) / len(scores))
+    return deviation > 0 and (max(scores) - mean) / deviation >= STANDOUT_Z
+
+
+def fused_by_score(kind: str, any_term: Sequence[Ranked]) -> bool:
+    """Whether adaptive fusion fuses a query's lists by score (STANDOUT), given its keyword evidence's kind."""
+    return kind in (STRICT, FALLBACK) and keyword_stands_out(any_term)
+
+
 # PHRASE: a document that holds a query of several words as a phrase, in the query's order, is the most precise
 # keyword evidence there is (an index entry found in the node it indexes, a title, a quoted message), and neither
 # BM25 over separate terms nor a dense vector ranks it first reliably. Such documents lead the fused list, in the
@@ -130,6 +158,13 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
         return plain, config, None
     kind, keyword = query_evidence(lists, window)
     weights = {name: config.weight(name) for name in plain}
+    if fused_by_score(kind, lists[KEYWORD_ANY]):  # STANDOUT above: fuse z-scores
+        weights[KEYWORD] = config.weight(KEYWORD) * STANDOUT_WEIGHT_FACTOR
+        chosen = {**plain, KEYWORD: list(lists[KEYWORD_ANY])}
+        if lists.get(KEYWORD_PHRASE):  # weight 0: the list only marks who leads (lead_phrase_matches)
+            chosen[KEYWORD_PHRASE] = phrase_lead(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
+            weights[KEYWORD_PHRASE] = 0.0
+        return chosen, FusionConfig("zscore", weights, config.rrf_k), kind
     weights[KEYWORD] = config.weight(KEYWORD) * KEYWORD_WEIGHT_FACTORS[kind]
     if kind == EXHAUSTIVE:  # whatever the weights and window: the window's last keyword rank beats rank 1 of the rest
         weights[KEYWORD] = max(weights[KEYWORD], _leading_weight(weights, KEYWORD, config.rrf_k, window))
@@ -138,6 +173,32 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
         chosen[KEYWORD_PHRASE] = phrase_lead(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
         weights[KEYWORD_PHRASE] = _leading_weight(weights, KEYWORD_PHRASE, config.rrf_k, window, keep_order=True)
     return chosen, FusionConfig(config.method, weights, config.rrf_k), kind
+
+
+def fuse_adapted(chosen: Mapping[str, Sequence[Ranked]], fusion: FusionConfig) -> list[Fused]:
+    """:func:`fuse` of what :func:`adapt` chose. Rank fusion makes phrase matches lead by weight; score fusion
+    (STANDOUT) cannot bound the other lists' scores that way, so they are moved to the top after it."""
+    fused = fuse(chosen, fusion)
+    if fusion.method == "rrf" or not chosen.get(KEYWORD_PHRASE):
+        return fused
+    return lead_phrase_matches(fused, [hit.id for hit in chosen[KEYWORD_PHRASE]])
+
+
+def lead_phrase_matches(fused: Sequence[Fused], leaders: Sequence[str]) -> list[Fused]:
+    """``leaders`` first, in their order, then the rest of ``fused`` in its order. Each leader's KEYWORD_PHRASE
+    contribution grows so that the scores stay sorted and still add up: the last leader scores 1 above the best of
+    the rest, and each leader 1 above the next (pure)."""
+    by_id, leading = {item.id: item for item in fused}, set(leaders)
+    rest = [item for item in fused if item.id not in leading]
+    base = rest[0].score if rest else 0.0
+    led = []
+    for position, doc_id in enumerate(leaders):
+        item = by_id[doc_id]  # fuse() lists every hit of every list, the phrase list's too
+        target = base + len(leaders) - position
+        parts = {**item.contributions}
+        parts[KEYWORD_PHRASE] = parts.get(KEYWORD_PHRASE, 0.0) + target - item.score
+        led.append(Fused(doc_id, target, parts))
+    return led + rest
 
 
 def _leading_weight(weights: Mapping[str, float], name: str, rrf_k: int, window: int, keep_order: bool = False
@@ -153,7 +214,7 @@ def fuse_hybrid(lists: Mapping[str, Any], config: FusionConfig, window: int) -> 
     """:func:`fuse` after :func:`adapt`: what hybrid mode returns for one query's candidate lists (contributions
     :func:`per_retriever`)."""
     chosen, fusion, _ = adapt(lists, config, window)
-    return [Fused(item.id, item.score, per_retriever(item.contributions)) for item in fuse(chosen, fusion)]
+    return [Fused(item.id, item.score, per_retriever(item.contributions)) for item in fuse_adapted(chosen, fusion)]
 
 
 def per_retriever(contributions: Mapping[str, float]) -> dict[str, float]:

@@ -30,7 +30,7 @@ from semsearch.query.fusion import (
     FusionConfig,
     Ranked,
     adapt,
-    fuse,
+    fuse_adapted,
     per_retriever,
 )
 
@@ -256,7 +256,7 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> list[Hit]
         return result
     # Candidates carry ids and scores only; sources and highlights come with hydrate().
     ranked, fusion, _ = adapt(candidate_lists(responses), request.fusion, request.window)
-    fused = fuse(ranked, fusion)[request.offset:request.offset + request.k]
+    fused = fuse_adapted(ranked, fusion)[request.offset:request.offset + request.k]
     positions: dict[str, dict[str, tuple[int, float]]] = {}
     if request.explain:
         positions = {name: {h.id: (rank, h.score) for rank, h in enumerate(hits, start=1)}

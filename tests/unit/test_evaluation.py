@@ -123,3 +123,19 @@ def test_candidate_health_counts_empty_and_short_lists_and_keyword_evidence():
     assert health["keyword_evidence"] == {"fallback": 1, "exhaustive": 1, "strict": 1}
     # Phrase matches are no retriever of their own: how many queries they led, not how often they were empty.
     assert "keyword_phrase" not in health["lists"] and health["phrase_led"] == 1
+
+
+def test_candidate_health_counts_the_queries_fused_by_score():
+    from semsearch.query.evaluation import candidate_health
+    from semsearch.query.fusion import Ranked
+
+    bunched = [Ranked(f"d{i}", 20.0 - 0.1 * i) for i in range(100)]
+    standout = [Ranked("top", 60.0)] + bunched[1:]
+    semantic = [Ranked(f"s{i}", 0.9 - 0.001 * i) for i in range(100)]
+    lists = {"strict": {"keyword": standout[:5], "keyword_any": standout, "semantic": semantic, "documents": 10**6},
+             "fallback": {"keyword": [], "keyword_any": standout, "semantic": semantic, "documents": 10**6},
+             "bunched": {"keyword": [], "keyword_any": bunched, "semantic": semantic, "documents": 10**6},
+             "rare": {"keyword": [], "keyword_any": standout[:60], "semantic": semantic, "documents": 10**6}}
+    health = candidate_health(lists, window=100)
+    assert health["keyword_evidence"] == {"strict": 1, "fallback": 2, "exhaustive": 1}
+    assert health["fused_by_score"] == 2  # not the bunched scores, nor the rare terms (EXHAUSTIVE keeps ranks)

@@ -5,13 +5,17 @@ from semsearch.query.fusion import (
     EXHAUSTIVE,
     FALLBACK,
     KEYWORD_WEIGHT_FACTORS,
+    STANDOUT_WEIGHT_FACTOR,
     STRICT,
+    Fused,
     FusionConfig,
     Ranked,
     adapt,
     fuse,
     fuse_hybrid,
     keyword_evidence,
+    keyword_stands_out,
+    lead_phrase_matches,
     phrase_lead,
 )
 
@@ -235,3 +239,79 @@ def test_a_full_window_of_phrase_matches_leads_in_order_whatever_the_other_lists
     lists = {"keyword": backwards, "keyword_any": phrase, "semantic": backwards, "keyword_phrase": backwards}
     fused = [f.id for f in fuse_hybrid(lists, config, window=window)]
     assert fused == [h.id for h in phrase]
+
+
+# --- a BM25 match that stands out: score fusion (round 5) ---------------------------------------------
+
+
+def bunched(prefix, count, top=20.0, step=0.1):
+    """A list whose scores fall evenly: no hit stands out."""
+    return [Ranked(f"{prefix}{i}", top - step * i) for i in range(count)]
+
+
+def standing_out(prefix, count):
+    """A list whose first hit scores far above the rest (z > 9 over 100 hits)."""
+    return [Ranked(f"{prefix}0", 60.0)] + bunched(prefix, count, top=10.0, step=0.01)[1:]
+
+
+def test_a_bm25_hit_far_above_the_rest_stands_out_and_bunched_scores_do_not():
+    assert keyword_stands_out(standing_out("k", 100))
+    assert not keyword_stands_out(bunched("k", 100))
+    # z of the top hit over n scores is at most sqrt(n - 1): 17 hits can never reach STANDOUT_Z = 4.
+    assert not keyword_stands_out(standing_out("k", 17)) and keyword_stands_out(standing_out("k", 18))
+    assert not keyword_stands_out([]) and not keyword_stands_out([Ranked("k", 5.0)] * 50)
+
+
+def test_a_standing_out_query_fuses_z_scores_of_the_any_term_list():
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    any_term = standing_out("k", 100)
+    for strict in ([], any_term[3:5]):  # FALLBACK and STRICT alike
+        lists = {"keyword": strict, "keyword_any": any_term, "semantic": bunched("s", 100, top=0.9, step=0.001),
+                 "documents": 10**6}
+        chosen, fusion, kind = adapt(lists, config, window=100)
+        assert kind == (STRICT if strict else FALLBACK)
+        assert fusion.method == "zscore" and chosen["keyword"] == any_term
+        assert fusion.weight("keyword") == 0.25 * STANDOUT_WEIGHT_FACTOR and fusion.weight("semantic") == 1.0
+        # The standout leads though kNN does not have it; rank fusion of the same lists puts kNN's first on top.
+        fused = fuse_hybrid(lists, config, window=100)
+        assert fused[0].id == "k0"
+        assert fuse_hybrid({**lists, "keyword_any": bunched("k", 100)}, config, window=100)[0].id == "s0"
+        for item in fused:
+            assert set(item.contributions) == {"keyword", "semantic"}
+            assert sum(item.contributions.values()) == pytest.approx(item.score)
+
+
+def test_rare_terms_stay_rank_fused_even_when_one_stands_out():
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    lists = {"keyword": [], "keyword_any": standing_out("k", 60), "semantic": ranked("s1", "s2"), "documents": 10**6}
+    chosen, fusion, kind = adapt(lists, config, window=100)
+    assert kind == EXHAUSTIVE and fusion.method == "rrf"
+
+
+def test_phrase_matches_lead_a_score_fused_page_in_the_any_term_order():
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    any_term = standing_out("k", 100)
+    # p1 is in no other list; k50 is low in the any-term list, k7 above it: the lead is k7, k50, p1.
+    lists = {"keyword": [], "keyword_any": any_term, "semantic": bunched("s", 100, top=0.9, step=0.001),
+             "keyword_phrase": [Ranked("p1", 9.0), Ranked("k50", 3.0), Ranked("k7", 2.0)], "documents": 10**6}
+    chosen, fusion, _ = adapt(lists, config, window=100)
+    assert fusion.method == "zscore" and fusion.weight("keyword_phrase") == 0.0
+    fused = fuse_hybrid(lists, config, window=100)
+    assert [f.id for f in fused][:4] == ["k7", "k50", "p1", "k0"]
+    scores = [f.score for f in fused]
+    assert scores == sorted(scores, reverse=True) and scores[2] > scores[3]
+    for item in fused:
+        assert set(item.contributions) == {"keyword", "semantic"}
+        assert sum(item.contributions.values()) == pytest.approx(item.score)
+    # Below the leaders, the score fusion's order without the phrase list.
+    without = [f.id for f in fuse_hybrid({n: v for n, v in lists.items() if n != "keyword_phrase"}, config, 100)]
+    assert [f.id for f in fused][3:] == [i for i in without if i not in {"k7", "k50", "p1"}]
+
+
+def test_leading_phrase_matches_keeps_scores_sorted_and_summed():
+    fused = [Fused("a", 3.0, {"keyword": 2.0, "semantic": 1.0}), Fused("b", 1.0, {"keyword": 0.5, "semantic": 0.5}),
+             Fused("c", -2.0, {"keyword": -1.0, "semantic": -1.0})]
+    led = lead_phrase_matches(fused, ["c", "b"])
+    assert [f.id for f in led] == ["c", "b", "a"] and [f.score for f in led] == [5.0, 4.0, 3.0]
+    assert led[0].contributions == {"keyword": -1.0, "semantic": -1.0, "keyword_phrase": 7.0}
+    assert lead_phrase_matches(fused, []) == fused
