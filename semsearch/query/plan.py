@@ -54,10 +54,10 @@ QUERY_TOKEN = re.compile(r"\w+(?:['’.]\w+)*")
 # descriptions, docstring sentences over Python's), with two models: RRF with rank constant 20, the strict
 # keyword list at a quarter of the semantic list's weight, and a keyword side that adapts per query
 # (semsearch.query.fusion.keyword_evidence: fallback to the any-term list, precedence for rare terms unless the
-# kNN page agrees), and phrase matches leading (wants_phrase below, round 4). Without the adaptive side, hybrid
-# fell below keyword search wherever BM25 is the stronger signal. On the GNU manuals' index entries it is still
-# below keyword search: on OpenSearch over info-index's every query, and on both engines over info-extra, held out
-# of round 4 (docs/benchmarks.md, "Round 4").
+# kNN page agrees), phrase matches leading (wants_phrase below, round 4), and score fusion where BM25's best match
+# stands out (semsearch.query.fusion.keyword_stands_out, round 5). Without the adaptive side, hybrid fell below
+# keyword search wherever BM25 is the stronger signal. Where the dense model is far the stronger (the Perl FAQ,
+# held out of round 5) it is still well below semantic search (docs/benchmarks.md, "Round 5").
 DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
 DEFAULT_WINDOW = 100  # candidates per retriever; hybrid pages come from the fused top of both
 DEFAULT_EF_SEARCH = 100  # kNN breadth when the index's _meta does not say (semsearch.engines.index_body's template)
