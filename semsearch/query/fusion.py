@@ -35,11 +35,11 @@ class FusionConfig:
     """How hybrid mode combines retrievers. ``weights`` maps retriever name → weight; None weighs every
     list 1.0 (the ``sum``: :data:`SUM_DEFAULT_WEIGHTS`).
 
-    ``adaptive`` (RRF only: its factors are about ranks): the keyword side adapts to each query
+    ``adaptive`` (given with ``rrf``, as its factors are about ranks): the keyword side adapts to each query
     (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and
-    the keyword matches first when they are few; scores rather than ranks are fused when BM25's best match
-    stands out (:func:`keyword_stands_out`); documents holding the query as a phrase lead
-    (:func:`phrase_lead`). The default fusion is adaptive; it runs on the client only.
+    the keyword matches first when they are few; for a query whose best BM25 match stands out
+    (:func:`keyword_stands_out`) the adaptive side itself switches to z-scores; documents holding the query
+    as a phrase lead (:func:`phrase_lead`). The default fusion is adaptive; it runs on the client only.
     """
 
     method: str = "rrf"
@@ -109,13 +109,9 @@ STANDOUT_WEIGHT_FACTOR = 3.0  # the default keyword weight 0.25 becomes 0.75 bes
 
 def keyword_stands_out(any_term: Sequence[Ranked]) -> bool:
     """Whether the best hit of the any-term BM25 list scores STANDOUT_Z or more standard deviations above the
-    list's mean (over the list as fetched; a list of 17 or fewer hits cannot reach 4)."""
-    if len(any_term) < 2:
-        return False
-    scores = [hit.score for hit in any_term]
-    mean = sum(scores) / len(scores)
-    deviation = math.sqrt(sum((score - mean) ** 2 for score in scores) / len(scores))
-    return deviation > 0 and (max(scores) - mean) / deviation >= STANDOUT_Z
+    mean of the list's first ZSCORE_DEPTH hits (the z-score of n hits' best is at most √(n−1): a list of 16 or
+    fewer never stands out)."""
+    return max(_normalise(any_term, "zscore").values(), default=0.0) >= STANDOUT_Z
 
 
 def fused_by_score(kind: str, any_term: Sequence[Ranked]) -> bool:
@@ -152,7 +148,8 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
           ) -> tuple[dict[str, Sequence[Ranked]], FusionConfig, str | None]:
     """The lists and fusion an adaptive config fuses for one query's candidates (``lists``: ranked lists by
     retriever, and :data:`DOCUMENTS`), and the keyword evidence's kind (None when nothing adapts: a
-    non-adaptive config, or no any-term list)."""
+    non-adaptive config, or no any-term list). Fuse them with :func:`fuse_adapted`, which keeps phrase matches
+    leading under score fusion too."""
     plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, KEYWORD_PHRASE, DOCUMENTS)}
     if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
         return plain, config, None
@@ -177,7 +174,8 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
 
 def fuse_adapted(chosen: Mapping[str, Sequence[Ranked]], fusion: FusionConfig) -> list[Fused]:
     """:func:`fuse` of what :func:`adapt` chose. Rank fusion makes phrase matches lead by weight; score fusion
-    (STANDOUT) cannot bound the other lists' scores that way, so they are moved to the top after it."""
+    (STANDOUT: adapt's only non-RRF output) cannot bound the other lists' scores that way, so the phrase matches
+    are moved to the top after it."""
     fused = fuse(chosen, fusion)
     if fusion.method == "rrf" or not chosen.get(KEYWORD_PHRASE):
         return fused
@@ -225,6 +223,11 @@ def per_retriever(contributions: Mapping[str, float]) -> dict[str, float]:
     return folded
 
 
+# z-scores take their mean and deviation from a list's first ZSCORE_DEPTH hits, so that a deeper window (a later
+# page asks for offset + k candidates) scores the top documents as the first page did.
+ZSCORE_DEPTH = 100
+
+
 def _normalise(hits: Sequence[Ranked], method: str) -> dict[str, float]:
     if not hits:
         return {}
@@ -233,8 +236,9 @@ def _normalise(hits: Sequence[Ranked], method: str) -> dict[str, float]:
         low, high = min(scores), max(scores)
         span = high - low
         return {h.id: (h.score - low) / span if span > 0 else 1.0 for h in hits}
-    mean = sum(scores) / len(scores)
-    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+    head = scores[:ZSCORE_DEPTH]
+    mean = sum(head) / len(head)
+    std = math.sqrt(sum((s - mean) ** 2 for s in head) / len(head))
     return {h.id: (h.score - mean) / std if std > 0 else 0.0 for h in hits}
 
 

@@ -13,7 +13,8 @@ Three ways, each giving the ranking the client-side fusion with the same setting
   document just outside one list's window can rank higher on the server.
 
 Neither server's RRF takes weights (OpenSearch 2.19's score-ranker, Elasticsearch's rrf retriever),
-so weighted RRF, semsearch's default, runs client-side; :func:`unsupported_reason` says why, and the
+so semsearch's default (weighted RRF with an adaptive keyword side, which switches some queries to
+z-scores) runs client-side; :func:`unsupported_reason` says why, and the
 Searcher then fuses on the client.
 """
 

@@ -315,3 +315,27 @@ def test_leading_phrase_matches_keeps_scores_sorted_and_summed():
     assert [f.id for f in led] == ["c", "b", "a"] and [f.score for f in led] == [5.0, 4.0, 3.0]
     assert led[0].contributions == {"keyword": -1.0, "semantic": -1.0, "keyword_phrase": 7.0}
     assert lead_phrase_matches(fused, []) == fused
+
+
+def test_sixteen_hits_never_stand_out():
+    # The best of n z-scores is at most sqrt(n - 1): however far ahead one of 16 hits is, it stays below 4.
+    assert not keyword_stands_out([Ranked("k0", 1e9)] + [Ranked(f"k{i}", 1.0) for i in range(1, 16)])
+    assert keyword_stands_out([Ranked("k0", 1e9)] + [Ranked(f"k{i}", 1.0) for i in range(1, 18)])
+
+
+def test_agreed_rare_terms_stay_rank_fused_even_when_one_stands_out():
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    matches = standing_out("m", 60)
+    lists = {"keyword": [], "keyword_any": matches, "semantic": matches[:10], "documents": 10**6}
+    chosen, fusion, kind = adapt(lists, config, window=100)
+    assert kind == AGREED and fusion.method == "rrf"
+
+
+def test_z_scores_take_their_statistics_from_the_first_hundred_hits():
+    # A deeper window (a later page) adds hits below; the top documents keep their z-scores.
+    hits = standing_out("k", 100)
+    deeper = hits + [Ranked(f"d{i}", 1.0) for i in range(400)]
+    first = {f.id: f.score for f in fuse({"keyword": hits}, FusionConfig("zscore"))}
+    again = {f.id: f.score for f in fuse({"keyword": deeper}, FusionConfig("zscore"))}
+    assert all(again[doc_id] == pytest.approx(score) for doc_id, score in first.items())
+    assert keyword_stands_out(hits) == keyword_stands_out(deeper)

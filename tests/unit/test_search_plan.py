@@ -737,3 +737,35 @@ def test_a_phrase_match_leads_and_its_share_is_the_keyword_retrievers():
             pytest.approx(hit.contributions)
     assert hits[0].explanation["keyword"]["phrase_rank"] == 1
     assert all(hit.explanation["keyword"]["phrase_rank"] is None for hit in hits[1:])
+
+
+def _scored(ids_and_scores):
+    return [{"_id": doc_id, "_score": score} for doc_id, score in ids_and_scores]
+
+
+def test_a_standing_out_bm25_match_is_fused_by_score_and_phrase_matches_still_lead_every_page():
+    # k0 scores far above 99 bunched any-term matches (z > 9); kNN has none of them. By score, k0 comes first;
+    # by rank (the strict list at 0.25 against kNN's 1.0), kNN's first would. "k50" holds the query as a phrase.
+    any_term = [("k0", 60.0)] + [(f"k{i}", 10.0 - 0.01 * i) for i in range(1, 100)]
+    responses = {"keyword": _scored(any_term[:5]), "keyword_any": _scored(any_term),
+                 "semantic": _scored([(f"s{i}", 0.9 - 0.001 * i) for i in range(100)]),
+                 "keyword_phrase": _scored([("k50", 4.0)]), "documents": 10**6}
+    request = SearchRequest("which chapter covers it", k=5, explain=True).validate()
+    hits = hits_from(request, responses)
+    assert [h.id for h in hits][:2] == ["k50", "k0"]
+    assert hits[0].explanation["keyword"]["phrase_rank"] == 1 and hits[0].explanation["keyword"]["rank"] == 51
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    for hit in hits:
+        assert set(hit.contributions) == {"keyword", "semantic"}
+        assert sum(hit.contributions.values()) == pytest.approx(hit.score)
+        assert {name: part["contribution"] for name, part in hit.explanation.items()} == \
+            pytest.approx(hit.contributions)
+    # The next page continues the same order (no phrase match again, no gap).
+    page_two = hits_from(SearchRequest("which chapter covers it", k=5, offset=5).validate(), responses)
+    whole = hits_from(SearchRequest("which chapter covers it", k=10).validate(), responses)
+    assert [h.id for h in hits] + [h.id for h in page_two] == [h.id for h in whole]
+    # Bunched BM25 scores: rank fusion, and kNN's first leads.
+    bunched = {**responses, "keyword_any": _scored([(doc_id, 10.0 - 0.01 * i) for i, (doc_id, _) in
+                                                    enumerate(any_term)]), "keyword_phrase": []}
+    assert hits_from(request, bunched)[0].id == "s0"
