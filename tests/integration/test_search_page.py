@@ -4,8 +4,10 @@ DevTools protocol: a query typed into the box shows hits with their contribution
 import asyncio
 import base64
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -53,13 +55,35 @@ def start_chromium(profile: str) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen([binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                              "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--remote-debugging-port=0",
                              "--window-size=1200,1400", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group: stop_chromium ends the helpers too
     deadline = time.monotonic() + 60
     for line in proc.stderr:  # "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/…"
         if match := re.search(r"ws://127\.0\.0\.1:(\d+)/", line):
             return proc, int(match[1])
         assert time.monotonic() < deadline, "chromium did not open its DevTools port"
     raise AssertionError(f"chromium exited: {proc.wait()}")
+
+
+def stop_chromium(proc: subprocess.Popen) -> None:
+    """Stop the browser and every helper process it started (renderer, zygote, crash handler): one left behind
+    may still write into the profile folder while it is being removed."""
+    for stop in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, stop)
+        except ProcessLookupError:  # the whole group has exited
+            break
+        if stop == signal.SIGTERM:
+            proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)  # any process of the group left?
+            except ProcessLookupError:
+                proc.wait(timeout=30)
+                return
+            time.sleep(0.1)
+    proc.wait(timeout=30)  # only unreaped processes can be left after SIGKILL, and they write nothing
 
 
 async def type_a_query_and_read_the_hits(page_url: str, port: int, screenshot: Path) -> list[dict]:
@@ -97,8 +121,7 @@ def test_a_query_typed_into_the_page_shows_hits_with_contribution_bars(served, d
             hits, typed = asyncio.run(type_a_query_and_read_the_hits(f"{served.url}/?index={dbpedia.name}#token={SERVE_TOKEN}", port,
                                                                      screenshot))
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop_chromium(proc)
     assert typed == QUERY
     assert len(hits) == 10
     assert all(abs(h["keyword"] + h["semantic"] - 100) < 0.5 for h in hits), hits  # each bar is whole
