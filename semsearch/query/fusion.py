@@ -155,29 +155,27 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
         return plain, config, None
     kind, keyword = query_evidence(lists, window)
     weights = {name: config.weight(name) for name in plain}
-    if fused_by_score(kind, lists[KEYWORD_ANY]):  # STANDOUT above: fuse z-scores
+    method = config.method
+    if fused_by_score(kind, lists[KEYWORD_ANY]):  # STANDOUT above: fuse z-scores of the any-term list
+        method, keyword = "zscore", list(lists[KEYWORD_ANY])
         weights[KEYWORD] = config.weight(KEYWORD) * STANDOUT_WEIGHT_FACTOR
-        chosen = {**plain, KEYWORD: list(lists[KEYWORD_ANY])}
-        if lists.get(KEYWORD_PHRASE):  # weight 0: the list only marks who leads (lead_phrase_matches)
-            chosen[KEYWORD_PHRASE] = phrase_lead(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
-            weights[KEYWORD_PHRASE] = 0.0
-        return chosen, FusionConfig("zscore", weights, config.rrf_k), kind
-    weights[KEYWORD] = config.weight(KEYWORD) * KEYWORD_WEIGHT_FACTORS[kind]
-    if kind == EXHAUSTIVE:  # whatever the weights and window: the window's last keyword rank beats rank 1 of the rest
-        weights[KEYWORD] = max(weights[KEYWORD], _leading_weight(weights, KEYWORD, config.rrf_k, window))
+    else:
+        weights[KEYWORD] = config.weight(KEYWORD) * KEYWORD_WEIGHT_FACTORS[kind]
+        if kind == EXHAUSTIVE:  # whatever the weights and window: its last keyword rank beats rank 1 of the rest
+            weights[KEYWORD] = max(weights[KEYWORD], _leading_weight(weights, KEYWORD, config.rrf_k, window))
     chosen = {**plain, KEYWORD: keyword}
-    if lists.get(KEYWORD_PHRASE):  # phrase matches lead, whatever the other lists say (PHRASE above)
+    if lists.get(KEYWORD_PHRASE):  # weight 0: the list only marks who leads (PHRASE above; fuse_adapted)
         chosen[KEYWORD_PHRASE] = phrase_lead(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
-        weights[KEYWORD_PHRASE] = _leading_weight(weights, KEYWORD_PHRASE, config.rrf_k, window, keep_order=True)
-    return chosen, FusionConfig(config.method, weights, config.rrf_k), kind
+        weights[KEYWORD_PHRASE] = 0.0
+    return chosen, FusionConfig(method, weights, config.rrf_k), kind
 
 
 def fuse_adapted(chosen: Mapping[str, Sequence[Ranked]], fusion: FusionConfig) -> list[Fused]:
-    """:func:`fuse` of what :func:`adapt` chose. Rank fusion makes phrase matches lead by weight; score fusion
-    (STANDOUT: adapt's only non-RRF output) cannot bound the other lists' scores that way, so the phrase matches
-    are moved to the top after it."""
+    """:func:`fuse` of what :func:`adapt` chose, the phrase matches (if any) moved to the top in their order: no
+    weight could make them lead under score fusion, whose other scores are unbounded, so one mechanism serves
+    rank and score fusion alike."""
     fused = fuse(chosen, fusion)
-    if fusion.method == "rrf" or not chosen.get(KEYWORD_PHRASE):
+    if not chosen.get(KEYWORD_PHRASE):
         return fused
     return lead_phrase_matches(fused, [hit.id for hit in chosen[KEYWORD_PHRASE]])
 
@@ -199,13 +197,10 @@ def lead_phrase_matches(fused: Sequence[Fused], leaders: Sequence[str]) -> list[
     return led + rest
 
 
-def _leading_weight(weights: Mapping[str, float], name: str, rrf_k: int, window: int, keep_order: bool = False
-                    ) -> float:
-    """An RRF weight for list ``name`` whose last rank of a window outscores rank 1 of every other list together;
-    ``keep_order``: and whose step from one rank to the next does too, so its hits keep its order."""
+def _leading_weight(weights: Mapping[str, float], name: str, rrf_k: int, window: int) -> float:
+    """An RRF weight for list ``name`` whose last rank of a window outscores rank 1 of every other list together."""
     others = sum(weight for other, weight in weights.items() if other != name)
-    spread = (rrf_k + window) * (rrf_k + window + 1) if keep_order else rrf_k + window
-    return 2 * others * spread / (rrf_k + 1)
+    return 2 * others * (rrf_k + window) / (rrf_k + 1)
 
 
 def fuse_hybrid(lists: Mapping[str, Any], config: FusionConfig, window: int) -> list[Fused]:

@@ -12,6 +12,7 @@ from semsearch.query.fusion import (
     Ranked,
     adapt,
     fuse,
+    fuse_adapted,
     fuse_hybrid,
     keyword_evidence,
     keyword_stands_out,
@@ -185,7 +186,7 @@ def test_phrase_matches_lead_in_the_any_term_order_and_the_fusion_ranks_the_rest
              "semantic": ranked("s1", "k1", "s2"), "keyword_phrase": ranked("p1", "p2")}  # no count: nothing is rare
     chosen, fusion, kind = adapt(lists, config, window=window)
     assert kind == STRICT and set(chosen) == {"keyword", "semantic", "keyword_phrase"}
-    fused = fuse(chosen, fusion)
+    fused = fuse_adapted(chosen, fusion)
     assert [f.id for f in fused][:2] == ["p2", "p1"]  # the any-term list has p2 third, p1 fifth
     # Below the phrase matches, the order is the fusion's without them: the strict list and kNN as before.
     without = [f.id for f in fuse_hybrid({n: v for n, v in lists.items() if n != "keyword_phrase"}, config, window)]
