@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Seven collections are written under the directory of this script:
+Eight collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -16,6 +16,8 @@ Seven collections are written under the directory of this script:
   perlfaq          the Perl FAQ (perlfaq1-9.pod of Debian's perl-doc, unpacked
                    under /tmp/perlfaq, README.md): the query is a question, the
                    document its answer.
+  pyfaq            the Python FAQ (faq/*.html of Debian's python3.11-doc,
+                   unpacked under /tmp/pyfaq, README.md): as perlfaq.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -37,6 +39,7 @@ import concurrent.futures
 import glob
 import gzip
 import html
+import html.parser
 import json
 import math
 import os
@@ -50,7 +53,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
-COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq")
+COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1305,14 +1308,135 @@ def build_perlfaq():
           f"answer length min {dlens[0]}, median {statistics.median(dlens)}, max {dlens[-1]}", file=sys.stderr)
 
 
+# ---------------------------------------------------------------------------
+# 8. pyfaq
+# ---------------------------------------------------------------------------
+# The Python FAQ (faq/*.html of Debian's python3.11-doc, not installed here: round 6's held-out set, README.md
+# says how to fetch it); the build stops with a message when that folder is missing.  Each section with no
+# subsection is a question; the query is the question, the document its answer, as for perlfaq.  The rendered
+# HTML is read rather than the reST sources beside it: there Sphinx has resolved the cross-references
+# (:ref:`tutorial-index` is "The Python Tutorial") and left out the hidden test set-up code.
+PYFAQ_DIR = "/tmp/pyfaq/usr/share/doc/python3.11/html/faq"
+PYFAQ_SEED = 20070730
+PYFAQ_N_QUERIES = 200
+PYFAQ_DOC_MIN_WORDS = 20
+PYFAQ_Q_MIN_WORDS = 3
+# Elements whose start and end separate text; other tags (code, span, a, em, ...) run inline.
+PYFAQ_HEADINGS = frozenset("h1 h2 h3 h4 h5 h6".split())
+PYFAQ_BLOCK_TAGS = PYFAQ_HEADINGS | frozenset("p li pre div dt dd tr td th blockquote br dl ul ol table caption"
+                                             .split())
+# The FAQ's sources are pure ASCII: these characters are Sphinx's smartquotes ('qDe') and its :menuselection: arrow
+# ("Start --> Programs"), mapped back so that queries and documents hold what the authors typed (and a user would).
+PYFAQ_UNSMART = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+                               "\u2013": "--", "\u2014": "---", "\u2026": "...", "\u2023": "-->"})
+
+
+class PyfaqPage(html.parser.HTMLParser):
+    """The <section>s of one Sphinx page: for each its heading, its own text (that of its subsections not
+    included) and whether it has subsections.  The permalink marks (headerlink) and the page's table of
+    contents (nav) are left out."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.sections, self.open, self.in_heading, self.skip = [], [], False, None
+
+    def handle_starttag(self, tag, attrs):
+        if self.skip:
+            return
+        if tag == "nav" or (tag == "a" and "headerlink" in (dict(attrs).get("class") or "").split()):
+            self.skip = tag
+        elif tag == "section":
+            if self.open:
+                self.open[-1]["has_sub"] = True
+            self.sections.append({"title": [], "text": [], "has_sub": False, "depth": len(self.open)})
+            self.open.append(self.sections[-1])
+        elif self.open and tag in PYFAQ_BLOCK_TAGS:
+            self.in_heading = self.in_heading or tag in PYFAQ_HEADINGS
+            self.open[-1]["text"].append(" ")
+
+    def handle_endtag(self, tag):
+        if self.skip:
+            self.skip = None if tag == self.skip else self.skip
+        elif tag == "section" and self.open:
+            self.open.pop()
+        elif self.open and tag in PYFAQ_BLOCK_TAGS:
+            self.in_heading = self.in_heading and tag not in PYFAQ_HEADINGS
+            self.open[-1]["text"].append(" ")
+
+    def handle_data(self, data):
+        if self.open and not self.skip:
+            self.open[-1]["title" if self.in_heading else "text"].append(data)
+
+
+def pyfaq_entries(path):
+    """(number, question, answer) for every section of the page below its title that has no subsection,
+    numbered by position among them (from 0).  Code examples stay, as text; whitespace is collapsed."""
+    page = PyfaqPage()
+    with open(path, encoding="utf-8") as f:
+        page.feed(f.read())
+    page.close()
+    items = [s for s in page.sections if s["depth"] > 0 and not s["has_sub"]]
+    plain = lambda parts: norm_ws("".join(parts).translate(PYFAQ_UNSMART))  # noqa: E731
+    return [(i, plain(s["title"]), plain(s["text"])) for i, s in enumerate(items)]
+
+
+def pyfaq_pages():
+    """The FAQ's pages in name order (index.html only lists them)."""
+    return [p for p in sorted(glob.glob(os.path.join(PYFAQ_DIR, "*.html"))) if os.path.basename(p) != "index.html"]
+
+
+def build_pyfaq():
+    if not os.path.isdir(PYFAQ_DIR):
+        sys.exit(f"[pyfaq] no {PYFAQ_DIR}: README.md says how to fetch python3.11-doc (or build --only another)")
+    docs, pool, seen = [], [], set()
+    n_items = n_short = n_dup = 0
+    for path in pyfaq_pages():
+        page = os.path.basename(path)[:-len(".html")]
+        for number, question, answer in pyfaq_entries(path):
+            n_items += 1
+            if len(answer.split()) < PYFAQ_DOC_MIN_WORDS:
+                n_short += 1
+                print(f"[pyfaq] skipped (answer under {PYFAQ_DOC_MIN_WORDS} words): {page}: {question!r}",
+                      file=sys.stderr)
+                continue
+            if answer.lower() in seen:
+                n_dup += 1
+                continue
+            seen.add(answer.lower())
+            doc_id = f"pyfaq-{page}-{number:04d}"
+            docs.append((doc_id, "", answer))
+            if len(WORD_RE.findall(question)) >= PYFAQ_Q_MIN_WORDS:
+                pool.append((doc_id, question))
+    counts = collections.Counter(q.lower() for _, q in pool)
+    for q in sorted(q for q, c in counts.items() if c > 1):
+        print(f"[pyfaq] question asked {counts[q]} times, dropped: {q!r}", file=sys.stderr)
+    pool = [(d, q) for d, q in pool if counts[q.lower()] == 1]  # a question asked twice is ambiguous
+    chosen = sorted(random.Random(PYFAQ_SEED).sample(pool, min(PYFAQ_N_QUERIES, len(pool))))
+    queries, qrels = [], []
+    for i, (d, q) in enumerate(chosen):
+        queries.append((f"pyf-q{i:04d}", q))
+        qrels.append((f"pyf-q{i:04d}", d, 1))
+    print(f"[pyfaq] {PYFAQ_DIR}: {n_items} questions, {n_short} with an answer under {PYFAQ_DOC_MIN_WORDS} "
+          f"words, {n_dup} duplicate answers, {len(docs)} answers, {len(pool)} with an unambiguous question of "
+          f"{PYFAQ_Q_MIN_WORDS}+ words", file=sys.stderr)
+    write_collection("pyfaq", docs, queries, qrels)
+    lens = sorted(len(q.split()) for _, q in queries)
+    dlens = sorted(len(t.split()) for _, _, t in docs)
+    per_page = collections.Counter(d.split("-")[1] for _, d, _ in qrels)
+    print(f"[pyfaq] query length (words) min {lens[0]}, median {statistics.median(lens)}, max {lens[-1]}; "
+          f"answer length min {dlens[0]}, median {statistics.median(dlens)}, max {dlens[-1]}; queries per page "
+          + ", ".join(f"{p} {n}" for p, n in per_page.most_common()), file=sys.stderr)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
-            "perlfaq": build_perlfaq}
+            "perlfaq": build_perlfaq, "pyfaq": build_pyfaq}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection")
+    ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq and pyfaq "
+                                                         "need the packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
                          "same): for measuring with less noise; needs --out, as the committed collections hold the "
@@ -1321,11 +1445,12 @@ def main():
     args = ap.parse_args()
     if args.all_queries and os.path.abspath(args.out) == HERE:
         ap.error("--all-queries writes other query sets than the committed samples: give it --out DIR")
-    global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES
+    global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
+        PYFAQ_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
-            sys.maxsize
+            PYFAQ_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
