@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Eight collections are written under the directory of this script:
+Nine collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -18,6 +18,8 @@ Eight collections are written under the directory of this script:
                    document its answer.
   pyfaq            the Python FAQ (faq/*.html of Debian's python3.11-doc,
                    unpacked under /tmp/pyfaq, README.md): as perlfaq.
+  debfaq           the Debian FAQ (*.en.html of Debian's debian-faq, unpacked
+                   under /tmp/debfaq, README.md): as pyfaq.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -53,7 +55,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
-COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq")
+COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
+               "debfaq")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1368,10 +1371,10 @@ class PyfaqPage(html.parser.HTMLParser):
             self.open[-1]["title" if self.in_heading else "text"].append(data)
 
 
-def pyfaq_entries(path):
+def pyfaq_entries(path, page_class=PyfaqPage):
     """(number, question, answer) for every section of the page below its title that has no subsection,
     numbered by position among them (from 0).  Code examples stay, as text; whitespace is collapsed."""
-    page = PyfaqPage()
+    page = page_class()
     with open(path, encoding="utf-8") as f:
         page.feed(f.read())
     page.close()
@@ -1388,55 +1391,156 @@ def pyfaq_pages():
 def build_pyfaq():
     if not os.path.isdir(PYFAQ_DIR):
         sys.exit(f"[pyfaq] no {PYFAQ_DIR}: README.md says how to fetch python3.11-doc (or build --only another)")
-    docs, pool, seen = [], [], set()
+    pages = [(os.path.basename(p)[:-len(".html")], pyfaq_entries(p)) for p in pyfaq_pages()]
+    build_faq("pyfaq", "pyf", PYFAQ_DIR, pages, PYFAQ_SEED, PYFAQ_N_QUERIES, PYFAQ_DOC_MIN_WORDS, PYFAQ_Q_MIN_WORDS)
+
+
+def build_faq(name, query_prefix, source, pages, seed, n_queries, doc_min_words, q_min_words, unit="page"):
+    """pyfaq's (and debfaq's) collection from pages: [(page, [(number, question, answer), ...]), ...].  One
+    document `NAME-PAGE-NNNN` per answer of doc_min_words+ words (exact duplicates dropped), the question not in
+    it; the queries a seeded sample of min(n_queries, candidates) of the questions of q_min_words+ words that
+    no other kept item asks too (case-insensitive), each judged against its own answer."""
+    docs, pool, seen, page_of = [], [], set(), {}
     n_items = n_short = n_dup = 0
-    for path in pyfaq_pages():
-        page = os.path.basename(path)[:-len(".html")]
-        for number, question, answer in pyfaq_entries(path):
+    for page, entries in pages:
+        for number, question, answer in entries:
             n_items += 1
-            if len(answer.split()) < PYFAQ_DOC_MIN_WORDS:
+            if len(answer.split()) < doc_min_words:
                 n_short += 1
-                print(f"[pyfaq] skipped (answer under {PYFAQ_DOC_MIN_WORDS} words): {page}: {question!r}",
+                print(f"[{name}] skipped (answer under {doc_min_words} words): {page}: {question!r}",
                       file=sys.stderr)
                 continue
             if answer.lower() in seen:
                 n_dup += 1
                 continue
             seen.add(answer.lower())
-            doc_id = f"pyfaq-{page}-{number:04d}"
+            doc_id = f"{name}-{page}-{number:04d}"
             docs.append((doc_id, "", answer))
-            if len(WORD_RE.findall(question)) >= PYFAQ_Q_MIN_WORDS:
+            page_of[doc_id] = page
+            if len(WORD_RE.findall(question)) >= q_min_words:
                 pool.append((doc_id, question))
     counts = collections.Counter(q.lower() for _, q in pool)
     for q in sorted(q for q, c in counts.items() if c > 1):
-        print(f"[pyfaq] question asked {counts[q]} times, dropped: {q!r}", file=sys.stderr)
+        print(f"[{name}] question asked {counts[q]} times, dropped: {q!r}", file=sys.stderr)
     pool = [(d, q) for d, q in pool if counts[q.lower()] == 1]  # a question asked twice is ambiguous
-    chosen = sorted(random.Random(PYFAQ_SEED).sample(pool, min(PYFAQ_N_QUERIES, len(pool))))
+    chosen = sorted(random.Random(seed).sample(pool, min(n_queries, len(pool))))
     queries, qrels = [], []
     for i, (d, q) in enumerate(chosen):
-        queries.append((f"pyf-q{i:04d}", q))
-        qrels.append((f"pyf-q{i:04d}", d, 1))
-    print(f"[pyfaq] {PYFAQ_DIR}: {n_items} questions, {n_short} with an answer under {PYFAQ_DOC_MIN_WORDS} "
+        queries.append((f"{query_prefix}-q{i:04d}", q))
+        qrels.append((f"{query_prefix}-q{i:04d}", d, 1))
+    print(f"[{name}] {source}: {n_items} questions, {n_short} with an answer under {doc_min_words} "
           f"words, {n_dup} duplicate answers, {len(docs)} answers, {len(pool)} with an unambiguous question of "
-          f"{PYFAQ_Q_MIN_WORDS}+ words", file=sys.stderr)
-    write_collection("pyfaq", docs, queries, qrels)
+          f"{q_min_words}+ words", file=sys.stderr)
+    write_collection(name, docs, queries, qrels)
     lens = sorted(len(q.split()) for _, q in queries)
     dlens = sorted(len(t.split()) for _, _, t in docs)
-    per_page = collections.Counter(d.split("-")[1] for _, d, _ in qrels)
-    print(f"[pyfaq] query length (words) min {lens[0]}, median {statistics.median(lens)}, max {lens[-1]}; "
-          f"answer length min {dlens[0]}, median {statistics.median(dlens)}, max {dlens[-1]}; queries per page "
-          + ", ".join(f"{p} {n}" for p, n in per_page.most_common()), file=sys.stderr)
+    per_page = collections.Counter(page_of[d] for _, d, _ in qrels)
+    print(f"[{name}] query length (words) min {lens[0]}, median {statistics.median(lens)}, max {lens[-1]}; "
+          f"answer length min {dlens[0]}, median {statistics.median(dlens)}, max {dlens[-1]}; documents per {unit} "
+          + ", ".join(f"{p} {n}" for p, n in collections.Counter(page_of.values()).most_common())
+          + f"; queries per {unit} " + ", ".join(f"{p} {n}" for p, n in per_page.most_common()), file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------
+# 9. debfaq
+# ---------------------------------------------------------------------------
+# The Debian FAQ (the English chapters, *.en.html, of Debian's debian-faq, not installed here: round 6's second
+# held-out set, README.md says how to fetch it); the build stops with a message when that folder is missing.
+# Built as pyfaq, from DocBook's HTML rather than Sphinx's: a section with no subsection whose heading is a
+# question is an item; the query is the question (its section number stripped), the document its answer.
+DEBFAQ_DIR = "/tmp/debfaq/usr/share/doc/debian/FAQ"
+DEBFAQ_SEED = 20070731
+DEBFAQ_N_QUERIES = 200
+DEBFAQ_DOC_MIN_WORDS = 20
+DEBFAQ_Q_MIN_WORDS = 3
+DEBFAQ_NUMBER_RE = re.compile(r"^\d+(?:\.\d+)*\.\s+")  # "3.1.10. " before a heading
+
+
+class DebfaqPage(PyfaqPage):
+    """PyfaqPage for DocBook XSL's HTML: a <div class="section"> (the chapter's <div class="chapter"> at the
+    top) is a section; the chapter's table of contents (<div class="toc">, no <div> inside) is left out; a
+    footnote, which DocBook gathers at the chapter's end, goes, with its [N] mark, to the end of the section
+    that cites it."""
+
+    def __init__(self):
+        super().__init__()
+        self.divs, self.cites = [], {}  # the open <div>s: "section", "note" or None; footnote id -> section
+
+    def handle_starttag(self, tag, attrs):
+        if self.skip:
+            return
+        attrs_d = dict(attrs)
+        cls = (attrs_d.get("class") or "").split()
+        if tag == "div" and "toc" in cls:
+            self.skip = "div"
+            return
+        if tag == "a" and "footnote" in cls and self.open:
+            self.cites[attrs_d.get("id")] = self.open[-1]
+        if tag == "div":
+            note_of = self.cites.get((attrs_d.get("id") or "")[len("ftn."):]) if "footnote" in cls else None
+            if "section" in cls or "chapter" in cls:
+                self.divs.append("section")
+                tag = "section"
+            elif note_of is not None:
+                self.divs.append("note")
+                self.open.append(note_of)
+            else:
+                self.divs.append(None)
+        super().handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if tag == "div" and not self.skip and self.divs:
+            kind = self.divs.pop()
+            if kind == "note":
+                super().handle_endtag(tag)
+                self.open.pop()
+                return
+            if kind == "section":
+                tag = "section"
+        super().handle_endtag(tag)
+
+
+def debfaq_entries(path):
+    """(number, question, answer) for every FAQ item of a chapter, numbered by position among them (from 0): the
+    sections with no subsection whose heading holds a question mark, as pyfaq_entries reads them, the section
+    number stripped from the heading; and the headings of the other sections with no subsection (topics such as
+    `dpkg` or `Authors`, which are not questions)."""
+    leaves = [(DEBFAQ_NUMBER_RE.sub("", q), a) for _, q, a in pyfaq_entries(path, DebfaqPage)]
+    return [(i, q, a) for i, (q, a) in enumerate((q, a) for q, a in leaves if "?" in q)], \
+        [q for q, _ in leaves if "?" not in q]
+
+
+def debfaq_chapters():
+    """The English chapters in name order (index.en.html is the title page and table of contents; the *.html
+    beside them are links to them)."""
+    return [p for p in sorted(glob.glob(os.path.join(DEBFAQ_DIR, "*.en.html")))
+            if os.path.basename(p) != "index.en.html"]
+
+
+def build_debfaq():
+    if not os.path.isdir(DEBFAQ_DIR):
+        sys.exit(f"[debfaq] no {DEBFAQ_DIR}: README.md says how to fetch debian-faq (or build --only another)")
+    chapters = []
+    for path in debfaq_chapters():
+        chapter = os.path.basename(path)[:-len(".en.html")]
+        entries, topics = debfaq_entries(path)
+        for topic in topics:
+            print(f"[debfaq] skipped (heading not a question): {chapter}: {topic!r}", file=sys.stderr)
+        chapters.append((chapter, entries))
+    build_faq("debfaq", "dbf", DEBFAQ_DIR, chapters, DEBFAQ_SEED, DEBFAQ_N_QUERIES, DEBFAQ_DOC_MIN_WORDS,
+              DEBFAQ_Q_MIN_WORDS, unit="chapter")
 
 
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
-            "perlfaq": build_perlfaq, "pyfaq": build_pyfaq}
+            "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq and pyfaq "
-                                                         "need the packages README.md says to unpack under /tmp)")
+    ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq "
+                                                         "and debfaq need the packages README.md says to unpack "
+                                                         "under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
                          "same): for measuring with less noise; needs --out, as the committed collections hold the "
@@ -1446,11 +1550,11 @@ def main():
     if args.all_queries and os.path.abspath(args.out) == HERE:
         ap.error("--all-queries writes other query sets than the committed samples: give it --out DIR")
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
-        PYFAQ_N_QUERIES
+        PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
-            PYFAQ_N_QUERIES = sys.maxsize
+            PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
