@@ -35,13 +35,14 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # Earlier defaults, side by side: "old", before issue 15 (plain weighted RRF, rank constant 20, strict list);
 # "round1", issue 15's first adaptive default (rank constant 30, rare terms always keyword-led: no AGREED);
 # "round3", the default before phrase matches led (round 4); "round4", before queries whose best BM25 match stands
-# out were fused by score (round 5).
+# out were fused by score (round 5); "round5", before queries whose best kNN match is far ahead were (round 6).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
-            "round3": DEFAULT_FUSION, "round4": DEFAULT_FUSION}
+            "round3": DEFAULT_FUSION, "round4": DEFAULT_FUSION, "round5": DEFAULT_FUSION}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
+NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
 
 
 def without_phrase(lists: dict) -> dict:
@@ -53,14 +54,15 @@ def without_phrase(lists: dict) -> dict:
 @contextmanager
 def earlier_rules(label: str):
     """The adaptive side as an earlier default had it: no AGREED kind ("round1": the semantic page never counts as
-    agreeing), no score fusion (a standing-out BM25 match never counts as one)."""
-    share, standout = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z
+    agreeing), no score fusion (a standing-out BM25 match, or a kNN match far ahead, never counts as one)."""
+    share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
     fusion_module.STANDOUT_Z = math.inf if label in NEVER_BY_SCORE else standout
+    fusion_module.DENSE_GAP_Z = math.inf if label in NEVER_DENSE_LEAD else gap
     try:
         yield
     finally:
-        fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z = share, standout
+        fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z = share, standout, gap
 
 
 def dump(index: str, collection: str, out: Path, folder: Path | None = None) -> None:

@@ -38,8 +38,8 @@ class FusionConfig:
     ``adaptive`` (given with ``rrf``, as its factors are about ranks): the keyword side adapts to each query
     (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and
     the keyword matches first when they are few; for a query whose best BM25 match stands out
-    (:func:`keyword_stands_out`) the adaptive side itself switches to z-scores; documents holding the query
-    as a phrase lead (:func:`phrase_lead`). The default fusion is adaptive; it runs on the client only.
+    (:func:`keyword_stands_out`), or whose best kNN match is far ahead of its second (:func:`dense_leads`), the
+    adaptive side itself switches to z-scores; documents holding the query as a phrase lead (:func:`phrase_lead`). The default fusion is adaptive; it runs on the client only.
     """
 
     method: str = "rrf"
@@ -115,8 +115,36 @@ def keyword_stands_out(any_term: Sequence[Ranked]) -> bool:
 
 
 def fused_by_score(kind: str, any_term: Sequence[Ranked]) -> bool:
-    """Whether adaptive fusion fuses a query's lists by score (STANDOUT), given its keyword evidence's kind."""
+    """Whether adaptive fusion fuses a query's lists by score because BM25's best match stands out (STANDOUT),
+    given its keyword evidence's kind."""
     return kind in (STRICT, FALLBACK) and keyword_stands_out(any_term)
+
+
+# DENSE LEAD: a STRICT or FALLBACK query not fused by score for BM25 (STANDOUT), whose best kNN match is far ahead of
+# its second (by DENSE_GAP_Z standard deviations of the kNN list's first ZSCORE_DEPTH scores or more), is fused by
+# z-scores too: the kNN list and the kind's keyword list at weight × DENSE_LEAD_WEIGHT_FACTOR. Rank fusion gives a
+# document that both lists hold at middling ranks more than kNN's clear first; where the question's own answer shares
+# few of its words (FAQs: how do I…? over answers), that pushed the answer down, and hybrid fell 0.03–0.06 below
+# semantic search. z-scores keep a lead as wide as the dense model saw it (docs/benchmarks.md, "Round 6").
+DENSE_GAP_Z = 0.75
+DENSE_LEAD_WEIGHT_FACTOR = 2.0  # the default keyword weight 0.25 becomes 0.5 beside kNN's 1.0
+DENSE_LEAD_MIN_HITS = 10  # a page: the deviation of fewer scores says little (two hits are always 2 apart)
+
+
+def dense_leads(semantic: Sequence[Ranked]) -> bool:
+    """Whether the kNN list's first hit scores DENSE_GAP_Z or more standard deviations (of the list's first
+    ZSCORE_DEPTH scores) above its second; never for a list shorter than DENSE_LEAD_MIN_HITS."""
+    if len(semantic) < DENSE_LEAD_MIN_HITS:
+        return False
+    head = [hit.score for hit in semantic[:ZSCORE_DEPTH]]
+    mean = sum(head) / len(head)
+    std = math.sqrt(sum((score - mean) ** 2 for score in head) / len(head))
+    return std > 0 and (head[0] - head[1]) / std >= DENSE_GAP_Z
+
+
+def fused_for_dense_lead(kind: str, any_term: Sequence[Ranked], semantic: Sequence[Ranked]) -> bool:
+    """Whether adaptive fusion fuses a query's lists by score because kNN's best match is far ahead (DENSE LEAD)."""
+    return kind in (STRICT, FALLBACK) and not keyword_stands_out(any_term) and dense_leads(semantic)
 
 
 # PHRASE: a document that holds a query of several words as a phrase, in the query's order, is the most precise
@@ -159,6 +187,9 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
     if fused_by_score(kind, lists[KEYWORD_ANY]):  # STANDOUT above: fuse z-scores of the any-term list
         method, keyword = "zscore", list(lists[KEYWORD_ANY])
         weights[KEYWORD] = config.weight(KEYWORD) * STANDOUT_WEIGHT_FACTOR
+    elif fused_for_dense_lead(kind, lists[KEYWORD_ANY], lists.get(SEMANTIC, ())):  # DENSE LEAD above
+        method = "zscore"
+        weights[KEYWORD] = config.weight(KEYWORD) * DENSE_LEAD_WEIGHT_FACTOR
     else:
         weights[KEYWORD] = config.weight(KEYWORD) * KEYWORD_WEIGHT_FACTORS[kind]
         if kind == EXHAUSTIVE:  # whatever the weights and window: its last keyword rank beats rank 1 of the rest

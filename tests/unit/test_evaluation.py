@@ -139,3 +139,9 @@ def test_candidate_health_counts_the_queries_fused_by_score():
     health = candidate_health(lists, window=100)
     assert health["keyword_evidence"] == {"strict": 1, "fallback": 2, "exhaustive": 1}
     assert health["fused_by_score"] == 2  # not the bunched scores, nor the rare terms (EXHAUSTIVE keeps ranks)
+    assert health["fused_for_dense_lead"] == 0  # kNN's first is 0.001 ahead of its second: no lead
+    leading = [Ranked("s-top", 0.99)] + semantic[1:]
+    lists = {name: {**per_query, "semantic": leading} for name, per_query in lists.items()}
+    health = candidate_health(lists, window=100)
+    # Only the bunched query: the standing-out ones are fused by score for BM25, the rare terms keep ranks.
+    assert health["fused_by_score"] == 2 and health["fused_for_dense_lead"] == 1

@@ -2,6 +2,8 @@ import pytest
 
 from semsearch.query.fusion import (
     AGREED,
+    DENSE_GAP_Z,
+    DENSE_LEAD_WEIGHT_FACTOR,
     EXHAUSTIVE,
     FALLBACK,
     KEYWORD_WEIGHT_FACTORS,
@@ -11,6 +13,7 @@ from semsearch.query.fusion import (
     FusionConfig,
     Ranked,
     adapt,
+    dense_leads,
     fuse,
     fuse_adapted,
     fuse_hybrid,
@@ -280,6 +283,57 @@ def test_a_standing_out_query_fuses_z_scores_of_the_any_term_list():
         for item in fused:
             assert set(item.contributions) == {"keyword", "semantic"}
             assert sum(item.contributions.values()) == pytest.approx(item.score)
+
+
+def dense_leading(prefix, count, gap):
+    """A kNN list whose first hit is ``gap`` above the second, the rest 0.001 apart."""
+    rest = bunched(prefix, count, top=0.8, step=0.001)[1:]
+    return [Ranked(f"{prefix}0", 0.8 - 0.001 + gap)] + rest
+
+
+def gap_in_deviations(hits):
+    scores = [hit.score for hit in hits]
+    mean = sum(scores) / len(scores)
+    return (scores[0] - scores[1]) / (sum((s - mean) ** 2 for s in scores) / len(scores)) ** 0.5
+
+
+def test_a_knn_hit_far_ahead_of_its_second_leads_and_an_even_list_does_not():
+    assert dense_leads(dense_leading("s", 100, gap=0.1))
+    assert not dense_leads(bunched("s", 100, top=0.9, step=0.001))
+    assert not dense_leads([]) and not dense_leads([Ranked("s", 0.5)] * 50)
+    # Fewer hits than a page never lead: two are always 2 deviations apart.
+    assert not dense_leads(dense_leading("s", 9, gap=0.1)) and dense_leads(dense_leading("s", 10, gap=0.1))
+    # The bound is in the list's own deviations: either side of DENSE_GAP_Z.
+    near = [dense_leading("s", 100, gap=g) for g in (0.02, 0.03)]
+    below, above = sorted(near, key=gap_in_deviations)
+    assert gap_in_deviations(below) < DENSE_GAP_Z <= gap_in_deviations(above)
+    assert not dense_leads(below) and dense_leads(above)
+
+
+def test_a_query_whose_knn_first_is_far_ahead_fuses_z_scores_of_its_own_keyword_list():
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    semantic = dense_leading("s", 100, gap=0.1)
+    both = semantic[1]  # held by both lists: BM25's first, kNN's second
+    any_term = [Ranked(both.id, 20.0)] + bunched("k", 100, top=19.9, step=0.1)[1:]
+    for strict in ([], any_term[:3]):  # FALLBACK (the any-term list stands in) and STRICT alike
+        lists = {"keyword": strict, "keyword_any": any_term, "semantic": semantic, "documents": 10**6}
+        chosen, fusion, kind = adapt(lists, config, window=100)
+        assert kind == (STRICT if strict else FALLBACK)
+        assert fusion.method == "zscore" and chosen["keyword"] == (strict or any_term)
+        assert fusion.weight("keyword") == 0.25 * DENSE_LEAD_WEIGHT_FACTOR and fusion.weight("semantic") == 1.0
+        # kNN's clear first leads; rank fusion of the same lists puts the document both hold first.
+        fused = fuse_hybrid(lists, config, window=100)
+        assert fused[0].id == "s0"
+        even = {**lists, "semantic": [Ranked("s0", 0.8)] + semantic[1:]}
+        assert adapt(even, config, window=100)[1].method == "rrf"
+        assert fuse_hybrid(even, config, window=100)[0].id == both.id
+        for item in fused:
+            assert sum(item.contributions.values()) == pytest.approx(item.score)
+    # BM25's standout comes first: its any-term list at its own weight; rare terms keep ranks.
+    standout = {"keyword": [], "keyword_any": standing_out("k", 100), "semantic": semantic, "documents": 10**6}
+    assert adapt(standout, config, window=100)[1].weight("keyword") == 0.25 * STANDOUT_WEIGHT_FACTOR
+    rare = {"keyword": [], "keyword_any": bunched("k", 60), "semantic": semantic, "documents": 10**6}
+    assert adapt(rare, config, window=100)[1].method == "rrf"
 
 
 def test_rare_terms_stay_rank_fused_even_when_one_stands_out():
