@@ -85,9 +85,41 @@ def index_info(name: str) -> None:
                     "dimension": info.dimension, "text_fields": info.text_fields, "fingerprint": info.fingerprint,
                     "vector_mapping": mapping.get("properties", {}).get(info.vector_field),
                     "knn": info.meta.get("knn"), "passages": info.meta.get("passages"),
+                    "fusion": info.meta.get("fusion"),  # stored by semsearch eval --tune --save / index fusion
                     "semsearch_version": info.meta.get("semsearch_version"),
                     "versions": describe_versions(client, name), "cluster": cluster})
     click.echo(json.dumps(summary, indent=2))
+
+
+@index.command("fusion")
+@click.argument("name")
+@click.option("--fusion", "fusion_method", type=click.Choice(["rrf", "minmax", "zscore", "sum"]), default=None,
+              help="Plain fusion method to store (without it, weights and --rrf-k tune the default adaptive fusion).")
+@click.option("--keyword-weight", type=float, default=None, help="Weight of the BM25 list.")
+@click.option("--semantic-weight", type=float, default=None, help="Weight of the kNN list.")
+@click.option("--rrf-k", type=click.IntRange(min=1), default=None, help="RRF rank constant.")
+@click.option("--clear", is_flag=True, help="Remove the stored fusion: searches use the default again.")
+def index_fusion(name: str, fusion_method: str | None, keyword_weight: float | None, semantic_weight: float | None,
+                 rrf_k: int | None, clear: bool) -> None:
+    """Show, store or remove (--clear) the hybrid fusion NAME keeps: searches of NAME that name no fusion use it
+    (Searcher, search, eval, serve). semsearch eval --tune --save stores the best one found on judged queries."""
+    from semsearch.engines.opensearch import make_client  # noqa: PLC0415
+    from semsearch.index.manage import get_index_info  # noqa: PLC0415
+    from semsearch.query.stored_fusion import fusion_entry, store_fusion  # noqa: PLC0415
+    from semsearch.query.tuning import Scored  # noqa: PLC0415
+
+    fusion = fusion_from_options(fusion_method, keyword_weight, semantic_weight, rrf_k)
+    if clear and fusion is not None:
+        raise click.UsageError("--clear removes the stored fusion; it takes no fusion options")
+    client = make_client(load_settings())
+    if clear or fusion is not None:
+        changed = store_fusion(client, name, None if clear else fusion_entry(fusion, {"by": "semsearch index fusion"}))
+        done = "removed the stored fusion of" if clear else f"stored {Scored(fusion, 0, 0).describe()} in"
+        click.echo(f"{done} {', '.join(changed)}; searches that name no fusion now use "
+                   f"{'the default' if clear else 'it'} (a running searcher within 30 s)")
+        return
+    entry = get_index_info(client, name).meta.get("fusion")
+    click.echo(json.dumps(entry, indent=2) if entry else f"{name!r} keeps no fusion: searches use the default")
 
 
 def _count_lines(paths: tuple[str, ...]) -> int | None:
@@ -345,21 +377,34 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
               help="Mode to evaluate (repeatable); default: all three.")
 @click.option("--tune", is_flag=True, help="Also try a grid of fusion methods and weights on these judgments "
               "and print the best; the defaults are not changed.")
+@click.option("--save", is_flag=True, help="With --tune: store the best fusion in the index when it beats the "
+              "current one, so that searches of the index that name no fusion use it (semsearch index fusion "
+              "NAME --clear removes it).")
 @_fusion_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last line.")
 def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes: tuple[str, ...], tune: bool,
-                     fusion_method: str | None, keyword_weight: float | None, semantic_weight: float | None,
-                     rrf_k: int | None, window: int | None, as_json: bool) -> None:
+                     save: bool, fusion_method: str | None, keyword_weight: float | None,
+                     semantic_weight: float | None, rrf_k: int | None, window: int | None, as_json: bool) -> None:
     """nDCG@10 and Recall@100 per mode on BEIR-format queries and qrels, and hybrid's margin over the better
     single mode with its standard error."""
     from semsearch.query.evaluation import evaluate, hybrid_margin, judged_ids, load_qrels, load_queries  # noqa: PLC0415
     from semsearch.query.search import Searcher  # noqa: PLC0415
+    from semsearch.query.stored_fusion import stored_fusion  # noqa: PLC0415
+    from semsearch.query.tuning import Scored  # noqa: PLC0415
 
+    if save and not tune:
+        raise click.UsageError("--save stores what --tune finds: pass --tune too")
     queries = load_queries(queries_path)
     qrels = load_qrels(qrels_path)
     searcher = Searcher(load_settings())
     fusion = fusion_from_options(fusion_method, keyword_weight, semantic_weight, rrf_k)
-    results: dict = {}
+    stored = stored_fusion(searcher.index_info(index_name))
+    current = searcher.fusion_for(searcher.index_info(index_name), fusion)
+    results: dict = {"hybrid_fusion": {"fusion": Scored(current, 0, 0).describe(),
+                                       "stored_in_index": fusion is None and stored is not None}}
+    if not as_json and fusion is None and stored is not None:
+        click.echo(f"hybrid fuses with the setting stored in {index_name!r}: {Scored(stored, 0, 0).describe()} "
+                   f"(semsearch index fusion {index_name} --clear: the default again)")
     per_query: dict[str, dict[str, float]] = {}
     window = max(100, window or searcher.window)  # candidates per retriever: enough for Recall@100
     for mode in modes or ("keyword", "semantic", "hybrid"):
@@ -385,7 +430,7 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
                       for q in judged_ids(queries, qrels)}
         results["candidates"] = _candidate_health(candidates, window, as_json)
     if tune:
-        results["tune"] = _tune(searcher, candidates, qrels, fusion, window, results, as_json)
+        results["tune"] = _tune(index_name, searcher, candidates, qrels, current, window, results, as_json, save)
     if as_json:
         click.echo(json.dumps(results))
 
@@ -423,16 +468,20 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
             click.echo(f"  adaptive keyword side (the default fusion's) {kind}: {count}")
         click.echo(f"  fused by score, BM25's best match standing out (the default fusion's): "
                    f"{health['fused_by_score']}")
+        click.echo(f"  fused by score, kNN's best match far ahead of its second (the default fusion's): "
+                   f"{health['fused_for_dense_lead']}")
         click.echo(f"  led by documents holding the query as a phrase (the default fusion's): {health['phrase_led']}")
     return health
 
 
-def _tune(searcher, candidates: dict, qrels: dict, fusion, window: int, results: dict, as_json: bool) -> dict:
-    from semsearch.query.tuning import fusion_grid, score_fusion, tune  # noqa: PLC0415
+def _tune(index_name: str, searcher, candidates: dict, qrels: dict, fusion, window: int, results: dict,
+          as_json: bool, save: bool) -> dict:
+    from semsearch.query.tuning import cross_check, fusion_grid, score_fusion, tune  # noqa: PLC0415
 
     judged = list(candidates)
     ranking = tune(candidates, qrels, fusion_grid(), window)
-    current = score_fusion(fusion or searcher.fusion, candidates, qrels, window)
+    current = score_fusion(fusion, candidates, qrels, window)
+    checked = cross_check(candidates, qrels, fusion_grid(), fusion, window)
     best = ranking[0]
     singles = {m: results[m]["ndcg@10"] for m in ("keyword", "semantic") if m in results}
     summary = {"best": {"fusion": best.describe(), "ndcg@10": round(best.ndcg, 4), "recall@100": round(best.recall, 4)},
@@ -441,17 +490,47 @@ def _tune(searcher, candidates: dict, qrels: dict, fusion, window: int, results:
                "top": [{"fusion": s.describe(), "ndcg@10": round(s.ndcg, 4)} for s in ranking[:5]]}
     if singles:
         summary["gain_over_best_single_mode"] = round(best.ndcg - max(singles.values()), 4)
+    if checked is not None:
+        summary["cross_check"] = {"gain_over_current": round(checked.gain, 4), "folds": len(checked.choices),
+                                  "chosen": list(checked.choices)}
+    if save:
+        summary["saved"] = _save_tuned(index_name, searcher, best, current, len(judged), checked)
     if not as_json:
         click.echo(f"tuning over {len(ranking)} fusion settings on {len(judged)} judged queries:")
         for entry in ranking[:5]:
             click.echo(f"  nDCG@10 {entry.ndcg:.4f}  {entry.describe()}")
         click.echo(f"best: {best.describe()}: nDCG@10 {best.ndcg:.4f}, {best.ndcg - current.ndcg:+.4f} over the "
                    f"current setting ({current.describe()}, {current.ndcg:.4f})")
-        click.echo("the defaults are unchanged; to use it, pass these settings as FusionConfig(...) to Searcher, "
-                   "or as --fusion/--keyword-weight/--semantic-weight/--rrf-k to search and eval (an "
-                   "'adaptive=true' setting: the weights and --rrf-k without --fusion). A setting tuned on few "
-                   "queries may not carry over to others.")
+        if checked is not None:
+            click.echo(f"tuned on half of the queries, scored on the other half (both ways): {checked.gain:+.4f} "
+                       "nDCG@10 over the current setting"
+                       + ("" if checked.gain > 0 else ": tuning on these judgments does not carry to unseen "
+                          "queries; more judged queries would tell"))
+        if save and summary["saved"]:
+            click.echo(f"stored in {', '.join(summary['saved'])}: searches of {index_name!r} that name no fusion "
+                       f"use it from now on (semsearch index fusion {index_name} --clear: the default again)")
+        elif save:
+            click.echo("nothing stored: the current setting is as good as the best on these queries")
+        else:
+            click.echo("the defaults are unchanged; --save stores it in the index, for every search of it that "
+                       "names no fusion; or pass these settings as FusionConfig(...) to Searcher, or as "
+                       "--fusion/--keyword-weight/--semantic-weight/--rrf-k to search and eval (an 'adaptive=true' "
+                       "setting: the weights and --rrf-k without --fusion). A setting tuned on few queries may "
+                       "not carry over to others.")
     return summary
+
+
+def _save_tuned(index_name: str, searcher, best, current, queries: int, checked) -> list[str]:
+    """Store ``best`` in the index when it beats ``current`` on the judged queries; the indexes changed."""
+    from semsearch.query.stored_fusion import fusion_entry, store_fusion  # noqa: PLC0415
+
+    if round(best.ndcg, 6) <= round(current.ndcg, 6):
+        return []
+    tuned = {"by": "semsearch eval --tune --save", "judged_queries": queries, "ndcg@10": round(best.ndcg, 4),
+             "replaced": current.describe(), "replaced_ndcg@10": round(current.ndcg, 4)}
+    if checked is not None:
+        tuned["cross_check_gain"] = round(checked.gain, 4)
+    return store_fusion(searcher.client, index_name, fusion_entry(best.fusion, tuned))
 
 
 register_lifecycle_commands(main, index)  # index enable-vectors, backfill, migrate

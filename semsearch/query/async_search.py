@@ -15,7 +15,7 @@ from semsearch.errors import ClusterError
 from semsearch.index.manage import IndexInfo, index_info_from_mappings, missing_index_error
 from semsearch.query.bodies import Filters, SourceSpec, msearch_body
 from semsearch.query.fusion import FusionConfig
-from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, Hit
+from semsearch.query.plan import DEFAULT_WINDOW, Hit
 from semsearch.query.search import SearcherBase, msearch_results, server_answer
 from semsearch.query.shards import settle_partial
 from semsearch.query.server_hybrid import NEEDS_NEURAL_SEARCH, neural_search_missing, rrf_licence_missing
@@ -35,7 +35,7 @@ class AsyncSearcher(SearcherBase):
     """``await searcher.search(text, index=...)``; use ``async with AsyncSearcher() as s:`` or ``await s.close()``."""
 
     def __init__(self, settings: Settings | None = None, *, client=None, encoder: Encoder | None = None,
-                 fusion: FusionConfig = DEFAULT_FUSION, window: int = DEFAULT_WINDOW,
+                 fusion: FusionConfig | None = None, window: int = DEFAULT_WINDOW,
                  server_side: bool | None = None) -> None:
         super().__init__(settings, encoder=encoder, fusion=fusion, window=window, server_side=server_side)
         from semsearch.engines.opensearch import make_async_client  # noqa: PLC0415
@@ -71,6 +71,7 @@ class AsyncSearcher(SearcherBase):
         request = self._request(text, k=k, mode=mode, filters=filters, fusion=fusion, window=window,
                                 offset=offset, explain=explain, highlight=highlight, source=source)
         info = await self.index_info(index)
+        request = self._for_index(request, info, fusion)
         vector = None if request.mode == "keyword" else await self.query_vector(info, request.text)
         return await self._run(self._steps(request, info, vector, index, server_side), index)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,7 @@ from semsearch.query.server_hybrid import (
     unsupported_reason,
 )
 from semsearch.query.shards import settle_partial, shortfall
+from semsearch.query.stored_fusion import stored_fusion
 from semsearch.query.steps import Probe, ServerRouteRefused, ServerSearch, Step, search_steps
 from semsearch.settings import Settings
 
@@ -70,11 +72,11 @@ class QueryVectorCache:
 class SearcherBase:
     """What the sync and async searchers share: settings, encoder, caches and the choice of path."""
 
-    def __init__(self, settings: Settings | None, *, encoder: Encoder | None, fusion: FusionConfig,
+    def __init__(self, settings: Settings | None, *, encoder: Encoder | None, fusion: FusionConfig | None,
                  window: int, server_side: bool | None) -> None:
         self.settings = settings or Settings()
         self._encoder = encoder
-        self.fusion = fusion
+        self.fusion = fusion  # None: each index's stored fusion, else DEFAULT_FUSION (fusion_for)
         self.window = window
         self.server_side = server_side  # None: server-side hybrid when the cluster can do it
         self._infos: dict[str, tuple[IndexInfo, float]] = {}
@@ -93,8 +95,18 @@ class SearcherBase:
                  window: int | None, offset: int, explain: bool, highlight: bool, source: SourceSpec
                  ) -> SearchRequest:
         return SearchRequest(text=text, k=k, offset=offset, mode=mode, filters=filters,
-                             fusion=fusion or self.fusion, window=window or self.window, explain=explain,
-                             highlight=highlight, source=source).validate()
+                             fusion=fusion or self.fusion or DEFAULT_FUSION, window=window or self.window,
+                             explain=explain, highlight=highlight, source=source).validate()
+
+    def fusion_for(self, info: IndexInfo, fusion: FusionConfig | None = None) -> FusionConfig:
+        """The fusion a hybrid search of ``info``'s index uses: the call's (``fusion``), else this searcher's, else
+        the one the index keeps (:mod:`semsearch.query.stored_fusion`), else DEFAULT_FUSION."""
+        return fusion or self.fusion or stored_fusion(info) or DEFAULT_FUSION
+
+    def _for_index(self, request: SearchRequest, info: IndexInfo, fusion: FusionConfig | None) -> SearchRequest:
+        """``request`` with the index's stored fusion when neither the call nor this searcher names one."""
+        chosen = self.fusion_for(info, fusion)
+        return request if chosen == request.fusion else replace(request, fusion=chosen).validate()
 
     def _cached_info(self, index: str) -> IndexInfo | None:
         cached = self._infos.get(index)
@@ -193,11 +205,12 @@ class Searcher(SearcherBase):
     semantic or hybrid query, and must match the index's fingerprint. ``server_side``: None picks
     server-side hybrid when the cluster can run the fusion (:mod:`semsearch.query.server_hybrid`: OpenSearch's
     neural-search plugin, Elasticsearch's rrf retriever on an Enterprise licence, or a raw-score ``sum`` on
-    either); True insists on it, False always fuses on the client.
+    either); True insists on it, False always fuses on the client. ``fusion``: how hybrid mode fuses when a call names
+    no fusion; None: the fusion the index keeps (``semsearch eval --tune --save``), else ``DEFAULT_FUSION``.
     """
 
     def __init__(self, settings: Settings | None = None, *, client: OpenSearch | None = None,
-                 encoder: Encoder | None = None, fusion: FusionConfig = DEFAULT_FUSION,
+                 encoder: Encoder | None = None, fusion: FusionConfig | None = None,
                  window: int = DEFAULT_WINDOW, server_side: bool | None = None) -> None:
         super().__init__(settings, encoder=encoder, fusion=fusion, window=window, server_side=server_side)
         from semsearch.engines.opensearch import make_client  # noqa: PLC0415
@@ -221,6 +234,7 @@ class Searcher(SearcherBase):
         request = self._request(text, k=k, mode=mode, filters=filters, fusion=fusion, window=window,
                                 offset=offset, explain=explain, highlight=highlight, source=source)
         info = self.index_info(index)
+        request = self._for_index(request, info, fusion)
         vector = None
         if request.mode != "keyword":
             self._check(info)

@@ -2,7 +2,8 @@
 
 Each judged query's candidates are fetched once; every configuration of the grid re-fuses them, so
 a grid of dozens costs no more round trips than one evaluation. The result is advice: defaults never
-change by themselves.
+change by themselves (``--save`` stores the best in the index: :mod:`semsearch.query.stored_fusion`), and
+:func:`cross_check` says whether tuning on these judgments carries to queries it did not see.
 """
 
 from __future__ import annotations
@@ -66,3 +67,33 @@ def tune(candidates: Mapping[str, Mapping[str, Any]], qrels: Qrels,
     scored = [score_fusion(fusion, candidates, qrels, window) for fusion in grid]
     order = sorted(range(len(scored)), key=lambda i: (-round(scored[i].ndcg, 6), i))
     return [scored[i] for i in order]
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """How a tuned setting does on judged queries it was not tuned on: ``gain`` is the nDCG@10 of the best setting
+    of each fold's complement over ``current``'s, on that fold, averaged over the queries; ``choices`` the setting
+    each fold's complement chose."""
+
+    gain: float
+    queries: int
+    choices: tuple[str, ...]
+
+
+def cross_check(candidates: Mapping[str, Mapping[str, Any]], qrels: Qrels, grid: Sequence[FusionConfig],
+                current: FusionConfig, window: int = 100, folds: int = 2) -> CrossCheck | None:
+    """Tune on all folds but one and score the choice against ``current`` on that one, for each fold (queries
+    dealt to folds in id order): whether tuning on these judgments carries to queries it did not see, the
+    question a stored setting has to answer. None with fewer queries than folds."""
+    ids = sorted(candidates)
+    if len(ids) < folds:
+        return None
+    gain, choices = 0.0, []
+    for fold in range(folds):
+        held = {q: candidates[q] for q in ids[fold::folds]}
+        rest = {q: candidates[q] for q in ids if q not in held}
+        chosen = tune(rest, qrels, grid, window)[0].fusion
+        tuned, baseline = score_fusion(chosen, held, qrels, window), score_fusion(current, held, qrels, window)
+        gain += (tuned.ndcg - baseline.ndcg) * len(held)
+        choices.append(Scored(chosen, tuned.ndcg, tuned.recall).describe())
+    return CrossCheck(gain / len(ids), len(ids), tuple(choices))

@@ -48,7 +48,10 @@ def test_eval_json_prints_all_three_modes(dbpedia, data_dir):
                      "--qrels", str(folder / "test.tsv"), "--json")
     assert result.returncode == 0, result.stderr
     scores = last_json_line(result.stdout)
-    assert set(scores) == {"keyword", "semantic", "hybrid", "candidates", "hybrid_margin"}
+    assert set(scores) == {"keyword", "semantic", "hybrid", "candidates", "hybrid_margin", "hybrid_fusion"}
+    # The index keeps no fusion: hybrid used the default.
+    assert scores.pop("hybrid_fusion") == {
+        "fusion": "method=rrf keyword_weight=0.25 semantic_weight=1 rrf_k=20 adaptive=true", "stored_in_index": False}
     health = scores.pop("candidates")
     margin = scores.pop("hybrid_margin")
     # The margin over the better single mode, from the same runs as the means (each rounded to 4 places).

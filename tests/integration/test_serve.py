@@ -12,7 +12,7 @@ from opensearchpy import OpenSearch
 from semsearch import FusionConfig, Searcher
 from semsearch.index.manage import create_index
 
-from .conftest import Served
+from .conftest import Served, last_json_line, run_cli
 
 QUERIES = ["Apollo astronauts who walked on the Moon", "B. F. Skinner", "programming languages of the 1970s"]
 
@@ -48,6 +48,63 @@ def test_v1_search_takes_fusion_filters_and_paging(served, dbpedia, encoder):
                                                          "fusion": {"method": "rrf", "rrf_k": 60}})
     assert status == 200, body
     assert [h["id"] for h in json.loads(body)["hits"]] == [h.id for h in expected]
+
+
+def test_a_fusion_stored_in_the_index_serves_every_search_that_names_none(served, services, dbpedia, encoder,
+                                                                          data_dir):
+    """`semsearch index fusion` stores one; the Python searcher, the REST API and eval use it for the index (here
+    reached through a new alias, which the running service has not cached); `eval --tune --save` replaces it with
+    the best found; --clear gives the default back."""
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    alias, stored = f"{dbpedia.name}-tuned", FusionConfig("zscore", {"keyword": 1.5, "semantic": 1.0})
+    folder = data_dir / "dbpedia-entity"
+    judged = ("--queries", str(folder / "queries.jsonl"), "--qrels", str(folder / "test.tsv"), "--mode", "hybrid")
+    services.indices.put_alias(index=dbpedia.name, name=alias)
+    try:
+        result = run_cli("index", "fusion", alias, "--fusion", "zscore", "--keyword-weight", "1.5")
+        assert result.returncode == 0 and dbpedia.name in result.stdout, result.stderr
+        shown = json.loads(run_cli("index", "fusion", alias).stdout)
+        assert (shown["method"], shown["weights"]) == ("zscore", {"keyword": 1.5, "semantic": 1.0})
+        searcher, differs = Searcher(encoder=encoder), False
+        for text in QUERIES:
+            expected = searcher.search(text, index=dbpedia.name, k=10, fusion=stored)
+            got = searcher.search(text, index=alias, k=10)
+            assert [h.id for h in got] == [h.id for h in expected], text
+            assert [h.score for h in got] == pytest.approx([h.score for h in expected]), text
+            status, _, body = served.call("POST", "/v1/search", {"index": alias, "text": text, "k": 10})
+            assert status == 200, body
+            assert [h["id"] for h in json.loads(body)["hits"]] == [h.id for h in expected], text
+            default = searcher.search(text, index=dbpedia.name, k=10, fusion=DEFAULT_FUSION)
+            differs |= [h.id for h in default] != [h.id for h in expected]
+        assert differs  # the stored fusion ranks otherwise than the default: the checks above could fail
+        evaluated = run_cli("eval", "--index", alias, *judged, "--json")
+        assert evaluated.returncode == 0, evaluated.stderr
+        report = last_json_line(evaluated.stdout)
+        assert report["hybrid_fusion"] == {"fusion": "method=zscore keyword_weight=1.5 semantic_weight=1",
+                                           "stored_in_index": True}
+        explicit = run_cli("eval", "--index", dbpedia.name, *judged, "--json", "--fusion", "zscore",
+                           "--keyword-weight", "1.5")
+        assert last_json_line(explicit.stdout)["hybrid"] == report["hybrid"]
+        tuned = run_cli("eval", "--index", alias, *judged, "--tune", "--save", "--json")
+        assert tuned.returncode == 0, tuned.stderr
+        tuning = last_json_line(tuned.stdout)["tune"]
+        assert tuning["current"]["fusion"] == "method=zscore keyword_weight=1.5 semantic_weight=1"
+        assert tuning["saved"] == [dbpedia.name] and tuning["best"]["ndcg@10"] > tuning["current"]["ndcg@10"]
+        assert set(tuning["cross_check"]) == {"gain_over_current", "folds", "chosen"}
+        now = json.loads(run_cli("index", "fusion", alias).stdout)
+        assert now["tuned"]["by"] == "semsearch eval --tune --save" and now["tuned"]["judged_queries"] == 40
+        assert now["tuned"]["ndcg@10"] == tuning["best"]["ndcg@10"]
+        again = last_json_line(run_cli("eval", "--index", alias, *judged, "--json").stdout)
+        assert again["hybrid"]["ndcg@10"] == pytest.approx(tuning["best"]["ndcg@10"], abs=1e-4)
+    finally:
+        cleared = run_cli("index", "fusion", alias, "--clear")
+        services.indices.delete_alias(index=dbpedia.name, name=alias)
+    assert cleared.returncode == 0, cleared.stderr
+    assert "keeps no fusion" in run_cli("index", "fusion", dbpedia.name).stdout
+    text = QUERIES[0]
+    assert ([h.id for h in Searcher(encoder=encoder).search(text, index=dbpedia.name, k=10)]
+            == [h.id for h in Searcher(encoder=encoder).search(text, index=dbpedia.name, k=10, fusion=DEFAULT_FUSION)])
 
 
 def test_v1_encode_gives_the_encoders_vectors(served, encoder):

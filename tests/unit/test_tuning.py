@@ -1,3 +1,5 @@
+import pytest
+
 from semsearch.query.fusion import FusionConfig, Ranked
 from semsearch.query.tuning import fusion_grid, score_fusion, tune
 
@@ -51,3 +53,26 @@ def test_adaptive_configs_are_scored_with_the_any_term_list():
     assert score_fusion(adaptive, lists, qrels, window=2).ndcg == 1.0
     assert score_fusion(plain, lists, qrels, window=2).ndcg < 1.0
     assert score_fusion(adaptive, lists, qrels).describe().endswith(" rrf_k=60 adaptive=true")
+
+
+def test_cross_check_scores_each_folds_choice_on_queries_it_did_not_see():
+    from semsearch.query.tuning import cross_check
+
+    # Four queries the keyword list gets right, four the semantic list does: folds (ids in order, dealt in turn)
+    # hold two of each, so each fold's complement prefers neither side and ties go to the grid's first setting.
+    candidates, qrels = {}, {}
+    for n in range(4):
+        candidates[f"k{n}"] = _lists([f"rel{n}", "x"], ["x", "y", f"rel{n}"])
+        candidates[f"s{n}"] = _lists(["x", f"sel{n}"], [f"sel{n}", "x"])
+        qrels[f"k{n}"], qrels[f"s{n}"] = {f"rel{n}": 1}, {f"sel{n}": 1}
+    keyword_led = FusionConfig("rrf", {"keyword": 1.0, "semantic": 0.1})
+    semantic_led = FusionConfig("rrf", {"keyword": 0.1, "semantic": 1.0})
+    check = cross_check(candidates, qrels, [keyword_led, semantic_led], semantic_led, folds=2)
+    assert check.queries == 8 and len(check.choices) == 2
+    assert check.gain == pytest.approx(0.0)  # each fold chose the first setting; it ties the current on its fold
+    # Where every query favours keywords, the choice carries to the unseen fold and beats a semantic-led current.
+    keyword_only = {q: c for q, c in candidates.items() if q.startswith("k")}
+    carried = cross_check(keyword_only, qrels, [semantic_led, keyword_led], semantic_led, folds=2)
+    assert carried.gain > 0.1
+    assert set(carried.choices) == {"method=rrf keyword_weight=1 semantic_weight=0.1 rrf_k=60"}
+    assert cross_check({"k0": candidates["k0"]}, qrels, [keyword_led], semantic_led, folds=2) is None
