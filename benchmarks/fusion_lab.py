@@ -6,9 +6,10 @@
 
 ``dump`` asks the cluster of the SEMSEARCH_* settings for every judged query's candidate lists
 (``Searcher.candidates``: the strict, any-term and phrase keyword lists, the kNN list, the document count)
-and writes them with the judgments. ``score`` re-fuses them as ``semsearch eval --tune`` does (``score_fusion``) and prints
-nDCG@10 of keyword (the any-term list: what keyword mode returns), semantic, the default hybrid and four
-previous defaults (see PREVIOUS), hybrid's margin over the better single mode and that margin's standard error
+and writes them with the judgments (dumps made before round 6 hold a phrase list for every query of two terms or
+more; ``score`` keeps only those today's plan asks for: ``as_planned``). ``score`` re-fuses them as ``semsearch eval
+--tune`` does (``score_fusion``) and prints nDCG@10 of keyword (the any-term list: what keyword mode returns),
+semantic, the default hybrid and five previous defaults (see PREVIOUS), hybrid's margin over the better single mode and that margin's standard error
 over the queries (paired), one row per file, then one JSON line. The same lists give the same figures as
 ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
 """
@@ -29,13 +30,14 @@ import semsearch.query.fusion as fusion_module  # noqa: E402
 from semsearch.query.evaluation import hybrid_margin, judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
 from semsearch.query.fusion import (  # noqa: E402
     DOCUMENTS, KEYWORD_ANY, KEYWORD_PHRASE, SEMANTIC, FusionConfig, Ranked, fuse_hybrid)
-from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW  # noqa: E402
+from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, wants_phrase  # noqa: E402
 from semsearch.query.tuning import score_fusion  # noqa: E402
 
 # Earlier defaults, side by side: "old", before issue 15 (plain weighted RRF, rank constant 20, strict list);
 # "round1", issue 15's first adaptive default (rank constant 30, rare terms always keyword-led: no AGREED);
 # "round3", the default before phrase matches led (round 4); "round4", before queries whose best BM25 match stands
-# out were fused by score (round 5); "round5", before queries whose best kNN match is far ahead were (round 6).
+# out were fused by score (round 5); "round5", before queries whose best kNN match is far ahead were, and before
+# queries of more than four terms stopped asking for phrase matches (round 6).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
             "round3": DEFAULT_FUSION, "round4": DEFAULT_FUSION, "round5": DEFAULT_FUSION}
@@ -91,6 +93,17 @@ def load(path: Path) -> tuple[dict, dict]:
     return lists, data["qrels"]
 
 
+def as_planned(lists: dict, path: Path) -> dict:
+    """Each query's lists with the phrase matches only where today's plan asks for them (``wants_phrase``: two to
+    four terms since round 6; the lists were dumped when every query of two terms or more asked). The dumped
+    indexes' text fields all search with English stop words (OpenSearch's english analyzer, or the one semsearch
+    installs on Elasticsearch), what ``wants_phrase`` assumes when it knows no analyzer."""
+    texts = {query_id: entry["text"] for query_id, entry in json.loads(path.read_text())["queries"].items()}
+    return {query_id: candidates if wants_phrase(texts[query_id], []) else
+            {name: value for name, value in candidates.items() if name != KEYWORD_PHRASE}
+            for query_id, candidates in lists.items()}
+
+
 def per_query_ndcg(rankings: dict[str, list[str]], qrels: dict) -> dict[str, float]:
     return {q: ndcg_at_k(ranked, qrels[q]) for q, ranked in rankings.items()}
 
@@ -99,8 +112,9 @@ def figures(path: Path, fusions: dict[str, FusionConfig]) -> dict[str, float]:
     lists, qrels = load(path)
     per_mode = {mode: per_query_ndcg({q: [h.id for h in c[name]] for q, c in lists.items()}, qrels)
                 for mode, name in (("keyword", KEYWORD_ANY), ("semantic", SEMANTIC))}
+    planned = as_planned(lists, path)
     per_mode["hybrid"] = per_query_ndcg({q: [f.id for f in fuse_hybrid(c, fusions["hybrid"], DEFAULT_WINDOW)[:10]]
-                                         for q, c in lists.items()}, qrels)
+                                         for q, c in planned.items()}, qrels)
     row = {mode: sum(values.values()) / len(values) for mode, values in per_mode.items()}
     for label, fusion in fusions.items():
         if label != "hybrid":

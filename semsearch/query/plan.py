@@ -38,8 +38,11 @@ MODES = ("hybrid", "semantic", "keyword")
 # A phrase search (semsearch.query.fusion's PHRASE) is asked for when the query keeps two terms after every text
 # field's analyzer: with stop words dropped, "the beatles" is one term, and every document holding it would lead.
 # Stop words are known for the english analyzer semsearch maps (Lucene's English set) and for analyzers without any;
-# with another (a language's, a custom one) no phrase search is asked for.
-PHRASE_MIN_TERMS = 2
+# with another (a language's, a custom one) no phrase search is asked for. Nor for more than PHRASE_MAX_TERMS terms:
+# a phrase of a few terms is a name (an index entry, a title, a message); a whole question found word for word in
+# another document is a quotation of it (an FAQ answer's "see 'How do I…?'"), not its answer. Such matches led
+# FAQ pages astray and cost dbpedia-entity's questions too (docs/benchmarks.md, "Round 6").
+PHRASE_MIN_TERMS, PHRASE_MAX_TERMS = 2, 4
 ENGLISH_STOP_WORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
     "this to was will with".split())
@@ -55,9 +58,10 @@ QUERY_TOKEN = re.compile(r"\w+(?:['’.]\w+)*")
 # keyword list at a quarter of the semantic list's weight, and a keyword side that adapts per query
 # (semsearch.query.fusion.keyword_evidence: fallback to the any-term list, precedence for rare terms unless the
 # kNN page agrees), phrase matches leading (wants_phrase below, round 4), and score fusion where BM25's best match
-# stands out (semsearch.query.fusion.keyword_stands_out, round 5). Without the adaptive side, hybrid fell below
-# keyword search wherever BM25 is the stronger signal. Where the dense model is far the stronger (the Perl FAQ,
-# held out of round 5) it is still well below semantic search (docs/benchmarks.md, "Round 5").
+# stands out (semsearch.query.fusion.keyword_stands_out, round 5) or kNN's is far ahead of its second
+# (semsearch.query.fusion.dense_leads, round 6). Without the adaptive side, hybrid fell below keyword search wherever
+# BM25 is the stronger signal. Where the dense model is far the stronger (FAQ questions over their answers) it is
+# still below semantic search (docs/benchmarks.md, "Round 6").
 DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
 DEFAULT_WINDOW = 100  # candidates per retriever; hybrid pages come from the fused top of both
 DEFAULT_EF_SEARCH = 100  # kNN breadth when the index's _meta does not say (semsearch.engines.index_body's template)
@@ -140,13 +144,14 @@ def fusion_from_options(method: str | None = None, keyword_weight: float | None 
 
 def wants_phrase(text: str, analyzers: Sequence[str | None]) -> bool:
     """Whether a hybrid search of ``text`` asks for phrase matches, given each text field's search analyzer (None:
-    the standard one; none known: the english one, semsearch's default): at least :data:`PHRASE_MIN_TERMS` tokens
-    that no field's analyzer drops (pure)."""
+    the standard one; none known: the english one, semsearch's default): :data:`PHRASE_MIN_TERMS` to
+    :data:`PHRASE_MAX_TERMS` tokens that no field's analyzer drops (pure)."""
     stop_sets = [STOP_WORDS_BY_ANALYZER.get(analyzer or "standard") for analyzer in analyzers] or [ENGLISH_STOP_WORDS]
     if any(stop_words is None for stop_words in stop_sets):
         return False
     dropped = frozenset().union(*stop_sets)
-    return sum(token not in dropped for token in QUERY_TOKEN.findall(text.lower())) >= PHRASE_MIN_TERMS
+    terms = sum(token not in dropped for token in QUERY_TOKEN.findall(text.lower()))
+    return PHRASE_MIN_TERMS <= terms <= PHRASE_MAX_TERMS
 
 
 def vector_excludes(info: IndexInfo) -> list[str]:
