@@ -9,9 +9,9 @@
 and writes them with the judgments (dumps made before round 6 hold a phrase list for every query of two terms or
 more; ``score`` keeps only those today's plan asks for: ``as_planned``). ``score`` re-fuses them as ``semsearch eval
 --tune`` does (``score_fusion``) and prints nDCG@10 of keyword (the any-term list: what keyword mode returns),
-semantic, the default hybrid and five previous defaults (see PREVIOUS), hybrid's margin over the better single mode and that margin's standard error
-over the queries (paired), one row per file, then one JSON line. The same lists give the same figures as
-``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
+semantic, the default hybrid and five previous defaults (see PREVIOUS), hybrid's margin over the better single mode
+and that margin's standard error over the queries (paired), one row per file, then one JSON line. The same lists
+give the same figures as ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
 """
 
 from __future__ import annotations

@@ -283,8 +283,8 @@ def _fusion_options(command):
     for option in reversed([
         click.option("--fusion", "fusion_method", type=click.Choice(["rrf", "minmax", "zscore", "sum"]), default=None,
                      help="Hybrid fusion method, plain (default: weighted RRF with an adaptive keyword side, z-scores "
-                          "where BM25's best match stands out; see docs/benchmarks.md). sum: weighted raw scores, "
-                          "fused by the cluster on either engine (default keyword weight 0.003, best on "
+                          "where BM25's or kNN's best match stands out; see docs/benchmarks.md). sum: weighted raw "
+                          "scores, fused by the cluster on either engine (default keyword weight 0.003, best on "
                           "dbpedia-entity)."),
         click.option("--keyword-weight", type=float, default=None, help="Weight of the BM25 list in hybrid mode."),
         click.option("--semantic-weight", type=float, default=None, help="Weight of the kNN list in hybrid mode."),

@@ -156,13 +156,17 @@ def _es_analyzer(client, analyzer: str | None) -> str | dict | None:
 
 def get_index_info(client: OpenSearch, name: str) -> IndexInfo:
     """Read semsearch's ``_meta`` from the index mapping (follows an alias to its index)."""
+    return index_info_from_mappings(name, read_mappings(client, name))
+
+
+def read_mappings(client: OpenSearch, name: str) -> dict:
+    """``GET NAME/_mapping``: each concrete index's mapping behind ``name``, with clear errors."""
     try:
-        mappings = client.indices.get_mapping(index=name)
+        return client.indices.get_mapping(index=name)
     except NotFoundError as exc:
         raise missing_index_error(name) from exc
     except TransportError as exc:
         raise ClusterError(f"reading the mapping of {name!r} failed: {exc}") from exc
-    return index_info_from_mappings(name, mappings)
 
 
 def missing_index_error(name: str) -> ConfigurationError:

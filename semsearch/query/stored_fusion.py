@@ -14,11 +14,11 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from opensearchpy.exceptions import NotFoundError, TransportError
+from opensearchpy.exceptions import TransportError
 
 from semsearch.engines.index_body import META_KEY
 from semsearch.errors import ClusterError, ConfigurationError
-from semsearch.index.manage import IndexInfo, missing_index_error
+from semsearch.index.manage import IndexInfo, read_mappings
 from semsearch.query.fusion import FUSION_METHODS, FusionConfig
 
 FUSION_KEY = "fusion"  # under semsearch's _meta entry
@@ -80,12 +80,7 @@ def meta_with_fusion(mapping_meta: Mapping[str, Any] | None, entry: Mapping[str,
 def store_fusion(client, name: str, entry: Mapping[str, Any] | None) -> list[str]:
     """Set (or with None remove) the stored fusion of ``name``: each index behind it when it is an alias. Returns
     the concrete indexes changed."""
-    try:
-        mappings = client.indices.get_mapping(index=name)
-    except NotFoundError as exc:
-        raise missing_index_error(name) from exc
-    except TransportError as exc:
-        raise ClusterError(f"reading the mapping of {name!r} failed: {exc}") from exc
+    mappings = read_mappings(client, name)
     for concrete, mapping in sorted(mappings.items()):
         body = meta_with_fusion(mapping["mappings"].get("_meta"), entry)
         try:

@@ -144,7 +144,7 @@ def test_a_bm25_match_far_ahead_of_the_rest_leads_by_score(manpages, encoder, mo
 def test_candidates_are_the_same_whatever_the_searchers_own_fusion(manpages, encoder):
     # Tuning compares fusions over one set of candidate lists: a searcher set up with a plain min-max fusion
     # (which refuses the adaptive side) still hands out every list adaptive RRF uses.
-    query = "change the expiry date of a user's password"
+    query = "change the password expiry date"  # four terms: a phrase list is asked for too (plan.wants_phrase)
     default = Searcher(encoder=encoder).candidates(query, index=manpages)
     minmax = Searcher(encoder=encoder, fusion=FusionConfig("minmax")).candidates(query, index=manpages)
     assert set(minmax) == {"keyword", "keyword_any", "keyword_phrase", "semantic", "documents"}
