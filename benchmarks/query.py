@@ -37,7 +37,7 @@ from semsearch.query.server_hybrid import neural_search_present, unsupported_rea
 MODES = ("keyword", "semantic", "hybrid")
 # The default before issue 15, side by side: plain weighted RRF over two lists (one _msearch of two searches,
 # where the adaptive default sends four or five: strict and any-term BM25, kNN, a count of the documents, and a
-# phrase search when the query has two terms).
+# phrase search when the query has two to four terms).
 PLAIN_HYBRID = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20)
 
 
@@ -82,9 +82,9 @@ def ingest_corpus(searcher: Searcher, index: str, corpus: Path) -> dict:
     return {"indexed": report.indexed, "seconds": round(report.elapsed, 1)}
 
 
-def hybrid_path(searcher: Searcher) -> str:
-    """Where this Searcher fuses a default hybrid search: "client" (one _msearch) or "server"."""
-    if searcher.server_side is False or unsupported_reason(searcher.fusion):
+def hybrid_path(searcher: Searcher, fusion: FusionConfig) -> str:
+    """Where this Searcher fuses a hybrid search with ``fusion``: "client" (one _msearch) or "server"."""
+    if searcher.server_side is False or unsupported_reason(fusion):
         return "client"
     plugins = searcher.client.cat.plugins(format="json")
     return "server" if neural_search_present(plugins) else "client"
@@ -122,7 +122,8 @@ def main() -> None:
         ingested = ingest_corpus(searcher, args.index, args.corpus)
     documents = searcher.client.count(index=args.index)["count"]
     encoder = searcher.encoder
-    path = hybrid_path(searcher)
+    hybrid_fusion = searcher.fusion_for(searcher.index_info(args.index))  # the default, or the index's stored one
+    path = hybrid_path(searcher, hybrid_fusion)
 
     def search(text: str, mode: str, on: Searcher = searcher, fusion: FusionConfig | None = None) -> None:
         on.search(text, index=args.index, k=args.k, mode=mode, fusion=fusion, server_side=False if fusion else None)
@@ -165,8 +166,8 @@ def main() -> None:
         "benchmark": "query", "date": date.today().isoformat(), "index": args.index, "documents": documents,
         "ingested": ingested, "queries": len(queries), "rounds": args.rounds, "warmup": args.warmup, "k": args.k,
         "window": searcher.window,
-        "fusion": {"method": searcher.fusion.method, "weights": dict(searcher.fusion.weights or {}),
-                   "rrf_k": searcher.fusion.rrf_k, "adaptive": searcher.fusion.adaptive},
+        "fusion": {"method": hybrid_fusion.method, "weights": dict(hybrid_fusion.weights or {}),
+                   "rrf_k": hybrid_fusion.rrf_k, "adaptive": hybrid_fusion.adaptive},
         "hybrid_path": path, "encoder_device": str(encoder.device), "torch_threads": torch.get_num_threads(),
         "opensearch": info.get("version", {}).get("number"),
         "modes": {mode: stats[mode] for mode in MODES}, "hybrid_plain_previous_default": stats["hybrid_plain"],

@@ -105,6 +105,7 @@ def index_fusion(name: str, fusion_method: str | None, keyword_weight: float | N
     (Searcher, search, eval, serve). semsearch eval --tune --save stores the best one found on judged queries."""
     from semsearch.engines.opensearch import make_client  # noqa: PLC0415
     from semsearch.index.manage import get_index_info  # noqa: PLC0415
+    from semsearch.query.search import INFO_TTL  # noqa: PLC0415
     from semsearch.query.stored_fusion import fusion_entry, store_fusion  # noqa: PLC0415
     from semsearch.query.tuning import Scored  # noqa: PLC0415
 
@@ -116,7 +117,7 @@ def index_fusion(name: str, fusion_method: str | None, keyword_weight: float | N
         changed = store_fusion(client, name, None if clear else fusion_entry(fusion, {"by": "semsearch index fusion"}))
         done = "removed the stored fusion of" if clear else f"stored {Scored(fusion, 0, 0).describe()} in"
         click.echo(f"{done} {', '.join(changed)}; searches that name no fusion now use "
-                   f"{'the default' if clear else 'it'} (a running searcher within 30 s)")
+                   f"{'the default' if clear else 'it'} (a running searcher within {INFO_TTL:g} s)")
         return
     entry = get_index_info(client, name).meta.get("fusion")
     click.echo(json.dumps(entry, indent=2) if entry else f"{name!r} keeps no fusion: searches use the default")
@@ -375,11 +376,11 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
 @click.option("--qrels", "qrels_path", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--mode", "modes", multiple=True, type=click.Choice(["hybrid", "semantic", "keyword"]),
               help="Mode to evaluate (repeatable); default: all three.")
-@click.option("--tune", is_flag=True, help="Also try a grid of fusion methods and weights on these judgments "
-              "and print the best; the defaults are not changed.")
+@click.option("--tune", is_flag=True, help="Also try a grid of fusion methods and weights on these judgments, "
+              "print the best and a two-fold cross-check; nothing is changed without --save.")
 @click.option("--save", is_flag=True, help="With --tune: store the best fusion in the index when it beats the "
-              "current one, so that searches of the index that name no fusion use it (semsearch index fusion "
-              "NAME --clear removes it).")
+              "one searches of the index use now and the cross-check carries, so that searches that name no "
+              "fusion use it (semsearch index fusion NAME --clear removes it).")
 @_fusion_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last line.")
 def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes: tuple[str, ...], tune: bool,
@@ -389,21 +390,24 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
     single mode with its standard error."""
     from semsearch.query.evaluation import evaluate, hybrid_margin, judged_ids, load_qrels, load_queries  # noqa: PLC0415
     from semsearch.query.search import Searcher  # noqa: PLC0415
-    from semsearch.query.stored_fusion import stored_fusion  # noqa: PLC0415
+    from semsearch.query.stored_fusion import FUSION_KEY  # noqa: PLC0415
     from semsearch.query.tuning import Scored  # noqa: PLC0415
 
+    fusion = fusion_from_options(fusion_method, keyword_weight, semantic_weight, rrf_k)
     if save and not tune:
         raise click.UsageError("--save stores what --tune finds: pass --tune too")
+    if save and fusion is not None:
+        raise click.UsageError("--save compares the best setting with the one searches of the index use now: "
+                               "leave out --fusion, --keyword-weight, --semantic-weight and --rrf-k")
     queries = load_queries(queries_path)
     qrels = load_qrels(qrels_path)
     searcher = Searcher(load_settings())
-    fusion = fusion_from_options(fusion_method, keyword_weight, semantic_weight, rrf_k)
-    stored = stored_fusion(searcher.index_info(index_name))
-    current = searcher.fusion_for(searcher.index_info(index_name), fusion)
-    results: dict = {"hybrid_fusion": {"fusion": Scored(current, 0, 0).describe(),
-                                       "stored_in_index": fusion is None and stored is not None}}
-    if not as_json and fusion is None and stored is not None:
-        click.echo(f"hybrid fuses with the setting stored in {index_name!r}: {Scored(stored, 0, 0).describe()} "
+    info = searcher.index_info(index_name)
+    current = searcher.fusion_for(info, fusion)  # reads the stored one only when no option names a fusion
+    from_index = fusion is None and bool(info.meta.get(FUSION_KEY))
+    results: dict = {"hybrid_fusion": {"fusion": Scored(current, 0, 0).describe(), "stored_in_index": from_index}}
+    if not as_json and from_index:
+        click.echo(f"hybrid fuses with the setting stored in {index_name!r}: {Scored(current, 0, 0).describe()} "
                    f"(semsearch index fusion {index_name} --clear: the default again)")
     per_query: dict[str, dict[str, float]] = {}
     window = max(100, window or searcher.window)  # candidates per retriever: enough for Recall@100
@@ -510,7 +514,9 @@ def _tune(index_name: str, searcher, candidates: dict, qrels: dict, fusion, wind
             click.echo(f"stored in {', '.join(summary['saved'])}: searches of {index_name!r} that name no fusion "
                        f"use it from now on (semsearch index fusion {index_name} --clear: the default again)")
         elif save:
-            click.echo("nothing stored: the current setting is as good as the best on these queries")
+            click.echo("nothing stored: " + ("the current setting is as good as the best on these queries"
+                                             if round(best.ndcg, 6) <= round(current.ndcg, 6) else
+                                             "tuning on half of these queries did not carry to the other half"))
         else:
             click.echo("the defaults are unchanged; --save stores it in the index, for every search of it that "
                        "names no fusion; or pass these settings as FusionConfig(...) to Searcher, or as "
@@ -521,10 +527,12 @@ def _tune(index_name: str, searcher, candidates: dict, qrels: dict, fusion, wind
 
 
 def _save_tuned(index_name: str, searcher, best, current, queries: int, checked) -> list[str]:
-    """Store ``best`` in the index when it beats ``current`` on the judged queries; the indexes changed."""
+    """Store ``best`` in the index when it beats ``current`` on the judged queries and tuning carried to unseen
+    ones in the cross-check (a setting fitted to few queries could do worse than the one it replaces); the
+    indexes changed."""
     from semsearch.query.stored_fusion import fusion_entry, store_fusion  # noqa: PLC0415
 
-    if round(best.ndcg, 6) <= round(current.ndcg, 6):
+    if round(best.ndcg, 6) <= round(current.ndcg, 6) or (checked is not None and checked.gain <= 0):
         return []
     tuned = {"by": "semsearch eval --tune --save", "judged_queries": queries, "ndcg@10": round(best.ndcg, 4),
              "replaced": current.describe(), "replaced_ndcg@10": round(current.ndcg, 4)}

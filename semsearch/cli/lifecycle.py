@@ -104,6 +104,16 @@ def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool
     return (0 if report.ok else 1), report.as_dict()
 
 
+def _note_fusion_left_behind(client, previous: str, current: str) -> None:
+    """Say so when the old index kept a hybrid fusion (semsearch.query.stored_fusion): it was tuned on the old
+    model's lists, so the new index starts without it."""
+    from semsearch.index.manage import get_index_info  # noqa: PLC0415
+
+    if previous and get_index_info(client, previous).meta.get("fusion"):
+        _echo(f"note: {previous!r} kept a hybrid fusion tuned for the old model's lists; {current!r} starts with "
+              "the default (semsearch eval --tune --save finds one for the new model)")
+
+
 def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
     """Add ``index enable-vectors``, ``backfill`` and ``migrate`` to the CLI's groups."""
 
@@ -202,5 +212,6 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
                          write_while_encoding=write_while_encoding_for(settings, encoder))
         _echo(f"migrated {name!r} to {report.index!r}: {report.documents} documents, {report.encoded} encoded "
               f"with {encoder.fingerprint.model!r} in {report.elapsed:.1f}s; {report.previous!r} kept")
+        _note_fusion_left_behind(client, report.previous, report.index)
         if as_json:
             click.echo(json.dumps(report.as_dict()))

@@ -87,7 +87,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     how often the adaptive keyword side (:func:`semsearch.query.fusion.query_evidence`) chose each kind, how many
     queries were fused by score because BM25's best match stood out (:func:`semsearch.query.fusion.fused_by_score`)
     or because kNN's best match was far ahead of its second (:func:`semsearch.query.fusion.fused_for_dense_lead`),
-    and in how many queries phrase matches led (a phrase list is asked for only with two words or more: no list is
+    and in how many queries phrase matches led (a phrase list is asked for only with two to four terms: no list is
     no failure)
     (pure)."""
     names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query

@@ -35,8 +35,8 @@ from semsearch.query.fusion import (
 )
 
 MODES = ("hybrid", "semantic", "keyword")
-# A phrase search (semsearch.query.fusion's PHRASE) is asked for when the query keeps two terms after every text
-# field's analyzer: with stop words dropped, "the beatles" is one term, and every document holding it would lead.
+# A phrase search (semsearch.query.fusion's PHRASE) is asked for when the query keeps two to four terms after every
+# text field's analyzer: with stop words dropped, "the beatles" is one term, and every document holding it would lead.
 # Stop words are known for the english analyzer semsearch maps (Lucene's English set) and for analyzers without any;
 # with another (a language's, a custom one) no phrase search is asked for. Nor for more than PHRASE_MAX_TERMS terms:
 # a phrase of a few terms is a name (an index entry, a title, a message); a whole question found word for word in

@@ -104,7 +104,10 @@ class SearcherBase:
         return fusion or self.fusion or stored_fusion(info) or DEFAULT_FUSION
 
     def _for_index(self, request: SearchRequest, info: IndexInfo, fusion: FusionConfig | None) -> SearchRequest:
-        """``request`` with the index's stored fusion when neither the call nor this searcher names one."""
+        """``request`` with the index's stored fusion when it is a hybrid search and neither the call nor this
+        searcher names a fusion (other modes fuse nothing: they never read it)."""
+        if request.mode != "hybrid":
+            return request
         chosen = self.fusion_for(info, fusion)
         return request if chosen == request.fusion else replace(request, fusion=chosen).validate()
 

@@ -35,25 +35,33 @@ def fusion_entry(fusion: FusionConfig, tuned: Mapping[str, Any] | None = None) -
     return entry
 
 
-def fusion_from_entry(entry: Mapping[str, Any], index: str = "") -> FusionConfig:
-    """The FusionConfig of a stored entry; a clear error for one this version cannot use (pure)."""
+def fusion_from_entry(entry: Any, index: str = "") -> FusionConfig:
+    """The FusionConfig of a stored entry; a clear error, naming the way out, for one this version cannot use
+    (pure)."""
     where = f"the fusion stored in index {index!r}" if index else "the stored fusion"
+    fix = (f"; store another with: semsearch index fusion {index or 'NAME'} --fusion METHOD …, or remove it with "
+           f"semsearch index fusion {index or 'NAME'} --clear")
+    if not isinstance(entry, Mapping):
+        raise ConfigurationError(f"{where} is {entry!r}, not an object{fix}")
     method = entry.get("method")
     if method not in FUSION_METHODS:
-        raise ConfigurationError(f"{where} has method {method!r}, not one of {', '.join(FUSION_METHODS)}; "
-                                 f"store another with: semsearch index fusion {index or 'NAME'} --fusion METHOD, "
-                                 "or remove it with --clear")
+        raise ConfigurationError(f"{where} has method {method!r}, not one of {', '.join(FUSION_METHODS)}{fix}")
     weights = entry.get("weights")
     if weights is not None and not (isinstance(weights, Mapping) and all(
             isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
             for value in weights.values())):
-        raise ConfigurationError(f"{where} has weights {weights!r}; they must map list names to numbers of 0 or more")
-    adaptive = bool(entry.get("adaptive", False))
-    if adaptive and method != "rrf":
-        raise ConfigurationError(f"{where} is adaptive with method {method!r}; the adaptive keyword side needs rrf")
+        raise ConfigurationError(f"{where} has weights {weights!r}; they must map list names to numbers of 0 or "
+                                 f"more{fix}")
+    rrf_k = entry.get("rrf_k", 60)
+    if not isinstance(rrf_k, int) or isinstance(rrf_k, bool) or rrf_k < 1:
+        raise ConfigurationError(f"{where} has rrf_k {rrf_k!r}; it must be a whole number of 1 or more{fix}")
+    adaptive = entry.get("adaptive", False)
+    if not isinstance(adaptive, bool) or (adaptive and method != "rrf"):
+        raise ConfigurationError(f"{where} has adaptive {adaptive!r} with method {method!r}; the adaptive keyword "
+                                 f"side is true or false, and true needs rrf{fix}")
     return FusionConfig(method=method,
                         weights=None if weights is None else {name: float(value) for name, value in weights.items()},
-                        rrf_k=int(entry.get("rrf_k", 60)), adaptive=adaptive)
+                        rrf_k=rrf_k, adaptive=adaptive)
 
 
 def stored_fusion(info: IndexInfo) -> FusionConfig | None:
@@ -62,14 +70,15 @@ def stored_fusion(info: IndexInfo) -> FusionConfig | None:
     return fusion_from_entry(entry, info.name) if entry else None
 
 
-def meta_with_fusion(mapping_meta: Mapping[str, Any] | None, entry: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The put-mapping body that sets (``entry``) or removes (None) the stored fusion in a mapping whose ``_meta``
-    is ``mapping_meta``: ``_meta`` is replaced whole, so every other entry is carried over (pure)."""
+def meta_with_fusion(mapping_meta: Mapping[str, Any] | None, entry: Mapping[str, Any] | None,
+                     index: str = "NAME") -> dict[str, Any]:
+    """The put-mapping body that sets (``entry``) or removes (None) the stored fusion in ``index``'s mapping, whose
+    ``_meta`` is ``mapping_meta``: ``_meta`` is replaced whole, so every other entry is carried over (pure)."""
     meta = copy.deepcopy(dict(mapping_meta or {}))
     ours = meta.get(META_KEY)
     if not ours:
-        raise ConfigurationError("the index has no semsearch vector field to keep a fusion for; add one with "
-                                 "semsearch index enable-vectors NAME")
+        raise ConfigurationError(f"index {index!r} has no semsearch vector field to keep a fusion for; add one with "
+                                 f"semsearch index enable-vectors {index}")
     if entry is None:
         ours.pop(FUSION_KEY, None)
     else:
@@ -78,13 +87,18 @@ def meta_with_fusion(mapping_meta: Mapping[str, Any] | None, entry: Mapping[str,
 
 
 def store_fusion(client, name: str, entry: Mapping[str, Any] | None) -> list[str]:
-    """Set (or with None remove) the stored fusion of ``name``: each index behind it when it is an alias. Returns
-    the concrete indexes changed."""
-    mappings = read_mappings(client, name)
-    for concrete, mapping in sorted(mappings.items()):
-        body = meta_with_fusion(mapping["mappings"].get("_meta"), entry)
+    """Set (or with None remove) the stored fusion of ``name``: each index behind it when it is an alias. The entry
+    is checked as searches will read it, and every body is built before the first is written, so a refusal
+    leaves every index as it was. Returns the concrete indexes changed."""
+    if entry is not None:
+        fusion_from_entry(entry, name)
+    bodies = {concrete: meta_with_fusion(mapping["mappings"].get("_meta"), entry, concrete)
+              for concrete, mapping in sorted(read_mappings(client, name).items())}
+    for concrete, body in bodies.items():
         try:
             client.indices.put_mapping(index=concrete, body=body)
         except TransportError as exc:
-            raise ClusterError(f"storing the fusion of {concrete!r} failed: {exc}") from exc
-    return sorted(mappings)
+            why = " (the user needs the right to update the index's mapping)" if exc.status_code == 403 else ""
+            raise ClusterError(f"storing the fusion of {concrete!r} failed: {getattr(exc, 'error', exc)}{why}"
+                               ) from exc
+    return list(bodies)

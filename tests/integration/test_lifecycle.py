@@ -230,9 +230,14 @@ def test_migrate_to_another_model_and_roll_back(client, names, corpus, encoder, 
     target = corpus[5]
     other = Encoder(str(other_model), device="cpu")
     old_fp, new_fp = encoder.fingerprint.as_dict(), other.fingerprint.as_dict()
+    # A fusion tuned for the old model's lists stays with the old index (semsearch.query.stored_fusion).
+    stored = run_cli("index", "fusion", name, "--fusion", "zscore", "--keyword-weight", "0.5")
+    assert stored.returncode == 0, stored.stderr
 
     result = run_cli("migrate", name, "--model", str(other_model), "--batch-size", "64", "--json")
     assert result.returncode == 0, result.stderr
+    assert "kept a hybrid fusion tuned for the old model's lists" in result.stderr
+    assert "keeps no fusion" in run_cli("index", "fusion", name).stdout
     report = last_json_line(result.stdout)
     # The concrete index was first put under its name as an alias (clone to -v1), then -v2 encoded.
     assert report["adopted"] == f"{name}-v1" and report["index"] == f"{name}-v2"
@@ -250,6 +255,7 @@ def test_migrate_to_another_model_and_roll_back(client, names, corpus, encoder, 
     assert back.returncode == 0, back.stderr
     assert last_json_line(back.stdout) == {"name": name, "index": f"{name}-v1", "left": f"{name}-v2"}
     assert get_index_info(client, name).fingerprint == old_fp
+    assert json.loads(run_cli("index", "fusion", name).stdout)["method"] == "zscore"  # back with its index
     assert Searcher(encoder=encoder).search(target["title"], index=name, k=3, mode="semantic")[0].id == target["_id"]
     with pytest.raises(IndexMismatchError):
         Searcher(encoder=other).search(target["title"], index=name, mode="semantic")

@@ -303,6 +303,10 @@ def test_a_knn_hit_far_ahead_of_its_second_leads_and_an_even_list_does_not():
     assert not dense_leads([]) and not dense_leads([Ranked("s", 0.5)] * 50)
     # Fewer hits than a page never lead: two are always 2 deviations apart.
     assert not dense_leads(dense_leading("s", 9, gap=0.1)) and dense_leads(dense_leading("s", 10, gap=0.1))
+    # The deviation is of the first 100 scores (ZSCORE_DEPTH): a deeper window, as for a later page, decides alike.
+    deeper = dense_leading("s", 100, gap=0.03) + [Ranked(f"t{i}", 0.1) for i in range(50)]
+    assert dense_leads(deeper) and dense_leads(deeper[:100])
+    assert gap_in_deviations(deeper) < DENSE_GAP_Z  # the whole list's deviation would not lead
     # The bound is in the list's own deviations: either side of DENSE_GAP_Z.
     near = [dense_leading("s", 100, gap=g) for g in (0.02, 0.03)]
     below, above = sorted(near, key=gap_in_deviations)

@@ -34,7 +34,7 @@ def test_an_entry_keeps_how_it_was_tuned():
     ({"method": "zscore", "weights": {"keyword": -1}}, "numbers of 0 or more"),
     ({"method": "zscore", "weights": {"keyword": "high"}}, "numbers of 0 or more"),
     ({"method": "zscore", "weights": [0.1]}, "numbers of 0 or more"),
-    ({"method": "minmax", "weights": {"keyword": 1}, "adaptive": True}, "adaptive keyword side needs rrf"),
+    ({"method": "minmax", "weights": {"keyword": 1}, "adaptive": True}, "true needs rrf"),
 ])
 def test_an_entry_this_version_cannot_use_is_refused_clearly(entry, says):
     with pytest.raises(ConfigurationError, match=says) as refused:
@@ -81,3 +81,110 @@ def test_a_search_uses_the_calls_fusion_then_the_searchers_then_the_indexs_then_
     assert default_searcher._for_index(request(None), keeps, None).fusion == ZSCORE
     assert default_searcher._for_index(request(None), plain, None).fusion == DEFAULT_FUSION
     assert default_searcher._for_index(request(explicit), keeps, explicit).fusion == explicit
+
+
+@pytest.mark.parametrize("entry, says", [
+    ("zscore", "not an object"),
+    ({"method": "rrf", "rrf_k": None}, "rrf_k None"),
+    ({"method": "rrf", "rrf_k": 0}, "rrf_k 0"),
+    ({"method": "rrf", "rrf_k": True}, "rrf_k True"),
+    ({"method": "rrf", "adaptive": "yes"}, "adaptive 'yes'"),
+])
+def test_every_refusal_of_a_stored_entry_names_the_way_out(entry, says):
+    with pytest.raises(ConfigurationError, match=says) as refused:
+        fusion_from_entry(entry, "faq")
+    assert "semsearch index fusion faq --clear" in str(refused.value)
+
+
+def test_searches_in_other_modes_never_read_the_stored_fusion():
+    broken = _info({"fusion": {"method": "borda"}})
+    searcher = Searcher(client=object())
+    for mode in ("keyword", "semantic"):
+        request = searcher._request("q", k=10, mode=mode, filters=None, fusion=None, window=None, offset=0,
+                                    explain=False, highlight=False, source=True)
+        assert searcher._for_index(request, broken, None) is request
+    hybrid = searcher._request("q", k=10, mode="hybrid", filters=None, fusion=None, window=None, offset=0,
+                               explain=False, highlight=False, source=True)
+    with pytest.raises(ConfigurationError, match="--clear"):
+        searcher._for_index(hybrid, broken, None)
+
+
+class RecordingIndices:
+    """The two mapping calls store_fusion makes, against mappings held here (a unit test of its order of work)."""
+
+    def __init__(self, mappings):
+        self.mappings, self.puts = mappings, []
+
+    def get_mapping(self, index):
+        return self.mappings
+
+    def put_mapping(self, index, body):
+        self.puts.append((index, body))
+
+
+class RecordingClient:
+    def __init__(self, mappings):
+        self.indices = RecordingIndices(mappings)
+
+
+def test_storing_writes_every_index_behind_an_alias_keeping_their_other_entries():
+    from semsearch.query.stored_fusion import store_fusion
+
+    client = RecordingClient({"faq-v2": {"mappings": {"_meta": {"semsearch": {"vector_field": "e2"}, "x": 1}}},
+                              "faq-v1": {"mappings": {"_meta": {"semsearch": {"vector_field": "e1"}}}}})
+    assert store_fusion(client, "faq", fusion_entry(ZSCORE)) == ["faq-v1", "faq-v2"]
+    written = dict(client.indices.puts)
+    assert written["faq-v2"]["_meta"]["x"] == 1 and written["faq-v2"]["_meta"]["semsearch"]["vector_field"] == "e2"
+    assert all(fusion_from_entry(body["_meta"]["semsearch"]["fusion"]) == ZSCORE for body in written.values())
+
+
+def test_a_refused_store_leaves_every_index_as_it_was():
+    from semsearch.query.stored_fusion import store_fusion
+
+    # One index behind the alias has no semsearch entry: found before anything is written.
+    client = RecordingClient({"faq-a": {"mappings": {"_meta": {"semsearch": {"vector_field": "e"}}}},
+                              "faq-b": {"mappings": {}}})
+    with pytest.raises(ConfigurationError, match="index 'faq-b' has no semsearch vector field.*enable-vectors faq-b"):
+        store_fusion(client, "faq", fusion_entry(ZSCORE))
+    # An entry searches would refuse is refused before the mapping is even read.
+    bad = {**fusion_entry(ZSCORE), "weights": {"keyword": -1.0}}
+    with pytest.raises(ConfigurationError, match="numbers of 0 or more"):
+        store_fusion(RecordingClient({"faq-a": {"mappings": {"_meta": {"semsearch": {}}}}}), "faq", bad)
+    assert client.indices.puts == []
+
+
+def test_eval_saves_only_a_setting_that_beats_the_current_one_and_carries():
+    from semsearch.cli.commands import _save_tuned
+    from semsearch.query.tuning import CrossCheck, Scored
+
+    class Searcher_:  # the one attribute _save_tuned uses
+        client = RecordingClient({"faq": {"mappings": {"_meta": {"semsearch": {"vector_field": "e"}}}}})
+
+    best, current = Scored(ZSCORE, 0.91, 1.0), Scored(DEFAULT_FUSION, 0.88, 1.0)
+    carried, did_not = CrossCheck(0.02, 84, ("a", "b")), CrossCheck(-0.01, 84, ("a", "b"))
+    assert _save_tuned("faq", Searcher_, Scored(ZSCORE, 0.88, 1.0), current, 84, carried) == []  # no better
+    assert _save_tuned("faq", Searcher_, best, current, 84, did_not) == []  # fitted to these queries only
+    assert Searcher_.client.indices.puts == []
+    assert _save_tuned("faq", Searcher_, best, current, 84, carried) == ["faq"]
+    (index, body), = Searcher_.client.indices.puts
+    stored = body["_meta"]["semsearch"]["fusion"]
+    assert fusion_from_entry(stored) == ZSCORE
+    assert stored["tuned"]["replaced"] == current.describe() and stored["tuned"]["cross_check_gain"] == 0.02
+
+
+def test_save_needs_tune_and_compares_with_what_searches_use(tmp_path):
+    from click.testing import CliRunner
+
+    from semsearch.cli.commands import main
+
+    queries, qrels = tmp_path / "q.jsonl", tmp_path / "qrels.tsv"
+    queries.write_text('{"_id": "q1", "text": "x"}\n')
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    judged = ["eval", "--index", "faq", "--queries", str(queries), "--qrels", str(qrels)]
+    runner = CliRunner()
+    result = runner.invoke(main, [*judged, "--save"])
+    assert result.exit_code == 2 and "pass --tune too" in result.output
+    result = runner.invoke(main, [*judged, "--tune", "--save", "--keyword-weight", "0.5"])
+    assert result.exit_code == 2 and "leave out --fusion" in result.output
+    result = runner.invoke(main, ["index", "fusion", "faq", "--clear", "--fusion", "zscore"])
+    assert result.exit_code == 2 and "takes no fusion options" in result.output
