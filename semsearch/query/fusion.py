@@ -250,8 +250,10 @@ def per_retriever(contributions: Mapping[str, float]) -> dict[str, float]:
     return folded
 
 
-# z-scores take their mean and deviation from a list's first ZSCORE_DEPTH hits, so that a deeper window (a later
-# page asks for offset + k candidates) scores the top documents as the first page did.
+# z-scores take their mean and deviation from a list's first ZSCORE_DEPTH hits, and so does the floor a document
+# missing from the list gets: a hit deeper than that scores no lower than the floor, as if missing. So a deeper
+# window (a later page asks for offset + k candidates) scores every document of the first window's lists as the
+# first page did, and what the deeper window adds ranks after them.
 ZSCORE_DEPTH = 100
 
 
@@ -266,7 +268,9 @@ def _normalise(hits: Sequence[Ranked], method: str) -> dict[str, float]:
     head = scores[:ZSCORE_DEPTH]
     mean = sum(head) / len(head)
     std = math.sqrt(sum((s - mean) ** 2 for s in head) / len(head))
-    return {h.id: (h.score - mean) / std if std > 0 else 0.0 for h in hits}
+    z = [(score - mean) / std if std > 0 else 0.0 for score in scores]
+    floor = min(z[:ZSCORE_DEPTH])
+    return {h.id: value if rank < ZSCORE_DEPTH else max(value, floor) for rank, (h, value) in enumerate(zip(hits, z))}
 
 
 def fuse(lists: Mapping[str, Sequence[Ranked]], config: FusionConfig) -> list[Fused]:

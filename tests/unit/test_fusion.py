@@ -398,3 +398,19 @@ def test_z_scores_take_their_statistics_from_the_first_hundred_hits():
     again = {f.id: f.score for f in fuse({"keyword": deeper}, FusionConfig("zscore"))}
     assert all(again[doc_id] == pytest.approx(score) for doc_id, score in first.items())
     assert keyword_stands_out(hits) == keyword_stands_out(deeper)
+
+
+def test_a_deeper_window_keeps_the_z_fused_order_of_the_first_and_ranks_what_it_adds_after():
+    # The REST service grows the window to offset + k for a page beyond it: the documents of the first window's
+    # lists keep their scores (the floor of a missing document comes from the first 100 hits too), and what the
+    # deeper window adds scores no higher than the lowest of them (it ties only with documents at both floors).
+    keyword = [Ranked(f"k{i}", 30.0 - 0.2 * i) for i in range(150)]
+    semantic = [Ranked(f"s{i}", 0.9 - 0.002 * i) for i in range(150)]
+    semantic[120] = Ranked("k10", 0.6)  # a document of the first window met again deeper in the other list
+    config = FusionConfig("zscore", {"keyword": 0.75, "semantic": 1.0})
+    first = fuse({"keyword": keyword[:100], "semantic": semantic[:100]}, config)
+    deeper = {f.id: f.score for f in fuse({"keyword": keyword, "semantic": semantic}, config)}
+    assert all(deeper[f.id] == pytest.approx(f.score) for f in first)
+    lowest = min(f.score for f in first)
+    added = set(deeper) - {f.id for f in first}
+    assert len(added) == 99 and all(deeper[doc_id] <= lowest + 1e-9 for doc_id in added)
