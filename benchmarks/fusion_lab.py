@@ -85,20 +85,20 @@ def dump(index: str, collection: str, out: Path, folder: Path | None = None) -> 
                                "qrels": {q: qrels[q] for q in saved}}))
 
 
-def load(path: Path) -> tuple[dict, dict]:
+def load(path: Path) -> tuple[dict, dict, dict]:
+    """A dump's candidate lists and judgments per query, and each query's text."""
     data = json.loads(path.read_text())
     lists = {query_id: {name: value if name == DOCUMENTS else [Ranked(i, s) for i, s in value]
                         for name, value in entry["lists"].items()}
              for query_id, entry in data["queries"].items()}
-    return lists, data["qrels"]
+    return lists, data["qrels"], {query_id: entry["text"] for query_id, entry in data["queries"].items()}
 
 
-def as_planned(lists: dict, path: Path) -> dict:
+def as_planned(lists: dict, texts: dict) -> dict:
     """Each query's lists with the phrase matches only where today's plan asks for them (``wants_phrase``: two to
     four terms since round 6; the lists were dumped when every query of two terms or more asked). The dumped
     indexes' text fields all search with English stop words (OpenSearch's english analyzer, or the one semsearch
     installs on Elasticsearch), what ``wants_phrase`` assumes when it knows no analyzer."""
-    texts = {query_id: entry["text"] for query_id, entry in json.loads(path.read_text())["queries"].items()}
     return {query_id: candidates if wants_phrase(texts[query_id], []) else
             {name: value for name, value in candidates.items() if name != KEYWORD_PHRASE}
             for query_id, candidates in lists.items()}
@@ -109,10 +109,10 @@ def per_query_ndcg(rankings: dict[str, list[str]], qrels: dict) -> dict[str, flo
 
 
 def figures(path: Path, fusions: dict[str, FusionConfig]) -> dict[str, float]:
-    lists, qrels = load(path)
+    lists, qrels, texts = load(path)
     per_mode = {mode: per_query_ndcg({q: [h.id for h in c[name]] for q, c in lists.items()}, qrels)
                 for mode, name in (("keyword", KEYWORD_ANY), ("semantic", SEMANTIC))}
-    planned = as_planned(lists, path)
+    planned = as_planned(lists, texts)
     per_mode["hybrid"] = per_query_ndcg({q: [f.id for f in fuse_hybrid(c, fusions["hybrid"], DEFAULT_WINDOW)[:10]]
                                          for q, c in planned.items()}, qrels)
     row = {mode: sum(values.values()) / len(values) for mode, values in per_mode.items()}

@@ -1278,6 +1278,22 @@ def perlfaq_entries(path):
     return entries
 
 
+def unambiguous_questions(pool):
+    """The (doc_id, question) pairs of ``pool`` whose question no other pair asks too (case-insensitive: a
+    question asked twice is ambiguous), and how often each dropped question (lower-cased) was asked."""
+    counts = collections.Counter(q.lower() for _, q in pool)
+    return [(d, q) for d, q in pool if counts[q.lower()] == 1], {q: c for q, c in counts.items() if c > 1}
+
+
+def sampled_questions(pool, seed, n_queries, query_prefix):
+    """An FAQ collection's queries and qrels: a seeded sample of min(n_queries, len(pool)) of ``pool``'s
+    (doc_id, question) pairs, in id order, each question judged against its own answer."""
+    chosen = sorted(random.Random(seed).sample(pool, min(n_queries, len(pool))))
+    queries = [(f"{query_prefix}-q{i:04d}", q) for i, (_, q) in enumerate(chosen)]
+    qrels = [(f"{query_prefix}-q{i:04d}", d, 1) for i, (d, _) in enumerate(chosen)]
+    return queries, qrels
+
+
 def build_perlfaq():
     if not os.path.isdir(PERLFAQ_DIR):
         sys.exit(f"[perlfaq] no {PERLFAQ_DIR}: README.md says how to fetch perl-doc (or build --only another)")
@@ -1297,13 +1313,8 @@ def build_perlfaq():
             docs.append((doc_id, "", answer))
             if len(WORD_RE.findall(question)) >= PERLFAQ_Q_MIN_WORDS:
                 pool.append((doc_id, question))
-    counts = collections.Counter(q.lower() for _, q in pool)
-    pool = [(d, q) for d, q in pool if counts[q.lower()] == 1]  # a question asked twice is ambiguous
-    chosen = sorted(random.Random(PERLFAQ_SEED).sample(pool, min(PERLFAQ_N_QUERIES, len(pool))))
-    queries, qrels = [], []
-    for i, (d, q) in enumerate(chosen):
-        queries.append((f"pf-q{i:04d}", q))
-        qrels.append((f"pf-q{i:04d}", d, 1))
+    pool, _ = unambiguous_questions(pool)
+    queries, qrels = sampled_questions(pool, PERLFAQ_SEED, PERLFAQ_N_QUERIES, "pf")
     print(f"[perlfaq] {PERLFAQ_DIR}: {n_items} questions, {n_short} with an answer under {PERLFAQ_DOC_MIN_WORDS} "
           f"words, {len(docs)} answers after dedup, {len(pool)} with a question of {PERLFAQ_Q_MIN_WORDS}+ words",
           file=sys.stderr)
@@ -1422,15 +1433,10 @@ def build_faq(name, query_prefix, source, pages, seed, n_queries, doc_min_words,
             page_of[doc_id] = page
             if len(WORD_RE.findall(question)) >= q_min_words:
                 pool.append((doc_id, question))
-    counts = collections.Counter(q.lower() for _, q in pool)
-    for q in sorted(q for q, c in counts.items() if c > 1):
-        print(f"[{name}] question asked {counts[q]} times, dropped: {q!r}", file=sys.stderr)
-    pool = [(d, q) for d, q in pool if counts[q.lower()] == 1]  # a question asked twice is ambiguous
-    chosen = sorted(random.Random(seed).sample(pool, min(n_queries, len(pool))))
-    queries, qrels = [], []
-    for i, (d, q) in enumerate(chosen):
-        queries.append((f"{query_prefix}-q{i:04d}", q))
-        qrels.append((f"{query_prefix}-q{i:04d}", d, 1))
+    pool, asked_twice = unambiguous_questions(pool)
+    for q in sorted(asked_twice):
+        print(f"[{name}] question asked {asked_twice[q]} times, dropped: {q!r}", file=sys.stderr)
+    queries, qrels = sampled_questions(pool, seed, n_queries, query_prefix)
     print(f"[{name}] {source}: {n_items} questions, {n_short} with an answer under {doc_min_words} "
           f"words, {n_dup} duplicate answers, {len(docs)} answers, {len(pool)} with an unambiguous question of "
           f"{q_min_words}+ words", file=sys.stderr)

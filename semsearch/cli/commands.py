@@ -65,6 +65,7 @@ def index_info(name: str) -> None:
     from semsearch.engines.opensearch import make_client  # noqa: PLC0415
     from semsearch.index.manage import get_index_info  # noqa: PLC0415
     from semsearch.lifecycle.migrate import describe_versions, resolve  # noqa: PLC0415
+    from semsearch.query.stored_fusion import FUSION_KEY  # noqa: PLC0415
 
     settings = load_settings()
     client = make_client(settings)
@@ -85,7 +86,7 @@ def index_info(name: str) -> None:
                     "dimension": info.dimension, "text_fields": info.text_fields, "fingerprint": info.fingerprint,
                     "vector_mapping": mapping.get("properties", {}).get(info.vector_field),
                     "knn": info.meta.get("knn"), "passages": info.meta.get("passages"),
-                    "fusion": info.meta.get("fusion"),  # stored by semsearch eval --tune --save / index fusion
+                    "fusion": info.meta.get(FUSION_KEY),  # stored by semsearch eval --tune --save / index fusion
                     "semsearch_version": info.meta.get("semsearch_version"),
                     "versions": describe_versions(client, name), "cluster": cluster})
     click.echo(json.dumps(summary, indent=2))
@@ -106,8 +107,8 @@ def index_fusion(name: str, fusion_method: str | None, keyword_weight: float | N
     from semsearch.engines.opensearch import make_client  # noqa: PLC0415
     from semsearch.index.manage import get_index_info  # noqa: PLC0415
     from semsearch.query.search import INFO_TTL  # noqa: PLC0415
-    from semsearch.query.stored_fusion import fusion_entry, store_fusion  # noqa: PLC0415
-    from semsearch.query.tuning import Scored  # noqa: PLC0415
+    from semsearch.query.stored_fusion import FUSION_KEY, fusion_entry, store_fusion  # noqa: PLC0415
+    from semsearch.query.tuning import describe_fusion  # noqa: PLC0415
 
     fusion = fusion_from_options(fusion_method, keyword_weight, semantic_weight, rrf_k)
     if clear and fusion is not None:
@@ -115,11 +116,11 @@ def index_fusion(name: str, fusion_method: str | None, keyword_weight: float | N
     client = make_client(load_settings())
     if clear or fusion is not None:
         changed = store_fusion(client, name, None if clear else fusion_entry(fusion, {"by": "semsearch index fusion"}))
-        done = "removed the stored fusion of" if clear else f"stored {Scored(fusion, 0, 0).describe()} in"
+        done = "removed the stored fusion of" if clear else f"stored {describe_fusion(fusion)} in"
         click.echo(f"{done} {', '.join(changed)}; searches that name no fusion now use "
                    f"{'the default' if clear else 'it'} (a running searcher within {INFO_TTL:g} s)")
         return
-    entry = get_index_info(client, name).meta.get("fusion")
+    entry = get_index_info(client, name).meta.get(FUSION_KEY)
     click.echo(json.dumps(entry, indent=2) if entry else f"{name!r} keeps no fusion: searches use the default")
 
 
@@ -391,7 +392,7 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
     from semsearch.query.evaluation import evaluate, hybrid_margin, judged_ids, load_qrels, load_queries  # noqa: PLC0415
     from semsearch.query.search import Searcher  # noqa: PLC0415
     from semsearch.query.stored_fusion import FUSION_KEY  # noqa: PLC0415
-    from semsearch.query.tuning import Scored  # noqa: PLC0415
+    from semsearch.query.tuning import describe_fusion  # noqa: PLC0415
 
     fusion = fusion_from_options(fusion_method, keyword_weight, semantic_weight, rrf_k)
     if save and not tune:
@@ -405,9 +406,9 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
     info = searcher.index_info(index_name)
     current = searcher.fusion_for(info, fusion)  # reads the stored one only when no option names a fusion
     from_index = fusion is None and bool(info.meta.get(FUSION_KEY))
-    results: dict = {"hybrid_fusion": {"fusion": Scored(current, 0, 0).describe(), "stored_in_index": from_index}}
+    results: dict = {"hybrid_fusion": {"fusion": describe_fusion(current), "stored_in_index": from_index}}
     if not as_json and from_index:
-        click.echo(f"hybrid fuses with the setting stored in {index_name!r}: {Scored(current, 0, 0).describe()} "
+        click.echo(f"hybrid fuses with the setting stored in {index_name!r}: {describe_fusion(current)} "
                    f"(semsearch index fusion {index_name} --clear: the default again)")
     per_query: dict[str, dict[str, float]] = {}
     window = max(100, window or searcher.window)  # candidates per retriever: enough for Recall@100
@@ -482,10 +483,10 @@ def _tune(index_name: str, searcher, candidates: dict, qrels: dict, fusion, wind
           as_json: bool, save: bool) -> dict:
     from semsearch.query.tuning import cross_check, fusion_grid, score_fusion, tune  # noqa: PLC0415
 
-    judged = list(candidates)
-    ranking = tune(candidates, qrels, fusion_grid(), window)
+    judged, grid = list(candidates), fusion_grid()
+    ranking = tune(candidates, qrels, grid, window)
     current = score_fusion(fusion, candidates, qrels, window)
-    checked = cross_check(candidates, qrels, fusion_grid(), fusion, window)
+    checked = cross_check(candidates, qrels, grid, fusion, window)
     best = ranking[0]
     singles = {m: results[m]["ndcg@10"] for m in ("keyword", "semantic") if m in results}
     summary = {"best": {"fusion": best.describe(), "ndcg@10": round(best.ndcg, 4), "recall@100": round(best.recall, 4)},
@@ -514,9 +515,7 @@ def _tune(index_name: str, searcher, candidates: dict, qrels: dict, fusion, wind
             click.echo(f"stored in {', '.join(summary['saved'])}: searches of {index_name!r} that name no fusion "
                        f"use it from now on (semsearch index fusion {index_name} --clear: the default again)")
         elif save:
-            click.echo("nothing stored: " + ("the current setting is as good as the best on these queries"
-                                             if round(best.ndcg, 6) <= round(current.ndcg, 6) else
-                                             "tuning on half of these queries did not carry to the other half"))
+            click.echo(f"nothing stored: {_save_refusal(best, current, checked)}")
         else:
             click.echo("the defaults are unchanged; --save stores it in the index, for every search of it that "
                        "names no fusion; or pass these settings as FusionConfig(...) to Searcher, or as "
@@ -526,13 +525,23 @@ def _tune(index_name: str, searcher, candidates: dict, qrels: dict, fusion, wind
     return summary
 
 
+def _save_refusal(best, current, checked) -> str | None:
+    """Why ``--save`` would store nothing (None: it stores ``best``): it must beat ``current`` on the judged
+    queries, and tuning must carry to unseen ones in the cross-check (a setting fitted to few queries could do
+    worse than the one it replaces)."""
+    if round(best.ndcg, 6) <= round(current.ndcg, 6):
+        return "the current setting is as good as the best on these queries"
+    if checked is not None and checked.gain <= 0:
+        return "tuning on half of these queries did not carry to the other half"
+    return None
+
+
 def _save_tuned(index_name: str, searcher, best, current, queries: int, checked) -> list[str]:
-    """Store ``best`` in the index when it beats ``current`` on the judged queries and tuning carried to unseen
-    ones in the cross-check (a setting fitted to few queries could do worse than the one it replaces); the
-    indexes changed."""
+    """Store ``best`` in the index, with how it was chosen, unless ``_save_refusal`` says why not; the indexes
+    changed."""
     from semsearch.query.stored_fusion import fusion_entry, store_fusion  # noqa: PLC0415
 
-    if round(best.ndcg, 6) <= round(current.ndcg, 6) or (checked is not None and checked.gain <= 0):
+    if _save_refusal(best, current, checked):
         return []
     tuned = {"by": "semsearch eval --tune --save", "judged_queries": queries, "ndcg@10": round(best.ndcg, 4),
              "replaced": current.describe(), "replaced_ndcg@10": round(current.ndcg, 4)}

@@ -108,8 +108,9 @@ def _note_fusion_left_behind(client, previous: str, current: str) -> None:
     """Say so when the old index kept a hybrid fusion (semsearch.query.stored_fusion): it was tuned on the old
     model's lists, so the new index starts without it."""
     from semsearch.index.manage import get_index_info  # noqa: PLC0415
+    from semsearch.query.stored_fusion import FUSION_KEY  # noqa: PLC0415
 
-    if previous and get_index_info(client, previous).meta.get("fusion"):
+    if previous and get_index_info(client, previous).meta.get(FUSION_KEY):
         _echo(f"note: {previous!r} kept a hybrid fusion tuned for the old model's lists; {current!r} starts with "
               "the default (semsearch eval --tune --save finds one for the new model)")
 

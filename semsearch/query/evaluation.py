@@ -12,14 +12,15 @@ from typing import Any
 
 from semsearch.errors import InputError
 from semsearch.query.fusion import (
+    DENSE_LEAD,
     DOCUMENTS,
     KEYWORD,
     KEYWORD_ANY,
     KEYWORD_PHRASE,
     SEMANTIC,
-    fused_by_score,
-    fused_for_dense_lead,
+    STANDOUT,
     query_evidence,
+    score_fusion_reason,
 )
 
 Qrels = dict[str, dict[str, int]]
@@ -85,8 +86,8 @@ SHORT_CANDIDATE_LIST = 10  # fewer candidates than a page: that retriever can ba
 def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dict[str, Any]:
     """Per retriever list, how many queries got no candidate or fewer than :data:`SHORT_CANDIDATE_LIST`, and
     how often the adaptive keyword side (:func:`semsearch.query.fusion.query_evidence`) chose each kind, how many
-    queries were fused by score because BM25's best match stood out (:func:`semsearch.query.fusion.fused_by_score`)
-    or because kNN's best match was far ahead of its second (:func:`semsearch.query.fusion.fused_for_dense_lead`),
+    queries were fused by score because BM25's best match stood out or because kNN's best match was far ahead of its
+    second (:func:`semsearch.query.fusion.score_fusion_reason`),
     and in how many queries phrase matches led (a phrase list is asked for only with two to four terms: no list is
     no failure)
     (pure)."""
@@ -99,16 +100,16 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
                                  "short": sum(0 < n < SHORT_CANDIDATE_LIST for n in lengths),
                                  "median": statistics.median(lengths) if lengths else 0}
     kinds: dict[str, int] = {}
-    by_score = dense_led = 0
+    reasons: dict[str | None, int] = {}
     for per_query in lists.values():
         if KEYWORD in per_query and KEYWORD_ANY in per_query:
             kind, _ = query_evidence(per_query, window)
             kinds[kind] = kinds.get(kind, 0) + 1
-            by_score += fused_by_score(kind, per_query[KEYWORD_ANY])
-            dense_led += fused_for_dense_lead(kind, per_query[KEYWORD_ANY], per_query.get(SEMANTIC, ()))
+            reason = score_fusion_reason(kind, per_query[KEYWORD_ANY], per_query.get(SEMANTIC, ()))
+            reasons[reason] = reasons.get(reason, 0) + 1
     health["keyword_evidence"] = kinds
-    health["fused_by_score"] = by_score
-    health["fused_for_dense_lead"] = dense_led
+    health["fused_by_score"] = reasons.get(STANDOUT, 0)
+    health["fused_for_dense_lead"] = reasons.get(DENSE_LEAD, 0)
     health["phrase_led"] = sum(bool(per_query.get(KEYWORD_PHRASE)) for per_query in lists.values())
     return health
 

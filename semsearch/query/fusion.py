@@ -117,8 +117,8 @@ def keyword_stands_out(any_term: Sequence[Ranked]) -> bool:
 
 def fused_by_score(kind: str, any_term: Sequence[Ranked]) -> bool:
     """Whether adaptive fusion fuses a query's lists by score because BM25's best match stands out (STANDOUT),
-    given its keyword evidence's kind."""
-    return kind in (STRICT, FALLBACK) and keyword_stands_out(any_term)
+    given its keyword evidence's kind (:func:`score_fusion_reason`, which also gives the other reason)."""
+    return score_fusion_reason(kind, any_term, ()) == STANDOUT
 
 
 # DENSE LEAD: a STRICT or FALLBACK query not fused by score for BM25 (STANDOUT), whose best kNN match is far ahead of
@@ -137,15 +137,21 @@ def dense_leads(semantic: Sequence[Ranked]) -> bool:
     ZSCORE_DEPTH scores) above its second; never for a list shorter than DENSE_LEAD_MIN_HITS."""
     if len(semantic) < DENSE_LEAD_MIN_HITS:
         return False
-    head = [hit.score for hit in semantic[:ZSCORE_DEPTH]]
-    mean = sum(head) / len(head)
-    std = math.sqrt(sum((score - mean) ** 2 for score in head) / len(head))
-    return std > 0 and (head[0] - head[1]) / std >= DENSE_GAP_Z
+    z = _normalise(semantic, "zscore")  # the difference of two z-scores is the gap in deviations (0 if all equal)
+    return z[semantic[0].id] - z[semantic[1].id] >= DENSE_GAP_Z
 
 
-def fused_for_dense_lead(kind: str, any_term: Sequence[Ranked], semantic: Sequence[Ranked]) -> bool:
-    """Whether adaptive fusion fuses a query's lists by score because kNN's best match is far ahead (DENSE LEAD)."""
-    return kind in (STRICT, FALLBACK) and not keyword_stands_out(any_term) and dense_leads(semantic)
+STANDOUT, DENSE_LEAD = "standout", "dense_lead"  # why a query is fused by score (score_fusion_reason)
+
+
+def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequence[Ranked]) -> str | None:
+    """Why adaptive fusion fuses a query's lists by score, given its keyword evidence's kind: STANDOUT (BM25's best
+    match stands out, first), DENSE_LEAD (kNN's is far ahead of its second), or None (rank fusion)."""
+    if kind not in (STRICT, FALLBACK):
+        return None
+    if keyword_stands_out(any_term):
+        return STANDOUT
+    return DENSE_LEAD if dense_leads(semantic) else None
 
 
 # PHRASE: a document that holds a query of several words as a phrase, in the query's order, is the most precise
@@ -185,10 +191,11 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
     kind, keyword = query_evidence(lists, window)
     weights = {name: config.weight(name) for name in plain}
     method = config.method
-    if fused_by_score(kind, lists[KEYWORD_ANY]):  # STANDOUT above: fuse z-scores of the any-term list
+    reason = score_fusion_reason(kind, lists[KEYWORD_ANY], lists.get(SEMANTIC, ()))
+    if reason == STANDOUT:  # STANDOUT above: fuse z-scores of the any-term list
         method, keyword = "zscore", list(lists[KEYWORD_ANY])
         weights[KEYWORD] = config.weight(KEYWORD) * STANDOUT_WEIGHT_FACTOR
-    elif fused_for_dense_lead(kind, lists[KEYWORD_ANY], lists.get(SEMANTIC, ())):  # DENSE LEAD above
+    elif reason == DENSE_LEAD:  # DENSE LEAD above: z-scores of the kind's own keyword list
         method = "zscore"
         weights[KEYWORD] = config.weight(KEYWORD) * DENSE_LEAD_WEIGHT_FACTOR
     else:

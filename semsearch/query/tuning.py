@@ -22,6 +22,15 @@ RRF_RANK_CONSTANTS = (20, 30, 60)
 SUM_KEYWORD_WEIGHTS = (0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05)
 
 
+def describe_fusion(fusion: FusionConfig) -> str:
+    """A fusion setting as the options that give it: ``method=rrf keyword_weight=0.25 … adaptive=true`` (pure)."""
+    weights = dict(fusion.weights or {})
+    text = (f"method={fusion.method} keyword_weight={weights.get('keyword', 1.0):g} "
+            f"semantic_weight={weights.get('semantic', 1.0):g}")
+    text += f" rrf_k={fusion.rrf_k}" if fusion.method == "rrf" else ""
+    return text + (" adaptive=true" if fusion.adaptive else "")
+
+
 @dataclass(frozen=True)
 class Scored:
     fusion: FusionConfig
@@ -29,11 +38,7 @@ class Scored:
     recall: float
 
     def describe(self) -> str:
-        weights = dict(self.fusion.weights or {})
-        text = (f"method={self.fusion.method} keyword_weight={weights.get('keyword', 1.0):g} "
-                f"semantic_weight={weights.get('semantic', 1.0):g}")
-        text += f" rrf_k={self.fusion.rrf_k}" if self.fusion.method == "rrf" else ""
-        return text + (" adaptive=true" if self.fusion.adaptive else "")
+        return describe_fusion(self.fusion)
 
 
 def fusion_grid(keyword_weights: Iterable[float] = KEYWORD_WEIGHTS,
@@ -95,5 +100,5 @@ def cross_check(candidates: Mapping[str, Mapping[str, Any]], qrels: Qrels, grid:
         chosen = tune(rest, qrels, grid, window)[0].fusion
         tuned, baseline = score_fusion(chosen, held, qrels, window), score_fusion(current, held, qrels, window)
         gain += (tuned.ndcg - baseline.ndcg) * len(held)
-        choices.append(Scored(chosen, tuned.ndcg, tuned.recall).describe())
+        choices.append(describe_fusion(chosen))
     return CrossCheck(gain / len(ids), len(ids), tuple(choices))
