@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Ten collections are written under the directory of this script:
+Eleven collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -23,6 +23,8 @@ Ten collections are written under the directory of this script:
   efaq             the GNU Emacs FAQ (the Info manual efaq of Debian's
                    emacs-common, unpacked under /tmp/efaq, README.md): as
                    debfaq, one item per Info node.
+  zshfaq           the Z-Shell FAQ (FAQ01-06.html of Debian's zsh-doc, unpacked
+                   under /tmp/zshfaq, README.md): as debfaq.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -59,7 +61,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
-               "debfaq", "efaq")
+               "debfaq", "efaq", "zshfaq")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1594,15 +1596,86 @@ def build_efaq():
               unit="chapter")
 
 
+# ---------------------------------------------------------------------------
+# 11. zshfaq
+# ---------------------------------------------------------------------------
+# The Z-Shell FAQ (the chapters FAQ01-06.html of Debian's zsh-doc, not installed here: a held-out set, README.md
+# says how to fetch it); the build stops with a message when that folder is missing.  Built as debfaq, from
+# Yodl's HTML, whose sections are not elements: an <h1> (a chapter) or an <h2> (a section) runs to the next
+# heading of its level or above.  A section whose heading is a question is an item; the query is the question
+# (its section number stripped), the document its answer.
+ZSHFAQ_DIR = "/tmp/zshfaq/usr/share/doc/zsh-common/html"
+ZSHFAQ_SEED = 20070733
+ZSHFAQ_N_QUERIES = 200
+ZSHFAQ_DOC_MIN_WORDS = 20
+ZSHFAQ_Q_MIN_WORDS = 3
+ZSHFAQ_NUMBER_RE = re.compile(r"^\d+\.\d+:\s+")  # "3.12: " before a heading
+
+
+class HeadingFaqPage(PyfaqPage):
+    """PyfaqPage for HTML whose sections are not elements but headings: an <h1> opens a top section (the page's
+    title or a chapter) and an <h2> a section below it, each running to the next <h1> or <h2>, or to an <hr>
+    (which closes every section: the pages' navigation and footers lie after one).  Lower headings (<h3>, inside
+    an answer) stay in the text as blocks."""
+
+    LEVELS = {"h1": 0, "h2": 1}
+
+    def handle_starttag(self, tag, attrs):
+        if not self.skip:
+            if tag == "hr":
+                while self.open:
+                    super().handle_endtag("section")
+                return
+            level = self.LEVELS.get(tag)
+            if level is not None:
+                while len(self.open) > level:
+                    super().handle_endtag("section")
+                super().handle_starttag("section", attrs)
+            elif tag in PYFAQ_HEADINGS:
+                tag = "p"
+        super().handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if tag in PYFAQ_HEADINGS and tag not in self.LEVELS:
+            tag = "p"
+        super().handle_endtag(tag)
+
+
+def heading_faq_entries(path, number_re):
+    """(number, question, answer) for every FAQ item of a page, numbered by position among them (from 0): the
+    sections with no subsection (HeadingFaqPage, read as pyfaq_entries reads a page) whose heading holds a
+    question mark, number_re stripped from the heading; and the headings of the other sections with no
+    subsection (topics, not questions)."""
+    leaves = [(number_re.sub("", q), a) for _, q, a in pyfaq_entries(path, HeadingFaqPage)]
+    return [(i, q, a) for i, (q, a) in enumerate((q, a) for q, a in leaves if "?" in q)], \
+        [q for q, _ in leaves if "?" not in q]
+
+
+def build_zshfaq():
+    if not os.path.isdir(ZSHFAQ_DIR):
+        sys.exit(f"[zshfaq] no {ZSHFAQ_DIR}: README.md says how to fetch zsh-doc (or build --only another)")
+    chapters = []
+    # FAQ.html is the FAQ's table of contents; The-Zsh-FAQ.html, a page of the zsh manual, points to it.
+    for path in sorted(glob.glob(os.path.join(ZSHFAQ_DIR, "FAQ[0-9][0-9].html"))):
+        chapter = os.path.basename(path)[len("FAQ"):-len(".html")]
+        entries, topics = heading_faq_entries(path, ZSHFAQ_NUMBER_RE)
+        for topic in topics:
+            print(f"[zshfaq] skipped (heading not a question): {chapter}: {topic!r}", file=sys.stderr)
+        chapters.append((chapter, entries))
+    build_faq("zshfaq", "zsf", ZSHFAQ_DIR, chapters, ZSHFAQ_SEED, ZSHFAQ_N_QUERIES, ZSHFAQ_DOC_MIN_WORDS,
+              ZSHFAQ_Q_MIN_WORDS, unit="chapter")
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
-            "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq}
+            "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
+            "zshfaq": build_zshfaq}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
-                                                         "debfaq and efaq need the packages README.md says to "
+                                                         "debfaq, efaq and zshfaq need the packages README.md says to "
                                                          "unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
@@ -1613,11 +1686,11 @@ def main():
     if args.all_queries and os.path.abspath(args.out) == HERE:
         ap.error("--all-queries writes other query sets than the committed samples: give it --out DIR")
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
-        PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES
+        PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
-            PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = sys.maxsize
+            PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
