@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Eleven collections are written under the directory of this script:
+Twelve collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -25,6 +25,8 @@ Eleven collections are written under the directory of this script:
                    debfaq, one item per Info node.
   zshfaq           the Z-Shell FAQ (FAQ01-06.html of Debian's zsh-doc, unpacked
                    under /tmp/zshfaq, README.md): as debfaq.
+  fetchfaq         the Fetchmail FAQ (fetchmail-FAQ.html of Debian's fetchmail,
+                   unpacked under /tmp/fetchfaq, README.md): as zshfaq.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -61,7 +63,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
-               "debfaq", "efaq", "zshfaq")
+               "debfaq", "efaq", "zshfaq", "fetchfaq")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1666,17 +1668,64 @@ def build_zshfaq():
               ZSHFAQ_Q_MIN_WORDS, unit="chapter")
 
 
+# ---------------------------------------------------------------------------
+# 12. fetchfaq
+# ---------------------------------------------------------------------------
+# The Fetchmail FAQ (fetchmail-FAQ.html of Debian's fetchmail, not installed here: a held-out set, README.md says
+# how to fetch it); the build stops with a message when that file is missing.  Built as zshfaq (the page's
+# <h1>s are its chapters, its <h2>s their sections): a section labelled with its chapter's letter and its number
+# ("G10. ") whose heading is a question is an item; the query is the question (the label stripped), the document
+# its answer.
+FETCHFAQ_DIR = "/tmp/fetchfaq/usr/share/doc/fetchmail"
+FETCHFAQ_SEED = 20070734
+FETCHFAQ_N_QUERIES = 200
+FETCHFAQ_DOC_MIN_WORDS = 20
+FETCHFAQ_Q_MIN_WORDS = 3
+FETCHFAQ_LABEL_RE = re.compile(r"^(?P<label>(?P<chapter>[A-Z])\d+)\.\s+")  # "G10. " before a heading
+
+
+def fetchfaq_entries(path):
+    """(chapter, [(number, question, answer), ...]) for every chapter (a letter) of the page that holds FAQ items,
+    numbered by position among the chapter's items (from 0), and (label, heading) for the other labelled sections
+    (headings that are not questions, such as `B4. I get build failures in the intl directory.`).  The sections
+    are HeadingFaqPage's with no subsection, read as pyfaq_entries reads a page; those with no label (the chapter
+    headings of the page's `Detailed Contents`) are not FAQ entries."""
+    items, topics = collections.defaultdict(list), []
+    for _, heading, answer in pyfaq_entries(path, HeadingFaqPage):
+        m = FETCHFAQ_LABEL_RE.match(heading)
+        if not m:
+            continue
+        question = heading[m.end():]
+        if "?" not in question:
+            topics.append((m.group("label"), question))
+            continue
+        chapter = items[m.group("chapter")]
+        chapter.append((len(chapter), question, answer))
+    return sorted(items.items()), topics
+
+
+def build_fetchfaq():
+    path = os.path.join(FETCHFAQ_DIR, "fetchmail-FAQ.html")
+    if not os.path.isfile(path):
+        sys.exit(f"[fetchfaq] no {path}: README.md says how to fetch fetchmail (or build --only another)")
+    chapters, topics = fetchfaq_entries(path)
+    for label, topic in topics:
+        print(f"[fetchfaq] skipped (heading not a question): {label}: {topic!r}", file=sys.stderr)
+    build_faq("fetchfaq", "ftf", path, chapters, FETCHFAQ_SEED, FETCHFAQ_N_QUERIES, FETCHFAQ_DOC_MIN_WORDS,
+              FETCHFAQ_Q_MIN_WORDS, unit="chapter")
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
-            "zshfaq": build_zshfaq}
+            "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
-                                                         "debfaq, efaq and zshfaq need the packages README.md says to "
-                                                         "unpack under /tmp)")
+                                                         "debfaq, efaq, zshfaq and fetchfaq need the packages "
+                                                         "README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
                          "same): for measuring with less noise; needs --out, as the committed collections hold the "
@@ -1686,11 +1735,11 @@ def main():
     if args.all_queries and os.path.abspath(args.out) == HERE:
         ap.error("--all-queries writes other query sets than the committed samples: give it --out DIR")
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
-        PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES
+        PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
-            PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = sys.maxsize
+            PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
