@@ -7,9 +7,10 @@
 ``dump`` asks the cluster of the SEMSEARCH_* settings for every judged query's candidate lists
 (``Searcher.candidates``: the strict, any-term and phrase keyword lists, the kNN list, the document count)
 and writes them with the judgments (dumps made before round 6 hold a phrase list for every query of two terms or
-more; ``score`` keeps only those today's plan asks for: ``as_planned``). ``score`` re-fuses them as ``semsearch eval
+more, and those before round 7 no question mark; ``score`` keeps only the phrase lists today's plan asks for and
+marks the questions: ``as_planned``). ``score`` re-fuses them as ``semsearch eval
 --tune`` does (``score_fusion``) and prints nDCG@10 of keyword (the any-term list: what keyword mode returns),
-semantic, the default hybrid and five previous defaults (see PREVIOUS), hybrid's margin over the better single mode
+semantic, the default hybrid and six previous defaults (see PREVIOUS), hybrid's margin over the better single mode
 and that margin's standard error over the queries (paired), one row per file, then one JSON line. The same lists
 give the same figures as ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
 """
@@ -29,7 +30,7 @@ from benchmarks.hybrid_spread import folder_of  # noqa: E402
 import semsearch.query.fusion as fusion_module  # noqa: E402
 from semsearch.query.evaluation import hybrid_margin, judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
 from semsearch.query.fusion import (  # noqa: E402
-    DOCUMENTS, KEYWORD_ANY, KEYWORD_PHRASE, SEMANTIC, FusionConfig, Ranked, fuse_hybrid)
+    KEYWORD_ANY, KEYWORD_PHRASE, NOT_LISTS, QUESTION, SEMANTIC, FusionConfig, Ranked, fuse_hybrid, is_question)
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, wants_phrase  # noqa: E402
 from semsearch.query.tuning import score_fusion  # noqa: E402
 
@@ -37,19 +38,22 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # "round1", issue 15's first adaptive default (rank constant 30, rare terms always keyword-led: no AGREED);
 # "round3", the default before phrase matches led (round 4); "round4", before queries whose best BM25 match stands
 # out were fused by score (round 5); "round5", before queries whose best kNN match is far ahead were, and before
-# queries of more than four terms stopped asking for phrase matches (round 6).
+# queries of more than four terms stopped asking for phrase matches (round 6); "round6", before questions were fused
+# with the dense side far the heavier (round 7). None of them tells a question from another query.
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
-            "round3": DEFAULT_FUSION, "round4": DEFAULT_FUSION, "round5": DEFAULT_FUSION}
+            "round3": DEFAULT_FUSION, "round4": DEFAULT_FUSION, "round5": DEFAULT_FUSION, "round6": DEFAULT_FUSION}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
+AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for (the others: as dumped)
 
 
-def without_phrase(lists: dict) -> dict:
-    """Each query's candidate lists without the phrase matches (what defaults before round 4 fused)."""
-    return {query_id: {name: value for name, value in candidates.items() if name != KEYWORD_PHRASE}
+def without(lists: dict, *names: str) -> dict:
+    """Each query's candidates without ``names`` (KEYWORD_PHRASE: what defaults before round 4 fused; QUESTION:
+    what defaults before round 7 knew)."""
+    return {query_id: {name: value for name, value in candidates.items() if name not in names}
             for query_id, candidates in lists.items()}
 
 
@@ -77,7 +81,7 @@ def dump(index: str, collection: str, out: Path, folder: Path | None = None) -> 
     for number, query_id in enumerate(judged_ids(queries, qrels), start=1):
         lists = searcher.candidates(queries[query_id], index=index, window=DEFAULT_WINDOW)
         saved[query_id] = {"text": queries[query_id],
-                           "lists": {name: value if name == DOCUMENTS else [[h.id, h.score] for h in value]
+                           "lists": {name: value if name in NOT_LISTS else [[h.id, h.score] for h in value]
                                      for name, value in lists.items()}}
         if number % 50 == 0:
             print(f"{collection}: {number} queries", file=sys.stderr)
@@ -88,19 +92,21 @@ def dump(index: str, collection: str, out: Path, folder: Path | None = None) -> 
 def load(path: Path) -> tuple[dict, dict, dict]:
     """A dump's candidate lists and judgments per query, and each query's text."""
     data = json.loads(path.read_text())
-    lists = {query_id: {name: value if name == DOCUMENTS else [Ranked(i, s) for i, s in value]
+    lists = {query_id: {name: value if name in NOT_LISTS else [Ranked(i, s) for i, s in value]
                         for name, value in entry["lists"].items()}
              for query_id, entry in data["queries"].items()}
     return lists, data["qrels"], {query_id: entry["text"] for query_id, entry in data["queries"].items()}
 
 
 def as_planned(lists: dict, texts: dict) -> dict:
-    """Each query's lists with the phrase matches only where today's plan asks for them (``wants_phrase``: two to
-    four terms since round 6; the lists were dumped when every query of two terms or more asked). The dumped
-    indexes' text fields all search with English stop words (OpenSearch's english analyzer, or the one semsearch
-    installs on Elasticsearch), what ``wants_phrase`` assumes when it knows no analyzer."""
-    return {query_id: candidates if wants_phrase(texts[query_id], []) else
-            {name: value for name, value in candidates.items() if name != KEYWORD_PHRASE}
+    """Each query's lists as today's plan gives them: the phrase matches only where it asks for them
+    (``wants_phrase``: two to four terms since round 6; lists dumped before then hold them for every query of two
+    terms or more), and whether the query is a question (``is_question``, round 7). The dumped indexes' text fields
+    all search with English stop words (OpenSearch's english analyzer, or the one semsearch installs on
+    Elasticsearch), what ``wants_phrase`` assumes when it knows no analyzer."""
+    return {query_id: {**{name: value for name, value in candidates.items()
+                          if name != KEYWORD_PHRASE or wants_phrase(texts[query_id], [])},
+                       QUESTION: is_question(texts[query_id])}
             for query_id, candidates in lists.items()}
 
 
@@ -119,7 +125,8 @@ def figures(path: Path, fusions: dict[str, FusionConfig]) -> dict[str, float]:
     for label, fusion in fusions.items():
         if label != "hybrid":
             with earlier_rules(label):
-                fused = without_phrase(lists) if label in WITHOUT_PHRASE else lists
+                dropped = (KEYWORD_PHRASE, QUESTION) if label in WITHOUT_PHRASE else (QUESTION,)
+                fused = without(planned if label in AS_PLANNED else lists, *dropped)
                 row[label] = score_fusion(fusion, fused, qrels, DEFAULT_WINDOW).ndcg
     # The margin, and how far it is from noise: its standard error over these queries (as semsearch eval says).
     margin = hybrid_margin(per_mode)

@@ -13,14 +13,14 @@ from typing import Any
 from semsearch.errors import InputError
 from semsearch.query.fusion import (
     DENSE_LEAD,
-    DOCUMENTS,
     KEYWORD,
     KEYWORD_ANY,
     KEYWORD_PHRASE,
-    SEMANTIC,
+    NOT_LISTS,
+    QUESTION,
     STANDOUT,
     query_evidence,
-    score_fusion_reason,
+    query_fusion_reason,
 )
 
 Qrels = dict[str, dict[str, int]]
@@ -86,13 +86,12 @@ SHORT_CANDIDATE_LIST = 10  # fewer candidates than a page: that retriever can ba
 def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dict[str, Any]:
     """Per retriever list, how many queries got no candidate or fewer than :data:`SHORT_CANDIDATE_LIST`, and
     how often the adaptive keyword side (:func:`semsearch.query.fusion.query_evidence`) chose each kind, how many
-    queries were fused by score because BM25's best match stood out or because kNN's best match was far ahead of its
-    second (:func:`semsearch.query.fusion.score_fusion_reason`),
-    and in how many queries phrase matches led (a phrase list is asked for only with two to four terms: no list is
-    no failure)
+    queries were fused by score because BM25's best match stood out, because kNN's best match was far ahead of its
+    second or because the query is a question (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many
+    queries phrase matches led (a phrase list is asked for only with two to four terms: no list is no failure)
     (pure)."""
     names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query
-                               if name not in (DOCUMENTS, KEYWORD_PHRASE)))
+                               if name not in (*NOT_LISTS, KEYWORD_PHRASE)))
     health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}
     for name in names:
         lengths = [len(per_query.get(name, ())) for per_query in lists.values()]
@@ -105,11 +104,12 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
         if KEYWORD in per_query and KEYWORD_ANY in per_query:
             kind, _ = query_evidence(per_query, window)
             kinds[kind] = kinds.get(kind, 0) + 1
-            reason = score_fusion_reason(kind, per_query[KEYWORD_ANY], per_query.get(SEMANTIC, ()))
+            reason = query_fusion_reason(per_query, kind)
             reasons[reason] = reasons.get(reason, 0) + 1
     health["keyword_evidence"] = kinds
     health["fused_by_score"] = reasons.get(STANDOUT, 0)
     health["fused_for_dense_lead"] = reasons.get(DENSE_LEAD, 0)
+    health["fused_as_question"] = reasons.get(QUESTION, 0)
     health["phrase_led"] = sum(bool(per_query.get(KEYWORD_PHRASE)) for per_query in lists.values())
     return health
 

@@ -37,9 +37,9 @@ class FusionConfig:
 
     ``adaptive`` (given with ``rrf``, as its factors are about ranks): the keyword side adapts to each query
     (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and
-    the keyword matches first when they are few; for a query whose best BM25 match stands out
-    (:func:`keyword_stands_out`), or whose best kNN match is far ahead of its second (:func:`dense_leads`), the
-    adaptive side itself switches to z-scores; documents holding the query as a phrase lead (:func:`phrase_lead`).
+    the keyword matches first when they are few; for a query that asks a question (:func:`is_question`), whose
+    best BM25 match stands out (:func:`keyword_stands_out`), or whose best kNN match is far ahead of its second
+    (:func:`dense_leads`), the adaptive side itself switches to z-scores; documents holding the query as a phrase lead (:func:`phrase_lead`).
     The default fusion is adaptive; it runs on the client only.
     """
 
@@ -79,6 +79,8 @@ AGREEMENT_PAGE, AGREEMENT_SHARE = 10, 0.9  # AGREED: at least 9 of the semantic 
 KEYWORD, KEYWORD_ANY, SEMANTIC = "keyword", "keyword_any", "semantic"  # the strict and any-term keyword lists, kNN
 KEYWORD_PHRASE = "keyword_phrase"  # documents holding the query's words in its order (a phrase match)
 DOCUMENTS = "documents"  # in a query's candidates: how many documents it searched (an int, not a list)
+QUESTION = "question"  # in a query's candidates: whether the query is a question (a bool: is_question), not a list
+NOT_LISTS = (DOCUMENTS, QUESTION)  # what a query's candidates hold besides ranked lists
 
 
 def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], window: int,
@@ -141,17 +143,42 @@ def dense_leads(semantic: Sequence[Ranked]) -> bool:
     return z[semantic[0].id] - z[semantic[1].id] >= DENSE_GAP_Z
 
 
+# QUESTION: a STRICT or FALLBACK query that asks a question (it ends with a question mark) is fused by z-scores of
+# the any-term list at weight × QUESTION_WEIGHT_FACTOR and of the kNN list, before the two rules above are asked.
+# Sentence encoders are trained on questions and their answers; BM25 over a question's words finds the documents
+# that repeat them (a cross-reference, a neighbouring question) more often than the one that answers it. On FAQ
+# collections the dense models beat BM25 by 0.16–0.31 and hybrid fell 0.01–0.05 below semantic search; on
+# dbpedia-entity's questions this weight ranked as well as rank fusion did (docs/benchmarks.md, "Round 7"). A
+# little BM25 still helps: the same lists with the keyword weight at 0 ranked lower on every FAQ.
+QUESTION_MARKS = ("?", "\uff1f", "\u061f")  # ASCII, full-width (CJK) and Arabic question marks
+QUESTION_WEIGHT_FACTOR = 0.4  # the default keyword weight 0.25 becomes 0.1 beside kNN's 1.0
+
+
+def is_question(text: str) -> bool:
+    """Whether a query asks a question: its last character is a question mark (pure)."""
+    return text.rstrip().endswith(QUESTION_MARKS)
+
+
 STANDOUT, DENSE_LEAD = "standout", "dense_lead"  # why a query is fused by score (score_fusion_reason)
 
 
-def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequence[Ranked]) -> str | None:
-    """Why adaptive fusion fuses a query's lists by score, given its keyword evidence's kind: STANDOUT (BM25's best
-    match stands out, first), DENSE_LEAD (kNN's is far ahead of its second), or None (rank fusion)."""
+def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequence[Ranked],
+                        question: bool = False) -> str | None:
+    """Why adaptive fusion fuses a query's lists by score, given its keyword evidence's kind and whether it is a
+    question: QUESTION (first), STANDOUT (BM25's best match stands out), DENSE_LEAD (kNN's is far ahead of its
+    second), or None (rank fusion)."""
     if kind not in (STRICT, FALLBACK):
         return None
+    if question:
+        return QUESTION
     if keyword_stands_out(any_term):
         return STANDOUT
     return DENSE_LEAD if dense_leads(semantic) else None
+
+
+def query_fusion_reason(lists: Mapping[str, Any], kind: str) -> str | None:
+    """:func:`score_fusion_reason` for one query's candidate lists (which hold KEYWORD_ANY), given its kind."""
+    return score_fusion_reason(kind, lists[KEYWORD_ANY], lists.get(SEMANTIC, ()), bool(lists.get(QUESTION)))
 
 
 # PHRASE: a document that holds a query of several words as a phrase, in the query's order, is the most precise
@@ -185,16 +212,17 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
     retriever, and :data:`DOCUMENTS`), and the keyword evidence's kind (None when nothing adapts: a
     non-adaptive config, or no any-term list). Fuse them with :func:`fuse_adapted`, which keeps phrase matches
     leading under score fusion too."""
-    plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, KEYWORD_PHRASE, DOCUMENTS)}
+    plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, KEYWORD_PHRASE, *NOT_LISTS)}
     if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
         return plain, config, None
     kind, keyword = query_evidence(lists, window)
     weights = {name: config.weight(name) for name in plain}
     method = config.method
-    reason = score_fusion_reason(kind, lists[KEYWORD_ANY], lists.get(SEMANTIC, ()))
-    if reason == STANDOUT:  # STANDOUT above: fuse z-scores of the any-term list
+    reason = query_fusion_reason(lists, kind)
+    if reason in (QUESTION, STANDOUT):  # QUESTION, STANDOUT above: fuse z-scores of the any-term list
         method, keyword = "zscore", list(lists[KEYWORD_ANY])
-        weights[KEYWORD] = config.weight(KEYWORD) * STANDOUT_WEIGHT_FACTOR
+        weights[KEYWORD] = config.weight(KEYWORD) * (QUESTION_WEIGHT_FACTOR if reason == QUESTION
+                                                     else STANDOUT_WEIGHT_FACTOR)
     elif reason == DENSE_LEAD:  # DENSE LEAD above: z-scores of the kind's own keyword list
         method = "zscore"
         weights[KEYWORD] = config.weight(KEYWORD) * DENSE_LEAD_WEIGHT_FACTOR

@@ -26,11 +26,13 @@ from semsearch.query.fusion import (
     KEYWORD,
     KEYWORD_ANY,
     KEYWORD_PHRASE,
+    QUESTION,
     SUM_DEFAULT_WEIGHTS,
     FusionConfig,
     Ranked,
     adapt,
     fuse_adapted,
+    is_question,
     per_retriever,
 )
 
@@ -59,9 +61,9 @@ QUERY_TOKEN = re.compile(r"\w+(?:['’.]\w+)*")
 # (semsearch.query.fusion.keyword_evidence: fallback to the any-term list, precedence for rare terms unless the
 # kNN page agrees), phrase matches leading (wants_phrase below, round 4), and score fusion where BM25's best match
 # stands out (semsearch.query.fusion.keyword_stands_out, round 5) or kNN's is far ahead of its second
-# (semsearch.query.fusion.dense_leads, round 6). Without the adaptive side, hybrid fell below keyword search wherever
-# BM25 is the stronger signal. Where the dense model is far the stronger (FAQ questions over their answers) it is
-# still below semantic search (docs/benchmarks.md, "Round 6").
+# (semsearch.query.fusion.dense_leads, round 6), and, for a question, with the dense side far the heavier
+# (semsearch.query.fusion.is_question, round 7: on FAQ questions over their answers hybrid had stayed below semantic
+# search). Without the adaptive side, hybrid fell below keyword search wherever BM25 is the stronger signal.
 DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
 DEFAULT_WINDOW = 100  # candidates per retriever; hybrid pages come from the fused top of both
 DEFAULT_EF_SEARCH = 100  # kNN breadth when the index's _meta does not say (semsearch.engines.index_body's template)
@@ -236,14 +238,16 @@ def _hit_parts(hit: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[s
     return dict(hit.get("_source") or {}), dict(hit.get("highlight") or {})
 
 
-def candidate_lists(responses: Mapping[str, Any]) -> dict[str, Any]:
-    """Each retriever's candidates as ranked (id, score) lists, and the count of documents searched when
-    asked for (:data:`semsearch.query.fusion.DOCUMENTS`): what adaptive fusion takes."""
+def candidate_lists(responses: Mapping[str, Any], text: str) -> dict[str, Any]:
+    """Each retriever's candidates for the query ``text`` as ranked (id, score) lists, the count of documents
+    searched when asked for (:data:`semsearch.query.fusion.DOCUMENTS`), and whether the query is a question
+    (:data:`semsearch.query.fusion.QUESTION`): what adaptive fusion takes."""
     listed = (*RETRIEVERS, KEYWORD_ANY, KEYWORD_PHRASE)
     lists: dict[str, Any] = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
                              for name, hits in responses.items() if name in listed}
     if DOCUMENTS in responses:
         lists[DOCUMENTS] = int(responses[DOCUMENTS])
+    lists[QUESTION] = is_question(text)
     return lists
 
 
@@ -260,7 +264,7 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> list[Hit]
             result.append(Hit(raw["_id"], score, source, {request.mode: score}, highlights, explanation))
         return result
     # Candidates carry ids and scores only; sources and highlights come with hydrate().
-    ranked, fusion, _ = adapt(candidate_lists(responses), request.fusion, request.window)
+    ranked, fusion, _ = adapt(candidate_lists(responses, request.text), request.fusion, request.window)
     fused = fuse_adapted(ranked, fusion)[request.offset:request.offset + request.k]
     positions: dict[str, dict[str, tuple[int, float]]] = {}
     if request.explain:

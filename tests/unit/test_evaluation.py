@@ -145,3 +145,8 @@ def test_candidate_health_counts_the_queries_fused_by_score():
     health = candidate_health(lists, window=100)
     # Only the bunched query: the standing-out ones are fused by score for BM25, the rare terms keep ranks.
     assert health["fused_by_score"] == 2 and health["fused_for_dense_lead"] == 1
+    assert health["fused_as_question"] == 0
+    # Asked as questions, the standing-out and the bunched query alike are fused as questions; rare terms keep ranks.
+    health = candidate_health({name: {**per_query, "question": True} for name, per_query in lists.items()}, 100)
+    assert health["fused_as_question"] == 3 and health["fused_by_score"] == 0 and health["fused_for_dense_lead"] == 0
+    assert "question" not in health["lists"]

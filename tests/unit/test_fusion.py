@@ -7,6 +7,9 @@ from semsearch.query.fusion import (
     EXHAUSTIVE,
     FALLBACK,
     KEYWORD_WEIGHT_FACTORS,
+    QUESTION,
+    QUESTION_WEIGHT_FACTOR,
+    STANDOUT,
     STANDOUT_WEIGHT_FACTOR,
     STRICT,
     Fused,
@@ -17,10 +20,12 @@ from semsearch.query.fusion import (
     fuse,
     fuse_adapted,
     fuse_hybrid,
+    is_question,
     keyword_evidence,
     keyword_stands_out,
     lead_phrase_matches,
     phrase_lead,
+    score_fusion_reason,
 )
 
 LISTS = {
@@ -338,6 +343,47 @@ def test_a_query_whose_knn_first_is_far_ahead_fuses_z_scores_of_its_own_keyword_
     assert adapt(standout, config, window=100)[1].weight("keyword") == 0.25 * STANDOUT_WEIGHT_FACTOR
     rare = {"keyword": [], "keyword_any": bunched("k", 60), "semantic": semantic, "documents": 10**6}
     assert adapt(rare, config, window=100)[1].method == "rrf"
+
+
+@pytest.mark.parametrize("text,asked", [
+    ("How do I make a Python script executable?", True), ("why? ", True), ("¿Qué hora es?", True),
+    ("東京の天気は？", True), ("ما هذا؟", True),
+    ("what is a closure", False), ("Can't locate object method", False), ("is ?: an operator", False), ("", False)])
+def test_a_question_ends_with_a_question_mark(text, asked):
+    assert is_question(text) is asked
+
+
+def test_a_question_fuses_z_scores_of_the_any_term_list_with_the_dense_side_far_the_heavier():
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    semantic = dense_leading("s", 100, gap=0.015)  # kNN's first ahead, but by less than DENSE_GAP_Z
+    assert not dense_leads(semantic)
+    any_term = [Ranked("s2", 20.0)] + bunched("k", 100)[1:]  # BM25's first is kNN's third; nothing stands out
+    for strict in ([], any_term[:3]):  # FALLBACK and STRICT alike
+        lists = {"keyword": strict, "keyword_any": any_term, "semantic": semantic, "documents": 10**6}
+        asked = {**lists, QUESTION: True}
+        chosen, fusion, kind = adapt(asked, config, window=100)
+        assert kind == (STRICT if strict else FALLBACK) and QUESTION not in chosen
+        assert fusion.method == "zscore" and chosen["keyword"] == any_term
+        assert fusion.weight("keyword") == pytest.approx(0.25 * QUESTION_WEIGHT_FACTOR) == pytest.approx(0.1)
+        # Rank fusion of the statement puts the document both lists hold first; the question keeps kNN's first.
+        assert adapt(lists, config, window=100)[1].method == "rrf"
+        assert fuse_hybrid(lists, config, window=100)[0].id == "s2"
+        fused = fuse_hybrid(asked, config, window=100)
+        assert [item.id for item in fused[:2]] == ["s0", "s2"] and "k1" in {item.id for item in fused}
+        for item in fused:
+            assert set(item.contributions) == {"keyword", "semantic"}
+            assert sum(item.contributions.values()) == pytest.approx(item.score)
+    # A question is asked first, before BM25's standout; rare terms (EXHAUSTIVE) keep ranks, and a plain config
+    # ignores it.
+    standout = standing_out("k", 100)
+    assert score_fusion_reason(FALLBACK, standout, semantic) == STANDOUT
+    assert score_fusion_reason(FALLBACK, standout, semantic, question=True) == QUESTION
+    assert score_fusion_reason(EXHAUSTIVE, standout, semantic, question=True) is None
+    rare = {"keyword": [], "keyword_any": bunched("k", 60), "semantic": semantic, "documents": 10**6, QUESTION: True}
+    assert adapt(rare, config, window=100)[1].method == "rrf"
+    plain = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20)
+    assert fuse_hybrid({"keyword": any_term, "semantic": semantic, QUESTION: True}, plain, 100) == \
+        fuse_hybrid({"keyword": any_term, "semantic": semantic}, plain, 100)
 
 
 def test_rare_terms_stay_rank_fused_even_when_one_stands_out():

@@ -17,6 +17,7 @@ from semsearch.query.plan import (
     Hit,
     SearchRequest,
     candidate_id,
+    candidate_lists,
     hits_from,
     hydrate,
     hydrate_body,
@@ -444,6 +445,25 @@ def test_hybrid_contributions_add_up_and_hits_are_sorted(fusion):
         assert set(hit.contributions) == {"keyword", "semantic"}
         assert sum(hit.contributions.values()) == pytest.approx(hit.score)
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+
+
+def test_a_question_is_fused_by_z_scores_with_the_dense_side_far_the_heavier():
+    import statistics
+
+    responses = {**RESPONSES, "keyword_any": KEYWORD}  # as the default fusion asks for it
+    assert candidate_lists(responses, "why so?")["question"] and not candidate_lists(responses, "q")["question"]
+    statement = {h.id: h for h in hits_from(SearchRequest("q", k=10).validate(), responses)}
+    assert statement["a"].score == pytest.approx(0.25 / 21 + 1.0 / 22)  # rank fusion (too few hits for anything else)
+    question = {h.id: h for h in hits_from(SearchRequest("q?", k=10).validate(), responses)}
+
+    def z(scores, score):
+        return (score - statistics.fmean(scores)) / statistics.pstdev(scores)
+
+    keyword, semantic = [12.0, 8.0, 2.0], [0.9, 0.8, 0.5, 0.4]
+    assert question["a"].contributions == pytest.approx({"keyword": 0.1 * z(keyword, 12.0),
+                                                         "semantic": z(semantic, 0.8)})
+    assert question["d"].contributions["keyword"] == pytest.approx(0.1 * z(keyword, 2.0))  # missing: the floor
+    assert set(question) == set(statement)
 
 
 def test_hybrid_minmax_scores():
