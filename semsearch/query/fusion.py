@@ -39,8 +39,8 @@ class FusionConfig:
     (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and
     the keyword matches first when they are few; for a query that asks a question (:func:`is_question`), whose
     best BM25 match stands out (:func:`keyword_stands_out`), or whose best kNN match is far ahead of its second
-    (:func:`dense_leads`), the adaptive side itself switches to z-scores; documents holding the query as a phrase lead (:func:`phrase_lead`).
-    The default fusion is adaptive; it runs on the client only.
+    (:func:`dense_leads`), the adaptive side itself switches to z-scores; documents holding the query as a phrase
+    lead (:func:`phrase_lead`). The default fusion is adaptive; it runs on the client only.
     """
 
     method: str = "rrf"

@@ -47,6 +47,13 @@ def info_index(services, tmp_path_factory):
     services.indices.delete(index=name, ignore_unavailable=True)
 
 
+@pytest.fixture(scope="module")
+def pyfaq(services, tmp_path_factory):
+    name = _ingested(services, "pyfaq", tmp_path_factory.mktemp("pyfaq"))
+    yield name
+    services.indices.delete(index=name, ignore_unavailable=True)
+
+
 _evaluations: dict[tuple[str, str], dict] = {}
 
 
@@ -62,15 +69,27 @@ def _eval(index: str, collection: str) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("collection", ["manpages", "debian-packages", "info-index"])
-def test_default_hybrid_is_at_least_the_better_single_mode(collection, request):
+@pytest.mark.parametrize("collection,stronger", [
+    ("manpages", "keyword"), ("debian-packages", "keyword"), ("info-index", "keyword"), ("pyfaq", "semantic")])
+def test_default_hybrid_is_at_least_the_better_single_mode(collection, stronger, request):
     index = request.getfixturevalue(collection.replace("-", "_"))
     scores = _eval(index, collection)
     keyword, semantic, hybrid = (scores[m]["ndcg@10"] for m in ("keyword", "semantic", "hybrid"))
-    # On these collections BM25 beats the dense model: the check is not vacuous. (info-index, the GNU manuals' own
-    # index entries, was below keyword search on OpenSearch until round 5: docs/benchmarks.md.)
-    assert keyword > semantic, scores
+    # On the first three BM25 beats the dense model, on the Python FAQ's questions the dense model beats BM25 by
+    # 0.2: the check is not vacuous either way. (info-index, the GNU manuals' own index entries, was below keyword
+    # search on OpenSearch until round 5; pyfaq below semantic search until round 7: docs/benchmarks.md.)
+    weaker = "semantic" if stronger == "keyword" else "keyword"
+    assert scores[stronger]["ndcg@10"] > scores[weaker]["ndcg@10"], scores
     assert hybrid >= max(keyword, semantic), scores
+
+
+@pytest.mark.slow
+def test_eval_counts_the_questions_fused_with_the_dense_side_the_heavier(pyfaq):
+    health = _eval(pyfaq, "pyfaq")["candidates"]
+    # All but a few of the FAQ's queries end with a question mark (the rest: no STRICT or FALLBACK keyword side, or
+    # no question mark); they are fused as questions, not by BM25's standout or kNN's lead.
+    assert health["fused_as_question"] >= 0.9 * health["queries"], health
+    assert health["fused_by_score"] + health["fused_for_dense_lead"] <= 0.1 * health["queries"], health
 
 
 @pytest.mark.slow
