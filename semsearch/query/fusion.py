@@ -56,7 +56,7 @@ class FusionConfig:
 
 # The keyword side of an adaptive hybrid search, per query (docs/benchmarks.md, "Hybrid on unseen collections"):
 # - STRICT: documents matching most of the query's terms (minimum_should_match), at the configured weight.
-#   For a question, a document matching one of its words is weak evidence that mostly adds noise.
+#   For a query of several words, a document matching one of them is weak evidence that mostly adds noise.
 # - FALLBACK: the strict list is empty (long, report-style queries: no document holds 75% of 50 words), so
 #   the any-term list stands in, weighted higher: it is the only keyword evidence there is, and with many
 #   terms the best BM25 matches share many of them.
@@ -104,8 +104,9 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
 # the any-term list (weight × STANDOUT_WEIGHT_FACTOR) and of the kNN list, summed. Rank fusion gives rank 1 the same
 # credit however far ahead it is; a BM25 score far above the rest is confident evidence (an index entry, an error
 # message, a docstring's own words), and score fusion lets such a match, and a kNN match far ahead, lead. Where
-# BM25's top scores are bunched (dbpedia-entity's questions, whose terms many abstracts share) rank fusion with the
+# BM25's top scores are bunched (dbpedia-entity's queries, whose terms many abstracts share) rank fusion with the
 # strict list is kept: there score fusion lost (docs/benchmarks.md, "Round 5"). EXHAUSTIVE and AGREED are untouched.
+# A question is asked about first (QUESTION below).
 STANDOUT_Z = 4.0
 STANDOUT_WEIGHT_FACTOR = 3.0  # the default keyword weight 0.25 becomes 0.75 beside kNN's 1.0
 
@@ -119,7 +120,8 @@ def keyword_stands_out(any_term: Sequence[Ranked]) -> bool:
 
 def fused_by_score(kind: str, any_term: Sequence[Ranked]) -> bool:
     """Whether adaptive fusion fuses a query's lists by score because BM25's best match stands out (STANDOUT),
-    given its keyword evidence's kind (:func:`score_fusion_reason`, which also gives the other reason)."""
+    given its keyword evidence's kind, for a query that is no question (:func:`score_fusion_reason`, which also gives
+    the other reasons)."""
     return score_fusion_reason(kind, any_term, ()) == STANDOUT
 
 
@@ -147,16 +149,20 @@ def dense_leads(semantic: Sequence[Ranked]) -> bool:
 # the any-term list at weight × QUESTION_WEIGHT_FACTOR and of the kNN list, before the two rules above are asked.
 # Sentence encoders are trained on questions and their answers; BM25 over a question's words finds the documents
 # that repeat them (a cross-reference, a neighbouring question) more often than the one that answers it. On FAQ
-# collections the dense models beat BM25 by 0.16–0.31 and hybrid fell 0.01–0.05 below semantic search; on
-# dbpedia-entity's questions this weight ranked as well as rank fusion did (docs/benchmarks.md, "Round 7"). A
-# little BM25 still helps: the same lists with the keyword weight at 0 ranked lower on every FAQ.
+# collections the dense models beat BM25 by 0.16–0.31, and with rounds 5 and 6 hybrid fell 0.01–0.05 below semantic
+# search; on dbpedia-entity (8 questions of 40) this weight ranked about as well as rank fusion did, −0.005 to
+# +0.004 (docs/benchmarks.md, "Round 7"). A little BM25 still helps: with the keyword weight at 0 the FAQs' lowest
+# and mean margins were both lower.
 QUESTION_MARKS = ("?", "\uff1f", "\u061f")  # ASCII, full-width (CJK) and Arabic question marks
+# What may follow a question's mark and still end it: "…?!", "(…?)", a quoted "…?".
+AFTER_QUESTION_MARK = " \t\r\n!)]}\"'\u2019\u201d\u00bb"
 QUESTION_WEIGHT_FACTOR = 0.4  # the default keyword weight 0.25 becomes 0.1 beside kNN's 1.0
 
 
 def is_question(text: str) -> bool:
-    """Whether a query asks a question: its last character is a question mark (pure)."""
-    return text.rstrip().endswith(QUESTION_MARKS)
+    """Whether a query asks a question: it ends with a question mark, closing quotes, brackets and exclamation
+    marks aside (pure)."""
+    return text.rstrip(AFTER_QUESTION_MARK).endswith(QUESTION_MARKS)
 
 
 STANDOUT, DENSE_LEAD = "standout", "dense_lead"  # why a query is fused by score (score_fusion_reason)
@@ -209,7 +215,7 @@ def _dense_agrees(semantic: Sequence[Ranked], matches: Sequence[Ranked]) -> bool
 def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
           ) -> tuple[dict[str, Sequence[Ranked]], FusionConfig, str | None]:
     """The lists and fusion an adaptive config fuses for one query's candidates (``lists``: ranked lists by
-    retriever, and :data:`DOCUMENTS`), and the keyword evidence's kind (None when nothing adapts: a
+    retriever, :data:`DOCUMENTS` and :data:`QUESTION`), and the keyword evidence's kind (None when nothing adapts: a
     non-adaptive config, or no any-term list). Fuse them with :func:`fuse_adapted`, which keeps phrase matches
     leading under score fusion too."""
     plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, KEYWORD_PHRASE, *NOT_LISTS)}

@@ -347,7 +347,8 @@ def test_a_query_whose_knn_first_is_far_ahead_fuses_z_scores_of_its_own_keyword_
 
 @pytest.mark.parametrize("text,asked", [
     ("How do I make a Python script executable?", True), ("why? ", True), ("¿Qué hora es?", True),
-    ("東京の天気は？", True), ("ما هذا؟", True),
+    ("東京の天気は？", True), ("ما هذا؟", True), ("…what is Linux?!", True), ("(is it free?)", True),
+    ("he asked “why?”", True), ("Stop!", False), ("(see below)", False),
     ("what is a closure", False), ("Can't locate object method", False), ("is ?: an operator", False), ("", False)])
 def test_a_question_ends_with_a_question_mark(text, asked):
     assert is_question(text) is asked
