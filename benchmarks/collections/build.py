@@ -1513,14 +1513,26 @@ class DebfaqPage(PyfaqPage):
         super().handle_endtag(tag)
 
 
-def debfaq_entries(path):
-    """(number, question, answer) for every FAQ item of a chapter, numbered by position among them (from 0): the
-    sections with no subsection whose heading holds a question mark, as pyfaq_entries reads them, the section
-    number stripped from the heading; and the headings of the other sections with no subsection (topics such as
-    `dpkg` or `Authors`, which are not questions)."""
-    leaves = [(DEBFAQ_NUMBER_RE.sub("", q), a) for _, q, a in pyfaq_entries(path, DebfaqPage)]
+def faq_page_entries(path, page, number_re):
+    """(number, question, answer) for every FAQ item of a page, numbered by position among them (from 0): the
+    sections with no subsection whose heading holds a question mark, as pyfaq_entries reads them with the page
+    class ``page`` (DebfaqPage, HeadingFaqPage), number_re stripped from the heading; and the headings of the
+    other sections with no subsection (topics such as `dpkg` or `Authors`, which are not questions)."""
+    leaves = [(number_re.sub("", q), a) for _, q, a in pyfaq_entries(path, page)]
     return [(i, q, a) for i, (q, a) in enumerate((q, a) for q, a in leaves if "?" in q)], \
         [q for q, _ in leaves if "?" not in q]
+
+
+def faq_page_chapters(name, pages, page, number_re):
+    """[(chapter, entries)] of faq_page_entries for ``pages``, (chapter, path) in order; each topic skipped is
+    said on stderr."""
+    chapters = []
+    for chapter, path in pages:
+        entries, topics = faq_page_entries(path, page, number_re)
+        for topic in topics:
+            print(f"[{name}] skipped (heading not a question): {chapter}: {topic!r}", file=sys.stderr)
+        chapters.append((chapter, entries))
+    return chapters
 
 
 def debfaq_chapters():
@@ -1533,13 +1545,8 @@ def debfaq_chapters():
 def build_debfaq():
     if not os.path.isdir(DEBFAQ_DIR):
         sys.exit(f"[debfaq] no {DEBFAQ_DIR}: README.md says how to fetch debian-faq (or build --only another)")
-    chapters = []
-    for path in debfaq_chapters():
-        chapter = os.path.basename(path)[:-len(".en.html")]
-        entries, topics = debfaq_entries(path)
-        for topic in topics:
-            print(f"[debfaq] skipped (heading not a question): {chapter}: {topic!r}", file=sys.stderr)
-        chapters.append((chapter, entries))
+    pages = [(os.path.basename(path)[:-len(".en.html")], path) for path in debfaq_chapters()]
+    chapters = faq_page_chapters("debfaq", pages, DebfaqPage, DEBFAQ_NUMBER_RE)
     build_faq("debfaq", "dbf", DEBFAQ_DIR, chapters, DEBFAQ_SEED, DEBFAQ_N_QUERIES, DEBFAQ_DOC_MIN_WORDS,
               DEBFAQ_Q_MIN_WORDS, unit="chapter")
 
@@ -1643,27 +1650,13 @@ class HeadingFaqPage(PyfaqPage):
         super().handle_endtag(tag)
 
 
-def heading_faq_entries(path, number_re):
-    """(number, question, answer) for every FAQ item of a page, numbered by position among them (from 0): the
-    sections with no subsection (HeadingFaqPage, read as pyfaq_entries reads a page) whose heading holds a
-    question mark, number_re stripped from the heading; and the headings of the other sections with no
-    subsection (topics, not questions)."""
-    leaves = [(number_re.sub("", q), a) for _, q, a in pyfaq_entries(path, HeadingFaqPage)]
-    return [(i, q, a) for i, (q, a) in enumerate((q, a) for q, a in leaves if "?" in q)], \
-        [q for q, _ in leaves if "?" not in q]
-
-
 def build_zshfaq():
     if not os.path.isdir(ZSHFAQ_DIR):
         sys.exit(f"[zshfaq] no {ZSHFAQ_DIR}: README.md says how to fetch zsh-doc (or build --only another)")
-    chapters = []
     # FAQ.html is the FAQ's table of contents; The-Zsh-FAQ.html, a page of the zsh manual, points to it.
-    for path in sorted(glob.glob(os.path.join(ZSHFAQ_DIR, "FAQ[0-9][0-9].html"))):
-        chapter = os.path.basename(path)[len("FAQ"):-len(".html")]
-        entries, topics = heading_faq_entries(path, ZSHFAQ_NUMBER_RE)
-        for topic in topics:
-            print(f"[zshfaq] skipped (heading not a question): {chapter}: {topic!r}", file=sys.stderr)
-        chapters.append((chapter, entries))
+    pages = [(os.path.basename(path)[len("FAQ"):-len(".html")], path)
+             for path in sorted(glob.glob(os.path.join(ZSHFAQ_DIR, "FAQ[0-9][0-9].html")))]
+    chapters = faq_page_chapters("zshfaq", pages, HeadingFaqPage, ZSHFAQ_NUMBER_RE)
     build_faq("zshfaq", "zsf", ZSHFAQ_DIR, chapters, ZSHFAQ_SEED, ZSHFAQ_N_QUERIES, ZSHFAQ_DOC_MIN_WORDS,
               ZSHFAQ_Q_MIN_WORDS, unit="chapter")
 
