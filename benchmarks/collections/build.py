@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Twelve collections are written under the directory of this script:
+Thirteen collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -27,6 +27,8 @@ Twelve collections are written under the directory of this script:
                    under /tmp/zshfaq, README.md): as debfaq.
   fetchfaq         the Fetchmail FAQ (fetchmail-FAQ.html of Debian's fetchmail,
                    unpacked under /tmp/fetchfaq, README.md): as zshfaq.
+  rfaq             the R FAQ (the Info manual R-FAQ of Debian's r-doc-info,
+                   unpacked under /tmp/rfaq, README.md): as efaq.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -63,7 +65,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
-               "debfaq", "efaq", "zshfaq", "fetchfaq")
+               "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1568,14 +1570,15 @@ EFAQ_TITLE_RE = re.compile(r"^(?P<number>\d+(?:\.\d+)*)\s+(?P<title>\S.*)$")  # 
 EFAQ_BULLET_RE = re.compile(r"^(\s*)[\u2022\u2212] ")  # makeinfo's list marks (@bullet, @minus) at a line's start
 
 
-def efaq_entries(path):
+def efaq_entries(path, bullet_re=EFAQ_BULLET_RE):
     """(chapter, [(number, question, answer), ...]) for every chapter of the manual that holds FAQ items, numbered
     by position among the chapter's items (from 0), and (chapter, heading) for the other nodes with no subsection
     (headings that are not questions, such as `Spell-checkers`).  A node with no subsection is one with no menu
     (not `Top`, a chapter or the index); its heading is its section title (the first line, above its underline),
     the section number stripped, and an item's answer is the rest of its text as info-index cleans it, each list
-    mark (a bullet or minus at a line's start) dropped.  makeinfo's typographic quotes and dashes (the manual's
-    Texinfo source is ASCII) are mapped back by pyfaq's table."""
+    mark that bullet_re finds (its group 1, the indent, is kept) dropped: for efaq a bullet or minus at a line's
+    start, for rfaq an indented `*`.  makeinfo's typographic quotes and dashes (the manual's Texinfo source is
+    ASCII) are mapped back by pyfaq's table."""
     items, topics = collections.defaultdict(list), []
     for _, lines in info_read_nodes([path]):
         if info_is_index(lines) or any(l.strip() == "* Menu:" for l in lines):
@@ -1589,18 +1592,25 @@ def efaq_entries(path):
         if "?" not in heading:
             topics.append((chapter, heading))
             continue
-        answer = info_clean_text([EFAQ_BULLET_RE.sub(r"\1", l) for l in lines[k + 2:]]).translate(PYFAQ_UNSMART)
+        answer = info_clean_text([bullet_re.sub(r"\1", l) for l in lines[k + 2:]]).translate(PYFAQ_UNSMART)
         items[chapter].append((len(items[chapter]), heading, answer))
     return sorted(items.items()), topics
 
 
+def info_faq_chapters(name, path, package, bullet_re):
+    """efaq_entries' chapters of the Info FAQ ``path`` (efaq, rfaq); the build stops with a message when that file
+    is missing (README.md says how to fetch ``package``), and each topic skipped is said on stderr."""
+    if not os.path.isfile(path):
+        sys.exit(f"[{name}] no {path}: README.md says how to fetch {package} (or build --only another)")
+    chapters, topics = efaq_entries(path, bullet_re)
+    for chapter, topic in topics:
+        print(f"[{name}] skipped (heading not a question): {chapter}: {topic!r}", file=sys.stderr)
+    return chapters
+
+
 def build_efaq():
     path = os.path.join(EFAQ_DIR, "efaq.info.gz")
-    if not os.path.isfile(path):
-        sys.exit(f"[efaq] no {path}: README.md says how to fetch emacs-common (or build --only another)")
-    chapters, topics = efaq_entries(path)
-    for chapter, topic in topics:
-        print(f"[efaq] skipped (heading not a question): {chapter}: {topic!r}", file=sys.stderr)
+    chapters = info_faq_chapters("efaq", path, "emacs-common", EFAQ_BULLET_RE)
     build_faq("efaq", "efq", path, chapters, EFAQ_SEED, EFAQ_N_QUERIES, EFAQ_DOC_MIN_WORDS, EFAQ_Q_MIN_WORDS,
               unit="chapter")
 
@@ -1708,17 +1718,40 @@ def build_fetchfaq():
               FETCHFAQ_Q_MIN_WORDS, unit="chapter")
 
 
+# ---------------------------------------------------------------------------
+# 13. rfaq
+# ---------------------------------------------------------------------------
+# The R FAQ (the Info manual R-FAQ.info.gz of Debian's r-doc-info, not installed here: round 8's held-out set,
+# README.md says how to fetch it); the build stops with a message when that file is missing.  Built as efaq, with
+# efaq's parser: a node with no subsection (no menu) whose section title is a question is an item; the query is
+# the title (its section number stripped), the document the node's text without it.  texi2any wrote this manual's
+# list marks as ASCII: an indented `*` (a menu item, which no item has, is not indented).
+RFAQ_DIR = "/tmp/rfaq/usr/share/info"
+RFAQ_SEED = 20070735
+RFAQ_N_QUERIES = 200
+RFAQ_DOC_MIN_WORDS = 20
+RFAQ_Q_MIN_WORDS = 3
+RFAQ_BULLET_RE = re.compile(r"^(\s+)\* ")  # "   * " (@bullet) at a line's start
+
+
+def build_rfaq():
+    path = os.path.join(RFAQ_DIR, "R-FAQ.info.gz")
+    chapters = info_faq_chapters("rfaq", path, "r-doc-info", RFAQ_BULLET_RE)
+    build_faq("rfaq", "rfq", path, chapters, RFAQ_SEED, RFAQ_N_QUERIES, RFAQ_DOC_MIN_WORDS, RFAQ_Q_MIN_WORDS,
+              unit="chapter")
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
-            "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq}
+            "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq, "rfaq": build_rfaq}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
-                                                         "debfaq, efaq, zshfaq and fetchfaq need the packages "
-                                                         "README.md says to unpack under /tmp)")
+                                                         "debfaq, efaq, zshfaq, fetchfaq and rfaq need the "
+                                                         "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
                          "same): for measuring with less noise; needs --out, as the committed collections hold the "
@@ -1728,11 +1761,12 @@ def main():
     if args.all_queries and os.path.abspath(args.out) == HERE:
         ap.error("--all-queries writes other query sets than the committed samples: give it --out DIR")
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
-        PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES
+        PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
-            PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = sys.maxsize
+            PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = \
+            RFAQ_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
