@@ -10,7 +10,7 @@ and writes them with the judgments (dumps made before round 6 hold a phrase list
 more, and those before round 7 no question mark; ``score`` keeps only the phrase lists today's plan asks for and
 marks the questions: ``as_planned``). ``score`` re-fuses them as ``semsearch eval
 --tune`` does (``score_fusion``) and prints nDCG@10 of keyword (the any-term list: what keyword mode returns),
-semantic, the default hybrid and six previous defaults (see PREVIOUS), hybrid's margin over the better single mode
+semantic, the default hybrid and seven previous defaults (see PREVIOUS), hybrid's margin over the better single mode
 and that margin's standard error over the queries (paired), one row per file, then one JSON line. The same lists
 give the same figures as ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
 """
@@ -30,8 +30,9 @@ from benchmarks.hybrid_spread import folder_of  # noqa: E402
 import semsearch.query.fusion as fusion_module  # noqa: E402
 from semsearch.query.evaluation import hybrid_margin, judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
 from semsearch.query.fusion import (  # noqa: E402
-    KEYWORD_ANY, KEYWORD_PHRASE, NOT_LISTS, QUESTION, SEMANTIC, FusionConfig, Ranked, fuse_hybrid, is_question)
+    KEYWORD_ANY, KEYWORD_PHRASE, NOT_LISTS, QUESTION, SEMANTIC, FusionConfig, Ranked, fuse_hybrid)
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, wants_phrase  # noqa: E402
+from semsearch.query.question import ends_with_question_mark, is_question  # noqa: E402
 from semsearch.query.tuning import score_fusion  # noqa: E402
 
 # Earlier defaults, side by side: "old", before issue 15 (plain weighted RRF, rank constant 20, strict list);
@@ -39,15 +40,17 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # "round3", the default before phrase matches led (round 4); "round4", before queries whose best BM25 match stands
 # out were fused by score (round 5); "round5", before queries whose best kNN match is far ahead were, and before
 # queries of more than four terms stopped asking for phrase matches (round 6); "round6", before questions were fused
-# with the dense side far the heavier (round 7). None of them tells a question from another query.
+# with the dense side far the heavier (round 7); "round7", before a question needed no question mark (round 8: its
+# opening words tell an English one). Those before round 7 do not tell a question from another query.
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
-            "round3": DEFAULT_FUSION, "round4": DEFAULT_FUSION, "round5": DEFAULT_FUSION, "round6": DEFAULT_FUSION}
+            "round3": DEFAULT_FUSION, "round4": DEFAULT_FUSION, "round5": DEFAULT_FUSION, "round6": DEFAULT_FUSION, "round7": DEFAULT_FUSION}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
-AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for (the others: as dumped)
+AS_PLANNED = {"round6", "round7"}  # fused from the lists today's plan asks for (the others: as dumped)
+QUESTION_TESTS = {"round7": ends_with_question_mark}  # how an earlier default told a question (today: is_question)
 
 
 def without(lists: dict, *names: str) -> dict:
@@ -98,15 +101,15 @@ def load(path: Path) -> tuple[dict, dict, dict]:
     return lists, data["qrels"], {query_id: entry["text"] for query_id, entry in data["queries"].items()}
 
 
-def as_planned(lists: dict, texts: dict) -> dict:
+def as_planned(lists: dict, texts: dict, asks=is_question) -> dict:
     """Each query's lists as today's plan gives them: the phrase matches only where it asks for them
     (``wants_phrase``: two to four terms since round 6; lists dumped before then hold them for every query of two
-    terms or more), and whether the query is a question (``is_question``, round 7). The dumped indexes' text fields
+    terms or more), and whether the query is a question (``asks``: ``is_question``, rounds 7 and 8). The dumped indexes' text fields
     all search with English stop words (OpenSearch's english analyzer, or the one semsearch installs on
     Elasticsearch), what ``wants_phrase`` assumes when it knows no analyzer."""
     return {query_id: {**{name: value for name, value in candidates.items()
                           if name != KEYWORD_PHRASE or wants_phrase(texts[query_id], [])},
-                       QUESTION: is_question(texts[query_id])}
+                       QUESTION: asks(texts[query_id])}
             for query_id, candidates in lists.items()}
 
 
@@ -126,7 +129,10 @@ def figures(path: Path, fusions: dict[str, FusionConfig]) -> dict[str, float]:
         if label != "hybrid":
             with earlier_rules(label):
                 dropped = (KEYWORD_PHRASE, QUESTION) if label in WITHOUT_PHRASE else (QUESTION,)
-                fused = without(planned if label in AS_PLANNED else lists, *dropped)
+                if label in QUESTION_TESTS:
+                    fused = as_planned(lists, texts, QUESTION_TESTS[label])
+                else:
+                    fused = without(planned if label in AS_PLANNED else lists, *dropped)
                 row[label] = score_fusion(fusion, fused, qrels, DEFAULT_WINDOW).ndcg
     # The margin, and how far it is from noise: its standard error over these queries (as semsearch eval says).
     margin = hybrid_margin(per_mode)

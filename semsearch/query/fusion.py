@@ -48,9 +48,9 @@ class FusionConfig:
     list 1.0 (the ``sum``: :data:`SUM_DEFAULT_WEIGHTS`).
 
     ``adaptive`` (given with ``rrf``, as its factors are about ranks): the keyword side adapts to each query
-    (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and
-    the keyword matches first when they are few; for a query that asks a question (:func:`is_question`), whose
-    best BM25 match stands out (:func:`keyword_stands_out`), or whose best kNN match is far ahead of its second
+    (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and the keyword
+    matches first when they are few; for a query that asks a question (:func:`semsearch.query.question.is_question`),
+    whose best BM25 match stands out (:func:`keyword_stands_out`), or whose best kNN match is far ahead of its second
     (:func:`dense_leads`), the adaptive side itself switches to z-scores; documents holding the query as a phrase
     lead (:func:`phrase_lead`). The default fusion is adaptive; it runs on the client only.
     """
@@ -157,24 +157,16 @@ def dense_leads(semantic: Sequence[Ranked]) -> bool:
     return z[semantic[0].id] - z[semantic[1].id] >= DENSE_GAP_Z
 
 
-# QUESTION: a STRICT or FALLBACK query that asks a question (it ends with a question mark) is fused by z-scores of
-# the any-term list at weight × QUESTION_WEIGHT_FACTOR and of the kNN list, before the two rules above are asked.
+# QUESTION: a STRICT or FALLBACK query that asks a question (semsearch.query.question.is_question: a question mark, or,
+# since round 8, an English question's opening words) is fused by z-scores of the any-term list at
+# weight × QUESTION_WEIGHT_FACTOR and of the kNN list, before the two rules above are asked.
 # Sentence encoders are trained on questions and their answers; BM25 over a question's words finds the documents
 # that repeat them (a cross-reference, a neighbouring question) more often than the one that answers it. On FAQ
 # collections the dense models beat BM25 by 0.16–0.31, and with rounds 5 and 6 hybrid fell 0.01–0.05 below semantic
 # search; on dbpedia-entity (8 questions of 40) this weight ranked about as well as rank fusion did, −0.005 to
 # +0.004 (docs/benchmarks.md, "Round 7"). A little BM25 still helps: with the keyword weight at 0 the FAQs' lowest
 # and mean margins were both lower.
-QUESTION_MARKS = ("?", "\uff1f", "\u061f")  # ASCII, full-width (CJK) and Arabic question marks
-# What may follow a question's mark and still end it: "…?!", "(…?)", a quoted "…?".
-AFTER_QUESTION_MARK = " \t\r\n!)]}\"'\u2019\u201d\u00bb"
 QUESTION_WEIGHT_FACTOR = 0.4  # the default keyword weight 0.25 becomes 0.1 beside kNN's 1.0
-
-
-def is_question(text: str) -> bool:
-    """Whether a query asks a question: it ends with a question mark, closing quotes, brackets and exclamation
-    marks aside (pure)."""
-    return text.rstrip(AFTER_QUESTION_MARK).endswith(QUESTION_MARKS)
 
 
 STANDOUT, DENSE_LEAD = "standout", "dense_lead"  # why a query is fused by score (score_fusion_reason)

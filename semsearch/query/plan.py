@@ -32,9 +32,9 @@ from semsearch.query.fusion import (
     Ranked,
     adapt,
     fuse_adapted,
-    is_question,
     per_retriever,
 )
+from semsearch.query.question import is_question
 
 MODES = ("hybrid", "semantic", "keyword")
 # A phrase search (semsearch.query.fusion's PHRASE) is asked for when the query keeps two to four terms after every
@@ -62,8 +62,8 @@ QUERY_TOKEN = re.compile(r"\w+(?:['’.]\w+)*")
 # kNN page agrees), phrase matches leading (wants_phrase below, round 4), and score fusion where BM25's best match
 # stands out (semsearch.query.fusion.keyword_stands_out, round 5) or kNN's is far ahead of its second
 # (semsearch.query.fusion.dense_leads, round 6), and, for a question, with the dense side far the heavier
-# (semsearch.query.fusion.is_question, round 7: on FAQ questions over their answers hybrid had stayed below semantic
-# search). Without the adaptive side, hybrid fell below keyword search wherever BM25 is the stronger signal.
+# (semsearch.query.question.is_question, rounds 7 and 8: on FAQ questions over their answers hybrid had stayed below
+# semantic search). Without the adaptive side, hybrid fell below keyword search wherever BM25 is the stronger signal.
 DEFAULT_FUSION = FusionConfig(method="rrf", weights={"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
 DEFAULT_WINDOW = 100  # candidates per retriever; hybrid pages come from the fused top of both
 DEFAULT_EF_SEARCH = 100  # kNN breadth when the index's _meta does not say (semsearch.engines.index_body's template)

@@ -20,7 +20,6 @@ from semsearch.query.fusion import (
     fuse,
     fuse_adapted,
     fuse_hybrid,
-    is_question,
     keyword_evidence,
     keyword_stands_out,
     lead_phrase_matches,
@@ -343,15 +342,6 @@ def test_a_query_whose_knn_first_is_far_ahead_fuses_z_scores_of_its_own_keyword_
     assert adapt(standout, config, window=100)[1].weight("keyword") == 0.25 * STANDOUT_WEIGHT_FACTOR
     rare = {"keyword": [], "keyword_any": bunched("k", 60), "semantic": semantic, "documents": 10**6}
     assert adapt(rare, config, window=100)[1].method == "rrf"
-
-
-@pytest.mark.parametrize("text,asked", [
-    ("How do I make a Python script executable?", True), ("why? ", True), ("¿Qué hora es?", True),
-    ("東京の天気は？", True), ("ما هذا؟", True), ("…what is Linux?!", True), ("(is it free?)", True),
-    ("he asked “why?”", True), ("Stop!", False), ("(see below)", False),
-    ("what is a closure", False), ("Can't locate object method", False), ("is ?: an operator", False), ("", False)])
-def test_a_question_ends_with_a_question_mark(text, asked):
-    assert is_question(text) is asked
 
 
 def test_a_question_fuses_z_scores_of_the_any_term_list_with_the_dense_side_far_the_heavier():

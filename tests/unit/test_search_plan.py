@@ -774,7 +774,7 @@ def test_a_standing_out_bm25_match_is_fused_by_score_and_phrase_matches_still_le
     responses = {"keyword": _scored(any_term[:5]), "keyword_any": _scored(any_term),
                  "semantic": _scored([(f"s{i}", 0.9 - 0.001 * i) for i in range(100)]),
                  "keyword_phrase": _scored([("k50", 4.0)]), "documents": 10**6}
-    request = SearchRequest("which chapter covers it", k=5, explain=True).validate()
+    request = SearchRequest("the chapter covering it", k=5, explain=True).validate()
     hits = hits_from(request, responses)
     assert [h.id for h in hits][:2] == ["k50", "k0"]
     assert hits[0].explanation["keyword"]["phrase_rank"] == 1 and hits[0].explanation["keyword"]["rank"] == 51
@@ -786,8 +786,8 @@ def test_a_standing_out_bm25_match_is_fused_by_score_and_phrase_matches_still_le
         assert {name: part["contribution"] for name, part in hit.explanation.items()} == \
             pytest.approx(hit.contributions)
     # The next page continues the same order (no phrase match again, no gap).
-    page_two = hits_from(SearchRequest("which chapter covers it", k=5, offset=5).validate(), responses)
-    whole = hits_from(SearchRequest("which chapter covers it", k=10).validate(), responses)
+    page_two = hits_from(SearchRequest("the chapter covering it", k=5, offset=5).validate(), responses)
+    whole = hits_from(SearchRequest("the chapter covering it", k=10).validate(), responses)
     assert [h.id for h in hits] + [h.id for h in page_two] == [h.id for h in whole]
     # Bunched BM25 scores: rank fusion, and kNN's first leads.
     bunched = {**responses, "keyword_any": _scored([(doc_id, 10.0 - 0.01 * i) for i, (doc_id, _) in
