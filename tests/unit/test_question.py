@@ -27,6 +27,8 @@ def test_a_sentence_ending_with_a_question_mark_asks_a_question_wherever_it_is(t
     "where to obtain standards.texi", "WHO wrote the tcsh manual", "Which package provides ls",
     "can I undo a git commit", "Is there a way to list every installed package", "does the kernel support zram",
     "should we pin versions", "“How do I quit vim”", "how do I use os.path.join",
+    "I run Debian stable. How do I know which release",  # the question after a sentence of context
+    "I'm using Ubuntu; how do I migrate to Debian",
 ])
 def test_an_english_question_without_its_mark_is_one_by_its_opening_words(text):
     assert is_question(text)
@@ -39,7 +41,8 @@ def test_an_english_question_without_its_mark_is_one_by_its_opening_words(text):
     "Do the inverse (almost) of the conversion done by split_header_words.",
     "Do basic configuration for the logging system",  # an auxiliary, but no subject after it
     "Can't locate object method via package",  # "can't" is not "can"
-    "When this option is set, create an empty commit. Pass the -m flag to git mailinfo",  # two sentences
+    "When this option is set, create an empty commit. Pass the -m flag to git mailinfo",  # the last: no question
+    "How it works. Details follow",
     "however the option is spelt", "whatever works", "Howto for printers",  # words that merely begin alike
     "Sequence (? ...) not implemented in regex", "? to show conformable units",  # marks that end no word
     "Do it!", "postgres connection pooling", "",
