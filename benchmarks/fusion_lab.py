@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,13 +45,13 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # opening words tell an English one). Those before round 7 do not tell a question from another query.
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
-            "round3": DEFAULT_FUSION, "round4": DEFAULT_FUSION, "round5": DEFAULT_FUSION, "round6": DEFAULT_FUSION, "round7": DEFAULT_FUSION}
+            **{label: DEFAULT_FUSION for label in ("round3", "round4", "round5", "round6", "round7")}}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
-AS_PLANNED = {"round6", "round7"}  # fused from the lists today's plan asks for (the others: as dumped)
-QUESTION_TESTS = {"round7": ends_with_question_mark}  # how an earlier default told a question (today: is_question)
+AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for, no query a question (the others: as dumped)
+QUESTION_TESTS = {"round7": ends_with_question_mark}  # as planned, questions told as then (today: is_question)
 
 
 def without(lists: dict, *names: str) -> dict:
@@ -101,12 +102,12 @@ def load(path: Path) -> tuple[dict, dict, dict]:
     return lists, data["qrels"], {query_id: entry["text"] for query_id, entry in data["queries"].items()}
 
 
-def as_planned(lists: dict, texts: dict, asks=is_question) -> dict:
+def as_planned(lists: dict, texts: dict, asks: Callable[[str], bool] = is_question) -> dict:
     """Each query's lists as today's plan gives them: the phrase matches only where it asks for them
     (``wants_phrase``: two to four terms since round 6; lists dumped before then hold them for every query of two
-    terms or more), and whether the query is a question (``asks``: ``is_question``, rounds 7 and 8). The dumped indexes' text fields
-    all search with English stop words (OpenSearch's english analyzer, or the one semsearch installs on
-    Elasticsearch), what ``wants_phrase`` assumes when it knows no analyzer."""
+    terms or more), and whether the query is a question (``asks``: today's ``is_question`` unless told otherwise).
+    The dumped indexes' text fields all search with English stop words (OpenSearch's english analyzer, or the one
+    semsearch installs on Elasticsearch), what ``wants_phrase`` assumes when it knows no analyzer."""
     return {query_id: {**{name: value for name, value in candidates.items()
                           if name != KEYWORD_PHRASE or wants_phrase(texts[query_id], [])},
                        QUESTION: asks(texts[query_id])}

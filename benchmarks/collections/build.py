@@ -1570,7 +1570,7 @@ EFAQ_TITLE_RE = re.compile(r"^(?P<number>\d+(?:\.\d+)*)\s+(?P<title>\S.*)$")  # 
 EFAQ_BULLET_RE = re.compile(r"^(\s*)[\u2022\u2212] ")  # makeinfo's list marks (@bullet, @minus) at a line's start
 
 
-def efaq_entries(path, bullet_re=EFAQ_BULLET_RE):
+def info_faq_entries(path, bullet_re=EFAQ_BULLET_RE):
     """(chapter, [(number, question, answer), ...]) for every chapter of the manual that holds FAQ items, numbered
     by position among the chapter's items (from 0), and (chapter, heading) for the other nodes with no subsection
     (headings that are not questions, such as `Spell-checkers`).  A node with no subsection is one with no menu
@@ -1598,11 +1598,11 @@ def efaq_entries(path, bullet_re=EFAQ_BULLET_RE):
 
 
 def info_faq_chapters(name, path, package, bullet_re):
-    """efaq_entries' chapters of the Info FAQ ``path`` (efaq, rfaq); the build stops with a message when that file
+    """info_faq_entries' chapters of the Info FAQ ``path`` (efaq, rfaq); the build stops with a message when that file
     is missing (README.md says how to fetch ``package``), and each topic skipped is said on stderr."""
     if not os.path.isfile(path):
         sys.exit(f"[{name}] no {path}: README.md says how to fetch {package} (or build --only another)")
-    chapters, topics = efaq_entries(path, bullet_re)
+    chapters, topics = info_faq_entries(path, bullet_re)
     for chapter, topic in topics:
         print(f"[{name}] skipped (heading not a question): {chapter}: {topic!r}", file=sys.stderr)
     return chapters

@@ -8,7 +8,7 @@ adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from t
    (:func:`score_fusion_reason`, asked in this order: QUESTION, STANDOUT, DENSE_LEAD; otherwise RRF);
 3. whether documents holding the query as a phrase lead the page (PHRASE, :func:`fuse_adapted`).
 
-Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–7)
+Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–8)
 has the measurements behind every constant.
 """
 
@@ -157,9 +157,9 @@ def dense_leads(semantic: Sequence[Ranked]) -> bool:
     return z[semantic[0].id] - z[semantic[1].id] >= DENSE_GAP_Z
 
 
-# QUESTION: a STRICT or FALLBACK query that asks a question (semsearch.query.question.is_question: a question mark, or,
-# since round 8, an English question's opening words) is fused by z-scores of the any-term list at
-# weight × QUESTION_WEIGHT_FACTOR and of the kNN list, before the two rules above are asked.
+# QUESTION: a STRICT or FALLBACK query that asks a question (semsearch.query.question.is_question, which says how it
+# tells one) is fused by z-scores of the any-term list at weight × QUESTION_WEIGHT_FACTOR and of the kNN list, before
+# the two rules above are asked.
 # Sentence encoders are trained on questions and their answers; BM25 over a question's words finds the documents
 # that repeat them (a cross-reference, a neighbouring question) more often than the one that answers it. On FAQ
 # collections the dense models beat BM25 by 0.16–0.31, and with rounds 5 and 6 hybrid fell 0.01–0.05 below semantic

@@ -4,7 +4,8 @@ once per search.
 
 A query asks a question when
 
-1. it ends with a question mark (any script's: ASCII, full-width, Arabic), closing quotes, brackets and "!" aside;
+1. it ends with a question mark (ASCII, full-width, Arabic), closing quotes, brackets, "!" and trailing dots aside,
+   or opens with "¿";
 2. or a sentence inside it ends with one ("How do I delete a file? (And other file questions)");
 3. or, in English, its last sentence opens as a question and no full stop closes it: a question word ("how to
    reset a password", "what is a bloom filter") or an auxiliary verb before its subject ("can I undo a commit", "is
@@ -13,7 +14,9 @@ A query asks a question when
    max(keyword, semantic); with (2) and (3) they are 0.009 above it (docs/benchmarks.md, "Round 8").
 
 (3) needs the open end: a statement may open with one of these words ("When rotating, the current log.", "is a class
-for comparing sequences.", "Do the inverse of …"), and it ends with a full stop.
+for comparing sequences.") and ends with a full stop. "do" and "have" open commands too ("Do a dry run", "Have a
+look at …"), so they ask only before a person ("do I", "have you"); and a question word asks only as a word ("which:
+command not found", "what-if" do not).
 """
 
 from __future__ import annotations
@@ -21,32 +24,59 @@ from __future__ import annotations
 import re
 
 QUESTION_MARKS = ("?", "\uff1f", "\u061f")  # ASCII, full-width (CJK) and Arabic question marks
-# What may follow a question's mark and still end it: "…?!", "(…?)", a quoted "…?".
+# What may follow a question's mark and still end it (round 7): "…?!", "(…?)", a quoted "…?".
 AFTER_QUESTION_MARK = " \t\r\n!)]}\"'\u2019\u201d\u00bb"
-# A mark closing a word inside the text, before more text: not a regex's "(?" nor a "?" standing alone.
-_SENTENCE_ASKS = re.compile(r"[^\s(\[{][?\uff1f\u061f]\s")
+# Round 8 adds the closing quotes and brackets of other scripts: „…?“, »…?«, 「…？」, （…？）.
+CLOSING = AFTER_QUESTION_MARK + "\u201c\u2018\u00ab\u300d\u300f\uff09\u3011"
+_ELLIPSIS_END = re.compile(r"(?:\.{2,}|\u2026)+$")  # "how do I…", "why?...": trailing dots close nothing
+# A mark closing a word (or its closing quote) inside the text, then more text ("`unstable'? I thought"): not a
+# regex's "(?", a "??" operator nor a lone "?".
+_SENTENCE_ASKS = re.compile(r"\w[\"'\u2019\u201d)\]]*[?\uff1f\u061f][\"'\u2019\u201d)\]\u300d\u300f\uff09]*\s")
 QUESTION_WORDS = ("how", "what", "why", "when", "where", "which", "who", "whom", "whose")
-AUXILIARIES = ("is", "are", "am", "was", "were", "can", "could", "do", "does", "did", "should", "would", "will",
-               "shall", "may", "might", "must", "has", "have", "had")
-# Who or what an auxiliary asks about ("can I", "is there", "does the"): without one, "Do basic configuration" would
-# count as a question.
+AUXILIARIES = ("is", "are", "am", "was", "were", "can", "could", "does", "did", "should", "would", "will", "shall",
+               "may", "might", "must", "has", "had")
+# Who or what an auxiliary asks about ("can I", "is there", "does the"): without one, "Should only be specified…"
+# would count as a question.
 SUBJECTS = ("i", "you", "we", "they", "he", "she", "it", "there", "this", "that", "these", "those", "my", "your",
-            "our", "their", "the", "a", "an")
-_OPENS_AS_QUESTION = re.compile(rf"^\W*(?:(?:{'|'.join(QUESTION_WORDS)})\b"
-                                rf"|(?:{'|'.join(AUXILIARIES)})\s+(?:{'|'.join(SUBJECTS)})\b)", re.IGNORECASE)
-_SENTENCE_BREAK = re.compile(r"(?<=[.!;])\s+(?=\S)")  # one sentence ends and another begins
+            "our", "their", "his", "her", "its", "the", "a", "an", "anyone", "anybody", "someone", "somebody",
+            "everyone", "everybody")
+# "do" and "have" open commands as often as questions ("Do a dry run", "Have a look at the logs"): they ask only
+# before a person ("do I", "have you").
+COMMAND_AUXILIARIES, PERSONS = ("do", "have"), ("i", "you", "we", "they")
+_OPENS_AS_QUESTION = re.compile(
+    # "what's", "Where/how", "(How) does", "…; why", but not "which:", "what-if", "where.sh"
+    rf"^\W*(?:(?:{'|'.join(QUESTION_WORDS)})(?:['\u2019]s)?"
+    rf"|(?:{'|'.join(AUXILIARIES)})\s+(?:{'|'.join(SUBJECTS)})"
+    rf"|(?:{'|'.join(COMMAND_AUXILIARIES)})\s+(?:{'|'.join(PERSONS)}))(?=[\s/)]|$)", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!;]\s+")
+# A full stop that ends no sentence: an abbreviation ("e.g. a", "Mr. Smith", "plan B. now") or an ellipsis.
+_ABBREVIATION_END = re.compile(r"(?:\.\.|\b\w\.|\b(?:etc|vs|mr|mrs|ms|dr|no)\.)$", re.IGNORECASE)
 
 
 def is_question(text: str) -> bool:
-    """Whether a query asks a question: it ends with a question mark, a sentence in it does, or (English) its last
-    sentence opens as a question and no full stop closes it (the module's docstring says why)."""
-    if ends_with_question_mark(text) or _SENTENCE_ASKS.search(text):
+    """Whether a query asks a question: it ends with a question mark, a sentence in it does, it opens with "¿", or
+    (English) its last sentence opens as a question and no full stop closes it (the module's docstring says why)."""
+    if _asks_by_mark(text):
         return True
-    last = _SENTENCE_BREAK.split(text.strip())[-1]
+    last = _last_sentence(_ELLIPSIS_END.sub("", text.strip()).rstrip())
     return bool(_OPENS_AS_QUESTION.match(last)) and not last.endswith((".", "!"))
+
+
+def _asks_by_mark(text: str) -> bool:
+    stripped = text.strip()
+    end = _ELLIPSIS_END.sub("", stripped.rstrip(CLOSING)).rstrip(CLOSING)
+    return end.endswith(QUESTION_MARKS) or stripped.startswith("\u00bf") or bool(_SENTENCE_ASKS.search(text))
+
+
+def _last_sentence(text: str) -> str:
+    start = 0
+    for end in _SENTENCE_END.finditer(text):
+        if not _ABBREVIATION_END.search(text[max(0, end.start() - 8):end.start() + 1]):
+            start = end.end()
+    return text[start:]
 
 
 def ends_with_question_mark(text: str) -> bool:
     """Whether a query ends with a question mark, closing quotes, brackets and "!" aside: all that made a question
-    before round 8."""
+    in round 7."""
     return text.rstrip(AFTER_QUESTION_MARK).endswith(QUESTION_MARKS)

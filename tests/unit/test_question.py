@@ -10,13 +10,22 @@ from semsearch.query.question import ends_with_question_mark, is_question
     ("is ?: an operator", False), ("", False)])
 def test_a_question_ends_with_a_question_mark(text, asked):
     assert is_question(text) is asked
-    assert ends_with_question_mark(text) is asked
+    assert ends_with_question_mark(text) is asked  # round 7's test, kept for fusion_lab's round7 column
+
+
+@pytest.mark.parametrize("text", [
+    "„Wie geht das?“", "»Hvad er det?«", "「これは何？」", "（これは何？）",  # other scripts' closing quotes
+    "how do I exit vim?...", "why?…",  # a trailing ellipsis closes nothing
+    "¿cómo reinicio la contraseña",  # Spanish opens its questions with a mark
+])
+def test_other_scripts_closing_quotes_and_trailing_dots_do_not_hide_the_mark(text):
+    assert is_question(text)
 
 
 @pytest.mark.parametrize("text", [
     "How do I delete a file? (And other file questions...)",  # a sentence inside ends with the mark
     "Why is the CD-ROM full of symlinks? I thought it held stable only!",
-    "Why is \"NOMAIL\" an error?/I get messages from cron",  # no: the mark is followed by "/"; caught by "why"
+    "he said “why?” and left", "(is it free?) more",  # the mark, then a closing quote or bracket, then more text
 ])
 def test_a_sentence_ending_with_a_question_mark_asks_a_question_wherever_it_is(text):
     assert is_question(text)
@@ -24,9 +33,12 @@ def test_a_sentence_ending_with_a_question_mark_asks_a_question_wherever_it_is(t
 
 @pytest.mark.parametrize("text", [
     "how to reset a password", "What is a closure", "what's new in 3.12", "Why does my csh alias not work",
-    "where to obtain standards.texi", "WHO wrote the tcsh manual", "Which package provides ls",
+    "WHO wrote the tcsh manual", "Which package provides ls", "Why is \"NOMAIL\" an error?/I get messages from cron",
     "can I undo a git commit", "Is there a way to list every installed package", "does the kernel support zram",
-    "should we pin versions", "“How do I quit vim”", "how do I use os.path.join",
+    "should we pin versions", "do I need a swap partition", "have you tried turning it off",
+    "does anyone know a fast json parser", "can someone explain monads", "“How do I quit vim”",
+    "how do I use os.path.join", "what is e.g. a closure", "How do I use Mr. Smith's library",
+    "how do I... use this", "how do I…",
     "I run Debian stable. How do I know which release",  # the question after a sentence of context
     "I'm using Ubuntu; how do I migrate to Debian",
 ])
@@ -35,17 +47,35 @@ def test_an_english_question_without_its_mark_is_one_by_its_opening_words(text):
     assert not ends_with_question_mark(text)
 
 
+def test_an_index_entry_worded_as_a_question_counts_as_one():
+    # A known cost (docs/benchmarks.md, "Round 8"): info-extra's entry is fused as a question, and its node falls.
+    assert is_question("where to obtain standards.texi")
+
+
 @pytest.mark.parametrize("text", [
     "When rotating, the current log.",  # a statement: closed by a full stop
     "is a class for comparing sequences of lines of text.",
-    "Do the inverse (almost) of the conversion done by split_header_words.",
+    "Do the inverse (almost) of the conversion done by split_header_words",  # "do" and "have" command, unless a
+    "Do a dry run of the migration", "Have a look at the logs", "do it yourself",  # person follows
     "Do basic configuration for the logging system",  # an auxiliary, but no subject after it
+    "Should only be specified with --bytes",
     "Can't locate object method via package",  # "can't" is not "can"
     "When this option is set, create an empty commit. Pass the -m flag to git mailinfo",  # the last: no question
     "How it works. Details follow",
     "however the option is spelt", "whatever works", "Howto for printers",  # words that merely begin alike
+    "which: command not found", "what(): std::bad_alloc", "Where-Object cmdlet", "what-if analysis", "which.sh",
     "Sequence (? ...) not implemented in regex", "? to show conformable units",  # marks that end no word
+    "?? operator c#", "a ?? b", "obj?.prop ?? default", "foo()? in rust",
     "Do it!", "postgres connection pooling", "",
 ])
-def test_statements_and_keyword_queries_are_no_questions(text):
+def test_statements_commands_and_keyword_queries_are_no_questions(text):
     assert not is_question(text)
+
+
+def test_a_long_text_is_answered_at_once():
+    import time  # noqa: PLC0415
+
+    for text in ("." * 100_000, "a. " * 30_000 + "how do I", "x? " * 30_000):
+        started = time.perf_counter()
+        is_question(text)
+        assert time.perf_counter() - started < 1.0
