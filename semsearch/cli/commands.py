@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -12,6 +13,7 @@ import click
 
 from semsearch.cli.common import CommandGroup, load_settings, make_encoder
 from semsearch.cli.lifecycle import register_lifecycle_commands
+from semsearch.query.fusion import describe_fusion
 from semsearch.query.plan import fusion_from_options
 from semsearch.engines.opensearch import redact_url
 from semsearch.errors import SemsearchError
@@ -340,6 +342,7 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
     if getattr(hits, "partial", False):  # said even when the answer holds no hit
         click.echo(f"warning: partial results: some shards of {index_name!r} did not answer (a node down?), so "
                    "hits may be missing (SEMSEARCH_PARTIAL_RESULTS=fail refuses such answers)", err=True)
+    fusion = getattr(hits, "fusion", None)  # with --explain, how hybrid fused the lists (client-side fusion)
     if as_json:
         for hit in hits:
             record = {"id": hit.id, "score": hit.score, "contributions": hit.contributions, "source": hit.source,
@@ -348,8 +351,12 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
                 record["highlights"] = hit.highlights
             if explain:
                 record["explanation"] = hit.explanation
+                if fusion is not None:
+                    record["fusion"] = dataclasses.asdict(fusion)
             click.echo(json.dumps(record, ensure_ascii=False))
         return
+    if fusion is not None:
+        click.echo(describe_fusion(fusion))
     if not hits:
         click.echo("no hits")
     for rank, hit in enumerate(hits, start=offset + 1):

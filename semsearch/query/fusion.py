@@ -247,6 +247,51 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
     return chosen, FusionConfig(method, weights, config.rrf_k), kind
 
 
+@dataclass(frozen=True)
+class FusionChoice:
+    """How hybrid mode fused one query's lists, for ``explain``: the method (``rrf``, ``zscore``, …) and each
+    retriever's weight as fused; for an adaptive fusion, the keyword evidence's kind (STRICT, FALLBACK, EXHAUSTIVE,
+    AGREED), why the lists were fused by score (QUESTION, STANDOUT, DENSE_LEAD; None: by rank), and how many phrase
+    matches lead the page. None where nothing adapts (a plain fusion, or no any-term list)."""
+
+    method: str
+    weights: dict[str, float]
+    keyword_evidence: str | None = None
+    reason: str | None = None
+    phrase_leads: int = 0
+
+
+def fusion_choice(lists: Mapping[str, Any], chosen: Mapping[str, Sequence[Ranked]], fusion: FusionConfig,
+                  kind: str | None) -> FusionChoice:
+    """What :func:`adapt` chose for one query's candidates ``lists`` (its ``chosen`` lists, ``fusion`` and ``kind``),
+    as :class:`FusionChoice` says it (pure)."""
+    weights = {name: fusion.weight(name) for name in chosen if name != KEYWORD_PHRASE}
+    reason = query_fusion_reason(lists, kind) if kind is not None else None
+    return FusionChoice(fusion.method, weights, kind, reason, len(chosen.get(KEYWORD_PHRASE, ())))
+
+
+_METHOD_WORDS = {"rrf": "by rank (RRF)", "zscore": "by z-scores", "minmax": "by min-max scores",
+                 "sum": "by the raw scores' sum"}
+_REASON_WORDS = {QUESTION: "a question: the dense side far the heavier", STANDOUT: "BM25's best match stands out",
+                 DENSE_LEAD: "kNN's best match is far ahead of its second"}
+_EVIDENCE_WORDS = {STRICT: "documents holding most of the query's terms",
+                   FALLBACK: "documents holding any term (none holds most)",
+                   EXHAUSTIVE: "rare terms: every keyword match, leading",
+                   AGREED: "rare terms, on which the kNN page agrees"}
+
+
+def describe_fusion(choice: FusionChoice) -> str:
+    """One line saying how a query's lists were fused, for people (``semsearch search --explain``; pure)."""
+    parts = [f"fused {_METHOD_WORDS.get(choice.method, choice.method)}"
+             + (f", {_REASON_WORDS[choice.reason]}" if choice.reason else "")]
+    parts.append("weights " + ", ".join(f"{name} {weight:g}" for name, weight in choice.weights.items()))
+    if choice.keyword_evidence:
+        parts.append(f"keyword side: {_EVIDENCE_WORDS[choice.keyword_evidence]}")
+    if choice.phrase_leads:
+        parts.append(f"{choice.phrase_leads} phrase match{'es lead' if choice.phrase_leads > 1 else ' leads'}")
+    return "; ".join(parts)
+
+
 def fuse_adapted(chosen: Mapping[str, Sequence[Ranked]], fusion: FusionConfig) -> list[Fused]:
     """:func:`fuse` of what :func:`adapt` chose, the phrase matches (if any) moved to the top in their order: no
     weight could make them lead under score fusion, whose other scores are unbounded, so one mechanism serves

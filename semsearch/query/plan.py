@@ -28,10 +28,12 @@ from semsearch.query.fusion import (
     KEYWORD_PHRASE,
     QUESTION,
     SUM_DEFAULT_WEIGHTS,
+    FusionChoice,
     FusionConfig,
     Ranked,
     adapt,
     fuse_adapted,
+    fusion_choice,
     per_retriever,
 )
 from semsearch.query.question import is_question
@@ -88,6 +90,16 @@ class Hit:
     highlights: dict[str, list[str]] = field(default_factory=dict)
     explanation: dict[str, dict[str, float | int | None]] | None = None
     partial: bool = False
+
+
+class Hits(list):
+    """A search's hits (a plain list to the caller); whether the answer was partial, with why
+    (:mod:`semsearch.query.shards`); and, with ``explain`` in hybrid mode fused on the client, how the lists were fused
+    (``fusion``: :class:`semsearch.query.fusion.FusionChoice`)."""
+
+    partial: bool = False
+    shortfalls: tuple[str, ...] = ()
+    fusion: FusionChoice | None = None
 
 
 @dataclass(frozen=True)
@@ -251,11 +263,12 @@ def candidate_lists(responses: Mapping[str, Any], text: str) -> dict[str, Any]:
     return lists
 
 
-def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> list[Hit]:
-    """Hits for the caller from each retriever's raw hits: one list as is, or both fused and paged."""
+def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> Hits:
+    """Hits for the caller from each retriever's raw hits: one list as is, or both fused and paged (with ``explain``,
+    how: ``Hits.fusion``)."""
     if request.mode != "hybrid":
         hits = responses[request.mode]
-        result = []
+        result = Hits()
         for rank, raw in enumerate(hits[:request.k], start=request.offset + 1):
             source, highlights = _hit_parts(raw)
             score = float(raw["_score"])
@@ -264,13 +277,15 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> list[Hit]
             result.append(Hit(raw["_id"], score, source, {request.mode: score}, highlights, explanation))
         return result
     # Candidates carry ids and scores only; sources and highlights come with hydrate().
-    ranked, fusion, _ = adapt(candidate_lists(responses, request.text), request.fusion, request.window)
+    lists = candidate_lists(responses, request.text)
+    ranked, fusion, kind = adapt(lists, request.fusion, request.window)
     fused = fuse_adapted(ranked, fusion)[request.offset:request.offset + request.k]
     positions: dict[str, dict[str, tuple[int, float]]] = {}
+    result = Hits()
     if request.explain:
         positions = {name: {h.id: (rank, h.score) for rank, h in enumerate(hits, start=1)}
                      for name, hits in ranked.items()}
-    result = []
+        result.fusion = fusion_choice(lists, ranked, fusion, kind)
     for item in fused:
         contributions = per_retriever(item.contributions)
         explanation = None

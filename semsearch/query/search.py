@@ -231,7 +231,8 @@ class Searcher(SearcherBase):
         """The hits ranked ``offset + 1`` to ``offset + k`` for ``text`` in ``mode`` (hybrid, semantic, keyword).
 
         ``filters``: query clauses (term, range, bool…) applied to both retrievers. ``window``: candidates
-        per retriever in hybrid mode. ``explain``: each hit's rank, raw score and contribution per retriever.
+        per retriever in hybrid mode. ``explain``: each hit's rank, raw score and contribution per retriever, and, for
+        hybrid fused here, how (the returned list's ``fusion``: :class:`semsearch.query.fusion.FusionChoice`).
         ``highlight``: keyword matches per text field. ``source``: True, False or the fields to return.
         """
         request = self._request(text, k=k, mode=mode, filters=filters, fusion=fusion, window=window,

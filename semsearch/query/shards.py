@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from semsearch.errors import ClusterError
-from semsearch.query.plan import Hit
+from semsearch.query.plan import Hit, Hits
 
 
 class PartialResultsError(ClusterError):
@@ -42,17 +42,10 @@ def _cause(failure: Mapping[str, Any]) -> str:
     return str(reason or "")
 
 
-class Hits(list):
-    """A search's hits (a plain list to the caller), and whether the answer was partial, with why."""
-
-    partial: bool = False
-    shortfalls: tuple[str, ...] = ()
-
-
 def settle_partial(hits: list[Hit], shortfalls: list[str], policy: str, index: str) -> Hits:
     """``hits`` as the caller gets them: as they are when every shard answered; else flagged partial, the list
     and each hit (policy ``flag``), or :class:`PartialResultsError` (policy ``fail``)."""
-    answer = Hits(hits)
+    answer = hits if isinstance(hits, Hits) else Hits(hits)  # keeps how hybrid fused them (explain)
     if not shortfalls:
         return answer
     if policy == "fail":

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import hmac
 import json
@@ -84,10 +85,21 @@ class HitOut(BaseModel):
     partial: bool = False  # some shards did not answer: hits may be missing
 
 
+class FusionOut(BaseModel):
+    """With ``explain`` in hybrid mode fused by semsearch: how the lists were fused (``FusionChoice``)."""
+
+    method: str
+    weights: dict[str, float]
+    keyword_evidence: str | None = None  # strict, fallback, exhaustive, agreed (the default fusion's keyword side)
+    reason: str | None = None  # why fused by score: question, standout, dense_lead (None: by rank)
+    phrase_leads: int = 0
+
+
 class SearchAnswer(BaseModel):
     hits: list[HitOut]
     took_ms: float
     partial: bool = False  # some shards did not answer (even with no hit): hits may be missing
+    fusion: FusionOut | None = None
 
 
 class EncodeBody(BaseModel):
@@ -348,8 +360,10 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
                                              explain=body.explain, highlight=body.highlight)
         took = time.perf_counter() - started
         service.metrics.latency.observe(took, body.mode)
+        fusion_choice = getattr(hits, "fusion", None)
         return {"hits": [hit_out(h) for h in hits], "took_ms": round(took * 1000, 3),
-                "partial": getattr(hits, "partial", False)}
+                "partial": getattr(hits, "partial", False),
+                "fusion": dataclasses.asdict(fusion_choice) if fusion_choice is not None else None}
 
     @app.post("/v1/encode", response_model=EncodeAnswer)
     async def encode(body: EncodeBody) -> dict:

@@ -2,6 +2,7 @@
 gives Searcher's hits, the proxy runs neural queries sent by a stock opensearch-py client, and every
 other request passes through untouched."""
 
+import dataclasses
 import json
 import uuid
 
@@ -37,6 +38,12 @@ def test_v1_search_gives_searchers_hits(served, dbpedia, encoder, mode):
         assert [h["source"] for h in got] == [h.source for h in expected]
         assert [h["highlights"] for h in got] == [h.highlights for h in expected]
         assert [h["contributions"] for h in got] == [pytest.approx(h.contributions, rel=1e-5) for h in expected]
+        # How hybrid fused the lists (explain): what the searcher says, and nothing in the single modes.
+        fusion = json.loads(body)["fusion"]
+        if mode == "hybrid":
+            assert fusion == dataclasses.asdict(expected.fusion) and fusion["keyword_evidence"], fusion
+        else:
+            assert fusion is None
 
 
 def test_v1_search_takes_fusion_filters_and_paging(served, dbpedia, encoder):

@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 
 from semsearch.errors import ConfigurationError
-from semsearch.query.fusion import FusionConfig
+from semsearch.query.fusion import QUESTION, STANDOUT, STRICT, FusionChoice, FusionConfig, describe_fusion
+from semsearch.query.shards import settle_partial
 from semsearch.query.steps import settle
 from semsearch.index.manage import IndexInfo
 from semsearch.query.bodies import HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH
@@ -15,6 +16,7 @@ from semsearch.query.plan import (
     DEFAULT_WINDOW,
     CandidateWithoutId,
     Hit,
+    Hits,
     SearchRequest,
     candidate_id,
     candidate_lists,
@@ -793,3 +795,37 @@ def test_a_standing_out_bm25_match_is_fused_by_score_and_phrase_matches_still_le
     bunched = {**responses, "keyword_any": _scored([(doc_id, 10.0 - 0.01 * i) for i, (doc_id, _) in
                                                     enumerate(any_term)]), "keyword_phrase": []}
     assert hits_from(request, bunched)[0].id == "s0"
+
+
+def test_explain_says_how_hybrid_fused_the_lists():
+    # The same candidates as above: BM25's best match stands out (z-scores), a phrase match leads.
+    any_term = [("k0", 60.0)] + [(f"k{i}", 10.0 - 0.01 * i) for i in range(1, 100)]
+    responses = {"keyword": _scored(any_term[:5]), "keyword_any": _scored(any_term),
+                 "semantic": _scored([(f"s{i}", 0.9 - 0.001 * i) for i in range(100)]),
+                 "keyword_phrase": _scored([("k50", 4.0)]), "documents": 10**6}
+    hits = hits_from(SearchRequest("the chapter covering it", k=5, explain=True).validate(), responses)
+    assert hits.fusion == FusionChoice("zscore", {"keyword": 0.75, "semantic": 1.0}, STRICT, STANDOUT, 1)
+    assert describe_fusion(hits.fusion) == (
+        "fused by z-scores, BM25's best match stands out; weights keyword 0.75, semantic 1; keyword side: documents "
+        "holding most of the query's terms; 1 phrase match leads")
+    # Asked as a question, the same lists are fused with the dense side far the heavier.
+    asked = hits_from(SearchRequest("which chapter covers it", k=5, explain=True).validate(), responses)
+    assert (asked.fusion.reason, asked.fusion.weights) == (QUESTION, {"keyword": 0.1, "semantic": 1.0})
+    # By rank where nothing calls for scores; a plain fusion adapts nothing; only explain says it.
+    bunched = {**responses, "keyword_any": _scored([(doc_id, 10.0 - 0.01 * i) for i, (doc_id, _) in
+                                                    enumerate(any_term)]), "keyword_phrase": []}
+    by_rank = hits_from(SearchRequest("the chapter covering it", k=5, explain=True).validate(), bunched).fusion
+    assert by_rank == FusionChoice("rrf", {"keyword": 0.25, "semantic": 1.0}, STRICT, None, 0)
+    assert describe_fusion(by_rank).startswith("fused by rank (RRF); weights keyword 0.25, semantic 1;")
+    plain = SearchRequest("the chapter covering it", k=5, explain=True, fusion=FusionConfig("minmax")).validate()
+    assert hits_from(plain, responses).fusion == FusionChoice("minmax", {"keyword": 1.0, "semantic": 1.0})
+    assert hits_from(SearchRequest("the chapter covering it", k=5).validate(), responses).fusion is None
+    semantic = SearchRequest("the chapter covering it", k=5, mode="semantic", explain=True).validate()
+    assert hits_from(semantic, responses).fusion is None
+
+
+def test_a_partial_answer_keeps_how_it_was_fused():
+    hits = Hits([Hit("a", 1.0)])
+    hits.fusion = FusionChoice("rrf", {"keyword": 0.25, "semantic": 1.0}, STRICT)
+    settled = settle_partial(hits, ["keyword: 1 of 2 shards failed"], "flag", "idx")
+    assert settled.partial and settled.fusion == hits.fusion and settled[0].partial
