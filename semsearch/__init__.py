@@ -12,9 +12,9 @@ from semsearch.errors import (
     SemsearchError,
 )
 from semsearch.query.async_search import AsyncSearcher
-from semsearch.query.fusion import FusionConfig
+from semsearch.query.fusion import FusionChoice, FusionConfig
 from semsearch.query.plan import SearchRequest
-from semsearch.query.search import Hit, Searcher
+from semsearch.query.search import Hit, Hits, Searcher
 from semsearch.settings import Settings
 from semsearch.version import __version__
 from semsearch.writing.documents import DocumentSchema, Rejection
@@ -26,8 +26,10 @@ __all__ = [
     "DocumentSchema",
     "Encoder",
     "Fingerprint",
+    "FusionChoice",
     "FusionConfig",
     "Hit",
+    "Hits",
     "IndexMismatchError",
     "InputError",
     "ModelError",

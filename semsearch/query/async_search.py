@@ -15,7 +15,7 @@ from semsearch.errors import ClusterError
 from semsearch.index.manage import IndexInfo, index_info_from_mappings, missing_index_error
 from semsearch.query.bodies import Filters, SourceSpec, msearch_body
 from semsearch.query.fusion import FusionConfig
-from semsearch.query.plan import DEFAULT_WINDOW, Hit
+from semsearch.query.plan import DEFAULT_WINDOW, Hits
 from semsearch.query.search import SearcherBase, msearch_results, server_answer
 from semsearch.query.shards import settle_partial
 from semsearch.query.server_hybrid import NEEDS_NEURAL_SEARCH, neural_search_missing, rrf_licence_missing
@@ -66,7 +66,7 @@ class AsyncSearcher(SearcherBase):
     async def search(self, text: str, *, index: str, k: int = 10, mode: str = "hybrid", filters: Filters = None,
                      fusion: FusionConfig | None = None, window: int | None = None, offset: int = 0,
                      explain: bool = False, highlight: bool = False, source: SourceSpec = True,
-                     server_side: bool | None = None) -> list[Hit]:
+                     server_side: bool | None = None) -> Hits:
         """As :meth:`semsearch.Searcher.search`."""
         request = self._request(text, k=k, mode=mode, filters=filters, fusion=fusion, window=window,
                                 offset=offset, explain=explain, highlight=highlight, source=source)
@@ -85,7 +85,7 @@ class AsyncSearcher(SearcherBase):
             self._check(info)
         return vector
 
-    async def _run(self, steps, index: str) -> list[Hit]:
+    async def _run(self, steps, index: str) -> Hits:
         """As :meth:`semsearch.Searcher._run`, awaiting each answer."""
         answer, reply = None, steps.send
         shortfalls: list[str] = []  # why answers of this search were partial

@@ -25,7 +25,8 @@ from semsearch.errors import ClusterError, ConfigurationError
 from semsearch.index.manage import IndexInfo, check_fingerprint, get_index_info
 from semsearch.query.bodies import Filters, SourceSpec, msearch_body
 from semsearch.query.fusion import DOCUMENTS, FusionConfig
-from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, MODES, Hit, SearchRequest, candidate_lists, plan_bodies
+from semsearch.query.plan import (
+    DEFAULT_FUSION, DEFAULT_WINDOW, MODES, Hit, Hits, SearchRequest, candidate_lists, plan_bodies)
 from semsearch.query.server_hybrid import (
     NEEDS_NEURAL_SEARCH,
     ServerRoute,
@@ -39,7 +40,7 @@ from semsearch.query.stored_fusion import stored_fusion
 from semsearch.query.steps import Probe, ServerRouteRefused, ServerSearch, Step, search_steps
 from semsearch.settings import Settings
 
-__all__ = ["DEFAULT_FUSION", "DEFAULT_WINDOW", "MODES", "Hit", "QueryVectorCache", "Searcher"]
+__all__ = ["DEFAULT_FUSION", "DEFAULT_WINDOW", "MODES", "Hit", "Hits", "QueryVectorCache", "Searcher"]
 INFO_TTL = 30.0
 CANDIDATES_FUSION = FusionConfig("rrf", adaptive=True)  # plans every keyword list, the kNN list and the count
 
@@ -227,7 +228,7 @@ class Searcher(SearcherBase):
     def search(self, text: str, *, index: str, k: int = 10, mode: str = "hybrid", filters: Filters = None,
                fusion: FusionConfig | None = None, window: int | None = None, offset: int = 0,
                explain: bool = False, highlight: bool = False, source: SourceSpec = True,
-               server_side: bool | None = None) -> list[Hit]:
+               server_side: bool | None = None) -> Hits:
         """The hits ranked ``offset + 1`` to ``offset + k`` for ``text`` in ``mode`` (hybrid, semantic, keyword).
 
         ``filters``: query clauses (term, range, bool…) applied to both retrievers. ``window``: candidates
@@ -245,7 +246,7 @@ class Searcher(SearcherBase):
             vector = self._vectors.get(request.text)
         return self._run(self._steps(request, info, vector, index, server_side), index)
 
-    def _run(self, steps, index: str) -> list[Hit]:
+    def _run(self, steps, index: str) -> Hits:
         """Answer each request of ``steps`` (:func:`semsearch.query.steps.search_steps`) until it returns."""
         answer, reply = None, steps.send
         shortfalls: list[str] = []  # why answers of this search were partial
