@@ -13,7 +13,7 @@ import click
 
 from semsearch.cli.common import CommandGroup, load_settings, make_encoder
 from semsearch.cli.lifecycle import register_lifecycle_commands
-from semsearch.query.fusion import describe_fusion
+from semsearch.query.fusion import describe_choice
 from semsearch.query.plan import fusion_from_options
 from semsearch.engines.opensearch import redact_url
 from semsearch.errors import SemsearchError
@@ -321,7 +321,8 @@ def _filters_from(values: tuple[str, ...]) -> list[dict] | None:
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0), help="Hits to skip (paging).")
 @click.option("--filter", "filter_values", multiple=True, metavar="JSON",
               help='A query clause applied to both retrievers, e.g. \'{"term": {"lang": "en"}}\' (repeatable).')
-@click.option("--explain", is_flag=True, help="Show each hit's rank, raw score and contribution per retriever.")
+@click.option("--explain", is_flag=True, help="Show each hit's rank, raw score and contribution per retriever, and "
+              "(hybrid) how the lists were fused: a line above the hits, or each JSON record's \"fusion\".")
 @click.option("--highlight", is_flag=True, help="Show keyword matches in the text fields.")
 @click.option("--server-side/--client-side", "server_side", default=None,
               help="Fuse on the cluster or on the client; default: the cluster when it can (OpenSearch: "
@@ -356,7 +357,7 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
             click.echo(json.dumps(record, ensure_ascii=False))
         return
     if fusion is not None:
-        click.echo(describe_fusion(fusion))
+        click.echo(describe_choice(fusion))
     if not hits:
         click.echo("no hits")
     for rank, hit in enumerate(hits, start=offset + 1):

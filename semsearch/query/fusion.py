@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 FUSION_METHODS = ("rrf", "minmax", "zscore", "sum")
@@ -249,16 +249,22 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
 
 @dataclass(frozen=True)
 class FusionChoice:
-    """How hybrid mode fused one query's lists, for ``explain``: the method (``rrf``, ``zscore``, …) and each
-    retriever's weight as fused; for an adaptive fusion, the keyword evidence's kind (STRICT, FALLBACK, EXHAUSTIVE,
-    AGREED), why the lists were fused by score (QUESTION, STANDOUT, DENSE_LEAD; None: by rank), and how many phrase
-    matches lead the page. None where nothing adapts (a plain fusion, or no any-term list)."""
+    """How hybrid mode fused one query's lists, for ``explain``: the method (``rrf``, ``zscore``, …), each
+    retriever's weight as fused, and which keyword list was fused (``keyword_list``: KEYWORD, the strict list;
+    KEYWORD_ANY, any term; KEYWORD_MATCHES, every keyword match, those with most terms first). For an adaptive fusion
+    also the keyword evidence's kind (STRICT, FALLBACK, EXHAUSTIVE, AGREED), why the lists were fused by score
+    (QUESTION, STANDOUT, DENSE_LEAD; None: by rank; QUESTION and STANDOUT fuse the any-term list whatever the kind),
+    and how many phrase matches lead the fused list; these are None and 0 where nothing adapts (a plain fusion)."""
 
     method: str
-    weights: dict[str, float]
+    weights: dict[str, float] = field(hash=False)  # hashable all the same: a Counter of choices works
     keyword_evidence: str | None = None
     reason: str | None = None
     phrase_leads: int = 0
+    keyword_list: str = KEYWORD
+
+
+KEYWORD_MATCHES = "keyword_matches"  # FusionChoice.keyword_list of EXHAUSTIVE and AGREED: the strict, then any-term
 
 
 def fusion_choice(lists: Mapping[str, Any], chosen: Mapping[str, Sequence[Ranked]], fusion: FusionConfig,
@@ -266,27 +272,34 @@ def fusion_choice(lists: Mapping[str, Any], chosen: Mapping[str, Sequence[Ranked
     """What :func:`adapt` chose for one query's candidates ``lists`` (its ``chosen`` lists, ``fusion`` and ``kind``),
     as :class:`FusionChoice` says it (pure)."""
     weights = {name: fusion.weight(name) for name in chosen if name != KEYWORD_PHRASE}
+    # The reason adapt acted on: the same function of the same lists (adapt returns no reason, to keep its shape).
     reason = query_fusion_reason(lists, kind) if kind is not None else None
-    return FusionChoice(fusion.method, weights, kind, reason, len(chosen.get(KEYWORD_PHRASE, ())))
+    if reason in (QUESTION, STANDOUT) or kind == FALLBACK:
+        keyword_list = KEYWORD_ANY
+    elif kind in (EXHAUSTIVE, AGREED):
+        keyword_list = KEYWORD_MATCHES
+    else:
+        keyword_list = KEYWORD
+    return FusionChoice(fusion.method, weights, kind, reason, len(chosen.get(KEYWORD_PHRASE, ())), keyword_list)
 
 
 _METHOD_WORDS = {"rrf": "by rank (RRF)", "zscore": "by z-scores", "minmax": "by min-max scores",
                  "sum": "by the raw scores' sum"}
 _REASON_WORDS = {QUESTION: "a question: the dense side far the heavier", STANDOUT: "BM25's best match stands out",
                  DENSE_LEAD: "kNN's best match is far ahead of its second"}
-_EVIDENCE_WORDS = {STRICT: "documents holding most of the query's terms",
-                   FALLBACK: "documents holding any term (none holds most)",
-                   EXHAUSTIVE: "rare terms: every keyword match, leading",
+_LIST_WORDS = {KEYWORD: "documents holding most of the query's terms", KEYWORD_ANY: "documents holding any term",
+               KEYWORD_MATCHES: "every keyword match, those holding most terms first"}
+_EVIDENCE_WORDS = {FALLBACK: "none holds most", EXHAUSTIVE: "rare terms: keyword matches lead",
                    AGREED: "rare terms, on which the kNN page agrees"}
 
 
-def describe_fusion(choice: FusionChoice) -> str:
+def describe_choice(choice: FusionChoice) -> str:
     """One line saying how a query's lists were fused, for people (``semsearch search --explain``; pure)."""
     parts = [f"fused {_METHOD_WORDS.get(choice.method, choice.method)}"
              + (f", {_REASON_WORDS[choice.reason]}" if choice.reason else "")]
     parts.append("weights " + ", ".join(f"{name} {weight:g}" for name, weight in choice.weights.items()))
-    if choice.keyword_evidence:
-        parts.append(f"keyword side: {_EVIDENCE_WORDS[choice.keyword_evidence]}")
+    why = f" ({_EVIDENCE_WORDS[choice.keyword_evidence]})" if choice.keyword_evidence in _EVIDENCE_WORDS else ""
+    parts.append(f"keyword side: {_LIST_WORDS.get(choice.keyword_list, choice.keyword_list)}{why}")
     if choice.phrase_leads:
         parts.append(f"{choice.phrase_leads} phrase match{'es lead' if choice.phrase_leads > 1 else ' leads'}")
     return "; ".join(parts)

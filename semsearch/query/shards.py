@@ -1,7 +1,7 @@
 """Answers that not every shard took part in: a node down, a shard failed or timed out.
 
 Such an answer is never passed off as complete. By ``Settings.partial_results`` it is flagged (the
-:class:`Hits` list's ``partial``, and each ``Hit.partial``: an empty partial answer still says so) or
+:class:`semsearch.query.plan.Hits` list's ``partial``, and each ``Hit.partial``: an empty partial answer still says so) or
 the search fails (:class:`PartialResultsError`). A *skipped* shard is not missing: the cluster skips a
 shard that its pre-filter shows holds no match (and counts it as successful too), a whole answer.
 """
@@ -43,8 +43,9 @@ def _cause(failure: Mapping[str, Any]) -> str:
 
 
 def settle_partial(hits: list[Hit], shortfalls: list[str], policy: str, index: str) -> Hits:
-    """``hits`` as the caller gets them: as they are when every shard answered; else flagged partial, the list
-    and each hit (policy ``flag``), or :class:`PartialResultsError` (policy ``fail``)."""
+    """``hits`` as the caller gets them (the same list when it is a :class:`Hits` already, so what it says of the
+    fusion stays): as they are when every shard answered; else flagged partial, the list and each hit (policy
+    ``flag``), or :class:`PartialResultsError` (policy ``fail``)."""
     answer = hits if isinstance(hits, Hits) else Hits(hits)  # keeps how hybrid fused them (explain)
     if not shortfalls:
         return answer

@@ -86,13 +86,16 @@ class HitOut(BaseModel):
 
 
 class FusionOut(BaseModel):
-    """With ``explain`` in hybrid mode fused by semsearch: how the lists were fused (``FusionChoice``)."""
+    """With ``explain`` in hybrid mode: how the lists were fused (``semsearch.FusionChoice``)."""
 
-    method: str
-    weights: dict[str, float]
-    keyword_evidence: str | None = None  # strict, fallback, exhaustive, agreed (the default fusion's keyword side)
-    reason: str | None = None  # why fused by score: question, standout, dense_lead (None: by rank)
-    phrase_leads: int = 0
+    method: str = Field(description="rrf, zscore, minmax or sum")
+    weights: dict[str, float] = Field(description="each retriever's weight as fused")
+    keyword_evidence: str | None = Field(
+        default=None, description="the adaptive keyword side's kind: strict, fallback, exhaustive or agreed")
+    reason: str | None = Field(default=None, description="why fused by score: question, standout or dense_lead")
+    phrase_leads: int = Field(default=0, description="documents leading the fused list as phrase matches")
+    keyword_list: str = Field(default="keyword", description="the keyword list fused: keyword (most terms), "
+                              "keyword_any (any term) or keyword_matches (every match, most terms first)")
 
 
 class SearchAnswer(BaseModel):
@@ -360,10 +363,10 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
                                              explain=body.explain, highlight=body.highlight)
         took = time.perf_counter() - started
         service.metrics.latency.observe(took, body.mode)
-        fusion_choice = getattr(hits, "fusion", None)
+        choice = getattr(hits, "fusion", None)
         return {"hits": [hit_out(h) for h in hits], "took_ms": round(took * 1000, 3),
                 "partial": getattr(hits, "partial", False),
-                "fusion": dataclasses.asdict(fusion_choice) if fusion_choice is not None else None}
+                "fusion": dataclasses.asdict(choice) if choice is not None else None}
 
     @app.post("/v1/encode", response_model=EncodeAnswer)
     async def encode(body: EncodeBody) -> dict:

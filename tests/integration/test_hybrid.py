@@ -20,7 +20,7 @@ import uuid
 import pytest
 
 from semsearch import AsyncSearcher, ConfigurationError, FusionConfig, Searcher
-from semsearch.query.fusion import describe_fusion, fuse_hybrid
+from semsearch.query.fusion import describe_choice, fuse_hybrid
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
 from .conftest import run_cli
@@ -677,7 +677,7 @@ def test_search_cli_offset_filter_explain(searcher, corpus_index):
     text = run_cli("search", "lighthouse keeper", "--index", corpus_index, "-k", "4", "--explain")
     assert text.returncode == 0, text.stderr
     unfiltered = search(searcher, corpus_index, "lighthouse keeper", k=4, explain=True)
-    assert text.stdout.splitlines()[0] == describe_fusion(unfiltered.fusion), text.stdout
+    assert text.stdout.splitlines()[0] == describe_choice(unfiltered.fusion), text.stdout
 
 
 def test_search_cli_server_side_json(searcher, corpus_index):

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from semsearch import Hit, Settings
+from semsearch import FusionChoice, Hit, Hits, Settings
 from semsearch.engines.opensearch import connection_kwargs, redact_url, secret_values
 from semsearch.index.manage import copies_to_wait_for, create_index, replicas_for
 from semsearch.query.search import msearch_results, server_answer
@@ -83,6 +83,13 @@ def test_partial_hits_are_flagged_or_refused_by_the_setting():
         settle_partial([Hit("a", 1.0)], ["keyword: 1 of 3 shards did not answer"], "fail", "idx")
     with pytest.raises(ValidationError):
         Settings(partial_results="ignore")
+
+
+def test_a_partial_answer_keeps_how_it_was_fused():
+    hits = Hits([Hit("a", 1.0)])
+    hits.fusion = FusionChoice("rrf", {"keyword": 0.25, "semantic": 1.0}, "strict")
+    settled = settle_partial(hits, ["keyword: 1 of 2 shards failed"], "flag", "idx")
+    assert settled.partial and settled.fusion == hits.fusion and settled[0].partial
 
 
 def test_every_answer_of_a_search_is_checked_for_missing_shards():

@@ -5,8 +5,20 @@ import dataclasses
 import pytest
 
 from semsearch.errors import ConfigurationError
-from semsearch.query.fusion import QUESTION, STANDOUT, STRICT, FusionChoice, FusionConfig, describe_fusion
-from semsearch.query.shards import settle_partial
+from semsearch.query.fusion import (
+    AGREED,
+    DENSE_LEAD,
+    EXHAUSTIVE,
+    FALLBACK,
+    KEYWORD_ANY,
+    KEYWORD_MATCHES,
+    QUESTION,
+    STANDOUT,
+    STRICT,
+    FusionChoice,
+    FusionConfig,
+    describe_choice,
+)
 from semsearch.query.steps import settle
 from semsearch.index.manage import IndexInfo
 from semsearch.query.bodies import HYBRID_KEYWORD_MINIMUM_SHOULD_MATCH
@@ -16,7 +28,6 @@ from semsearch.query.plan import (
     DEFAULT_WINDOW,
     CandidateWithoutId,
     Hit,
-    Hits,
     SearchRequest,
     candidate_id,
     candidate_lists,
@@ -804,19 +815,21 @@ def test_explain_says_how_hybrid_fused_the_lists():
                  "semantic": _scored([(f"s{i}", 0.9 - 0.001 * i) for i in range(100)]),
                  "keyword_phrase": _scored([("k50", 4.0)]), "documents": 10**6}
     hits = hits_from(SearchRequest("the chapter covering it", k=5, explain=True).validate(), responses)
-    assert hits.fusion == FusionChoice("zscore", {"keyword": 0.75, "semantic": 1.0}, STRICT, STANDOUT, 1)
-    assert describe_fusion(hits.fusion) == (
+    assert hits.fusion == FusionChoice("zscore", {"keyword": 0.75, "semantic": 1.0}, STRICT, STANDOUT, 1, KEYWORD_ANY)
+    assert describe_choice(hits.fusion) == (
         "fused by z-scores, BM25's best match stands out; weights keyword 0.75, semantic 1; keyword side: documents "
-        "holding most of the query's terms; 1 phrase match leads")
+        "holding any term; 1 phrase match leads")
     # Asked as a question, the same lists are fused with the dense side far the heavier.
     asked = hits_from(SearchRequest("which chapter covers it", k=5, explain=True).validate(), responses)
     assert (asked.fusion.reason, asked.fusion.weights) == (QUESTION, {"keyword": 0.1, "semantic": 1.0})
+    assert asked.fusion.keyword_list == KEYWORD_ANY
     # By rank where nothing calls for scores; a plain fusion adapts nothing; only explain says it.
     bunched = {**responses, "keyword_any": _scored([(doc_id, 10.0 - 0.01 * i) for i, (doc_id, _) in
                                                     enumerate(any_term)]), "keyword_phrase": []}
     by_rank = hits_from(SearchRequest("the chapter covering it", k=5, explain=True).validate(), bunched).fusion
-    assert by_rank == FusionChoice("rrf", {"keyword": 0.25, "semantic": 1.0}, STRICT, None, 0)
-    assert describe_fusion(by_rank).startswith("fused by rank (RRF); weights keyword 0.25, semantic 1;")
+    assert by_rank == FusionChoice("rrf", {"keyword": 0.25, "semantic": 1.0}, STRICT, None, 0, "keyword")
+    assert describe_choice(by_rank) == ("fused by rank (RRF); weights keyword 0.25, semantic 1; keyword side: "
+                                        "documents holding most of the query's terms")
     plain = SearchRequest("the chapter covering it", k=5, explain=True, fusion=FusionConfig("minmax")).validate()
     assert hits_from(plain, responses).fusion == FusionChoice("minmax", {"keyword": 1.0, "semantic": 1.0})
     assert hits_from(SearchRequest("the chapter covering it", k=5).validate(), responses).fusion is None
@@ -824,8 +837,24 @@ def test_explain_says_how_hybrid_fused_the_lists():
     assert hits_from(semantic, responses).fusion is None
 
 
-def test_a_partial_answer_keeps_how_it_was_fused():
-    hits = Hits([Hit("a", 1.0)])
-    hits.fusion = FusionChoice("rrf", {"keyword": 0.25, "semantic": 1.0}, STRICT)
-    settled = settle_partial(hits, ["keyword: 1 of 2 shards failed"], "flag", "idx")
-    assert settled.partial and settled.fusion == hits.fusion and settled[0].partial
+
+@pytest.mark.parametrize("choice,line", [
+    (FusionChoice("rrf", {"keyword": 0.6, "semantic": 1.0}, FALLBACK, None, 0, KEYWORD_ANY),
+     "fused by rank (RRF); weights keyword 0.6, semantic 1; keyword side: documents holding any term (none holds "
+     "most)"),
+    (FusionChoice("zscore", {"keyword": 0.5, "semantic": 1.0}, STRICT, DENSE_LEAD, 2, "keyword"),
+     "fused by z-scores, kNN's best match is far ahead of its second; weights keyword 0.5, semantic 1; keyword side: "
+     "documents holding most of the query's terms; 2 phrase matches lead"),
+    (FusionChoice("rrf", {"keyword": 250.0, "semantic": 1.0}, EXHAUSTIVE, None, 0, KEYWORD_MATCHES),
+     "fused by rank (RRF); weights keyword 250, semantic 1; keyword side: every keyword match, those holding most "
+     "terms first (rare terms: keyword matches lead)"),
+    (FusionChoice("rrf", {"keyword": 0.6, "semantic": 1.0}, AGREED, None, 0, KEYWORD_MATCHES),
+     "fused by rank (RRF); weights keyword 0.6, semantic 1; keyword side: every keyword match, those holding most "
+     "terms first (rare terms, on which the kNN page agrees)"),
+    (FusionChoice("sum", {"keyword": 0.003, "semantic": 1.0}),
+     "fused by the raw scores' sum; weights keyword 0.003, semantic 1; keyword side: documents holding most of the "
+     "query's terms"),
+])
+def test_every_fusion_choice_reads_as_one_line(choice, line):
+    assert describe_choice(choice) == line
+    assert len({choice, dataclasses.replace(choice)}) == 1  # hashable, and equal to its copy
