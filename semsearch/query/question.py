@@ -43,9 +43,12 @@ SUBJECTS = ("i", "you", "we", "they", "he", "she", "it", "there", "this", "that"
 # "do" and "have" open commands as often as questions ("Do a dry run", "Have a look at the logs"): they ask only
 # before a person ("do I", "have you").
 COMMAND_AUXILIARIES, PERSONS = ("do", "have"), ("i", "you", "we", "they")
+# What may come before the opening word: spaces, opening quotes and brackets, "¿", dots ("…how do I"). Not
+# symbols: a Perl message's "$# is no longer supported" opens with a placeholder, not a question.
+_OPENING = "[\\s\"'\u2018\u201c\u201e\u00ab(\\[\u00bf\u00a1.\u2026]*"
 _OPENS_AS_QUESTION = re.compile(
     # "what's", "Where/how", "(How) does", "…; why", but not "which:", "what-if", "where.sh"
-    rf"^\W*(?:(?:{'|'.join(QUESTION_WORDS)})(?:['\u2019]s)?"
+    rf"^{_OPENING}(?:(?:{'|'.join(QUESTION_WORDS)})(?:['\u2019]s)?"
     rf"|(?:{'|'.join(AUXILIARIES)})\s+(?:{'|'.join(SUBJECTS)})"
     rf"|(?:{'|'.join(COMMAND_AUXILIARIES)})\s+(?:{'|'.join(PERSONS)}))(?=[\s/)]|$)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!;]\s+")

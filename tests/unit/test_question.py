@@ -38,7 +38,7 @@ def test_a_sentence_ending_with_a_question_mark_asks_a_question_wherever_it_is(t
     "should we pin versions", "do I need a swap partition", "have you tried turning it off",
     "does anyone know a fast json parser", "can someone explain monads", "“How do I quit vim”",
     "how do I use os.path.join", "what is e.g. a closure", "How do I use Mr. Smith's library",
-    "how do I... use this", "how do I…",
+    "how do I... use this", "how do I…", "…how do I quit", "(How) does it work", "¡¿Is it free",
     "I run Debian stable. How do I know which release",  # the question after a sentence of context
     "I'm using Ubuntu; how do I migrate to Debian",
 ])
@@ -66,6 +66,7 @@ def test_an_index_entry_worded_as_a_question_counts_as_one():
     "which: command not found", "what(): std::bad_alloc", "Where-Object cmdlet", "what-if analysis", "which.sh",
     "Sequence (? ...) not implemented in regex", "? to show conformable units",  # marks that end no word
     "?? operator c#", "a ?? b", "obj?.prop ?? default", "foo()? in rust",
+    "$# is the last index of an array", "-- does the same as --all",  # a symbol first: no question opens so
     "Do it!", "postgres connection pooling", "",
 ])
 def test_statements_commands_and_keyword_queries_are_no_questions(text):
