@@ -34,6 +34,7 @@ from semsearch.engines.opensearch import make_async_client, scrub
 from semsearch.errors import ConfigurationError, IndexMismatchError, SemsearchError
 from semsearch.index.manage import IndexInfo, check_fingerprint, index_info_from_mappings
 from semsearch.query.async_search import AsyncSearcher
+from semsearch.query.fusion import describe_choice
 from semsearch.query.plan import DEFAULT_WINDOW, Hit, fusion_from_options
 from semsearch.query.search import QueryVectorCache
 from semsearch.service import neural
@@ -96,6 +97,7 @@ class FusionOut(BaseModel):
     phrase_leads: int = Field(default=0, description="documents leading the fused list as phrase matches")
     keyword_list: str = Field(default="keyword", description="the keyword list fused: keyword (most terms), "
                               "keyword_any (any term) or keyword_matches (every match, most terms first)")
+    description: str = Field(description="all of the above in one line, for people (semsearch search --explain's)")
 
 
 class SearchAnswer(BaseModel):
@@ -366,7 +368,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         choice = getattr(hits, "fusion", None)
         return {"hits": [hit_out(h) for h in hits], "took_ms": round(took * 1000, 3),
                 "partial": getattr(hits, "partial", False),
-                "fusion": dataclasses.asdict(choice) if choice is not None else None}
+                "fusion": {**dataclasses.asdict(choice), "description": describe_choice(choice)} if choice else None}
 
     @app.post("/v1/encode", response_model=EncodeAnswer)
     async def encode(body: EncodeBody) -> dict:

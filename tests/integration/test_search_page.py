@@ -106,9 +106,11 @@ async def type_a_query_and_read_the_hits(page_url: str, port: int, screenshot: P
                 keyword: parseFloat(hit.querySelector('.bar .keyword').style.width),
                 semantic: parseFloat(hit.querySelector('.bar .semantic').style.width),
                 marked: hit.querySelectorAll('p em').length}))""")
+            fusion = await tools.evaluate("document.getElementById('how-fused').textContent")
+            options = await tools.evaluate("[...document.getElementById('fusion').options].map(o => o.value)")
             shot = await tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
-            return hits, await tools.evaluate("document.getElementById('q').value")
+            return hits, await tools.evaluate("document.getElementById('q').value"), fusion, options
 
 
 def test_a_query_typed_into_the_page_shows_hits_with_contribution_bars(served, dbpedia):
@@ -118,8 +120,8 @@ def test_a_query_typed_into_the_page_shows_hits_with_contribution_bars(served, d
     with tempfile.TemporaryDirectory() as profile:
         proc, port = start_chromium(profile)
         try:
-            hits, typed = asyncio.run(type_a_query_and_read_the_hits(f"{served.url}/?index={dbpedia.name}#token={SERVE_TOKEN}", port,
-                                                                     screenshot))
+            hits, typed, fusion, options = asyncio.run(type_a_query_and_read_the_hits(
+                f"{served.url}/?index={dbpedia.name}#token={SERVE_TOKEN}", port, screenshot))
         finally:
             stop_chromium(proc)
     assert typed == QUERY
@@ -128,5 +130,7 @@ def test_a_query_typed_into_the_page_shows_hits_with_contribution_bars(served, d
     assert any(h["keyword"] > 0 and h["semantic"] > 0 for h in hits), hits  # both retrievers contributed
     assert any("Apollo" in h["title"] or "Moon" in h["title"] for h in hits), hits
     assert any(h["marked"] for h in hits), "no highlighted keyword matches"
+    assert fusion.startswith("fused by") and "weights keyword" in fusion, fusion  # how hybrid fused them
+    assert options == ["", "rrf", "minmax", "zscore", "sum"], options  # the fusion switch is left as it was
     assert screenshot.stat().st_size > 10_000, "the screenshot is empty"
     print(f"screenshot: {screenshot}")  # noqa: T201

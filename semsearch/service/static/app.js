@@ -3,6 +3,7 @@
 
 const form = document.getElementById("search");
 const statusLine = document.getElementById("status");
+const fusionLine = document.getElementById("how-fused");
 const list = document.getElementById("hits");
 
 function escapeHtml(text) {
@@ -55,12 +56,15 @@ function authHeaders() {
 async function search(event) {
   if (event) event.preventDefault();
   const data = new FormData(form);
-  const body = { index: data.get("index"), text: data.get("q"), mode: data.get("mode"), k: 10, highlight: true };
+  // In hybrid mode explain too: the answer then says how the lists were fused (shown under the status line).
+  const body = { index: data.get("index"), text: data.get("q"), mode: data.get("mode"), k: 10, highlight: true,
+                 explain: data.get("mode") === "hybrid" };
   if (data.get("fusion")) body.fusion = { method: data.get("fusion") };
   const params = new URLSearchParams({ q: body.text, index: body.index, mode: body.mode });
   history.replaceState(null, "", `?${params}`);
   statusLine.className = "";
   statusLine.textContent = "Searching…";
+  fusionLine.textContent = "";
   list.replaceChildren();
   try {
     const response = await fetch("/v1/search", {
@@ -73,6 +77,7 @@ async function search(event) {
     if (!response.ok) throw new Error(answer.error || JSON.stringify(answer.detail || answer));
     list.replaceChildren(...answer.hits.map(card));
     statusLine.textContent = `${answer.hits.length} hits in ${answer.took_ms.toFixed(1)} ms`;
+    fusionLine.textContent = answer.fusion ? answer.fusion.description : "";
   } catch (error) {
     statusLine.className = "error";
     statusLine.textContent = `Search failed: ${error.message}`;
