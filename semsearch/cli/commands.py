@@ -13,7 +13,6 @@ import click
 
 from semsearch.cli.common import CommandGroup, load_settings, make_encoder
 from semsearch.cli.lifecycle import register_lifecycle_commands
-from semsearch.query.fusion import describe_choice
 from semsearch.query.plan import fusion_from_options
 from semsearch.engines.opensearch import redact_url
 from semsearch.errors import SemsearchError
@@ -353,11 +352,11 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
             if explain:
                 record["explanation"] = hit.explanation
                 if fusion is not None:
-                    record["fusion"] = dataclasses.asdict(fusion)
+                    record["fusion"] = {**dataclasses.asdict(fusion), "description": fusion.description}
             click.echo(json.dumps(record, ensure_ascii=False))
         return
-    if fusion is not None:
-        click.echo(describe_choice(fusion))
+    if fusion is not None and hits:  # nothing fused, nothing to say
+        click.echo(fusion.description)
     if not hits:
         click.echo("no hits")
     for rank, hit in enumerate(hits, start=offset + 1):

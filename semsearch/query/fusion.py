@@ -249,12 +249,16 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
 
 @dataclass(frozen=True)
 class FusionChoice:
-    """How hybrid mode fused one query's lists, for ``explain``: the method (``rrf``, ``zscore``, …), each
-    retriever's weight as fused, and which keyword list was fused (``keyword_list``: KEYWORD, the strict list;
-    KEYWORD_ANY, any term; KEYWORD_MATCHES, every keyword match, those with most terms first). For an adaptive fusion
-    also the keyword evidence's kind (STRICT, FALLBACK, EXHAUSTIVE, AGREED), why the lists were fused by score
-    (QUESTION, STANDOUT, DENSE_LEAD; None: by rank; QUESTION and STANDOUT fuse the any-term list whatever the kind),
-    and how many phrase matches lead the fused list; these are None and 0 where nothing adapts (a plain fusion)."""
+    """How hybrid mode fused one query's lists, for ``explain`` (``description``: all of it in one line):
+
+    - ``method`` (``rrf``, ``zscore``, …; ``rrf_k``, RRF's rank constant) and each retriever's weight as fused;
+    - ``keyword_list``: the keyword list fused: KEYWORD (documents holding most of the query's terms), KEYWORD_ANY
+      (any term) or KEYWORD_MATCHES (every keyword match, those holding most terms first); ``keyword_hits``: how many
+      of its documents were fused (0: semantic alone);
+    - for an adaptive fusion, ``keyword_evidence``: the kind the keyword side's rule found (STRICT, FALLBACK,
+      EXHAUSTIVE, AGREED), and ``reason``: why the lists were fused by score (QUESTION, STANDOUT, DENSE_LEAD; None:
+      by rank). A question or a standout fuses the any-term list whatever the kind. ``phrase_leads``: how many phrase
+      matches lead the fused list. None and 0 where nothing adapts (a plain fusion)."""
 
     method: str
     weights: dict[str, float] = field(hash=False)  # hashable all the same: a Counter of choices works
@@ -262,6 +266,13 @@ class FusionChoice:
     reason: str | None = None
     phrase_leads: int = 0
     keyword_list: str = KEYWORD
+    keyword_hits: int = 0
+    rrf_k: int = 60
+
+    @property
+    def description(self) -> str:
+        """:func:`describe_choice`: one line for people."""
+        return describe_choice(self)
 
 
 KEYWORD_MATCHES = "keyword_matches"  # FusionChoice.keyword_list of EXHAUSTIVE and AGREED: the strict, then any-term
@@ -280,26 +291,35 @@ def fusion_choice(lists: Mapping[str, Any], chosen: Mapping[str, Sequence[Ranked
         keyword_list = KEYWORD_MATCHES
     else:
         keyword_list = KEYWORD
-    return FusionChoice(fusion.method, weights, kind, reason, len(chosen.get(KEYWORD_PHRASE, ())), keyword_list)
+    return FusionChoice(fusion.method, weights, kind, reason, len(chosen.get(KEYWORD_PHRASE, ())), keyword_list,
+                        len(chosen.get(KEYWORD, ())), fusion.rrf_k)
 
 
-_METHOD_WORDS = {"rrf": "by rank (RRF)", "zscore": "by z-scores", "minmax": "by min-max scores",
+# The words of describe_choice: "keyword" and "semantic" for the two retrievers, as in the weights and contributions.
+_METHOD_WORDS = {"zscore": "by standardised scores (z-scores)", "minmax": "by min-max scaled scores",
                  "sum": "by the raw scores' sum"}
-_REASON_WORDS = {QUESTION: "a question: the dense side far the heavier", STANDOUT: "BM25's best match stands out",
-                 DENSE_LEAD: "kNN's best match is far ahead of its second"}
+_REASON_WORDS = {QUESTION: "a question: semantic weighted far above keyword",
+                 STANDOUT: "the best keyword match stands out", DENSE_LEAD: "the best semantic match is far ahead"}
 _LIST_WORDS = {KEYWORD: "documents holding most of the query's terms", KEYWORD_ANY: "documents holding any term",
                KEYWORD_MATCHES: "every keyword match, those holding most terms first"}
-_EVIDENCE_WORDS = {FALLBACK: "none holds most", EXHAUSTIVE: "rare terms: keyword matches lead",
-                   AGREED: "rare terms, on which the kNN page agrees"}
+_EVIDENCE_WORDS = {FALLBACK: "none holds most", EXHAUSTIVE: "rare terms",
+                   AGREED: "rare terms, which semantic agrees on"}
 
 
 def describe_choice(choice: FusionChoice) -> str:
     """One line saying how a query's lists were fused, for people (``semsearch search --explain``; pure)."""
-    parts = [f"fused {_METHOD_WORDS.get(choice.method, choice.method)}"
-             + (f", {_REASON_WORDS[choice.reason]}" if choice.reason else "")]
-    parts.append("weights " + ", ".join(f"{name} {weight:g}" for name, weight in choice.weights.items()))
-    why = f" ({_EVIDENCE_WORDS[choice.keyword_evidence]})" if choice.keyword_evidence in _EVIDENCE_WORDS else ""
-    parts.append(f"keyword side: {_LIST_WORDS.get(choice.keyword_list, choice.keyword_list)}{why}")
+    how = f"by rank (RRF, k={choice.rrf_k})" if choice.method == "rrf" else _METHOD_WORDS.get(choice.method,
+                                                                                                  choice.method)
+    parts = [f"fused {how}" + (f", {_REASON_WORDS[choice.reason]}" if choice.reason else "")]
+    if choice.keyword_evidence == EXHAUSTIVE:  # its weight (×1000) only makes the keyword matches lead
+        parts.append("keyword matches first, then semantic")
+    else:
+        parts.append("weights " + ", ".join(f"{name} {weight:g}" for name, weight in choice.weights.items()))
+    if choice.keyword_hits == 0:
+        parts.append("keyword side: no match (semantic alone)")
+    else:
+        why = f" ({_EVIDENCE_WORDS[choice.keyword_evidence]})" if choice.keyword_evidence in _EVIDENCE_WORDS else ""
+        parts.append(f"keyword side: {_LIST_WORDS.get(choice.keyword_list, choice.keyword_list)}{why}")
     if choice.phrase_leads:
         parts.append(f"{choice.phrase_leads} phrase match{'es lead' if choice.phrase_leads > 1 else ' leads'}")
     return "; ".join(parts)

@@ -34,7 +34,6 @@ from semsearch.engines.opensearch import make_async_client, scrub
 from semsearch.errors import ConfigurationError, IndexMismatchError, SemsearchError
 from semsearch.index.manage import IndexInfo, check_fingerprint, index_info_from_mappings
 from semsearch.query.async_search import AsyncSearcher
-from semsearch.query.fusion import describe_choice
 from semsearch.query.plan import DEFAULT_WINDOW, Hit, fusion_from_options
 from semsearch.query.search import QueryVectorCache
 from semsearch.service import neural
@@ -72,7 +71,8 @@ class SearchBody(BaseModel):
     filters: list[dict[str, Any]] | None = None
     fusion: FusionOptions | None = None
     window: int | None = Field(default=None, ge=1, le=MAX_K)
-    explain: bool = False
+    explain: bool = Field(default=False, description="each hit's rank, raw score and contribution per retriever, "
+                          "and in hybrid mode how the lists were fused (the answer's fusion)")
     highlight: bool = False
 
 
@@ -87,16 +87,19 @@ class HitOut(BaseModel):
 
 
 class FusionOut(BaseModel):
-    """With ``explain`` in hybrid mode: how the lists were fused (``semsearch.FusionChoice``)."""
+    """With explain in hybrid mode: how the lists were fused (semsearch.FusionChoice in Python)."""
 
     method: str = Field(description="rrf, zscore, minmax or sum")
     weights: dict[str, float] = Field(description="each retriever's weight as fused")
     keyword_evidence: str | None = Field(
-        default=None, description="the adaptive keyword side's kind: strict, fallback, exhaustive or agreed")
+        default=None, description="the kind the default fusion's keyword rule found: strict, fallback, exhaustive or "
+        "agreed (a question or a standout then fuses the any-term list all the same: keyword_list)")
     reason: str | None = Field(default=None, description="why fused by score: question, standout or dense_lead")
     phrase_leads: int = Field(default=0, description="documents leading the fused list as phrase matches")
     keyword_list: str = Field(default="keyword", description="the keyword list fused: keyword (most terms), "
                               "keyword_any (any term) or keyword_matches (every match, most terms first)")
+    keyword_hits: int = Field(default=0, description="documents of keyword_list fused (0: semantic alone)")
+    rrf_k: int = Field(default=60, description="RRF's rank constant (method rrf)")
     description: str = Field(description="all of the above in one line, for people (semsearch search --explain's)")
 
 
@@ -104,7 +107,8 @@ class SearchAnswer(BaseModel):
     hits: list[HitOut]
     took_ms: float
     partial: bool = False  # some shards did not answer (even with no hit): hits may be missing
-    fusion: FusionOut | None = None
+    fusion: FusionOut | None = Field(default=None, description="how hybrid fused the lists; null unless explain is "
+                                     "asked in hybrid mode")
 
 
 class EncodeBody(BaseModel):
@@ -368,7 +372,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         choice = getattr(hits, "fusion", None)
         return {"hits": [hit_out(h) for h in hits], "took_ms": round(took * 1000, 3),
                 "partial": getattr(hits, "partial", False),
-                "fusion": {**dataclasses.asdict(choice), "description": describe_choice(choice)} if choice else None}
+                "fusion": {**dataclasses.asdict(choice), "description": choice.description} if choice else None}
 
     @app.post("/v1/encode", response_model=EncodeAnswer)
     async def encode(body: EncodeBody) -> dict:

@@ -20,7 +20,7 @@ import uuid
 import pytest
 
 from semsearch import AsyncSearcher, ConfigurationError, FusionConfig, Searcher
-from semsearch.query.fusion import describe_choice, fuse_hybrid
+from semsearch.query.fusion import fuse_hybrid
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
 from .conftest import run_cli
@@ -672,12 +672,12 @@ def test_search_cli_offset_filter_explain(searcher, corpus_index):
             assert part["raw_score"] == pytest.approx(hit.explanation[name]["raw_score"])
         assert sum(part["contribution"] for part in line["explanation"].values()) == pytest.approx(line["score"])
         assert "highlights" not in line
-        assert line["fusion"] == dataclasses.asdict(expected.fusion)  # how hybrid fused the lists
+        assert line["fusion"] == {**dataclasses.asdict(expected.fusion), "description": expected.fusion.description}
     # In text, one line says it above the hits.
     text = run_cli("search", "lighthouse keeper", "--index", corpus_index, "-k", "4", "--explain")
     assert text.returncode == 0, text.stderr
     unfiltered = search(searcher, corpus_index, "lighthouse keeper", k=4, explain=True)
-    assert text.stdout.splitlines()[0] == describe_choice(unfiltered.fusion), text.stdout
+    assert text.stdout.splitlines()[0] == unfiltered.fusion.description, text.stdout
 
 
 def test_search_cli_server_side_json(searcher, corpus_index):

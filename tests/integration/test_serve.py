@@ -12,7 +12,6 @@ from opensearchpy import OpenSearch
 
 from semsearch import FusionConfig, Searcher
 from semsearch.index.manage import create_index
-from semsearch.query.fusion import describe_choice
 
 from .conftest import Served, last_json_line, run_cli
 
@@ -42,7 +41,7 @@ def test_v1_search_gives_searchers_hits(served, dbpedia, encoder, mode):
         # How hybrid fused the lists (explain): what the searcher says, and nothing in the single modes.
         fusion = json.loads(body)["fusion"]
         if mode == "hybrid":
-            assert fusion == {**dataclasses.asdict(expected.fusion), "description": describe_choice(expected.fusion)}
+            assert fusion == {**dataclasses.asdict(expected.fusion), "description": expected.fusion.description}
             assert fusion["keyword_evidence"] and fusion["description"].startswith("fused by"), fusion
         else:
             assert fusion is None

@@ -815,46 +815,51 @@ def test_explain_says_how_hybrid_fused_the_lists():
                  "semantic": _scored([(f"s{i}", 0.9 - 0.001 * i) for i in range(100)]),
                  "keyword_phrase": _scored([("k50", 4.0)]), "documents": 10**6}
     hits = hits_from(SearchRequest("the chapter covering it", k=5, explain=True).validate(), responses)
-    assert hits.fusion == FusionChoice("zscore", {"keyword": 0.75, "semantic": 1.0}, STRICT, STANDOUT, 1, KEYWORD_ANY)
-    assert describe_choice(hits.fusion) == (
-        "fused by z-scores, BM25's best match stands out; weights keyword 0.75, semantic 1; keyword side: documents "
-        "holding any term; 1 phrase match leads")
-    # Asked as a question, the same lists are fused with the dense side far the heavier.
+    assert hits.fusion == FusionChoice("zscore", {"keyword": 0.75, "semantic": 1.0}, STRICT, STANDOUT, 1, KEYWORD_ANY,
+                                       100, 20)
+    assert hits.fusion.description == describe_choice(hits.fusion) == (
+        "fused by standardised scores (z-scores), the best keyword match stands out; weights keyword 0.75, semantic 1; "
+        "keyword side: documents holding any term; 1 phrase match leads")
+    # Asked as a question, the same lists are fused with the semantic list far the heavier.
     asked = hits_from(SearchRequest("which chapter covers it", k=5, explain=True).validate(), responses)
     assert (asked.fusion.reason, asked.fusion.weights) == (QUESTION, {"keyword": 0.1, "semantic": 1.0})
-    assert asked.fusion.keyword_list == KEYWORD_ANY
+    assert (asked.fusion.keyword_list, asked.fusion.keyword_hits) == (KEYWORD_ANY, 100)
     # By rank where nothing calls for scores; a plain fusion adapts nothing; only explain says it.
     bunched = {**responses, "keyword_any": _scored([(doc_id, 10.0 - 0.01 * i) for i, (doc_id, _) in
                                                     enumerate(any_term)]), "keyword_phrase": []}
     by_rank = hits_from(SearchRequest("the chapter covering it", k=5, explain=True).validate(), bunched).fusion
-    assert by_rank == FusionChoice("rrf", {"keyword": 0.25, "semantic": 1.0}, STRICT, None, 0, "keyword")
-    assert describe_choice(by_rank) == ("fused by rank (RRF); weights keyword 0.25, semantic 1; keyword side: "
-                                        "documents holding most of the query's terms")
+    assert by_rank == FusionChoice("rrf", {"keyword": 0.25, "semantic": 1.0}, STRICT, None, 0, "keyword", 5, 20)
+    assert by_rank.description == ("fused by rank (RRF, k=20); weights keyword 0.25, semantic 1; keyword side: "
+                                   "documents holding most of the query's terms")
     plain = SearchRequest("the chapter covering it", k=5, explain=True, fusion=FusionConfig("minmax")).validate()
-    assert hits_from(plain, responses).fusion == FusionChoice("minmax", {"keyword": 1.0, "semantic": 1.0})
+    assert hits_from(plain, responses).fusion == FusionChoice("minmax", {"keyword": 1.0, "semantic": 1.0},
+                                                              keyword_hits=5)
     assert hits_from(SearchRequest("the chapter covering it", k=5).validate(), responses).fusion is None
     semantic = SearchRequest("the chapter covering it", k=5, mode="semantic", explain=True).validate()
     assert hits_from(semantic, responses).fusion is None
-
+    # No keyword match at all: the line says semantic ranked alone.
+    nothing = {**responses, "keyword": [], "keyword_any": [], "keyword_phrase": []}
+    alone = hits_from(SearchRequest("the chapter covering it", k=5, explain=True).validate(), nothing).fusion
+    assert alone.keyword_hits == 0 and "keyword side: no match (semantic alone)" in alone.description
 
 
 @pytest.mark.parametrize("choice,line", [
-    (FusionChoice("rrf", {"keyword": 0.6, "semantic": 1.0}, FALLBACK, None, 0, KEYWORD_ANY),
-     "fused by rank (RRF); weights keyword 0.6, semantic 1; keyword side: documents holding any term (none holds "
-     "most)"),
-    (FusionChoice("zscore", {"keyword": 0.5, "semantic": 1.0}, STRICT, DENSE_LEAD, 2, "keyword"),
-     "fused by z-scores, kNN's best match is far ahead of its second; weights keyword 0.5, semantic 1; keyword side: "
-     "documents holding most of the query's terms; 2 phrase matches lead"),
-    (FusionChoice("rrf", {"keyword": 250.0, "semantic": 1.0}, EXHAUSTIVE, None, 0, KEYWORD_MATCHES),
-     "fused by rank (RRF); weights keyword 250, semantic 1; keyword side: every keyword match, those holding most "
-     "terms first (rare terms: keyword matches lead)"),
-    (FusionChoice("rrf", {"keyword": 0.6, "semantic": 1.0}, AGREED, None, 0, KEYWORD_MATCHES),
-     "fused by rank (RRF); weights keyword 0.6, semantic 1; keyword side: every keyword match, those holding most "
-     "terms first (rare terms, on which the kNN page agrees)"),
-    (FusionChoice("sum", {"keyword": 0.003, "semantic": 1.0}),
+    (FusionChoice("rrf", {"keyword": 0.6, "semantic": 1.0}, FALLBACK, None, 0, KEYWORD_ANY, 40, 20),
+     "fused by rank (RRF, k=20); weights keyword 0.6, semantic 1; keyword side: documents holding any term (none "
+     "holds most)"),
+    (FusionChoice("zscore", {"keyword": 0.5, "semantic": 1.0}, STRICT, DENSE_LEAD, 2, "keyword", 7, 20),
+     "fused by standardised scores (z-scores), the best semantic match is far ahead; weights keyword 0.5, semantic 1; "
+     "keyword side: documents holding most of the query's terms; 2 phrase matches lead"),
+    (FusionChoice("rrf", {"keyword": 250.0, "semantic": 1.0}, EXHAUSTIVE, None, 0, KEYWORD_MATCHES, 3, 20),
+     "fused by rank (RRF, k=20); keyword matches first, then semantic; keyword side: every keyword match, those "
+     "holding most terms first (rare terms)"),
+    (FusionChoice("rrf", {"keyword": 0.6, "semantic": 1.0}, AGREED, None, 0, KEYWORD_MATCHES, 4, 20),
+     "fused by rank (RRF, k=20); weights keyword 0.6, semantic 1; keyword side: every keyword match, those holding "
+     "most terms first (rare terms, which semantic agrees on)"),
+    (FusionChoice("sum", {"keyword": 0.003, "semantic": 1.0}, keyword_hits=100),
      "fused by the raw scores' sum; weights keyword 0.003, semantic 1; keyword side: documents holding most of the "
      "query's terms"),
 ])
 def test_every_fusion_choice_reads_as_one_line(choice, line):
-    assert describe_choice(choice) == line
+    assert describe_choice(choice) == line == choice.description
     assert len({choice, dataclasses.replace(choice)}) == 1  # hashable, and equal to its copy
