@@ -621,7 +621,9 @@ def wait_for_history_release(client: OpenSearch, index: str, marks: dict[str, in
         time.sleep(poll)
 
 
-EXPUNGE_ATTEMPTS = 3
+# The waits before each further merge when one left replaced versions behind. Together they outlast one periodic
+# retention-lease sync (30 s) and give a background merge of those segments time to end.
+EXPUNGE_RETRY_WAITS = (2.0, 8.0, 25.0)
 
 
 def expunge(client: OpenSearch, index: str, timeout: float = 3600.0, marks: dict[str, int] | None = None) -> bool:
@@ -641,21 +643,21 @@ def expunge(client: OpenSearch, index: str, timeout: float = 3600.0, marks: dict
         log.info("cannot lower %s on %s (%s)", threshold, index, exc)
         previous = None
     try:
-        remaining = 0
-        for attempt in range(1, EXPUNGE_ATTEMPTS + 1):
+        remaining, merges = 0, len(EXPUNGE_RETRY_WAITS) + 1
+        for attempt, wait in enumerate((0.0, *EXPUNGE_RETRY_WAITS), start=1):
+            # Seen about once in ten CI runs under load: every replaced version still there after a merge that
+            # began once the leases had let them go (a safe commit not yet advanced, or a background merge the
+            # forced one left out, would keep them; 2 and 4 s later were not always enough). So flush and merge
+            # again, a while later, before giving up.
+            if wait:
+                log.info("%d replaced versions remain in %s after merge %d of %d; merging again in %.0f s",
+                         remaining, index, attempt - 1, merges, wait)
+                time.sleep(wait)
             _flush(client, index)
             client.indices.forcemerge(index=index, only_expunge_deletes=True, request_timeout=timeout)
             remaining = deleted_documents(client, index)
             if not remaining:
                 return True
-            if attempt == EXPUNGE_ATTEMPTS:
-                break
-            # Seen once in about ten CI runs under load: every replaced version still there after a merge that
-            # began once the leases had let them go (a safe commit not yet advanced, or a background merge the
-            # forced one left out, would keep them). So flush and merge again a moment later before giving up.
-            log.info("%d replaced versions remain in %s after merge %d of %d", remaining, index, attempt,
-                     EXPUNGE_ATTEMPTS)
-            time.sleep(2 * attempt)
     except ConnectionTimeout:
         log.warning("expunging deleted documents of %s goes on in the background", index)
         return False
