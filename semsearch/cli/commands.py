@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import sys
@@ -352,7 +351,7 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
             if explain:
                 record["explanation"] = hit.explanation
                 if fusion is not None:
-                    record["fusion"] = {**dataclasses.asdict(fusion), "description": fusion.description}
+                    record["fusion"] = fusion.as_json()
             click.echo(json.dumps(record, ensure_ascii=False))
         return
     if fusion is not None and hits:  # nothing fused, nothing to say

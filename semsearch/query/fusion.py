@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FUSION_METHODS = ("rrf", "minmax", "zscore", "sum")
@@ -273,6 +273,10 @@ class FusionChoice:
     def description(self) -> str:
         """:func:`describe_choice`: one line for people."""
         return describe_choice(self)
+
+    def as_json(self) -> dict[str, Any]:
+        """Every field and the description: what ``--json`` and the REST API answer."""
+        return {**asdict(self), "description": self.description}
 
 
 KEYWORD_MATCHES = "keyword_matches"  # FusionChoice.keyword_list of EXHAUSTIVE and AGREED: the strict, then any-term

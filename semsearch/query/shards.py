@@ -1,8 +1,8 @@
 """Answers that not every shard took part in: a node down, a shard failed or timed out.
 
 Such an answer is never passed off as complete. By ``Settings.partial_results`` it is flagged (the
-:class:`semsearch.query.plan.Hits` list's ``partial``, and each ``Hit.partial``: an empty partial answer still says so) or
-the search fails (:class:`PartialResultsError`). A *skipped* shard is not missing: the cluster skips a
+:class:`semsearch.query.plan.Hits` list's ``partial``, and each ``Hit.partial``: an empty partial answer still says
+so) or the search fails (:class:`PartialResultsError`). A *skipped* shard is not missing: the cluster skips a
 shard that its pre-filter shows holds no match (and counts it as successful too), a whole answer.
 """
 

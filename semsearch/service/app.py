@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import gzip
 import hmac
 import json
@@ -372,7 +371,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         choice = getattr(hits, "fusion", None)
         return {"hits": [hit_out(h) for h in hits], "took_ms": round(took * 1000, 3),
                 "partial": getattr(hits, "partial", False),
-                "fusion": {**dataclasses.asdict(choice), "description": choice.description} if choice else None}
+                "fusion": choice.as_json() if choice else None}
 
     @app.post("/v1/encode", response_model=EncodeAnswer)
     async def encode(body: EncodeBody) -> dict:
