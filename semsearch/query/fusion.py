@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 FUSION_METHODS = ("rrf", "minmax", "zscore", "sum")
 
@@ -216,21 +216,37 @@ def _dense_agrees(semantic: Sequence[Ranked], matches: Sequence[Ranked]) -> bool
     return bool(page) and sum(hit.id in matched for hit in page) >= AGREEMENT_SHARE * len(page)
 
 
-def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
-          ) -> tuple[dict[str, Sequence[Ranked]], FusionConfig, str | None]:
+class Adaptation(NamedTuple):
+    """What :func:`adapt` chose for one query: the ``lists`` to fuse (KEYWORD holds the keyword list chosen) and the
+    ``fusion`` to fuse them with (give both to :func:`fuse_adapted`); the keyword evidence's ``kind`` and the
+    ``reason`` for fusing by score (None: nothing adapts, or rank fusion); ``keyword_list``: which keyword list KEYWORD
+    holds (KEYWORD, KEYWORD_ANY or KEYWORD_MATCHES), for :func:`fusion_choice`."""
+
+    lists: dict[str, Sequence[Ranked]]
+    fusion: FusionConfig
+    kind: str | None = None
+    reason: str | None = None
+    keyword_list: str = KEYWORD
+
+
+KEYWORD_MATCHES = "keyword_matches"  # the keyword list of EXHAUSTIVE and AGREED: the strict, then the any-term
+
+
+def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adaptation:
     """The lists and fusion an adaptive config fuses for one query's candidates (``lists``: ranked lists by
-    retriever, :data:`DOCUMENTS` and :data:`QUESTION`), and the keyword evidence's kind (None when nothing adapts: a
-    non-adaptive config, or no any-term list). Fuse them with :func:`fuse_adapted`, which keeps phrase matches
-    leading under score fusion too."""
+    retriever, :data:`DOCUMENTS` and :data:`QUESTION`), and why (:class:`Adaptation`; its kind is None when nothing
+    adapts: a non-adaptive config, or no any-term list). Fuse them with :func:`fuse_adapted`, which keeps phrase
+    matches leading under score fusion too."""
     plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, KEYWORD_PHRASE, *NOT_LISTS)}
     if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
-        return plain, config, None
+        return Adaptation(plain, config)
     kind, keyword = query_evidence(lists, window)
     weights = {name: config.weight(name) for name in plain}
     method = config.method
     reason = query_fusion_reason(lists, kind)
+    keyword_list = {FALLBACK: KEYWORD_ANY, EXHAUSTIVE: KEYWORD_MATCHES, AGREED: KEYWORD_MATCHES}.get(kind, KEYWORD)
     if reason in (QUESTION, STANDOUT):  # QUESTION, STANDOUT above: fuse z-scores of the any-term list
-        method, keyword = "zscore", list(lists[KEYWORD_ANY])
+        method, keyword, keyword_list = "zscore", list(lists[KEYWORD_ANY]), KEYWORD_ANY
         weights[KEYWORD] = config.weight(KEYWORD) * (QUESTION_WEIGHT_FACTOR if reason == QUESTION
                                                      else STANDOUT_WEIGHT_FACTOR)
     elif reason == DENSE_LEAD:  # DENSE LEAD above: z-scores of the kind's own keyword list
@@ -244,7 +260,7 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int
     if lists.get(KEYWORD_PHRASE):  # weight 0: the list only marks who leads (PHRASE above; fuse_adapted)
         chosen[KEYWORD_PHRASE] = phrase_lead(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
         weights[KEYWORD_PHRASE] = 0.0
-    return chosen, FusionConfig(method, weights, config.rrf_k), kind
+    return Adaptation(chosen, FusionConfig(method, weights, config.rrf_k), kind, reason, keyword_list)
 
 
 @dataclass(frozen=True)
@@ -279,24 +295,12 @@ class FusionChoice:
         return {**asdict(self), "description": self.description}
 
 
-KEYWORD_MATCHES = "keyword_matches"  # FusionChoice.keyword_list of EXHAUSTIVE and AGREED: the strict, then any-term
-
-
-def fusion_choice(lists: Mapping[str, Any], chosen: Mapping[str, Sequence[Ranked]], fusion: FusionConfig,
-                  kind: str | None) -> FusionChoice:
-    """What :func:`adapt` chose for one query's candidates ``lists`` (its ``chosen`` lists, ``fusion`` and ``kind``),
-    as :class:`FusionChoice` says it (pure)."""
+def fusion_choice(adapted: Adaptation) -> FusionChoice:
+    """What :func:`adapt` chose for one query, as :class:`FusionChoice` says it (pure)."""
+    chosen, fusion = adapted.lists, adapted.fusion
     weights = {name: fusion.weight(name) for name in chosen if name != KEYWORD_PHRASE}
-    # The reason adapt acted on: the same function of the same lists (adapt returns no reason, to keep its shape).
-    reason = query_fusion_reason(lists, kind) if kind is not None else None
-    if reason in (QUESTION, STANDOUT) or kind == FALLBACK:
-        keyword_list = KEYWORD_ANY
-    elif kind in (EXHAUSTIVE, AGREED):
-        keyword_list = KEYWORD_MATCHES
-    else:
-        keyword_list = KEYWORD
-    return FusionChoice(fusion.method, weights, kind, reason, len(chosen.get(KEYWORD_PHRASE, ())), keyword_list,
-                        len(chosen.get(KEYWORD, ())), fusion.rrf_k)
+    return FusionChoice(fusion.method, weights, adapted.kind, adapted.reason, len(chosen.get(KEYWORD_PHRASE, ())),
+                        adapted.keyword_list, len(chosen.get(KEYWORD, ())), fusion.rrf_k)
 
 
 # The words of describe_choice: "keyword" and "semantic" for the two retrievers, as in the weights and contributions.
@@ -365,7 +369,7 @@ def _leading_weight(weights: Mapping[str, float], name: str, rrf_k: int, window:
 def fuse_hybrid(lists: Mapping[str, Any], config: FusionConfig, window: int) -> list[Fused]:
     """:func:`fuse` after :func:`adapt`: what hybrid mode returns for one query's candidate lists (contributions
     :func:`per_retriever`)."""
-    chosen, fusion, _ = adapt(lists, config, window)
+    chosen, fusion, *_ = adapt(lists, config, window)
     return [Fused(item.id, item.score, per_retriever(item.contributions)) for item in fuse_adapted(chosen, fusion)]
 
 

@@ -278,14 +278,15 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> Hits:
         return result
     # Candidates carry ids and scores only; sources and highlights come with hydrate().
     lists = candidate_lists(responses, request.text)
-    ranked, fusion, kind = adapt(lists, request.fusion, request.window)
-    fused = fuse_adapted(ranked, fusion)[request.offset:request.offset + request.k]
+    adapted = adapt(lists, request.fusion, request.window)
+    ranked = adapted.lists
+    fused = fuse_adapted(ranked, adapted.fusion)[request.offset:request.offset + request.k]
     positions: dict[str, dict[str, tuple[int, float]]] = {}
     result = Hits()
     if request.explain:
         positions = {name: {h.id: (rank, h.score) for rank, h in enumerate(hits, start=1)}
                      for name, hits in ranked.items()}
-        result.fusion = fusion_choice(lists, ranked, fusion, kind)
+        result.fusion = fusion_choice(adapted)
     for item in fused:
         contributions = per_retriever(item.contributions)
         explanation = None

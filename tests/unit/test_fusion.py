@@ -3,9 +3,11 @@ import pytest
 from semsearch.query.fusion import (
     AGREED,
     DENSE_GAP_Z,
+    DENSE_LEAD,
     DENSE_LEAD_WEIGHT_FACTOR,
     EXHAUSTIVE,
     FALLBACK,
+    KEYWORD_MATCHES,
     KEYWORD_WEIGHT_FACTORS,
     QUESTION,
     QUESTION_WEIGHT_FACTOR,
@@ -125,7 +127,7 @@ def test_agreed_rare_terms_are_fused_as_equals_not_keyword_led():
     keyword = ranked(*(f"m{i}" for i in range(10)))
     semantic = ranked("m9", "m8", "m7", "m6", "m5", "m4", "m3", "m2", "m1", "x1")
     lists = {"keyword": [], "keyword_any": keyword, "semantic": semantic, "documents": 1000}
-    chosen, fusion, kind = adapt(lists, config, window=100)
+    chosen, fusion, kind, *_ = adapt(lists, config, window=100)
     assert kind == AGREED and chosen["keyword"] == keyword
     assert fusion.weight("keyword") == 0.25 * KEYWORD_WEIGHT_FACTORS[AGREED] < fusion.weight("semantic")
     fused = [f.id for f in fuse_hybrid(lists, config, window=100)]
@@ -148,7 +150,7 @@ def test_adapt_scales_only_the_keyword_weight_and_drops_the_any_term_list():
     config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=30, adaptive=True)
     lists = {"keyword": [], "keyword_any": ranked(*(f"k{i}" for i in range(4))), "semantic": ranked("s"),
              "documents": 1000}
-    chosen, fusion, kind = adapt(lists, config, window=4)
+    chosen, fusion, kind, *_ = adapt(lists, config, window=4)
     assert kind == FALLBACK and set(chosen) == {"keyword", "semantic"}
     assert [h.id for h in chosen["keyword"]] == ["k0", "k1", "k2", "k3"]
     assert fusion.weight("keyword") == 0.25 * KEYWORD_WEIGHT_FACTORS[FALLBACK]
@@ -169,7 +171,7 @@ def test_rare_terms_lead_and_the_semantic_list_fills_the_rest():
 def test_a_plain_config_ignores_the_any_term_list():
     config = FusionConfig("rrf", {"keyword": 1.0, "semantic": 1.0})
     lists = {"keyword": ranked("a"), "keyword_any": ranked("b"), "semantic": ranked("c")}
-    chosen, fusion, kind = adapt(lists, config, window=10)
+    chosen, fusion, kind, *_ = adapt(lists, config, window=10)
     assert kind is None and fusion is config and set(chosen) == {"keyword", "semantic"}
     assert "b" not in {f.id for f in fuse_hybrid(lists, config, window=10)}
 
@@ -191,7 +193,7 @@ def test_phrase_matches_lead_in_the_any_term_order_and_the_fusion_ranks_the_rest
     config = FusionConfig("rrf", {"keyword": keyword_weight, "semantic": 1.0}, rrf_k=20, adaptive=True)
     lists = {"keyword": ranked("k1", "k2", "p2"), "keyword_any": ranked("k1", "k2", "p2", "k3", "p1"),
              "semantic": ranked("s1", "k1", "s2"), "keyword_phrase": ranked("p1", "p2")}  # no count: nothing is rare
-    chosen, fusion, kind = adapt(lists, config, window=window)
+    chosen, fusion, kind, *_ = adapt(lists, config, window=window)
     assert kind == STRICT and set(chosen) == {"keyword", "semantic", "keyword_phrase"}
     fused = fuse_adapted(chosen, fusion)
     assert [f.id for f in fused][:2] == ["p2", "p1"]  # the any-term list has p2 third, p1 fifth
@@ -212,14 +214,14 @@ def test_an_empty_phrase_list_changes_nothing():
     lists = {"keyword": ranked("a", "b"), "keyword_any": ranked("a", "b", "c"), "semantic": ranked("c", "a"),
              "documents": 10**6}
     assert fuse_hybrid({**lists, "keyword_phrase": []}, config, 100) == fuse_hybrid(lists, config, 100)
-    chosen, _, _ = adapt({**lists, "keyword_phrase": []}, config, 100)
+    chosen, *_ = adapt({**lists, "keyword_phrase": []}, config, 100)
     assert "keyword_phrase" not in chosen
 
 
 def test_a_plain_config_ignores_phrase_matches():
     config = FusionConfig("rrf", {"keyword": 1.0, "semantic": 1.0})
     lists = {"keyword": ranked("a"), "semantic": ranked("c"), "keyword_phrase": ranked("p")}
-    chosen, _, _ = adapt(lists, config, window=10)
+    chosen, *_ = adapt(lists, config, window=10)
     assert set(chosen) == {"keyword", "semantic"}
 
 
@@ -276,7 +278,7 @@ def test_a_standing_out_query_fuses_z_scores_of_the_any_term_list():
     for strict in ([], any_term[3:5]):  # FALLBACK and STRICT alike
         lists = {"keyword": strict, "keyword_any": any_term, "semantic": bunched("s", 100, top=0.9, step=0.001),
                  "documents": 10**6}
-        chosen, fusion, kind = adapt(lists, config, window=100)
+        chosen, fusion, kind, *_ = adapt(lists, config, window=100)
         assert kind == (STRICT if strict else FALLBACK)
         assert fusion.method == "zscore" and chosen["keyword"] == any_term
         assert fusion.weight("keyword") == 0.25 * STANDOUT_WEIGHT_FACTOR and fusion.weight("semantic") == 1.0
@@ -325,8 +327,9 @@ def test_a_query_whose_knn_first_is_far_ahead_fuses_z_scores_of_its_own_keyword_
     any_term = [Ranked(both.id, 20.0)] + bunched("k", 100, top=19.9, step=0.1)[1:]
     for strict in ([], any_term[:3]):  # FALLBACK (the any-term list stands in) and STRICT alike
         lists = {"keyword": strict, "keyword_any": any_term, "semantic": semantic, "documents": 10**6}
-        chosen, fusion, kind = adapt(lists, config, window=100)
-        assert kind == (STRICT if strict else FALLBACK)
+        chosen, fusion, kind, reason, keyword_list = adapt(lists, config, window=100)
+        assert kind == (STRICT if strict else FALLBACK) and reason == DENSE_LEAD
+        assert keyword_list == ("keyword" if strict else "keyword_any")  # the kind's own list
         assert fusion.method == "zscore" and chosen["keyword"] == (strict or any_term)
         assert fusion.weight("keyword") == 0.25 * DENSE_LEAD_WEIGHT_FACTOR and fusion.weight("semantic") == 1.0
         # kNN's clear first leads; rank fusion of the same lists puts the document both hold first.
@@ -340,8 +343,11 @@ def test_a_query_whose_knn_first_is_far_ahead_fuses_z_scores_of_its_own_keyword_
     # BM25's standout comes first: its any-term list at its own weight; rare terms keep ranks.
     standout = {"keyword": [], "keyword_any": standing_out("k", 100), "semantic": semantic, "documents": 10**6}
     assert adapt(standout, config, window=100)[1].weight("keyword") == 0.25 * STANDOUT_WEIGHT_FACTOR
+    assert adapt(standout, config, window=100).reason == STANDOUT
     rare = {"keyword": [], "keyword_any": bunched("k", 60), "semantic": semantic, "documents": 10**6}
-    assert adapt(rare, config, window=100)[1].method == "rrf"
+    adapted = adapt(rare, config, window=100)
+    assert adapted.fusion.method == "rrf" and adapted.reason is None
+    assert (adapted.kind, adapted.keyword_list) == (EXHAUSTIVE, KEYWORD_MATCHES)
 
 
 def test_a_question_fuses_z_scores_of_the_any_term_list_with_the_dense_side_far_the_heavier():
@@ -352,8 +358,9 @@ def test_a_question_fuses_z_scores_of_the_any_term_list_with_the_dense_side_far_
     for strict in ([], any_term[:3]):  # FALLBACK and STRICT alike
         lists = {"keyword": strict, "keyword_any": any_term, "semantic": semantic, "documents": 10**6}
         asked = {**lists, QUESTION: True}
-        chosen, fusion, kind = adapt(asked, config, window=100)
+        chosen, fusion, kind, reason, keyword_list = adapt(asked, config, window=100)
         assert kind == (STRICT if strict else FALLBACK) and QUESTION not in chosen
+        assert reason == QUESTION and keyword_list == "keyword_any"  # whatever the kind
         assert fusion.method == "zscore" and chosen["keyword"] == any_term
         assert fusion.weight("keyword") == pytest.approx(0.25 * QUESTION_WEIGHT_FACTOR) == pytest.approx(0.1)
         # Rank fusion of the statement puts the document both lists hold first; the question keeps kNN's first.
@@ -380,7 +387,7 @@ def test_a_question_fuses_z_scores_of_the_any_term_list_with_the_dense_side_far_
 def test_rare_terms_stay_rank_fused_even_when_one_stands_out():
     config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
     lists = {"keyword": [], "keyword_any": standing_out("k", 60), "semantic": ranked("s1", "s2"), "documents": 10**6}
-    chosen, fusion, kind = adapt(lists, config, window=100)
+    chosen, fusion, kind, *_ = adapt(lists, config, window=100)
     assert kind == EXHAUSTIVE and fusion.method == "rrf"
 
 
@@ -390,7 +397,7 @@ def test_phrase_matches_lead_a_score_fused_page_in_the_any_term_order():
     # p1 is in no other list; k50 is low in the any-term list, k7 above it: the lead is k7, k50, p1.
     lists = {"keyword": [], "keyword_any": any_term, "semantic": bunched("s", 100, top=0.9, step=0.001),
              "keyword_phrase": [Ranked("p1", 9.0), Ranked("k50", 3.0), Ranked("k7", 2.0)], "documents": 10**6}
-    chosen, fusion, _ = adapt(lists, config, window=100)
+    chosen, fusion, *_ = adapt(lists, config, window=100)
     assert fusion.method == "zscore" and fusion.weight("keyword_phrase") == 0.0
     fused = fuse_hybrid(lists, config, window=100)
     assert [f.id for f in fused][:4] == ["k7", "k50", "p1", "k0"]
@@ -423,7 +430,7 @@ def test_agreed_rare_terms_stay_rank_fused_even_when_one_stands_out():
     config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
     matches = standing_out("m", 60)
     lists = {"keyword": [], "keyword_any": matches, "semantic": matches[:10], "documents": 10**6}
-    chosen, fusion, kind = adapt(lists, config, window=100)
+    chosen, fusion, kind, *_ = adapt(lists, config, window=100)
     assert kind == AGREED and fusion.method == "rrf"
 
 
