@@ -7,16 +7,22 @@ A query asks a question when
 1. it ends with a question mark (ASCII, full-width, Arabic), closing quotes, brackets, "!" and trailing dots aside,
    or opens with "¿";
 2. or a sentence inside it ends with one ("How do I delete a file? (And other file questions)");
-3. or, in English, its last sentence opens as a question and no full stop closes it: a question word ("how to
-   reset a password", "what is a bloom filter") or an auxiliary verb before its subject ("can I undo a commit", "is
-   there a way to …"), after any sentences of context ("I run Debian stable. How do I know which release"). People
-   leave the mark off in search boxes: with only (1), FAQ questions typed without it fell 0.027 on average below
-   max(keyword, semantic); with (2) and (3) they are 0.009 above it (docs/benchmarks.md, "Round 8").
+3. or, in English, its last sentence (or the clause after its last colon) opens as a question and no full stop
+   closes it: a question word ("how to reset a password", "what is a bloom filter"), an auxiliary verb before its
+   subject ("can I undo a commit", "is there a way to …"), one of the auxiliaries that seldom open anything else
+   before any word ("does Debian run on ARM", "is python slow"), or a negated one before its subject ("can't we
+   drop the lock"); sentences or clauses of context may come first ("I run Debian stable. How do I know which
+   release", "I have no root access: how do I …"), and so may "and", "so", "but", "or" or "OK" ("and how about
+   init"). People leave the mark off in search boxes: with only (1), the FAQ questions of six collections typed
+   without it fell 0.027 on average below max(keyword, semantic); with (2) and (3), those of seven are 0.011 above
+   it (docs/benchmarks.md, rounds 8 and 9).
 
 (3) needs the open end: a statement may open with one of these words ("When rotating, the current log.", "is a class
-for comparing sequences.") and ends with a full stop. "do" and "have" open commands too ("Do a dry run", "Have a
-look at …"), so they ask only before a person ("do I", "have you"); and a question word asks only as a word ("which:
-command not found", "what-if" do not).
+for comparing sequences.") and ends with a full stop ("etc." aside). "do" and "have" open commands too ("Do a dry
+run", "Have a look at …"), so they ask only before a person ("do I", "have you"); "is", "are", "was", "were", "does"
+and "did" before anything but "not" ("is not a code reference" is a Perl message), the others only before a subject
+("Can only compress …", "Should only be specified …" are messages); and a question word asks only as a word
+("which: command not found", "what-if" do not).
 """
 
 from __future__ import annotations
@@ -43,15 +49,31 @@ SUBJECTS = ("i", "you", "we", "they", "he", "she", "it", "there", "this", "that"
 # "do" and "have" open commands as often as questions ("Do a dry run", "Have a look at the logs"): they ask only
 # before a person ("do I", "have you").
 COMMAND_AUXILIARIES, PERSONS = ("do", "have"), ("i", "you", "we", "they")
-# What may come before the opening word: spaces, opening quotes and brackets, "¿", dots ("…how do I"). Not
-# symbols: a Perl message's "$# is no longer supported" opens with a placeholder, not a question.
-_OPENING = "[\\s\"'\u2018\u201c\u201e\u00ab(\\[\u00bf\u00a1.\u2026]*"
+# Auxiliaries that seldom open a statement or a title: they ask before any word but "not" ("does Debian run on ARM",
+# "is python slow"; "is not a code reference" is a Perl message with its subject left out). Not "can", "should",
+# "could" or "would", which open documentation and messages ("Can only compress unsigned integers in pack", "Should
+# only be specified with …", "Could not open …"), nor "can" the noun ("can opener").
+ASKING_AUXILIARIES = ("is", "are", "was", "were", "does", "did")
+# Negated auxiliaries ask before a subject ("can't we drop the lock", "isn't there a way"); "Can't locate …" is a
+# message.
+NEGATED_AUXILIARIES = tuple(f"{stem}n['\u2019]t" for stem in ("is", "are", "was", "were", "does", "do", "did", "ca",
+                                                             "could", "should", "would", "wo", "have", "has"))
+# What may come before the opening word: spaces, opening quotes and brackets, "¿", dots ("…how do I"), and a
+# conjunction ("and how about …", "so, what is …"). Not symbols: a Perl message's "$# is no longer supported" opens
+# with a placeholder, not a question.
+_OPENING = "[\\s\"'\u2018\u201c\u201e\u00ab(\\[\u00bf\u00a1.\u2026]*(?:(?:and|so|but|or|ok|okay)\\b,?\\s+)?"
 _OPENS_AS_QUESTION = re.compile(
     # "what's", "Where/how", "(How) does", "…; why", but not "which:", "what-if", "where.sh"
-    rf"^{_OPENING}(?:(?:{'|'.join(QUESTION_WORDS)})(?:['\u2019]s)?"
-    rf"|(?:{'|'.join(AUXILIARIES)})\s+(?:{'|'.join(SUBJECTS)})"
-    rf"|(?:{'|'.join(COMMAND_AUXILIARIES)})\s+(?:{'|'.join(PERSONS)}))(?=[\s/)]|$)", re.IGNORECASE)
+    rf"^{_OPENING}(?:(?:(?:{'|'.join(QUESTION_WORDS)})(?:['\u2019]s)?"
+    rf"|(?:{'|'.join(AUXILIARIES + NEGATED_AUXILIARIES)})\s+(?:{'|'.join(SUBJECTS)})"
+    rf"|(?:{'|'.join(COMMAND_AUXILIARIES)})\s+(?:{'|'.join(PERSONS)}))(?=[\s/)]|$)"
+    rf"|(?:{'|'.join(ASKING_AUXILIARIES)})\s+(?!not\b)[\w\"'(\u2018\u201c])", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!;]\s+")
+# A colon before the clause that asks ("I have no root access: how do I …", "… in Tkinter: why"); not "::" (a Perl or
+# C++ name's). Only the last sentence's own opening is asked otherwise: a quoted "ld: cannot find" splits nothing.
+_CLAUSE_END = re.compile(r"(?<!:):(?!:)\s+")
+# A full stop that closes no question: "what are foo, bar, etc."
+_OPEN_ENDED = re.compile(r"\b(?:etc|e\.g|i\.e)\.$", re.IGNORECASE)
 # A full stop that ends no sentence: an abbreviation ("e.g. a", "Mr. Smith", "plan B. now") or an ellipsis.
 _ABBREVIATION_END = re.compile(r"(?:\.\.|\b\w\.|\b(?:etc|vs|mr|mrs|ms|dr|no)\.)$", re.IGNORECASE)
 
@@ -62,13 +84,20 @@ def is_question(text: str) -> bool:
     if _asks_by_mark(text):
         return True
     last = _last_sentence(_ELLIPSIS_END.sub("", text.strip()).rstrip())
-    return bool(_OPENS_AS_QUESTION.match(last)) and not last.endswith((".", "!"))
+    if _closed(last):
+        return False
+    return bool(_OPENS_AS_QUESTION.match(last) or _OPENS_AS_QUESTION.match(_CLAUSE_END.split(last)[-1]))
 
 
 def _asks_by_mark(text: str) -> bool:
     stripped = text.strip()
     end = _ELLIPSIS_END.sub("", stripped.rstrip(CLOSING)).rstrip(CLOSING)
     return end.endswith(QUESTION_MARKS) or stripped.startswith("\u00bf") or bool(_SENTENCE_ASKS.search(text))
+
+
+def _closed(sentence: str) -> bool:
+    """Whether a full stop or "!" closes a sentence: not "etc.", "e.g." or "i.e." ("what are foo, bar, etc.")."""
+    return sentence.endswith("!") or (sentence.endswith(".") and not _OPEN_ENDED.search(sentence))
 
 
 def _last_sentence(text: str) -> str:

@@ -47,6 +47,34 @@ def test_an_english_question_without_its_mark_is_one_by_its_opening_words(text):
     assert not ends_with_question_mark(text)
 
 
+@pytest.mark.parametrize("text", [
+    "Does Debian run on ARM", "is python slow", "Is Perl difficult to learn", "are GAMs implemented in R",
+    "Did zsh have problems in the year 2000", "Was fetchmail ever Y2K-compliant",  # an asking auxiliary, any word
+    "can't we get rid of the global interpreter lock", "Isn’t there a faster way", "don't you need root",
+    "I don't have root access: how do I make zsh my login shell",  # the clause after a colon
+    "I can't get key bindings to work in Tkinter: why", "sorting: can you do a Schwartzian transform",
+    "And how about System V init", "so, what is a fetchmail paper", "OK how do I start",  # a conjunction first
+    "Is there a debugger with breakpoints, single-stepping, etc.", "What are foo.h, bar.el, etc.",  # "etc." ends open
+    "Why do I get \"ld: cannot find -lfoo\" messages when compiling",  # a quoted colon splits nothing
+])
+def test_questions_that_open_with_an_asking_auxiliary_or_after_a_clause_are_questions(text):
+    assert is_question(text)
+
+
+@pytest.mark.parametrize("text", [
+    "is not a code reference", "Was not able to allocate memory",  # "not" after it: a message's subject left out
+    "Can only compress unsigned integers in pack", "can opener", "Could not open file", "Would block",
+    "Should be called before fork",  # "can", "could", "would", "should" open messages and documentation too
+    "Can't do inplace edit: would not be unique", "Can't locate Foo.pm in @INC",  # "can't" asks only before a subject
+    "Use of inherited AUTOLOAD for non-method Foo:: is no longer allowed",  # "::" is no clause break
+    "Note: how the cache is sized is described below.",  # a full stop closes it
+    "is a class for comparing sequences, etc. See also difflib.",
+    "android and ios apps", "so long and thanks for all the fish",
+])
+def test_messages_and_statements_that_open_like_questions_are_no_questions(text):
+    assert not is_question(text)
+
+
 def test_an_index_entry_worded_as_a_question_counts_as_one():
     # A known cost (docs/benchmarks.md, "Round 8"): info-extra's entry is fused as a question, and its node falls.
     assert is_question("where to obtain standards.texi")
