@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Thirteen collections are written under the directory of this script:
+Fourteen collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -29,6 +29,9 @@ Thirteen collections are written under the directory of this script:
                    unpacked under /tmp/fetchfaq, README.md): as zshfaq.
   rfaq             the R FAQ (the Info manual R-FAQ of Debian's r-doc-info,
                    unpacked under /tmp/rfaq, README.md): as efaq.
+  policy           the Debian Policy Manual (the HTML of Debian's
+                   debian-policy, unpacked under /tmp/policy, README.md): the
+                   query is a section's heading, the document its text.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -65,7 +68,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
-               "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq")
+               "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1300,6 +1303,31 @@ def sampled_questions(pool, seed, n_queries, query_prefix):
     return queries, qrels
 
 
+def kept_texts(name, items, min_words, what):
+    """The items (label, heading, text, key), in order, whose text has min_words+ (whitespace-separated) words and
+    is no exact duplicate (case-insensitive) of one kept before; each short one is said on stderr (its text called
+    ``what``), and the numbers of short and of duplicate texts are returned with them."""
+    kept, seen, n_short, n_dup = [], set(), 0, 0
+    for label, heading, text, key in items:
+        if len(text.split()) < min_words:
+            n_short += 1
+            print(f"[{name}] skipped ({what} under {min_words} words): {label}: {heading!r}", file=sys.stderr)
+        elif text.lower() in seen:
+            n_dup += 1
+        else:
+            seen.add(text.lower())
+            kept.append((label, heading, text, key))
+    return kept, n_short, n_dup
+
+
+def length_summary(queries, docs, what):
+    """The lengths in (whitespace-separated) words of a collection's queries and documents (``what``), for stderr."""
+    lens = sorted(len(q.split()) for _, q in queries)
+    dlens = sorted(len(t.split()) for _, _, t in docs)
+    return (f"query length (words) min {lens[0]}, median {statistics.median(lens)}, max {lens[-1]}; {what} length "
+            f"min {dlens[0]}, median {statistics.median(dlens)}, max {dlens[-1]}")
+
+
 def build_perlfaq():
     if not os.path.isdir(PERLFAQ_DIR):
         sys.exit(f"[perlfaq] no {PERLFAQ_DIR}: README.md says how to fetch perl-doc (or build --only another)")
@@ -1325,10 +1353,7 @@ def build_perlfaq():
           f"words, {len(docs)} answers after dedup, {len(pool)} with a question of {PERLFAQ_Q_MIN_WORDS}+ words",
           file=sys.stderr)
     write_collection("perlfaq", docs, queries, qrels)
-    lens = sorted(len(q.split()) for _, q in queries)
-    dlens = sorted(len(t.split()) for _, _, t in docs)
-    print(f"[perlfaq] query length (words) min {lens[0]}, median {statistics.median(lens)}, max {lens[-1]}; "
-          f"answer length min {dlens[0]}, median {statistics.median(dlens)}, max {dlens[-1]}", file=sys.stderr)
+    print("[perlfaq] " + length_summary(queries, docs, "answer"), file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------
@@ -1420,25 +1445,16 @@ def build_faq(name, query_prefix, source, pages, seed, n_queries, doc_min_words,
     document `NAME-PAGE-NNNN` per answer of doc_min_words+ words (exact duplicates dropped), the question not in
     it; the queries a seeded sample of min(n_queries, candidates) of the questions of q_min_words+ words that
     no other kept item asks too (case-insensitive), each judged against its own answer."""
-    docs, pool, seen, page_of = [], [], set(), {}
-    n_items = n_short = n_dup = 0
-    for page, entries in pages:
-        for number, question, answer in entries:
-            n_items += 1
-            if len(answer.split()) < doc_min_words:
-                n_short += 1
-                print(f"[{name}] skipped (answer under {doc_min_words} words): {page}: {question!r}",
-                      file=sys.stderr)
-                continue
-            if answer.lower() in seen:
-                n_dup += 1
-                continue
-            seen.add(answer.lower())
-            doc_id = f"{name}-{page}-{number:04d}"
-            docs.append((doc_id, "", answer))
-            page_of[doc_id] = page
-            if len(WORD_RE.findall(question)) >= q_min_words:
-                pool.append((doc_id, question))
+    items = [(page, question, answer, number) for page, entries in pages for number, question, answer in entries]
+    kept, n_short, n_dup = kept_texts(name, items, doc_min_words, "answer")
+    n_items = len(items)
+    docs, pool, page_of = [], [], {}
+    for page, question, answer, number in kept:
+        doc_id = f"{name}-{page}-{number:04d}"
+        docs.append((doc_id, "", answer))
+        page_of[doc_id] = page
+        if len(WORD_RE.findall(question)) >= q_min_words:
+            pool.append((doc_id, question))
     pool, asked_twice = unambiguous_questions(pool)
     for q in sorted(asked_twice):
         print(f"[{name}] question asked {asked_twice[q]} times, dropped: {q!r}", file=sys.stderr)
@@ -1447,11 +1463,8 @@ def build_faq(name, query_prefix, source, pages, seed, n_queries, doc_min_words,
           f"words, {n_dup} duplicate answers, {len(docs)} answers, {len(pool)} with an unambiguous question of "
           f"{q_min_words}+ words", file=sys.stderr)
     write_collection(name, docs, queries, qrels)
-    lens = sorted(len(q.split()) for _, q in queries)
-    dlens = sorted(len(t.split()) for _, _, t in docs)
     per_page = collections.Counter(page_of[d] for _, d, _ in qrels)
-    print(f"[{name}] query length (words) min {lens[0]}, median {statistics.median(lens)}, max {lens[-1]}; "
-          f"answer length min {dlens[0]}, median {statistics.median(dlens)}, max {dlens[-1]}; documents per {unit} "
+    print(f"[{name}] " + length_summary(queries, docs, "answer") + f"; documents per {unit} "
           + ", ".join(f"{p} {n}" for p, n in collections.Counter(page_of.values()).most_common())
           + f"; queries per {unit} " + ", ".join(f"{p} {n}" for p, n in per_page.most_common()), file=sys.stderr)
 
@@ -1741,16 +1754,130 @@ def build_rfaq():
               unit="chapter")
 
 
+# ---------------------------------------------------------------------------
+# 14. policy
+# ---------------------------------------------------------------------------
+# The Debian Policy Manual (the Sphinx HTML pages policy.html/ch-*.html and ap-*.html of Debian's debian-policy, not
+# installed here: round 9's held-out set, README.md says how to fetch it); the build stops with a message when that
+# folder is missing.  Not an FAQ: every numbered section of the manual and of its appendices (the upgrading checklist,
+# upgrading-checklist.html, is not read) is a document, its own text without its heading (its subsections' text not
+# included, footnotes dropped), titled with its chapter's name; the query is a section's heading (its number stripped),
+# judged against that section.  The HTML is read rather than policy.txt.gz: Sphinx's text writer wraps lines after
+# hyphens and before slashes inside words ("Changed-" / "By", "/usr/share" / "/common-licenses/GPL"), which cannot be
+# undone reliably, and quotes literals ("debian/rules"), which the HTML marks as <code> instead.
+POLICY_DIR = "/tmp/policy/usr/share/doc/debian-policy/policy.html"
+POLICY_SEED = 20070736
+POLICY_N_QUERIES = 120
+POLICY_DOC_MIN_WORDS = 30
+POLICY_Q_MIN_WORDS = 2
+POLICY_NUMBER_RE = re.compile(r"^(?P<number>\d+(?:\.\d+)*)\.\s+")  # "4.9.1. " before a heading
+
+
+class PolicyPage(PyfaqPage):
+    """PyfaqPage for the Policy Manual's Sphinx (docutils 0.17) HTML: footnotes are dropped, both the marks that cite
+    them (<a class="footnote-reference">) and the lists that hold them (<dl class="footnote">, which may hold other
+    <dl>s), and a figure's caption is a block of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.notes = 0  # how many <dl>s are open inside a footnote list being dropped
+
+    def handle_starttag(self, tag, attrs):
+        if self.notes:
+            self.notes += tag == "dl"
+            return
+        cls = (dict(attrs).get("class") or "").split()
+        if not self.skip and tag == "dl" and "footnote" in cls:
+            self.notes, self.skip = 1, "footnote list"
+            return
+        if not self.skip and tag == "a" and "footnote-reference" in cls:
+            self.skip = "a"
+            return
+        super().handle_starttag("p" if tag in ("figure", "figcaption") else tag, attrs)
+
+    def handle_endtag(self, tag):
+        if self.notes:
+            self.notes -= tag == "dl"
+            self.skip = self.skip if self.notes else None
+            return
+        super().handle_endtag("p" if tag in ("figure", "figcaption") else tag)
+
+
+def policy_sections(path):
+    """(number, heading, text, depth) for every section of the page, in order: its number and heading from its
+    heading (Sphinx's section number stripped), its own text (not its subsections'); depth 0 is the chapter."""
+    page = PolicyPage()
+    with open(path, encoding="utf-8") as f:
+        page.feed(f.read())
+    page.close()
+    plain = lambda parts: norm_ws("".join(parts).translate(PYFAQ_UNSMART))  # noqa: E731
+    out = []
+    for s in page.sections:
+        m = POLICY_NUMBER_RE.match(plain(s["title"]))
+        if not m:
+            sys.exit(f"[policy] {path}: a section without a number: {plain(s['title'])!r}")
+        out.append((m.group("number"), plain(s["title"])[m.end():], plain(s["text"]), s["depth"]))
+    return out
+
+
+def policy_chapters():
+    """[(kind, chapter number, chapter name, sections)] for the manual's chapters (kind "", ch-*.html) and its
+    appendices (kind "ap", ap-*.html), each in number order; sections as policy_sections gives them."""
+    chapters = []
+    for kind, pattern in (("", "ch-*.html"), ("ap", "ap-*.html")):
+        pages = [policy_sections(p) for p in sorted(glob.glob(os.path.join(POLICY_DIR, pattern)))]
+        for sections in sorted(pages, key=lambda secs: int(secs[0][0])):
+            number, name, _, depth = sections[0]
+            if depth != 0 or any(d == 0 for _, _, _, d in sections[1:]):
+                sys.exit(f"[policy] chapter {kind}{number}: not one chapter per page")
+            chapters.append((kind, number, name, sections))
+    return chapters
+
+
+def build_policy():
+    if not os.path.isdir(POLICY_DIR):
+        sys.exit(f"[policy] no {POLICY_DIR}: README.md says how to fetch debian-policy (or build --only another)")
+    chapters = policy_chapters()
+    heading_count = collections.Counter(h.lower() for _, _, _, secs in chapters for _, h, _, _ in secs)
+    items = [(f"{kind}{number}", heading, text, (chapter, depth))
+             for kind, _, chapter, sections in chapters for number, heading, text, depth in sections]
+    kept, n_short, n_dup = kept_texts("policy", items, POLICY_DOC_MIN_WORDS, "text")
+    n_sections = len(items)
+    docs, pool = [], []
+    n_chapter = n_few = n_repeated = 0
+    for label, heading, text, (chapter, depth) in kept:
+        doc_id = f"policy-{label}"
+        docs.append((doc_id, chapter, text))
+        if depth == 0:  # the chapter's name is every one of its documents' title
+            n_chapter += 1
+        elif len(WORD_RE.findall(heading)) < POLICY_Q_MIN_WORDS:
+            n_few += 1
+            print(f"[policy] heading under {POLICY_Q_MIN_WORDS} words, no query: {label}: {heading!r}", file=sys.stderr)
+        elif heading_count[heading.lower()] > 1:
+            n_repeated += 1
+            print(f"[policy] heading used {heading_count[heading.lower()]} times, no query: {label}: {heading!r}",
+                  file=sys.stderr)
+        else:
+            pool.append((doc_id, heading))
+    queries, qrels = sampled_questions(pool, POLICY_SEED, POLICY_N_QUERIES, "pol")
+    print(f"[policy] {POLICY_DIR}: {len(chapters)} chapters and appendices, {n_sections} sections, {n_short} with a "
+          f"text under {POLICY_DOC_MIN_WORDS} words, {n_dup} duplicate texts, {len(docs)} documents ({n_chapter} "
+          f"chapters' introductions), {n_few} headings under {POLICY_Q_MIN_WORDS} words, {n_repeated} used more than "
+          f"once, {len(pool)} candidate queries", file=sys.stderr)
+    write_collection("policy", docs, queries, qrels)
+    print("[policy] " + length_summary(queries, docs, "document"), file=sys.stderr)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
-            "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq, "rfaq": build_rfaq}
+            "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq, "rfaq": build_rfaq, "policy": build_policy}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
-                                                         "debfaq, efaq, zshfaq, fetchfaq and rfaq need the "
+                                                         "debfaq, efaq, zshfaq, fetchfaq, rfaq and policy need the "
                                                          "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
@@ -1761,12 +1888,13 @@ def main():
     if args.all_queries and os.path.abspath(args.out) == HERE:
         ap.error("--all-queries writes other query sets than the committed samples: give it --out DIR")
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
-        PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES
+        PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES, \
+        POLICY_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
             PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = \
-            RFAQ_N_QUERIES = sys.maxsize
+            RFAQ_N_QUERIES = POLICY_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
