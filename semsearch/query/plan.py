@@ -45,7 +45,10 @@ MODES = ("hybrid", "semantic", "keyword")
 # with another (a language's, a custom one) no phrase search is asked for. Nor for more than PHRASE_MAX_TERMS terms:
 # a phrase of a few terms is a name (an index entry, a title, a message); a whole question found word for word in
 # another document is a quotation of it (an FAQ answer's "see 'How do I…?'"), not its answer. Such matches led
-# FAQ pages astray and cost dbpedia-entity's questions too (docs/benchmarks.md, "Round 6").
+# FAQ pages astray and cost dbpedia-entity's questions too (docs/benchmarks.md, "Round 6"). Nor for a question of any
+# length (is_question): its few terms in order ("What is a Virtual Package?") are found in the answers that mention
+# the topic, more often than in the one that answers it; with phrase matches leading, hybrid fell below semantic
+# search on FAQs where it is above without them (docs/benchmarks.md, "Round 9").
 PHRASE_MIN_TERMS, PHRASE_MAX_TERMS = 2, 4
 ENGLISH_STOP_WORDS = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
@@ -159,7 +162,9 @@ def fusion_from_options(method: str | None = None, keyword_weight: float | None 
 def wants_phrase(text: str, analyzers: Sequence[str | None]) -> bool:
     """Whether a hybrid search of ``text`` asks for phrase matches, given each text field's search analyzer (None:
     the standard one; none known: the english one, semsearch's default): :data:`PHRASE_MIN_TERMS` to
-    :data:`PHRASE_MAX_TERMS` tokens that no field's analyzer drops (pure)."""
+    :data:`PHRASE_MAX_TERMS` tokens that no field's analyzer drops, and no question (pure)."""
+    if is_question(text):
+        return False
     stop_sets = [STOP_WORDS_BY_ANALYZER.get(analyzer or "standard") for analyzer in analyzers] or [ENGLISH_STOP_WORDS]
     if any(stop_words is None for stop_words in stop_sets):
         return False
