@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Fourteen collections are written under the directory of this script:
+Fifteen collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -32,6 +32,9 @@ Fourteen collections are written under the directory of this script:
   policy           the Debian Policy Manual (the HTML of Debian's
                    debian-policy, unpacked under /tmp/policy, README.md): the
                    query is a section's heading, the document its text.
+  devref           the Debian Developer's Reference (the HTML of Debian's
+                   developers-reference, unpacked under /tmp/devref,
+                   README.md): as policy.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -68,7 +71,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
-               "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy")
+               "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1774,21 +1777,22 @@ POLICY_NUMBER_RE = re.compile(r"^(?P<number>\d+(?:\.\d+)*)\.\s+")  # "4.9.1. " b
 
 
 class PolicyPage(PyfaqPage):
-    """PyfaqPage for the Policy Manual's Sphinx (docutils 0.17) HTML: footnotes are dropped, both the marks that cite
-    them (<a class="footnote-reference">) and the lists that hold them (<dl class="footnote">, which may hold other
-    <dl>s), and a figure's caption is a block of its own."""
+    """PyfaqPage for the Policy Manual's Sphinx (docutils 0.17) HTML, and the Developer's Reference's (docutils 0.19):
+    footnotes are dropped, both the marks that cite them (<a class="footnote-reference">) and the lists that hold them
+    (0.17's <dl class="footnote">, which may hold other <dl>s; 0.19's <aside class="footnote-list">, which holds an
+    <aside> a footnote), and a figure's caption is a block of its own."""
 
     def __init__(self):
         super().__init__()
-        self.notes = 0  # how many <dl>s are open inside a footnote list being dropped
+        self.notes, self.note_tag = 0, None  # how many <dl>s (or <aside>s) are open inside a footnote list dropped
 
     def handle_starttag(self, tag, attrs):
         if self.notes:
-            self.notes += tag == "dl"
+            self.notes += tag == self.note_tag
             return
         cls = (dict(attrs).get("class") or "").split()
-        if not self.skip and tag == "dl" and "footnote" in cls:
-            self.notes, self.skip = 1, "footnote list"
+        if not self.skip and ((tag == "dl" and "footnote" in cls) or (tag == "aside" and "footnote-list" in cls)):
+            self.notes, self.note_tag, self.skip = 1, tag, "footnote list"
             return
         if not self.skip and tag == "a" and "footnote-reference" in cls:
             self.skip = "a"
@@ -1797,13 +1801,13 @@ class PolicyPage(PyfaqPage):
 
     def handle_endtag(self, tag):
         if self.notes:
-            self.notes -= tag == "dl"
+            self.notes -= tag == self.note_tag
             self.skip = self.skip if self.notes else None
             return
         super().handle_endtag("p" if tag in ("figure", "figcaption") else tag)
 
 
-def policy_sections(path):
+def policy_sections(name, path):
     """(number, heading, text, depth) for every section of the page, in order: its number and heading from its
     heading (Sphinx's section number stripped), its own text (not its subsections'); depth 0 is the chapter."""
     page = PolicyPage()
@@ -1815,70 +1819,114 @@ def policy_sections(path):
     for s in page.sections:
         m = POLICY_NUMBER_RE.match(plain(s["title"]))
         if not m:
-            sys.exit(f"[policy] {path}: a section without a number: {plain(s['title'])!r}")
+            sys.exit(f"[{name}] {path}: a section without a number: {plain(s['title'])!r}")
         out.append((m.group("number"), plain(s["title"])[m.end():], plain(s["text"]), s["depth"]))
     return out
 
 
-def policy_chapters():
-    """[(kind, chapter number, chapter name, sections)] for the manual's chapters (kind "", ch-*.html) and its
-    appendices (kind "ap", ap-*.html), each in number order; sections as policy_sections gives them."""
+def manual_chapters(name, kinds):
+    """[(kind, chapter number, chapter name, sections)] for a Sphinx manual's chapters from kinds, [(kind, pages)]:
+    the chapters (kind "") and the appendices (kind "ap"), one a page, each kind in number order; sections as
+    policy_sections gives them."""
     chapters = []
-    for kind, pattern in (("", "ch-*.html"), ("ap", "ap-*.html")):
-        pages = [policy_sections(p) for p in sorted(glob.glob(os.path.join(POLICY_DIR, pattern)))]
+    for kind, paths in kinds:
+        pages = [policy_sections(name, p) for p in paths]
         for sections in sorted(pages, key=lambda secs: int(secs[0][0])):
-            number, name, _, depth = sections[0]
+            number, chapter, _, depth = sections[0]
             if depth != 0 or any(d == 0 for _, _, _, d in sections[1:]):
-                sys.exit(f"[policy] chapter {kind}{number}: not one chapter per page")
-            chapters.append((kind, number, name, sections))
+                sys.exit(f"[{name}] chapter {kind}{number}: not one chapter per page")
+            chapters.append((kind, number, chapter, sections))
     return chapters
 
 
 def build_policy():
     if not os.path.isdir(POLICY_DIR):
         sys.exit(f"[policy] no {POLICY_DIR}: README.md says how to fetch debian-policy (or build --only another)")
-    chapters = policy_chapters()
+    chapters = manual_chapters("policy", [(kind, sorted(glob.glob(os.path.join(POLICY_DIR, pattern))))
+                                          for kind, pattern in (("", "ch-*.html"), ("ap", "ap-*.html"))])
+    build_sections("policy", "pol", POLICY_DIR, chapters, POLICY_SEED, POLICY_N_QUERIES, POLICY_DOC_MIN_WORDS,
+                   POLICY_Q_MIN_WORDS)
+
+
+def build_sections(name, query_prefix, source, chapters, seed, n_queries, doc_min_words, q_min_words):
+    """policy's (and devref's) collection from a manual's chapters (as manual_chapters gives them): one document
+    `NAME-NUMBER` (`NAME-apNUMBER` in an appendix) per section of doc_min_words+ words (exact duplicates dropped),
+    titled with its chapter's name, its heading not in it; the queries a seeded sample of min(n_queries, candidates)
+    of the headings below the chapters' of q_min_words+ words that no other section has (case-insensitive), each
+    judged against its own section."""
     heading_count = collections.Counter(h.lower() for _, _, _, secs in chapters for _, h, _, _ in secs)
     items = [(f"{kind}{number}", heading, text, (chapter, depth))
              for kind, _, chapter, sections in chapters for number, heading, text, depth in sections]
-    kept, n_short, n_dup = kept_texts("policy", items, POLICY_DOC_MIN_WORDS, "text")
+    kept, n_short, n_dup = kept_texts(name, items, doc_min_words, "text")
     n_sections = len(items)
     docs, pool = [], []
     n_chapter = n_few = n_repeated = 0
     for label, heading, text, (chapter, depth) in kept:
-        doc_id = f"policy-{label}"
+        doc_id = f"{name}-{label}"
         docs.append((doc_id, chapter, text))
         if depth == 0:  # the chapter's name is every one of its documents' title
             n_chapter += 1
-        elif len(WORD_RE.findall(heading)) < POLICY_Q_MIN_WORDS:
+        elif len(WORD_RE.findall(heading)) < q_min_words:
             n_few += 1
-            print(f"[policy] heading under {POLICY_Q_MIN_WORDS} words, no query: {label}: {heading!r}", file=sys.stderr)
+            print(f"[{name}] heading under {q_min_words} words, no query: {label}: {heading!r}", file=sys.stderr)
         elif heading_count[heading.lower()] > 1:
             n_repeated += 1
-            print(f"[policy] heading used {heading_count[heading.lower()]} times, no query: {label}: {heading!r}",
+            print(f"[{name}] heading used {heading_count[heading.lower()]} times, no query: {label}: {heading!r}",
                   file=sys.stderr)
         else:
             pool.append((doc_id, heading))
-    queries, qrels = sampled_questions(pool, POLICY_SEED, POLICY_N_QUERIES, "pol")
-    print(f"[policy] {POLICY_DIR}: {len(chapters)} chapters and appendices, {n_sections} sections, {n_short} with a "
-          f"text under {POLICY_DOC_MIN_WORDS} words, {n_dup} duplicate texts, {len(docs)} documents ({n_chapter} "
-          f"chapters' introductions), {n_few} headings under {POLICY_Q_MIN_WORDS} words, {n_repeated} used more than "
+    queries, qrels = sampled_questions(pool, seed, n_queries, query_prefix)
+    print(f"[{name}] {source}: {len(chapters)} chapters and appendices, {n_sections} sections, {n_short} with a "
+          f"text under {doc_min_words} words, {n_dup} duplicate texts, {len(docs)} documents ({n_chapter} "
+          f"chapters' introductions), {n_few} headings under {q_min_words} words, {n_repeated} used more than "
           f"once, {len(pool)} candidate queries", file=sys.stderr)
-    write_collection("policy", docs, queries, qrels)
-    print("[policy] " + length_summary(queries, docs, "document"), file=sys.stderr)
+    write_collection(name, docs, queries, qrels)
+    print(f"[{name}] " + length_summary(queries, docs, "document"), file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------
+# 15. devref
+# ---------------------------------------------------------------------------
+# The Debian Developer's Reference (the Sphinx HTML pages of Debian's developers-reference, one a chapter, not
+# installed here: round 10's held-out set, README.md says how to fetch it); the build stops with a message when that
+# folder is missing.  Built as policy, with its parser: every numbered section of a chapter or of the appendix is a
+# document, its own text without its heading, titled with its chapter's name; the query is a section's heading.  The
+# pages are named after their chapters, not ch-*.html: index.html's second toctree ("Appendix") holds tools.html alone,
+# whose numbers start at 1 again; index.html (the title page), search.html and developers-reference.html (the whole
+# manual on one page) are not chapters.
+DEVREF_DIR = "/tmp/devref/usr/share/developers-reference"
+DEVREF_SEED = 20070737
+DEVREF_N_QUERIES = 120
+DEVREF_DOC_MIN_WORDS = 30
+DEVREF_Q_MIN_WORDS = 2
+DEVREF_NOT_CHAPTERS = frozenset(("index.html", "search.html", "developers-reference.html"))
+DEVREF_APPENDICES = frozenset(("tools.html",))
+
+
+def build_devref():
+    if not os.path.isdir(DEVREF_DIR):
+        sys.exit(f"[devref] no {DEVREF_DIR}: README.md says how to fetch developers-reference "
+                 "(or build --only another)")
+    pages = [p for p in sorted(glob.glob(os.path.join(DEVREF_DIR, "*.html")))
+             if os.path.basename(p) not in DEVREF_NOT_CHAPTERS]
+    chapters = manual_chapters("devref", [("", [p for p in pages if os.path.basename(p) not in DEVREF_APPENDICES]),
+                                          ("ap", [p for p in pages if os.path.basename(p) in DEVREF_APPENDICES])])
+    build_sections("devref", "dvr", DEVREF_DIR, chapters, DEVREF_SEED, DEVREF_N_QUERIES, DEVREF_DOC_MIN_WORDS,
+                   DEVREF_Q_MIN_WORDS)
 
 
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
-            "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq, "rfaq": build_rfaq, "policy": build_policy}
+            "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq, "rfaq": build_rfaq, "policy": build_policy,
+            "devref": build_devref}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
-                                                         "debfaq, efaq, zshfaq, fetchfaq, rfaq and policy need the "
-                                                         "packages README.md says to unpack under /tmp)")
+                                                         "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy and devref "
+                                                         "need the packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
                          "same): for measuring with less noise; needs --out, as the committed collections hold the "
@@ -1889,12 +1937,12 @@ def main():
         ap.error("--all-queries writes other query sets than the committed samples: give it --out DIR")
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
         PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES, \
-        POLICY_N_QUERIES
+        POLICY_N_QUERIES, DEVREF_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
             PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = \
-            RFAQ_N_QUERIES = POLICY_N_QUERIES = sys.maxsize
+            RFAQ_N_QUERIES = POLICY_N_QUERIES = DEVREF_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
