@@ -6,7 +6,7 @@ adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from t
 1. which keyword list stands for BM25 (:func:`keyword_evidence`: STRICT, FALLBACK, EXHAUSTIVE or AGREED);
 2. for STRICT and FALLBACK, whether to fuse by z-scores instead of ranks, and with what keyword weight
    (:func:`score_fusion_reason`, asked in this order: QUESTION, STANDOUT, DENSE_LEAD; otherwise RRF);
-3. whether documents holding the query as a phrase lead the page (PHRASE, :func:`fuse_adapted`).
+3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`).
 
 Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–8)
 has the measurements behind every constant.
@@ -52,7 +52,7 @@ class FusionConfig:
     matches first when they are few; for a query that asks a question (:func:`semsearch.query.question.is_question`),
     whose best BM25 match stands out (:func:`keyword_stands_out`), or whose best kNN match is far ahead of its second
     (:func:`dense_leads`), the adaptive side itself switches to z-scores; documents holding the query as a phrase
-    lead (:func:`phrase_lead`). The default fusion is adaptive; it runs on the client only.
+    are weighted up (:func:`weigh_phrase_matches`). The default fusion is adaptive; it runs on the client only.
     """
 
     method: str = "rrf"
@@ -191,15 +191,21 @@ def query_fusion_reason(lists: Mapping[str, Any], kind: str) -> str | None:
     return score_fusion_reason(kind, lists[KEYWORD_ANY], lists.get(SEMANTIC, ()), bool(lists.get(QUESTION)))
 
 
-# PHRASE: a document that holds a query of several words as a phrase, in the query's order, is the most precise
-# keyword evidence there is (an index entry found in the node it indexes, a title, a quoted message), and neither
-# BM25 over separate terms nor a dense vector ranks it first reliably. Such documents lead the fused list, in the
-# any-term BM25 order (phrase_lead), and the usual fusion ranks the rest (docs/benchmarks.md, "Round 4"). Which
+# PHRASE: a document that holds a query of several words as a phrase, in the query's order, is precise keyword
+# evidence (an index entry found in the node it indexes, a title, a quoted message), which neither BM25 over separate
+# terms nor a dense vector ranks first reliably (docs/benchmarks.md, "Round 4"). Such documents count as one more
+# list, in the any-term BM25 order (phrase_order), as heavy as the semantic list (PHRASE_WEIGHT_FACTOR): under rank
+# fusion each gets weight / (rrf_k + its place in that order), under score fusion the weight itself (as many standard
+# deviations of the kNN list's scores). Rounds 4 to 8 made them lead the page outright; but a phrase is also found
+# where it is cited ("as given in Permissions and owners", a cross-reference to a heading), and on the Debian Policy
+# Manual's headings that cost hybrid 0.04–0.05 and put it below semantic search, where weighted it is 0.02–0.04
+# above; info-index's entries, which the lead was made for, keep most of their gain (docs/benchmarks.md, "Round 10"). Which
 # queries ask for a phrase search: semsearch.query.plan.wants_phrase.
+PHRASE_WEIGHT_FACTOR = 1.0  # × the semantic list's weight
 
 
-def phrase_lead(phrase: Sequence[Ranked], any_term: Sequence[Ranked]) -> list[Ranked]:
-    """The phrase matches in the order they lead the page: the any-term BM25 list's, over all of the query's terms and
+def phrase_order(phrase: Sequence[Ranked], any_term: Sequence[Ranked]) -> list[Ranked]:
+    """The phrase matches in the order they are weighted: the any-term BM25 list's, over all of the query's terms and
     fields (a phrase search scores only how often the phrase occurs); any beyond that list follow in phrase order."""
     rank = {hit.id: position for position, hit in enumerate(any_term)}
     return sorted(phrase, key=lambda hit: rank.get(hit.id, len(rank)))  # stable: the rest keep the phrase order
@@ -257,9 +263,9 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adapta
         if kind == EXHAUSTIVE:  # whatever the weights and window: its last keyword rank beats rank 1 of the rest
             weights[KEYWORD] = max(weights[KEYWORD], _leading_weight(weights, KEYWORD, config.rrf_k, window))
     chosen = {**plain, KEYWORD: keyword}
-    if lists.get(KEYWORD_PHRASE):  # weight 0: the list only marks who leads (PHRASE above; fuse_adapted)
-        chosen[KEYWORD_PHRASE] = phrase_lead(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
-        weights[KEYWORD_PHRASE] = 0.0
+    if lists.get(KEYWORD_PHRASE):  # PHRASE above: fuse_adapted weighs it as one more list
+        chosen[KEYWORD_PHRASE] = phrase_order(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
+        weights[KEYWORD_PHRASE] = config.weight(SEMANTIC) * PHRASE_WEIGHT_FACTOR
     return Adaptation(chosen, FusionConfig(method, weights, config.rrf_k), kind, reason, keyword_list)
 
 
@@ -273,14 +279,14 @@ class FusionChoice:
       of its documents were fused (0: semantic alone);
     - for an adaptive fusion, ``keyword_evidence``: the kind the keyword side's rule found (STRICT, FALLBACK,
       EXHAUSTIVE, AGREED), and ``reason``: why the lists were fused by score (QUESTION, STANDOUT, DENSE_LEAD; None:
-      by rank). A question or a standout fuses the any-term list whatever the kind. ``phrase_leads``: how many phrase
-      matches lead the fused list. None and 0 where nothing adapts (a plain fusion)."""
+      by rank). A question or a standout fuses the any-term list whatever the kind. ``phrase_matches``: how many
+      documents holding the query as a phrase were weighted up. None and 0 where nothing adapts (a plain fusion)."""
 
     method: str
     weights: dict[str, float] = field(hash=False)  # hashable all the same: a Counter of choices works
     keyword_evidence: str | None = None
     reason: str | None = None
-    phrase_leads: int = 0
+    phrase_matches: int = 0
     keyword_list: str = KEYWORD
     keyword_hits: int = 0
     rrf_k: int = 60
@@ -328,36 +334,44 @@ def describe_choice(choice: FusionChoice) -> str:
     else:
         why = f" ({_EVIDENCE_WORDS[choice.keyword_evidence]})" if choice.keyword_evidence in _EVIDENCE_WORDS else ""
         parts.append(f"keyword side: {_LIST_WORDS.get(choice.keyword_list, choice.keyword_list)}{why}")
-    if choice.phrase_leads:
-        parts.append(f"{choice.phrase_leads} phrase match{'es lead' if choice.phrase_leads > 1 else ' leads'}")
+    if choice.phrase_matches:
+        parts.append(f"{choice.phrase_matches} phrase match{'es' if choice.phrase_matches > 1 else ''} weighted up")
     return "; ".join(parts)
 
 
 def fuse_adapted(chosen: Mapping[str, Sequence[Ranked]], fusion: FusionConfig) -> list[Fused]:
-    """:func:`fuse` of what :func:`adapt` chose, the phrase matches (if any) moved to the top in their order: no
-    weight could make them lead under score fusion, whose other scores are unbounded, so one mechanism serves
-    rank and score fusion alike."""
-    fused = fuse(chosen, fusion)
-    if not chosen.get(KEYWORD_PHRASE):
-        return fused
-    return lead_phrase_matches(fused, [hit.id for hit in chosen[KEYWORD_PHRASE]])
+    """:func:`fuse` of what :func:`adapt` chose, the phrase matches (if any) weighted up by
+    :func:`weigh_phrase_matches`: a list of matches without scores of their own, it is weighed by its order under
+    either fusion, not normalised with the others."""
+    phrase = chosen.get(KEYWORD_PHRASE)
+    if not phrase:
+        return fuse(chosen, fusion)
+    weight = fusion.weight(KEYWORD_PHRASE)
+    base = FusionConfig(fusion.method, {**(fusion.weights or {}), KEYWORD_PHRASE: 0.0}, fusion.rrf_k)
+    return weigh_phrase_matches(fuse(chosen, base), [hit.id for hit in phrase], weight, fusion)  # lists every match
 
 
-def lead_phrase_matches(fused: Sequence[Fused], leaders: Sequence[str]) -> list[Fused]:
-    """``leaders`` first, in their order, then the rest of ``fused`` in its order. Each leader's KEYWORD_PHRASE
-    contribution grows so that the scores stay sorted and still add up: the last leader scores 1 above the best of
-    the rest, and each leader 1 above the next (pure)."""
-    by_id, leading = {item.id: item for item in fused}, set(leaders)
-    rest = [item for item in fused if item.id not in leading]
-    base = rest[0].score if rest else 0.0
-    led = []
-    for position, doc_id in enumerate(leaders):
-        item = by_id[doc_id]  # fuse() lists every hit of every list, the phrase list's too
-        target = base + len(leaders) - position
+def weigh_phrase_matches(fused: Sequence[Fused], matches: Sequence[str], weight: float,
+                         fusion: FusionConfig) -> list[Fused]:
+    """``fused`` with each of ``matches`` (in their order) scoring more, as one more list of that ``weight`` would
+    add: weight / (rrf_k + place) under rank fusion, the weight itself under score fusion. The addition is the
+    KEYWORD_PHRASE contribution, so scores still add up; re-sorted as :func:`fuse` sorts (pure)."""
+    places = {doc_id: place for place, doc_id in enumerate(matches, start=1)}
+
+    def bonus(doc_id: str) -> float:
+        if doc_id not in places:
+            return 0.0
+        return weight / (fusion.rrf_k + places[doc_id]) if fusion.method == "rrf" else weight
+
+    weighed = []
+    for item in fused:
+        extra = bonus(item.id)
         parts = {**item.contributions}
-        parts[KEYWORD_PHRASE] = parts.get(KEYWORD_PHRASE, 0.0) + target - item.score
-        led.append(Fused(doc_id, target, parts))
-    return led + rest
+        if extra:
+            parts[KEYWORD_PHRASE] = parts.get(KEYWORD_PHRASE, 0.0) + extra
+        weighed.append(Fused(item.id, item.score + extra, parts))
+    weighed.sort(key=lambda f: (-f.score, f.id))
+    return weighed
 
 
 def _leading_weight(weights: Mapping[str, float], name: str, rrf_k: int, window: int) -> float:

@@ -64,8 +64,8 @@ QUERY_TOKEN = re.compile(r"\w+(?:['’.]\w+)*")
 # descriptions, docstring sentences over Python's), with two models: RRF with rank constant 20, the strict
 # keyword list at a quarter of the semantic list's weight, and a keyword side that adapts per query
 # (semsearch.query.fusion.keyword_evidence: fallback to the any-term list, precedence for rare terms unless the
-# kNN page agrees), phrase matches leading (wants_phrase below, round 4), and score fusion where BM25's best match
-# stands out (semsearch.query.fusion.keyword_stands_out, round 5) or kNN's is far ahead of its second
+# kNN page agrees), phrase matches weighted up (wants_phrase below, rounds 4 and 10), and score fusion where BM25's
+# best match stands out (semsearch.query.fusion.keyword_stands_out, round 5) or kNN's is far ahead of its second
 # (semsearch.query.fusion.dense_leads, round 6), and, for a question, with the dense side far the heavier
 # (semsearch.query.question.is_question, rounds 7 and 8: on FAQ questions over their answers hybrid had stayed below
 # semantic search). Without the adaptive side, hybrid fell below keyword search wherever BM25 is the stronger signal.
@@ -204,7 +204,7 @@ def plan_bodies(request: SearchRequest, info: IndexInfo, vector: Sequence[float]
             highlight=highlight)
     if hybrid and request.fusion.adaptive:  # the any-term list: fallback and rarity (fusion.keyword_evidence)
         bodies[KEYWORD_ANY] = keyword_body(request.text, info.text_fields, size, request.filters, excludes, **common)
-        if wants_phrase(request.text, info.text_analyzers):  # documents holding the query as a phrase lead
+        if wants_phrase(request.text, info.text_analyzers):  # documents holding the query as a phrase: weighted up
             bodies[KEYWORD_PHRASE] = keyword_body(request.text, info.text_fields, size, request.filters, excludes,
                                                   **common, phrase=True)
     if request.mode in ("semantic", "hybrid"):
@@ -300,7 +300,7 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> Hits:
                                   "raw_score": positions[name].get(item.id, (None, None))[1],
                                   "contribution": contributions.get(name, 0.0)}
                            for name in ranked if name != KEYWORD_PHRASE}
-            if KEYWORD_PHRASE in ranked:  # why a phrase match leads: its place among those that lead (1: first)
+            if KEYWORD_PHRASE in ranked:  # why a phrase match rose: its place in the phrase list (1: first)
                 explanation[KEYWORD]["phrase_rank"] = positions[KEYWORD_PHRASE].get(item.id, (None, None))[0]
         result.append(Hit(item.id, item.score, {}, contributions, {}, explanation))
     return result

@@ -94,7 +94,7 @@ class FusionOut(BaseModel):
         default=None, description="the kind the default fusion's keyword rule found: strict, fallback, exhaustive or "
         "agreed (a question or a standout then fuses the any-term list all the same: keyword_list)")
     reason: str | None = Field(default=None, description="why fused by score: question, standout or dense_lead")
-    phrase_leads: int = Field(default=0, description="documents leading the fused list as phrase matches")
+    phrase_matches: int = Field(default=0, description="documents holding the query as a phrase, weighted up")
     keyword_list: str = Field(default="keyword", description="the keyword list fused: keyword (most terms), "
                               "keyword_any (any term) or keyword_matches (every match, most terms first)")
     keyword_hits: int = Field(default=0, description="documents of keyword_list fused (0: semantic alone)")

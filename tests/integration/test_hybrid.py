@@ -392,15 +392,22 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
             assert part["raw_score"] == pytest.approx(score), (hit.id, name)
             if fusion is None and name == "semantic":  # the default: weighted RRF
                 assert part["contribution"] == pytest.approx(1.0 / (DEFAULT_FUSION.rrf_k + rank))
-            elif fusion is None and part.get("phrase_rank") is None:  # phrase matches lead: their share is larger
+            elif fusion is None and part.get("phrase_rank") is None:  # a phrase match's share is larger
                 # The keyword weight adapts to the query, the same for all its hits.
                 keyword_weights.add(round(part["contribution"] * (DEFAULT_FUSION.rrf_k + rank), 6))
     if fusion is None:
-        # Documents holding the query as a phrase ("lighthouse keeper" in three) come first, in their lead order.
-        phrase_ranks = [hit.explanation["keyword"].get("phrase_rank") for hit in hits]
-        led = [rank for rank in phrase_ranks if rank is not None]
-        assert phrase_ranks[:len(led)] == sorted(led) == list(range(1, len(led) + 1))
-        assert len(led) == (3 if query == "lighthouse keeper" else 0)
+        # Documents holding the query as a phrase ("lighthouse keeper" in three) are on the page, each weighted up as
+        # a place in one more list as heavy as the semantic one: 1 / (rrf_k + its place) on top of its keyword share.
+        phrase_hits = [hit for hit in hits if hit.explanation["keyword"].get("phrase_rank") is not None]
+        assert sorted(hit.explanation["keyword"]["phrase_rank"] for hit in phrase_hits) == \
+            list(range(1, (3 if query == "lighthouse keeper" else 0) + 1))
+        for hit in phrase_hits:
+            part = hit.explanation["keyword"]
+            own = part["contribution"] - 1.0 / (DEFAULT_FUSION.rrf_k + part["phrase_rank"])
+            if part["rank"] is None:
+                assert own == pytest.approx(0.0, abs=1e-12)
+            else:  # what is left is the keyword list's own share, at the query's one keyword weight
+                keyword_weights.add(round(own * (DEFAULT_FUSION.rrf_k + part["rank"]), 6))
         # One weight per query: strict 0.25, fallback or agreed rare terms 0.25 x 2.4, or rare terms leading (0.25 x 1000).
         assert len(keyword_weights) <= 1 and keyword_weights <= {0.25, 0.6, 250.0}, keyword_weights
 

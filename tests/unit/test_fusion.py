@@ -9,6 +9,7 @@ from semsearch.query.fusion import (
     FALLBACK,
     KEYWORD_MATCHES,
     KEYWORD_WEIGHT_FACTORS,
+    PHRASE_WEIGHT_FACTOR,
     QUESTION,
     QUESTION_WEIGHT_FACTOR,
     STANDOUT,
@@ -24,9 +25,9 @@ from semsearch.query.fusion import (
     fuse_hybrid,
     keyword_evidence,
     keyword_stands_out,
-    lead_phrase_matches,
-    phrase_lead,
+    phrase_order,
     score_fusion_reason,
+    weigh_phrase_matches,
 )
 
 LISTS = {
@@ -189,24 +190,36 @@ def test_rare_keyword_matches_lead_whatever_the_weights_and_window(keyword_weigh
 
 
 @pytest.mark.parametrize("keyword_weight,window", [(0.25, 100), (4.0, 100), (0.25, 5000)])
-def test_phrase_matches_lead_in_the_any_term_order_and_the_fusion_ranks_the_rest(keyword_weight, window):
+def test_phrase_matches_count_as_one_more_list_as_heavy_as_the_semantic_one(keyword_weight, window):
     config = FusionConfig("rrf", {"keyword": keyword_weight, "semantic": 1.0}, rrf_k=20, adaptive=True)
     lists = {"keyword": ranked("k1", "k2", "p2"), "keyword_any": ranked("k1", "k2", "p2", "k3", "p1"),
              "semantic": ranked("s1", "k1", "s2"), "keyword_phrase": ranked("p1", "p2")}  # no count: nothing is rare
     chosen, fusion, kind, *_ = adapt(lists, config, window=window)
     assert kind == STRICT and set(chosen) == {"keyword", "semantic", "keyword_phrase"}
+    assert [hit.id for hit in chosen["keyword_phrase"]] == ["p2", "p1"]  # the any-term list has p2 third, p1 fifth
+    assert fusion.weight("keyword_phrase") == fusion.weight("semantic") * PHRASE_WEIGHT_FACTOR
     fused = fuse_adapted(chosen, fusion)
-    assert [f.id for f in fused][:2] == ["p2", "p1"]  # the any-term list has p2 third, p1 fifth
-    # Below the phrase matches, the order is the fusion's without them: the strict list and kNN as before.
+    # Under rank fusion that is plain RRF with the phrase list among the others.
+    assert [(f.id, f.score) for f in fused] == [(f.id, pytest.approx(f.score)) for f in fuse(chosen, fusion)]
     without = [f.id for f in fuse_hybrid({n: v for n, v in lists.items() if n != "keyword_phrase"}, config, window)]
-    assert [f.id for f in fused][2:] == [i for i in without if i not in {"p1", "p2"}]
+    order = [f.id for f in fused]
+    assert order.index("p2") < without.index("p2") and "p1" in order
     # What hybrid mode returns: the phrase list's share counts as the keyword retriever's, and they still add up.
     hybrid = fuse_hybrid(lists, config, window)
-    assert [f.id for f in hybrid] == [f.id for f in fused]
-    assert fused[0].contributions["keyword_phrase"] > 0
+    assert [f.id for f in hybrid] == order
+    assert next(f for f in fused if f.id == "p2").contributions["keyword_phrase"] == pytest.approx(1 / 21)
     for item in hybrid:
         assert set(item.contributions) == {"keyword", "semantic"}
         assert sum(item.contributions.values()) == pytest.approx(item.score, rel=1e-12)
+
+
+def test_a_phrase_cited_elsewhere_does_not_put_its_citation_above_what_both_retrievers_rank_first():
+    # "as given in Permissions and owners": x cites the heading; a, the section itself, is first in both lists.
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    lists = {"keyword": ranked("a", "b", "x"), "keyword_any": ranked("a", "b", "x", "c"),
+             "semantic": ranked("a", "c", "b", "d"), "keyword_phrase": ranked("x")}
+    order = [f.id for f in fuse_hybrid(lists, config, window=100)]
+    assert order[:2] == ["a", "x"]  # x rises from fourth to second, but a keeps the first place
 
 
 def test_an_empty_phrase_list_changes_nothing():
@@ -226,29 +239,21 @@ def test_a_plain_config_ignores_phrase_matches():
 
 
 def test_phrase_matches_take_the_any_term_order_and_the_rest_keep_the_phrase_order():
-    # A phrase search scores how often the phrase occurs; BM25 over all terms and fields orders the leaders better.
+    # A phrase search scores how often the phrase occurs; BM25 over all terms and fields orders the matches better.
     phrase = ranked("x", "a", "y", "b")
     any_term = ranked("b", "c", "a")
-    assert [hit.id for hit in phrase_lead(phrase, any_term)] == ["b", "a", "x", "y"]
-    assert phrase_lead([], any_term) == [] and [h.id for h in phrase_lead(phrase, [])] == ["x", "a", "y", "b"]
+    assert [hit.id for hit in phrase_order(phrase, any_term)] == ["b", "a", "x", "y"]
+    assert phrase_order([], any_term) == [] and [h.id for h in phrase_order(phrase, [])] == ["x", "a", "y", "b"]
 
 
-def test_phrase_matches_keep_their_order_against_every_other_list():
-    # p2 is first in the strict and kNN lists, p1 in neither: the lead order is the any-term list's all the same.
-    config = FusionConfig("rrf", {"keyword": 4.0, "semantic": 1.0}, rrf_k=20, adaptive=True)
-    lists = {"keyword": ranked("p2", "x"), "keyword_any": ranked("p1", "p2", "x"), "semantic": ranked("p2"),
-             "keyword_phrase": ranked("p2", "p1")}
-    assert [f.id for f in fuse_hybrid(lists, config, window=100)][:2] == ["p1", "p2"]
-
-
-@pytest.mark.parametrize("keyword_weight,rrf_k,window", [(0.25, 20, 100), (50.0, 1, 100), (0.25, 60, 1000)])
-def test_a_full_window_of_phrase_matches_leads_in_order_whatever_the_other_lists(keyword_weight, rrf_k, window):
-    config = FusionConfig("rrf", {"keyword": keyword_weight, "semantic": 3.0}, rrf_k=rrf_k, adaptive=True)
-    phrase = ranked(*(f"p{i}" for i in range(window)))
-    backwards = ranked(*(f"p{i}" for i in reversed(range(window))))  # the last phrase match first everywhere else
-    lists = {"keyword": backwards, "keyword_any": phrase, "semantic": backwards, "keyword_phrase": backwards}
-    fused = [f.id for f in fuse_hybrid(lists, config, window=window)]
-    assert fused == [h.id for h in phrase]
+def test_the_phrase_list_weighs_as_the_semantic_list_whatever_the_keyword_weight():
+    for keyword_weight, semantic_weight in ((4.0, 1.0), (0.25, 3.0), (50.0, 0.5)):
+        config = FusionConfig("rrf", {"keyword": keyword_weight, "semantic": semantic_weight}, rrf_k=20,
+                              adaptive=True)
+        lists = {"keyword": ranked("p2", "x"), "keyword_any": ranked("p1", "p2", "x"), "semantic": ranked("p2"),
+                 "keyword_phrase": ranked("p2", "p1")}
+        _, fusion, *_ = adapt(lists, config, window=100)
+        assert fusion.weight("keyword_phrase") == semantic_weight * PHRASE_WEIGHT_FACTOR
 
 
 # --- a BM25 match that stands out: score fusion (round 5) ---------------------------------------------
@@ -391,33 +396,48 @@ def test_rare_terms_stay_rank_fused_even_when_one_stands_out():
     assert kind == EXHAUSTIVE and fusion.method == "rrf"
 
 
-def test_phrase_matches_lead_a_score_fused_page_in_the_any_term_order():
+def test_phrase_matches_are_weighted_up_as_one_more_list_under_score_fusion():
     config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
     any_term = standing_out("k", 100)
-    # p1 is in no other list; k50 is low in the any-term list, k7 above it: the lead is k7, k50, p1.
+    # p1 is in no other list; k50 is low in the any-term list, k7 above it: the phrase order is k7, k50, p1.
     lists = {"keyword": [], "keyword_any": any_term, "semantic": bunched("s", 100, top=0.9, step=0.001),
              "keyword_phrase": [Ranked("p1", 9.0), Ranked("k50", 3.0), Ranked("k7", 2.0)], "documents": 10**6}
     chosen, fusion, *_ = adapt(lists, config, window=100)
-    assert fusion.method == "zscore" and fusion.weight("keyword_phrase") == 0.0
+    assert [hit.id for hit in chosen["keyword_phrase"]] == ["k7", "k50", "p1"]
+    assert fusion.method == "zscore" and fusion.weight("keyword_phrase") == 1.0 * PHRASE_WEIGHT_FACTOR
+    without = fuse_hybrid({n: v for n, v in lists.items() if n != "keyword_phrase"}, config, 100)
     fused = fuse_hybrid(lists, config, window=100)
-    assert [f.id for f in fused][:4] == ["k7", "k50", "p1", "k0"]
-    scores = [f.score for f in fused]
-    assert scores == sorted(scores, reverse=True) and scores[2] > scores[3]
+    before = {item.id: item for item in without}
     for item in fused:
         assert set(item.contributions) == {"keyword", "semantic"}
         assert sum(item.contributions.values()) == pytest.approx(item.score)
-    # Below the leaders, the score fusion's order without the phrase list.
-    without = [f.id for f in fuse_hybrid({n: v for n, v in lists.items() if n != "keyword_phrase"}, config, 100)]
-    assert [f.id for f in fused][3:] == [i for i in without if i not in {"k7", "k50", "p1"}]
+        if item.id in {"k7", "k50"}:  # one standard deviation more, as the keyword contribution
+            assert item.score == pytest.approx(before[item.id].score + 1.0)
+            assert item.contributions["keyword"] == pytest.approx(before[item.id].contributions["keyword"] + 1.0)
+        elif item.id != "p1":
+            assert item.score == pytest.approx(before[item.id].score)
+    order = [item.id for item in fused]
+    # k0, BM25's standout, stays first: a phrase match is weighted up, not put first whatever the rest say.
+    assert order[0] == "k0" and order.index("k7") < [i.id for i in without].index("k7")
+    assert order.index("k50") < [i.id for i in without].index("k50")
+    assert [f.score for f in fused] == sorted((f.score for f in fused), reverse=True)
 
 
-def test_leading_phrase_matches_keeps_scores_sorted_and_summed():
-    fused = [Fused("a", 3.0, {"keyword": 2.0, "semantic": 1.0}), Fused("b", 1.0, {"keyword": 0.5, "semantic": 0.5}),
-             Fused("c", -2.0, {"keyword": -1.0, "semantic": -1.0})]
-    led = lead_phrase_matches(fused, ["c", "b"])
-    assert [f.id for f in led] == ["c", "b", "a"] and [f.score for f in led] == [5.0, 4.0, 3.0]
-    assert led[0].contributions == {"keyword": -1.0, "semantic": -1.0, "keyword_phrase": 7.0}
-    assert lead_phrase_matches(fused, []) == fused
+def test_phrase_matches_are_weighted_up_by_their_place_under_rank_fusion():
+    fused = [Fused("a", 0.05, {"keyword": 0.01, "semantic": 0.04}), Fused("b", 0.04, {"keyword": 0.04}),
+             Fused("c", 0.03, {"semantic": 0.03})]
+    rrf = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20)
+    weighed = weigh_phrase_matches(fused, ["c", "b"], 1.0, rrf)
+    # c: 0.03 + 1/21 = 0.078; b: 0.04 + 1/22 = 0.085; a unchanged.
+    assert [f.id for f in weighed] == ["b", "c", "a"]
+    assert weighed[1].score == pytest.approx(0.03 + 1 / 21) and weighed[0].score == pytest.approx(0.04 + 1 / 22)
+    assert weighed[1].contributions == {"semantic": 0.03, "keyword_phrase": pytest.approx(1 / 21)}
+    assert weighed[2] == fused[0]
+    assert weigh_phrase_matches(fused, [], 1.0, rrf) == fused
+    # Under score fusion every match gets the weight itself, whatever its place.
+    zscore = FusionConfig("zscore", {"keyword": 0.75, "semantic": 1.0})
+    assert [f.score for f in weigh_phrase_matches(fused, ["c", "b"], 0.5, zscore)] == \
+        pytest.approx([0.54, 0.53, 0.05])
 
 
 def test_sixteen_hits_never_stand_out():

@@ -1,6 +1,7 @@
 """semsearch.query.plan: request validation, the bodies per retriever, and hits from hand-made answers."""
 
 import dataclasses
+import statistics
 
 import pytest
 
@@ -783,7 +784,7 @@ def _scored(ids_and_scores):
     return [{"_id": doc_id, "_score": score} for doc_id, score in ids_and_scores]
 
 
-def test_a_standing_out_bm25_match_is_fused_by_score_and_phrase_matches_still_lead_every_page():
+def test_a_standing_out_bm25_match_is_fused_by_score_and_a_phrase_match_is_weighted_up_on_every_page():
     # k0 scores far above 99 bunched any-term matches (z > 9); kNN has none of them. By score, k0 comes first;
     # by rank (the strict list at 0.25 against kNN's 1.0), kNN's first would. "k50" holds the query as a phrase.
     any_term = [("k0", 60.0)] + [(f"k{i}", 10.0 - 0.01 * i) for i in range(1, 100)]
@@ -792,8 +793,16 @@ def test_a_standing_out_bm25_match_is_fused_by_score_and_phrase_matches_still_le
                  "keyword_phrase": _scored([("k50", 4.0)]), "documents": 10**6}
     request = SearchRequest("the chapter covering it", k=5, explain=True).validate()
     hits = hits_from(request, responses)
-    assert [h.id for h in hits][:2] == ["k50", "k0"]
-    assert hits[0].explanation["keyword"]["phrase_rank"] == 1 and hits[0].explanation["keyword"]["rank"] == 51
+    assert hits[0].id == "k0" and hits[0].explanation["keyword"]["phrase_rank"] is None
+    # k50 gains one standard deviation (the semantic list's weight) as its keyword contribution: it rises.
+    deep = SearchRequest("the chapter covering it", k=100, explain=True).validate()
+    weighted, without = hits_from(deep, responses), hits_from(deep, {**responses, "keyword_phrase": []})
+    k50 = next(hit for hit in weighted if hit.id == "k50")
+    assert "k50" not in {hit.id for hit in without}  # it rises into the window's page from beyond it
+    assert k50.explanation["keyword"]["phrase_rank"] == 1 and k50.explanation["keyword"]["rank"] == 51
+    scores = [score for _, score in any_term]
+    z50 = (dict(any_term)["k50"] - statistics.fmean(scores)) / statistics.pstdev(scores)
+    assert k50.contributions["keyword"] == pytest.approx(0.75 * z50 + 1.0)  # the any-term list at 0.75, and 1
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
     for hit in hits:
@@ -812,7 +821,7 @@ def test_a_standing_out_bm25_match_is_fused_by_score_and_phrase_matches_still_le
 
 
 def test_explain_says_how_hybrid_fused_the_lists():
-    # The same candidates as above: BM25's best match stands out (z-scores), a phrase match leads.
+    # The same candidates as above: BM25's best match stands out (z-scores), a phrase match is weighted up.
     any_term = [("k0", 60.0)] + [(f"k{i}", 10.0 - 0.01 * i) for i in range(1, 100)]
     responses = {"keyword": _scored(any_term[:5]), "keyword_any": _scored(any_term),
                  "semantic": _scored([(f"s{i}", 0.9 - 0.001 * i) for i in range(100)]),
@@ -822,7 +831,7 @@ def test_explain_says_how_hybrid_fused_the_lists():
                                        100, 20)
     assert hits.fusion.description == describe_choice(hits.fusion) == (
         "fused by standardised scores (z-scores), the best keyword match stands out; weights keyword 0.75, semantic 1; "
-        "keyword side: documents holding any term; 1 phrase match leads")
+        "keyword side: documents holding any term; 1 phrase match weighted up")
     # Asked as a question, the same lists are fused with the semantic list far the heavier.
     asked = hits_from(SearchRequest("which chapter covers it", k=5, explain=True).validate(), responses)
     assert (asked.fusion.reason, asked.fusion.weights) == (QUESTION, {"keyword": 0.1, "semantic": 1.0})
@@ -852,7 +861,7 @@ def test_explain_says_how_hybrid_fused_the_lists():
      "holds most)"),
     (FusionChoice("zscore", {"keyword": 0.5, "semantic": 1.0}, STRICT, DENSE_LEAD, 2, "keyword", 7, 20),
      "fused by standardised scores (z-scores), the best semantic match is far ahead; weights keyword 0.5, semantic 1; "
-     "keyword side: documents holding most of the query's terms; 2 phrase matches lead"),
+     "keyword side: documents holding most of the query's terms; 2 phrase matches weighted up"),
     (FusionChoice("rrf", {"keyword": 250.0, "semantic": 1.0}, EXHAUSTIVE, None, 0, KEYWORD_MATCHES, 3, 20),
      "fused by rank (RRF, k=20); keyword matches first, then semantic; keyword side: every keyword match, those "
      "holding most terms first (rare terms)"),
