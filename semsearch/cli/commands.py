@@ -483,7 +483,8 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
                    f"{health['fused_for_dense_lead']}")
         click.echo(f"  fused by score, a question (the dense side far the heavier; the default fusion's): "
                    f"{health['fused_as_question']}")
-        click.echo(f"  led by documents holding the query as a phrase (the default fusion's): {health['phrase_led']}")
+        click.echo(f"  with documents holding the query as a phrase, weighted up (the default fusion's): "
+                   f"{health['with_phrase_matches']}")
     return health
 
 

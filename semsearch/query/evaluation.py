@@ -88,8 +88,8 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     how often the adaptive keyword side (:func:`semsearch.query.fusion.query_evidence`) chose each kind, how many
     queries were fused by score because BM25's best match stood out, because kNN's best match was far ahead of its
     second or because the query is a question (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many
-    queries phrase matches led (a phrase list is asked for only with two to four terms: no list is no failure)
-    (pure)."""
+    queries documents holding the query as a phrase were weighted up (a phrase list is asked for only with two to four
+    terms and no question: no list is no failure) (pure)."""
     names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query
                                if name not in (*NOT_LISTS, KEYWORD_PHRASE)))
     health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}
@@ -110,7 +110,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     health["fused_by_score"] = reasons.get(STANDOUT, 0)
     health["fused_for_dense_lead"] = reasons.get(DENSE_LEAD, 0)
     health["fused_as_question"] = reasons.get(QUESTION, 0)
-    health["phrase_led"] = sum(bool(per_query.get(KEYWORD_PHRASE)) for per_query in lists.values())
+    health["with_phrase_matches"] = sum(bool(per_query.get(KEYWORD_PHRASE)) for per_query in lists.values())
     return health
 
 
