@@ -10,7 +10,7 @@ and writes them with the judgments (dumps made before round 6 hold a phrase list
 more, and those before round 7 no question mark; ``score`` keeps only the phrase lists today's plan asks for and
 marks the questions: ``as_planned``). ``score`` re-fuses them as ``semsearch eval
 --tune`` does (``score_fusion``) and prints nDCG@10 of keyword (the any-term list: what keyword mode returns),
-semantic, the default hybrid and seven previous defaults (see PREVIOUS), hybrid's margin over the better single mode
+semantic, the default hybrid and eight previous defaults (see PREVIOUS), hybrid's margin over the better single mode
 and that margin's standard error over the queries (paired), one row per file, then one JSON line. The same lists
 give the same figures as ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
 """
@@ -31,8 +31,8 @@ from benchmarks.hybrid_spread import folder_of  # noqa: E402
 import semsearch.query.fusion as fusion_module  # noqa: E402
 from semsearch.query.evaluation import hybrid_margin, judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
 from semsearch.query.fusion import (  # noqa: E402
-    KEYWORD_ANY, KEYWORD_PHRASE, NOT_LISTS, QUESTION, SEMANTIC, FusionConfig, Ranked, fuse_hybrid)
-from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, wants_phrase  # noqa: E402
+    KEYWORD_ANY, KEYWORD_PHRASE, NOT_LISTS, QUESTION, SEMANTIC, Fused, FusionConfig, Ranked, fuse_hybrid)
+from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, phrase_sized, wants_phrase  # noqa: E402
 from semsearch.query.question import ends_with_question_mark, is_question  # noqa: E402
 from semsearch.query.tuning import score_fusion  # noqa: E402
 
@@ -42,15 +42,19 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # out were fused by score (round 5); "round5", before queries whose best kNN match is far ahead were, and before
 # queries of more than four terms stopped asking for phrase matches (round 6); "round6", before questions were fused
 # with the dense side far the heavier (round 7); "round7", before a question needed no question mark (round 8: its
-# opening words tell an English one). Those before round 7 do not tell a question from another query.
+# opening words tell an English one); "round9", before phrase matches were weighted up instead of put first (round
+# 10). Those before round 7 do not tell a question from another query. Rounds 4 to 9 put phrase matches first
+# (PHRASE_LED); before round 9 a question of two to four terms had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
-            **{label: DEFAULT_FUSION for label in ("round3", "round4", "round5", "round6", "round7")}}
+            **{label: DEFAULT_FUSION for label in ("round3", "round4", "round5", "round6", "round7", "round9")}}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
 AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for, no query a question (the others: as dumped)
+AS_PLANNED_TODAY = {"round9"}  # fused from the lists today's plan asks for, questions as today
+PHRASE_LED = {"round4", "round5", "round6", "round7", "round9"}  # phrase matches first, in their order
 QUESTION_TESTS = {"round7": ends_with_question_mark}  # as planned, questions told as then (today: is_question)
 
 
@@ -66,13 +70,33 @@ def earlier_rules(label: str):
     """The adaptive side as an earlier default had it: no AGREED kind ("round1": the semantic page never counts as
     agreeing), no score fusion (a standing-out BM25 match, or a kNN match far ahead, never counts as one)."""
     share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
+    weighted = fusion_module.fuse_adapted
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
     fusion_module.STANDOUT_Z = math.inf if label in NEVER_BY_SCORE else standout
     fusion_module.DENSE_GAP_Z = math.inf if label in NEVER_DENSE_LEAD else gap
+    fusion_module.fuse_adapted = phrase_matches_first if label in PHRASE_LED else weighted
     try:
         yield
     finally:
         fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z = share, standout, gap
+        fusion_module.fuse_adapted = weighted
+
+
+def phrase_matches_first(chosen: dict, fusion: FusionConfig) -> list[Fused]:
+    """What rounds 4 to 9 returned: the fusion without the phrase list, the phrase matches moved to the top in their
+    order (each one's score 1 above the next, the last 1 above the best of the rest)."""
+    phrase = [hit.id for hit in chosen.get(KEYWORD_PHRASE) or []]
+    fused = fusion_module.fuse(chosen, FusionConfig(fusion.method, {name: fusion.weight(name) for name in chosen
+                                                                    if name != KEYWORD_PHRASE}, fusion.rrf_k))
+    if not phrase:
+        return fused
+    by_id, leading = {item.id: item for item in fused}, set(phrase)
+    rest = [item for item in fused if item.id not in leading]
+    base = rest[0].score if rest else 0.0
+    led = [Fused(doc_id, base + len(phrase) - place, {**by_id[doc_id].contributions,
+                                                      KEYWORD_PHRASE: base + len(phrase) - place - by_id[doc_id].score})
+           for place, doc_id in enumerate(phrase)]
+    return led + rest
 
 
 def dump(index: str, collection: str, out: Path, folder: Path | None = None) -> None:
@@ -102,14 +126,16 @@ def load(path: Path) -> tuple[dict, dict, dict]:
     return lists, data["qrels"], {query_id: entry["text"] for query_id, entry in data["queries"].items()}
 
 
-def as_planned(lists: dict, texts: dict, asks: Callable[[str], bool] = is_question) -> dict:
+def as_planned(lists: dict, texts: dict, asks: Callable[[str], bool] = is_question,
+               phrase: Callable[[str, list], bool] = wants_phrase) -> dict:
     """Each query's lists as today's plan gives them: the phrase matches only where it asks for them
-    (``wants_phrase``: two to four terms since round 6; lists dumped before then hold them for every query of two
-    terms or more), and whether the query is a question (``asks``: today's ``is_question`` unless told otherwise).
-    The dumped indexes' text fields all search with English stop words (OpenSearch's english analyzer, or the one
-    semsearch installs on Elasticsearch), what ``wants_phrase`` assumes when it knows no analyzer."""
+    (``phrase``: today's ``wants_phrase``, two to four terms since round 6 and no question since round 9; lists dumped
+    before then hold them for every query of two terms or more), and whether the query is a question (``asks``:
+    today's ``is_question`` unless told otherwise). The dumped indexes' text fields all search with English stop words
+    (OpenSearch's english analyzer, or the one semsearch installs on Elasticsearch), what ``wants_phrase`` assumes when
+    it knows no analyzer."""
     return {query_id: {**{name: value for name, value in candidates.items()
-                          if name != KEYWORD_PHRASE or wants_phrase(texts[query_id], [])},
+                          if name != KEYWORD_PHRASE or phrase(texts[query_id], [])},
                        QUESTION: asks(texts[query_id])}
             for query_id, candidates in lists.items()}
 
@@ -131,9 +157,12 @@ def figures(path: Path, fusions: dict[str, FusionConfig]) -> dict[str, float]:
             with earlier_rules(label):
                 dropped = (KEYWORD_PHRASE, QUESTION) if label in WITHOUT_PHRASE else (QUESTION,)
                 if label in QUESTION_TESTS:
-                    fused = as_planned(lists, texts, QUESTION_TESTS[label])
+                    fused = as_planned(lists, texts, QUESTION_TESTS[label], phrase_sized)
+                elif label in AS_PLANNED_TODAY:
+                    fused = planned
                 else:
-                    fused = without(planned if label in AS_PLANNED else lists, *dropped)
+                    fused = without(as_planned(lists, texts, phrase=phrase_sized) if label in AS_PLANNED else lists,
+                                    *dropped)
                 row[label] = score_fusion(fusion, fused, qrels, DEFAULT_WINDOW).ndcg
     # The margin, and how far it is from noise: its standard error over these queries (as semsearch eval says).
     margin = hybrid_margin(per_mode)

@@ -8,7 +8,7 @@ adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from t
    (:func:`score_fusion_reason`, asked in this order: QUESTION, STANDOUT, DENSE_LEAD; otherwise RRF);
 3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`).
 
-Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–8)
+Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–10)
 has the measurements behind every constant.
 """
 
@@ -196,11 +196,11 @@ def query_fusion_reason(lists: Mapping[str, Any], kind: str) -> str | None:
 # terms nor a dense vector ranks first reliably (docs/benchmarks.md, "Round 4"). Such documents count as one more
 # list, in the any-term BM25 order (phrase_order), as heavy as the semantic list (PHRASE_WEIGHT_FACTOR): under rank
 # fusion each gets weight / (rrf_k + its place in that order), under score fusion the weight itself (as many standard
-# deviations of the kNN list's scores). Rounds 4 to 8 made them lead the page outright; but a phrase is also found
+# deviations of the kNN list's scores). Rounds 4 to 9 made them lead the page outright; but a phrase is also found
 # where it is cited ("as given in Permissions and owners", a cross-reference to a heading), and on the Debian Policy
 # Manual's headings that cost hybrid 0.04–0.05 and put it below semantic search, where weighted it is 0.02–0.04
-# above; info-index's entries, which the lead was made for, keep most of their gain (docs/benchmarks.md, "Round 10"). Which
-# queries ask for a phrase search: semsearch.query.plan.wants_phrase.
+# above; info-index's entries, which the lead was made for, keep most of their gain (docs/benchmarks.md, "Round
+# 10"). Which queries ask for a phrase search: semsearch.query.plan.wants_phrase.
 PHRASE_WEIGHT_FACTOR = 1.0  # × the semantic list's weight
 
 
@@ -241,8 +241,8 @@ KEYWORD_MATCHES = "keyword_matches"  # the keyword list of EXHAUSTIVE and AGREED
 def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adaptation:
     """The lists and fusion an adaptive config fuses for one query's candidates (``lists``: ranked lists by
     retriever, :data:`DOCUMENTS` and :data:`QUESTION`), and why (:class:`Adaptation`; its kind is None when nothing
-    adapts: a non-adaptive config, or no any-term list). Fuse them with :func:`fuse_adapted`, which keeps phrase
-    matches leading under score fusion too."""
+    adapts: a non-adaptive config, or no any-term list). Fuse them with :func:`fuse_adapted`, which weighs phrase
+    matches up under score fusion too."""
     plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, KEYWORD_PHRASE, *NOT_LISTS)}
     if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
         return Adaptation(plain, config)
@@ -280,7 +280,8 @@ class FusionChoice:
     - for an adaptive fusion, ``keyword_evidence``: the kind the keyword side's rule found (STRICT, FALLBACK,
       EXHAUSTIVE, AGREED), and ``reason``: why the lists were fused by score (QUESTION, STANDOUT, DENSE_LEAD; None:
       by rank). A question or a standout fuses the any-term list whatever the kind. ``phrase_matches``: how many
-      documents holding the query as a phrase were weighted up. None and 0 where nothing adapts (a plain fusion)."""
+      documents holding the query as a phrase were weighted up, and ``phrase_weight``, by how much (PHRASE). None and 0
+      where nothing adapts (a plain fusion)."""
 
     method: str
     weights: dict[str, float] = field(hash=False)  # hashable all the same: a Counter of choices works
@@ -290,6 +291,7 @@ class FusionChoice:
     keyword_list: str = KEYWORD
     keyword_hits: int = 0
     rrf_k: int = 60
+    phrase_weight: float = 0.0
 
     @property
     def description(self) -> str:
@@ -305,8 +307,9 @@ def fusion_choice(adapted: Adaptation) -> FusionChoice:
     """What :func:`adapt` chose for one query, as :class:`FusionChoice` says it (pure)."""
     chosen, fusion = adapted.lists, adapted.fusion
     weights = {name: fusion.weight(name) for name in chosen if name != KEYWORD_PHRASE}
-    return FusionChoice(fusion.method, weights, adapted.kind, adapted.reason, len(chosen.get(KEYWORD_PHRASE, ())),
-                        adapted.keyword_list, len(chosen.get(KEYWORD, ())), fusion.rrf_k)
+    phrase = len(chosen.get(KEYWORD_PHRASE, ()))
+    return FusionChoice(fusion.method, weights, adapted.kind, adapted.reason, phrase, adapted.keyword_list,
+                        len(chosen.get(KEYWORD, ())), fusion.rrf_k, fusion.weight(KEYWORD_PHRASE) if phrase else 0.0)
 
 
 # The words of describe_choice: "keyword" and "semantic" for the two retrievers, as in the weights and contributions.
@@ -335,41 +338,34 @@ def describe_choice(choice: FusionChoice) -> str:
         why = f" ({_EVIDENCE_WORDS[choice.keyword_evidence]})" if choice.keyword_evidence in _EVIDENCE_WORDS else ""
         parts.append(f"keyword side: {_LIST_WORDS.get(choice.keyword_list, choice.keyword_list)}{why}")
     if choice.phrase_matches:
-        parts.append(f"{choice.phrase_matches} phrase match{'es' if choice.phrase_matches > 1 else ''} weighted up")
+        parts.append(f"{choice.phrase_matches} phrase match{'es' if choice.phrase_matches > 1 else ''} weighted up "
+                     f"(weight {choice.phrase_weight:g})")
     return "; ".join(parts)
 
 
 def fuse_adapted(chosen: Mapping[str, Sequence[Ranked]], fusion: FusionConfig) -> list[Fused]:
-    """:func:`fuse` of what :func:`adapt` chose, the phrase matches (if any) weighted up by
-    :func:`weigh_phrase_matches`: a list of matches without scores of their own, it is weighed by its order under
-    either fusion, not normalised with the others."""
+    """:func:`fuse` of what :func:`adapt` chose. Under rank fusion the phrase list (if any) is one more list, by its
+    order; under score fusion its matches have no scores to normalise with the others, so each gets the phrase
+    list's weight itself, whatever its place (:func:`weigh_phrase_matches`)."""
     phrase = chosen.get(KEYWORD_PHRASE)
-    if not phrase:
+    if not phrase or fusion.method == "rrf":
         return fuse(chosen, fusion)
-    weight = fusion.weight(KEYWORD_PHRASE)
-    base = FusionConfig(fusion.method, {**(fusion.weights or {}), KEYWORD_PHRASE: 0.0}, fusion.rrf_k)
-    return weigh_phrase_matches(fuse(chosen, base), [hit.id for hit in phrase], weight, fusion)  # lists every match
+    weights = {**{name: fusion.weight(name) for name in chosen}, KEYWORD_PHRASE: 0.0}
+    fused = fuse(chosen, FusionConfig(fusion.method, weights, fusion.rrf_k))  # lists every phrase match too
+    return weigh_phrase_matches(fused, [hit.id for hit in phrase], fusion.weight(KEYWORD_PHRASE))
 
 
-def weigh_phrase_matches(fused: Sequence[Fused], matches: Sequence[str], weight: float,
-                         fusion: FusionConfig) -> list[Fused]:
-    """``fused`` with each of ``matches`` (in their order) scoring more, as one more list of that ``weight`` would
-    add: weight / (rrf_k + place) under rank fusion, the weight itself under score fusion. The addition is the
-    KEYWORD_PHRASE contribution, so scores still add up; re-sorted as :func:`fuse` sorts (pure)."""
-    places = {doc_id: place for place, doc_id in enumerate(matches, start=1)}
-
-    def bonus(doc_id: str) -> float:
-        if doc_id not in places:
-            return 0.0
-        return weight / (fusion.rrf_k + places[doc_id]) if fusion.method == "rrf" else weight
-
+def weigh_phrase_matches(fused: Sequence[Fused], matches: Sequence[str], weight: float) -> list[Fused]:
+    """``fused`` with each of ``matches`` scoring ``weight`` more, as its KEYWORD_PHRASE contribution (so scores still
+    add up), re-sorted as :func:`fuse` sorts (pure)."""
+    matched = set(matches)
     weighed = []
     for item in fused:
-        extra = bonus(item.id)
-        parts = {**item.contributions}
-        if extra:
-            parts[KEYWORD_PHRASE] = parts.get(KEYWORD_PHRASE, 0.0) + extra
-        weighed.append(Fused(item.id, item.score + extra, parts))
+        if item.id in matched:
+            parts = {**item.contributions}
+            parts[KEYWORD_PHRASE] = parts.get(KEYWORD_PHRASE, 0.0) + weight
+            item = Fused(item.id, item.score + weight, parts)
+        weighed.append(item)
     weighed.sort(key=lambda f: (-f.score, f.id))
     return weighed
 

@@ -40,7 +40,8 @@ from semsearch.query.question import is_question
 
 MODES = ("hybrid", "semantic", "keyword")
 # A phrase search (semsearch.query.fusion's PHRASE) is asked for when the query keeps two to four terms after every
-# text field's analyzer: with stop words dropped, "the beatles" is one term, and every document holding it would lead.
+# text field's analyzer: with stop words dropped, "the beatles" is one term, and every document holding it would be
+# weighted up.
 # Stop words are known for the english analyzer semsearch maps (Lucene's English set) and for analyzers without any;
 # with another (a language's, a custom one) no phrase search is asked for. Nor for more than PHRASE_MAX_TERMS terms:
 # a phrase of a few terms is a name (an index entry, a title, a message); a whole question found word for word in
@@ -161,10 +162,14 @@ def fusion_from_options(method: str | None = None, keyword_weight: float | None 
 
 def wants_phrase(text: str, analyzers: Sequence[str | None]) -> bool:
     """Whether a hybrid search of ``text`` asks for phrase matches, given each text field's search analyzer (None:
-    the standard one; none known: the english one, semsearch's default): :data:`PHRASE_MIN_TERMS` to
-    :data:`PHRASE_MAX_TERMS` tokens that no field's analyzer drops, and no question (pure)."""
-    if is_question(text):
-        return False
+    the standard one; none known: the english one, semsearch's default): a query of the phrase's size
+    (:func:`phrase_sized`) that is no question (pure)."""
+    return phrase_sized(text, analyzers) and not is_question(text)
+
+
+def phrase_sized(text: str, analyzers: Sequence[str | None]) -> bool:
+    """Whether ``text`` keeps :data:`PHRASE_MIN_TERMS` to :data:`PHRASE_MAX_TERMS` tokens that no field's analyzer
+    drops (pure; all that :func:`wants_phrase` asked before round 9)."""
     stop_sets = [STOP_WORDS_BY_ANALYZER.get(analyzer or "standard") for analyzer in analyzers] or [ENGLISH_STOP_WORDS]
     if any(stop_words is None for stop_words in stop_sets):
         return False

@@ -55,9 +55,11 @@ COMMAND_AUXILIARIES, PERSONS = ("do", "have"), ("i", "you", "we", "they")
 # only be specified with …", "Could not open …"), nor "can" the noun ("can opener").
 ASKING_AUXILIARIES = ("is", "are", "was", "were", "does", "did")
 # Negated auxiliaries ask before a subject ("can't we drop the lock", "isn't there a way"); "Can't locate …" is a
-# message.
-NEGATED_AUXILIARIES = tuple(f"{stem}n['\u2019]t" for stem in ("is", "are", "was", "were", "does", "do", "did", "ca",
-                                                             "could", "should", "would", "wo", "have", "has"))
+# message. "don't" and "haven't" only before a person, as "do" and "have" ("Haven't a clue", "Don't a…").
+_NEGATED = "n['\u2019]t"
+NEGATED_AUXILIARIES = tuple(f"{stem}{_NEGATED}" for stem in ("is", "are", "was", "were", "does", "did", "ca", "could",
+                                                          "should", "would", "wo", "has"))
+NEGATED_COMMAND_AUXILIARIES = tuple(f"{stem}{_NEGATED}" for stem in ("do", "have"))
 # What may come before the opening word: spaces, opening quotes and brackets, "¿", dots ("…how do I"), and a
 # conjunction ("and how about …", "so, what is …"). Not symbols: a Perl message's "$# is no longer supported" opens
 # with a placeholder, not a question.
@@ -66,12 +68,15 @@ _OPENS_AS_QUESTION = re.compile(
     # "what's", "Where/how", "(How) does", "…; why", but not "which:", "what-if", "where.sh"
     rf"^{_OPENING}(?:(?:(?:{'|'.join(QUESTION_WORDS)})(?:['\u2019]s)?"
     rf"|(?:{'|'.join(AUXILIARIES + NEGATED_AUXILIARIES)})\s+(?:{'|'.join(SUBJECTS)})"
-    rf"|(?:{'|'.join(COMMAND_AUXILIARIES)})\s+(?:{'|'.join(PERSONS)}))(?=[\s/)]|$)"
+    rf"|(?:{'|'.join(COMMAND_AUXILIARIES + NEGATED_COMMAND_AUXILIARIES)})\s+(?:{'|'.join(PERSONS)}))(?=[\s/)]|$)"
     rf"|(?:{'|'.join(ASKING_AUXILIARIES)})\s+(?!not\b)[\w\"'(\u2018\u201c])", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!;]\s+")
-# A colon before the clause that asks ("I have no root access: how do I …", "… in Tkinter: why"); not "::" (a Perl or
-# C++ name's). Only the last sentence's own opening is asked otherwise: a quoted "ld: cannot find" splits nothing.
+# A colon before the clause that asks ("I have no root access: how do I …", "… in Tkinter: why"), after a clause of
+# CLAUSE_MIN_WORDS or more: a shorter one is a label ("Chapter 2: How it works", "Usage: which [options]", "Step 3:
+# Is complete"). Not "::" (a Perl or C++ name's). The last sentence's own opening is asked too: a quoted "ld: cannot
+# find" hides nothing.
 _CLAUSE_END = re.compile(r"(?<!:):(?!:)\s+")
+CLAUSE_MIN_WORDS = 3
 # A full stop that closes no question: "what are foo, bar, etc."
 _OPEN_ENDED = re.compile(r"\b(?:etc|e\.g|i\.e)\.$", re.IGNORECASE)
 # A full stop that ends no sentence: an abbreviation ("e.g. a", "Mr. Smith", "plan B. now") or an ellipsis.
@@ -86,13 +91,19 @@ def is_question(text: str) -> bool:
     last = _last_sentence(_ELLIPSIS_END.sub("", text.strip()).rstrip())
     if _closed(last):
         return False
-    return bool(_OPENS_AS_QUESTION.match(last) or _OPENS_AS_QUESTION.match(_CLAUSE_END.split(last)[-1]))
+    return bool(_OPENS_AS_QUESTION.match(last) or _OPENS_AS_QUESTION.match(_after_last_colon(last)))
 
 
 def _asks_by_mark(text: str) -> bool:
     stripped = text.strip()
     end = _ELLIPSIS_END.sub("", stripped.rstrip(CLOSING)).rstrip(CLOSING)
     return end.endswith(QUESTION_MARKS) or stripped.startswith("\u00bf") or bool(_SENTENCE_ASKS.search(text))
+
+
+def _after_last_colon(sentence: str) -> str:
+    """The clause after the sentence's last colon, if what comes before it is no label (CLAUSE_MIN_WORDS); else ""."""
+    *before, after = _CLAUSE_END.split(sentence)
+    return after if before and len(" ".join(before).split()) >= CLAUSE_MIN_WORDS else ""
 
 
 def _closed(sentence: str) -> bool:

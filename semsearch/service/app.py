@@ -95,6 +95,8 @@ class FusionOut(BaseModel):
         "agreed (a question or a standout then fuses the any-term list all the same: keyword_list)")
     reason: str | None = Field(default=None, description="why fused by score: question, standout or dense_lead")
     phrase_matches: int = Field(default=0, description="documents holding the query as a phrase, weighted up")
+    phrase_weight: float = Field(default=0.0, description="their weight: under rank fusion each adds weight / "
+                                 "(rrf_k + its place), under score fusion the weight itself")
     keyword_list: str = Field(default="keyword", description="the keyword list fused: keyword (most terms), "
                               "keyword_any (any term) or keyword_matches (every match, most terms first)")
     keyword_hits: int = Field(default=0, description="documents of keyword_list fused (0: semantic alone)")

@@ -89,6 +89,7 @@ def test_phrase_matches_are_weighted_up_on_elasticsearch_too(es_settings, es_dbp
                           DEFAULT_WINDOW)
     order, before, matches = [hit.id for hit in hits], [item.id for item in without], set(phrase)
     for doc_id in matches & set(order):  # only phrase matches can have come past a phrase match
+        assert doc_id in before, doc_id  # it holds every term: the any-term list has it
         above_now = set(order[:order.index(doc_id)]) - matches
         assert above_now <= set(before[:before.index(doc_id)]) - matches, doc_id
     # "the" is one of its stop words: a phrase of one term is not asked for.

@@ -20,7 +20,7 @@ import uuid
 import pytest
 
 from semsearch import AsyncSearcher, ConfigurationError, FusionConfig, Searcher
-from semsearch.query.fusion import fuse_hybrid
+from semsearch.query.fusion import PHRASE_WEIGHT_FACTOR, fuse_hybrid
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
 from .conftest import run_cli
@@ -403,7 +403,8 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
             list(range(1, (3 if query == "lighthouse keeper" else 0) + 1))
         for hit in phrase_hits:
             part = hit.explanation["keyword"]
-            own = part["contribution"] - 1.0 / (DEFAULT_FUSION.rrf_k + part["phrase_rank"])
+            phrase_weight = DEFAULT_FUSION.weight("semantic") * PHRASE_WEIGHT_FACTOR
+            own = part["contribution"] - phrase_weight / (DEFAULT_FUSION.rrf_k + part["phrase_rank"])
             if part["rank"] is None:
                 assert own == pytest.approx(0.0, abs=1e-12)
             else:  # what is left is the keyword list's own share, at the query's one keyword weight

@@ -121,7 +121,7 @@ def test_candidate_health_counts_empty_and_short_lists_and_keyword_evidence():
     assert health["lists"]["keyword_any"] == {"empty": 0, "short": 1, "median": 20}
     assert health["lists"]["semantic"] == {"empty": 0, "short": 0, "median": 20}
     assert health["keyword_evidence"] == {"fallback": 1, "exhaustive": 1, "strict": 1}
-    # Phrase matches are no retriever of their own: how many queries they led, not how often they were empty.
+    # Phrase matches are no retriever of their own: how many queries had them, not how often they were empty.
     assert "keyword_phrase" not in health["lists"] and health["with_phrase_matches"] == 1
 
 

@@ -423,21 +423,27 @@ def test_phrase_matches_are_weighted_up_as_one_more_list_under_score_fusion():
     assert [f.score for f in fused] == sorted((f.score for f in fused), reverse=True)
 
 
-def test_phrase_matches_are_weighted_up_by_their_place_under_rank_fusion():
-    fused = [Fused("a", 0.05, {"keyword": 0.01, "semantic": 0.04}), Fused("b", 0.04, {"keyword": 0.04}),
-             Fused("c", 0.03, {"semantic": 0.03})]
-    rrf = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20)
-    weighed = weigh_phrase_matches(fused, ["c", "b"], 1.0, rrf)
-    # c: 0.03 + 1/21 = 0.078; b: 0.04 + 1/22 = 0.085; a unchanged.
-    assert [f.id for f in weighed] == ["b", "c", "a"]
-    assert weighed[1].score == pytest.approx(0.03 + 1 / 21) and weighed[0].score == pytest.approx(0.04 + 1 / 22)
-    assert weighed[1].contributions == {"semantic": 0.03, "keyword_phrase": pytest.approx(1 / 21)}
-    assert weighed[2] == fused[0]
-    assert weigh_phrase_matches(fused, [], 1.0, rrf) == fused
-    # Under score fusion every match gets the weight itself, whatever its place.
-    zscore = FusionConfig("zscore", {"keyword": 0.75, "semantic": 1.0})
-    assert [f.score for f in weigh_phrase_matches(fused, ["c", "b"], 0.5, zscore)] == \
-        pytest.approx([0.54, 0.53, 0.05])
+def test_weighing_phrase_matches_adds_the_weight_as_their_share_and_resorts():
+    fused = [Fused("a", 0.5, {"keyword": 0.1, "semantic": 0.4}), Fused("b", 0.4, {"keyword": 0.4}),
+             Fused("c", 0.3, {"semantic": 0.3})]
+    weighed = weigh_phrase_matches(fused, ["c", "b"], 0.15)
+    # Every match gets the weight whatever its place: c 0.45, b 0.55; a unchanged.
+    assert [f.id for f in weighed] == ["b", "a", "c"]
+    assert [f.score for f in weighed] == pytest.approx([0.55, 0.5, 0.45])
+    assert weighed[2].contributions == {"semantic": 0.3, "keyword_phrase": pytest.approx(0.15)}
+    assert weighed[1] == fused[0]
+    assert weigh_phrase_matches(fused, [], 1.0) == fused
+    # Ties sort by id, as fuse() sorts.
+    assert [f.id for f in weigh_phrase_matches(fused, ["c"], 0.2)] == ["a", "c", "b"]
+
+
+def test_a_plain_fusion_of_chosen_lists_weighs_every_list_as_its_config_says():
+    # fuse_adapted with weights None (every list 1.0) keeps the other lists' weights, the phrase list's too.
+    chosen = {"keyword": ranked("a", "b"), "semantic": ranked("b", "a"), "keyword_phrase": ranked("a")}
+    assert fuse_adapted(chosen, FusionConfig("rrf")) == fuse(chosen, FusionConfig("rrf"))
+    by_score = fuse_adapted(chosen, FusionConfig("zscore"))
+    assert [f.id for f in by_score] == ["a", "b"] and by_score[0].contributions["keyword_phrase"] == 1.0
+    assert by_score[0].contributions["keyword"] != 0.0 and by_score[0].contributions["semantic"] != 0.0
 
 
 def test_sixteen_hits_never_stand_out():

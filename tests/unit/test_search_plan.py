@@ -762,22 +762,26 @@ def test_adaptive_is_refused_with_a_score_based_fusion():
         SearchRequest("q", fusion=FusionConfig("minmax", adaptive=True)).validate()
 
 
-def test_a_phrase_match_leads_and_its_share_is_the_keyword_retrievers():
-    # "b" holds the query as a phrase: it leads, although kNN never found it and BM25 ranked it second.
+def test_a_phrase_match_is_weighted_up_and_its_share_is_the_keyword_retrievers():
+    # "b" holds the query as a phrase: kNN never found it and BM25 ranked it second.
     responses = {**RESPONSES, "keyword_any": KEYWORD + [raw("f", 1.0)], "keyword_phrase": [raw("b", 3.0)]}
     request = SearchRequest("solar eclipse", k=10, explain=True).validate()
     hits = hits_from(request, responses)
-    assert hits[0].id == "b"
-    # Below it, the order of the same search without phrase matches.
     without = hits_from(request, {name: value for name, value in responses.items() if name != "keyword_phrase"})
-    assert [h.id for h in hits[1:]] == [h.id for h in without if h.id != "b"]
+    order, before = [h.id for h in hits], [h.id for h in without]
+    # It rises, by 1 / (rrf_k + 1) (the first place of a list as heavy as the semantic one); the rest keep their order.
+    assert order.index("b") < before.index("b")
+    assert [i for i in order if i != "b"] == [i for i in before if i != "b"]
+    b, b_before = hits[order.index("b")], without[before.index("b")]
+    assert b.score == pytest.approx(b_before.score + 1.0 / (DEFAULT_FUSION.rrf_k + 1))
+    assert b.contributions["keyword"] == pytest.approx(b_before.contributions["keyword"] + 1.0 / (DEFAULT_FUSION.rrf_k + 1))
     for hit in hits:  # two retrievers, as ever: the phrase search is keyword evidence
         assert set(hit.contributions) == {"keyword", "semantic"}
         assert sum(hit.contributions.values()) == pytest.approx(hit.score)
         assert {name: part["contribution"] for name, part in hit.explanation.items()} == \
             pytest.approx(hit.contributions)
-    assert hits[0].explanation["keyword"]["phrase_rank"] == 1
-    assert all(hit.explanation["keyword"]["phrase_rank"] is None for hit in hits[1:])
+    assert b.explanation["keyword"]["phrase_rank"] == 1
+    assert all(hit.explanation["keyword"]["phrase_rank"] is None for hit in hits if hit.id != "b")
 
 
 def _scored(ids_and_scores):
@@ -828,10 +832,11 @@ def test_explain_says_how_hybrid_fused_the_lists():
                  "keyword_phrase": _scored([("k50", 4.0)]), "documents": 10**6}
     hits = hits_from(SearchRequest("the chapter covering it", k=5, explain=True).validate(), responses)
     assert hits.fusion == FusionChoice("zscore", {"keyword": 0.75, "semantic": 1.0}, STRICT, STANDOUT, 1, KEYWORD_ANY,
-                                       100, 20)
+                                       100, 20, 1.0)
+    assert hits.fusion.as_json()["phrase_matches"] == 1 and hits.fusion.as_json()["phrase_weight"] == 1.0
     assert hits.fusion.description == describe_choice(hits.fusion) == (
         "fused by standardised scores (z-scores), the best keyword match stands out; weights keyword 0.75, semantic 1; "
-        "keyword side: documents holding any term; 1 phrase match weighted up")
+        "keyword side: documents holding any term; 1 phrase match weighted up (weight 1)")
     # Asked as a question, the same lists are fused with the semantic list far the heavier.
     asked = hits_from(SearchRequest("which chapter covers it", k=5, explain=True).validate(), responses)
     assert (asked.fusion.reason, asked.fusion.weights) == (QUESTION, {"keyword": 0.1, "semantic": 1.0})
@@ -859,9 +864,9 @@ def test_explain_says_how_hybrid_fused_the_lists():
     (FusionChoice("rrf", {"keyword": 0.6, "semantic": 1.0}, FALLBACK, None, 0, KEYWORD_ANY, 40, 20),
      "fused by rank (RRF, k=20); weights keyword 0.6, semantic 1; keyword side: documents holding any term (none "
      "holds most)"),
-    (FusionChoice("zscore", {"keyword": 0.5, "semantic": 1.0}, STRICT, DENSE_LEAD, 2, "keyword", 7, 20),
+    (FusionChoice("zscore", {"keyword": 0.5, "semantic": 1.0}, STRICT, DENSE_LEAD, 2, "keyword", 7, 20, 1.0),
      "fused by standardised scores (z-scores), the best semantic match is far ahead; weights keyword 0.5, semantic 1; "
-     "keyword side: documents holding most of the query's terms; 2 phrase matches weighted up"),
+     "keyword side: documents holding most of the query's terms; 2 phrase matches weighted up (weight 1)"),
     (FusionChoice("rrf", {"keyword": 250.0, "semantic": 1.0}, EXHAUSTIVE, None, 0, KEYWORD_MATCHES, 3, 20),
      "fused by rank (RRF, k=20); keyword matches first, then semantic; keyword side: every keyword match, those "
      "holding most terms first (rare terms)"),
