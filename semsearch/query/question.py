@@ -14,8 +14,8 @@ A query asks a question when
    drop the lock"); sentences or clauses of context may come first ("I run Debian stable. How do I know which
    release", "I have no root access: how do I …"), and so may "and", "so", "but", "or" or "OK" ("and how about
    init"). People leave the mark off in search boxes: with only (1), the FAQ questions of six collections typed
-   without it fell 0.027 on average below max(keyword, semantic); with (2) and (3), those of seven are 0.011 above
-   it (docs/benchmarks.md, rounds 8 and 9).
+   without it fell 0.027 on average below max(keyword, semantic); with (2) and (3), and no phrase search for a
+   question, those of seven are 0.015 above it (docs/benchmarks.md, rounds 8 and 9).
 
 (3) needs the open end: a statement may open with one of these words ("When rotating, the current log.", "is a class
 for comparing sequences.") and ends with a full stop ("etc." aside). "do" and "have" open commands too ("Do a dry
