@@ -372,7 +372,7 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
             for name, part in hit.explanation.items():
                 where = f"rank {part['rank']}, score {part['raw_score']:.4f}" if part["rank"] else "not retrieved"
                 if part.get("phrase_rank"):  # weighted up as a phrase match (hybrid's default fusion)
-                    where = (f"{where}, " if part["rank"] else "") + f"phrase match {part['phrase_rank']}"
+                    where = (f"{where}, " if part["rank"] else "") + f"phrase rank {part['phrase_rank']}"
                 parts.append(f"{name}: {where} → {part['contribution']:.4f}")
             click.echo("      " + "; ".join(parts))
 
