@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Fifteen collections are written under the directory of this script:
+Sixteen collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -35,6 +35,9 @@ Fifteen collections are written under the directory of this script:
   devref           the Debian Developer's Reference (the HTML of Debian's
                    developers-reference, unpacked under /tmp/devref,
                    README.md): as policy.
+  pyglossary       the Python glossary (glossary.html of Debian's
+                   python3.11-doc, unpacked under /tmp/pyfaq, README.md): the
+                   query is a term, the document its definition.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -71,7 +74,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
-               "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref")
+               "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1915,18 +1918,124 @@ def build_devref():
                    DEVREF_Q_MIN_WORDS)
 
 
+# ---------------------------------------------------------------------------
+# 16. pyglossary
+# ---------------------------------------------------------------------------
+# The Python glossary (glossary.html of Debian's python3.11-doc, the package pyfaq was built from, unpacked under
+# /tmp/pyfaq: held out of round 10's final default, README.md says how to fetch it); the build stops with a message
+# when that file is missing.  Each entry of the page's glossary (a <dt> term with its <dd> definition) is one
+# document, the definition's text without its term; the query is the term as written ("abstract base class",
+# "__future__", "f-string"), judged against its own entry.  Entries whose term (case-insensitive) another entry has
+# too are all dropped.  Read with pyfaq's block tags and character map.
+PYGLOSSARY_FILE = "/tmp/pyfaq/usr/share/doc/python3.11/html/glossary.html"
+PYGLOSSARY_SEED = 20070738
+PYGLOSSARY_N_QUERIES = 200
+PYGLOSSARY_DOC_MIN_WORDS = 10   # drops the cross-references ("See global interpreter lock.": 2-6 words), keeps "BDFL"
+PYGLOSSARY_Q_MIN_WORDS = 1      # a term of symbols only (">>>", "...") has no word to search for
+PYGLOSSARY_SLUG_RE = re.compile(r"[^a-z0-9_]+")
+
+
+class GlossaryPage(html.parser.HTMLParser):
+    """The entries of a Sphinx page's glossary (<dl class="glossary">): for each its terms (the <dt>s before its
+    <dd>) and its definition's text.  The permalink marks (headerlink) are left out; a <dl> inside a definition is
+    text of it."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.entries, self.depth, self.part, self.skip = [], 0, None, None  # depth: <dl>s open inside the glossary
+
+    def handle_starttag(self, tag, attrs):
+        if self.skip:
+            return
+        if tag == "a" and "headerlink" in (dict(attrs).get("class") or "").split():
+            self.skip = tag
+        elif tag == "dl" and (self.depth or "glossary" in (dict(attrs).get("class") or "").split()):
+            self.depth += 1
+        elif self.depth == 1 and tag == "dt":
+            if not self.entries or self.entries[-1]["text"]:
+                self.entries.append({"terms": [], "text": []})
+            self.entries[-1]["terms"].append([])
+            self.part = self.entries[-1]["terms"][-1]
+        elif self.depth == 1 and tag == "dd":
+            self.part = self.entries[-1]["text"]
+            self.part.append(" ")
+        elif self.part is not None and tag in PYFAQ_BLOCK_TAGS:
+            self.part.append(" ")
+
+    def handle_endtag(self, tag):
+        if self.skip:
+            self.skip = None if tag == self.skip else self.skip
+        elif self.depth and tag == "dl":
+            self.depth -= 1
+        elif self.depth == 1 and tag in ("dt", "dd"):
+            self.part = None
+        elif self.part is not None and tag in PYFAQ_BLOCK_TAGS:
+            self.part.append(" ")
+
+    def handle_data(self, data):
+        if self.part is not None and not self.skip:
+            self.part.append(data)
+
+
+def glossary_slug(term):
+    """A term's part of its document's id: lower-cased, each run of characters other than letters, digits and _
+    a hyphen ("abstract-base-class", "__future__", "f-string"); a term of symbols only is spelled by its characters'
+    code points in hex (">>>" is "3e-3e-3e")."""
+    slug = PYGLOSSARY_SLUG_RE.sub("-", term.lower()).strip("-")
+    return slug or "-".join(f"{ord(c):x}" for c in term)
+
+
+def build_pyglossary():
+    if not os.path.isfile(PYGLOSSARY_FILE):
+        sys.exit(f"[pyglossary] no {PYGLOSSARY_FILE}: README.md says how to fetch python3.11-doc "
+                 "(or build --only another)")
+    page = GlossaryPage()
+    with open(PYGLOSSARY_FILE, encoding="utf-8") as f:
+        page.feed(f.read())
+    page.close()
+    plain = lambda parts: norm_ws("".join(parts).translate(PYFAQ_UNSMART))  # noqa: E731
+    entries = [([plain(t) for t in e["terms"]], plain(e["text"])) for e in page.entries]
+    if any(len(terms) != 1 for terms, _ in entries):
+        sys.exit(f"[pyglossary] {PYGLOSSARY_FILE}: an entry with other than one term")
+    term_count = collections.Counter(terms[0].lower() for terms, _ in entries)
+    for term in sorted(t for t, c in term_count.items() if c > 1):
+        print(f"[pyglossary] term used {term_count[term]} times, dropped: {term!r}", file=sys.stderr)
+    entries = [(terms[0], text) for terms, text in entries if term_count[terms[0].lower()] == 1]
+    slugs = collections.Counter(glossary_slug(term) for term, _ in entries)
+    if any(c > 1 for c in slugs.values()):
+        sys.exit(f"[pyglossary] two terms with one id: {sorted(s for s, c in slugs.items() if c > 1)}")
+    items = [(f"glossary-{glossary_slug(term)}", term, text, None) for term, text in entries]
+    kept, n_short, n_dup = kept_texts("pyglossary", items, PYGLOSSARY_DOC_MIN_WORDS, "definition")
+    docs, pool, n_few = [], [], 0
+    for doc_id, term, text, _ in kept:
+        docs.append((doc_id, "", text))
+        if len(WORD_RE.findall(term)) < PYGLOSSARY_Q_MIN_WORDS:
+            n_few += 1
+            print(f"[pyglossary] term of no word, no query: {doc_id}: {term!r}", file=sys.stderr)
+        else:
+            pool.append((doc_id, term))
+    queries, qrels = sampled_questions(sorted(pool), PYGLOSSARY_SEED, PYGLOSSARY_N_QUERIES, "pgl")
+    print(f"[pyglossary] {PYGLOSSARY_FILE}: {len(page.entries)} entries, {len(page.entries) - len(entries)} with a "
+          f"term used more than once, {n_short} with a definition under {PYGLOSSARY_DOC_MIN_WORDS} words, {n_dup} "
+          f"duplicate definitions, {len(docs)} documents, {n_few} terms of no word, {len(pool)} candidate queries",
+          file=sys.stderr)
+    write_collection("pyglossary", docs, queries, qrels)
+    print("[pyglossary] " + length_summary(queries, docs, "definition"), file=sys.stderr)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
             "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq, "rfaq": build_rfaq, "policy": build_policy,
-            "devref": build_devref}
+            "devref": build_devref, "pyglossary": build_pyglossary}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
-                                                         "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy and devref "
-                                                         "need the packages README.md says to unpack under /tmp)")
+                                                         "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref "
+                                                         "and pyglossary need the packages README.md says to unpack "
+                                                         "under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
                          "same): for measuring with less noise; needs --out, as the committed collections hold the "
@@ -1937,12 +2046,12 @@ def main():
         ap.error("--all-queries writes other query sets than the committed samples: give it --out DIR")
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
         PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES, \
-        POLICY_N_QUERIES, DEVREF_N_QUERIES
+        POLICY_N_QUERIES, DEVREF_N_QUERIES, PYGLOSSARY_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
             PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = \
-            RFAQ_N_QUERIES = POLICY_N_QUERIES = DEVREF_N_QUERIES = sys.maxsize
+            RFAQ_N_QUERIES = POLICY_N_QUERIES = DEVREF_N_QUERIES = PYGLOSSARY_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
