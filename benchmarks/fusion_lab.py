@@ -68,7 +68,8 @@ def without(lists: dict, *names: str) -> dict:
 @contextmanager
 def earlier_rules(label: str):
     """The adaptive side as an earlier default had it: no AGREED kind ("round1": the semantic page never counts as
-    agreeing), no score fusion (a standing-out BM25 match, or a kNN match far ahead, never counts as one)."""
+    agreeing), no score fusion (a standing-out BM25 match, or a kNN match far ahead, never counts as one), phrase
+    matches first instead of weighted up (PHRASE_LED: :func:`phrase_matches_first`)."""
     share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
     weighted = fusion_module.fuse_adapted
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share

@@ -9,11 +9,11 @@ Then ``semsearch eval --json`` scores every mode with the defaults, and the old 
 rank constant 20, before issue 15) side by side. Prints a table, then one JSON line of figures.
 Collections: dbpedia-entity from ../shared/data; manpages, debian-packages, pydoc, info-index, perldiag,
 info-extra, perlfaq, pyfaq, debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref and pyglossary from
-benchmarks/collections (see its README). pyglossary is the held-out one: built for round 10's final default, with no
-retrieval run on it, to be scored only after that default is committed (pydoc was held out of the first round of
-tuning, info-index of the second, perldiag of the third, info-extra of the fourth, perlfaq of the fifth, pyfaq of the
-fifth's default, debfaq of round 6's first change, efaq of round 6, zshfaq and fetchfaq of round 7, rfaq of round 8,
-policy of round 9, devref of round 10).
+benchmarks/collections (see its README). pyglossary is the last held out: built for round 10's final default, with
+no retrieval run on it before that default was committed, and scored once after (docs/benchmarks.md; pydoc was held
+out of the first round of tuning, info-index of the second, perldiag of the third, info-extra of the fourth, perlfaq
+of the fifth, pyfaq of the fifth's default, debfaq of round 6's first change, efaq of round 6, zshfaq and fetchfaq of
+round 7, rfaq of round 8, policy of round 9, devref of round 10).
 """
 
 from __future__ import annotations

@@ -236,6 +236,8 @@ class Adaptation(NamedTuple):
 
 
 KEYWORD_MATCHES = "keyword_matches"  # the keyword list of EXHAUSTIVE and AGREED: the strict, then the any-term
+# Which keyword list each kind fuses (a question or a standout fuses KEYWORD_ANY whatever the kind: adapt).
+KEYWORD_LIST_OF_KIND = {STRICT: KEYWORD, FALLBACK: KEYWORD_ANY, EXHAUSTIVE: KEYWORD_MATCHES, AGREED: KEYWORD_MATCHES}
 
 
 def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adaptation:
@@ -250,7 +252,7 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adapta
     weights = {name: config.weight(name) for name in plain}
     method = config.method
     reason = query_fusion_reason(lists, kind)
-    keyword_list = {FALLBACK: KEYWORD_ANY, EXHAUSTIVE: KEYWORD_MATCHES, AGREED: KEYWORD_MATCHES}.get(kind, KEYWORD)
+    keyword_list = KEYWORD_LIST_OF_KIND[kind]
     if reason in (QUESTION, STANDOUT):  # QUESTION, STANDOUT above: fuse z-scores of the any-term list
         method, keyword, keyword_list = "zscore", list(lists[KEYWORD_ANY]), KEYWORD_ANY
         weights[KEYWORD] = config.weight(KEYWORD) * (QUESTION_WEIGHT_FACTOR if reason == QUESTION

@@ -27,39 +27,23 @@ def _ingested(services, collection: str, workdir):
     return name
 
 
-@pytest.fixture(scope="module")
-def manpages(services, tmp_path_factory):
-    name = _ingested(services, "manpages", tmp_path_factory.mktemp("manpages"))
-    yield name
-    services.indices.delete(index=name, ignore_unavailable=True)
+def _collection_index(collection: str):
+    """A module fixture: ``collection`` ingested into a fresh index on the real node, its name; deleted after."""
+
+    @pytest.fixture(scope="module")
+    def index(services, tmp_path_factory):
+        name = _ingested(services, collection, tmp_path_factory.mktemp(collection))
+        yield name
+        services.indices.delete(index=name, ignore_unavailable=True)
+
+    return index
 
 
-@pytest.fixture(scope="module")
-def debian_packages(services, tmp_path_factory):
-    name = _ingested(services, "debian-packages", tmp_path_factory.mktemp("debian"))
-    yield name
-    services.indices.delete(index=name, ignore_unavailable=True)
-
-
-@pytest.fixture(scope="module")
-def info_index(services, tmp_path_factory):
-    name = _ingested(services, "info-index", tmp_path_factory.mktemp("info"))
-    yield name
-    services.indices.delete(index=name, ignore_unavailable=True)
-
-
-@pytest.fixture(scope="module")
-def pyfaq(services, tmp_path_factory):
-    name = _ingested(services, "pyfaq", tmp_path_factory.mktemp("pyfaq"))
-    yield name
-    services.indices.delete(index=name, ignore_unavailable=True)
-
-
-@pytest.fixture(scope="module")
-def policy(services, tmp_path_factory):
-    name = _ingested(services, "policy", tmp_path_factory.mktemp("policy"))
-    yield name
-    services.indices.delete(index=name, ignore_unavailable=True)
+manpages = _collection_index("manpages")
+debian_packages = _collection_index("debian-packages")
+info_index = _collection_index("info-index")
+pyfaq = _collection_index("pyfaq")
+policy = _collection_index("policy")
 
 
 _evaluations: dict[tuple[str, str], dict] = {}
