@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Eighteen collections are written under the directory of this script:
+Nineteen collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -43,6 +43,9 @@ Eighteen collections are written under the directory of this script:
   pgglossary       the PostgreSQL 15 glossary (glossary.html of Debian's
                    postgresql-doc-15, unpacked under /tmp/pgdoc, README.md):
                    as pyglossary.
+  debref           the Debian Reference (the HTML of Debian's
+                   debian-reference-en, unpacked under /tmp/debref,
+                   README.md): as devref.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -80,7 +83,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
-               "gitglossary", "pgglossary")
+               "gitglossary", "pgglossary", "debref")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1816,31 +1819,37 @@ class PolicyPage(PyfaqPage):
         super().handle_endtag("p" if tag in ("figure", "figcaption") else tag)
 
 
-def policy_sections(name, path):
-    """(number, heading, text, depth) for every section of the page, in order: its number and heading from its
-    heading (Sphinx's section number stripped), its own text (not its subsections'); depth 0 is the chapter."""
-    page = PolicyPage()
+def policy_sections(name, path, page_class=PolicyPage, number_re=POLICY_NUMBER_RE):
+    """(number, heading, text, depth) for every section of the page (read with page_class), in order: its number and
+    heading from its heading (the section number, number_re, stripped), its own text (not its subsections'); depth 0
+    is the chapter."""
+    page = page_class()
     with open(path, encoding="utf-8") as f:
         page.feed(f.read())
     page.close()
     plain = lambda parts: norm_ws("".join(parts).translate(PYFAQ_UNSMART))  # noqa: E731
     out = []
     for s in page.sections:
-        m = POLICY_NUMBER_RE.match(plain(s["title"]))
+        m = number_re.match(plain(s["title"]))
         if not m:
             sys.exit(f"[{name}] {path}: a section without a number: {plain(s['title'])!r}")
         out.append((m.group("number"), plain(s["title"])[m.end():], plain(s["text"]), s["depth"]))
     return out
 
 
-def manual_chapters(name, kinds):
-    """[(kind, chapter number, chapter name, sections)] for a Sphinx manual's chapters from kinds, [(kind, pages)]:
-    the chapters (kind "") and the appendices (kind "ap"), one a page, each kind in number order; sections as
-    policy_sections gives them."""
+def chapter_order(number):
+    """A chapter's place: numbers in order, then letters (DocBook's appendices, A, B, ...)."""
+    return (0, int(number), "") if number.isdigit() else (1, 0, number)
+
+
+def manual_chapters(name, kinds, page_class=PolicyPage, number_re=POLICY_NUMBER_RE):
+    """[(kind, chapter number, chapter name, sections)] for a manual's chapters from kinds, [(kind, pages)]: the
+    chapters (kind "") and the appendices (kind "ap"), one a page, each kind in number order (numbers before letters,
+    as DocBook numbers its appendices); sections as policy_sections gives them."""
     chapters = []
     for kind, paths in kinds:
-        pages = [policy_sections(name, p) for p in paths]
-        for sections in sorted(pages, key=lambda secs: int(secs[0][0])):
+        pages = [policy_sections(name, p, page_class, number_re) for p in paths]
+        for sections in sorted(pages, key=lambda secs: chapter_order(secs[0][0])):
             number, chapter, _, depth = sections[0]
             if depth != 0 or any(d == 0 for _, _, _, d in sections[1:]):
                 sys.exit(f"[{name}] chapter {kind}{number}: not one chapter per page")
@@ -2135,20 +2144,85 @@ def build_pgglossary():
                    PGGLOSSARY_N_QUERIES, PGGLOSSARY_DOC_MIN_WORDS, PGGLOSSARY_Q_MIN_WORDS)
 
 
+# ---------------------------------------------------------------------------
+# 19. debref
+# ---------------------------------------------------------------------------
+# The Debian Reference (the DocBook XSL HTML pages ch*.en.html and apa.en.html of Debian's debian-reference-en, one a
+# chapter, not installed here: held out of round 11's change, README.md says how to fetch it); the build stops with a
+# message when that folder is missing.  Built as devref, with its code (manual_chapters, build_sections) and a parser
+# for DocBook's HTML: every numbered section of a chapter or of the appendix is a document, its own text without its
+# heading, titled with its chapter's name; the query is a section's heading.  DocBook numbers the appendix with a
+# letter (A, A.1, ...), which stays in the ids; its chapter headings say "Chapter 1." and "Appendix A.".  Not read:
+# index.en.html (the title page, abstract and table of contents) and pr01.en.html (the Preface, whose heading has no
+# number and whose sections are numbered apart, 1-4, as the chapters are).
+DEBREF_DIR = "/tmp/debref/usr/share/debian-reference"
+DEBREF_SEED = 20070741
+DEBREF_N_QUERIES = 120
+DEBREF_DOC_MIN_WORDS = 30
+DEBREF_Q_MIN_WORDS = 2
+# "Chapter 1. " and "1.2.3. ", "Appendix A. " and "A.1. " before a heading
+DEBREF_NUMBER_RE = re.compile(r"^(?:Chapter |Appendix )?(?P<number>(?:\d+|[A-Z])(?:\.\d+)*)\.\s+")
+
+
+class DocbookPage(PyfaqPage):
+    """PyfaqPage for DocBook XSL's (XHTML) pages: a <div class="chapter">, "appendix" or "section" is a section, closed
+    by its </div>; the table of contents (<div class="toc">), the footnotes (<div class="footnotes">) and the marks
+    that cite them (<a class="footnote">) are left out."""
+
+    def __init__(self):
+        super().__init__()
+        self.divs = []  # for each open <div>: "section", "skip" (one left out) or None (a block)
+
+    def handle_starttag(self, tag, attrs):
+        cls = set((dict(attrs).get("class") or "").split())
+        if tag == "div":
+            kind = None if self.skip else "section" if cls & {"chapter", "appendix", "section"} else \
+                "skip" if cls & {"toc", "footnotes"} else None
+            self.divs.append(kind)
+            if kind == "skip":
+                self.skip = "div"
+            else:
+                super().handle_starttag("section" if kind else tag, attrs)
+        elif not self.skip and tag == "a" and "footnote" in cls:
+            self.skip = "a"
+        else:
+            super().handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if tag != "div" or not self.divs:
+            super().handle_endtag(tag)
+            return
+        kind = self.divs.pop()
+        if kind == "skip":
+            self.skip = None
+        elif not self.skip:
+            super().handle_endtag("section" if kind else tag)
+
+
+def build_debref():
+    if not os.path.isdir(DEBREF_DIR):
+        sys.exit(f"[debref] no {DEBREF_DIR}: README.md says how to fetch debian-reference-en "
+                 "(or build --only another)")
+    pages = sorted(glob.glob(os.path.join(DEBREF_DIR, "ch*.en.html"))) + [os.path.join(DEBREF_DIR, "apa.en.html")]
+    chapters = manual_chapters("debref", [("", pages)], DocbookPage, DEBREF_NUMBER_RE)
+    build_sections("debref", "dbr", DEBREF_DIR, chapters, DEBREF_SEED, DEBREF_N_QUERIES, DEBREF_DOC_MIN_WORDS,
+                   DEBREF_Q_MIN_WORDS)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
             "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq, "rfaq": build_rfaq, "policy": build_policy,
             "devref": build_devref, "pyglossary": build_pyglossary, "gitglossary": build_gitglossary,
-            "pgglossary": build_pgglossary}
+            "pgglossary": build_pgglossary, "debref": build_debref}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
                                                          "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, "
-                                                         "pyglossary and pgglossary need the packages README.md says "
-                                                         "to unpack under /tmp)")
+                                                         "pyglossary, pgglossary and debref need the packages "
+                                                         "README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
                          "same): for measuring with less noise; needs --out, as the committed collections hold the "
@@ -2160,13 +2234,13 @@ def main():
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
         PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES, \
         POLICY_N_QUERIES, DEVREF_N_QUERIES, PYGLOSSARY_N_QUERIES, GITGLOSSARY_N_QUERIES, \
-        PGGLOSSARY_N_QUERIES
+        PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
             PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = \
             RFAQ_N_QUERIES = POLICY_N_QUERIES = DEVREF_N_QUERIES = PYGLOSSARY_N_QUERIES = GITGLOSSARY_N_QUERIES = \
-            PGGLOSSARY_N_QUERIES = sys.maxsize
+            PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
