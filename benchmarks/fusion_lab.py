@@ -43,17 +43,19 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # queries of more than four terms stopped asking for phrase matches (round 6); "round6", before questions were fused
 # with the dense side far the heavier (round 7); "round7", before a question needed no question mark (round 8: its
 # opening words tell an English one); "round9", before phrase matches were weighted up instead of put first (round
-# 10). Those before round 7 do not tell a question from another query. Rounds 4 to 9 put phrase matches first
+# 10); "round10", before rare keyword matches in an index of under 500 documents led only where kNN missed them all
+# (round 11; every earlier label has them lead in any index too). Those before round 7 do not tell a question from
+# another query. Rounds 4 to 9 put phrase matches first
 # (PHRASE_LED); before round 9 a question of two to four terms had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
-            **{label: DEFAULT_FUSION for label in ("round3", "round4", "round5", "round6", "round7", "round9")}}
+            **{label: DEFAULT_FUSION for label in ("round3", "round4", "round5", "round6", "round7", "round9", "round10")}}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
 AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for, no query a question (the others: as dumped)
-AS_PLANNED_TODAY = {"round9"}  # fused from the lists today's plan asks for, questions as today
+AS_PLANNED_TODAY = {"round9", "round10"}  # fused from the lists today's plan asks for, questions as today
 PHRASE_LED = {"round4", "round5", "round6", "round7", "round9"}  # phrase matches first, in their order
 QUESTION_TESTS = {"round7": ends_with_question_mark}  # as planned, questions told as then (today: is_question)
 
@@ -69,8 +71,11 @@ def without(lists: dict, *names: str) -> dict:
 def earlier_rules(label: str):
     """The adaptive side as an earlier default had it: no AGREED kind ("round1": the semantic page never counts as
     agreeing), no score fusion (a standing-out BM25 match, or a kNN match far ahead, never counts as one), phrase
-    matches first instead of weighted up (PHRASE_LED: :func:`phrase_matches_first`)."""
+    matches first instead of weighted up (PHRASE_LED: :func:`phrase_matches_first`), and for every earlier label,
+    rare keyword matches leading in an index of any size (before round 11)."""
     share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
+    smallest = fusion_module.RARE_MIN_DOCUMENTS
+    fusion_module.RARE_MIN_DOCUMENTS = 0
     weighted = fusion_module.fuse_adapted
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
     fusion_module.STANDOUT_Z = math.inf if label in NEVER_BY_SCORE else standout
@@ -81,6 +86,7 @@ def earlier_rules(label: str):
     finally:
         fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z = share, standout, gap
         fusion_module.fuse_adapted = weighted
+        fusion_module.RARE_MIN_DOCUMENTS = smallest
 
 
 def phrase_matches_first(chosen: dict, fusion: FusionConfig) -> list[Fused]:

@@ -8,7 +8,7 @@ adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from t
    (:func:`score_fusion_reason`, asked in this order: QUESTION, STANDOUT, DENSE_LEAD; otherwise RRF);
 3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`).
 
-Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–10)
+Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–11)
 has the measurements behind every constant.
 """
 
@@ -78,6 +78,9 @@ class FusionConfig:
 #   a dense model, which splits unknown words into pieces, is weakest. The keyword matches then lead, those
 #   holding most of the terms first, and the semantic list fills the rest of the page. (The fraction keeps a
 #   small index, where any query matches fewer documents than the window, from being keyword-led throughout.)
+#   Under RARE_MIN_DOCUMENTS documents the fraction is a handful of documents, which a manual's heading or a
+#   glossary's term meets as well as an identifier does: there rarity alone is no evidence that the dense model
+#   lacks the terms, and the keyword matches lead only when kNN's first page holds none of them (round 11).
 # - AGREED: as EXHAUSTIVE, but the semantic list's top page lies (almost) wholly among those keyword matches. The
 #   dense model is then not lost on the rare terms: both retrievers rank the same few documents, so the two
 #   orders are fused at the any-term weight instead of the keyword order being imposed (entity names such as
@@ -87,6 +90,8 @@ STRICT, FALLBACK, EXHAUSTIVE, AGREED = "strict", "fallback", "exhaustive", "agre
 # EXHAUSTIVE's factor makes the last keyword rank of a window outscore the first semantic rank in RRF.
 KEYWORD_WEIGHT_FACTORS = {STRICT: 1.0, FALLBACK: 2.4, EXHAUSTIVE: 1000.0, AGREED: 2.4}
 RARE_MATCH_FRACTION = 0.05
+RARE_MIN_DOCUMENTS = 500  # 5% of it is 25 documents, a quarter of the default window
+DENSE_MISS_PAGE = 10  # in a smaller index, rare keyword matches lead only when none is in kNN's first 10
 AGREEMENT_PAGE, AGREEMENT_SHARE = 10, 0.9  # AGREED: at least 9 of the semantic list's top 10 are keyword matches
 KEYWORD, KEYWORD_ANY, SEMANTIC = "keyword", "keyword_any", "semantic"  # the strict and any-term keyword lists, kNN
 KEYWORD_PHRASE = "keyword_phrase"  # documents holding the query's words in its order (a phrase match)
@@ -99,10 +104,11 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
                      documents: int | None, semantic: Sequence[Ranked] = ()) -> tuple[str, list[Ranked]]:
     """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE,
     AGREED). ``documents``: how many documents the query searched (None: unknown, and nothing counts as rare);
-    ``semantic``: the kNN list, whose top page tells EXHAUSTIVE from AGREED."""
+    ``semantic``: the kNN list, whose top page tells EXHAUSTIVE from AGREED (and, in an index of fewer than
+    RARE_MIN_DOCUMENTS documents, whether the matches count as rare at all)."""
     if not any_term:  # no document holds any term: nothing to adapt
         return STRICT, list(strict)
-    if len(any_term) < window and documents is not None and len(any_term) <= RARE_MATCH_FRACTION * documents:
+    if _rare(any_term, window, documents, semantic):
         seen = {hit.id for hit in strict}
         matches = list(strict) + [hit for hit in any_term if hit.id not in seen]
         return (AGREED if _dense_agrees(semantic, matches) else EXHAUSTIVE), matches
@@ -214,6 +220,16 @@ def phrase_order(phrase: Sequence[Ranked], any_term: Sequence[Ranked]) -> list[R
 def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ranked]]:
     """:func:`keyword_evidence` for one query's candidate lists (which hold KEYWORD and KEYWORD_ANY)."""
     return keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS), lists.get(SEMANTIC, ()))
+
+
+def _rare(any_term: Sequence[Ranked], window: int, documents: int | None, semantic: Sequence[Ranked]) -> bool:
+    """Whether a query's any-term matches are all seen and rare enough to stand for BM25 as EXHAUSTIVE or AGREED."""
+    if documents is None or len(any_term) >= window or len(any_term) > RARE_MATCH_FRACTION * documents:
+        return False
+    if documents >= RARE_MIN_DOCUMENTS:
+        return True
+    matched = {hit.id for hit in any_term}
+    return not any(hit.id in matched for hit in semantic[:DENSE_MISS_PAGE])
 
 
 def _dense_agrees(semantic: Sequence[Ranked], matches: Sequence[Ranked]) -> bool:

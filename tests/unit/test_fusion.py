@@ -12,6 +12,7 @@ from semsearch.query.fusion import (
     PHRASE_WEIGHT_FACTOR,
     QUESTION,
     QUESTION_WEIGHT_FACTOR,
+    RARE_MIN_DOCUMENTS,
     STANDOUT,
     STANDOUT_WEIGHT_FACTOR,
     STRICT,
@@ -103,7 +104,8 @@ def test_keyword_evidence_kinds():
     # Nothing holds most of the terms: the any-term list stands in.
     assert keyword_evidence([], many, window=5, documents=1000) == (FALLBACK, many)
     # Fewer any-term matches than the window, and at most 5% of the documents: the terms are rare; those
-    # holding most of the terms lead, and the other matches follow in their order.
+    # holding most of the terms lead, and the other matches follow in their order. (No kNN list here: in an index
+    # this small, the matches lead only because kNN's first page holds none of them.)
     assert keyword_evidence(many[2:3], many[:3], window=5, documents=60) == (EXHAUSTIVE, [many[2], many[0], many[1]])
     assert keyword_evidence([], many[:3], window=5, documents=60) == (EXHAUSTIVE, many[:3])
     # No document holds any term: nothing to adapt.
@@ -137,6 +139,30 @@ def test_agreed_rare_terms_are_fused_as_equals_not_keyword_led():
     assert fused[0] == "m9"
     strayed = {**lists, "semantic": ranked("m9", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9")}
     assert [f.id for f in fuse_hybrid(strayed, config, window=100)][:10] == [h.id for h in keyword]
+
+
+def test_in_an_index_of_under_500_documents_rare_matches_lead_only_where_knn_missed_them():
+    # 3 of 400 documents match (under 5%, fewer than the window): in an index this small that is a glossary term or
+    # a heading as much as an identifier, so only kNN's miss shows the dense model lacks the terms.
+    matches = ranked("k1", "k2", "k3")
+    sees_one = ranked("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "k2", "s10")  # k2 is 10th
+    misses = ranked("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "k2")  # k2 is 11th
+    assert keyword_evidence(matches[:1], matches, window=100, documents=400, semantic=sees_one) == (STRICT, matches[:1])
+    assert keyword_evidence([], matches, window=100, documents=400, semantic=sees_one) == (FALLBACK, matches)
+    assert keyword_evidence([], matches, window=100, documents=400, semantic=misses) == (EXHAUSTIVE, matches)
+    # From RARE_MIN_DOCUMENTS (500) on, rarity alone makes them lead, whatever kNN's page holds.
+    assert RARE_MIN_DOCUMENTS == 500
+    assert keyword_evidence([], matches, window=100, documents=500, semantic=sees_one) == (EXHAUSTIVE, matches)
+    assert keyword_evidence([], matches, window=100, documents=499, semantic=sees_one) == (FALLBACK, matches)
+    # In adapt: the small index's query keeps the fallback's weight; the large one's matches lead.
+    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
+    small = {"keyword": [], "keyword_any": matches, "semantic": sees_one, "documents": 400}
+    assert adapt(small, config, window=100).kind == FALLBACK
+    fused = [f.id for f in fuse_hybrid(small, config, window=100)]
+    assert fused.index("s1") < min(fused.index("k1"), fused.index("k3"))  # kNN's first passes matches it lacks
+    large = {**small, "documents": 5000}
+    assert adapt(large, config, window=100).kind == EXHAUSTIVE
+    assert [f.id for f in fuse_hybrid(large, config, window=100)][:3] == ["k1", "k2", "k3"]
 
 
 def test_matching_few_documents_of_a_small_index_is_not_rare():
