@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Nineteen collections are written under the directory of this script:
+Twenty collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -46,6 +46,8 @@ Nineteen collections are written under the directory of this script:
   debref           the Debian Reference (the HTML of Debian's
                    debian-reference-en, unpacked under /tmp/debref,
                    README.md): as devref.
+  perlglossary     Perl's glossary (perlglossary.pod of Debian's perl-doc,
+                   unpacked under /tmp/perlfaq, README.md): as pyglossary.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -83,7 +85,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
-               "gitglossary", "pgglossary", "debref")
+               "gitglossary", "pgglossary", "debref", "perlglossary")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1142,15 +1144,25 @@ def pod_code_text(code, body):
     return "" if code in "ZX" else body
 
 
-def pod_plain(text):
-    """POD formatting codes (C<...>, C<< $x->{y} >>, L<text|target>, I<...>, E<gt>, ...) to plain text."""
+POD_ESCAPE_RE = re.compile(r"E<(\w+)>")  # E<gt>, E<lt>, ...: no code inside, read before the codes around them
+POD_ESCAPE_MARK_RE = re.compile(r"\x00(\w+)\x01")
+POD_URL_LINK_RE = re.compile(r"L<(\w+://[^\s<>|]+)>")  # L<http://www.pm.org>
+
+
+def pod_plain(text, exact=False):
+    """POD formatting codes (C<...>, C<< $x->{y} >>, L<text|target>, I<...>, E<gt>, ...) to plain text.  With exact
+    (perlglossary; perldiag and perlfaq were built without it) a link to a URL is its URL as written, and the escapes
+    (E<...>) are marked first and spelled last, so the < or > they stand for closes no code (C<while(E<lt>E<gt>)>,
+    X<E<gt>E<gt> (right shift) ...>)."""
+    if exact:
+        text = POD_URL_LINK_RE.sub(r"\1", POD_ESCAPE_RE.sub(lambda m: f"\x00{m.group(1)}\x01", text))
     for brackets in range(5, 1, -1):  # C<< ... >>: the body may hold a lone > (->), so these go first
         pattern = re.compile(rf"([A-Z]){'<' * brackets}\s+(.*?)\s+{'>' * brackets}", re.S)
         text = pattern.sub(lambda m: pod_code_text(m.group(1), m.group(2)), text)
     while True:  # single-bracket codes, innermost first, so C<S<use re 'strict'>> unwraps whole
         plain = POD_CODE_RE.sub(lambda m: pod_code_text(m.group(1), m.group(2)), text)
         if plain == text:
-            return text
+            return POD_ESCAPE_MARK_RE.sub(lambda m: pod_code_text("E", m.group(1)), text)
         text = plain
 
 
@@ -1162,9 +1174,10 @@ def pod_paragraphs(path):
     return [p.split("\n") for p in re.split(r"\n[ \t]*\n", text) if p.strip()]
 
 
-def perldiag_entries(path):
+def perldiag_entries(path, verbatim=False):
     """(messages, explanation) for every top-level =item of the DESCRIPTION's list; consecutive =items
-    without text between them share one explanation, as in perldiag itself."""
+    without text between them share one explanation, as in perldiag itself.  Verbatim (indented) paragraphs are
+    left out, or kept as they are with verbatim (perlglossary)."""
     entries, messages, body, depth, in_desc = [], [], [], 0, False
 
     def flush():
@@ -1190,7 +1203,7 @@ def perldiag_entries(path):
             if body:
                 flush()
             messages.append(norm_ws(" ".join(lines)[len("=item "):]))
-        elif depth >= 1 and messages and not first.startswith(("=", " ", "\t")):
+        elif depth >= 1 and messages and not first.startswith(("=",) if verbatim else ("=", " ", "\t")):
             body.extend(lines)  # prose only: nested list commands and verbatim (indented) examples are left out
     flush()
     return entries
@@ -2209,20 +2222,57 @@ def build_debref():
                    DEBREF_Q_MIN_WORDS)
 
 
+# ---------------------------------------------------------------------------
+# 20. perlglossary
+# ---------------------------------------------------------------------------
+# Perl's glossary (perlglossary.pod of Debian's perl-doc, the package perlfaq was built from, unpacked under
+# /tmp/perlfaq: held out of round 12's change, README.md says how to fetch it); the build stops with a message when that
+# file is missing.  Built as pyglossary: each =item of the DESCRIPTION's lists (one a letter, =head2 A ... Z) is a term,
+# the paragraphs up to the next =item (verbatim examples too) its definition, read by perldiag's parser; POD codes are
+# turned into plain text (the index entries X<...> dropped, links to a URL kept, the escapes E<...> spelled last),
+# whitespace collapsed and the pod's typographic quotes and dashes mapped to ASCII by pyfaq's table, save the en dash,
+# U+2013, which this pod writes for a hyphen-minus (the switches -a and -T, the operator --): a hyphen-minus here.
+PERLGLOSSARY_FILE = os.path.join(PERLFAQ_DIR, "perlglossary.pod")
+PERLGLOSSARY_SEED = 20070742
+PERLGLOSSARY_N_QUERIES = 200
+PERLGLOSSARY_DOC_MIN_WORDS = 10   # drops the cross-references ("See dynamic scoping.", "Same as scalar value.")
+PERLGLOSSARY_Q_MIN_WORDS = 1
+PERLGLOSSARY_UNSMART = {**PYFAQ_UNSMART, ord("\u2013"): "-"}
+
+
+def pod_glossary_entries(name, path):
+    """(term, definition) for every =item of the DESCRIPTION of the pod at path (perldiag_entries, verbatim kept), POD
+    codes turned into plain text (pod_plain, exact), PERLGLOSSARY_UNSMART's character map, whitespace collapsed; the
+    build stops when an entry has other than one term."""
+    plain = lambda text: norm_ws(pod_plain(text, exact=True)).translate(PERLGLOSSARY_UNSMART)  # noqa: E731
+    entries = perldiag_entries(path, verbatim=True)
+    if any(len(terms) != 1 for terms, _ in entries):
+        sys.exit(f"[{name}] {path}: an entry with other than one term")
+    return [(plain(terms[0]), plain(body)) for terms, body in entries]
+
+
+def build_perlglossary():
+    if not os.path.isfile(PERLGLOSSARY_FILE):
+        sys.exit(f"[perlglossary] no {PERLGLOSSARY_FILE}: README.md says how to fetch perl-doc (or build --only another)")
+    build_glossary("perlglossary", "perlglossary", "plg", PERLGLOSSARY_FILE,
+                   pod_glossary_entries("perlglossary", PERLGLOSSARY_FILE), PERLGLOSSARY_SEED,
+                   PERLGLOSSARY_N_QUERIES, PERLGLOSSARY_DOC_MIN_WORDS, PERLGLOSSARY_Q_MIN_WORDS)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
             "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq, "rfaq": build_rfaq, "policy": build_policy,
             "devref": build_devref, "pyglossary": build_pyglossary, "gitglossary": build_gitglossary,
-            "pgglossary": build_pgglossary, "debref": build_debref}
+            "pgglossary": build_pgglossary, "debref": build_debref, "perlglossary": build_perlglossary}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
                                                          "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, "
-                                                         "pyglossary, pgglossary and debref need the packages "
-                                                         "README.md says to unpack under /tmp)")
+                                                         "pyglossary, pgglossary, debref and perlglossary need the "
+                                                         "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
                          "same): for measuring with less noise; needs --out, as the committed collections hold the "
@@ -2234,13 +2284,13 @@ def main():
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
         PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES, \
         POLICY_N_QUERIES, DEVREF_N_QUERIES, PYGLOSSARY_N_QUERIES, GITGLOSSARY_N_QUERIES, \
-        PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES
+        PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
             PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = \
             RFAQ_N_QUERIES = POLICY_N_QUERIES = DEVREF_N_QUERIES = PYGLOSSARY_N_QUERIES = GITGLOSSARY_N_QUERIES = \
-            PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = sys.maxsize
+            PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = PERLGLOSSARY_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
