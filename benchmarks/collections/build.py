@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Twenty collections are written under the directory of this script:
+Twenty-one collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -48,6 +48,9 @@ Twenty collections are written under the directory of this script:
                    README.md): as devref.
   perlglossary     Perl's glossary (perlglossary.pod of Debian's perl-doc,
                    unpacked under /tmp/perlfaq, README.md): as pyglossary.
+  emacsglossary    the Glossary node of the GNU Emacs manual (the Info manual
+                   emacs of Debian's emacs-common-non-dfsg, unpacked under
+                   /tmp/emacsglossary, README.md): as pyglossary.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -85,7 +88,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
-               "gitglossary", "pgglossary", "debref", "perlglossary")
+               "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -2097,16 +2100,29 @@ def man_glossary_entries(name, path):
             lines.append((len(line) - len(line.lstrip(" ")), line.strip()))
     if not lines:
         sys.exit(f"[{name}] {path}: no DESCRIPTION")
+    entries = indented_glossary_entries(name, path, lines)
+    if any(len(terms) != 1 for terms, _ in entries):
+        sys.exit(f"[{name}] {path}: an entry with other than one term")
+    return [(terms[0], text) for terms, text in entries]
+
+
+def indented_glossary_entries(name, path, lines):
+    """([terms], definition) for every entry of a glossary laid out by indent, lines its non-blank lines as (indent,
+    text): a line at the least indent is a term (several in a row are one entry's terms, as Texinfo's @itemx writes
+    them), the deeper lines up to the next term its definition, list marks (U+2022) dropped, whitespace collapsed."""
     term_indent = min(indent for indent, _ in lines)
     entries = []
     for indent, text in lines:
         if indent == term_indent:
-            entries.append((norm_ws(text), []))
+            if entries and not entries[-1][1]:
+                entries[-1][0].append(norm_ws(text))
+            else:
+                entries.append(([norm_ws(text)], []))
         elif entries:
             entries[-1][1].append(text.replace("\u2022", " "))
         else:
             sys.exit(f"[{name}] {path}: text before the first term")
-    return [(term, norm_ws(" ".join(body))) for term, body in entries]
+    return [(terms, norm_ws(" ".join(body))) for terms, body in entries]
 
 
 def build_gitglossary():
@@ -2251,12 +2267,59 @@ def pod_glossary_entries(name, path):
     return [(plain(terms[0]), plain(body)) for terms, body in entries]
 
 
+def fetched_file(name, path, package):
+    """path, a file of a package README.md says how to fetch; the build stops with a message when it is missing."""
+    if not os.path.isfile(path):
+        sys.exit(f"[{name}] no {path}: README.md says how to fetch {package} (or build --only another)")
+    return path
+
+
 def build_perlglossary():
-    if not os.path.isfile(PERLGLOSSARY_FILE):
-        sys.exit(f"[perlglossary] no {PERLGLOSSARY_FILE}: README.md says how to fetch perl-doc (or build --only another)")
-    build_glossary("perlglossary", "perlglossary", "plg", PERLGLOSSARY_FILE,
-                   pod_glossary_entries("perlglossary", PERLGLOSSARY_FILE), PERLGLOSSARY_SEED,
-                   PERLGLOSSARY_N_QUERIES, PERLGLOSSARY_DOC_MIN_WORDS, PERLGLOSSARY_Q_MIN_WORDS)
+    path = fetched_file("perlglossary", PERLGLOSSARY_FILE, "perl-doc")
+    build_glossary("perlglossary", "perlglossary", "plg", path, pod_glossary_entries("perlglossary", path),
+                   PERLGLOSSARY_SEED, PERLGLOSSARY_N_QUERIES, PERLGLOSSARY_DOC_MIN_WORDS, PERLGLOSSARY_Q_MIN_WORDS)
+
+
+# ---------------------------------------------------------------------------
+# 21. emacsglossary
+# ---------------------------------------------------------------------------
+# The Glossary node of the GNU Emacs manual (emacs.info.gz of Debian's non-free emacs-common-non-dfsg, not installed
+# here: held out of round 12's change, README.md says how to fetch it); the build stops with a message when that file
+# is missing.  Built as pyglossary, from the node as info-index's Info parser reads it (info_read_nodes), its title
+# (above its underline) left out: makeinfo writes the glossary (a Texinfo @table) with each term at the left margin and
+# its definition indented below it, so gitglossary's grouping by indent serves (indented_glossary_entries); the one
+# entry of two terms (@item cf. @itemx c.f.) keeps its first.  The query is the term as written ("Auto Fill Mode",
+# "<Alt>", "'C-'"); makeinfo's typographic quotes and dashes are mapped back by pyfaq's table, as for efaq.
+EMACSGLOSSARY_FILE = "/tmp/emacsglossary/usr/share/info/emacs/emacs.info.gz"
+EMACSGLOSSARY_SEED = 20070743
+EMACSGLOSSARY_N_QUERIES = 200
+EMACSGLOSSARY_DOC_MIN_WORDS = 10   # drops the cross-references ("*Note Glossary---Numeric Argument::.")
+EMACSGLOSSARY_Q_MIN_WORDS = 1
+
+
+def info_glossary_entries(name, path, node="Glossary"):
+    """(term, definition) for every entry of the glossary node of the Info manual at path: its lines after its title
+    and underline, pyfaq's character map, grouped by indented_glossary_entries; an entry of several terms keeps its
+    first (said on stderr)."""
+    found = [lines for node_name, lines in info_read_nodes([path]) if node_name == node]
+    if len(found) != 1:
+        sys.exit(f"[{name}] {path}: {len(found)} nodes named {node!r}")
+    lines = found[0]
+    k = next((i for i, l in enumerate(lines) if l.strip()), len(lines))
+    if k + 1 >= len(lines) or not INFO_UNDERLINE_RE.match(lines[k + 1]):
+        sys.exit(f"[{name}] {path}: node {node!r} has no underlined title")
+    body = [(len(l) - len(l.lstrip(" ")), l.strip().translate(PYFAQ_UNSMART)) for l in lines[k + 2:] if l.strip()]
+    entries = indented_glossary_entries(name, path, body)
+    for terms, _ in entries:
+        if len(terms) > 1:
+            print(f"[{name}] an entry of {len(terms)} terms, the first kept: {terms!r}", file=sys.stderr)
+    return [(terms[0], text) for terms, text in entries]
+
+
+def build_emacsglossary():
+    path = fetched_file("emacsglossary", EMACSGLOSSARY_FILE, "emacs-common-non-dfsg")
+    build_glossary("emacsglossary", "emacsglossary", "egl", path, info_glossary_entries("emacsglossary", path),
+                   EMACSGLOSSARY_SEED, EMACSGLOSSARY_N_QUERIES, EMACSGLOSSARY_DOC_MIN_WORDS, EMACSGLOSSARY_Q_MIN_WORDS)
 
 
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
@@ -2264,15 +2327,17 @@ BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc"
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
             "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq, "rfaq": build_rfaq, "policy": build_policy,
             "devref": build_devref, "pyglossary": build_pyglossary, "gitglossary": build_gitglossary,
-            "pgglossary": build_pgglossary, "debref": build_debref, "perlglossary": build_perlglossary}
+            "pgglossary": build_pgglossary, "debref": build_debref, "perlglossary": build_perlglossary,
+            "emacsglossary": build_emacsglossary}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
                                                          "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, "
-                                                         "pyglossary, pgglossary, debref and perlglossary need the "
-                                                         "packages README.md says to unpack under /tmp)")
+                                                         "pyglossary, pgglossary, debref, perlglossary and "
+                                                         "emacsglossary need the packages README.md says to "
+                                                         "unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
                          "same): for measuring with less noise; needs --out, as the committed collections hold the "
@@ -2284,13 +2349,13 @@ def main():
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
         PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES, \
         POLICY_N_QUERIES, DEVREF_N_QUERIES, PYGLOSSARY_N_QUERIES, GITGLOSSARY_N_QUERIES, \
-        PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES
+        PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES, EMACSGLOSSARY_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
             PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = \
             RFAQ_N_QUERIES = POLICY_N_QUERIES = DEVREF_N_QUERIES = PYGLOSSARY_N_QUERIES = GITGLOSSARY_N_QUERIES = \
-            PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = PERLGLOSSARY_N_QUERIES = sys.maxsize
+            PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = PERLGLOSSARY_N_QUERIES = EMACSGLOSSARY_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
