@@ -20,7 +20,7 @@ import uuid
 import pytest
 
 from semsearch import AsyncSearcher, ConfigurationError, FusionConfig, Searcher
-from semsearch.query.fusion import PHRASE_WEIGHT_FACTOR, fuse_hybrid
+from semsearch.query.fusion import DENSE_LEAD, PHRASE_WEIGHT_FACTOR, fuse_hybrid
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
 from .conftest import run_cli
@@ -374,7 +374,16 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
     positions = {name: {h.id: (rank, h.score) for rank, h in enumerate(found, start=1)}
                  for name, found in (("keyword", keyword), ("semantic", semantic))}
     assert len(hits) == 15
+    # The default fuses "telescope" by rank; "lighthouse keeper", whose best kNN match is far ahead in this small
+    # index, by z-scores (round 11: its three keyword matches, which kNN also finds, no longer count as rare).
+    by_rank = fusion is None and hits.fusion.method == "rrf"
+    by_score = fusion is None and not by_rank
+    assert (by_score, hits.fusion.reason) == ((True, DENSE_LEAD) if query == "lighthouse keeper" and fusion is None
+                                             else (False, None))
+    phrase_weight = DEFAULT_FUSION.weight("semantic") * PHRASE_WEIGHT_FACTOR
     keyword_weights = set()
+    shares = {"keyword": [], "semantic": []}  # (raw score, share of the score) of each hit a list holds
+    floors = {"keyword": set(), "semantic": set()}  # by z-scores: the share of a hit a list lacks
     for hit in hits:
         parts = hit.explanation
         assert set(parts) == {"keyword", "semantic"}
@@ -382,35 +391,48 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
         assert {n: p["contribution"] for n, p in parts.items()} == pytest.approx(hit.contributions)
         assert any(part["rank"] is not None or part.get("phrase_rank") for part in parts.values())
         for name, part in parts.items():
+            phrase_share = 0.0
+            if fusion is None and part.get("phrase_rank") is not None:  # a phrase match's share is larger
+                phrase_share = phrase_weight / (DEFAULT_FUSION.rrf_k + part["phrase_rank"]) if by_rank else phrase_weight
             if part["rank"] is None:
                 assert part["raw_score"] is None
-                if fusion is None and part.get("phrase_rank") is None:
-                    assert part["contribution"] == 0.0
+                if by_rank:
+                    assert part["contribution"] == pytest.approx(phrase_share, abs=1e-12)
+                elif by_score:
+                    floors[name].add(round(part["contribution"] - phrase_share, 9))
                 continue
             rank, score = positions[name][hit.id]
             assert part["rank"] == rank, (hit.id, name)
             assert part["raw_score"] == pytest.approx(score), (hit.id, name)
-            if fusion is None and name == "semantic":  # the default: weighted RRF
-                assert part["contribution"] == pytest.approx(1.0 / (DEFAULT_FUSION.rrf_k + rank))
-            elif fusion is None and part.get("phrase_rank") is None:  # a phrase match's share is larger
-                # The keyword weight adapts to the query, the same for all its hits.
-                keyword_weights.add(round(part["contribution"] * (DEFAULT_FUSION.rrf_k + rank), 6))
+            own = part["contribution"] - phrase_share
+            if by_rank and name == "semantic":  # weighted RRF
+                assert own == pytest.approx(1.0 / (DEFAULT_FUSION.rrf_k + rank))
+            elif by_rank:  # the keyword weight adapts to the query, the same for all its hits
+                keyword_weights.add(round(own * (DEFAULT_FUSION.rrf_k + rank), 6))
+            shares[name].append((part["raw_score"], own))
+    if by_rank:
+        # One weight per query: strict 0.25, fallback or agreed rare terms 0.25 x 2.4, or rare terms leading (0.25 x 1000).
+        assert len(keyword_weights) == 1 and keyword_weights <= {0.25, 0.6, 250.0}, keyword_weights
+    if by_score:
+        # z-scores: a list's share is its weight x (raw - mean) / sd, one straight rising line, floored at its lowest
+        # in the first ZSCORE_DEPTH; a hit the list lacks gets that floor.
+        for name, points in shares.items():
+            assert len(floors[name]) <= 1, (name, floors[name])
+            floor = min(floors[name] | {min(y for _, y in points)})
+            assert all(y >= floor - 1e-9 for _, y in points), name
+            above = sorted(point for point in points if point[1] > floor + 1e-9)
+            assert len(above) >= 2, name
+            (x0, y0), (x1, y1) = above[0], above[-1]
+            slope = (y1 - y0) / (x1 - x0)
+            assert slope > 0, name
+            for x, y in above:
+                assert y == pytest.approx(y0 + slope * (x - x0), abs=1e-9), (name, x, y)
     if fusion is None:
         # Documents holding the query as a phrase ("lighthouse keeper" in three) are on the page, each weighted up as
-        # a place in one more list as heavy as the semantic one: 1 / (rrf_k + its place) on top of its keyword share.
+        # a place in one more list as heavy as the semantic one (its share above).
         phrase_hits = [hit for hit in hits if hit.explanation["keyword"].get("phrase_rank") is not None]
         assert sorted(hit.explanation["keyword"]["phrase_rank"] for hit in phrase_hits) == \
             list(range(1, (3 if query == "lighthouse keeper" else 0) + 1))
-        for hit in phrase_hits:
-            part = hit.explanation["keyword"]
-            phrase_weight = DEFAULT_FUSION.weight("semantic") * PHRASE_WEIGHT_FACTOR
-            own = part["contribution"] - phrase_weight / (DEFAULT_FUSION.rrf_k + part["phrase_rank"])
-            if part["rank"] is None:
-                assert own == pytest.approx(0.0, abs=1e-12)
-            else:  # what is left is the keyword list's own share, at the query's one keyword weight
-                keyword_weights.add(round(own * (DEFAULT_FUSION.rrf_k + part["rank"]), 6))
-        # One weight per query: strict 0.25, fallback or agreed rare terms 0.25 x 2.4, or rare terms leading (0.25 x 1000).
-        assert len(keyword_weights) <= 1 and keyword_weights <= {0.25, 0.6, 250.0}, keyword_weights
 
 
 def test_explanation_in_single_modes(searcher, corpus_index):
