@@ -2242,7 +2242,7 @@ def build_debref():
 # 20. perlglossary
 # ---------------------------------------------------------------------------
 # Perl's glossary (perlglossary.pod of Debian's perl-doc, the package perlfaq was built from, unpacked under
-# /tmp/perlfaq: held out of round 12's change, README.md says how to fetch it); the build stops with a message when that
+# /tmp/perlfaq: held out of round 11's default; README.md: how to fetch it); the build stops with a message when that
 # file is missing.  Built as pyglossary: each =item of the DESCRIPTION's lists (one a letter, =head2 A ... Z) is a term,
 # the paragraphs up to the next =item (verbatim examples too) its definition, read by perldiag's parser; POD codes are
 # turned into plain text (the index entries X<...> dropped, links to a URL kept, the escapes E<...> spelled last),
@@ -2284,7 +2284,7 @@ def build_perlglossary():
 # 21. emacsglossary
 # ---------------------------------------------------------------------------
 # The Glossary node of the GNU Emacs manual (emacs.info.gz of Debian's non-free emacs-common-non-dfsg, not installed
-# here: held out of round 12's change, README.md says how to fetch it); the build stops with a message when that file
+# here: held out of round 11's default; README.md: how to fetch it); the build stops with a message when that file
 # is missing.  Built as pyglossary, from the node as info-index's Info parser reads it (info_read_nodes), its title
 # (above its underline) left out: makeinfo writes the glossary (a Texinfo @table) with each term at the left margin and
 # its definition indented below it, so gitglossary's grouping by indent serves (indented_glossary_entries); the one
