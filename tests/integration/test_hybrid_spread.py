@@ -3,6 +3,7 @@ dbpedia-entity (which tests/integration/test_end_to_end.py covers): long report-
 rare-term queries over Debian package descriptions and index entries of GNU manuals (benchmarks/collections), on
 the real node."""
 
+import json
 import math
 import uuid
 from pathlib import Path
@@ -127,6 +128,35 @@ def test_a_section_that_cites_a_heading_does_not_pass_the_section_itself(policy,
     without = [f.id for f in fuse_hybrid({name: value for name, value in candidates.items() if name != KEYWORD_PHRASE},
                                          DEFAULT_FUSION, DEFAULT_WINDOW)]
     assert order.index("policy-8.4") < without.index("policy-8.4")  # weighted up all the same
+
+
+def _holders(collection: str, token: str) -> set[str]:
+    """The ids of a collection's documents whose text holds ``token`` (read from its corpus, not searched)."""
+    with open(COLLECTIONS / collection / "corpus.jsonl", encoding="utf-8") as corpus:
+        docs = [json.loads(line) for line in corpus]
+    return {doc["_id"] for doc in docs if token in f"{doc['title']} {doc['text']}"}
+
+
+def test_in_an_index_of_a_few_hundred_documents_rare_terms_lead_only_where_knn_missed_them(policy, encoder):
+    # Round 11: policy's 223 sections are under RARE_MIN_DOCUMENTS, where 5% of them (11) is a handful.
+    searcher = Searcher(encoder=encoder)
+    # "dh_installinit": two sections hold it, and kNN's first 10 holds neither: the dense model lacks the word, and
+    # the keyword matches lead, as in an index of any size.
+    holders = _holders("policy", "dh_installinit")
+    assert len(holders) == 2
+    knn = [hit.id for hit in searcher.candidates("dh_installinit", index=policy)["semantic"][:fusion.DENSE_MISS_PAGE]]
+    assert not holders & set(knn), knn
+    hits = searcher.search("dh_installinit", index=policy, k=10, explain=True)
+    assert hits.fusion.keyword_evidence == fusion.EXHAUSTIVE
+    assert {hit.id for hit in hits[:2]} == holders
+    # "xfonts": one section holds it (fewer than 5% of 223, so rare until round 11), and kNN ranks that section in its
+    # first 10: the dense model knows the word, and the query is fused as any other.
+    (holder,) = _holders("policy", "xfonts")
+    knn = [hit.id for hit in searcher.candidates("xfonts", index=policy)["semantic"][:fusion.DENSE_MISS_PAGE]]
+    assert holder in knn, knn
+    hits = searcher.search("xfonts", index=policy, k=10, explain=True)
+    assert hits.fusion.keyword_evidence == fusion.STRICT, hits.fusion.description
+    assert hits[0].id == holder  # found all the same
 
 
 @pytest.mark.slow
