@@ -10,7 +10,7 @@ and writes them with the judgments (dumps made before round 6 hold a phrase list
 more, and those before round 7 no question mark; ``score`` keeps only the phrase lists today's plan asks for and
 marks the questions: ``as_planned``). ``score`` re-fuses them as ``semsearch eval
 --tune`` does (``score_fusion``) and prints nDCG@10 of keyword (the any-term list: what keyword mode returns),
-semantic, the default hybrid and eight previous defaults (see PREVIOUS), hybrid's margin over the better single mode
+semantic, the default hybrid and nine previous defaults (see PREVIOUS), hybrid's margin over the better single mode
 and that margin's standard error over the queries (paired), one row per file, then one JSON line. The same lists
 give the same figures as ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
 """
@@ -49,7 +49,8 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # (PHRASE_LED); before round 9 a question of two to four terms had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
-            **{label: DEFAULT_FUSION for label in ("round3", "round4", "round5", "round6", "round7", "round9", "round10")}}
+            **{label: DEFAULT_FUSION
+               for label in ("round3", "round4", "round5", "round6", "round7", "round9", "round10")}}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
@@ -74,7 +75,7 @@ def earlier_rules(label: str):
     matches first instead of weighted up (PHRASE_LED: :func:`phrase_matches_first`), and for every earlier label,
     rare keyword matches leading in an index of any size (before round 11)."""
     share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
-    smallest = fusion_module.RARE_MIN_DOCUMENTS
+    rare_min_documents = fusion_module.RARE_MIN_DOCUMENTS
     fusion_module.RARE_MIN_DOCUMENTS = 0
     weighted = fusion_module.fuse_adapted
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
@@ -86,7 +87,7 @@ def earlier_rules(label: str):
     finally:
         fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z = share, standout, gap
         fusion_module.fuse_adapted = weighted
-        fusion_module.RARE_MIN_DOCUMENTS = smallest
+        fusion_module.RARE_MIN_DOCUMENTS = rare_min_documents
 
 
 def phrase_matches_first(chosen: dict, fusion: FusionConfig) -> list[Fused]:

@@ -78,20 +78,24 @@ class FusionConfig:
 #   a dense model, which splits unknown words into pieces, is weakest. The keyword matches then lead, those
 #   holding most of the terms first, and the semantic list fills the rest of the page. (The fraction keeps a
 #   small index, where any query matches fewer documents than the window, from being keyword-led throughout.)
-#   Under RARE_MIN_DOCUMENTS documents the fraction is a handful of documents, which a manual's heading or a
-#   glossary's term meets as well as an identifier does: there rarity alone is no evidence that the dense model
-#   lacks the terms, and the keyword matches lead only when kNN's first page holds none of them (round 11).
+#   Where fewer than RARE_MIN_DOCUMENTS documents are searched (a small index, or a filter that leaves few), the
+#   fraction is a handful of documents, which a manual's heading or a glossary's term meets as well as an
+#   identifier does: there rarity alone is no evidence that the dense model lacks the terms, and the matches count
+#   as rare only when kNN's first page holds none of them (round 11).
 # - AGREED: as EXHAUSTIVE, but the semantic list's top page lies (almost) wholly among those keyword matches. The
 #   dense model is then not lost on the rare terms: both retrievers rank the same few documents, so the two
 #   orders are fused at the any-term weight instead of the keyword order being imposed (entity names such as
 #   "keith urban" on dbpedia-entity; package-description queries, whose kNN page mostly misses the terms, stay
-#   EXHAUSTIVE).
+#   EXHAUSTIVE). Only from RARE_MIN_DOCUMENTS documents searched on: below, a kNN page that finds any match makes
+#   the matches not rare, and the query STRICT or FALLBACK.
 STRICT, FALLBACK, EXHAUSTIVE, AGREED = "strict", "fallback", "exhaustive", "agreed"
 # EXHAUSTIVE's factor makes the last keyword rank of a window outscore the first semantic rank in RRF.
 KEYWORD_WEIGHT_FACTORS = {STRICT: 1.0, FALLBACK: 2.4, EXHAUSTIVE: 1000.0, AGREED: 2.4}
 RARE_MATCH_FRACTION = 0.05
-RARE_MIN_DOCUMENTS = 500  # 5% of it is 25 documents, a quarter of the default window
-DENSE_MISS_PAGE = 10  # in a smaller index, rare keyword matches lead only when none is in kNN's first 10
+# Not tuned: every value from 296 to 902 gave the same figures on the lists seen in round 11 (docs/benchmarks.md);
+# 5% of 500 is 25 documents, a quarter of the default window.
+RARE_MIN_DOCUMENTS = 500
+DENSE_MISS_PAGE = 10  # fewer documents searched: the matches are rare only when none is in kNN's first 10
 AGREEMENT_PAGE, AGREEMENT_SHARE = 10, 0.9  # AGREED: at least 9 of the semantic list's top 10 are keyword matches
 KEYWORD, KEYWORD_ANY, SEMANTIC = "keyword", "keyword_any", "semantic"  # the strict and any-term keyword lists, kNN
 KEYWORD_PHRASE = "keyword_phrase"  # documents holding the query's words in its order (a phrase match)
@@ -104,8 +108,8 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
                      documents: int | None, semantic: Sequence[Ranked] = ()) -> tuple[str, list[Ranked]]:
     """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE,
     AGREED). ``documents``: how many documents the query searched (None: unknown, and nothing counts as rare);
-    ``semantic``: the kNN list, whose top page tells EXHAUSTIVE from AGREED (and, in an index of fewer than
-    RARE_MIN_DOCUMENTS documents, whether the matches count as rare at all)."""
+    ``semantic``: the kNN list, whose top page tells EXHAUSTIVE from AGREED (and, where fewer than
+    RARE_MIN_DOCUMENTS documents are searched, whether the matches count as rare at all)."""
     if not any_term:  # no document holds any term: nothing to adapt
         return STRICT, list(strict)
     if _rare(any_term, window, documents, semantic):
@@ -223,7 +227,9 @@ def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ran
 
 
 def _rare(any_term: Sequence[Ranked], window: int, documents: int | None, semantic: Sequence[Ranked]) -> bool:
-    """Whether a query's any-term matches are all seen and rare enough to stand for BM25 as EXHAUSTIVE or AGREED."""
+    """Whether a query's any-term matches are all seen and rare enough to stand for BM25 as EXHAUSTIVE or AGREED:
+    fewer than the window, at most RARE_MATCH_FRACTION of the documents searched, and, where fewer than
+    RARE_MIN_DOCUMENTS are searched, none of them in kNN's first DENSE_MISS_PAGE (so never AGREED there)."""
     if documents is None or len(any_term) >= window or len(any_term) > RARE_MATCH_FRACTION * documents:
         return False
     if documents >= RARE_MIN_DOCUMENTS:

@@ -20,7 +20,8 @@ import uuid
 import pytest
 
 from semsearch import AsyncSearcher, ConfigurationError, FusionConfig, Searcher
-from semsearch.query.fusion import DENSE_LEAD, PHRASE_WEIGHT_FACTOR, fuse_hybrid
+from semsearch.query.fusion import (DENSE_LEAD, DENSE_LEAD_WEIGHT_FACTOR, PHRASE_WEIGHT_FACTOR, STRICT,
+                                    fuse_hybrid)
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
 from .conftest import run_cli
@@ -382,8 +383,7 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
                                              else (False, None))
     phrase_weight = DEFAULT_FUSION.weight("semantic") * PHRASE_WEIGHT_FACTOR
     keyword_weights = set()
-    shares = {"keyword": [], "semantic": []}  # (raw score, share of the score) of each hit a list holds
-    floors = {"keyword": set(), "semantic": set()}  # by z-scores: the share of a hit a list lacks
+    owns = {"keyword": {}, "semantic": {}}  # by z-scores: each hit's share of each list, its phrase share aside
     for hit in hits:
         parts = hit.explanation
         assert set(parts) == {"keyword", "semantic"}
@@ -394,12 +394,11 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
             phrase_share = 0.0
             if fusion is None and part.get("phrase_rank") is not None:  # a phrase match's share is larger
                 phrase_share = phrase_weight / (DEFAULT_FUSION.rrf_k + part["phrase_rank"]) if by_rank else phrase_weight
+            owns[name][hit.id] = part["contribution"] - phrase_share
             if part["rank"] is None:
                 assert part["raw_score"] is None
                 if by_rank:
                     assert part["contribution"] == pytest.approx(phrase_share, abs=1e-12)
-                elif by_score:
-                    floors[name].add(round(part["contribution"] - phrase_share, 9))
                 continue
             rank, score = positions[name][hit.id]
             assert part["rank"] == rank, (hit.id, name)
@@ -409,24 +408,24 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
                 assert own == pytest.approx(1.0 / (DEFAULT_FUSION.rrf_k + rank))
             elif by_rank:  # the keyword weight adapts to the query, the same for all its hits
                 keyword_weights.add(round(own * (DEFAULT_FUSION.rrf_k + rank), 6))
-            shares[name].append((part["raw_score"], own))
     if by_rank:
         # One weight per query: strict 0.25, fallback or agreed rare terms 0.25 x 2.4, or rare terms leading (0.25 x 1000).
         assert len(keyword_weights) == 1 and keyword_weights <= {0.25, 0.6, 250.0}, keyword_weights
     if by_score:
-        # z-scores: a list's share is its weight x (raw - mean) / sd, one straight rising line, floored at its lowest
-        # in the first ZSCORE_DEPTH; a hit the list lacks gets that floor.
-        for name, points in shares.items():
-            assert len(floors[name]) <= 1, (name, floors[name])
-            floor = min(floors[name] | {min(y for _, y in points)})
-            assert all(y >= floor - 1e-9 for _, y in points), name
-            above = sorted(point for point in points if point[1] > floor + 1e-9)
-            assert len(above) >= 2, name
-            (x0, y0), (x1, y1) = above[0], above[-1]
-            slope = (y1 - y0) / (x1 - x0)
-            assert slope > 0, name
-            for x, y in above:
-                assert y == pytest.approx(y0 + slope * (x - x0), abs=1e-9), (name, x, y)
+        # kNN's clear first: the strict keyword list at 2x the keyword weight beside kNN's 1, each list's share its
+        # weight x (raw - mean) / sd over the window's hits (30, under ZSCORE_DEPTH), a hit it lacks at its lowest.
+        assert hits.fusion.keyword_evidence == STRICT
+        assert hits.fusion.weights == {"keyword": DEFAULT_FUSION.weight("keyword") * DENSE_LEAD_WEIGHT_FACTOR,
+                                       "semantic": DEFAULT_FUSION.weight("semantic")}
+        candidates = searcher.candidates(query, index=corpus_index, window=window)
+        for name in ("keyword", "semantic"):
+            scores = [hit.score for hit in candidates[name]]
+            mean = sum(scores) / len(scores)
+            deviation = math.sqrt(sum((score - mean) ** 2 for score in scores) / len(scores))
+            z = {hit.id: (hit.score - mean) / deviation for hit in candidates[name]}
+            lowest = min(z.values())
+            for doc_id, own in owns[name].items():
+                assert own == pytest.approx(hits.fusion.weights[name] * z.get(doc_id, lowest)), (name, doc_id)
     if fusion is None:
         # Documents holding the query as a phrase ("lighthouse keeper" in three) are on the page, each weighted up as
         # a place in one more list as heavy as the semantic one (its share above).

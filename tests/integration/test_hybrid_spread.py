@@ -137,7 +137,8 @@ def _holders(collection: str, token: str) -> set[str]:
     return {doc["_id"] for doc in docs if token in f"{doc['title']} {doc['text']}"}
 
 
-def test_in_an_index_of_a_few_hundred_documents_rare_terms_lead_only_where_knn_missed_them(policy, encoder):
+def test_in_an_index_of_a_few_hundred_documents_rare_terms_lead_only_where_knn_missed_them(policy, encoder,
+                                                                                             monkeypatch):
     # Round 11: policy's 223 sections are under RARE_MIN_DOCUMENTS, where 5% of them (11) is a handful.
     searcher = Searcher(encoder=encoder)
     # "dh_installinit": two sections hold it, and kNN's first 10 holds neither: the dense model lacks the word, and
@@ -152,8 +153,14 @@ def test_in_an_index_of_a_few_hundred_documents_rare_terms_lead_only_where_knn_m
     # "xfonts": one section holds it (fewer than 5% of 223, so rare until round 11), and kNN ranks that section in its
     # first 10: the dense model knows the word, and the query is fused as any other.
     (holder,) = _holders("policy", "xfonts")
-    knn = [hit.id for hit in searcher.candidates("xfonts", index=policy)["semantic"][:fusion.DENSE_MISS_PAGE]]
+    candidates = searcher.candidates("xfonts", index=policy)
+    assert [hit.id for hit in candidates["keyword_any"]] == [holder] and candidates["documents"] == 223
+    knn = [hit.id for hit in candidates["semantic"][:fusion.DENSE_MISS_PAGE]]
     assert holder in knn, knn
+    assert query_evidence(candidates, DEFAULT_WINDOW)[0] == fusion.STRICT
+    monkeypatch.setattr(fusion, "RARE_MIN_DOCUMENTS", 0)  # as before round 11
+    assert query_evidence(candidates, DEFAULT_WINDOW)[0] == fusion.EXHAUSTIVE
+    monkeypatch.undo()
     hits = searcher.search("xfonts", index=policy, k=10, explain=True)
     assert hits.fusion.keyword_evidence == fusion.STRICT, hits.fusion.description
     assert hits[0].id == holder  # found all the same

@@ -154,6 +154,11 @@ def test_in_an_index_of_under_500_documents_rare_matches_lead_only_where_knn_mis
     assert RARE_MIN_DOCUMENTS == 500
     assert keyword_evidence([], matches, window=100, documents=500, semantic=sees_one) == (EXHAUSTIVE, matches)
     assert keyword_evidence([], matches, window=100, documents=499, semantic=sees_one) == (FALLBACK, matches)
+    # A kNN page that agrees (9 of its 10 are matches) makes 12 matches of 5,000 documents AGREED; of 400, not rare.
+    twelve = ranked(*(f"m{i}" for i in range(12)))
+    agreeing = ranked(*(f"m{i}" for i in range(9)), "x1")
+    assert keyword_evidence([], twelve, window=100, documents=5000, semantic=agreeing) == (AGREED, twelve)
+    assert keyword_evidence([], twelve, window=100, documents=400, semantic=agreeing) == (FALLBACK, twelve)
     # In adapt: the small index's query keeps the fallback's weight; the large one's matches lead.
     config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
     small = {"keyword": [], "keyword_any": matches, "semantic": sees_one, "documents": 400}
