@@ -45,8 +45,8 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # opening words tell an English one); "round9", before phrase matches were weighted up instead of put first (round
 # 10); "round10", before rare keyword matches in an index of under 500 documents led only where kNN missed them all
 # (round 11; every earlier label has them lead in any index too). Those before round 7 do not tell a question from
-# another query. Rounds 4 to 9 put phrase matches first
-# (PHRASE_LED); before round 9 a question of two to four terms had its phrase list too (phrase_sized).
+# another query. Rounds 4 to 9 put phrase matches first (PHRASE_LED); before round 9 a question of two to four terms
+# had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
             **{label: DEFAULT_FUSION

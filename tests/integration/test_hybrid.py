@@ -394,7 +394,7 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
             phrase_share = 0.0
             if fusion is None and part.get("phrase_rank") is not None:  # a phrase match's share is larger
                 phrase_share = phrase_weight / (DEFAULT_FUSION.rrf_k + part["phrase_rank"]) if by_rank else phrase_weight
-            owns[name][hit.id] = part["contribution"] - phrase_share
+            own = owns[name][hit.id] = part["contribution"] - phrase_share
             if part["rank"] is None:
                 assert part["raw_score"] is None
                 if by_rank:
@@ -403,7 +403,6 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
             rank, score = positions[name][hit.id]
             assert part["rank"] == rank, (hit.id, name)
             assert part["raw_score"] == pytest.approx(score), (hit.id, name)
-            own = part["contribution"] - phrase_share
             if by_rank and name == "semantic":  # weighted RRF
                 assert own == pytest.approx(1.0 / (DEFAULT_FUSION.rrf_k + rank))
             elif by_rank:  # the keyword weight adapts to the query, the same for all its hits
