@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Twenty-one collections are written under the directory of this script:
+Twenty-three collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -51,6 +51,14 @@ Twenty-one collections are written under the directory of this script:
   emacsglossary    the Glossary node of the GNU Emacs manual (the Info manual
                    emacs of Debian's emacs-common-non-dfsg, unpacked under
                    /tmp/emacsglossary, README.md): as pyglossary.
+  jargon           the Jargon File 4.4.7 (the dictd database of Debian's
+                   dict-jargon, unpacked under /tmp/dict-jargon, README.md):
+                   as pyglossary, the query a headword (1-3 words), the
+                   document its entry's text.  Held out of round 12.
+  foldoc           the Free On-line Dictionary of Computing (the dictd database
+                   of Debian's dict-foldoc, unpacked under /tmp/dict-foldoc,
+                   README.md): as jargon, over a seeded sample of 3,000 of its
+                   entries.  Held out of round 12.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -88,7 +96,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
-               "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary")
+               "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary", "jargon", "foldoc")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -2016,6 +2024,14 @@ def glossary_slug(term):
     return slug or "-".join(f"{ord(c):x}" for c in term)
 
 
+def spelled_slug(term):
+    """A term's part of its document's id where glossary_slugs clash (jargon, foldoc: "C" and "C++", "fixed point" and
+    "fixed-point"): lower-cased, each run of letters, digits and _ kept, each other character spelled by its code point
+    in hex, the parts joined by hyphens ("c-2b-2b", "fixed-20-point", "fixed-2d-point")."""
+    return "-".join(part if re.fullmatch(r"[a-z0-9_]+", part) else f"{ord(part):x}"
+                    for part in re.findall(r"[a-z0-9_]+|[^a-z0-9_]", term.lower()))
+
+
 def build_pyglossary():
     if not os.path.isfile(PYGLOSSARY_FILE):
         sys.exit(f"[pyglossary] no {PYGLOSSARY_FILE}: README.md says how to fetch python3.11-doc "
@@ -2039,33 +2055,53 @@ def html_glossary_entries(name, path, page_class=GlossaryPage):
     return [(terms[0], text) for terms, text in entries]
 
 
-def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queries, doc_min_words, q_min_words):
+def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queries, doc_min_words, q_min_words,
+                   q_max_words=None, max_docs=None, spell_clashes=False):
     """pyglossary's (and gitglossary's and pgglossary's) collection from a glossary's entries, [(term, definition)]:
     entries whose term (case-insensitive) another entry has too are all dropped; one document `ID_PREFIX-SLUG` per
     definition of doc_min_words+ words (exact duplicates dropped), the term not in it; the queries a seeded sample of
-    min(n_queries, candidates) of the terms of q_min_words+ words, each judged against its own entry."""
+    min(n_queries, candidates) of the terms of q_min_words+ words, each judged against its own entry.  For jargon and
+    foldoc: q_max_words, the most (whitespace-separated) words of a query (a longer term's document stays, with no
+    query); max_docs, a seeded sample (seed) of that many of the kept documents, in id order, when there are more (the
+    queries then drawn from the terms of the sample); spell_clashes, the terms whose slugs clash spelled by
+    spelled_slug (their other characters' code points) instead of the build stopped."""
     n_entries = len(entries)
     term_count = collections.Counter(term.lower() for term, _ in entries)
     for term in sorted(t for t, c in term_count.items() if c > 1):
         print(f"[{name}] term used {term_count[term]} times, dropped: {term!r}", file=sys.stderr)
     entries = [(term, text) for term, text in entries if term_count[term.lower()] == 1]
     slugs = collections.Counter(glossary_slug(term) for term, _ in entries)
+    slug = glossary_slug
+    if spell_clashes and any(c > 1 for c in slugs.values()):
+        clashing = {term for term, _ in entries if slugs[glossary_slug(term)] > 1}
+        print(f"[{name}] {len(clashing)} terms whose slugs clash, spelled: {sorted(clashing)!r}", file=sys.stderr)
+        slug = lambda term: spelled_slug(term) if term in clashing else glossary_slug(term)  # noqa: E731
+        slugs = collections.Counter(slug(term) for term, _ in entries)
     if any(c > 1 for c in slugs.values()):
         sys.exit(f"[{name}] two terms with one id: {sorted(s for s, c in slugs.items() if c > 1)}")
-    items = [(f"{id_prefix}-{glossary_slug(term)}", term, text, None) for term, text in entries]
+    items = [(f"{id_prefix}-{slug(term)}", term, text, None) for term, text in entries]
     kept, n_short, n_dup = kept_texts(name, items, doc_min_words, "definition")
-    docs, pool, n_few = [], [], 0
+    n_kept = len(kept)
+    if max_docs is not None and n_kept > max_docs:
+        kept = sorted(random.Random(seed).sample(sorted(kept), max_docs))
+        print(f"[{name}] a seeded sample of {max_docs} of the {n_kept} kept definitions", file=sys.stderr)
+    docs, pool, n_few, n_long = [], [], 0, 0
     for doc_id, term, text, _ in kept:
         docs.append((doc_id, "", text))
         if len(WORD_RE.findall(term)) < q_min_words:
             n_few += 1
             print(f"[{name}] term of no word, no query: {doc_id}: {term!r}", file=sys.stderr)
+        elif q_max_words is not None and len(term.split()) > q_max_words:
+            n_long += 1
         else:
             pool.append((doc_id, term))
     queries, qrels = sampled_questions(sorted(pool), seed, n_queries, query_prefix)
     print(f"[{name}] {source}: {n_entries} entries, {n_entries - len(entries)} with a term used more than once, "
           f"{n_short} with a definition under {doc_min_words} words, {n_dup} duplicate definitions, {len(docs)} "
           f"documents, {n_few} terms of no word, {len(pool)} candidate queries", file=sys.stderr)
+    if q_max_words is not None or max_docs is not None:
+        print(f"[{name}] {n_kept} definitions kept, {len(docs)} documents; {n_long} terms of over {q_max_words} words "
+              "(their documents with no query)", file=sys.stderr)
     write_collection(name, docs, queries, qrels)
     print(f"[{name}] " + length_summary(queries, docs, "definition"), file=sys.stderr)
 
@@ -2322,22 +2358,129 @@ def build_emacsglossary():
                    EMACSGLOSSARY_SEED, EMACSGLOSSARY_N_QUERIES, EMACSGLOSSARY_DOC_MIN_WORDS, EMACSGLOSSARY_Q_MIN_WORDS)
 
 
+# ---------------------------------------------------------------------------
+# 22. jargon
+# ---------------------------------------------------------------------------
+# The Jargon File 4.4.7 (its Lexicon, as the dictd database jargon.index + jargon.dict.dz of Debian's dict-jargon, not
+# installed here: held out of round 12; README.md: how to fetch it); the build stops with a message when either file is
+# missing.  Built as pyglossary: each entry of the database (dictd_entries) is a term, its headword as the entry writes
+# it ("ABEND", "/dev/null", "bit bucket"; the index lower-cases it), and a definition, the entry's text without its
+# headword line and the pronunciation and part-of-speech lines under it (" /a'bend/, n."), the {cross-reference}
+# braces dropped, pyfaq's character map (the entries' typographic quotes and dashes are w3m's rendering of the HTML),
+# whitespace collapsed.  The "See X" and "Syn X" entries fall under the 10 words of a definition.  The query is the
+# term as written, of 1-3 words.
+JARGON_DICT = "/tmp/dict-jargon/usr/share/dictd/jargon.dict.dz"
+JARGON_SEED = 20070744
+JARGON_N_QUERIES = 200
+JARGON_DOC_MIN_WORDS = 10   # drops the cross-references ("Syn {salt substrate}.", "n. See {bogotify}.")
+JARGON_Q_MIN_WORDS = 1
+JARGON_Q_MAX_WORDS = 3      # a longer headword is a phrase ("You are in a maze of twisty little passages, all alike")
+DICTD_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"  # dictd's digits, most significant 1st
+DICTD_META = "00-database-"  # dictfmt's entries about the database itself (its info, short name, URL, ...)
+DICTD_XREF_RE = re.compile(r"\{\s*([^{}]*?)\s*\}")  # "{bit bucket}", "{vadding\n    }": a cross-reference
+# FOLDOC's "(1998-09-17)" on a line of its own, and its slips "(1997-03-7)", "(200705-05)", "(2001}-02-03)"
+DICTD_DATE_RE = re.compile(r"^\(\d+\}?(?:-\d+)+\)\.?$")
+# a part of speech that opens the text, not the header (10 Jargon File entries: "n. See {bogotify}.", "adj. [Invented")
+DICTD_POS_RE = re.compile(r"^\s*(?:n|v|vt|vi|adj|adv)\.(?:,(?:n|v|vt|vi|adj|adv)\.)*(?=\s)")
+DICTD_UNSMART = {**PYFAQ_UNSMART, ord("\u00ad"): None}  # and soft hyphens dropped (7 Jargon File entries: ASCII, ...)
+
+
+def dictd_number(digits):
+    """An offset or length of a dictd index (base 64, A-Z a-z 0-9 + /, most significant digit first)."""
+    n = 0
+    for c in digits:
+        n = n * 64 + DICTD_B64.index(c)
+    return n
+
+
+def dictd_entries(name, dict_path, index_path):
+    """(term, definition) for every entry of the dictd database dict_path (read with gzip: dictzip is gzip), whose
+    index, index_path, has a line `headword TAB offset TAB length` for each of its headwords (several can point to one
+    entry; FOLDOC's do); the database's own entries (00-database-...) are left out.  An entry's lines up to the first
+    blank one are its header: the first is its headword as written, a further line at the left margin another
+    headword of it (FOLDOC's "!", "excl", ... under "exclamation mark"), an indented one its pronunciation and part of
+    speech (the Jargon File's " /a'bend/, n.", wrapped at times), dropped.  The rest is its definition: a part of
+    speech that opens it (DICTD_POS_RE) and the lines holding only a date (FOLDOC's "(1998-09-17)" after each sense)
+    dropped, each {cross-reference} (braces holding no brace) its words, DICTD_UNSMART's character map, whitespace
+    collapsed.  An entry of several headwords keeps its first (their number said on stderr)."""
+    with open(index_path, encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    if any(len(row) != 3 for row in rows):
+        sys.exit(f"[{name}] {index_path}: a line other than headword, offset and length")
+    spans = sorted({(dictd_number(offset), dictd_number(length)) for headword, offset, length in rows
+                    if not headword.startswith(DICTD_META)})
+    with gzip.open(dict_path) as f:
+        data = f.read()
+    entries, n_several = [], 0
+    for offset, length in spans:
+        lines = data[offset:offset + length].decode("utf-8").split("\n")
+        k = next((i for i, line in enumerate(lines) if not line.strip()), None)
+        if k is None or not lines[0].strip() or lines[0][:1].isspace():
+            sys.exit(f"[{name}] {dict_path}: the entry at {offset} has no headword line or no blank line after it")
+        terms = [norm_ws(line.translate(DICTD_UNSMART)) for line in lines[:k] if not line[:1].isspace()]
+        n_several += len(terms) > 1
+        body = DICTD_POS_RE.sub("", "\n".join(line for line in lines[k:] if not DICTD_DATE_RE.match(line.strip())))
+        entries.append((terms[0], norm_ws(DICTD_XREF_RE.sub(r"\1", body).translate(DICTD_UNSMART))))
+    print(f"[{name}] {index_path}: {len(rows)} headwords, {len(spans)} entries, {n_several} of several headwords "
+          "(the first kept)", file=sys.stderr)
+    return entries
+
+
+def build_jargon():
+    path = fetched_file("jargon", JARGON_DICT, "dict-jargon")
+    index = fetched_file("jargon", path[:-len(".dict.dz")] + ".index", "dict-jargon")
+    build_glossary("jargon", "jargon", "jrg", path, dictd_entries("jargon", path, index), JARGON_SEED,
+                   JARGON_N_QUERIES, JARGON_DOC_MIN_WORDS, JARGON_Q_MIN_WORDS, q_max_words=JARGON_Q_MAX_WORDS,
+                   spell_clashes=True)
+
+
+# ---------------------------------------------------------------------------
+# 23. foldoc
+# ---------------------------------------------------------------------------
+# The Free On-line Dictionary of Computing (of 2023-01-19, as the dictd database foldoc.index + foldoc.dict.dz of
+# Debian's dict-foldoc, not installed here: held out of round 12; README.md: how to fetch it); the build stops with a
+# message when either file is missing.  Built as jargon (dictd_entries, build_glossary): an entry's first headword is
+# its term (its other headwords, FOLDOC's synonyms and spellings, no query), its text without the headwords, the date
+# lines ("(1998-09-17)") and the {cross-reference} braces its definition; the "<category>" labels ("<programming>")
+# and the "[{Jargon File}]" sources stay, as FOLDOC writes them.  FOLDOC is large: the corpus is a seeded sample of
+# FOLDOC_MAX_DOCS of the kept definitions (sorted by id), and the queries a seeded sample of the terms (1-3 words) of
+# the entries in it.
+FOLDOC_DICT = "/tmp/dict-foldoc/usr/share/dictd/foldoc.dict.dz"
+FOLDOC_SEED = 20070745
+FOLDOC_N_QUERIES = 200
+FOLDOC_MAX_DOCS = 3000
+FOLDOC_DOC_MIN_WORDS = 10   # drops the cross-references ("{ATM Adaptation Layer}", "{dash}") and the country codes
+FOLDOC_Q_MIN_WORDS = 1
+FOLDOC_Q_MAX_WORDS = 3
+
+
+def build_foldoc():
+    """foldoc's collection, a sample: of the definitions build_glossary keeps, a seeded sample (FOLDOC_SEED) of
+    FOLDOC_MAX_DOCS, drawn from them sorted by id, is the corpus; the queries are a seeded sample (the same seed) of
+    FOLDOC_N_QUERIES of the terms of 1-3 words of the entries in it."""
+    path = fetched_file("foldoc", FOLDOC_DICT, "dict-foldoc")
+    index = fetched_file("foldoc", path[:-len(".dict.dz")] + ".index", "dict-foldoc")
+    build_glossary("foldoc", "foldoc", "fdc", path, dictd_entries("foldoc", path, index), FOLDOC_SEED,
+                   FOLDOC_N_QUERIES, FOLDOC_DOC_MIN_WORDS, FOLDOC_Q_MIN_WORDS, q_max_words=FOLDOC_Q_MAX_WORDS,
+                   max_docs=FOLDOC_MAX_DOCS, spell_clashes=True)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
             "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq, "rfaq": build_rfaq, "policy": build_policy,
             "devref": build_devref, "pyglossary": build_pyglossary, "gitglossary": build_gitglossary,
             "pgglossary": build_pgglossary, "debref": build_debref, "perlglossary": build_perlglossary,
-            "emacsglossary": build_emacsglossary}
+            "emacsglossary": build_emacsglossary, "jargon": build_jargon, "foldoc": build_foldoc}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
                                                          "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, "
-                                                         "pyglossary, pgglossary, debref, perlglossary and "
-                                                         "emacsglossary need the packages README.md says to "
-                                                         "unpack under /tmp)")
+                                                         "pyglossary, pgglossary, debref, perlglossary, "
+                                                         "emacsglossary, jargon and foldoc need the packages "
+                                                         "README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
                          "same): for measuring with less noise; needs --out, as the committed collections hold the "
@@ -2349,13 +2492,15 @@ def main():
     global OUT, MAN_N_QUERIES, DEB_N_QUERIES, PY_N_QUERIES, INFO_N_QUERIES, PERLDIAG_N_QUERIES, PERLFAQ_N_QUERIES, \
         PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES, \
         POLICY_N_QUERIES, DEVREF_N_QUERIES, PYGLOSSARY_N_QUERIES, GITGLOSSARY_N_QUERIES, \
-        PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES, EMACSGLOSSARY_N_QUERIES
+        PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES, EMACSGLOSSARY_N_QUERIES, JARGON_N_QUERIES, \
+        FOLDOC_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
             PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = \
             RFAQ_N_QUERIES = POLICY_N_QUERIES = DEVREF_N_QUERIES = PYGLOSSARY_N_QUERIES = GITGLOSSARY_N_QUERIES = \
-            PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = PERLGLOSSARY_N_QUERIES = EMACSGLOSSARY_N_QUERIES = sys.maxsize
+            PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = PERLGLOSSARY_N_QUERIES = EMACSGLOSSARY_N_QUERIES = \
+            JARGON_N_QUERIES = FOLDOC_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
