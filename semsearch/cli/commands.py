@@ -467,6 +467,7 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
     """How many judged queries got an empty or a short candidate list from each retriever (hybrid's inputs):
     a side that is often empty adds nothing to the fusion, whatever its weight."""
     from semsearch.query.evaluation import candidate_health  # noqa: PLC0415
+    from semsearch.query.fusion import SMALL_INDEX_DOCUMENTS  # noqa: PLC0415
 
     health = candidate_health(candidates, window)
     if not as_json:
@@ -483,6 +484,8 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
                    f"{health['fused_for_dense_lead']}")
         click.echo(f"  fused by score, a question (the dense side far the heavier; the default fusion's): "
                    f"{health['fused_as_question']}")
+        click.echo(f"  fused by score, few documents searched (under {SMALL_INDEX_DOCUMENTS}; the default fusion's): "
+                   f"{health['fused_for_small_index']}")
         click.echo(f"  with documents holding the query as a phrase, weighted up (the default fusion's): "
                    f"{health['with_phrase_matches']}")
     return health

@@ -18,6 +18,7 @@ from semsearch.query.fusion import (
     KEYWORD_PHRASE,
     NOT_LISTS,
     QUESTION,
+    SMALL_INDEX,
     STANDOUT,
     query_evidence,
     query_fusion_reason,
@@ -87,9 +88,10 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     """Per retriever list, how many queries got no candidate or fewer than :data:`SHORT_CANDIDATE_LIST`, and
     how often the adaptive keyword side (:func:`semsearch.query.fusion.query_evidence`) chose each kind, how many
     queries were fused by score because BM25's best match stood out, because kNN's best match was far ahead of its
-    second or because the query is a question (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many
-    queries documents holding the query as a phrase were weighted up (a phrase list is asked for only with two to four
-    terms and no question: no list is no failure) (pure)."""
+    second, because the query is a question or because it searched few documents
+    (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many queries documents holding the query as a
+    phrase were weighted up (a phrase list is asked for only with two to four terms and no question: no list is no
+    failure; where few documents are searched, none is weighted up) (pure)."""
     names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query
                                if name not in (*NOT_LISTS, KEYWORD_PHRASE)))
     health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}
@@ -100,17 +102,21 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
                                  "median": statistics.median(lengths) if lengths else 0}
     kinds: dict[str, int] = {}
     reasons: dict[str | None, int] = {}
+    weighted_phrases = 0
     for per_query in lists.values():
+        reason = None
         if KEYWORD in per_query and KEYWORD_ANY in per_query:
             kind, _ = query_evidence(per_query, window)
             kinds[kind] = kinds.get(kind, 0) + 1
             reason = query_fusion_reason(per_query, kind)
             reasons[reason] = reasons.get(reason, 0) + 1
+        weighted_phrases += bool(per_query.get(KEYWORD_PHRASE)) and reason != SMALL_INDEX
     health["keyword_evidence"] = kinds
     health["fused_by_score"] = reasons.get(STANDOUT, 0)
     health["fused_for_dense_lead"] = reasons.get(DENSE_LEAD, 0)
     health["fused_as_question"] = reasons.get(QUESTION, 0)
-    health["with_phrase_matches"] = sum(bool(per_query.get(KEYWORD_PHRASE)) for per_query in lists.values())
+    health["fused_for_small_index"] = reasons.get(SMALL_INDEX, 0)
+    health["with_phrase_matches"] = weighted_phrases
     return health
 
 

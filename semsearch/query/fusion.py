@@ -5,10 +5,11 @@ adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from t
 
 1. which keyword list stands for BM25 (:func:`keyword_evidence`: STRICT, FALLBACK, EXHAUSTIVE or AGREED);
 2. for STRICT and FALLBACK, whether to fuse by z-scores instead of ranks, and with what keyword weight
-   (:func:`score_fusion_reason`, asked in this order: QUESTION, STANDOUT, DENSE_LEAD; otherwise RRF);
-3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`).
+   (:func:`score_fusion_reason`, asked in this order: QUESTION, SMALL_INDEX, STANDOUT, DENSE_LEAD; otherwise RRF);
+3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`; not under
+   SMALL_INDEX).
 
-Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–11)
+Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–12)
 has the measurements behind every constant.
 """
 
@@ -50,9 +51,10 @@ class FusionConfig:
     ``adaptive`` (given with ``rrf``, as its factors are about ranks): the keyword side adapts to each query
     (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and the keyword
     matches first when they are few; for a query that asks a question (:func:`semsearch.query.question.is_question`),
-    whose best BM25 match stands out (:func:`keyword_stands_out`), or whose best kNN match is far ahead of its second
-    (:func:`dense_leads`), the adaptive side itself switches to z-scores; documents holding the query as a phrase
-    are weighted up (:func:`weigh_phrase_matches`). The default fusion is adaptive; it runs on the client only.
+    that searches few documents (SMALL_INDEX), whose best BM25 match stands out (:func:`keyword_stands_out`), or whose
+    best kNN match is far ahead of its second (:func:`dense_leads`), the adaptive side itself switches to z-scores;
+    documents holding the query as a phrase are weighted up (:func:`weigh_phrase_matches`), except where few documents
+    are searched. The default fusion is adaptive; it runs on the client only.
     """
 
     method: str = "rrf"
@@ -76,26 +78,18 @@ class FusionConfig:
 #   they are at most RARE_MATCH_FRACTION of the documents searched: the terms are rare in this corpus
 #   (identifiers, product names, domain vocabulary: each has an idf of 3 or more), where BM25 is precise and
 #   a dense model, which splits unknown words into pieces, is weakest. The keyword matches then lead, those
-#   holding most of the terms first, and the semantic list fills the rest of the page. (The fraction keeps a
-#   small index, where any query matches fewer documents than the window, from being keyword-led throughout.)
-#   Where fewer than RARE_MIN_DOCUMENTS documents are searched (a small index, or a filter that leaves few), the
-#   fraction is a handful of documents, which a manual's heading or a glossary's term meets as well as an
-#   identifier does: there rarity alone is no evidence that the dense model lacks the terms, and the matches count
-#   as rare only when kNN's first page holds none of them (round 11).
+#   holding most of the terms first (keyword_matches: kNN's first, where it is a match, leads its tier), and the
+#   semantic list fills the rest of the page. (The fraction keeps a small index, where any query matches fewer
+#   documents than the window, from being keyword-led throughout.)
 # - AGREED: as EXHAUSTIVE, but the semantic list's top page lies (almost) wholly among those keyword matches. The
 #   dense model is then not lost on the rare terms: both retrievers rank the same few documents, so the two
 #   orders are fused at the any-term weight instead of the keyword order being imposed (entity names such as
 #   "keith urban" on dbpedia-entity; package-description queries, whose kNN page mostly misses the terms, stay
-#   EXHAUSTIVE). Only from RARE_MIN_DOCUMENTS documents searched on: below, a kNN page that finds any match makes
-#   the matches not rare, and the query STRICT or FALLBACK.
+#   EXHAUSTIVE).
 STRICT, FALLBACK, EXHAUSTIVE, AGREED = "strict", "fallback", "exhaustive", "agreed"
 # EXHAUSTIVE's factor makes the last keyword rank of a window outscore the first semantic rank in RRF.
 KEYWORD_WEIGHT_FACTORS = {STRICT: 1.0, FALLBACK: 2.4, EXHAUSTIVE: 1000.0, AGREED: 2.4}
 RARE_MATCH_FRACTION = 0.05
-# Not tuned: every value from 296 to 902 gave the same figures on the lists seen in round 11 (docs/benchmarks.md);
-# 5% of 500 is 25 documents, a quarter of the default window.
-RARE_MIN_DOCUMENTS = 500
-DENSE_MISS_PAGE = 10  # fewer documents searched: the matches are rare only when none is in kNN's first 10
 AGREEMENT_PAGE, AGREEMENT_SHARE = 10, 0.9  # AGREED: at least 9 of the semantic list's top 10 are keyword matches
 KEYWORD, KEYWORD_ANY, SEMANTIC = "keyword", "keyword_any", "semantic"  # the strict and any-term keyword lists, kNN
 KEYWORD_PHRASE = "keyword_phrase"  # documents holding the query's words in its order (a phrase match)
@@ -108,13 +102,12 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
                      documents: int | None, semantic: Sequence[Ranked] = ()) -> tuple[str, list[Ranked]]:
     """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE,
     AGREED). ``documents``: how many documents the query searched (None: unknown, and nothing counts as rare);
-    ``semantic``: the kNN list, whose top page tells EXHAUSTIVE from AGREED (and, where fewer than
-    RARE_MIN_DOCUMENTS documents are searched, whether the matches count as rare at all)."""
+    ``semantic``: the kNN list, whose top page tells EXHAUSTIVE from AGREED, and whose first hit leads its tier of
+    keyword matches (:func:`keyword_matches`)."""
     if not any_term:  # no document holds any term: nothing to adapt
         return STRICT, list(strict)
-    if _rare(any_term, window, documents, semantic):
-        seen = {hit.id for hit in strict}
-        matches = list(strict) + [hit for hit in any_term if hit.id not in seen]
+    if _rare(any_term, window, documents):
+        matches = keyword_matches(strict, any_term, semantic)
         return (AGREED if _dense_agrees(semantic, matches) else EXHAUSTIVE), matches
     if strict:
         return STRICT, list(strict)
@@ -179,18 +172,38 @@ def dense_leads(semantic: Sequence[Ranked]) -> bool:
 QUESTION_WEIGHT_FACTOR = 0.4  # the default keyword weight 0.25 becomes 0.1 beside kNN's 1.0
 
 
+# SMALL_INDEX: a STRICT or FALLBACK query that is no question and searches fewer than SMALL_INDEX_DOCUMENTS documents (a
+# small index, or a filter that leaves few) is fused by z-scores of the any-term list, at the configured keyword weight,
+# and of the kNN list; phrase matches are not weighted up. Rank fusion rewards a document for being in both lists, but
+# where the window of kNN candidates holds a fifth of the documents searched or more, nearly every keyword match is in
+# the kNN list too, so being in both says little; z-scores count how far a document's score stands above the rest of
+# each list. And a phrase there is found more often where it is cited (a glossary's term in other definitions, a
+# heading in the sections that refer to it) than in the document it names. On glossaries (a term over its
+# definition, where BM25 finds the definitions that cite the term) rank fusion put hybrid up to 0.059 below semantic
+# search; on headings and FAQs the z-scores keep most of what rank fusion gained (docs/benchmarks.md, "Round 12").
+# STANDOUT and DENSE_LEAD below are not asked there: z-scores already let a standing-out match lead.
+SMALL_INDEX_WEIGHT_FACTOR = 1.0  # the configured keyword weight, as it is
+# Not tuned: round 11's small index (where its rare-terms test, withdrawn in round 12, applied); 5% of 500 is 25
+# documents, a quarter of the default window.
+SMALL_INDEX_DOCUMENTS = 500
+
+
 STANDOUT, DENSE_LEAD = "standout", "dense_lead"  # why a query is fused by score (score_fusion_reason)
+SMALL_INDEX = "small_index"
 
 
 def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequence[Ranked],
-                        question: bool = False) -> str | None:
-    """Why adaptive fusion fuses a query's lists by score, given its keyword evidence's kind and whether it is a
-    question: QUESTION (first), STANDOUT (BM25's best match stands out), DENSE_LEAD (kNN's is far ahead of its
+                        question: bool = False, documents: int | None = None) -> str | None:
+    """Why adaptive fusion fuses a query's lists by score, given its keyword evidence's kind, whether it is a
+    question and how many documents it searched (None: unknown): QUESTION (first), SMALL_INDEX (fewer than
+    SMALL_INDEX_DOCUMENTS searched), STANDOUT (BM25's best match stands out), DENSE_LEAD (kNN's is far ahead of its
     second), or None (rank fusion)."""
     if kind not in (STRICT, FALLBACK):
         return None
     if question:
         return QUESTION
+    if documents is not None and documents < SMALL_INDEX_DOCUMENTS:
+        return SMALL_INDEX
     if keyword_stands_out(any_term):
         return STANDOUT
     return DENSE_LEAD if dense_leads(semantic) else None
@@ -198,7 +211,8 @@ def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequenc
 
 def query_fusion_reason(lists: Mapping[str, Any], kind: str) -> str | None:
     """:func:`score_fusion_reason` for one query's candidate lists (which hold KEYWORD_ANY), given its kind."""
-    return score_fusion_reason(kind, lists[KEYWORD_ANY], lists.get(SEMANTIC, ()), bool(lists.get(QUESTION)))
+    return score_fusion_reason(kind, lists[KEYWORD_ANY], lists.get(SEMANTIC, ()), bool(lists.get(QUESTION)),
+                               lists.get(DOCUMENTS))
 
 
 # PHRASE: a document that holds a query of several words as a phrase, in the query's order, is precise keyword
@@ -226,16 +240,25 @@ def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ran
     return keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS), lists.get(SEMANTIC, ()))
 
 
-def _rare(any_term: Sequence[Ranked], window: int, documents: int | None, semantic: Sequence[Ranked]) -> bool:
+def _rare(any_term: Sequence[Ranked], window: int, documents: int | None) -> bool:
     """Whether a query's any-term matches are all seen and rare enough to stand for BM25 as EXHAUSTIVE or AGREED:
-    fewer than the window, at most RARE_MATCH_FRACTION of the documents searched, and, where fewer than
-    RARE_MIN_DOCUMENTS are searched, none of them in kNN's first DENSE_MISS_PAGE (so never AGREED there)."""
-    if documents is None or len(any_term) >= window or len(any_term) > RARE_MATCH_FRACTION * documents:
-        return False
-    if documents >= RARE_MIN_DOCUMENTS:
-        return True
-    matched = {hit.id for hit in any_term}
-    return not any(hit.id in matched for hit in semantic[:DENSE_MISS_PAGE])
+    fewer than the window, and at most RARE_MATCH_FRACTION of the documents searched."""
+    return documents is not None and len(any_term) < window and len(any_term) <= RARE_MATCH_FRACTION * documents
+
+
+# Where rare keyword matches lead (EXHAUSTIVE), BM25 orders them, those holding most of the query's terms first. A
+# document that kNN ranks first and that holds as many of the terms as any other has both retrievers behind it, where
+# BM25's own first may be one that only repeats a term (a glossary's definitions that cite a term, not the one that
+# defines it): so kNN's first, where it is a match, leads its tier (round 12: the lists seen gained up to 0.017, the
+# rare-term lists kept their gain; docs/benchmarks.md).
+def keyword_matches(strict: Sequence[Ranked], any_term: Sequence[Ranked],
+                    semantic: Sequence[Ranked]) -> list[Ranked]:
+    """EXHAUSTIVE's and AGREED's keyword list: the strict matches, then the other any-term matches, each tier in
+    BM25 order, except that kNN's first hit, where it is in a tier, leads that tier (pure)."""
+    first = semantic[0].id if semantic else None
+    held = {hit.id for hit in strict}
+    tiers = (list(strict), [hit for hit in any_term if hit.id not in held])
+    return [hit for tier in tiers for hit in sorted(tier, key=lambda hit: hit.id != first)]  # stable: BM25's order
 
 
 def _dense_agrees(semantic: Sequence[Ranked], matches: Sequence[Ranked]) -> bool:
@@ -258,7 +281,11 @@ class Adaptation(NamedTuple):
 
 
 KEYWORD_MATCHES = "keyword_matches"  # the keyword list of EXHAUSTIVE and AGREED: the strict, then the any-term
-# Which keyword list each kind fuses (a question or a standout fuses KEYWORD_ANY whatever the kind: adapt).
+# The reasons that fuse z-scores of the any-term list, and the factor on the configured keyword weight of each.
+ANY_TERM_WEIGHT_FACTORS = {QUESTION: QUESTION_WEIGHT_FACTOR, SMALL_INDEX: SMALL_INDEX_WEIGHT_FACTOR,
+                           STANDOUT: STANDOUT_WEIGHT_FACTOR}
+# Which keyword list each kind fuses (a question, a small index or a standout fuses KEYWORD_ANY whatever the kind:
+# adapt).
 KEYWORD_LIST_OF_KIND = {STRICT: KEYWORD, FALLBACK: KEYWORD_ANY, EXHAUSTIVE: KEYWORD_MATCHES, AGREED: KEYWORD_MATCHES}
 
 
@@ -275,10 +302,9 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adapta
     method = config.method
     reason = query_fusion_reason(lists, kind)
     keyword_list = KEYWORD_LIST_OF_KIND[kind]
-    if reason in (QUESTION, STANDOUT):  # QUESTION, STANDOUT above: fuse z-scores of the any-term list
+    if reason in (QUESTION, SMALL_INDEX, STANDOUT):  # QUESTION, SMALL_INDEX, STANDOUT: z-scores of the any-term list
         method, keyword, keyword_list = "zscore", list(lists[KEYWORD_ANY]), KEYWORD_ANY
-        weights[KEYWORD] = config.weight(KEYWORD) * (QUESTION_WEIGHT_FACTOR if reason == QUESTION
-                                                     else STANDOUT_WEIGHT_FACTOR)
+        weights[KEYWORD] = config.weight(KEYWORD) * ANY_TERM_WEIGHT_FACTORS[reason]
     elif reason == DENSE_LEAD:  # DENSE LEAD above: z-scores of the kind's own keyword list
         method = "zscore"
         weights[KEYWORD] = config.weight(KEYWORD) * DENSE_LEAD_WEIGHT_FACTOR
@@ -287,7 +313,7 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adapta
         if kind == EXHAUSTIVE:  # whatever the weights and window: its last keyword rank beats rank 1 of the rest
             weights[KEYWORD] = max(weights[KEYWORD], _leading_weight(weights, KEYWORD, config.rrf_k, window))
     chosen = {**plain, KEYWORD: keyword}
-    if lists.get(KEYWORD_PHRASE):  # PHRASE above: fuse_adapted weighs it as one more list
+    if lists.get(KEYWORD_PHRASE) and reason != SMALL_INDEX:  # PHRASE above: fuse_adapted weighs it as one more list
         chosen[KEYWORD_PHRASE] = phrase_order(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
         weights[KEYWORD_PHRASE] = config.weight(SEMANTIC) * PHRASE_WEIGHT_FACTOR
     return Adaptation(chosen, FusionConfig(method, weights, config.rrf_k), kind, reason, keyword_list)
@@ -302,10 +328,11 @@ class FusionChoice:
       (any term) or KEYWORD_MATCHES (every keyword match, those holding most terms first); ``keyword_hits``: how many
       of its documents were fused (0: semantic alone);
     - for an adaptive fusion, ``keyword_evidence``: the kind the keyword side's rule found (STRICT, FALLBACK,
-      EXHAUSTIVE, AGREED), and ``reason``: why the lists were fused by score (QUESTION, STANDOUT, DENSE_LEAD; None:
-      by rank). A question or a standout fuses the any-term list whatever the kind. ``phrase_matches``: how many
-      documents holding the query as a phrase were weighted up, and ``phrase_weight``, by how much (PHRASE). None and 0
-      where nothing adapts (a plain fusion)."""
+      EXHAUSTIVE, AGREED), and ``reason``: why the lists were fused by score (QUESTION, SMALL_INDEX, STANDOUT,
+      DENSE_LEAD; None: by rank). A question, a small index or a standout fuses the any-term list whatever the
+      kind. ``phrase_matches``: how many documents holding the query as a phrase were weighted up, and
+      ``phrase_weight``, by how much (PHRASE; none under SMALL_INDEX). None and 0 where nothing adapts (a plain
+      fusion)."""
 
     method: str
     weights: dict[str, float] = field(hash=False)  # hashable all the same: a Counter of choices works
@@ -340,6 +367,7 @@ def fusion_choice(adapted: Adaptation) -> FusionChoice:
 _METHOD_WORDS = {"zscore": "by standardised scores (z-scores)", "minmax": "by min-max scaled scores",
                  "sum": "by the raw scores' sum"}
 _REASON_WORDS = {QUESTION: "a question: semantic weighted far above keyword",
+                 SMALL_INDEX: "few documents searched: each list counts by its scores",
                  STANDOUT: "the best keyword match stands out", DENSE_LEAD: "the best semantic match is far ahead"}
 _LIST_WORDS = {KEYWORD: "documents holding most of the query's terms", KEYWORD_ANY: "documents holding any term",
                KEYWORD_MATCHES: "every keyword match, those holding most terms first"}

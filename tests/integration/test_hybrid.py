@@ -20,8 +20,8 @@ import uuid
 import pytest
 
 from semsearch import AsyncSearcher, ConfigurationError, FusionConfig, Searcher
-from semsearch.query.fusion import (DENSE_LEAD, DENSE_LEAD_WEIGHT_FACTOR, PHRASE_WEIGHT_FACTOR, STRICT,
-                                    fuse_hybrid)
+from semsearch.query.fusion import (EXHAUSTIVE, KEYWORD_ANY, PHRASE_WEIGHT_FACTOR, SMALL_INDEX, STRICT, adapt,
+                                    fuse_hybrid, fusion_choice)
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
 from .conftest import run_cli
@@ -365,25 +365,35 @@ def test_hybrid_page_beyond_the_window_is_refused(searcher, corpus_index):
 # --- 4. explain ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query", ["telescope", "lighthouse keeper"])
+@pytest.mark.parametrize("query", ["telescope", "lighthouse keeper", "football championship final comeback"])
 @pytest.mark.parametrize("fusion", [None, FusionConfig("minmax")], ids=["default", "minmax"])
 def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, query, fusion):
     window = 30
     hits = search(searcher, corpus_index, query, k=15, window=window, fusion=fusion, explain=True)
     keyword = search(searcher, corpus_index, query, k=window, mode="keyword")
     semantic = search(searcher, corpus_index, query, k=window, mode="semantic")
-    positions = {name: {h.id: (rank, h.score) for rank, h in enumerate(found, start=1)}
-                 for name, found in (("keyword", keyword), ("semantic", semantic))}
+    single = {name: {h.id: h.score for h in found} for name, found in (("keyword", keyword), ("semantic", semantic))}
     assert len(hits) == 15
-    # The default fuses "telescope" by rank; "lighthouse keeper", whose best kNN match is far ahead in this small
-    # index, by z-scores (round 11: its three keyword matches, which kNN also finds, no longer count as rare).
-    by_rank = fusion is None and hits.fusion.method == "rrf"
-    by_score = fusion is None and not by_rank
-    assert (by_score, hits.fusion.reason) == ((True, DENSE_LEAD) if query == "lighthouse keeper" and fusion is None
-                                             else (False, None))
+    # In this index of 127 documents, the default fuses "telescope" and "lighthouse keeper", whose keyword matches are
+    # rare (6 and 3 documents, under 5%), by rank, the matches first; the football query, whose terms 14 documents
+    # hold, by z-scores of the any-term list, as any query that is no question and searches under 500 (round 12).
+    expected = {"telescope": ("rrf", EXHAUSTIVE, None), "lighthouse keeper": ("rrf", EXHAUSTIVE, None),
+                "football championship final comeback": ("zscore", STRICT, SMALL_INDEX)}
+    if fusion is None:
+        assert (hits.fusion.method, hits.fusion.keyword_evidence, hits.fusion.reason) == expected[query]
+    else:
+        assert (hits.fusion.method, hits.fusion.keyword_evidence, hits.fusion.reason) == ("minmax", None, None)
+    # Explain says what was fused: each hit's rank and raw score in the list fused (the keyword list hits.fusion
+    # names, in the order fused); the any-term and kNN lists' raw scores are those of the single-mode searches.
+    candidates = searcher.candidates(query, index=corpus_index, window=window)
+    adapted = adapt(candidates, fusion or DEFAULT_FUSION, window)
+    assert hits.fusion == fusion_choice(adapted)
+    fused_lists = {name: adapted.lists[name] for name in ("keyword", "semantic")}
+    positions = {name: {h.id: rank for rank, h in enumerate(found, start=1)} for name, found in fused_lists.items()}
+    scores = {name: {h.id: h.score for h in found} for name, found in fused_lists.items()}
+    by_rank = hits.fusion.method == "rrf"
     phrase_weight = DEFAULT_FUSION.weight("semantic") * PHRASE_WEIGHT_FACTOR
-    keyword_weights = set()
-    owns = {"keyword": {}, "semantic": {}}  # by z-scores: each hit's share of each list, its phrase share aside
+    owns = {"keyword": {}, "semantic": {}}  # each hit's share of each list, its phrase share aside
     for hit in hits:
         parts = hit.explanation
         assert set(parts) == {"keyword", "semantic"}
@@ -392,45 +402,46 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
         assert any(part["rank"] is not None or part.get("phrase_rank") for part in parts.values())
         for name, part in parts.items():
             phrase_share = 0.0
-            if fusion is None and part.get("phrase_rank") is not None:  # a phrase match's share is larger
-                phrase_share = phrase_weight / (DEFAULT_FUSION.rrf_k + part["phrase_rank"]) if by_rank else phrase_weight
+            if part.get("phrase_rank") is not None:  # a phrase match's share is larger
+                phrase_share = (phrase_weight / (DEFAULT_FUSION.rrf_k + part["phrase_rank"]) if by_rank
+                                else phrase_weight)
             own = owns[name][hit.id] = part["contribution"] - phrase_share
+            assert part["rank"] == positions[name].get(hit.id), (hit.id, name)
             if part["rank"] is None:
                 assert part["raw_score"] is None
                 if by_rank:
                     assert part["contribution"] == pytest.approx(phrase_share, abs=1e-12)
                 continue
-            rank, score = positions[name][hit.id]
-            assert part["rank"] == rank, (hit.id, name)
-            assert part["raw_score"] == pytest.approx(score), (hit.id, name)
-            if by_rank and name == "semantic":  # weighted RRF
-                assert own == pytest.approx(1.0 / (DEFAULT_FUSION.rrf_k + rank))
-            elif by_rank:  # the keyword weight adapts to the query, the same for all its hits
-                keyword_weights.add(round(own * (DEFAULT_FUSION.rrf_k + rank), 6))
-    if by_rank:
-        # One weight per query: strict 0.25, fallback or agreed rare terms 0.25 x 2.4, or rare terms leading (0.25 x 1000).
-        assert len(keyword_weights) == 1 and keyword_weights <= {0.25, 0.6, 250.0}, keyword_weights
-    if by_score:
-        # kNN's clear first: the strict keyword list at 2x the keyword weight beside kNN's 1, each list's share its
-        # weight x (raw - mean) / sd over the window's hits (30, under ZSCORE_DEPTH), a hit it lacks at its lowest.
-        assert hits.fusion.keyword_evidence == STRICT
-        assert hits.fusion.weights == {"keyword": DEFAULT_FUSION.weight("keyword") * DENSE_LEAD_WEIGHT_FACTOR,
+            assert part["raw_score"] == pytest.approx(scores[name][hit.id]), (hit.id, name)
+            if name == "semantic" or hits.fusion.keyword_list == KEYWORD_ANY:  # the single modes' own lists
+                assert part["raw_score"] == pytest.approx(single[name][hit.id]), (hit.id, name)
+            if by_rank:  # weighted RRF, each list at the weight hits.fusion gives it
+                assert own == pytest.approx(hits.fusion.weights[name] / (adapted.fusion.rrf_k + part["rank"]))
+    if fusion is None and by_rank:
+        # Rare matches first: every keyword match is on the page before any document only kNN found.
+        matched = [hit.explanation["keyword"]["rank"] is not None for hit in hits]
+        assert matched == sorted(matched, reverse=True) and matched[0]
+    if fusion is None and not by_rank:
+        # Few documents searched: the any-term list at the configured keyword weight beside kNN's 1, no phrase list,
+        # each list's share its weight x (raw - mean) / sd over the window's hits (30, under ZSCORE_DEPTH), a hit it
+        # lacks at its lowest.
+        assert hits.fusion.keyword_list == KEYWORD_ANY and hits.fusion.phrase_matches == 0
+        assert hits.fusion.weights == {"keyword": DEFAULT_FUSION.weight("keyword"),
                                        "semantic": DEFAULT_FUSION.weight("semantic")}
-        candidates = searcher.candidates(query, index=corpus_index, window=window)
-        for name in ("keyword", "semantic"):
-            scores = [hit.score for hit in candidates[name]]
+        for name, fused in fused_lists.items():
+            scores = [hit.score for hit in fused]
             mean = sum(scores) / len(scores)
             deviation = math.sqrt(sum((score - mean) ** 2 for score in scores) / len(scores))
-            z = {hit.id: (hit.score - mean) / deviation for hit in candidates[name]}
+            z = {hit.id: (hit.score - mean) / deviation for hit in fused}
             lowest = min(z.values())
             for doc_id, own in owns[name].items():
                 assert own == pytest.approx(hits.fusion.weights[name] * z.get(doc_id, lowest)), (name, doc_id)
-    if fusion is None:
-        # Documents holding the query as a phrase ("lighthouse keeper" in three) are on the page, each weighted up as
-        # a place in one more list as heavy as the semantic one (its share above).
-        phrase_hits = [hit for hit in hits if hit.explanation["keyword"].get("phrase_rank") is not None]
-        assert sorted(hit.explanation["keyword"]["phrase_rank"] for hit in phrase_hits) == \
-            list(range(1, (3 if query == "lighthouse keeper" else 0) + 1))
+        assert all(hit.explanation["keyword"].get("phrase_rank") is None for hit in hits)
+    if fusion is None and query == "lighthouse keeper":
+        # The three documents holding it as a phrase are on the page, each weighted up as a place in one more list as
+        # heavy as the semantic one (its share above).
+        phrase_ranks = [hit.explanation["keyword"].get("phrase_rank") for hit in hits]
+        assert sorted(rank for rank in phrase_ranks if rank is not None) == [1, 2, 3]
 
 
 def test_explanation_in_single_modes(searcher, corpus_index):

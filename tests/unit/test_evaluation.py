@@ -150,3 +150,20 @@ def test_candidate_health_counts_the_queries_fused_by_score():
     health = candidate_health({name: {**per_query, "question": True} for name, per_query in lists.items()}, 100)
     assert health["fused_as_question"] == 3 and health["fused_by_score"] == 0 and health["fused_for_dense_lead"] == 0
     assert "question" not in health["lists"]
+
+
+def test_candidate_health_counts_the_queries_fused_for_a_small_index():
+    from semsearch.query.evaluation import candidate_health
+    from semsearch.query.fusion import SMALL_INDEX_DOCUMENTS, Ranked
+
+    keyword = [Ranked(f"d{i}", 20.0 - 0.1 * i) for i in range(40)]  # 40 matches: never rare in 499 documents
+    semantic = [Ranked(f"d{i}", 0.9 - 0.001 * i) for i in range(100)]
+    query = {"keyword": keyword[:5], "keyword_any": keyword, "semantic": semantic, "keyword_phrase": keyword[:2]}
+    few, many = SMALL_INDEX_DOCUMENTS - 1, SMALL_INDEX_DOCUMENTS
+    lists = {"small": {**query, "documents": few}, "large": {**query, "documents": many},
+             "small question": {**query, "documents": few, "question": True}}
+    health = candidate_health(lists, window=100)
+    assert health["keyword_evidence"] == {"strict": 3}
+    assert health["fused_for_small_index"] == 1 and health["fused_as_question"] == 1
+    # The small index's phrase matches are not weighted up; the large index's and the question's lists are counted.
+    assert health["with_phrase_matches"] == 2

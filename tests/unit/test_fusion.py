@@ -12,7 +12,8 @@ from semsearch.query.fusion import (
     PHRASE_WEIGHT_FACTOR,
     QUESTION,
     QUESTION_WEIGHT_FACTOR,
-    RARE_MIN_DOCUMENTS,
+    SMALL_INDEX,
+    SMALL_INDEX_DOCUMENTS,
     STANDOUT,
     STANDOUT_WEIGHT_FACTOR,
     STRICT,
@@ -24,7 +25,9 @@ from semsearch.query.fusion import (
     fuse,
     fuse_adapted,
     fuse_hybrid,
+    fusion_choice,
     keyword_evidence,
+    keyword_matches,
     keyword_stands_out,
     phrase_order,
     score_fusion_reason,
@@ -131,43 +134,46 @@ def test_agreed_rare_terms_are_fused_as_equals_not_keyword_led():
     semantic = ranked("m9", "m8", "m7", "m6", "m5", "m4", "m3", "m2", "m1", "x1")
     lists = {"keyword": [], "keyword_any": keyword, "semantic": semantic, "documents": 1000}
     chosen, fusion, kind, *_ = adapt(lists, config, window=100)
-    assert kind == AGREED and chosen["keyword"] == keyword
+    assert kind == AGREED and chosen["keyword"] == keyword[9:] + keyword[:9]  # kNN's first, m9, leads its tier
     assert fusion.weight("keyword") == 0.25 * KEYWORD_WEIGHT_FACTORS[AGREED] < fusion.weight("semantic")
     fused = [f.id for f in fuse_hybrid(lists, config, window=100)]
-    # The semantic list's order counts: its first hit, the keyword list's last, comes first; were the
-    # semantic page to stray (EXHAUSTIVE), the keyword order would lead instead.
-    assert fused[0] == "m9"
+    # The semantic list's order counts: m8, the keyword list's 9th and kNN's second, comes second; were the
+    # semantic page to stray (EXHAUSTIVE), the keyword order would lead instead (after kNN's first, a match).
+    assert fused[:2] == ["m9", "m8"]
     strayed = {**lists, "semantic": ranked("m9", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9")}
-    assert [f.id for f in fuse_hybrid(strayed, config, window=100)][:10] == [h.id for h in keyword]
+    assert [f.id for f in fuse_hybrid(strayed, config, window=100)][:10] == ["m9"] + [h.id for h in keyword[:9]]
 
 
-def test_in_an_index_of_under_500_documents_rare_matches_lead_only_where_knn_missed_them():
-    # 3 of 400 documents match (under 5%, fewer than the window): in an index this small that is a glossary term or
-    # a heading as much as an identifier, so only kNN's miss shows the dense model lacks the terms.
+def test_rare_matches_lead_in_an_index_of_any_size_with_knns_first_leading_its_tier():
+    # 3 of 400 documents match (under 5%, fewer than the window): rare, in a small index as in a large one (round 11's
+    # test, which needed kNN's first 10 to miss them all under 500 documents, was withdrawn in round 12).
     matches = ranked("k1", "k2", "k3")
     sees_one = ranked("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "k2", "s10")  # k2 is 10th
-    misses = ranked("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "k2")  # k2 is 11th
-    assert keyword_evidence(matches[:1], matches, window=100, documents=400, semantic=sees_one) == (STRICT, matches[:1])
-    assert keyword_evidence([], matches, window=100, documents=400, semantic=sees_one) == (FALLBACK, matches)
-    assert keyword_evidence([], matches, window=100, documents=400, semantic=misses) == (EXHAUSTIVE, matches)
-    # From RARE_MIN_DOCUMENTS (500) on, rarity alone makes them lead, whatever kNN's page holds.
-    assert RARE_MIN_DOCUMENTS == 500
-    assert keyword_evidence([], matches, window=100, documents=500, semantic=sees_one) == (EXHAUSTIVE, matches)
-    assert keyword_evidence([], matches, window=100, documents=499, semantic=sees_one) == (FALLBACK, matches)
-    # A kNN page that agrees (9 of its 10 are matches) makes 12 matches of 5,000 documents AGREED; of 400, not rare.
+    for documents in (400, 5000):
+        assert keyword_evidence([], matches, window=100, documents=documents, semantic=sees_one) == (EXHAUSTIVE,
+                                                                                                     matches)
+    # kNN's first is a match: it leads its tier, the strict matches (documents holding most terms) ...
+    knn_first_k2 = ranked("k2", "s1", "s2")
+    kind, keyword = keyword_evidence(matches[:2], matches, window=100, documents=400, semantic=knn_first_k2)
+    assert (kind, [hit.id for hit in keyword]) == (EXHAUSTIVE, ["k2", "k1", "k3"])
+    # ... or, holding fewer terms, the rest, after every strict match.
+    kind, keyword = keyword_evidence(matches[:1], matches, window=100, documents=400, semantic=knn_first_k2)
+    assert [hit.id for hit in keyword] == ["k1", "k2", "k3"]
+    knn_first_k3 = ranked("k3", "s1")
+    assert [hit.id for hit in keyword_matches(matches[:1], matches, knn_first_k3)] == ["k1", "k3", "k2"]
+    # Not a match, or no kNN list: BM25's order, the strict matches first.
+    assert keyword_matches(matches[:1], matches, sees_one) == matches
+    assert keyword_matches(matches[2:], matches, ()) == [matches[2], matches[0], matches[1]]
+    # A kNN page that agrees (9 of its 10 are matches) makes 12 matches AGREED in a small index as in a large one.
     twelve = ranked(*(f"m{i}" for i in range(12)))
     agreeing = ranked(*(f"m{i}" for i in range(9)), "x1")
-    assert keyword_evidence([], twelve, window=100, documents=5000, semantic=agreeing) == (AGREED, twelve)
-    assert keyword_evidence([], twelve, window=100, documents=400, semantic=agreeing) == (FALLBACK, twelve)
-    # In adapt: the small index's query keeps the fallback's weight; the large one's matches lead.
+    for documents in (400, 5000):
+        assert keyword_evidence([], twelve, window=100, documents=documents, semantic=agreeing)[0] == AGREED
+    # In adapt and fuse_hybrid: the matches lead, kNN's first among them first.
     config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
-    small = {"keyword": [], "keyword_any": matches, "semantic": sees_one, "documents": 400}
-    assert adapt(small, config, window=100).kind == FALLBACK
-    fused = [f.id for f in fuse_hybrid(small, config, window=100)]
-    assert fused.index("s1") < min(fused.index("k1"), fused.index("k3"))  # kNN's first passes matches it lacks
-    large = {**small, "documents": 5000}
-    assert adapt(large, config, window=100).kind == EXHAUSTIVE
-    assert [f.id for f in fuse_hybrid(large, config, window=100)][:3] == ["k1", "k2", "k3"]
+    small = {"keyword": [], "keyword_any": matches, "semantic": ranked("k3", "s1", "s2", "k1"), "documents": 400}
+    assert adapt(small, config, window=100).kind == EXHAUSTIVE
+    assert [f.id for f in fuse_hybrid(small, config, window=100)][:4] == ["k3", "k1", "k2", "s1"]
 
 
 def test_matching_few_documents_of_a_small_index_is_not_rare():
@@ -515,3 +521,60 @@ def test_a_deeper_window_keeps_the_z_fused_order_of_the_first_and_ranks_what_it_
     lowest = min(f.score for f in first)
     added = set(deeper) - {f.id for f in first}
     assert len(added) == 99 and all(deeper[doc_id] <= lowest + 1e-9 for doc_id in added)
+
+
+# Round 12 (SMALL_INDEX): where fewer than SMALL_INDEX_DOCUMENTS documents are searched, a STRICT or FALLBACK query that
+# is no question is fused by z-scores of the any-term list at the configured weight, its phrase matches not weighted up.
+def _cited_term_lists(documents: int) -> dict:
+    """A glossary-like query: kNN's first holds no query term; the keyword matches (33, more than 5% of 500, so never
+    rare) are documents kNN ranks 12th and lower, one of them citing the term as a phrase."""
+    from semsearch.query.fusion import DOCUMENTS, KEYWORD, KEYWORD_ANY, KEYWORD_PHRASE, SEMANTIC
+
+    semantic = [Ranked("first", 0.80)] + [Ranked(f"s{i}", 0.78 - 0.01 * i) for i in range(1, 30)]
+    any_term = [Ranked("s12", 9.0), Ranked("s15", 8.9), Ranked("s17", 8.8)]
+    any_term += [Ranked(f"k{i}", 8.7 - 0.05 * i) for i in range(30)]
+    return {KEYWORD: any_term[:3], KEYWORD_ANY: any_term, SEMANTIC: semantic, DOCUMENTS: documents,
+            "question": False, KEYWORD_PHRASE: [Ranked("s17", 1.0)]}
+
+
+def test_a_query_searching_few_documents_is_fused_by_z_scores_without_phrase_weighting():
+    from semsearch.query.fusion import KEYWORD, KEYWORD_ANY, KEYWORD_PHRASE
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    small = adapt(_cited_term_lists(SMALL_INDEX_DOCUMENTS - 1), DEFAULT_FUSION, window=100)
+    assert (small.kind, small.reason, small.fusion.method, small.keyword_list) == (STRICT, SMALL_INDEX, "zscore",
+                                                                                   KEYWORD_ANY)
+    assert small.fusion.weights == {"keyword": 0.25, "semantic": 1.0}  # the configured weights, as they are
+    assert [hit.id for hit in small.lists[KEYWORD]] == [hit.id for hit in _cited_term_lists(1)[KEYWORD_ANY]]
+    assert KEYWORD_PHRASE not in small.lists
+    choice = fusion_choice(small)
+    assert choice.phrase_matches == 0 and "few documents searched" in choice.description
+    large = adapt(_cited_term_lists(SMALL_INDEX_DOCUMENTS), DEFAULT_FUSION, window=100)
+    assert (large.kind, large.reason, large.fusion.method) == (STRICT, None, "rrf")
+    assert KEYWORD_PHRASE in large.lists
+
+
+def test_in_a_small_index_knn_order_is_kept_where_rank_fusion_lets_a_citation_lead():
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    small = [hit.id for hit in fuse_hybrid(_cited_term_lists(SMALL_INDEX_DOCUMENTS - 1), DEFAULT_FUSION, 100)]
+    large = [hit.id for hit in fuse_hybrid(_cited_term_lists(SMALL_INDEX_DOCUMENTS), DEFAULT_FUSION, 100)]
+    assert small[:5] == ["first", "s1", "s2", "s3", "s4"]  # the keyword matches are 12th and lower in kNN's order
+    assert large[0] == "s17" and large.index("first") == 1  # rank fusion: the phrase match (a citation) leads
+
+
+def test_small_index_reason_comes_after_question_and_before_standout():
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    standout = [Ranked("top", 60.0)] + [Ranked(f"d{i}", 20.0 - 0.1 * i) for i in range(1, 100)]
+    semantic = [Ranked(f"s{i}", 0.9 - 0.001 * i) for i in range(100)]
+    few = SMALL_INDEX_DOCUMENTS - 1
+    assert score_fusion_reason(STRICT, standout, semantic, documents=few) == SMALL_INDEX
+    assert score_fusion_reason(FALLBACK, standout, semantic, documents=few) == SMALL_INDEX
+    assert score_fusion_reason(STRICT, standout, semantic, question=True, documents=few) == QUESTION
+    assert score_fusion_reason(STRICT, standout, semantic, documents=SMALL_INDEX_DOCUMENTS) == STANDOUT
+    assert score_fusion_reason(STRICT, standout, semantic) == STANDOUT  # documents unknown: as a large index
+    assert score_fusion_reason(EXHAUSTIVE, standout, semantic, documents=few) is None  # rare terms keep ranks
+    # A question in a small index keeps the question's weight (0.1), not the configured one.
+    lists = {**_cited_term_lists(few), "question": True}
+    assert adapt(lists, DEFAULT_FUSION, 100).fusion.weights["keyword"] == 0.25 * QUESTION_WEIGHT_FACTOR
