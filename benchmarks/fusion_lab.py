@@ -47,9 +47,8 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # (round 11; every earlier label has them lead in any index too); "round11", before round 11's test was withdrawn,
 # kNN's first was put first among rare keyword matches, and a query searching under 500 documents was fused by
 # z-scores, its phrase matches not weighted up (round 12; no earlier label does any of these). Those before round 7 do
-# not tell a question from
-# another query. Rounds 4 to 9 put phrase matches first (PHRASE_LED); before round 9 a question of two to four terms
-# had its phrase list too (phrase_sized).
+# not tell a question from another query. Rounds 4 to 9 put phrase matches first (PHRASE_LED); before round 9 a
+# question of two to four terms had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
             **{label: DEFAULT_FUSION

@@ -91,7 +91,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     second, because the query is a question or because it searched few documents
     (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many queries documents holding the query as a
     phrase were weighted up (a phrase list is asked for only with two to four terms and no question: no list is no
-    failure; where few documents are searched, none is weighted up) (pure)."""
+    failure; a query fused for a small index has none weighted up) (pure)."""
     names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query
                                if name not in (*NOT_LISTS, KEYWORD_PHRASE)))
     health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}
@@ -104,13 +104,12 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     reasons: dict[str | None, int] = {}
     weighted_phrases = 0
     for per_query in lists.values():
-        reason = None
         if KEYWORD in per_query and KEYWORD_ANY in per_query:
             kind, _ = query_evidence(per_query, window)
             kinds[kind] = kinds.get(kind, 0) + 1
             reason = query_fusion_reason(per_query, kind)
             reasons[reason] = reasons.get(reason, 0) + 1
-        weighted_phrases += bool(per_query.get(KEYWORD_PHRASE)) and reason != SMALL_INDEX
+            weighted_phrases += bool(per_query.get(KEYWORD_PHRASE)) and reason != SMALL_INDEX
     health["keyword_evidence"] = kinds
     health["fused_by_score"] = reasons.get(STANDOUT, 0)
     health["fused_for_dense_lead"] = reasons.get(DENSE_LEAD, 0)

@@ -53,8 +53,8 @@ class FusionConfig:
     matches first when they are few; for a query that asks a question (:func:`semsearch.query.question.is_question`),
     that searches few documents (SMALL_INDEX), whose best BM25 match stands out (:func:`keyword_stands_out`), or whose
     best kNN match is far ahead of its second (:func:`dense_leads`), the adaptive side itself switches to z-scores;
-    documents holding the query as a phrase are weighted up (:func:`weigh_phrase_matches`), except where few documents
-    are searched. The default fusion is adaptive; it runs on the client only.
+    documents holding the query as a phrase are weighted up (:func:`weigh_phrase_matches`), except for a query fused
+    for a small index. The default fusion is adaptive; it runs on the client only.
     """
 
     method: str = "rrf"
@@ -121,7 +121,7 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
 # message, a docstring's own words), and score fusion lets such a match, and a kNN match far ahead, lead. Where
 # BM25's top scores are bunched (dbpedia-entity's queries, whose terms many abstracts share) rank fusion with the
 # strict list is kept: there score fusion lost (docs/benchmarks.md, "Round 5"). EXHAUSTIVE and AGREED are untouched.
-# A question is asked about first (QUESTION below).
+# A question, then a small index, are asked about first (QUESTION and SMALL_INDEX below).
 STANDOUT_Z = 4.0
 STANDOUT_WEIGHT_FACTOR = 3.0  # the default keyword weight 0.25 becomes 0.75 beside kNN's 1.0
 
@@ -135,8 +135,8 @@ def keyword_stands_out(any_term: Sequence[Ranked]) -> bool:
 
 def fused_by_score(kind: str, any_term: Sequence[Ranked]) -> bool:
     """Whether adaptive fusion fuses a query's lists by score because BM25's best match stands out (STANDOUT),
-    given its keyword evidence's kind, for a query that is no question (:func:`score_fusion_reason`, which also gives
-    the other reasons)."""
+    given its keyword evidence's kind, for a query that is no question and searches documents of an unknown number
+    (as in a large index: :func:`score_fusion_reason`, which also gives the other reasons)."""
     return score_fusion_reason(kind, any_term, ()) == STANDOUT
 
 
@@ -181,7 +181,8 @@ QUESTION_WEIGHT_FACTOR = 0.4  # the default keyword weight 0.25 becomes 0.1 besi
 # heading in the sections that refer to it) than in the document it names. On glossaries (a term over its
 # definition, where BM25 finds the definitions that cite the term) rank fusion put hybrid up to 0.059 below semantic
 # search; on headings and FAQs the z-scores keep most of what rank fusion gained (docs/benchmarks.md, "Round 12").
-# STANDOUT and DENSE_LEAD below are not asked there: z-scores already let a standing-out match lead.
+# STANDOUT and DENSE_LEAD above are not asked there: z-scores already let a standing-out match lead. An any-term list
+# of one hit, or of equal scores, has no z-scores to fuse by (each is 0): rank fusion then, as in a large index.
 SMALL_INDEX_WEIGHT_FACTOR = 1.0  # the configured keyword weight, as it is
 # Not tuned: round 11's small index (where its rare-terms test, withdrawn in round 12, applied); 5% of 500 is 25
 # documents, a quarter of the default window.
@@ -202,11 +203,15 @@ def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequenc
         return None
     if question:
         return QUESTION
-    if documents is not None and documents < SMALL_INDEX_DOCUMENTS:
+    if documents is not None and documents < SMALL_INDEX_DOCUMENTS and _scores_differ(any_term):
         return SMALL_INDEX
     if keyword_stands_out(any_term):
         return STANDOUT
     return DENSE_LEAD if dense_leads(semantic) else None
+
+
+def _scores_differ(hits: Sequence[Ranked]) -> bool:
+    return len({hit.score for hit in hits[:ZSCORE_DEPTH]}) > 1
 
 
 def query_fusion_reason(lists: Mapping[str, Any], kind: str) -> str | None:
@@ -249,8 +254,8 @@ def _rare(any_term: Sequence[Ranked], window: int, documents: int | None) -> boo
 # Where rare keyword matches lead (EXHAUSTIVE), BM25 orders them, those holding most of the query's terms first. A
 # document that kNN ranks first and that holds as many of the terms as any other has both retrievers behind it, where
 # BM25's own first may be one that only repeats a term (a glossary's definitions that cite a term, not the one that
-# defines it): so kNN's first, where it is a match, leads its tier (round 12: the lists seen gained up to 0.017, the
-# rare-term lists kept their gain; docs/benchmarks.md).
+# defines it): so kNN's first, where it is a match, leads its tier (round 12: 30 of the 46 large lists seen gained,
+# up to 0.023, and 4 lost 0.002 at most; docs/benchmarks.md).
 def keyword_matches(strict: Sequence[Ranked], any_term: Sequence[Ranked],
                     semantic: Sequence[Ranked]) -> list[Ranked]:
     """EXHAUSTIVE's and AGREED's keyword list: the strict matches, then the other any-term matches, each tier in

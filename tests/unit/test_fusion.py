@@ -107,8 +107,8 @@ def test_keyword_evidence_kinds():
     # Nothing holds most of the terms: the any-term list stands in.
     assert keyword_evidence([], many, window=5, documents=1000) == (FALLBACK, many)
     # Fewer any-term matches than the window, and at most 5% of the documents: the terms are rare; those
-    # holding most of the terms lead, and the other matches follow in their order. (No kNN list here: in an index
-    # this small, the matches lead only because kNN's first page holds none of them.)
+    # holding most of the terms lead, and the other matches follow in their order (no kNN list here, so no first of
+    # its to lead a tier).
     assert keyword_evidence(many[2:3], many[:3], window=5, documents=60) == (EXHAUSTIVE, [many[2], many[0], many[1]])
     assert keyword_evidence([], many[:3], window=5, documents=60) == (EXHAUSTIVE, many[:3])
     # No document holds any term: nothing to adapt.
@@ -575,6 +575,10 @@ def test_small_index_reason_comes_after_question_and_before_standout():
     assert score_fusion_reason(STRICT, standout, semantic, documents=SMALL_INDEX_DOCUMENTS) == STANDOUT
     assert score_fusion_reason(STRICT, standout, semantic) == STANDOUT  # documents unknown: as a large index
     assert score_fusion_reason(EXHAUSTIVE, standout, semantic, documents=few) is None  # rare terms keep ranks
+    # One keyword hit, or hits of equal scores, have no z-scores to fuse by (all 0): fused as in a large index.
+    assert score_fusion_reason(STRICT, standout[:1], semantic, documents=few) is None
+    assert score_fusion_reason(STRICT, [Ranked("a", 3.0), Ranked("b", 3.0)], semantic, documents=few) is None
+    assert score_fusion_reason(STRICT, [Ranked("a", 3.0), Ranked("b", 2.0)], semantic, documents=few) == SMALL_INDEX
     # A question in a small index keeps the question's weight (0.1), not the configured one.
     lists = {**_cited_term_lists(few), "question": True}
     assert adapt(lists, DEFAULT_FUSION, 100).fusion.weights["keyword"] == 0.25 * QUESTION_WEIGHT_FACTOR
