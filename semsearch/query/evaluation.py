@@ -20,6 +20,7 @@ from semsearch.query.fusion import (
     QUESTION,
     SMALL_INDEX,
     STANDOUT,
+    phrases_weighed,
     query_evidence,
     query_fusion_reason,
 )
@@ -109,7 +110,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
             kinds[kind] = kinds.get(kind, 0) + 1
             reason = query_fusion_reason(per_query, kind)
             reasons[reason] = reasons.get(reason, 0) + 1
-            weighted_phrases += bool(per_query.get(KEYWORD_PHRASE)) and reason != SMALL_INDEX
+            weighted_phrases += phrases_weighed(per_query, reason)
     health["keyword_evidence"] = kinds
     health["fused_by_score"] = reasons.get(STANDOUT, 0)
     health["fused_for_dense_lead"] = reasons.get(DENSE_LEAD, 0)

@@ -245,6 +245,12 @@ def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ran
     return keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS), lists.get(SEMANTIC, ()))
 
 
+def phrases_weighed(lists: Mapping[str, Any], reason: str | None) -> bool:
+    """Whether adaptive fusion weighs a query's phrase matches up (PHRASE), given its score-fusion reason: where it
+    has any, unless it is fused for a small index (SMALL_INDEX)."""
+    return bool(lists.get(KEYWORD_PHRASE)) and reason != SMALL_INDEX
+
+
 def _rare(any_term: Sequence[Ranked], window: int, documents: int | None) -> bool:
     """Whether a query's any-term matches are all seen and rare enough to stand for BM25 as EXHAUSTIVE or AGREED:
     fewer than the window, and at most RARE_MATCH_FRACTION of the documents searched."""
@@ -318,7 +324,7 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adapta
         if kind == EXHAUSTIVE:  # whatever the weights and window: its last keyword rank beats rank 1 of the rest
             weights[KEYWORD] = max(weights[KEYWORD], _leading_weight(weights, KEYWORD, config.rrf_k, window))
     chosen = {**plain, KEYWORD: keyword}
-    if lists.get(KEYWORD_PHRASE) and reason != SMALL_INDEX:  # PHRASE above: fuse_adapted weighs it as one more list
+    if phrases_weighed(lists, reason):  # PHRASE above: fuse_adapted weighs it as one more list
         chosen[KEYWORD_PHRASE] = phrase_order(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
         weights[KEYWORD_PHRASE] = config.weight(SEMANTIC) * PHRASE_WEIGHT_FACTOR
     return Adaptation(chosen, FusionConfig(method, weights, config.rrf_k), kind, reason, keyword_list)
