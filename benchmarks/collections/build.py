@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Twenty-three collections are written under the directory of this script:
+Twenty-five collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -59,6 +59,15 @@ Twenty-three collections are written under the directory of this script:
                    of Debian's dict-foldoc, unpacked under /tmp/dict-foldoc,
                    README.md): as jargon, over a seeded sample of 3,000 of its
                    entries.  Held out of round 12.
+  devil            The Devil's Dictionary of Ambrose Bierce (the dictd database
+                   of Debian's dict-devil, unpacked under /tmp/dict-devil,
+                   README.md): as jargon, the query a headword (lower-cased),
+                   over a seeded sample of 450 of its entries.  Held out of
+                   round 13.
+  mannames         man pages (as manpages: man1, man8) of commands named by
+                   one word ("rsync"): the query is the name, the document the
+                   page without its NAME line, over a seeded sample of 450
+                   pages.  Held out of round 13.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -96,7 +105,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
-               "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary", "jargon", "foldoc")
+               "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary", "jargon", "foldoc", "devil",
+               "mannames")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -2056,7 +2066,7 @@ def html_glossary_entries(name, path, page_class=GlossaryPage):
 
 
 def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queries, doc_min_words, q_min_words,
-                   q_max_words=None, max_docs=None, spell_clashes=False):
+                   q_max_words=None, max_docs=None, spell_clashes=False, sample_over=None):
     """pyglossary's (and gitglossary's and pgglossary's) collection from a glossary's entries, [(term, definition)]:
     entries whose term (case-insensitive) another entry has too are all dropped; one document `ID_PREFIX-SLUG` per
     definition of doc_min_words+ words (exact duplicates dropped), the term not in it; the queries a seeded sample of
@@ -2064,7 +2074,8 @@ def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queri
     foldoc: q_max_words, the most (whitespace-separated) words of a query (a longer term's document stays, with no
     query); max_docs, a seeded sample (seed) of that many of the kept documents, in id order, when there are more (the
     queries then drawn from the terms of the sample); spell_clashes, the terms whose slugs clash spelled by
-    spelled_slug (their other characters' code points) instead of the build stopped."""
+    spelled_slug (their other characters' code points) instead of the build stopped.  For devil: sample_over, the
+    sample of max_docs drawn only when more than that many are kept (default: max_docs)."""
     n_entries = len(entries)
     term_count = collections.Counter(term.lower() for term, _ in entries)
     for term in sorted(t for t, c in term_count.items() if c > 1):
@@ -2082,7 +2093,7 @@ def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queri
     items = [(f"{id_prefix}-{slug(term)}", term, text, None) for term, text in entries]
     kept, n_short, n_dup = kept_texts(name, items, doc_min_words, "definition")
     n_kept = len(kept)
-    if max_docs is not None and n_kept > max_docs:
+    if max_docs is not None and n_kept > (max_docs if sample_over is None else sample_over):
         kept = sorted(random.Random(seed).sample(sorted(kept), max_docs))
         print(f"[{name}] a seeded sample of {max_docs} of the {n_kept} kept definitions", file=sys.stderr)
     docs, pool, n_few, n_long = [], [], 0, 0
@@ -2465,13 +2476,183 @@ def build_foldoc():
                    max_docs=FOLDOC_MAX_DOCS, spell_clashes=True)
 
 
+# ---------------------------------------------------------------------------
+# 24. devil
+# ---------------------------------------------------------------------------
+# The Devil's Dictionary of Ambrose Bierce (the Internet Wiretap edition of 1993, as the dictd database devil.index +
+# devil.dict.dz of Debian's dict-devil, not installed here: held out of round 13; README.md: how to fetch it); the build
+# stops with a message when either file is missing.  Built as jargon (build_glossary), with a reader of its own
+# (devil_entries): its dictfmt is older than jargon's (its database entries are indexed as "00databaseinfo", ...), and
+# an entry has no header line: its first line opens with the headword in capitals and its part of speech ("ABASEMENT,
+# n.  A decent ..."), the definition running on after them.  The term is that headword, lower-cased (the book sets
+# every headword in capitals), but for the two abbreviations ("LL.D.", "R.I.P."); the document is the entry without
+# it, and the queries a seeded sample of the terms (1-3 words) of a seeded sample of DEVIL_MAX_DOCS of the kept
+# definitions, drawn when more than DEVIL_SAMPLE_OVER are kept (the index then under 500 documents).
+DEVIL_DICT = "/tmp/dict-devil/usr/share/dictd/devil.dict.dz"
+DEVIL_SEED = 20070746
+DEVIL_N_QUERIES = 200
+DEVIL_MAX_DOCS = 450
+DEVIL_SAMPLE_OVER = 480
+DEVIL_DOC_MIN_WORDS = 10   # as jargon's: drops the cross-references ("See {HUSBAND}.") and the one-liners
+DEVIL_Q_MIN_WORDS = 1
+DEVIL_Q_MAX_WORDS = 3
+DEVIL_META = "00database"  # the older dictfmt's index entries about the database ("00databaseinfo", ...)
+# An entry's opening: its headword(s) in capitals ("ABASEMENT", "APRIL FOOL", "BERENICE'S HAIR", "BABE or BABY",
+# "CONFIDANT, CONFIDANTE", "TZETZE (or TSETSE) FLY", "LL.D.", "CUI BONO?"), then its part of speech at times ("n.",
+# "v.t.", "adj. and n.", after ", ", " " or ","), then a comma at times (the letters: "T, the twentieth letter ...").
+DEVIL_HEAD_RE = re.compile(r"(?P<head>[A-Z][A-Z0-9'.\-]*(?:(?: |, | or | \(or |\) )[A-Z][A-Z0-9'.\-]*)*\)?\??)"
+                           r"(?:,? ?(?:[a-z]+\.)+(?: and (?:[a-z]+\.)+)?)?,?(?=\s|$)")
+DEVIL_BROKEN_RE = re.compile(r"(?<=[A-Za-z]-)\n\s*(?=[A-Za-z])")  # a compound broken after its hyphen ("cannon-\nshot")
+
+
+def devil_entries(name, dict_path, index_path):
+    """(term, definition) for every entry of the dictd database of The Devil's Dictionary at dict_path, whose index,
+    index_path, has a line `headword TAB offset TAB length` for each headword (lower-cased, its characters other than
+    letters, digits and spaces dropped: "berenices hair", "lld"; the 4 entries of two headwords have two), the
+    database's own (00database...) left out.  An entry's opening (DEVIL_HEAD_RE) is dropped: its headword or headwords
+    and its part of speech.  Its first headword ("BABE" of "BABE or BABY", "TZETZE FLY" of "TZETZE (or TSETSE) FLY", a
+    final "." dropped but in an abbreviation) is the term, lower-cased but for an abbreviation ("LL.D."); the build
+    stops when the index does not hold it.  The rest is the definition: a compound broken across lines after its
+    hyphen joined (DEVIL_BROKEN_RE), each {cross-reference} its words (as dictd_entries), the underscores that mark
+    italics ("_Coma Berenices_") dropped, DICTD_UNSMART's character map, whitespace collapsed."""
+    with open(index_path, encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    if any(len(row) != 3 for row in rows):
+        sys.exit(f"[{name}] {index_path}: a line other than headword, offset and length")
+    headwords = collections.defaultdict(set)
+    for headword, offset, length in rows:
+        if not headword.startswith(DEVIL_META):
+            headwords[(dictd_number(offset), dictd_number(length))].add(headword)
+    with gzip.open(dict_path) as f:
+        data = f.read()
+    entries = []
+    for offset, length in sorted(headwords):
+        entry = data[offset:offset + length].decode("utf-8")
+        m = DEVIL_HEAD_RE.match(entry)
+        if not m:
+            sys.exit(f"[{name}] {dict_path}: the entry at {offset} opens with no headword: {entry[:60]!r}")
+        first = re.split(r" or |, ", re.sub(r" \(or [^()]*\)", "", m.group("head")))[0]
+        if first.endswith(".") and "." not in first[:-1]:
+            first = first[:-1]
+        if norm_ws(re.sub(r"[^a-z0-9 ]", "", first.lower())) not in headwords[(offset, length)]:
+            sys.exit(f"[{name}] {dict_path}: the entry at {offset} opens with {first!r}, which the index does not "
+                     f"hold ({sorted(headwords[(offset, length)])})")
+        term = first if re.search(r"\.\w", first) else first.lower()
+        body = DICTD_XREF_RE.sub(r"\1", DEVIL_BROKEN_RE.sub("", entry[m.end():])).replace("_", "")
+        entries.append((term, norm_ws(body.translate(DICTD_UNSMART))))
+    n_several = sum(len(h) > 1 for h in headwords.values())
+    print(f"[{name}] {index_path}: {len(rows)} headwords, {len(headwords)} entries, {n_several} of several headwords "
+          "(the first kept)", file=sys.stderr)
+    return entries
+
+
+def build_devil():
+    path = fetched_file("devil", DEVIL_DICT, "dict-devil")
+    index = fetched_file("devil", path[:-len(".dict.dz")] + ".index", "dict-devil")
+    build_glossary("devil", "devil", "dvl", path, devil_entries("devil", path, index), DEVIL_SEED, DEVIL_N_QUERIES,
+                   DEVIL_DOC_MIN_WORDS, DEVIL_Q_MIN_WORDS, q_max_words=DEVIL_Q_MAX_WORDS, max_docs=DEVIL_MAX_DOCS,
+                   spell_clashes=True, sample_over=DEVIL_SAMPLE_OVER)
+
+
+# ---------------------------------------------------------------------------
+# 25. mannames
+# ---------------------------------------------------------------------------
+# Single-word command names over their man pages (held out of round 13).  The pages are manpages' (man_list_pages:
+# man1 and man8, Debian-archive packages, no symlinks or .so stubs), rendered and parsed as manpages renders them
+# (man_render, man_parse); of them, those whose name (the file name before its section suffix) is one run of letters and
+# digits (MANNAMES_NAME_RE: "rsync", "grep"; not "CA.pl", "apt-get"), one page a name (mannames_pages).  The document is
+# the page's text without its NAME section (the name and one-line summary) and without its section headings, page
+# header and footer: every other mention of the name stays (SYNOPSIS, DESCRIPTION, ...); the query is the name alone,
+# judged against its page.  The corpus is a seeded sample of MANNAMES_MAX_DOCS of the kept pages, the queries a seeded
+# sample of MANNAMES_N_QUERIES of their names.
+MANNAMES_SEED = 20070747
+MANNAMES_MAX_DOCS = 450
+MANNAMES_N_QUERIES = 200
+MANNAMES_DOC_MIN_WORDS = 50   # as manpages' least rendered page
+MANNAMES_NAME_RE = re.compile(r"^[a-z][a-z0-9]+$")
+
+
+def mannames_pages():
+    """(name, path, section) of each name of MANNAMES_NAME_RE among man_list_pages, sorted by name: where a name has
+    several pages ("passwd.1" and "passwd.1ssl", a section 1 and a section 8 page), the one of section 1 or 8 proper
+    before the others, then the first by path (man1 before man8); the others said on stderr."""
+    by_name = collections.defaultdict(list)
+    for path in man_list_pages():
+        fn = os.path.basename(path)
+        name, _, section = (fn[:-3] if fn.endswith(".gz") else fn).rpartition(".")
+        if MANNAMES_NAME_RE.match(name):
+            by_name[name].append((section not in ("1", "8"), path, section))
+    pages = []
+    for name in sorted(by_name):
+        (_, path, section), *others = sorted(by_name[name])
+        if others:
+            print(f"[mannames] {name}: {path} kept, not {[p for _, p, _ in others]}", file=sys.stderr)
+        pages.append((name, path, section))
+    return pages
+
+
+def mannames_body(rendered):
+    """The text of a page rendered by man_render, as man_parse reads it (its page header and footer, section headings
+    and sub-headings dropped), but for its NAME section: each unit's text (an item's tag and body), joined, whitespace
+    collapsed; None for a page with no NAME section."""
+    sections = man_parse(rendered)
+    if not any(sname == "NAME" for sname, _ in sections):
+        return None
+    return norm_ws(" ".join((tag + " " + body).strip() if kind == "item" else body
+                            for sname, units in sections if sname != "NAME" for kind, tag, body in units))
+
+
+def build_mannames():
+    """mannames' collection: one document `NAME.SECTION` (title empty) per page of mannames_pages that man renders,
+    that has a NAME section and a text of MANNAMES_DOC_MIN_WORDS+ words and is no exact duplicate (case-insensitive)
+    of another kept (kept_texts: of the pages with one text, the one whose page header names it, else the first by
+    id); of them, a seeded sample (MANNAMES_SEED) of MANNAMES_MAX_DOCS, drawn from them
+    sorted by id, is the corpus; the queries a seeded sample (the same seed) of MANNAMES_N_QUERIES of their names."""
+    pages = mannames_pages()
+    print(f"[mannames] {len(pages)} names of one word", file=sys.stderr)
+    # two workers only (2-core machine); results kept in input order
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+        rendered = list(ex.map(man_render, [path for _, path, _ in pages]))
+    items, n_failed, n_noname = [], 0, 0
+    for (name, path, section), r in zip(pages, rendered):
+        body = None if r is None else mannames_body(r)
+        if r is None:
+            n_failed += 1
+            print(f"[mannames] man could not render {path}", file=sys.stderr)
+        elif body is None:
+            n_noname += 1
+            print(f"[mannames] no NAME section: {path}", file=sys.stderr)
+        else:
+            header = next(line for line in r.split("\n") if line.strip()).split()[0]
+            items.append((f"{name}.{section}", name, body, header.lower().startswith(name + "(")))
+    # of the pages with one text (lz4, lz4c, lz4cat and unlz4), the one that names itself in its header ("LZ4(1)")
+    kept, n_short, n_dup = kept_texts("mannames", sorted(items, key=lambda item: (not item[3], item[0])),
+                                      MANNAMES_DOC_MIN_WORDS, "text")
+    kept, n_kept = sorted(kept), len(kept)
+    dropped = sorted({doc_id for doc_id, _, text, _ in items if len(text.split()) >= MANNAMES_DOC_MIN_WORDS}
+                     - {doc_id for doc_id, _, _, _ in kept})
+    if dropped:
+        print(f"[mannames] duplicate texts dropped: {dropped}", file=sys.stderr)
+    if n_kept > MANNAMES_MAX_DOCS:
+        kept = sorted(random.Random(MANNAMES_SEED).sample(kept, MANNAMES_MAX_DOCS))
+    docs = [(doc_id, "", text) for doc_id, _, text, _ in kept]
+    queries, qrels = sampled_questions([(doc_id, name) for doc_id, name, _, _ in kept], MANNAMES_SEED,
+                                       MANNAMES_N_QUERIES, "mnm")
+    print(f"[mannames] {len(pages)} pages, {n_failed} not rendered, {n_noname} with no NAME section, {n_short} with a "
+          f"text under {MANNAMES_DOC_MIN_WORDS} words, {n_dup} duplicate texts, {n_kept} kept, {len(docs)} documents",
+          file=sys.stderr)
+    write_collection("mannames", docs, queries, qrels)
+    print("[mannames] " + length_summary(queries, docs, "text"), file=sys.stderr)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
             "zshfaq": build_zshfaq, "fetchfaq": build_fetchfaq, "rfaq": build_rfaq, "policy": build_policy,
             "devref": build_devref, "pyglossary": build_pyglossary, "gitglossary": build_gitglossary,
             "pgglossary": build_pgglossary, "debref": build_debref, "perlglossary": build_perlglossary,
-            "emacsglossary": build_emacsglossary, "jargon": build_jargon, "foldoc": build_foldoc}
+            "emacsglossary": build_emacsglossary, "jargon": build_jargon, "foldoc": build_foldoc,
+            "devil": build_devil, "mannames": build_mannames}
 
 
 def main():
@@ -2479,8 +2660,8 @@ def main():
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
                                                          "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, "
                                                          "pyglossary, pgglossary, debref, perlglossary, "
-                                                         "emacsglossary, jargon and foldoc need the packages "
-                                                         "README.md says to unpack under /tmp)")
+                                                         "emacsglossary, jargon, foldoc and devil need the "
+                                                         "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
                          "same): for measuring with less noise; needs --out, as the committed collections hold the "
@@ -2493,14 +2674,14 @@ def main():
         PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES, \
         POLICY_N_QUERIES, DEVREF_N_QUERIES, PYGLOSSARY_N_QUERIES, GITGLOSSARY_N_QUERIES, \
         PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES, EMACSGLOSSARY_N_QUERIES, JARGON_N_QUERIES, \
-        FOLDOC_N_QUERIES
+        FOLDOC_N_QUERIES, DEVIL_N_QUERIES, MANNAMES_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
             PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = \
             RFAQ_N_QUERIES = POLICY_N_QUERIES = DEVREF_N_QUERIES = PYGLOSSARY_N_QUERIES = GITGLOSSARY_N_QUERIES = \
             PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = PERLGLOSSARY_N_QUERIES = EMACSGLOSSARY_N_QUERIES = \
-            JARGON_N_QUERIES = FOLDOC_N_QUERIES = sys.maxsize
+            JARGON_N_QUERIES = FOLDOC_N_QUERIES = DEVIL_N_QUERIES = MANNAMES_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
