@@ -68,8 +68,7 @@ QUERY_TOKEN = re.compile(r"\w+(?:['’.]\w+)*")
 # (semsearch.query.fusion.keyword_evidence: fallback to the any-term list, precedence for rare terms unless the
 # kNN page agrees, kNN's first leading its tier of them, and in a small index not for one term the kNN page holds:
 # round 13), phrase matches weighted up (wants_phrase below, rounds 4 and 10), score fusion for any other query that
-# searches under 500 documents (round 12), and where BM25's best match stands out
-# (semsearch.query.fusion.keyword_stands_out, round 5) or kNN's is far ahead of its second
+# searches under 500 documents (round 12), and where BM25's best match stands out (semsearch.query.fusion.keyword_stands_out, round 5) or kNN's is far ahead of its second
 # (semsearch.query.fusion.dense_leads, round 6), and, for a question, with the dense side far the heavier
 # (semsearch.query.question.is_question, rounds 7 and 8: on FAQ questions over their answers hybrid had stayed below
 # semantic search). Without the adaptive side, hybrid fell below keyword search wherever BM25 is the stronger signal.
