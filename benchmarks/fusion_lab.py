@@ -10,7 +10,7 @@ and writes them with the judgments (dumps made before round 6 hold a phrase list
 more, and those before round 7 no question mark; ``score`` keeps only the phrase lists today's plan asks for and
 marks the questions: ``as_planned``). ``score`` re-fuses them as ``semsearch eval
 --tune`` does (``score_fusion``) and prints nDCG@10 of keyword (the any-term list: what keyword mode returns),
-semantic, the default hybrid and eleven previous defaults (see PREVIOUS), hybrid's margin over the better single mode
+semantic, the default hybrid and ten previous defaults (see PREVIOUS), hybrid's margin over the better single mode
 and that margin's standard error over the queries (paired), one row per file, then one JSON line. The same lists
 give the same figures as ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
 """
@@ -31,8 +31,8 @@ from benchmarks.hybrid_spread import folder_of  # noqa: E402
 import semsearch.query.fusion as fusion_module  # noqa: E402
 from semsearch.query.evaluation import hybrid_margin, judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
 from semsearch.query.fusion import (  # noqa: E402
-    KEYWORD_ANY, KEYWORD_PHRASE, NOT_LISTS, QUESTION, SEMANTIC, TERMS, Fused, FusionConfig, Ranked, fuse_hybrid)
-from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, phrase_sized, query_terms, wants_phrase  # noqa: E402
+    KEYWORD_ANY, KEYWORD_PHRASE, NOT_LISTS, QUESTION, SEMANTIC, Fused, FusionConfig, Ranked, fuse_hybrid)
+from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, phrase_sized, wants_phrase  # noqa: E402
 from semsearch.query.question import ends_with_question_mark, is_question  # noqa: E402
 from semsearch.query.tuning import score_fusion  # noqa: E402
 
@@ -46,26 +46,22 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # 10); "round10", before rare keyword matches in an index of under 500 documents led only where kNN missed them all
 # (round 11; every earlier label has them lead in any index too); "round11", before round 11's test was withdrawn,
 # kNN's first was put first among rare keyword matches, and a query searching under 500 documents was fused by
-# z-scores, its phrase matches not weighted up (round 12; no earlier label does any of these); "round12", before a
-# one-term query in such an index stopped being keyword-led where kNN's first page holds a match (round 13; no earlier
-# label has that test). Those before round 7 do not tell a question from another query. Rounds 4 to 9 put phrase
-# matches first (PHRASE_LED); before round 9 a question of two to four terms had its phrase list too (phrase_sized).
+# z-scores, its phrase matches not weighted up (round 12; no earlier label does any of these). Those before round 7 do
+# not tell a question from another query. Rounds 4 to 9 put phrase matches first (PHRASE_LED); before round 9 a
+# question of two to four terms had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
             **{label: DEFAULT_FUSION
-               for label in ("round3", "round4", "round5", "round6", "round7", "round9", "round10", "round11",
-                             "round12")}}
+               for label in ("round3", "round4", "round5", "round6", "round7", "round9", "round10", "round11")}}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
 AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for, no query a question (the others: as dumped)
-# fused from the lists today's plan asks for, questions as today
-AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12"}
+AS_PLANNED_TODAY = {"round9", "round10", "round11"}  # fused from the lists today's plan asks for, questions as today
 PHRASE_LED = {"round4", "round5", "round6", "round7", "round9"}  # phrase matches first, in their order
 ROUND11_RARE = {"round11"}  # rare keyword matches in an index of under 500 documents lead only where kNN missed them
 ROUND11_SMALL_INDEX, ROUND11_DENSE_MISS_PAGE = 500, 10
-ROUND12 = {"round12"}  # today's rules but ONE TERM (every earlier label has round 12's rules off too)
 TODAYS_KEYWORD_EVIDENCE = fusion_module.keyword_evidence  # round11_keyword_evidence's way back to it, when patched
 QUESTION_TESTS = {"round7": ends_with_question_mark}  # as planned, questions told as then (today: is_question)
 
@@ -82,16 +78,15 @@ def earlier_rules(label: str):
     """The adaptive side as an earlier default had it: no AGREED kind ("round1": the semantic page never counts as
     agreeing), no score fusion (a standing-out BM25 match, or a kNN match far ahead, never counts as one), phrase
     matches first instead of weighted up (PHRASE_LED: :func:`phrase_matches_first`), round 11's test of rare keyword
-    matches in a small index (ROUND11_RARE: :func:`round11_keyword_evidence`), for every label before round 12, rare
-    keyword matches in BM25's order alone and a query that searches few documents fused as in a large index, and for
-    every earlier label, a one-term query's rare matches leading in a small index too (before round 13)."""
+    matches in a small index (ROUND11_RARE: :func:`round11_keyword_evidence`), and for every earlier label, rare
+    keyword matches in BM25's order alone and a query that searches few documents fused as in a large index (before
+    round 12)."""
     share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
-    evidence, matches, small_index, one_term_page = (fusion_module.keyword_evidence, fusion_module.keyword_matches,
-                                                     fusion_module.SMALL_INDEX_DOCUMENTS, fusion_module.ONE_TERM_PAGE)
+    evidence, matches, small_index = (fusion_module.keyword_evidence, fusion_module.keyword_matches,
+                                      fusion_module.SMALL_INDEX_DOCUMENTS)
     fusion_module.keyword_evidence = round11_keyword_evidence if label in ROUND11_RARE else evidence
-    fusion_module.keyword_matches = matches if label in ROUND12 else bm25_ordered_matches
-    fusion_module.SMALL_INDEX_DOCUMENTS = small_index if label in ROUND12 else 0
-    fusion_module.ONE_TERM_PAGE = 0
+    fusion_module.keyword_matches = bm25_ordered_matches
+    fusion_module.SMALL_INDEX_DOCUMENTS = 0
     weighted = fusion_module.fuse_adapted
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
     fusion_module.STANDOUT_Z = math.inf if label in NEVER_BY_SCORE else standout
@@ -103,7 +98,7 @@ def earlier_rules(label: str):
         fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z = share, standout, gap
         fusion_module.fuse_adapted = weighted
         fusion_module.keyword_evidence, fusion_module.keyword_matches = evidence, matches
-        fusion_module.SMALL_INDEX_DOCUMENTS, fusion_module.ONE_TERM_PAGE = small_index, one_term_page
+        fusion_module.SMALL_INDEX_DOCUMENTS = small_index
 
 
 def bm25_ordered_matches(strict, any_term, semantic) -> list[Ranked]:
@@ -113,15 +108,14 @@ def bm25_ordered_matches(strict, any_term, semantic) -> list[Ranked]:
     return list(strict) + [hit for hit in any_term if hit.id not in held]
 
 
-def round11_keyword_evidence(strict, any_term, window, documents, semantic=(),
-                             terms=None) -> tuple[str, list[Ranked]]:
+def round11_keyword_evidence(strict, any_term, window, documents, semantic=()) -> tuple[str, list[Ranked]]:
     """Round 11's keyword evidence: where fewer than ROUND11_SMALL_INDEX documents are searched, rare matches count as
     rare only when kNN's first ROUND11_DENSE_MISS_PAGE hold none of them (withdrawn in round 12)."""
     if any_term and documents is not None and documents < ROUND11_SMALL_INDEX:
         matched = {hit.id for hit in any_term}
         if any(hit.id in matched for hit in semantic[:ROUND11_DENSE_MISS_PAGE]):
             return (fusion_module.STRICT, list(strict)) if strict else (fusion_module.FALLBACK, list(any_term))
-    return TODAYS_KEYWORD_EVIDENCE(strict, any_term, window, documents, semantic, terms)
+    return TODAYS_KEYWORD_EVIDENCE(strict, any_term, window, documents, semantic)
 
 
 def phrase_matches_first(chosen: dict, fusion: FusionConfig) -> list[Fused]:
@@ -173,13 +167,12 @@ def as_planned(lists: dict, texts: dict, asks: Callable[[str], bool] = is_questi
     """Each query's lists as today's plan gives them: the phrase matches only where it asks for them
     (``phrase``: today's ``wants_phrase``, two to four terms since round 6 and no question since round 9; lists dumped
     before then hold them for every query of two terms or more), and whether the query is a question (``asks``:
-    today's ``is_question`` unless told otherwise), and how many terms it keeps (today's ``query_terms``: dumps made
-    before round 13 have none). The dumped indexes' text fields all search with English stop words
+    today's ``is_question`` unless told otherwise). The dumped indexes' text fields all search with English stop words
     (OpenSearch's english analyzer, or the one semsearch installs on Elasticsearch), what ``wants_phrase`` assumes when
     it knows no analyzer."""
     return {query_id: {**{name: value for name, value in candidates.items()
                           if name != KEYWORD_PHRASE or phrase(texts[query_id], [])},
-                       QUESTION: asks(texts[query_id]), TERMS: query_terms(texts[query_id])}
+                       QUESTION: asks(texts[query_id])}
             for query_id, candidates in lists.items()}
 
 

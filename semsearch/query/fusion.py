@@ -3,14 +3,13 @@
 :func:`fuse` does what a :class:`FusionConfig` says (RRF, min-max, z-scores, the raw sum). The default config is
 adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from that query's candidate lists alone:
 
-1. which keyword list stands for BM25 (:func:`keyword_evidence`: STRICT, FALLBACK, EXHAUSTIVE or AGREED; ONE TERM
-   keeps a one-term query the dense model knows from being keyword-led in a small index);
+1. which keyword list stands for BM25 (:func:`keyword_evidence`: STRICT, FALLBACK, EXHAUSTIVE or AGREED);
 2. for STRICT and FALLBACK, whether to fuse by z-scores instead of ranks, and with what keyword weight
    (:func:`score_fusion_reason`, asked in this order: QUESTION, SMALL_INDEX, STANDOUT, DENSE_LEAD; otherwise RRF);
 3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`; not under
    SMALL_INDEX).
 
-Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–13)
+Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–12)
 has the measurements behind every constant.
 """
 
@@ -51,10 +50,9 @@ class FusionConfig:
 
     ``adaptive`` (given with ``rrf``, as its factors are about ranks): the keyword side adapts to each query
     (:func:`keyword_evidence`): the strict keyword list, the plain one when the strict one is empty, and the keyword
-    matches first when they are few (in a small index, not for one term the dense model knows); for a query that asks
-    a question (:func:`semsearch.query.question.is_question`), that searches few documents (SMALL_INDEX), whose best
-    BM25 match stands out (:func:`keyword_stands_out`), or whose best kNN match is far ahead of its second
-    (:func:`dense_leads`), the adaptive side itself switches to z-scores;
+    matches first when they are few; for a query that asks a question (:func:`semsearch.query.question.is_question`),
+    that searches few documents (SMALL_INDEX), whose best BM25 match stands out (:func:`keyword_stands_out`), or whose
+    best kNN match is far ahead of its second (:func:`dense_leads`), the adaptive side itself switches to z-scores;
     documents holding the query as a phrase are weighted up (:func:`weigh_phrase_matches`), except for a query fused
     for a small index. The default fusion is adaptive; it runs on the client only.
     """
@@ -97,49 +95,23 @@ KEYWORD, KEYWORD_ANY, SEMANTIC = "keyword", "keyword_any", "semantic"  # the str
 KEYWORD_PHRASE = "keyword_phrase"  # documents holding the query's words in its order (a phrase match)
 DOCUMENTS = "documents"  # in a query's candidates: how many documents it searched (an int, not a list)
 QUESTION = "question"  # in a query's candidates: whether the query is a question (a bool: is_question), not a list
-TERMS = "terms"  # in a query's candidates: how many distinct terms it keeps (an int: plan.query_terms), not a list
-NOT_LISTS = (DOCUMENTS, QUESTION, TERMS)  # what a query's candidates hold besides ranked lists
+NOT_LISTS = (DOCUMENTS, QUESTION)  # what a query's candidates hold besides ranked lists
 
 
 def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], window: int,
-                     documents: int | None, semantic: Sequence[Ranked] = (),
-                     terms: int | None = None) -> tuple[str, list[Ranked]]:
+                     documents: int | None, semantic: Sequence[Ranked] = ()) -> tuple[str, list[Ranked]]:
     """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE,
     AGREED). ``documents``: how many documents the query searched (None: unknown, and nothing counts as rare);
     ``semantic``: the kNN list, whose top page tells EXHAUSTIVE from AGREED, and whose first hit leads its tier of
-    keyword matches (:func:`keyword_matches`); ``terms``: how many distinct terms the query keeps (None: unknown),
-    for ONE TERM below."""
+    keyword matches (:func:`keyword_matches`)."""
     if not any_term:  # no document holds any term: nothing to adapt
         return STRICT, list(strict)
-    if _rare(any_term, window, documents) and not _one_term_known(any_term, semantic, documents, terms):
+    if _rare(any_term, window, documents):
         matches = keyword_matches(strict, any_term, semantic)
         return (AGREED if _dense_agrees(semantic, matches) else EXHAUSTIVE), matches
     if strict:
         return STRICT, list(strict)
     return FALLBACK, list(any_term)
-
-
-# ONE TERM: in a small index (fewer than SMALL_INDEX_DOCUMENTS searched), a query of one term whose rare matches kNN's
-# first ONE_TERM_PAGE hits hold one or more of is not keyword-led: it is STRICT (or FALLBACK), and so fused by
-# SMALL_INDEX's z-scores. Every match of one term holds all of the query's terms, so the tiers of keyword_matches
-# cannot tell them apart, and BM25 orders them by how often the term occurs and how long each document is. In a small
-# index a term is rare almost by definition, and its few matches are as often the documents that cite it (a
-# glossary's other definitions) as the one about it; where kNN's first page holds one of them the dense model knows
-# the term, and its order is fused rather than put after BM25's. Where that page holds none (an identifier the model
-# splits into pieces: "dh_installinit"), the matches still lead. Round 11 asked this of every query in a small index,
-# and cost up to 0.19 on a subsample of package descriptions, whose two or three rare terms together single out the
-# document sought (docs/benchmarks.md, "Round 13").
-ONE_TERM_PAGE = 10
-
-
-def _one_term_known(any_term: Sequence[Ranked], semantic: Sequence[Ranked], documents: int | None,
-                    terms: int | None) -> bool:
-    """Whether ONE TERM keeps a query's rare matches from leading: one term, a small index, and a match among kNN's
-    first ONE_TERM_PAGE hits."""
-    if terms != 1 or documents is None or documents >= SMALL_INDEX_DOCUMENTS:
-        return False
-    matched = {hit.id for hit in any_term}
-    return any(hit.id in matched for hit in semantic[:ONE_TERM_PAGE])
 
 
 # STANDOUT: a STRICT or FALLBACK query whose best any-term BM25 match stands out from the rest of that list
@@ -270,8 +242,7 @@ def phrase_order(phrase: Sequence[Ranked], any_term: Sequence[Ranked]) -> list[R
 
 def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ranked]]:
     """:func:`keyword_evidence` for one query's candidate lists (which hold KEYWORD and KEYWORD_ANY)."""
-    return keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS), lists.get(SEMANTIC, ()),
-                            lists.get(TERMS))
+    return keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS), lists.get(SEMANTIC, ()))
 
 
 def phrases_weighed(lists: Mapping[str, Any], reason: str | None) -> bool:

@@ -28,7 +28,6 @@ from semsearch.query.fusion import (
     KEYWORD_PHRASE,
     QUESTION,
     SUM_DEFAULT_WEIGHTS,
-    TERMS,
     FusionChoice,
     FusionConfig,
     Ranked,
@@ -66,9 +65,9 @@ QUERY_TOKEN = re.compile(r"\w+(?:['’.]\w+)*")
 # descriptions, docstring sentences over Python's), with two models: RRF with rank constant 20, the strict
 # keyword list at a quarter of the semantic list's weight, and a keyword side that adapts per query
 # (semsearch.query.fusion.keyword_evidence: fallback to the any-term list, precedence for rare terms unless the
-# kNN page agrees, kNN's first leading its tier of them, and in a small index not for one term the kNN page holds:
-# round 13), phrase matches weighted up (wants_phrase below, rounds 4 and 10), score fusion for any other query that
-# searches under 500 documents (round 12), and where BM25's best match stands out (semsearch.query.fusion.keyword_stands_out, round 5) or kNN's is far ahead of its second
+# kNN page agrees, kNN's first leading its tier of them), phrase matches weighted up (wants_phrase below, rounds 4
+# and 10), score fusion for any other query that searches under 500 documents (round 12), and where BM25's best match
+# stands out (semsearch.query.fusion.keyword_stands_out, round 5) or kNN's is far ahead of its second
 # (semsearch.query.fusion.dense_leads, round 6), and, for a question, with the dense side far the heavier
 # (semsearch.query.question.is_question, rounds 7 and 8: on FAQ questions over their answers hybrid had stayed below
 # semantic search). Without the adaptive side, hybrid fell below keyword search wherever BM25 is the stronger signal.
@@ -180,12 +179,6 @@ def phrase_sized(text: str, analyzers: Sequence[str | None]) -> bool:
     return PHRASE_MIN_TERMS <= terms <= PHRASE_MAX_TERMS
 
 
-def query_terms(text: str) -> int:
-    """How many distinct terms ``text`` keeps after English stop words (pure; fusion's ONE TERM rule, which the
-    english analyzer, semsearch's default, fits: another analyzer may keep a stop word as one more term)."""
-    return len(set(QUERY_TOKEN.findall(text.lower())) - ENGLISH_STOP_WORDS)
-
-
 def vector_excludes(info: IndexInfo) -> list[str]:
     """Fields never returned in ``_source``: the document and passage vectors."""
     return [info.vector_field] + ([info.passages_field] if info.passages_field else [])
@@ -270,16 +263,14 @@ def _hit_parts(hit: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[s
 
 def candidate_lists(responses: Mapping[str, Any], text: str) -> dict[str, Any]:
     """Each retriever's candidates for the query ``text`` as ranked (id, score) lists, the count of documents
-    searched when asked for (:data:`semsearch.query.fusion.DOCUMENTS`), whether the query is a question
-    (:data:`semsearch.query.fusion.QUESTION`) and how many terms it keeps (:data:`semsearch.query.fusion.TERMS`): what
-    adaptive fusion takes."""
+    searched when asked for (:data:`semsearch.query.fusion.DOCUMENTS`), and whether the query is a question
+    (:data:`semsearch.query.fusion.QUESTION`): what adaptive fusion takes."""
     listed = (*RETRIEVERS, KEYWORD_ANY, KEYWORD_PHRASE)
     lists: dict[str, Any] = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
                              for name, hits in responses.items() if name in listed}
     if DOCUMENTS in responses:
         lists[DOCUMENTS] = int(responses[DOCUMENTS])
     lists[QUESTION] = is_question(text)
-    lists[TERMS] = query_terms(text)
     return lists
 
 

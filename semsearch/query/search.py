@@ -272,9 +272,8 @@ class Searcher(SearcherBase):
         """Each retriever's ranked candidates for hybrid mode, before fusion (for tuning and analysis): "keyword"
         (most of the query's terms), "keyword_any" (any term), "keyword_phrase" (the query as a phrase, when
         :func:`semsearch.query.plan.wants_phrase`) and "semantic" lists of ``Ranked``, "documents", how many
-        documents the query searched, "question", whether the query is one
-        (:func:`semsearch.query.question.is_question`), and "terms", how many it keeps
-        (:func:`semsearch.query.plan.query_terms`)."""
+        documents the query searched, and "question", whether the query is one
+        (:func:`semsearch.query.question.is_question`)."""
         # Every list adaptive RRF may use, whatever this searcher's own fusion: the plan depends on that alone.
         request = self._request(text, k=1, mode="hybrid", filters=filters, fusion=CANDIDATES_FUSION, window=window,
                                 offset=0, explain=False, highlight=False, source=False)

@@ -374,12 +374,11 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
     semantic = search(searcher, corpus_index, query, k=window, mode="semantic")
     single = {name: {h.id: h.score for h in found} for name, found in (("keyword", keyword), ("semantic", semantic))}
     assert len(hits) == 15
-    # In this index of 127 documents, the default fuses "lighthouse keeper", whose keyword matches are rare (3
-    # documents, under 5%), by rank, the matches first; "championship final", whose terms 7 documents hold, by z-scores
-    # of the any-term list, as any query that is no question and searches under 500 (round 12), the documents holding
-    # it as a phrase not weighted up; and "telescope", one term whose 6 matches are rare too, but which kNN's first page
-    # holds, so by z-scores too (ONE TERM, round 13).
-    expected = {"telescope": ("zscore", STRICT, SMALL_INDEX), "lighthouse keeper": ("rrf", EXHAUSTIVE, None),
+    # In this index of 127 documents, the default fuses "telescope" and "lighthouse keeper", whose keyword matches are
+    # rare (6 and 3 documents, under 5%), by rank, the matches first; "championship final", whose terms 7 documents
+    # hold, by z-scores of the any-term list, as any query that is no question and searches under 500 (round 12), the
+    # documents holding it as a phrase not weighted up.
+    expected = {"telescope": ("rrf", EXHAUSTIVE, None), "lighthouse keeper": ("rrf", EXHAUSTIVE, None),
                 "championship final": ("zscore", STRICT, SMALL_INDEX)}
     if fusion is None:
         assert (hits.fusion.method, hits.fusion.keyword_evidence, hits.fusion.reason) == expected[query]
@@ -428,8 +427,7 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
         # each list's share its weight x (raw - mean) / sd over the window's hits (30, under ZSCORE_DEPTH), a hit it
         # lacks at its lowest.
         assert hits.fusion.keyword_list == KEYWORD_ANY and hits.fusion.phrase_matches == 0
-        if query == "championship final":  # there were phrase matches to weigh (one term has no phrase search)
-            assert candidates["keyword_phrase"]
+        assert candidates["keyword_phrase"]  # there were phrase matches to weigh
         assert hits.fusion.weights == {"keyword": DEFAULT_FUSION.weight("keyword"),
                                        "semantic": DEFAULT_FUSION.weight("semantic")}
         for name, fused in fused_lists.items():

@@ -9,7 +9,6 @@ from semsearch.query.fusion import (
     FALLBACK,
     KEYWORD_MATCHES,
     KEYWORD_WEIGHT_FACTORS,
-    ONE_TERM_PAGE,
     PHRASE_WEIGHT_FACTOR,
     QUESTION,
     QUESTION_WEIGHT_FACTOR,
@@ -175,29 +174,6 @@ def test_rare_matches_lead_in_an_index_of_any_size_with_knns_first_leading_its_t
     small = {"keyword": [], "keyword_any": matches, "semantic": ranked("k3", "s1", "s2", "k1"), "documents": 400}
     assert adapt(small, config, window=100).kind == EXHAUSTIVE
     assert [f.id for f in fuse_hybrid(small, config, window=100)][:4] == ["k3", "k1", "k2", "s1"]
-
-
-def test_one_term_whose_rare_matches_knns_first_page_holds_is_not_keyword_led_in_a_small_index():
-    # 3 of 400 documents hold the query's one term: rare. kNN's first page holds one of them (k2, 10th): the dense model
-    # knows the term, so the matches do not lead (ONE TERM); the strict list stands for BM25, or the any-term one.
-    matches = ranked("k1", "k2", "k3")
-    page = ranked(*(f"s{i}" for i in range(1, ONE_TERM_PAGE)), "k2", "s10")
-    assert page[ONE_TERM_PAGE - 1].id == "k2"
-    assert keyword_evidence(matches, matches, window=100, documents=400, semantic=page, terms=1) == (STRICT, matches)
-    assert keyword_evidence([], matches, window=100, documents=400, semantic=page, terms=1) == (FALLBACK, matches)
-    # The match just past the page, two terms, 500 documents or more, or the count of terms unknown: rare matches lead.
-    past = ranked(*(f"s{i}" for i in range(1, ONE_TERM_PAGE + 1)), "k2")
-    assert keyword_evidence(matches, matches, window=100, documents=400, semantic=past, terms=1)[0] == EXHAUSTIVE
-    assert keyword_evidence(matches, matches, window=100, documents=400, semantic=page, terms=2)[0] == EXHAUSTIVE
-    assert keyword_evidence(matches, matches, window=100, documents=SMALL_INDEX_DOCUMENTS, semantic=page,
-                            terms=1)[0] == EXHAUSTIVE
-    assert keyword_evidence(matches, matches, window=100, documents=400, semantic=page)[0] == EXHAUSTIVE
-    # Through adapt: STRICT, so fused by the small index's z-scores; kNN's order counts, not BM25's alone.
-    config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
-    lists = {"keyword": matches, "keyword_any": matches, "semantic": page, "documents": 400, "terms": 1}
-    adapted = adapt(lists, config, window=100)
-    assert (adapted.kind, adapted.reason, adapted.fusion.method) == (STRICT, SMALL_INDEX, "zscore")
-    assert adapt({**lists, "terms": 2}, config, window=100).kind == EXHAUSTIVE
 
 
 def test_matching_few_documents_of_a_small_index_is_not_rare():

@@ -36,7 +36,6 @@ from semsearch.query.plan import (
     hydrate,
     hydrate_body,
     plan_bodies,
-    query_terms,
     server_hits_from,
     vector_excludes,
     wants_phrase,
@@ -463,15 +462,6 @@ def test_hybrid_contributions_add_up_and_hits_are_sorted(fusion):
         assert set(hit.contributions) == {"keyword", "semantic"}
         assert sum(hit.contributions.values()) == pytest.approx(hit.score)
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
-
-
-@pytest.mark.parametrize("text, terms", [
-    ("closure", 1), ("__slots__", 1), ("dh_installinit", 1), ("node.js", 1), ("The Closure", 1), ("a a a", 0),
-    ("AI-complete", 2), ("abstract base class", 3), ("what is a closure", 2), ("Closure closure", 1)])
-def test_query_terms_counts_distinct_terms_after_english_stop_words(text, terms):
-    assert query_terms(text) == terms
-    responses = {**RESPONSES, "keyword_any": KEYWORD}
-    assert candidate_lists(responses, text)["terms"] == terms  # what adaptive fusion's ONE TERM rule reads
 
 
 def test_a_question_is_fused_by_z_scores_with_the_dense_side_far_the_heavier():
