@@ -17,13 +17,13 @@ A query asks a question when
    without it fell 0.027 on average below max(keyword, semantic); with (2) and (3), and no phrase search for a
    question, those of seven are 0.015 above it (docs/benchmarks.md, rounds 8 and 9).
 
-(3) needs two words or more: one alone is a name ("who" and "which" are commands). And it needs the open end: a
-statement may open with one of these words ("When rotating, the current log.", "is a class for comparing sequences.")
-and ends with a full stop ("etc." aside). "do" and "have" open commands too ("Do a dry run", "Have a look at …"), so
-they ask only before a person ("do I", "have you"); "is", "are", "was", "were", "does" and "did" before anything but
-"not" ("is not a code reference" is a Perl message), the others only before a subject ("Can only compress …", "Should
-only be specified …" are messages); and a question word asks only as a word ("which: command not found", "what-if" do
-not).
+(3) needs a query of two words or more: one alone is a name ("who" and "which" are commands), though a last sentence of
+one word may ask ("my build fails; why"). And it needs the open end: a statement may open with one of these words ("When
+rotating, the current log.", "is a class for comparing sequences.") and ends with a full stop ("etc." aside). "do" and
+"have" open commands too ("Do a dry run", "Have a look at …"), so they ask only before a person ("do I", "have you");
+"is", "are", "was", "were", "does" and "did" before anything but "not" ("is not a code reference" is a Perl message),
+the others only before a subject ("Can only compress …", "Should only be specified …" are messages); and a question word
+asks only as a word ("which: command not found", "what-if" do not).
 """
 
 from __future__ import annotations
@@ -89,8 +89,10 @@ def is_question(text: str) -> bool:
     (English) its last sentence opens as a question and no full stop closes it (the module's docstring says why)."""
     if _asks_by_mark(text):
         return True
+    if len(text.split()) < 2:  # a query of one word is a name: who(1), which(1)
+        return False
     last = _last_sentence(_ELLIPSIS_END.sub("", text.strip()).rstrip())
-    if _closed(last) or len(last.split()) < 2:  # one word alone is a name: who(1), which(1)
+    if _closed(last):
         return False
     return bool(_OPENS_AS_QUESTION.match(last) or _OPENS_AS_QUESTION.match(_after_last_colon(last)))
 

@@ -115,6 +115,7 @@ def test_a_question_word_alone_asks_nothing_without_a_mark(text):
     # who(1) and which(1) are commands: a one-word query is a name, whatever the word (round 13's held-out mannames).
     assert not is_question(text)
     assert is_question(text.strip() + "?")
+    assert is_question(f"my build fails; {text.strip()}")  # a last sentence of one word may ask: the query has more
 
 
 def test_a_long_text_is_answered_at_once():
