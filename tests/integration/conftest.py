@@ -22,6 +22,7 @@ import redis
 
 from semsearch import Settings
 from semsearch.engines.opensearch import make_client
+from semsearch.query.bodies import keyword_body
 
 from .cli_process import CommandLine
 
@@ -132,6 +133,21 @@ def run_cli(*args: str, input: str | None = None, env: dict | None = None, cwd=N
 
 def last_json_line(output: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
+
+
+def keyword_ids(client, name, text, k=10):
+    """Keyword mode's top k on either engine's ``client``, as :func:`tie_free` gives it."""
+    body = keyword_body(text, ["title", "text"], k)  # what Searcher sends in keyword mode
+    return tie_free([(h["_score"], h["_id"]) for h in client.search(index=name, body=body)["hits"]["hits"]])
+
+
+def tie_free(ranked):
+    """A top k of (score, id): its scores, and the ids above its last score in score order, a tie in id order. BM25
+    breaks a tie by Lucene's document number, which a reindex renumbers: the order within a tie (dbpedia's
+    near-identical river stubs), and which of the documents tied at the last score make the top k, change with it."""
+    ranked = [(round(score, 5), doc_id) for score, doc_id in ranked]
+    last = ranked[-1][0] if ranked else None
+    return [score for score, _ in ranked], sorted((-score, doc_id) for score, doc_id in ranked if score != last)
 
 
 BROKER = os.environ.get("SEMSEARCH_TEST_BROKER_URL", "redis://127.0.0.1:6379/1")

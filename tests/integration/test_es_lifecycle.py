@@ -19,9 +19,8 @@ from semsearch import Encoder, Searcher
 from semsearch.lifecycle.backfill import backfill, copy_with_vectors
 from semsearch.errors import ConfigurationError, IndexMismatchError
 from semsearch.index.manage import create_index, get_index_info
-from semsearch.query.bodies import keyword_body
 
-from .conftest import ES_ENV, last_json_line, run_cli, versioned_names
+from .conftest import ES_ENV, keyword_ids, last_json_line, run_cli, versioned_names
 
 VECTOR = "embedding"
 QUERIES = ("airline crash", "American jazz musician", "river in Europe")
@@ -73,21 +72,6 @@ def semsearch_index(es, name, encoder, docs, *, with_vectors=True):
         # No keyword ranking is compared here: skip the merge (and its wait for the retention leases).
         done = backfill(es, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder, expunge_deletes=False)
         assert done.ok and done.encoded == len(docs)
-
-
-def keyword_ids(es, name, text, k=10):
-    """Keyword mode's top k, as :func:`tie_free` gives it."""
-    body = keyword_body(text, ["title", "text"], k)  # what Searcher sends in keyword mode
-    return tie_free([(h["_score"], h["_id"]) for h in es.search(index=name, body=body)["hits"]["hits"]])
-
-
-def tie_free(ranked):
-    """A top k of (score, id): its scores, and the ids above its last score in score order, a tie in id order. BM25
-    breaks a tie by Lucene's document number, which a reindex renumbers: the order within a tie (dbpedia's
-    near-identical river stubs), and which of the documents tied at the last score make the top k, change with it."""
-    ranked = [(round(score, 5), doc_id) for score, doc_id in ranked]
-    last = ranked[-1][0] if ranked else None
-    return [score for score, _ in ranked], sorted((-score, doc_id) for score, doc_id in ranked if score != last)
 
 
 def vectors_count(es, name):

@@ -24,11 +24,10 @@ from semsearch.errors import ConfigurationError, IndexMismatchError
 from semsearch.index.manage import create_index, get_index_info
 from semsearch.lifecycle.migrate import enable_vectors, migrate
 from semsearch.lifecycle.bodies import checkpoint_id
-from semsearch.query.bodies import keyword_body
 from semsearch.index.passages import nested_knn_body
 from semsearch.writing.pipeline import documents_with_vectors
 
-from .conftest import last_json_line, run_cli, versioned_names
+from .conftest import keyword_ids, last_json_line, run_cli, tie_free, versioned_names
 
 VECTOR = "embedding"
 
@@ -57,21 +56,6 @@ def write_plain(client, name, docs, *, knn=False):
     actions = ({"_index": name, "_id": d["_id"], "title": d["title"], "text": d["text"], "rank": i}
                for i, d in enumerate(docs))
     helpers.bulk(client, actions, refresh=True)
-
-
-def keyword_ids(client, name, text, k=10):
-    """Keyword mode's top k, as :func:`tie_free` gives it."""
-    body = keyword_body(text, ["title", "text"], k)  # what Searcher sends in keyword mode
-    return tie_free([(h["_score"], h["_id"]) for h in client.search(index=name, body=body)["hits"]["hits"]])
-
-
-def tie_free(ranked):
-    """A top k of (score, id): its scores, and the ids above its last score in score order, a tie in id order. BM25
-    breaks a tie by Lucene's document number, which a reindex renumbers: the order within a tie (dbpedia's
-    near-identical river stubs), and which of the documents tied at the last score make the top k, change with it."""
-    ranked = [(round(score, 5), doc_id) for score, doc_id in ranked]
-    last = ranked[-1][0] if ranked else None
-    return [score for score, _ in ranked], sorted((-score, doc_id) for score, doc_id in ranked if score != last)
 
 
 def vectors_count(client, name):
