@@ -2404,6 +2404,22 @@ def dictd_number(digits):
     return n
 
 
+def dictd_read(name, dict_path, index_path):
+    """A dictd database's index, as rows of headword, offset and length (the build stops at a line of any other
+    shape), and its text (dictzip is gzip): what dictd_entries and devil_entries read."""
+    with open(index_path, encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    if any(len(row) != 3 for row in rows):
+        sys.exit(f"[{name}] {index_path}: a line other than headword, offset and length")
+    with gzip.open(dict_path) as f:
+        return rows, f.read()
+
+
+def dictd_report(name, index_path, n_headwords, n_entries, n_several):
+    print(f"[{name}] {index_path}: {n_headwords} headwords, {n_entries} entries, {n_several} of several headwords "
+          "(the first kept)", file=sys.stderr)
+
+
 def dictd_entries(name, dict_path, index_path):
     """(term, definition) for every entry of the dictd database dict_path (read with gzip: dictzip is gzip), whose
     index, index_path, has a line `headword TAB offset TAB length` for each of its headwords (several can point to one
@@ -2414,14 +2430,9 @@ def dictd_entries(name, dict_path, index_path):
     speech that opens it (DICTD_POS_RE) and the lines holding only a date (FOLDOC's "(1998-09-17)" after each sense)
     dropped, each {cross-reference} (braces holding no brace) its words, DICTD_UNSMART's character map, whitespace
     collapsed.  An entry of several headwords keeps its first (their number said on stderr)."""
-    with open(index_path, encoding="utf-8") as f:
-        rows = [line.rstrip("\n").split("\t") for line in f]
-    if any(len(row) != 3 for row in rows):
-        sys.exit(f"[{name}] {index_path}: a line other than headword, offset and length")
+    rows, data = dictd_read(name, dict_path, index_path)
     spans = sorted({(dictd_number(offset), dictd_number(length)) for headword, offset, length in rows
                     if not headword.startswith(DICTD_META)})
-    with gzip.open(dict_path) as f:
-        data = f.read()
     entries, n_several = [], 0
     for offset, length in spans:
         lines = data[offset:offset + length].decode("utf-8").split("\n")
@@ -2432,8 +2443,7 @@ def dictd_entries(name, dict_path, index_path):
         n_several += len(terms) > 1
         body = DICTD_POS_RE.sub("", "\n".join(line for line in lines[k:] if not DICTD_DATE_RE.match(line.strip())))
         entries.append((terms[0], norm_ws(DICTD_XREF_RE.sub(r"\1", body).translate(DICTD_UNSMART))))
-    print(f"[{name}] {index_path}: {len(rows)} headwords, {len(spans)} entries, {n_several} of several headwords "
-          "(the first kept)", file=sys.stderr)
+    dictd_report(name, index_path, len(rows), len(spans), n_several)
     return entries
 
 
@@ -2515,16 +2525,11 @@ def devil_entries(name, dict_path, index_path):
     stops when the index does not hold it.  The rest is the definition: a compound broken across lines after its
     hyphen joined (DEVIL_BROKEN_RE), each {cross-reference} its words (as dictd_entries), the underscores that mark
     italics ("_Coma Berenices_") dropped, DICTD_UNSMART's character map, whitespace collapsed."""
-    with open(index_path, encoding="utf-8") as f:
-        rows = [line.rstrip("\n").split("\t") for line in f]
-    if any(len(row) != 3 for row in rows):
-        sys.exit(f"[{name}] {index_path}: a line other than headword, offset and length")
+    rows, data = dictd_read(name, dict_path, index_path)
     headwords = collections.defaultdict(set)
     for headword, offset, length in rows:
         if not headword.startswith(DEVIL_META):
             headwords[(dictd_number(offset), dictd_number(length))].add(headword)
-    with gzip.open(dict_path) as f:
-        data = f.read()
     entries = []
     for offset, length in sorted(headwords):
         entry = data[offset:offset + length].decode("utf-8")
@@ -2540,9 +2545,7 @@ def devil_entries(name, dict_path, index_path):
         term = first if re.search(r"\.\w", first) else first.lower()
         body = DICTD_XREF_RE.sub(r"\1", DEVIL_BROKEN_RE.sub("", entry[m.end():])).replace("_", "")
         entries.append((term, norm_ws(body.translate(DICTD_UNSMART))))
-    n_several = sum(len(h) > 1 for h in headwords.values())
-    print(f"[{name}] {index_path}: {len(rows)} headwords, {len(headwords)} entries, {n_several} of several headwords "
-          "(the first kept)", file=sys.stderr)
+    dictd_report(name, index_path, len(rows), len(headwords), sum(len(h) > 1 for h in headwords.values()))
     return entries
 
 
