@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Twenty-five collections are written under the directory of this script:
+Twenty-seven collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -68,6 +68,15 @@ Twenty-five collections are written under the directory of this script:
                    one word ("rsync"): the query is the name, the document the
                    page without its NAME line, over a seeded sample of 450
                    pages.  Held out of round 13.
+  pymodules        pages of the Python 3.11 library reference (library/*.html
+                   of Debian's python3.11-doc, unpacked under /tmp/pyfaq,
+                   README.md) of modules named by one word ("shutil"): as
+                   mannames, the query the name, the document the page without
+                   its title.  Held out of round 14.
+  wordnet          WordNet 3.0 (the dictd database of Debian's dict-wn,
+                   unpacked under /tmp/dict-wn, README.md): as jargon, the
+                   query a headword of one word (lower-cased), over a seeded
+                   sample of 450 of its entries.  Held out of round 14.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -106,7 +115,7 @@ OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
                "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary", "jargon", "foldoc", "devil",
-               "mannames")
+               "mannames", "pymodules", "wordnet")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1352,15 +1361,16 @@ def sampled_questions(pool, seed, n_queries, query_prefix):
     return queries, qrels
 
 
-def kept_texts(name, items, min_words, what):
+def kept_texts(name, items, min_words, what, say_short=True):
     """The items (label, heading, text, key), in order, whose text has min_words+ (whitespace-separated) words and
     is no exact duplicate (case-insensitive) of one kept before; each short one is said on stderr (its text called
-    ``what``), and the numbers of short and of duplicate texts are returned with them."""
+    ``what``) unless say_short is false, and the numbers of short and of duplicate texts are returned with them."""
     kept, seen, n_short, n_dup = [], set(), 0, 0
     for label, heading, text, key in items:
         if len(text.split()) < min_words:
             n_short += 1
-            print(f"[{name}] skipped ({what} under {min_words} words): {label}: {heading!r}", file=sys.stderr)
+            if say_short:
+                print(f"[{name}] skipped ({what} under {min_words} words): {label}: {heading!r}", file=sys.stderr)
         elif text.lower() in seen:
             n_dup += 1
         else:
@@ -2066,7 +2076,8 @@ def html_glossary_entries(name, path, page_class=GlossaryPage):
 
 
 def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queries, doc_min_words, q_min_words,
-                   q_max_words=None, max_docs=None, spell_clashes=False, sample_over=None):
+                   q_max_words=None, max_docs=None, spell_clashes=False, sample_over=None, what="definition",
+                   say_short=True):
     """pyglossary's (and gitglossary's and pgglossary's) collection from a glossary's entries, [(term, definition)]:
     entries whose term (case-insensitive) another entry has too are all dropped; one document `ID_PREFIX-SLUG` per
     definition of doc_min_words+ words (exact duplicates dropped), the term not in it; the queries a seeded sample of
@@ -2075,7 +2086,8 @@ def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queri
     query); max_docs, a seeded sample (seed) of that many of the kept documents, in id order, when there are more (the
     queries then drawn from the terms of the sample); spell_clashes, the terms whose slugs clash spelled by
     spelled_slug (their other characters' code points) instead of the build stopped.  For devil: sample_over, the
-    sample of max_docs drawn only when more than that many are kept (default: max_docs)."""
+    sample of max_docs drawn only when more than that many are kept (default: max_docs).  For pymodules and wordnet:
+    what, the word stderr calls a definition ("text": a page); say_short, false to count the short ones unsaid."""
     n_entries = len(entries)
     term_count = collections.Counter(term.lower() for term, _ in entries)
     for term in sorted(t for t, c in term_count.items() if c > 1):
@@ -2091,11 +2103,11 @@ def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queri
     if any(c > 1 for c in slugs.values()):
         sys.exit(f"[{name}] two terms with one id: {sorted(s for s, c in slugs.items() if c > 1)}")
     items = [(f"{id_prefix}-{slug(term)}", term, text, None) for term, text in entries]
-    kept, n_short, n_dup = kept_texts(name, items, doc_min_words, "definition")
+    kept, n_short, n_dup = kept_texts(name, items, doc_min_words, what, say_short)
     n_kept = len(kept)
     if max_docs is not None and n_kept > (max_docs if sample_over is None else sample_over):
         kept = sorted(random.Random(seed).sample(sorted(kept), max_docs))
-        print(f"[{name}] a seeded sample of {max_docs} of the {n_kept} kept definitions", file=sys.stderr)
+        print(f"[{name}] a seeded sample of {max_docs} of the {n_kept} kept {what}s", file=sys.stderr)
     docs, pool, n_few, n_long = [], [], 0, 0
     for doc_id, term, text, _ in kept:
         docs.append((doc_id, "", text))
@@ -2108,13 +2120,13 @@ def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queri
             pool.append((doc_id, term))
     queries, qrels = sampled_questions(sorted(pool), seed, n_queries, query_prefix)
     print(f"[{name}] {source}: {n_entries} entries, {n_entries - len(entries)} with a term used more than once, "
-          f"{n_short} with a definition under {doc_min_words} words, {n_dup} duplicate definitions, {len(docs)} "
+          f"{n_short} with a {what} under {doc_min_words} words, {n_dup} duplicate {what}s, {len(docs)} "
           f"documents, {n_few} terms of no word, {len(pool)} candidate queries", file=sys.stderr)
     if q_max_words is not None or max_docs is not None:
-        print(f"[{name}] {n_kept} definitions kept, {len(docs)} documents; {n_long} terms of over {q_max_words} words "
+        print(f"[{name}] {n_kept} {what}s kept, {len(docs)} documents; {n_long} terms of over {q_max_words} words "
               "(their documents with no query)", file=sys.stderr)
     write_collection(name, docs, queries, qrels)
-    print(f"[{name}] " + length_summary(queries, docs, "definition"), file=sys.stderr)
+    print(f"[{name}] " + length_summary(queries, docs, what), file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------
@@ -2420,7 +2432,7 @@ def dictd_report(name, index_path, n_headwords, n_entries, n_several):
           "(the first kept)", file=sys.stderr)
 
 
-def dictd_entries(name, dict_path, index_path):
+def dictd_entries(name, dict_path, index_path, blank_after_header=True, date_re=DICTD_DATE_RE):
     """(term, definition) for every entry of the dictd database dict_path (read with gzip: dictzip is gzip), whose
     index, index_path, has a line `headword TAB offset TAB length` for each of its headwords (several can point to one
     entry; FOLDOC's do); the database's own entries (00-database-...) are left out.  An entry's lines up to the first
@@ -2429,19 +2441,23 @@ def dictd_entries(name, dict_path, index_path):
     speech (the Jargon File's " /a'bend/, n.", wrapped at times), dropped.  The rest is its definition: a part of
     speech that opens it (DICTD_POS_RE) and the lines holding only a date (FOLDOC's "(1998-09-17)" after each sense)
     dropped, each {cross-reference} (braces holding no brace) its words, DICTD_UNSMART's character map, whitespace
-    collapsed.  An entry of several headwords keeps its first (their number said on stderr)."""
+    collapsed.  An entry of several headwords keeps its first (their number said on stderr).  For WordNet's database,
+    whose entries have no blank line: blank_after_header false, the header its lines at the left margin at its start;
+    date_re None, no line dropped as a date (its "(1829-1909)" is a life's years)."""
     rows, data = dictd_read(name, dict_path, index_path)
     spans = sorted({(dictd_number(offset), dictd_number(length)) for headword, offset, length in rows
                     if not headword.startswith(DICTD_META)})
     entries, n_several = [], 0
     for offset, length in spans:
         lines = data[offset:offset + length].decode("utf-8").split("\n")
-        k = next((i for i, line in enumerate(lines) if not line.strip()), None)
+        k = next((i for i, line in enumerate(lines)
+                  if not line.strip() or not blank_after_header and line[:1].isspace()), None)
         if k is None or not lines[0].strip() or lines[0][:1].isspace():
             sys.exit(f"[{name}] {dict_path}: the entry at {offset} has no headword line or no blank line after it")
         terms = [norm_ws(line.translate(DICTD_UNSMART)) for line in lines[:k] if not line[:1].isspace()]
         n_several += len(terms) > 1
-        body = DICTD_POS_RE.sub("", "\n".join(line for line in lines[k:] if not DICTD_DATE_RE.match(line.strip())))
+        body = DICTD_POS_RE.sub("", "\n".join(line for line in lines[k:]
+                                              if not (date_re and date_re.match(line.strip()))))
         entries.append((terms[0], norm_ws(DICTD_XREF_RE.sub(r"\1", body).translate(DICTD_UNSMART))))
     dictd_report(name, index_path, len(rows), len(spans), n_several)
     return entries
@@ -2648,6 +2664,98 @@ def build_mannames():
     print("[mannames] " + length_summary(queries, docs, "text"), file=sys.stderr)
 
 
+# ---------------------------------------------------------------------------
+# 26. pymodules
+# ---------------------------------------------------------------------------
+# Single-word module names over their pages of the Python 3.11 library reference (library/*.html of Debian's
+# python3.11-doc, the package pyfaq was built from, unpacked under /tmp/pyfaq: held out of round 14; README.md: how to
+# fetch it); the build stops with a message when that folder is missing.  Of the pages whose name (the file name before
+# ".html") is one run of lower-case letters and digits (MANNAMES_NAME_RE: "shutil", "zipfile", "bz2"; not "os.path",
+# "py_compile"), those whose title, the heading of their first <section> (the h1), opens with that name, a space, an em
+# dash (U+2014) and a space (Sphinx's rendering of the source's "---": "shutil --- High-level file operations") are a
+# module's; the others are topics ("functions": "Built-in Functions", "profile": "The Python Profilers", "pyexpat":
+# "xml.parsers.expat --- ...").  The document is the page's text without that title, as pyfaq's parser reads it (its
+# <section>s only, so not the navigation, sidebar and footer; permalinks and local tables of contents left out), its
+# other headings kept: every other mention of the name stays ("Source code: Lib/shutil.py", "shutil.copyfile(src, dst)",
+# ...).  The query is the name alone, judged against its page.  Built with build_glossary's code: a seeded sample of
+# PYMODULES_MAX_DOCS pages when over PYMODULES_SAMPLE_OVER.
+PYMODULES_DIR = "/tmp/pyfaq/usr/share/doc/python3.11/html/library"
+PYMODULES_SEED = 20070748
+PYMODULES_N_QUERIES = 200
+PYMODULES_MAX_DOCS = 450
+PYMODULES_SAMPLE_OVER = 480
+PYMODULES_DOC_MIN_WORDS = 50   # as mannames'
+
+
+def pymodules_pages():
+    """(name, title, text) of each page of PYMODULES_DIR whose name is of MANNAMES_NAME_RE, sorted by name: title is
+    the heading of its first <section> (whitespace collapsed), text the rest of its sections in order, each section's
+    heading and own text, read with PyfaqPage, pyfaq's character map, whitespace collapsed."""
+    pages = []
+    for path in sorted(glob.glob(os.path.join(PYMODULES_DIR, "*.html"))):
+        name = os.path.basename(path)[:-len(".html")]
+        if not MANNAMES_NAME_RE.match(name):
+            continue
+        page = PyfaqPage()
+        with open(path, encoding="utf-8") as f:
+            page.feed(f.read())
+        page.close()
+        if not page.sections:
+            pages.append((name, "", ""))
+            continue
+        parts = [part for i, s in enumerate(page.sections) for part in (s["title"] if i else []) + [" "] + s["text"]]
+        pages.append((name, norm_ws("".join(page.sections[0]["title"])),
+                      norm_ws("".join(parts).translate(PYFAQ_UNSMART))))
+    return pages
+
+
+def build_pymodules():
+    if not os.path.isdir(PYMODULES_DIR):
+        sys.exit(f"[pymodules] no {PYMODULES_DIR}: README.md says how to fetch python3.11-doc "
+                 "(or build --only another)")
+    pages = pymodules_pages()
+    entries = [(name, text) for name, title, text in pages if title.startswith(name + " \u2014 ")]
+    for name, title, _ in pages:
+        if not title.startswith(name + " \u2014 "):
+            print(f"[pymodules] {name}.html left out, its title names no module {name}: {title!r}", file=sys.stderr)
+    print(f"[pymodules] {len(pages)} pages of one-word names, {len(entries)} of a module", file=sys.stderr)
+    build_glossary("pymodules", "pymodules", "pym", PYMODULES_DIR, entries, PYMODULES_SEED, PYMODULES_N_QUERIES,
+                   PYMODULES_DOC_MIN_WORDS, 1, q_max_words=1, max_docs=PYMODULES_MAX_DOCS,
+                   sample_over=PYMODULES_SAMPLE_OVER, what="text")
+
+
+# ---------------------------------------------------------------------------
+# 27. wordnet
+# ---------------------------------------------------------------------------
+# WordNet 3.0 (the dictd database wn.index + wn.dict.dz of Debian's dict-wn, not installed here: held out of round 14;
+# README.md: how to fetch it); the build stops with a message when either file is missing.  Built as jargon
+# (dictd_entries, build_glossary): an entry is its headword line, then its senses, indented, with no blank line between
+# ("python" / "    n 1: large Old World boas" / "    2: a soothsaying spirit ..."); the database has one entry for the
+# headwords that differ only in case ("China" holds china, the porcelain), so the term is the headword lower-cased, and
+# only the terms of one word of letters (WORDNET_TERM_RE: "python", "aachen"; not "'hood", ".22 caliber", "go-ahead")
+# are kept.  The document is the entry without its headword line: the senses as WordNet writes them, their part of
+# speech and number ("n 1:", "2:"), examples and [syn: ...] lists (which name the headword too) kept.  The corpus is a
+# seeded sample of WORDNET_MAX_DOCS of the kept entries, the queries a seeded sample of WORDNET_N_QUERIES of their
+# terms.
+WORDNET_DICT = "/tmp/dict-wn/usr/share/dictd/wn.dict.dz"
+WORDNET_SEED = 20070749
+WORDNET_N_QUERIES = 200
+WORDNET_MAX_DOCS = 450
+WORDNET_DOC_MIN_WORDS = 10   # as jargon's; drops one-line senses ("n 1: (slang) a neighborhood")
+WORDNET_TERM_RE = re.compile(r"^[a-z]+$")
+
+
+def build_wordnet():
+    path = fetched_file("wordnet", WORDNET_DICT, "dict-wn")
+    index = fetched_file("wordnet", path[:-len(".dict.dz")] + ".index", "dict-wn")
+    entries = dictd_entries("wordnet", path, index, blank_after_header=False, date_re=None)
+    terms = [(term.lower(), text) for term, text in entries if WORDNET_TERM_RE.match(term.lower())]
+    print(f"[wordnet] {len(terms)} of the {len(entries)} headwords are one word of letters", file=sys.stderr)
+    # over 8,000 short definitions: counted, not each said
+    build_glossary("wordnet", "wordnet", "wnt", path, terms, WORDNET_SEED, WORDNET_N_QUERIES, WORDNET_DOC_MIN_WORDS,
+                   1, q_max_words=1, max_docs=WORDNET_MAX_DOCS, spell_clashes=True, say_short=False)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
@@ -2655,7 +2763,7 @@ BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc"
             "devref": build_devref, "pyglossary": build_pyglossary, "gitglossary": build_gitglossary,
             "pgglossary": build_pgglossary, "debref": build_debref, "perlglossary": build_perlglossary,
             "emacsglossary": build_emacsglossary, "jargon": build_jargon, "foldoc": build_foldoc,
-            "devil": build_devil, "mannames": build_mannames}
+            "devil": build_devil, "mannames": build_mannames, "pymodules": build_pymodules, "wordnet": build_wordnet}
 
 
 def main():
@@ -2663,7 +2771,8 @@ def main():
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
                                                          "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, "
                                                          "pyglossary, pgglossary, debref, perlglossary, "
-                                                         "emacsglossary, jargon, foldoc and devil need the "
+                                                         "emacsglossary, jargon, foldoc, devil, pymodules and "
+                                                         "wordnet need the "
                                                          "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
@@ -2677,14 +2786,15 @@ def main():
         PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES, \
         POLICY_N_QUERIES, DEVREF_N_QUERIES, PYGLOSSARY_N_QUERIES, GITGLOSSARY_N_QUERIES, \
         PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES, EMACSGLOSSARY_N_QUERIES, JARGON_N_QUERIES, \
-        FOLDOC_N_QUERIES, DEVIL_N_QUERIES, MANNAMES_N_QUERIES
+        FOLDOC_N_QUERIES, DEVIL_N_QUERIES, MANNAMES_N_QUERIES, PYMODULES_N_QUERIES, WORDNET_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
             PYFAQ_N_QUERIES = DEBFAQ_N_QUERIES = EFAQ_N_QUERIES = ZSHFAQ_N_QUERIES = FETCHFAQ_N_QUERIES = \
             RFAQ_N_QUERIES = POLICY_N_QUERIES = DEVREF_N_QUERIES = PYGLOSSARY_N_QUERIES = GITGLOSSARY_N_QUERIES = \
             PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = PERLGLOSSARY_N_QUERIES = EMACSGLOSSARY_N_QUERIES = \
-            JARGON_N_QUERIES = FOLDOC_N_QUERIES = DEVIL_N_QUERIES = MANNAMES_N_QUERIES = sys.maxsize
+            JARGON_N_QUERIES = FOLDOC_N_QUERIES = DEVIL_N_QUERIES = MANNAMES_N_QUERIES = PYMODULES_N_QUERIES = \
+            WORDNET_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
