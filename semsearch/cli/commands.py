@@ -478,8 +478,9 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
                        f"median length {counts['median']:g}")
         for kind, count in health["keyword_evidence"].items():
             click.echo(f"  adaptive keyword side (the default fusion's) {kind}: {count}")
+        click.echo(f"  fused by score (the default fusion's), of all reasons: {health['fused_by_score']}")
         click.echo(f"  fused by score, BM25's best match standing out (not a question; the default fusion's): "
-                   f"{health['fused_by_score']}")
+                   f"{health['fused_for_standout']}")
         click.echo(f"  fused by score, kNN's best match far ahead of its second (the default fusion's): "
                    f"{health['fused_for_dense_lead']}")
         click.echo(f"  fused by score, a question (the dense side far the heavier; the default fusion's): "

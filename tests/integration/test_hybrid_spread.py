@@ -86,7 +86,7 @@ def test_eval_counts_the_questions_fused_with_the_dense_side_the_heavier(pyfaq):
     # All but a few of the FAQ's queries are questions (the rest: no STRICT or FALLBACK keyword side, or no question
     # semsearch.query.question sees); they are fused as questions, not by BM25's standout or kNN's lead.
     assert health["fused_as_question"] >= 0.9 * health["queries"], health
-    assert health["fused_by_score"] + health["fused_for_dense_lead"] <= 0.1 * health["queries"], health
+    assert health["fused_for_standout"] + health["fused_for_dense_lead"] <= 0.1 * health["queries"], health
 
 
 @pytest.mark.slow
@@ -179,7 +179,7 @@ def test_eval_reports_empty_keyword_lists_on_long_queries(manpages):
     assert health["lists"]["keyword_any"]["empty"] == 0, health
     assert health["keyword_evidence"].get(FALLBACK, 0) >= 0.9 * health["queries"], health
     # Many terms: most such queries have a best BM25 match far ahead of the rest, and are fused by score.
-    assert health["fused_by_score"] >= 0.5 * health["queries"], health
+    assert health["fused_for_standout"] >= 0.5 * health["queries"], health
 
 
 def test_a_long_query_whose_strict_clause_matches_nothing_still_gets_keyword_candidates(manpages, encoder):

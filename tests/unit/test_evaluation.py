@@ -138,17 +138,20 @@ def test_candidate_health_counts_the_queries_fused_by_score():
              "rare": {"keyword": [], "keyword_any": standout[:60], "semantic": semantic, "documents": 10**6}}
     health = candidate_health(lists, window=100)
     assert health["keyword_evidence"] == {"strict": 1, "fallback": 2, "exhaustive": 1}
-    assert health["fused_by_score"] == 2  # not the bunched scores, nor the rare terms (EXHAUSTIVE keeps ranks)
+    assert health["fused_for_standout"] == 2  # not the bunched scores, nor the rare terms (EXHAUSTIVE keeps ranks)
+    assert health["fused_by_score"] == 2  # every reason: here the standouts alone
     assert health["fused_for_dense_lead"] == 0  # kNN's first is 0.001 ahead of its second: no lead
     leading = [Ranked("s-top", 0.99)] + semantic[1:]
     lists = {name: {**per_query, "semantic": leading} for name, per_query in lists.items()}
     health = candidate_health(lists, window=100)
     # Only the bunched query: the standing-out ones are fused by score for BM25, the rare terms keep ranks.
-    assert health["fused_by_score"] == 2 and health["fused_for_dense_lead"] == 1
+    assert health["fused_for_standout"] == 2 and health["fused_for_dense_lead"] == 1
+    assert health["fused_by_score"] == 3  # the standouts and the dense lead
     assert health["fused_as_question"] == 0
     # Asked as questions, the standing-out and the bunched query alike are fused as questions; rare terms keep ranks.
     health = candidate_health({name: {**per_query, "question": True} for name, per_query in lists.items()}, 100)
-    assert health["fused_as_question"] == 3 and health["fused_by_score"] == 0 and health["fused_for_dense_lead"] == 0
+    assert health["fused_as_question"] == 3 and health["fused_for_standout"] == 0 and health["fused_for_dense_lead"] == 0
+    assert health["fused_by_score"] == 3  # the questions
     assert "question" not in health["lists"]
 
 
@@ -165,5 +168,7 @@ def test_candidate_health_counts_the_queries_fused_for_a_small_index():
     health = candidate_health(lists, window=100)
     assert health["keyword_evidence"] == {"strict": 3}
     assert health["fused_for_small_index"] == 1 and health["fused_as_question"] == 1
+    assert health["fused_by_score"] == sum(health[key] for key in ("fused_for_standout", "fused_for_dense_lead",
+                                                                   "fused_as_question", "fused_for_small_index"))
     # The small index's phrase matches are not weighted up; the large index's and the question's lists are counted.
     assert health["with_phrase_matches"] == 2
