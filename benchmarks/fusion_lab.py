@@ -46,22 +46,25 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # 10); "round10", before rare keyword matches in an index of under 500 documents led only where kNN missed them all
 # (round 11; every earlier label has them lead in any index too); "round11", before round 11's test was withdrawn,
 # kNN's first was put first among rare keyword matches, and a query searching under 500 documents was fused by
-# z-scores, its phrase matches not weighted up (round 12; no earlier label does any of these). Those before round 7 do
+# z-scores, its phrase matches not weighted up (round 12; no earlier label does any of these); "round12", before BM25's
+# first kept its tier's lead where it scores 1.3 times the tier's second (round 14). Those before round 7 do
 # not tell a question from another query. Rounds 4 to 9 put phrase matches first (PHRASE_LED); before round 9 a
 # question of two to four terms had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
             **{label: DEFAULT_FUSION
-               for label in ("round3", "round4", "round5", "round6", "round7", "round9", "round10", "round11")}}
+               for label in ("round3", "round4", "round5", "round6", "round7", "round9", "round10", "round11",
+                             "round12")}}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
 AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for, no query a question (the others: as dumped)
-AS_PLANNED_TODAY = {"round9", "round10", "round11"}  # fused from the lists today's plan asks for, questions as today
+AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12"}  # fused from the lists today's plan asks for, questions as today
 PHRASE_LED = {"round4", "round5", "round6", "round7", "round9"}  # phrase matches first, in their order
 ROUND11_RARE = {"round11"}  # rare keyword matches in an index of under 500 documents lead only where kNN missed them
 ROUND11_SMALL_INDEX, ROUND11_DENSE_MISS_PAGE = 500, 10
+ROUND12 = {"round12"}  # kNN's first leads its tier of rare matches whatever BM25's first scores (before round 14)
 TODAYS_KEYWORD_EVIDENCE = fusion_module.keyword_evidence  # round11_keyword_evidence's way back to it, when patched
 QUESTION_TESTS = {"round7": ends_with_question_mark}  # as planned, questions told as then (today: is_question)
 
@@ -80,13 +83,15 @@ def earlier_rules(label: str):
     matches first instead of weighted up (PHRASE_LED: :func:`phrase_matches_first`), round 11's test of rare keyword
     matches in a small index (ROUND11_RARE: :func:`round11_keyword_evidence`), and for every earlier label, rare
     keyword matches in BM25's order alone and a query that searches few documents fused as in a large index (before
-    round 12)."""
+    round 12; ROUND12 has both, and kNN's first leading its tier whatever BM25's first scores)."""
     share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
     evidence, matches, small_index = (fusion_module.keyword_evidence, fusion_module.keyword_matches,
                                       fusion_module.SMALL_INDEX_DOCUMENTS)
     fusion_module.keyword_evidence = round11_keyword_evidence if label in ROUND11_RARE else evidence
-    fusion_module.keyword_matches = bm25_ordered_matches
-    fusion_module.SMALL_INDEX_DOCUMENTS = 0
+    fusion_module.keyword_matches = matches if label in ROUND12 else bm25_ordered_matches
+    fusion_module.SMALL_INDEX_DOCUMENTS = small_index if label in ROUND12 else 0
+    tier_lead = fusion_module.TIER_LEAD_RATIO
+    fusion_module.TIER_LEAD_RATIO = math.inf
     weighted = fusion_module.fuse_adapted
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
     fusion_module.STANDOUT_Z = math.inf if label in NEVER_BY_SCORE else standout
@@ -98,7 +103,7 @@ def earlier_rules(label: str):
         fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z = share, standout, gap
         fusion_module.fuse_adapted = weighted
         fusion_module.keyword_evidence, fusion_module.keyword_matches = evidence, matches
-        fusion_module.SMALL_INDEX_DOCUMENTS = small_index
+        fusion_module.SMALL_INDEX_DOCUMENTS, fusion_module.TIER_LEAD_RATIO = small_index, tier_lead
 
 
 def bm25_ordered_matches(strict, any_term, semantic) -> list[Ranked]:

@@ -261,15 +261,30 @@ def _rare(any_term: Sequence[Ranked], window: int, documents: int | None) -> boo
 # document that kNN ranks first and that holds as many of the terms as any other has both retrievers behind it, where
 # BM25's own first may be one that only repeats a term (a glossary's definitions that cite a term, not the one that
 # defines it): so kNN's first, where it is a match, leads its tier (round 12: 30 of the 46 large lists seen gained,
-# up to 0.023, and 4 lost 0.002 at most; docs/benchmarks.md).
+# up to 0.023, and 4 lost 0.002 at most; docs/benchmarks.md). Unless BM25's own first scores TIER_LEAD_RATIO times
+# the tier's second or more: among documents holding the same terms, a score that far ahead is a term repeated
+# throughout its document (a command's name in its own man page), not a citation, and BM25's first keeps the lead
+# (round 14: 21 of the 72 small and held-out lists seen below the better single mode instead of 24, the large lists
+# unchanged to ±0.005; docs/benchmarks.md).
+TIER_LEAD_RATIO = 1.3
+
+
 def keyword_matches(strict: Sequence[Ranked], any_term: Sequence[Ranked],
                     semantic: Sequence[Ranked]) -> list[Ranked]:
     """EXHAUSTIVE's and AGREED's keyword list: the strict matches, then the other any-term matches, each tier in
-    BM25 order, except that kNN's first hit, where it is in a tier, leads that tier (pure)."""
+    BM25 order, except that kNN's first hit, where it is in a tier, leads that tier, unless BM25's first in that tier
+    stands out (:func:`bm25_leads_tier`) (pure)."""
     first = semantic[0].id if semantic else None
     held = {hit.id for hit in strict}
     tiers = (list(strict), [hit for hit in any_term if hit.id not in held])
-    return [hit for tier in tiers for hit in sorted(tier, key=lambda hit: hit.id != first)]  # stable: BM25's order
+    return [hit for tier in tiers
+            for hit in (tier if bm25_leads_tier(tier) else sorted(tier, key=lambda hit: hit.id != first))]  # stable
+
+
+def bm25_leads_tier(tier: Sequence[Ranked]) -> bool:
+    """Whether BM25's first in a tier of keyword matches (best first) scores TIER_LEAD_RATIO times its second or more,
+    and so keeps its place ahead of kNN's first (a tier of one has nothing to reorder)."""
+    return len(tier) > 1 and tier[0].score >= TIER_LEAD_RATIO * tier[1].score
 
 
 def _dense_agrees(semantic: Sequence[Ranked], matches: Sequence[Ranked]) -> bool:

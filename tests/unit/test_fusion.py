@@ -21,6 +21,7 @@ from semsearch.query.fusion import (
     FusionConfig,
     Ranked,
     adapt,
+    bm25_leads_tier,
     dense_leads,
     fuse,
     fuse_adapted,
@@ -128,6 +129,23 @@ def test_rare_terms_are_agreed_when_the_semantic_page_lies_among_the_keyword_mat
     assert keyword_evidence([], matches, window=100, documents=1000)[0] == EXHAUSTIVE
 
 
+def test_bm25s_first_keeps_the_lead_of_its_tier_where_it_stands_out():
+    # One term's matches, kNN's first (k3) among them. Bunched BM25 scores (each about as often as the next: a
+    # term's citations): kNN's first leads.
+    bunched = [Ranked("k1", 5.0), Ranked("k2", 4.6), Ranked("k3", 4.4)]
+    knn_first_k3 = ranked("k3", "s1", "s2")
+    assert [hit.id for hit in keyword_matches([], bunched, knn_first_k3)] == ["k3", "k1", "k2"]
+    # BM25's first scores 1.3 times its second or more (a name repeated throughout its own page): it keeps the lead.
+    standing_out = [Ranked("k1", 1.3 * 4.6), Ranked("k2", 4.6), Ranked("k3", 4.4)]
+    assert bm25_leads_tier(standing_out) and not bm25_leads_tier(bunched)
+    assert keyword_matches([], standing_out, knn_first_k3) == standing_out
+    # Per tier: the strict tier's first stands out and keeps its place; in the bunched rest kNN's first leads.
+    strict = [Ranked("a1", 9.0), Ranked("a2", 4.0)]
+    assert [hit.id for hit in keyword_matches(strict, strict + bunched, knn_first_k3)] == ["a1", "a2", "k3", "k1", "k2"]
+    # A tier of one has nothing to reorder.
+    assert not bm25_leads_tier(bunched[:1])
+
+
 def test_agreed_rare_terms_are_fused_as_equals_not_keyword_led():
     config = FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, rrf_k=20, adaptive=True)
     keyword = ranked(*(f"m{i}" for i in range(10)))
@@ -147,7 +165,7 @@ def test_agreed_rare_terms_are_fused_as_equals_not_keyword_led():
 def test_rare_matches_lead_in_an_index_of_any_size_with_knns_first_leading_its_tier():
     # 3 of 400 documents match (under 5%, fewer than the window): rare, in a small index as in a large one (round 11's
     # test, which needed kNN's first 10 to miss them all under 500 documents, was withdrawn in round 12).
-    matches = ranked("k1", "k2", "k3")
+    matches = [Ranked("k1", 3.0), Ranked("k2", 2.8), Ranked("k3", 2.6)]  # bunched: no BM25 first stands out
     sees_one = ranked("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "k2", "s10")  # k2 is 10th
     for documents in (400, 5000):
         assert keyword_evidence([], matches, window=100, documents=documents, semantic=sees_one) == (EXHAUSTIVE,
