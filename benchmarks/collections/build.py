@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Twenty-seven collections are written under the directory of this script:
+Twenty-nine collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -77,6 +77,16 @@ Twenty-seven collections are written under the directory of this script:
                    unpacked under /tmp/dict-wn, README.md): as jargon, the
                    query a headword of one word (lower-cased), over a seeded
                    sample of 450 of its entries.  Held out of round 14.
+  gitcommands      Git's man pages git-NAME.1 (Debian's git-man, installed
+                   here) of commands named by one word ("rebase"): as
+                   mannames, the query the NAME, the document the page
+                   without its NAME section.  Held out of round 14's final
+                   default.
+  perlfunc         Perl's built-in functions (perlfunc.pod of Debian's
+                   perl-doc, unpacked under /tmp/perlfaq, README.md): the
+                   query a function's name ("chomp"), the document its entry
+                   without its =item lines.  Held out of round 14's final
+                   default.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -115,7 +125,7 @@ OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
                "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary", "jargon", "foldoc", "devil",
-               "mannames", "pymodules", "wordnet")
+               "mannames", "pymodules", "wordnet", "gitcommands", "perlfunc")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1196,19 +1206,24 @@ def pod_plain(text, exact=False):
         text = plain
 
 
-def pod_paragraphs(path):
+def pod_paragraphs(path, blank_runs=False):
     """The POD's paragraphs (blank-line separated), each as its lines; a command such as =item runs to the end
-    of its paragraph, so a long message wrapped onto a second line stays whole."""
+    of its paragraph, so a long message wrapped onto a second line stays whole.  With blank_runs (perlfunc, whose
+    "=item opendir" follows two blank lines) a run of blank lines is one break; without it (perldiag and perlfaq were
+    built so) a paragraph after two blank lines opens with an empty line."""
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
-    return [p.split("\n") for p in re.split(r"\n[ \t]*\n", text) if p.strip()]
+    breaks = r"\n(?:[ \t]*\n)+" if blank_runs else r"\n[ \t]*\n"
+    return [p.split("\n") for p in re.split(breaks, text) if p.strip()]
 
 
-def perldiag_entries(path, verbatim=False):
+def perldiag_entries(path, verbatim=False, section="=head1 DESCRIPTION", blank_runs=False):
     """(messages, explanation) for every top-level =item of the DESCRIPTION's list; consecutive =items
     without text between them share one explanation, as in perldiag itself.  Verbatim (indented) paragraphs are
-    left out, or kept as they are with verbatim (perlglossary)."""
-    entries, messages, body, depth, in_desc = [], [], [], 0, False
+    left out, or kept as they are with verbatim (perlglossary).  For perlfunc: section, the heading whose part is read
+    (up to the next heading of its level or above), blank_runs (pod_paragraphs), and =begin ... =end blocks (a comment
+    in pack's entry) skipped."""
+    entries, messages, body, depth, in_desc, in_begin = [], [], [], 0, False, False
 
     def flush():
         if messages and body:
@@ -1216,12 +1231,20 @@ def perldiag_entries(path, verbatim=False):
         messages.clear()
         body.clear()
 
-    for lines in pod_paragraphs(path):
+    for lines in pod_paragraphs(path, blank_runs):
         first = lines[0]
-        if first.startswith("=head1"):
-            in_desc = first.strip() == "=head1 DESCRIPTION"
+        if first.startswith("=head"):
+            if first.strip() == section:
+                in_desc = True
+            elif first[:6] <= section[:6]:  # "=head1" ends a =head2's part, "=head2" does not end a =head1's
+                in_desc = False
             continue
         if not in_desc:
+            continue
+        if first.startswith(("=begin", "=end")):
+            in_begin = first.startswith("=begin")
+            continue
+        if in_begin:
             continue
         if first.startswith("=over"):
             depth += 1
@@ -2319,11 +2342,19 @@ def pod_glossary_entries(name, path):
     """(term, definition) for every =item of the DESCRIPTION of the pod at path (perldiag_entries, verbatim kept), POD
     codes turned into plain text (pod_plain, exact), PERLGLOSSARY_UNSMART's character map, whitespace collapsed; the
     build stops when an entry has other than one term."""
-    plain = lambda text: norm_ws(pod_plain(text, exact=True)).translate(PERLGLOSSARY_UNSMART)  # noqa: E731
-    entries = perldiag_entries(path, verbatim=True)
+    entries = pod_plain_entries(path)
     if any(len(terms) != 1 for terms, _ in entries):
         sys.exit(f"[{name}] {path}: an entry with other than one term")
-    return [(plain(terms[0]), plain(body)) for terms, body in entries]
+    return [(terms[0], body) for terms, body in entries]
+
+
+def pod_plain_entries(path, section="=head1 DESCRIPTION"):
+    """(items, text) for every =item group of section of the pod at path (perldiag_entries, verbatim kept), each item
+    and the text with POD codes turned into plain text (pod_plain, exact), PERLGLOSSARY_UNSMART's character map,
+    whitespace collapsed: pod_glossary_entries' and perlfunc's (a run of blank lines one break: pod_paragraphs)."""
+    plain = lambda text: norm_ws(pod_plain(text, exact=True)).translate(PERLGLOSSARY_UNSMART)  # noqa: E731
+    return [([plain(item) for item in items], plain(body))
+            for items, body in perldiag_entries(path, verbatim=True, section=section, blank_runs=True)]
 
 
 def fetched_file(name, path, package):
@@ -2621,6 +2652,27 @@ def mannames_body(rendered):
                             for sname, units in sections if sname != "NAME" for kind, tag, body in units))
 
 
+def man_bodies(name, pages):
+    """((name, path, section), rendered, body) for each page of pages, [(name, path, section)], that man renders
+    (man_render) and that has a NAME section (mannames_body), in order; the others said on stderr, and the numbers of
+    pages not rendered and of pages with no NAME section: mannames' and gitcommands'."""
+    # two workers only (2-core machine); results kept in input order
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+        rendered = list(ex.map(man_render, [path for _, path, _ in pages]))
+    bodies, n_failed, n_noname = [], 0, 0
+    for page, r in zip(pages, rendered):
+        body = None if r is None else mannames_body(r)
+        if r is None:
+            n_failed += 1
+            print(f"[{name}] man could not render {page[1]}", file=sys.stderr)
+        elif body is None:
+            n_noname += 1
+            print(f"[{name}] no NAME section: {page[1]}", file=sys.stderr)
+        else:
+            bodies.append((page, r, body))
+    return bodies, n_failed, n_noname
+
+
 def build_mannames():
     """mannames' collection: one document `NAME.SECTION` (title empty) per page of mannames_pages that man renders,
     that has a NAME section and a text of MANNAMES_DOC_MIN_WORDS+ words and is no exact duplicate (case-insensitive)
@@ -2629,21 +2681,11 @@ def build_mannames():
     sorted by id, is the corpus; the queries a seeded sample (the same seed) of MANNAMES_N_QUERIES of their names."""
     pages = mannames_pages()
     print(f"[mannames] {len(pages)} names of one word", file=sys.stderr)
-    # two workers only (2-core machine); results kept in input order
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
-        rendered = list(ex.map(man_render, [path for _, path, _ in pages]))
-    items, n_failed, n_noname = [], 0, 0
-    for (name, path, section), r in zip(pages, rendered):
-        body = None if r is None else mannames_body(r)
-        if r is None:
-            n_failed += 1
-            print(f"[mannames] man could not render {path}", file=sys.stderr)
-        elif body is None:
-            n_noname += 1
-            print(f"[mannames] no NAME section: {path}", file=sys.stderr)
-        else:
-            header = next(line for line in r.split("\n") if line.strip()).split()[0]
-            items.append((f"{name}.{section}", name, body, header.lower().startswith(name + "(")))
+    bodies, n_failed, n_noname = man_bodies("mannames", pages)
+    items = []
+    for (name, _, section), r, body in bodies:
+        header = next(line for line in r.split("\n") if line.strip()).split()[0]
+        items.append((f"{name}.{section}", name, body, header.lower().startswith(name + "(")))
     # of the pages with one text (lz4, lz4c, lz4cat and unlz4), the one that names itself in its header ("LZ4(1)")
     kept, n_short, n_dup = kept_texts("mannames", sorted(items, key=lambda item: (not item[3], item[0])),
                                       MANNAMES_DOC_MIN_WORDS, "text")
@@ -2756,6 +2798,98 @@ def build_wordnet():
                    1, q_max_words=1, max_docs=WORDNET_MAX_DOCS, spell_clashes=True, say_short=False)
 
 
+# ---------------------------------------------------------------------------
+# 28. gitcommands
+# ---------------------------------------------------------------------------
+# Git's commands over their man pages (the pages git-NAME.1 of Debian's git-man, installed here: held out of round 14's
+# final default).  Of the pages manpages reads (man_list_pages), those of man1 named git-NAME.1.gz whose NAME is one run
+# of lower-case letters and digits (MANNAMES_NAME_RE: "rebase", "bisect"; not "cherry-pick", "http-backend"), one page
+# a name; rendered and read as mannames' (man_bodies: the page without its NAME section, its headings, header and
+# footer), so the page still names itself ("git rebase") in its SYNOPSIS, DESCRIPTION and examples.  The query is the
+# NAME alone (without "git"), judged against its page.  Built with build_glossary's code, as pymodules: a seeded
+# sample of GITCOMMANDS_MAX_DOCS pages when over GITCOMMANDS_SAMPLE_OVER.
+GITCOMMANDS_SEED = 20070750
+GITCOMMANDS_N_QUERIES = 200
+GITCOMMANDS_MAX_DOCS = 450
+GITCOMMANDS_SAMPLE_OVER = 480
+GITCOMMANDS_DOC_MIN_WORDS = 50   # as mannames'
+GITCOMMANDS_DIR = "/usr/share/man/man1"
+GITCOMMANDS_FILE_RE = re.compile(r"^git-(?P<name>.+)\.1\.gz$")
+
+
+def build_gitcommands():
+    paths = [path for path in man_list_pages()
+             if os.path.dirname(path) == GITCOMMANDS_DIR and GITCOMMANDS_FILE_RE.match(os.path.basename(path))]
+    if not paths:
+        sys.exit(f"[gitcommands] no {GITCOMMANDS_DIR}/git-*.1.gz (Debian: git-man)")
+    pages = [(GITCOMMANDS_FILE_RE.match(os.path.basename(path))["name"], path, "1") for path in paths]
+    left_out = [name for name, _, _ in pages if not MANNAMES_NAME_RE.match(name)]
+    print(f"[gitcommands] {len(pages)} pages git-NAME.1, {len(left_out)} left out, their NAME not one word: "
+          f"{left_out}", file=sys.stderr)
+    pages = [page for page in pages if MANNAMES_NAME_RE.match(page[0])]
+    bodies, n_failed, n_noname = man_bodies("gitcommands", pages)
+    print(f"[gitcommands] {len(pages)} pages, {n_failed} not rendered, {n_noname} with no NAME section",
+          file=sys.stderr)
+    build_glossary("gitcommands", "gitcommands", "gtc", f"{GITCOMMANDS_DIR}/git-*.1.gz",
+                   [(name, body) for (name, _, _), _, body in bodies], GITCOMMANDS_SEED, GITCOMMANDS_N_QUERIES,
+                   GITCOMMANDS_DOC_MIN_WORDS, 1, q_max_words=1, max_docs=GITCOMMANDS_MAX_DOCS,
+                   sample_over=GITCOMMANDS_SAMPLE_OVER, what="text")
+
+
+# ---------------------------------------------------------------------------
+# 29. perlfunc
+# ---------------------------------------------------------------------------
+# Perl's built-in functions (perlfunc.pod of Debian's perl-doc, the package perlfaq was built from, unpacked under
+# /tmp/perlfaq: held out of round 14's final default; README.md: how to fetch it); the build stops with a message when
+# that file is missing.  Each group of =item lines of the "Alphabetical Listing of Perl Functions" (one a call form:
+# "chomp VARIABLE", "chomp( LIST )", "chomp") with the paragraphs up to the next group is an entry, read as
+# perlglossary's (pod_plain_entries: verbatim examples kept, POD codes as plain text); its names are the items' first
+# words.  Consecutive groups of one name are one function ("do BLOCK" then "do EXPR"; "select", "use"); a group of
+# several names ("getpwnam NAME" ... "endservent", "shmread"/"shmwrite") is one entry, its query its first name, so
+# each query has one relevant document.  Entries whose first name is no plain word are left out ("-X", "m//", "s///",
+# "q/STRING/", "__FILE__").  The document is the entry's text without its =item lines; the query is the name alone.
+PERLFUNC_FILE = os.path.join(PERLFAQ_DIR, "perlfunc.pod")
+PERLFUNC_SECTION = "=head2 Alphabetical Listing of Perl Functions"
+PERLFUNC_SEED = 20070751
+PERLFUNC_N_QUERIES = 200
+PERLFUNC_MAX_DOCS = 450
+PERLFUNC_SAMPLE_OVER = 480
+PERLFUNC_DOC_MIN_WORDS = 10   # as perlglossary's ("m//": "The match operator. See perlop ...", no word name anyway)
+PERLFUNC_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+PERLFUNC_ITEM_NAME_RE = re.compile(r"[^\s(]*")  # "chomp( LIST )": chomp
+
+
+def perlfunc_entries(name, path):
+    """(names, text) of each function of the pod at path (pod_plain_entries, PERLFUNC_SECTION): names the distinct
+    first words of its =item lines, in order; consecutive groups whose first names are one are one entry, their texts
+    joined."""
+    entries = []
+    for items, text in pod_plain_entries(path, PERLFUNC_SECTION):
+        names = list(dict.fromkeys(PERLFUNC_ITEM_NAME_RE.match(item).group(0) for item in items))
+        if entries and entries[-1][0][0] == names[0]:
+            print(f"[{name}] {names[0]}: two groups of =items, one entry", file=sys.stderr)
+            entries[-1] = (list(dict.fromkeys(entries[-1][0] + names)), entries[-1][1] + " " + text)
+        else:
+            entries.append((names, text))
+    return entries
+
+
+def build_perlfunc():
+    path = fetched_file("perlfunc", PERLFUNC_FILE, "perl-doc")
+    entries = perlfunc_entries("perlfunc", path)
+    for names, _ in entries:
+        if not PERLFUNC_NAME_RE.match(names[0]):
+            print(f"[perlfunc] left out, no plain word: {names}", file=sys.stderr)
+        elif len(names) > 1:
+            print(f"[perlfunc] {names[0]}: one entry for {len(names)} names, the query the first: {names}",
+                  file=sys.stderr)
+    terms = [(names[0], text) for names, text in entries if PERLFUNC_NAME_RE.match(names[0])]
+    print(f"[perlfunc] {len(entries)} entries, {len(terms)} named by a plain word", file=sys.stderr)
+    build_glossary("perlfunc", "perlfunc", "pfn", path, terms, PERLFUNC_SEED, PERLFUNC_N_QUERIES,
+                   PERLFUNC_DOC_MIN_WORDS, 1, q_max_words=1, max_docs=PERLFUNC_MAX_DOCS,
+                   sample_over=PERLFUNC_SAMPLE_OVER, what="text")
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
@@ -2763,7 +2897,8 @@ BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc"
             "devref": build_devref, "pyglossary": build_pyglossary, "gitglossary": build_gitglossary,
             "pgglossary": build_pgglossary, "debref": build_debref, "perlglossary": build_perlglossary,
             "emacsglossary": build_emacsglossary, "jargon": build_jargon, "foldoc": build_foldoc,
-            "devil": build_devil, "mannames": build_mannames, "pymodules": build_pymodules, "wordnet": build_wordnet}
+            "devil": build_devil, "mannames": build_mannames, "pymodules": build_pymodules, "wordnet": build_wordnet,
+            "gitcommands": build_gitcommands, "perlfunc": build_perlfunc}
 
 
 def main():
@@ -2771,8 +2906,8 @@ def main():
     ap.add_argument("--only", choices=COLLECTIONS, help="build only this collection (info-extra, perlfaq, pyfaq, "
                                                          "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, "
                                                          "pyglossary, pgglossary, debref, perlglossary, "
-                                                         "emacsglossary, jargon, foldoc, devil, pymodules and "
-                                                         "wordnet need the "
+                                                         "emacsglossary, jargon, foldoc, devil, pymodules, "
+                                                         "wordnet and perlfunc need the "
                                                          "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
@@ -2786,7 +2921,8 @@ def main():
         PYFAQ_N_QUERIES, DEBFAQ_N_QUERIES, EFAQ_N_QUERIES, ZSHFAQ_N_QUERIES, FETCHFAQ_N_QUERIES, RFAQ_N_QUERIES, \
         POLICY_N_QUERIES, DEVREF_N_QUERIES, PYGLOSSARY_N_QUERIES, GITGLOSSARY_N_QUERIES, \
         PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES, EMACSGLOSSARY_N_QUERIES, JARGON_N_QUERIES, \
-        FOLDOC_N_QUERIES, DEVIL_N_QUERIES, MANNAMES_N_QUERIES, PYMODULES_N_QUERIES, WORDNET_N_QUERIES
+        FOLDOC_N_QUERIES, DEVIL_N_QUERIES, MANNAMES_N_QUERIES, PYMODULES_N_QUERIES, WORDNET_N_QUERIES, \
+        GITCOMMANDS_N_QUERIES, PERLFUNC_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
@@ -2794,7 +2930,7 @@ def main():
             RFAQ_N_QUERIES = POLICY_N_QUERIES = DEVREF_N_QUERIES = PYGLOSSARY_N_QUERIES = GITGLOSSARY_N_QUERIES = \
             PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = PERLGLOSSARY_N_QUERIES = EMACSGLOSSARY_N_QUERIES = \
             JARGON_N_QUERIES = FOLDOC_N_QUERIES = DEVIL_N_QUERIES = MANNAMES_N_QUERIES = PYMODULES_N_QUERIES = \
-            WORDNET_N_QUERIES = sys.maxsize
+            WORDNET_N_QUERIES = GITCOMMANDS_N_QUERIES = PERLFUNC_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
