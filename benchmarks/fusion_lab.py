@@ -10,7 +10,7 @@ and writes them with the judgments (dumps made before round 6 hold a phrase list
 more, and those before round 7 no question mark; ``score`` keeps only the phrase lists today's plan asks for and
 marks the questions: ``as_planned``). ``score`` re-fuses them as ``semsearch eval
 --tune`` does (``score_fusion``) and prints nDCG@10 of keyword (the any-term list: what keyword mode returns),
-semantic, the default hybrid and ten previous defaults (see PREVIOUS), hybrid's margin over the better single mode
+semantic, the default hybrid and eleven previous defaults (see PREVIOUS), hybrid's margin over the better single mode
 and that margin's standard error over the queries (paired), one row per file, then one JSON line. The same lists
 give the same figures as ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
 """
@@ -60,7 +60,8 @@ WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, th
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
 AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for, no query a question (the others: as dumped)
-AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12"}  # fused from the lists today's plan asks for, questions as today
+# fused from the lists today's plan asks for, questions as today
+AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12"}
 PHRASE_LED = {"round4", "round5", "round6", "round7", "round9"}  # phrase matches first, in their order
 ROUND11_RARE = {"round11"}  # rare keyword matches in an index of under 500 documents lead only where kNN missed them
 ROUND11_SMALL_INDEX, ROUND11_DENSE_MISS_PAGE = 500, 10
@@ -81,9 +82,10 @@ def earlier_rules(label: str):
     """The adaptive side as an earlier default had it: no AGREED kind ("round1": the semantic page never counts as
     agreeing), no score fusion (a standing-out BM25 match, or a kNN match far ahead, never counts as one), phrase
     matches first instead of weighted up (PHRASE_LED: :func:`phrase_matches_first`), round 11's test of rare keyword
-    matches in a small index (ROUND11_RARE: :func:`round11_keyword_evidence`), and for every earlier label, rare
-    keyword matches in BM25's order alone and a query that searches few documents fused as in a large index (before
-    round 12; ROUND12 has both, and kNN's first leading its tier whatever BM25's first scores)."""
+    matches in a small index (ROUND11_RARE: :func:`round11_keyword_evidence`), and, for every label before round 12,
+    rare keyword matches in BM25's order alone and a query that searches few documents fused as in a large index.
+    ROUND12 keeps today's keyword_matches and small-index fusion, with kNN's first leading its tier whatever BM25's
+    first scores (TIER_LEAD_RATIO at infinity, as for every earlier label)."""
     share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
     evidence, matches, small_index = (fusion_module.keyword_evidence, fusion_module.keyword_matches,
                                       fusion_module.SMALL_INDEX_DOCUMENTS)

@@ -12,8 +12,8 @@ info-extra, perlfaq, pyfaq, debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref
 pgglossary, debref, perlglossary, emacsglossary, jargon, foldoc, devil, mannames, pymodules, wordnet, gitcommands and
 perlfunc from benchmarks/collections (see its README). pymodules and wordnet were held out of round 14: built for it,
 with no retrieval of any kind run on them until its change was committed; gitcommands and perlfunc were held out of
-round 14's final default, built after those two were scored. devil and mannames were held out of round 13: built for it, with no retrieval of any kind run on them
-until its change was committed, which they refuted (it was withdrawn).
+round 14's final default, built after those two were scored. devil and mannames were held out of round 13: built for
+it, with no retrieval of any kind run on them until its change was committed, which they refuted (it was withdrawn).
 jargon and foldoc are held out of round 12: built for it, with no retrieval of any kind run on them. perlglossary and
 emacsglossary were held out of round 11's final default: built after round 11's change was committed, with no retrieval
 run on them before, and scored once with round 11's default (docs/benchmarks.md; gitglossary, pgglossary and debref

@@ -9,7 +9,7 @@ adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from t
 3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`; not under
    SMALL_INDEX).
 
-Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–12)
+Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–14)
 has the measurements behind every constant.
 """
 
@@ -78,9 +78,9 @@ class FusionConfig:
 #   they are at most RARE_MATCH_FRACTION of the documents searched: the terms are rare in this corpus
 #   (identifiers, product names, domain vocabulary: each has an idf of 3 or more), where BM25 is precise and
 #   a dense model, which splits unknown words into pieces, is weakest. The keyword matches then lead, those
-#   holding most of the terms first (keyword_matches: kNN's first, where it is a match, leads its tier), and the
-#   semantic list fills the rest of the page. (The fraction keeps a small index, where any query matches fewer
-#   documents than the window, from being keyword-led throughout.)
+#   holding most of the terms first (keyword_matches: kNN's first, where it is a match, leads its tier unless BM25's
+#   own first stands out in it), and the semantic list fills the rest of the page. (The fraction keeps a small
+#   index, where any query matches fewer documents than the window, from being keyword-led throughout.)
 # - AGREED: as EXHAUSTIVE, but the semantic list's top page lies (almost) wholly among those keyword matches. The
 #   dense model is then not lost on the rare terms: both retrievers rank the same few documents, so the two
 #   orders are fused at the any-term weight instead of the keyword order being imposed (entity names such as
@@ -103,7 +103,7 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
     """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE,
     AGREED). ``documents``: how many documents the query searched (None: unknown, and nothing counts as rare);
     ``semantic``: the kNN list, whose top page tells EXHAUSTIVE from AGREED, and whose first hit leads its tier of
-    keyword matches (:func:`keyword_matches`)."""
+    keyword matches unless BM25's first stands out there (:func:`keyword_matches`)."""
     if not any_term:  # no document holds any term: nothing to adapt
         return STRICT, list(strict)
     if _rare(any_term, window, documents):
@@ -262,10 +262,10 @@ def _rare(any_term: Sequence[Ranked], window: int, documents: int | None) -> boo
 # BM25's own first may be one that only repeats a term (a glossary's definitions that cite a term, not the one that
 # defines it): so kNN's first, where it is a match, leads its tier (round 12: 30 of the 46 large lists seen gained,
 # up to 0.023, and 4 lost 0.002 at most; docs/benchmarks.md). Unless BM25's own first scores TIER_LEAD_RATIO times
-# the tier's second or more: among documents holding the same terms, a score that far ahead is a term repeated
-# throughout its document (a command's name in its own man page), not a citation, and BM25's first keeps the lead
-# (round 14: 21 of the 72 small and held-out lists seen below the better single mode instead of 24, the large lists
-# unchanged to ±0.005; docs/benchmarks.md).
+# the tier's second or more: for a query of one term, whose matches all hold the same term, a score that far ahead is
+# the term repeated throughout its document (a command's name in its own man page), not a citation, and BM25's first
+# keeps the lead (round 14: of the 82 lists seen, 21 below the better single mode instead of 24, none moved by more
+# than 0.005; on the held-out lists, the 14 queries it changed all for the better; docs/benchmarks.md).
 TIER_LEAD_RATIO = 1.3
 
 
@@ -283,8 +283,9 @@ def keyword_matches(strict: Sequence[Ranked], any_term: Sequence[Ranked],
 
 def bm25_leads_tier(tier: Sequence[Ranked]) -> bool:
     """Whether BM25's first in a tier of keyword matches (best first) scores TIER_LEAD_RATIO times its second or more,
-    and so keeps its place ahead of kNN's first (a tier of one has nothing to reorder)."""
-    return len(tier) > 1 and tier[0].score >= TIER_LEAD_RATIO * tier[1].score
+    and so keeps its place ahead of kNN's first (a tier of one has nothing to reorder; scores of 0 stand out
+    nowhere)."""
+    return len(tier) > 1 and tier[1].score > 0 and tier[0].score >= TIER_LEAD_RATIO * tier[1].score
 
 
 def _dense_agrees(semantic: Sequence[Ranked], matches: Sequence[Ranked]) -> bool:

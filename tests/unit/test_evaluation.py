@@ -150,7 +150,8 @@ def test_candidate_health_counts_the_queries_fused_by_score():
     assert health["fused_as_question"] == 0
     # Asked as questions, the standing-out and the bunched query alike are fused as questions; rare terms keep ranks.
     health = candidate_health({name: {**per_query, "question": True} for name, per_query in lists.items()}, 100)
-    assert health["fused_as_question"] == 3 and health["fused_for_standout"] == 0 and health["fused_for_dense_lead"] == 0
+    assert health["fused_as_question"] == 3
+    assert health["fused_for_standout"] == 0 and health["fused_for_dense_lead"] == 0
     assert health["fused_by_score"] == 3  # the questions
     assert "question" not in health["lists"]
 

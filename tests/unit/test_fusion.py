@@ -142,8 +142,9 @@ def test_bm25s_first_keeps_the_lead_of_its_tier_where_it_stands_out():
     # Per tier: the strict tier's first stands out and keeps its place; in the bunched rest kNN's first leads.
     strict = [Ranked("a1", 9.0), Ranked("a2", 4.0)]
     assert [hit.id for hit in keyword_matches(strict, strict + bunched, knn_first_k3)] == ["a1", "a2", "k3", "k1", "k2"]
-    # A tier of one has nothing to reorder.
+    # A tier of one has nothing to reorder; scores of 0 (a constant-score clause) stand out nowhere.
     assert not bm25_leads_tier(bunched[:1])
+    assert not bm25_leads_tier([Ranked("z1", 0.0), Ranked("z2", 0.0)])
 
 
 def test_agreed_rare_terms_are_fused_as_equals_not_keyword_led():
