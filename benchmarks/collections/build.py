@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Twenty-nine collections are written under the directory of this script:
+Thirty-one collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -87,6 +87,15 @@ Twenty-nine collections are written under the directory of this script:
                    query a function's name ("chomp"), the document its entry
                    without its =item lines.  Held out of round 14's final
                    default.
+  perlmods         Perl's core modules (the .pm files of Debian's
+                   perl-modules-5.36 under /usr/share/perl/5.36, installed
+                   here): the query a module's name ("File::Temp"), the
+                   document its POD without its NAME section.  Held out of
+                   round 15.
+  debsynopsis      Debian packages read as debian-packages: the query a
+                   package's synopsis (its short description), the document
+                   its long description, none of them debian-packages'.
+                   Held out of round 15.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -125,7 +134,7 @@ OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
                "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary", "jargon", "foldoc", "devil",
-               "mannames", "pymodules", "wordnet", "gitcommands", "perlfunc")
+               "mannames", "pymodules", "wordnet", "gitcommands", "perlfunc", "perlmods", "debsynopsis")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -646,8 +655,9 @@ def tokens(text):
     return [t.lower() for t in WORD_RE.findall(text)]
 
 
-def build_debian():
-    rng = random.Random(DEB_SEED)
+def deb_descriptions(name):
+    """(avail, longdesc): avail maps each package of the apt lists to (source, short description, section), longdesc
+    each of them with a long description to (where it came from, its text): debian-packages' and debsynopsis'."""
     avail = {}
     for st in parse_stanzas(apt_available_packages()):
         pkg = st.get("Package")
@@ -673,9 +683,15 @@ def build_debian():
         for pkg, (summary, text) in sorted(parse_dep11(path).items()):
             if pkg in avail and pkg not in longdesc and text:
                 longdesc[pkg] = ("dep11", text)
-    print(f"[debian-packages] {len(avail)} packages in apt lists, {len(longdesc)} with a long "
+    print(f"[{name}] {len(avail)} packages in apt lists, {len(longdesc)} with a long "
           f"description ({sum(v[0] == 'dpkg-status' for v in longdesc.values())} from dpkg status)",
           file=sys.stderr)
+    return avail, longdesc
+
+
+def build_debian():
+    rng = random.Random(DEB_SEED)
+    avail, longdesc = deb_descriptions("debian-packages")
     by_src = {}
     for pkg in sorted(longdesc):
         src, short, _ = avail[pkg]
@@ -1206,13 +1222,24 @@ def pod_plain(text, exact=False):
         text = plain
 
 
-def pod_paragraphs(path, blank_runs=False):
+def pod_paragraphs(path, blank_runs=False, embedded=False):
     """The POD's paragraphs (blank-line separated), each as its lines; a command such as =item runs to the end
     of its paragraph, so a long message wrapped onto a second line stays whole.  With blank_runs (perlfunc, whose
     "=item opendir" follows two blank lines) a run of blank lines is one break; without it (perldiag and perlfaq were
-    built so) a paragraph after two blank lines opens with an empty line."""
+    built so) a paragraph after two blank lines opens with an empty line.  With embedded (perlmods: a module's .pm or
+    .pod) only the POD blocks are read, each from a line opening with =word up to a line =cut (perlpodspec)."""
     with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read()
+    if embedded:
+        lines, in_pod = [], False
+        for line in text.split("\n"):
+            if re.match(r"=cut\b", line):
+                in_pod = False
+                lines.append("")  # the next block is a new paragraph
+            elif in_pod or re.match(r"=[a-zA-Z]", line):
+                in_pod = True
+                lines.append(line)
+        text = "\n".join(lines)
     breaks = r"\n(?:[ \t]*\n)+" if blank_runs else r"\n[ \t]*\n"
     return [p.split("\n") for p in re.split(breaks, text) if p.strip()]
 
@@ -1356,16 +1383,22 @@ def perlfaq_entries(path):
             question = norm_ws(pod_plain(para[len("=head2"):])) if para.startswith("=head2") else None
         elif question is None:
             continue
-        elif para.startswith("=item"):
-            body.append(re.sub(r"^\*\s*", "", norm_ws(pod_plain(para[len("=item"):]))))  # no bullet
-        elif para.startswith("="):
+        elif para.startswith("=") and not para.startswith("=item"):
             continue
-        elif para.startswith((" ", "\t")):
-            body.append(para)
         else:
-            body.append(pod_plain(para))
+            body.append(pod_body_text(para))
     flush()
     return entries
+
+
+def pod_body_text(para, plain=pod_plain):
+    """The text of a paragraph of a POD's body: an =item's without its bullet, a verbatim (indented) one as it is,
+    prose with its codes made plain (plain): perlfaq_entries' and perlmods'."""
+    if para.startswith("=item"):
+        return re.sub(r"^\*\s*", "", norm_ws(plain(para[len("=item"):])))  # no bullet
+    if para.startswith((" ", "\t")):
+        return para
+    return plain(para)
 
 
 def unambiguous_questions(pool):
@@ -2890,6 +2923,123 @@ def build_perlfunc():
                    sample_over=PERLFUNC_SAMPLE_OVER, what="text")
 
 
+# ---------------------------------------------------------------------------
+# 30. perlmods
+# ---------------------------------------------------------------------------
+# Perl's core modules over their POD (the .pm files under /usr/share/perl/5.36 of Debian's perl-modules-5.36, installed
+# here, else unpacked under /tmp/perlmods as README.md says: held out of round 15).  A module is a .pm file, its name
+# the path below that folder with "::" for "/" and without ".pm" ("File::Temp", "strict"); its POD is the .pod beside
+# it where there is one (Pod::Simple's), else the .pm's; either read from its first =word line, block by block
+# (pod_paragraphs, embedded: Pod/Simple.pod opens with a blank line).  The document is the POD's text without its NAME
+# section (the name and a one-line summary): headings, =item texts, prose (its codes made plain, exact) and verbatim
+# examples, as perlfaq's and perlglossary's (pod_body_text, PERLGLOSSARY_UNSMART), =begin ... =end blocks and =for
+# paragraphs left out; every other mention of the name stays.  Modules whose POD has no NAME section are left out.
+# Built with build_glossary's code: the query is the name as written, judged against its own POD; a seeded sample of
+# PERLMODS_MAX_DOCS modules only when over that many (all are kept otherwise).
+PERLMODS_DIRS = ("/usr/share/perl/5.36", "/tmp/perlmods/usr/share/perl/5.36")
+PERLMODS_SEED = 20070752
+PERLMODS_N_QUERIES = 200
+PERLMODS_MAX_DOCS = 3000
+PERLMODS_DOC_MIN_WORDS = 50   # as mannames'
+
+
+def perlmods_text(path):
+    """(whether the POD at path has a NAME section, its text without that section), as the module's of perlmods."""
+    plain = lambda text: pod_plain(text, exact=True)  # noqa: E731
+    parts, has_name, in_name, in_begin = [], False, False, False
+    for lines in pod_paragraphs(path, blank_runs=True, embedded=True):
+        para = "\n".join(lines)
+        if para.startswith(("=begin", "=end")):
+            in_begin = para.startswith("=begin")
+        elif in_begin or para.startswith("=for"):
+            continue  # not shown by formatters (as perldiag_entries' =begin blocks)
+        elif para.startswith("=head"):
+            heading = norm_ws(plain(para[len("=head1"):]))
+            if para.startswith("=head1"):
+                in_name = heading.upper() == "NAME"
+                has_name = has_name or in_name
+            if not in_name:
+                parts.append(heading)
+        elif not in_name and not (para.startswith("=") and not para.startswith("=item")):
+            parts.append(pod_body_text(para, plain))
+    return has_name, norm_ws(" ".join(parts)).translate(PERLGLOSSARY_UNSMART)
+
+
+def perlmods_pages(top):
+    """(name, path, has NAME, text) of each .pm file under top (symlinks followed), sorted by name."""
+    pages = []
+    for root, _, files in os.walk(top, followlinks=True):
+        for fn in files:
+            if fn.endswith(".pm"):
+                path = os.path.join(root, fn)
+                pod = path[:-len(".pm")] + ".pod"
+                name = os.path.relpath(path, top)[:-len(".pm")].replace(os.sep, "::")
+                path = pod if os.path.isfile(pod) else path
+                pages.append((name, path, *perlmods_text(path)))
+    return sorted(pages)
+
+
+def build_perlmods():
+    top = next((d for d in PERLMODS_DIRS if os.path.isdir(d)), None)
+    if top is None:
+        sys.exit(f"[perlmods] no {' or '.join(PERLMODS_DIRS)}: README.md says how to fetch perl-modules-5.36 "
+                 "(or build --only another)")
+    pages = perlmods_pages(top)
+    no_name = [name for name, _, has_name, _ in pages if not has_name]
+    print(f"[perlmods] {len(pages)} modules, {sum(path.endswith('.pod') for _, path, _, _ in pages)} with a .pod "
+          f"beside them, {len(no_name)} left out, their POD with no NAME section: {no_name}", file=sys.stderr)
+    build_glossary("perlmods", "perlmods", "pmd", f"{top}/**/*.pm",
+                   [(name, text) for name, _, has_name, text in pages if has_name], PERLMODS_SEED,
+                   PERLMODS_N_QUERIES, PERLMODS_DOC_MIN_WORDS, 1, q_max_words=1, max_docs=PERLMODS_MAX_DOCS,
+                   what="text")
+
+
+# ---------------------------------------------------------------------------
+# 31. debsynopsis
+# ---------------------------------------------------------------------------
+# Debian packages' synopses over their long descriptions (held out of round 15): read as debian-packages reads them
+# (deb_descriptions: the synopsis, the short description of the apt lists; the long description of dpkg's status
+# file, else of the archive's DEP-11 metadata).  The document is the long description alone (title empty), kept when
+# of DEBSYNOPSIS_DOC_MIN_WORDS+ words and no exact duplicate (kept_texts: several packages of one source share one),
+# and when it is no document's text of the committed debian-packages (so the two share none); the corpus a seeded
+# sample of DEBSYNOPSIS_MAX_DOCS of them when there are more.  The query is the synopsis, judged against its own
+# package, when no other document of the corpus has that synopsis and no debian-packages query is it.
+DEBSYNOPSIS_SEED = 20070753
+DEBSYNOPSIS_N_QUERIES = 200
+DEBSYNOPSIS_MAX_DOCS = 2000
+DEBSYNOPSIS_DOC_MIN_WORDS = 20
+
+
+def build_debsynopsis():
+    avail, longdesc = deb_descriptions("debsynopsis")
+    # the committed debian-packages (not a rebuild: this machine's state may differ from the one it was built on)
+    with open(os.path.join(HERE, "debian-packages", "corpus.jsonl"), encoding="utf-8") as f:
+        deb_texts = {json.loads(line)["text"].lower() for line in f}
+    with open(os.path.join(HERE, "debian-packages", "queries.jsonl"), encoding="utf-8") as f:
+        deb_queries = {json.loads(line)["text"].lower() for line in f}
+    items = [(pkg, avail[pkg][1], longdesc[pkg][1], None) for pkg in sorted(longdesc)]
+    kept, n_short, n_dup = kept_texts("debsynopsis", items, DEBSYNOPSIS_DOC_MIN_WORDS, "long description",
+                                      say_short=False)
+    n_kept = len(kept)
+    kept = [item for item in kept if item[2].lower() not in deb_texts]
+    print(f"[debsynopsis] {len(items)} long descriptions, {n_short} under {DEBSYNOPSIS_DOC_MIN_WORDS} words, "
+          f"{n_dup} duplicates, {n_kept} kept, {n_kept - len(kept)} of them left out as debian-packages' documents: "
+          f"{len(kept)}", file=sys.stderr)
+    if len(kept) > DEBSYNOPSIS_MAX_DOCS:
+        kept = sorted(random.Random(DEBSYNOPSIS_SEED).sample(kept, DEBSYNOPSIS_MAX_DOCS))
+        print(f"[debsynopsis] a seeded sample of {DEBSYNOPSIS_MAX_DOCS}", file=sys.stderr)
+    docs = [(pkg, "", text) for pkg, _, text, _ in kept]
+    pool, shared = unambiguous_questions([(pkg, short) for pkg, short, _, _ in kept if WORD_RE.search(short)])
+    n_pool = len(pool)
+    pool = [(pkg, short) for pkg, short in pool if short.lower() not in deb_queries]
+    print(f"[debsynopsis] {len(shared)} synopses of several documents, dropped: {sorted(shared)}; "
+          f"{n_pool - len(pool)} synopses that are debian-packages' queries, dropped; {len(pool)} candidate queries",
+          file=sys.stderr)
+    queries, qrels = sampled_questions(sorted(pool), DEBSYNOPSIS_SEED, DEBSYNOPSIS_N_QUERIES, "dsy")
+    write_collection("debsynopsis", docs, queries, qrels)
+    print("[debsynopsis] " + length_summary(queries, docs, "long description"), file=sys.stderr)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
@@ -2898,7 +3048,8 @@ BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc"
             "pgglossary": build_pgglossary, "debref": build_debref, "perlglossary": build_perlglossary,
             "emacsglossary": build_emacsglossary, "jargon": build_jargon, "foldoc": build_foldoc,
             "devil": build_devil, "mannames": build_mannames, "pymodules": build_pymodules, "wordnet": build_wordnet,
-            "gitcommands": build_gitcommands, "perlfunc": build_perlfunc}
+            "gitcommands": build_gitcommands, "perlfunc": build_perlfunc, "perlmods": build_perlmods,
+            "debsynopsis": build_debsynopsis}
 
 
 def main():
@@ -2907,7 +3058,8 @@ def main():
                                                          "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, "
                                                          "pyglossary, pgglossary, debref, perlglossary, "
                                                          "emacsglossary, jargon, foldoc, devil, pymodules, "
-                                                         "wordnet and perlfunc need the "
+                                                         "wordnet, perlfunc and, where perl-modules-5.36 is not "
+                                                         "installed, perlmods need the "
                                                          "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
@@ -2922,7 +3074,7 @@ def main():
         POLICY_N_QUERIES, DEVREF_N_QUERIES, PYGLOSSARY_N_QUERIES, GITGLOSSARY_N_QUERIES, \
         PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES, EMACSGLOSSARY_N_QUERIES, JARGON_N_QUERIES, \
         FOLDOC_N_QUERIES, DEVIL_N_QUERIES, MANNAMES_N_QUERIES, PYMODULES_N_QUERIES, WORDNET_N_QUERIES, \
-        GITCOMMANDS_N_QUERIES, PERLFUNC_N_QUERIES
+        GITCOMMANDS_N_QUERIES, PERLFUNC_N_QUERIES, PERLMODS_N_QUERIES, DEBSYNOPSIS_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
@@ -2930,7 +3082,8 @@ def main():
             RFAQ_N_QUERIES = POLICY_N_QUERIES = DEVREF_N_QUERIES = PYGLOSSARY_N_QUERIES = GITGLOSSARY_N_QUERIES = \
             PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = PERLGLOSSARY_N_QUERIES = EMACSGLOSSARY_N_QUERIES = \
             JARGON_N_QUERIES = FOLDOC_N_QUERIES = DEVIL_N_QUERIES = MANNAMES_N_QUERIES = PYMODULES_N_QUERIES = \
-            WORDNET_N_QUERIES = GITCOMMANDS_N_QUERIES = PERLFUNC_N_QUERIES = sys.maxsize
+            WORDNET_N_QUERIES = GITCOMMANDS_N_QUERIES = PERLFUNC_N_QUERIES = PERLMODS_N_QUERIES = \
+            DEBSYNOPSIS_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
