@@ -133,7 +133,7 @@ def keyword_stands_out(any_term: Sequence[Ranked]) -> bool:
     return max(_normalise(any_term, "zscore").values(), default=0.0) >= STANDOUT_Z
 
 
-def fused_by_score(kind: str, any_term: Sequence[Ranked]) -> bool:
+def fused_for_standout(kind: str, any_term: Sequence[Ranked]) -> bool:
     """Whether adaptive fusion fuses a query's lists by score because BM25's best match stands out (STANDOUT),
     given its keyword evidence's kind, for a query that is no question and searches documents of an unknown number
     (as in a large index: :func:`score_fusion_reason`, which also gives the other reasons)."""

@@ -12,7 +12,7 @@ import pytest
 
 import semsearch.query.fusion as fusion
 from semsearch import FusionConfig, Searcher
-from semsearch.query.fusion import FALLBACK, KEYWORD_PHRASE, fuse_hybrid, fused_by_score, query_evidence
+from semsearch.query.fusion import FALLBACK, KEYWORD_PHRASE, fuse_hybrid, fused_for_standout, query_evidence
 from semsearch.query.evaluation import load_qrels, load_queries, ndcg_at_k
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
@@ -212,7 +212,7 @@ def test_the_one_page_holding_the_query_as_a_phrase_is_weighted_up(manpages, enc
     searcher = Searcher(encoder=encoder)
     candidates = searcher.candidates(query, index=manpages)
     kind, _ = query_evidence(candidates, DEFAULT_WINDOW)
-    assert fused_by_score(kind, candidates["keyword_any"]) is by_score
+    assert fused_for_standout(kind, candidates["keyword_any"]) is by_score
     assert [hit.id for hit in candidates[KEYWORD_PHRASE]] == [page]
     hits = searcher.search(query, index=manpages, k=20, explain=True)
     ids = [hit.id for hit in hits]
@@ -233,7 +233,7 @@ def test_a_bm25_match_far_ahead_of_the_rest_leads_by_score(manpages, encoder, mo
     candidates = Searcher(encoder=encoder).candidates(query, index=manpages)
     without_phrase = {name: value for name, value in candidates.items() if name != KEYWORD_PHRASE}
     kind, _ = query_evidence(candidates, DEFAULT_WINDOW)
-    assert candidates["keyword_any"][0].id == "make.1" and fused_by_score(kind, candidates["keyword_any"])
+    assert candidates["keyword_any"][0].id == "make.1" and fused_for_standout(kind, candidates["keyword_any"])
     assert "make.1" not in [hit.id for hit in candidates["semantic"][:10]]
     assert [f.id for f in fuse_hybrid(without_phrase, DEFAULT_FUSION, DEFAULT_WINDOW)][0] == "make.1"
     monkeypatch.setattr(fusion, "STANDOUT_Z", math.inf)  # no query stands out: rank fusion throughout
