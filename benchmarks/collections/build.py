@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Thirty-one collections are written under the directory of this script:
+Thirty-three collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -96,6 +96,16 @@ Thirty-one collections are written under the directory of this script:
                    package's synopsis (its short description), the document
                    its long description, none of them debian-packages'.
                    Held out of round 15.
+  cfuncs           C library functions' man pages (man3 of Debian's
+                   manpages-dev, installed here) named by one word
+                   ("malloc"): as gitcommands, the query the name, the
+                   document the page without its NAME section, over a seeded
+                   sample of 450 pages.  Held out of round 15.
+  vera             V.E.R.A., the Virtual Entity of Relevant Acronyms (the
+                   dictd database of Debian's dict-vera, unpacked under
+                   /tmp/dict-vera, README.md): as wordnet, the query an
+                   acronym ("APM"), the document its expansions, over a
+                   seeded sample of 450 of its acronyms.  Held out of round 15.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -134,7 +144,8 @@ OUT = HERE  # where collections are written (--out)
 COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag", "info-extra", "perlfaq", "pyfaq",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
                "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary", "jargon", "foldoc", "devil",
-               "mannames", "pymodules", "wordnet", "gitcommands", "perlfunc", "perlmods", "debsynopsis")
+               "mannames", "pymodules", "wordnet", "gitcommands", "perlfunc", "perlmods", "debsynopsis",
+               "cfuncs", "vera")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -239,12 +250,12 @@ def man_debian_owned():
     return owned
 
 
-def man_list_pages():
-    """Real (non-symlink, non-.so-stub) English pages in man1/man8 that belong
-    to Debian-archive packages, sorted."""
+def man_list_pages(dirs=MAN_DIRS):
+    """Real (non-symlink, non-.so-stub) English pages in man1/man8 (dirs) that
+    belong to Debian-archive packages, sorted."""
     owned = man_debian_owned()
     pages = []
-    for d in MAN_DIRS:
+    for d in dirs:
         for fn in sorted(os.listdir(d)):
             path = os.path.join(d, fn)
             if os.path.islink(path) or not os.path.isfile(path) or path not in owned:
@@ -2496,7 +2507,7 @@ def dictd_report(name, index_path, n_headwords, n_entries, n_several):
           "(the first kept)", file=sys.stderr)
 
 
-def dictd_entries(name, dict_path, index_path, blank_after_header=True, date_re=DICTD_DATE_RE):
+def dictd_entries(name, dict_path, index_path, blank_after_header=True, date_re=DICTD_DATE_RE, meta=DICTD_META):
     """(term, definition) for every entry of the dictd database dict_path (read with gzip: dictzip is gzip), whose
     index, index_path, has a line `headword TAB offset TAB length` for each of its headwords (several can point to one
     entry; FOLDOC's do); the database's own entries (00-database-...) are left out.  An entry's lines up to the first
@@ -2507,10 +2518,11 @@ def dictd_entries(name, dict_path, index_path, blank_after_header=True, date_re=
     dropped, each {cross-reference} (braces holding no brace) its words, DICTD_UNSMART's character map, whitespace
     collapsed.  An entry of several headwords keeps its first (their number said on stderr).  For WordNet's database,
     whose entries have no blank line: blank_after_header false, the header its lines at the left margin at its start;
-    date_re None, no line dropped as a date (its "(1829-1909)" is a life's years)."""
+    date_re None, no line dropped as a date (its "(1829-1909)" is a life's years).  For V.E.R.A.'s, made by an older
+    dictfmt: meta, the prefix of the index's headwords of the database's own entries (DEVIL_META)."""
     rows, data = dictd_read(name, dict_path, index_path)
     spans = sorted({(dictd_number(offset), dictd_number(length)) for headword, offset, length in rows
-                    if not headword.startswith(DICTD_META)})
+                    if not headword.startswith(meta)})
     entries, n_several = [], 0
     for offset, length in spans:
         lines = data[offset:offset + length].decode("utf-8").split("\n")
@@ -3040,6 +3052,87 @@ def build_debsynopsis():
     print("[debsynopsis] " + length_summary(queries, docs, "long description"), file=sys.stderr)
 
 
+# ---------------------------------------------------------------------------
+# 32. cfuncs
+# ---------------------------------------------------------------------------
+# C library functions over their man pages (the pages of /usr/share/man/man3 of Debian's manpages-dev, installed here:
+# held out of round 15).  Of the pages manpages reads there (man_list_pages: no symlinks, which is what Debian makes of
+# the man-pages project's .so links, "free.3.gz -> malloc.3.gz", and no .so stubs), those of manpages-dev (its dpkg
+# file list) of section 3 proper (not the constants', types' and headers' 3const, 3type and 3head), whose name, the
+# file name before ".3.gz", is one run of letters, digits and _ (CFUNCS_NAME_RE: "malloc", "strtok", "pthread_create",
+# "CPU_SET"); one page a name.  Rendered and read as mannames' (man_bodies: the page without its NAME section, its
+# headings, header and footer), so the page still names the function in its SYNOPSIS, DESCRIPTION and examples; but
+# the box drawing of its tables (ATTRIBUTES: at man's width of 2,000 columns each rule a run of some 2,000 "─", two
+# thirds of the characters) is dropped, each run a space (CFUNCS_BOX_RE), the table's words kept.  The query
+# is the name alone, judged against its page.  Built with build_glossary's code, as gitcommands: a seeded sample
+# of CFUNCS_MAX_DOCS pages when over CFUNCS_SAMPLE_OVER.
+CFUNCS_SEED = 20070754
+CFUNCS_N_QUERIES = 200
+CFUNCS_MAX_DOCS = 450
+CFUNCS_SAMPLE_OVER = 480
+CFUNCS_DOC_MIN_WORDS = 50   # as mannames'
+CFUNCS_DIR = "/usr/share/man/man3"
+CFUNCS_PACKAGE_LIST = "/var/lib/dpkg/info/manpages-dev.list"
+CFUNCS_FILE_RE = re.compile(r"^(?P<name>.+)\.3\.gz$")
+CFUNCS_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+CFUNCS_BOX_RE = re.compile(r"[\u2500-\u257f]+")  # box drawing (U+2500-U+257F): "┌───┬───┐", "│"
+
+
+def build_cfuncs():
+    with open(fetched_file("cfuncs", CFUNCS_PACKAGE_LIST, "manpages-dev"), encoding="utf-8") as f:
+        owned = set(f.read().split("\n"))
+    paths = [path for path in man_list_pages((CFUNCS_DIR,)) if path in owned]
+    pages = [(m["name"], path, "3") for path in paths if (m := CFUNCS_FILE_RE.match(os.path.basename(path)))]
+    if not pages:
+        sys.exit(f"[cfuncs] no {CFUNCS_DIR}/*.3.gz of manpages-dev (Debian: manpages-dev)")
+    left_out = [name for name, _, _ in pages if not CFUNCS_NAME_RE.match(name)]
+    print(f"[cfuncs] {len(paths)} pages of manpages-dev, {len(paths) - len(pages)} of them of 3const, 3type or 3head, "
+          f"{len(pages)} NAME.3, {len(left_out)} left out, their NAME not one word: {left_out}", file=sys.stderr)
+    pages = [page for page in pages if CFUNCS_NAME_RE.match(page[0])]
+    bodies, n_failed, n_noname = man_bodies("cfuncs", pages)
+    print(f"[cfuncs] {len(pages)} pages, {n_failed} not rendered, {n_noname} with no NAME section", file=sys.stderr)
+    build_glossary("cfuncs", "cfuncs", "cfn", f"{CFUNCS_DIR}/*.3.gz",
+                   [(name, norm_ws(CFUNCS_BOX_RE.sub(" ", body))) for (name, _, _), _, body in bodies], CFUNCS_SEED,
+                   CFUNCS_N_QUERIES, CFUNCS_DOC_MIN_WORDS, 1, q_max_words=1, max_docs=CFUNCS_MAX_DOCS,
+                   sample_over=CFUNCS_SAMPLE_OVER, what="text")
+
+
+# ---------------------------------------------------------------------------
+# 33. vera
+# ---------------------------------------------------------------------------
+# V.E.R.A., the Virtual Entity of Relevant Acronyms (of August 2020, as the dictd database vera.index + vera.dict.dz
+# of Debian's dict-vera, not installed here: held out of round 15; README.md: how to fetch it); the build stops with a
+# message when either file is missing.  Built as wordnet (dictd_entries, build_glossary): an entry is its headword line
+# (the acronym, "APM"), then its expansion, indented, with no blank line after the headword ("Advanced Power
+# Management"; at times "(org., Intel, ...)" and a spelling, '"OS/8"', after it); its dictfmt is devil's (the database's
+# own entries indexed as "00databaseinfo", ...).  V.E.R.A. has one entry per expansion, so an acronym of several ("API",
+# "APM") has several entries: they are one term here, its document its expansions in the database's order, joined by
+# "; ".  Only the terms of one word of letters and digits (VERA_TERM_RE; all are, V.E.R.A. spells "OS/8" "OS8") are
+# kept; the query is the acronym as written, the document its expansions without the headword line.  The corpus is a
+# seeded sample of VERA_MAX_DOCS of the kept terms, the queries a seeded sample of VERA_N_QUERIES of them.
+VERA_DICT = "/tmp/dict-vera/usr/share/dictd/vera.dict.dz"
+VERA_SEED = 20070755
+VERA_N_QUERIES = 200
+VERA_MAX_DOCS = 450
+VERA_SAMPLE_OVER = 480
+VERA_DOC_MIN_WORDS = 2   # an expansion is short ("Turing Machine"); drops the one-word ones ("BefehlsZaehlRegister")
+VERA_TERM_RE = re.compile(r"^[A-Za-z0-9]+$")
+
+
+def build_vera():
+    path = fetched_file("vera", VERA_DICT, "dict-vera")
+    index = fetched_file("vera", path[:-len(".dict.dz")] + ".index", "dict-vera")
+    entries = dictd_entries("vera", path, index, blank_after_header=False, date_re=None, meta=DEVIL_META)
+    senses = collections.defaultdict(list)
+    for term, text in entries:
+        senses[term].append(text)
+    terms = [(term, "; ".join(texts)) for term, texts in senses.items() if VERA_TERM_RE.match(term)]
+    print(f"[vera] {len(entries)} entries, {len(senses)} headwords ({sum(len(t) > 1 for t in senses.values())} of "
+          f"several expansions, joined), {len(terms)} of one word of letters and digits", file=sys.stderr)
+    build_glossary("vera", "vera", "vra", path, terms, VERA_SEED, VERA_N_QUERIES, VERA_DOC_MIN_WORDS, 1,
+                   q_max_words=1, max_docs=VERA_MAX_DOCS, sample_over=VERA_SAMPLE_OVER, say_short=False)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
@@ -3049,7 +3142,7 @@ BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc"
             "emacsglossary": build_emacsglossary, "jargon": build_jargon, "foldoc": build_foldoc,
             "devil": build_devil, "mannames": build_mannames, "pymodules": build_pymodules, "wordnet": build_wordnet,
             "gitcommands": build_gitcommands, "perlfunc": build_perlfunc, "perlmods": build_perlmods,
-            "debsynopsis": build_debsynopsis}
+            "debsynopsis": build_debsynopsis, "cfuncs": build_cfuncs, "vera": build_vera}
 
 
 def main():
@@ -3058,7 +3151,7 @@ def main():
                                                          "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, "
                                                          "pyglossary, pgglossary, debref, perlglossary, "
                                                          "emacsglossary, jargon, foldoc, devil, pymodules, "
-                                                         "wordnet, perlfunc and, where perl-modules-5.36 is not "
+                                                         "wordnet, perlfunc, vera and, where perl-modules-5.36 is not "
                                                          "installed, perlmods need the "
                                                          "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
@@ -3074,7 +3167,8 @@ def main():
         POLICY_N_QUERIES, DEVREF_N_QUERIES, PYGLOSSARY_N_QUERIES, GITGLOSSARY_N_QUERIES, \
         PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES, EMACSGLOSSARY_N_QUERIES, JARGON_N_QUERIES, \
         FOLDOC_N_QUERIES, DEVIL_N_QUERIES, MANNAMES_N_QUERIES, PYMODULES_N_QUERIES, WORDNET_N_QUERIES, \
-        GITCOMMANDS_N_QUERIES, PERLFUNC_N_QUERIES, PERLMODS_N_QUERIES, DEBSYNOPSIS_N_QUERIES
+        GITCOMMANDS_N_QUERIES, PERLFUNC_N_QUERIES, PERLMODS_N_QUERIES, DEBSYNOPSIS_N_QUERIES, CFUNCS_N_QUERIES, \
+        VERA_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
@@ -3083,7 +3177,7 @@ def main():
             PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = PERLGLOSSARY_N_QUERIES = EMACSGLOSSARY_N_QUERIES = \
             JARGON_N_QUERIES = FOLDOC_N_QUERIES = DEVIL_N_QUERIES = MANNAMES_N_QUERIES = PYMODULES_N_QUERIES = \
             WORDNET_N_QUERIES = GITCOMMANDS_N_QUERIES = PERLFUNC_N_QUERIES = PERLMODS_N_QUERIES = \
-            DEBSYNOPSIS_N_QUERIES = sys.maxsize
+            DEBSYNOPSIS_N_QUERIES = CFUNCS_N_QUERIES = VERA_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
