@@ -31,8 +31,8 @@ from benchmarks.hybrid_spread import folder_of  # noqa: E402
 import semsearch.query.fusion as fusion_module  # noqa: E402
 from semsearch.query.evaluation import hybrid_margin, judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
 from semsearch.query.fusion import (  # noqa: E402
-    KEYWORD_ANY, KEYWORD_PHRASE, NOT_LISTS, QUESTION, SEMANTIC, Fused, FusionConfig, Ranked, fuse_hybrid)
-from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, phrase_sized, wants_phrase  # noqa: E402
+    KEYWORD_ANY, KEYWORD_PHRASE, NOT_LISTS, QUESTION, SEMANTIC, TERMS, Fused, FusionConfig, Ranked, fuse_hybrid)
+from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, phrase_sized, query_terms, wants_phrase  # noqa: E402
 from semsearch.query.question import ends_with_question_mark, is_question  # noqa: E402
 from semsearch.query.tuning import score_fusion  # noqa: E402
 
@@ -47,25 +47,28 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # (round 11; every earlier label has them lead in any index too); "round11", before round 11's test was withdrawn,
 # kNN's first was put first among rare keyword matches, and a query searching under 500 documents was fused by
 # z-scores, its phrase matches not weighted up (round 12; no earlier label does any of these); "round12", before BM25's
-# first kept its tier's lead where it scores 1.3 times the tier's second (round 14). Those before round 7 do
+# first kept its tier's lead where it scores 1.3 times the tier's second (round 14); "round14", before a one-term query
+# in a small index whose best BM25 match holds the term throughout weighted keyword up (SUBJECT, round 15). Those
+# before round 7 do
 # not tell a question from another query. Rounds 4 to 9 put phrase matches first (PHRASE_LED); before round 9 a
 # question of two to four terms had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
             **{label: DEFAULT_FUSION
                for label in ("round3", "round4", "round5", "round6", "round7", "round9", "round10", "round11",
-                             "round12")}}
+                             "round12", "round14")}}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
 AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for, no query a question (the others: as dumped)
 # fused from the lists today's plan asks for, questions as today
-AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12"}
+AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12", "round14"}
 PHRASE_LED = {"round4", "round5", "round6", "round7", "round9"}  # phrase matches first, in their order
 ROUND11_RARE = {"round11"}  # rare keyword matches in an index of under 500 documents lead only where kNN missed them
 ROUND11_SMALL_INDEX, ROUND11_DENSE_MISS_PAGE = 500, 10
-ROUND12 = {"round12"}  # kNN's first leads its tier of rare matches whatever BM25's first scores (before round 14)
+ROUND12 = {"round12", "round14"}  # today's keyword_matches and small-index fusion (round 12)
+ROUND14 = {"round14"}  # and BM25's first keeping its tier's lead where it stands out (round 14)
 TODAYS_KEYWORD_EVIDENCE = fusion_module.keyword_evidence  # round11_keyword_evidence's way back to it, when patched
 QUESTION_TESTS = {"round7": ends_with_question_mark}  # as planned, questions told as then (today: is_question)
 
@@ -85,15 +88,17 @@ def earlier_rules(label: str):
     matches in a small index (ROUND11_RARE: :func:`round11_keyword_evidence`), and, for every label before round 12,
     rare keyword matches in BM25's order alone and a query that searches few documents fused as in a large index.
     ROUND12 keeps today's keyword_matches and small-index fusion, with kNN's first leading its tier whatever BM25's
-    first scores (TIER_LEAD_RATIO at infinity, as for every earlier label)."""
+    first scores (TIER_LEAD_RATIO at infinity, as for every earlier label but ROUND14). No label weighs keyword up for
+    a one-term query's best match holding its term throughout (SUBJECT_SATURATION at infinity)."""
     share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
     evidence, matches, small_index = (fusion_module.keyword_evidence, fusion_module.keyword_matches,
                                       fusion_module.SMALL_INDEX_DOCUMENTS)
     fusion_module.keyword_evidence = round11_keyword_evidence if label in ROUND11_RARE else evidence
     fusion_module.keyword_matches = matches if label in ROUND12 else bm25_ordered_matches
     fusion_module.SMALL_INDEX_DOCUMENTS = small_index if label in ROUND12 else 0
-    tier_lead = fusion_module.TIER_LEAD_RATIO
-    fusion_module.TIER_LEAD_RATIO = math.inf
+    tier_lead, subject = fusion_module.TIER_LEAD_RATIO, fusion_module.SUBJECT_SATURATION
+    fusion_module.TIER_LEAD_RATIO = tier_lead if label in ROUND14 else math.inf
+    fusion_module.SUBJECT_SATURATION = math.inf
     weighted = fusion_module.fuse_adapted
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
     fusion_module.STANDOUT_Z = math.inf if label in NEVER_BY_SCORE else standout
@@ -106,6 +111,7 @@ def earlier_rules(label: str):
         fusion_module.fuse_adapted = weighted
         fusion_module.keyword_evidence, fusion_module.keyword_matches = evidence, matches
         fusion_module.SMALL_INDEX_DOCUMENTS, fusion_module.TIER_LEAD_RATIO = small_index, tier_lead
+        fusion_module.SUBJECT_SATURATION = subject
 
 
 def bm25_ordered_matches(strict, any_term, semantic) -> list[Ranked]:
@@ -174,12 +180,12 @@ def as_planned(lists: dict, texts: dict, asks: Callable[[str], bool] = is_questi
     """Each query's lists as today's plan gives them: the phrase matches only where it asks for them
     (``phrase``: today's ``wants_phrase``, two to four terms since round 6 and no question since round 9; lists dumped
     before then hold them for every query of two terms or more), and whether the query is a question (``asks``:
-    today's ``is_question`` unless told otherwise). The dumped indexes' text fields all search with English stop words
-    (OpenSearch's english analyzer, or the one semsearch installs on Elasticsearch), what ``wants_phrase`` assumes when
-    it knows no analyzer."""
+    today's ``is_question`` unless told otherwise), and how many terms it searches for (``query_terms``). The dumped
+    indexes' text fields all search with English stop words (OpenSearch's english analyzer, or the one semsearch
+    installs on Elasticsearch), what ``wants_phrase`` and ``query_terms`` assume when they know no analyzer."""
     return {query_id: {**{name: value for name, value in candidates.items()
                           if name != KEYWORD_PHRASE or phrase(texts[query_id], [])},
-                       QUESTION: asks(texts[query_id])}
+                       QUESTION: asks(texts[query_id]), TERMS: query_terms(texts[query_id], [])}
             for query_id, candidates in lists.items()}
 
 

@@ -487,6 +487,8 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
                    f"{health['fused_as_question']}")
         click.echo(f"  fused by score, few documents searched (under {SMALL_INDEX_DOCUMENTS}; the default fusion's): "
                    f"{health['fused_for_small_index']}")
+        click.echo(f"  fused by score, few documents searched for one term that BM25's best match holds throughout "
+                   f"(keyword weighted up; the default fusion's): {health['fused_for_subject']}")
         click.echo(f"  with documents holding the query as a phrase, weighted up (the default fusion's): "
                    f"{health['with_phrase_matches']}")
     return health

@@ -5,11 +5,12 @@ adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from t
 
 1. which keyword list stands for BM25 (:func:`keyword_evidence`: STRICT, FALLBACK, EXHAUSTIVE or AGREED);
 2. for STRICT and FALLBACK, whether to fuse by z-scores instead of ranks, and with what keyword weight
-   (:func:`score_fusion_reason`, asked in this order: QUESTION, SMALL_INDEX, STANDOUT, DENSE_LEAD; otherwise RRF);
+   (:func:`score_fusion_reason`, asked in this order: QUESTION, SUBJECT or SMALL_INDEX, STANDOUT, DENSE_LEAD;
+   otherwise RRF);
 3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`; not under
-   SMALL_INDEX).
+   SMALL_INDEX or SUBJECT).
 
-Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–14)
+Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–15)
 has the measurements behind every constant.
 """
 
@@ -95,7 +96,8 @@ KEYWORD, KEYWORD_ANY, SEMANTIC = "keyword", "keyword_any", "semantic"  # the str
 KEYWORD_PHRASE = "keyword_phrase"  # documents holding the query's words in its order (a phrase match)
 DOCUMENTS = "documents"  # in a query's candidates: how many documents it searched (an int, not a list)
 QUESTION = "question"  # in a query's candidates: whether the query is a question (a bool: is_question), not a list
-NOT_LISTS = (DOCUMENTS, QUESTION)  # what a query's candidates hold besides ranked lists
+TERMS = "terms"  # in a query's candidates: how many terms it searches for (an int; None: unknown), not a list
+NOT_LISTS = (DOCUMENTS, QUESTION, TERMS)  # what a query's candidates hold besides ranked lists
 
 
 def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], window: int,
@@ -189,21 +191,51 @@ SMALL_INDEX_WEIGHT_FACTOR = 1.0  # the configured keyword weight, as it is
 SMALL_INDEX_DOCUMENTS = 500
 
 
+# SUBJECT: a query of one term fused for a small index (SMALL_INDEX above) whose best BM25 match holds that term
+# throughout is fused by the same z-scores, the keyword weight × SUBJECT_WEIGHT_FACTOR: BM25 counts twice as much as
+# kNN. How much a document holds a term is BM25's term-frequency factor, tf / (tf + k1 · length norm), which nears 1
+# as the term repeats (a command's name all through its own man page: 0.98 for "add" in git-add's page, 51 times)
+# and stays lower for a term used in passing (a glossary's term in the definitions that cite it, or in its own: under
+# 0.9 in the five glossaries seen, 0.895 at most). One term's matches all share its idf, so the factor is the score
+# over BM25_TERM_CEILING × idf (term_saturation). In a small index of names over their pages (man pages, git's
+# commands, Perl's functions) BM25's first is the page sought more often than kNN's, and the small index's light
+# keyword side put hybrid up to 0.05 below keyword search; the glossaries, which want it light, never reach the
+# factor (docs/benchmarks.md, "Round 15").
+SUBJECT_SATURATION = 0.9
+SUBJECT_WEIGHT_FACTOR = 8.0  # the default keyword weight 0.25 becomes 2.0 beside kNN's 1.0
+# A term's BM25 score tops out at (k1 + 1) × idf: 2.2 × idf at k1 = 1.2, OpenSearch's and Elasticsearch's default (an
+# index with another k1 makes term_saturation an estimate).
+BM25_TERM_CEILING = 2.2
+
+
+def term_saturation(any_term: Sequence[Ranked], documents: int) -> float:
+    """BM25's term-frequency factor of the best any-term match of a one-term query that searched ``documents``
+    documents: its score over BM25_TERM_CEILING × the term's idf, taking the list's length for the number of documents
+    that hold the term. A list cut at the window holds fewer than all of them, so the idf is then overestimated and
+    the factor underestimated: never over it (pure; 0 for an empty list)."""
+    holding = len(any_term)
+    idf = math.log(1 + (documents - holding + 0.5) / (holding + 0.5)) if holding else 0.0
+    return any_term[0].score / (BM25_TERM_CEILING * idf) if idf > 0 else 0.0
+
+
 STANDOUT, DENSE_LEAD = "standout", "dense_lead"  # why a query is fused by score (score_fusion_reason)
-SMALL_INDEX = "small_index"
+SMALL_INDEX, SUBJECT = "small_index", "subject"
 
 
 def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequence[Ranked],
-                        question: bool = False, documents: int | None = None) -> str | None:
+                        question: bool = False, documents: int | None = None, terms: int | None = None) -> str | None:
     """Why adaptive fusion fuses a query's lists by score, given its keyword evidence's kind, whether it is a
-    question and how many documents it searched (None: unknown): QUESTION (first), SMALL_INDEX (fewer than
-    SMALL_INDEX_DOCUMENTS searched), STANDOUT (BM25's best match stands out), DENSE_LEAD (kNN's is far ahead of its
+    question, how many documents it searched and how many terms it searches for (None: unknown): QUESTION (first),
+    SUBJECT (one term, fewer than SMALL_INDEX_DOCUMENTS searched, and its best BM25 match holds the term throughout),
+    SMALL_INDEX (fewer searched), STANDOUT (BM25's best match stands out), DENSE_LEAD (kNN's is far ahead of its
     second), or None (rank fusion)."""
     if kind not in (STRICT, FALLBACK):
         return None
     if question:
         return QUESTION
     if documents is not None and documents < SMALL_INDEX_DOCUMENTS and _scores_differ(any_term):
+        if terms == 1 and term_saturation(any_term, documents) >= SUBJECT_SATURATION:
+            return SUBJECT
         return SMALL_INDEX
     if keyword_stands_out(any_term):
         return STANDOUT
@@ -217,7 +249,7 @@ def _scores_differ(hits: Sequence[Ranked]) -> bool:
 def query_fusion_reason(lists: Mapping[str, Any], kind: str) -> str | None:
     """:func:`score_fusion_reason` for one query's candidate lists (which hold KEYWORD_ANY), given its kind."""
     return score_fusion_reason(kind, lists[KEYWORD_ANY], lists.get(SEMANTIC, ()), bool(lists.get(QUESTION)),
-                               lists.get(DOCUMENTS))
+                               lists.get(DOCUMENTS), lists.get(TERMS))
 
 
 # PHRASE: a document that holds a query of several words as a phrase, in the query's order, is precise keyword
@@ -247,8 +279,8 @@ def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ran
 
 def phrases_weighed(lists: Mapping[str, Any], reason: str | None) -> bool:
     """Whether adaptive fusion weighs a query's phrase matches up (PHRASE), given its score-fusion reason: where it
-    has any, unless it is fused for a small index (SMALL_INDEX)."""
-    return bool(lists.get(KEYWORD_PHRASE)) and reason != SMALL_INDEX
+    has any, unless it is fused for a small index (SMALL_INDEX, SUBJECT)."""
+    return bool(lists.get(KEYWORD_PHRASE)) and reason not in (SMALL_INDEX, SUBJECT)
 
 
 def _rare(any_term: Sequence[Ranked], window: int, documents: int | None) -> bool:
@@ -310,7 +342,7 @@ class Adaptation(NamedTuple):
 KEYWORD_MATCHES = "keyword_matches"  # the keyword list of EXHAUSTIVE and AGREED: the strict, then the any-term
 # The reasons that fuse z-scores of the any-term list, and the factor on the configured keyword weight of each.
 ANY_TERM_WEIGHT_FACTORS = {QUESTION: QUESTION_WEIGHT_FACTOR, SMALL_INDEX: SMALL_INDEX_WEIGHT_FACTOR,
-                           STANDOUT: STANDOUT_WEIGHT_FACTOR}
+                           SUBJECT: SUBJECT_WEIGHT_FACTOR, STANDOUT: STANDOUT_WEIGHT_FACTOR}
 # Which keyword list each kind fuses (a question, a small index or a standout fuses KEYWORD_ANY whatever the kind:
 # adapt).
 KEYWORD_LIST_OF_KIND = {STRICT: KEYWORD, FALLBACK: KEYWORD_ANY, EXHAUSTIVE: KEYWORD_MATCHES, AGREED: KEYWORD_MATCHES}
@@ -329,7 +361,7 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adapta
     method = config.method
     reason = query_fusion_reason(lists, kind)
     keyword_list = KEYWORD_LIST_OF_KIND[kind]
-    if reason in (QUESTION, SMALL_INDEX, STANDOUT):  # QUESTION, SMALL_INDEX, STANDOUT: z-scores of the any-term list
+    if reason in ANY_TERM_WEIGHT_FACTORS:  # QUESTION, SMALL_INDEX, SUBJECT, STANDOUT: z-scores of the any-term list
         method, keyword, keyword_list = "zscore", list(lists[KEYWORD_ANY]), KEYWORD_ANY
         weights[KEYWORD] = config.weight(KEYWORD) * ANY_TERM_WEIGHT_FACTORS[reason]
     elif reason == DENSE_LEAD:  # DENSE LEAD above: z-scores of the kind's own keyword list
@@ -355,11 +387,11 @@ class FusionChoice:
       (any term) or KEYWORD_MATCHES (every keyword match, those holding most terms first); ``keyword_hits``: how many
       of its documents were fused (0: semantic alone);
     - for an adaptive fusion, ``keyword_evidence``: the kind the keyword side's rule found (STRICT, FALLBACK,
-      EXHAUSTIVE, AGREED), and ``reason``: why the lists were fused by score (QUESTION, SMALL_INDEX, STANDOUT,
-      DENSE_LEAD; None: by rank). A question, a small index or a standout fuses the any-term list whatever the
-      kind. ``phrase_matches``: how many documents holding the query as a phrase were weighted up, and
-      ``phrase_weight``, by how much (PHRASE; none under SMALL_INDEX). None and 0 where nothing adapts (a plain
-      fusion)."""
+      EXHAUSTIVE, AGREED), and ``reason``: why the lists were fused by score (QUESTION, SUBJECT, SMALL_INDEX,
+      STANDOUT, DENSE_LEAD; None: by rank). A question, a small index or a standout fuses the any-term list whatever
+      the kind. ``phrase_matches``: how many documents holding the query as a phrase were weighted up, and
+      ``phrase_weight``, by how much (PHRASE; none under SMALL_INDEX or SUBJECT). None and 0 where nothing adapts (a
+      plain fusion)."""
 
     method: str
     weights: dict[str, float] = field(hash=False)  # hashable all the same: a Counter of choices works
@@ -395,6 +427,8 @@ _METHOD_WORDS = {"zscore": "by standardised scores (z-scores)", "minmax": "by mi
                  "sum": "by the raw scores' sum"}
 _REASON_WORDS = {QUESTION: "a question: semantic weighted far above keyword",
                  SMALL_INDEX: "few documents searched: each list counts by its scores",
+                 SUBJECT: "few documents searched, and the best keyword match holds the query's one term throughout: "
+                          "keyword weighted above semantic",
                  STANDOUT: "the best keyword match stands out", DENSE_LEAD: "the best semantic match is far ahead"}
 _LIST_WORDS = {KEYWORD: "documents holding most of the query's terms", KEYWORD_ANY: "documents holding any term",
                KEYWORD_MATCHES: "every keyword match, those holding most terms first"}

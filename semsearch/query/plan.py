@@ -28,6 +28,7 @@ from semsearch.query.fusion import (
     KEYWORD_PHRASE,
     QUESTION,
     SUM_DEFAULT_WEIGHTS,
+    TERMS,
     FusionChoice,
     FusionConfig,
     Ranked,
@@ -171,12 +172,18 @@ def wants_phrase(text: str, analyzers: Sequence[str | None]) -> bool:
 def phrase_sized(text: str, analyzers: Sequence[str | None]) -> bool:
     """Whether ``text`` keeps :data:`PHRASE_MIN_TERMS` to :data:`PHRASE_MAX_TERMS` tokens that no field's analyzer
     drops (pure; all that :func:`wants_phrase` asked before round 9)."""
+    terms = query_terms(text, analyzers)
+    return terms is not None and PHRASE_MIN_TERMS <= terms <= PHRASE_MAX_TERMS
+
+
+def query_terms(text: str, analyzers: Sequence[str | None]) -> int | None:
+    """How many of ``text``'s tokens no text field's analyzer drops as a stop word (None: a field's analyzer is one
+    whose stop words are not known; none known: the english one, semsearch's default) (pure)."""
     stop_sets = [STOP_WORDS_BY_ANALYZER.get(analyzer or "standard") for analyzer in analyzers] or [ENGLISH_STOP_WORDS]
     if any(stop_words is None for stop_words in stop_sets):
-        return False
+        return None
     dropped = frozenset().union(*stop_sets)
-    terms = sum(token not in dropped for token in QUERY_TOKEN.findall(text.lower()))
-    return PHRASE_MIN_TERMS <= terms <= PHRASE_MAX_TERMS
+    return sum(token not in dropped for token in QUERY_TOKEN.findall(text.lower()))
 
 
 def vector_excludes(info: IndexInfo) -> list[str]:
@@ -261,22 +268,24 @@ def _hit_parts(hit: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[s
     return dict(hit.get("_source") or {}), dict(hit.get("highlight") or {})
 
 
-def candidate_lists(responses: Mapping[str, Any], text: str) -> dict[str, Any]:
+def candidate_lists(responses: Mapping[str, Any], text: str, analyzers: Sequence[str | None] = ()) -> dict[str, Any]:
     """Each retriever's candidates for the query ``text`` as ranked (id, score) lists, the count of documents
-    searched when asked for (:data:`semsearch.query.fusion.DOCUMENTS`), and whether the query is a question
-    (:data:`semsearch.query.fusion.QUESTION`): what adaptive fusion takes."""
+    searched when asked for (:data:`semsearch.query.fusion.DOCUMENTS`), whether the query is a question
+    (:data:`semsearch.query.fusion.QUESTION`) and how many terms it searches for, given the text fields' analyzers
+    (:data:`semsearch.query.fusion.TERMS`, :func:`query_terms`): what adaptive fusion takes."""
     listed = (*RETRIEVERS, KEYWORD_ANY, KEYWORD_PHRASE)
     lists: dict[str, Any] = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
                              for name, hits in responses.items() if name in listed}
     if DOCUMENTS in responses:
         lists[DOCUMENTS] = int(responses[DOCUMENTS])
     lists[QUESTION] = is_question(text)
+    lists[TERMS] = query_terms(text, analyzers)
     return lists
 
 
-def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> Hits:
+def hits_from(request: SearchRequest, responses: Mapping[str, Any], analyzers: Sequence[str | None] = ()) -> Hits:
     """Hits for the caller from each retriever's raw hits: one list as is, or both fused and paged (with ``explain``,
-    how: ``Hits.fusion``)."""
+    how: ``Hits.fusion``); ``analyzers``: the text fields' search analyzers (:func:`candidate_lists`)."""
     if request.mode != "hybrid":
         hits = responses[request.mode]
         result = Hits()
@@ -288,7 +297,7 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any]) -> Hits:
             result.append(Hit(raw["_id"], score, source, {request.mode: score}, highlights, explanation))
         return result
     # Candidates carry ids and scores only; sources and highlights come with hydrate().
-    lists = candidate_lists(responses, request.text)
+    lists = candidate_lists(responses, request.text, analyzers)
     adapted = adapt(lists, request.fusion, request.window)
     ranked = adapted.lists
     fused = fuse_adapted(ranked, adapted.fusion)[request.offset:request.offset + request.k]

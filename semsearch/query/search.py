@@ -281,7 +281,7 @@ class Searcher(SearcherBase):
         self._check(info)
         bodies = plan_bodies(request, info, self._vectors.get(request.text), ids_from_doc_values=False)
         shortfalls: list[str] = []
-        lists = candidate_lists(self._msearch(index, bodies, shortfalls), request.text)
+        lists = candidate_lists(self._msearch(index, bodies, shortfalls), request.text, info.text_analyzers)
         # Measuring or tuning on an index with a shard missing would give wrong figures, whatever the policy.
         settle_partial([], shortfalls, "fail", index)
         return lists

@@ -169,7 +169,15 @@ def test_candidate_health_counts_the_queries_fused_for_a_small_index():
     health = candidate_health(lists, window=100)
     assert health["keyword_evidence"] == {"strict": 3}
     assert health["fused_for_small_index"] == 1 and health["fused_as_question"] == 1
-    assert health["fused_by_score"] == sum(health[key] for key in ("fused_for_standout", "fused_for_dense_lead",
-                                                                   "fused_as_question", "fused_for_small_index"))
+    assert health["fused_for_subject"] == 0  # terms unknown: never counted as one term
+    # Searched for one term that BM25's best match holds throughout (its score near 2.2 × idf): SUBJECT instead.
+    idf = math.log(1 + (few - 40 + 0.5) / (40 + 0.5))
+    held = [Ranked(f"d{i}", 2.2 * idf * (0.95 if i == 0 else 0.8 - 0.005 * i)) for i in range(40)]
+    lists["small one term"] = {**query, "keyword_any": held, "keyword": held[:5], "documents": few, "terms": 1}
+    health = candidate_health(lists, window=100)
+    assert health["fused_for_subject"] == 1 and health["fused_for_small_index"] == 1
+    assert health["fused_by_score"] == sum(health[key] for key in (
+        "fused_for_standout", "fused_for_dense_lead", "fused_as_question", "fused_for_small_index", "fused_for_subject"))
+    assert "terms" not in health["lists"]
     # The small index's phrase matches are not weighted up; the large index's and the question's lists are counted.
     assert health["with_phrase_matches"] == 2

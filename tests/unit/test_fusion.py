@@ -601,3 +601,60 @@ def test_small_index_reason_comes_after_question_and_before_standout():
     # A question in a small index keeps the question's weight (0.1), not the configured one.
     lists = {**_cited_term_lists(few), "question": True}
     assert adapt(lists, DEFAULT_FUSION, 100).fusion.weights["keyword"] == 0.25 * QUESTION_WEIGHT_FACTOR
+
+
+# Round 15 (SUBJECT): in a small index, a one-term query whose best BM25 match holds the term throughout (BM25's
+# term-frequency factor at SUBJECT_SATURATION or more) is fused by the same z-scores, keyword weighted up.
+def _command_page_lists(saturation: float, terms: int | None = 1, documents: int = 69) -> dict:
+    """A query of one term over man-page-like documents (git's "add": 38 of 69 pages hold it): BM25's first holds
+    the term with the factor ``saturation``, the others less; kNN's first is another page, BM25's first its third."""
+    import math
+
+    from semsearch.query.fusion import BM25_TERM_CEILING, DOCUMENTS, KEYWORD, KEYWORD_ANY, SEMANTIC, TERMS
+
+    idf = math.log(1 + (documents - 38 + 0.5) / (38 + 0.5))
+    factors = [saturation] + [0.85 - 0.01 * i for i in range(37)]  # best first
+    any_term = [Ranked("add" if i == 0 else f"p{i}", BM25_TERM_CEILING * idf * f) for i, f in enumerate(factors)]
+    semantic = [Ranked("p5", 0.62), Ranked("p9", 0.60), Ranked("add", 0.59)]
+    semantic += [Ranked(f"p{i}", 0.58 - 0.005 * i) for i in range(10, 40)]
+    return {KEYWORD: any_term, KEYWORD_ANY: any_term, SEMANTIC: semantic, DOCUMENTS: documents, "question": False,
+            TERMS: terms}
+
+
+def test_term_saturation_is_bm25s_term_frequency_factor_of_the_best_match():
+    from semsearch.query.fusion import term_saturation
+
+    # git-add's page on the local OpenSearch node (explain): "add" 51 times, 38 of 69 pages hold it, score 1.2880822
+    # = 2.2 (k1 + 1) × idf 0.597837 × tf factor 0.97935.
+    add = [Ranked("add", 1.2880822)] + [Ranked(f"p{i}", 1.0) for i in range(37)]
+    assert term_saturation(add, 69) == pytest.approx(0.97935, abs=1e-4)
+    # A list cut at the window holds fewer than all the documents holding the term: the idf it gives is too high, so
+    # the factor too low, never too high.
+    cut = add[:20]
+    assert term_saturation(cut, 69) < term_saturation(add, 69)
+    assert term_saturation([], 69) == 0.0
+    assert term_saturation([Ranked("only", 0.1)], 1) > 0  # every document holds the term: a small idf, still > 0
+
+
+def test_a_one_term_query_whose_best_match_holds_it_throughout_weighs_keyword_up_in_a_small_index():
+    from semsearch.query.fusion import (
+        SUBJECT, SUBJECT_SATURATION, SUBJECT_WEIGHT_FACTOR, adapt, fusion_choice, phrases_weighed)
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    held = _command_page_lists(0.98)
+    subject = adapt(held, DEFAULT_FUSION, 100)
+    assert (subject.kind, subject.reason, subject.fusion.method) == (STRICT, SUBJECT, "zscore")
+    assert subject.fusion.weights == {"keyword": 0.25 * SUBJECT_WEIGHT_FACTOR, "semantic": 1.0}
+    assert "holds the query's one term throughout" in fusion_choice(subject).description
+    assert not phrases_weighed({**held, "keyword_phrase": held["keyword"][:1]}, SUBJECT)
+    assert [hit.id for hit in fuse_hybrid(held, DEFAULT_FUSION, 100)][0] == "add"
+    # The same query without the term held throughout (a term cited in passing), of two terms, of terms unknown, or
+    # in a large index: the small index's light keyword side (kNN's first leads), or what a large index does.
+    for lists in (_command_page_lists(SUBJECT_SATURATION - 0.01), _command_page_lists(0.98, terms=2),
+                  _command_page_lists(0.98, terms=None)):
+        assert adapt(lists, DEFAULT_FUSION, 100).reason == SMALL_INDEX
+        assert [hit.id for hit in fuse_hybrid(lists, DEFAULT_FUSION, 100)][0] == "p5"
+    assert adapt(_command_page_lists(0.98, documents=SMALL_INDEX_DOCUMENTS), DEFAULT_FUSION, 100).reason != SUBJECT
+    assert adapt({**held, "question": True}, DEFAULT_FUSION, 100).reason == QUESTION
+    assert score_fusion_reason(STRICT, held["keyword_any"], held["semantic"], documents=69, terms=1) == SUBJECT
+    assert score_fusion_reason(EXHAUSTIVE, held["keyword_any"], held["semantic"], documents=69, terms=1) is None

@@ -469,6 +469,7 @@ def test_a_question_is_fused_by_z_scores_with_the_dense_side_far_the_heavier():
 
     responses = {**RESPONSES, "keyword_any": KEYWORD}  # as the default fusion asks for it
     assert candidate_lists(responses, "why so?")["question"] and not candidate_lists(responses, "q")["question"]
+    assert candidate_lists(responses, "q")["terms"] == 1 and candidate_lists(responses, "why so?")["terms"] == 2
     statement = {h.id: h for h in hits_from(SearchRequest("q", k=10).validate(), responses)}
     assert statement["a"].score == pytest.approx(0.25 / 21 + 1.0 / 22)  # rank fusion (too few hits for anything else)
     question = {h.id: h for h in hits_from(SearchRequest("q?", k=10).validate(), responses)}
@@ -880,3 +881,16 @@ def test_explain_says_how_hybrid_fused_the_lists():
 def test_every_fusion_choice_reads_as_one_line(choice, line):
     assert describe_choice(choice) == line == choice.description
     assert len({choice, dataclasses.replace(choice)}) == 1  # hashable, and equal to its copy
+
+
+def test_a_query_counts_the_terms_no_fields_analyzer_drops():
+    from semsearch.query.plan import query_terms
+
+    assert query_terms("add", []) == 1
+    assert query_terms("the add", ["english"]) == 1  # "the": an English stop word
+    assert query_terms("the add", [None]) == 2  # the standard analyzer drops none
+    assert query_terms("File::Temp", []) == 2
+    assert query_terms("add", ["my_custom_analyzer"]) is None  # its stop words unknown
+    responses = {**RESPONSES, "keyword_any": KEYWORD}
+    assert candidate_lists(responses, "the add", ["english", "english"])["terms"] == 1
+    assert candidate_lists(responses, "the add", [None])["terms"] == 2
