@@ -135,6 +135,34 @@ def last_json_line(output: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+COLLECTIONS = Path(__file__).resolve().parents[2] / "benchmarks" / "collections"
+
+
+def collection_index(collection: str):
+    """A module fixture: the benchmark collection ``collection`` (benchmarks/collections) ingested with ``semsearch
+    ingest`` into a fresh index on the real node, its name; deleted after."""
+
+    @pytest.fixture(scope="module")
+    def index(services, tmp_path_factory):
+        name = f"test_{collection.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+        result = run_cli("ingest", str(COLLECTIONS / collection / "corpus.jsonl"), "--index", name,
+                         cwd=tmp_path_factory.mktemp(collection))
+        assert result.returncode == 0, result.stderr
+        yield name
+        services.indices.delete(index=name, ignore_unavailable=True)
+
+    return index
+
+
+def eval_json(index: str, collection: str) -> dict:
+    """``semsearch eval --json`` of a benchmark collection's judged queries on ``index``: its last JSON line."""
+    folder = COLLECTIONS / collection
+    result = run_cli("eval", "--index", index, "--queries", str(folder / "queries.jsonl"),
+                     "--qrels", str(folder / "test.tsv"), "--json")
+    assert result.returncode == 0, result.stderr
+    return last_json_line(result.stdout)
+
+
 def keyword_ids(client, name, text, k=10):
     """Keyword mode's top k on either engine's ``client``, as :func:`tie_free` gives it."""
     body = keyword_body(text, ["title", "text"], k)  # what Searcher sends in keyword mode

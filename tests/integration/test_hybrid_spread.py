@@ -5,8 +5,6 @@ the real node."""
 
 import json
 import math
-import uuid
-from pathlib import Path
 
 import pytest
 
@@ -16,36 +14,14 @@ from semsearch.query.fusion import FALLBACK, KEYWORD_PHRASE, fuse_hybrid, fused_
 from semsearch.query.evaluation import load_qrels, load_queries, ndcg_at_k
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
-from .conftest import last_json_line, run_cli
+from .conftest import COLLECTIONS, collection_index, eval_json
 
-COLLECTIONS = Path(__file__).resolve().parents[2] / "benchmarks" / "collections"
-
-
-def _ingested(services, collection: str, workdir):
-    name = f"test_{collection.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-    result = run_cli("ingest", str(COLLECTIONS / collection / "corpus.jsonl"), "--index", name, cwd=workdir)
-    assert result.returncode == 0, result.stderr
-    return name
-
-
-def _collection_index(collection: str):
-    """A module fixture: ``collection`` ingested into a fresh index on the real node, its name; deleted after."""
-
-    @pytest.fixture(scope="module")
-    def index(services, tmp_path_factory):
-        name = _ingested(services, collection, tmp_path_factory.mktemp(collection))
-        yield name
-        services.indices.delete(index=name, ignore_unavailable=True)
-
-    return index
-
-
-manpages = _collection_index("manpages")
-debian_packages = _collection_index("debian-packages")
-info_index = _collection_index("info-index")
-pyfaq = _collection_index("pyfaq")
-policy = _collection_index("policy")
-gitglossary = _collection_index("gitglossary")
+manpages = collection_index("manpages")
+debian_packages = collection_index("debian-packages")
+info_index = collection_index("info-index")
+pyfaq = collection_index("pyfaq")
+policy = collection_index("policy")
+gitglossary = collection_index("gitglossary")
 
 
 _evaluations: dict[tuple[str, str], dict] = {}
@@ -54,11 +30,7 @@ _evaluations: dict[tuple[str, str], dict] = {}
 def _eval(index: str, collection: str) -> dict:
     """`semsearch eval --json` on the collection, run once per index: two tests read the same report."""
     if (index, collection) not in _evaluations:
-        folder = COLLECTIONS / collection
-        result = run_cli("eval", "--index", index, "--queries", str(folder / "queries.jsonl"),
-                         "--qrels", str(folder / "test.tsv"), "--json")
-        assert result.returncode == 0, result.stderr
-        _evaluations[index, collection] = last_json_line(result.stdout)
+        _evaluations[index, collection] = eval_json(index, collection)
     return _evaluations[index, collection]
 
 
