@@ -1358,7 +1358,8 @@ INFO_EXTRA_SEED = 20070728
 
 def build_info_extra():
     if not os.path.isdir(INFO_EXTRA_DIR):
-        sys.exit(f"[info-extra] no {INFO_EXTRA_DIR}: README.md says how to fetch its packages (or build --only another)")
+        sys.exit(f"[info-extra] no {INFO_EXTRA_DIR}: README.md says how to fetch its packages "
+                 "(or build --only another)")
     build_info_index("info-extra", INFO_EXTRA_DIR, "infx", INFO_EXTRA_SEED)
 
 

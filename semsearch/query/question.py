@@ -29,6 +29,7 @@ asks only as a word ("which: command not found", "what-if" do not).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 QUESTION_MARKS = ("?", "\uff1f", "\u061f")  # ASCII, full-width (CJK) and Arabic question marks
 # What may follow a question's mark and still end it (round 7): "…?!", "(…?)", a quoted "…?".
@@ -84,6 +85,7 @@ _OPEN_ENDED = re.compile(r"\b(?:etc|e\.g|i\.e)\.$", re.IGNORECASE)
 _ABBREVIATION_END = re.compile(r"(?:\.\.|\b\w\.|\b(?:etc|vs|mr|mrs|ms|dr|no)\.)$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=256)  # asked twice per hybrid search: for the phrase plan and for fusion
 def is_question(text: str) -> bool:
     """Whether a query asks a question: it ends with a question mark, a sentence in it does, it opens with "¿", or
     (English) its last sentence opens as a question and no full stop closes it (the module's docstring says why)."""
