@@ -9,8 +9,10 @@ Then ``semsearch eval --json`` scores every mode with the defaults, and the old 
 rank constant 20, before issue 15) side by side. Prints a table, then one JSON line of figures.
 Collections: dbpedia-entity from ../shared/data; manpages, debian-packages, pydoc, info-index, perldiag,
 info-extra, perlfaq, pyfaq, debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, pyglossary, gitglossary,
-pgglossary, debref, perlglossary, emacsglossary, jargon, foldoc, devil, mannames, pymodules, wordnet, gitcommands and
-perlfunc from benchmarks/collections (see its README). pymodules and wordnet were held out of round 14: built for it,
+pgglossary, debref, perlglossary, emacsglossary, jargon, foldoc, devil, mannames, pymodules, wordnet, gitcommands,
+perlfunc, perlmods, debsynopsis, cfuncs and vera from benchmarks/collections (see its README). The last four were held
+out of round 15: built for it, with no retrieval of any kind run on them until its change was committed.
+pymodules and wordnet were held out of round 14: built for it,
 with no retrieval of any kind run on them until its change was committed; gitcommands and perlfunc were held out of
 round 14's final default, built after those two were scored. devil and mannames were held out of round 13: built for
 it, with no retrieval of any kind run on them until its change was committed, which they refuted (it was withdrawn).
@@ -39,9 +41,10 @@ from benchmarks.common import DATA  # noqa: E402
 COLLECTIONS = Path(__file__).resolve().parent / "collections"
 # Held out of round 11's final default (debref, gitglossary and pgglossary were held out of its change), jargon and
 # foldoc held out of round 12, devil and mannames held out of round 13, pymodules and wordnet held out of round 14, and
-# gitcommands and perlfunc held out of round 14's final default.
+# gitcommands and perlfunc held out of round 14's final default, perlmods, debsynopsis, cfuncs and vera held out of
+# round 15.
 HELD_OUT = ("perlglossary", "emacsglossary", "jargon", "foldoc", "devil", "mannames", "pymodules", "wordnet",
-            "gitcommands", "perlfunc")
+            "gitcommands", "perlfunc", "perlmods", "debsynopsis", "cfuncs", "vera")
 OLD_DEFAULT = ["--fusion", "rrf", "--keyword-weight", "0.25", "--semantic-weight", "1", "--rrf-k", "20"]
 
 
