@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Thirty-three collections are written under the directory of this script:
+Thirty-five collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -106,6 +106,14 @@ Thirty-three collections are written under the directory of this script:
                    /tmp/dict-vera, README.md): as wordnet, the query an
                    acronym ("APM"), the document its expansions, over a
                    seeded sample of 450 of its acronyms.  Held out of round 15.
+  syscalls         Linux system calls' man pages (man2 of Debian's
+                   manpages-dev, installed here) named by one word
+                   ("fork"): as cfuncs, the query the name, the document the
+                   page without its NAME section.  Held out of round 16.
+  pyhowto          the Python HOWTOs (howto/*.html of Debian's python3.11-doc,
+                   unpacked under /tmp/pyfaq, README.md): as policy, the query
+                   a section's heading (h2, h3), the document its text, of
+                   150+ words.  Held out of round 16.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -145,7 +153,7 @@ COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
                "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary", "jargon", "foldoc", "devil",
                "mannames", "pymodules", "wordnet", "gitcommands", "perlfunc", "perlmods", "debsynopsis",
-               "cfuncs", "vera")
+               "cfuncs", "vera", "syscalls", "pyhowto")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1934,14 +1942,17 @@ class PolicyPage(PyfaqPage):
 def policy_sections(name, path, page_class=PolicyPage, number_re=POLICY_NUMBER_RE):
     """(number, heading, text, depth) for every section of the page (read with page_class), in order: its number and
     heading from its heading (the section number, number_re, stripped), its own text (not its subsections'); depth 0
-    is the chapter."""
+    is the chapter.  number_re None (pyhowto: headings with no number): each section numbered by its place, from 00."""
     page = page_class()
     with open(path, encoding="utf-8") as f:
         page.feed(f.read())
     page.close()
     plain = lambda parts: norm_ws("".join(parts).translate(PYFAQ_UNSMART))  # noqa: E731
     out = []
-    for s in page.sections:
+    for i, s in enumerate(page.sections):
+        if number_re is None:
+            out.append((f"{i:02d}", plain(s["title"]), plain(s["text"]), s["depth"]))
+            continue
         m = number_re.match(plain(s["title"]))
         if not m:
             sys.exit(f"[{name}] {path}: a section without a number: {plain(s['title'])!r}")
@@ -1978,24 +1989,28 @@ def build_policy():
                    POLICY_Q_MIN_WORDS)
 
 
-def build_sections(name, query_prefix, source, chapters, seed, n_queries, doc_min_words, q_min_words):
+def build_sections(name, query_prefix, source, chapters, seed, n_queries, doc_min_words, q_min_words,
+                   q_max_depth=None):
     """policy's (and devref's) collection from a manual's chapters (as manual_chapters gives them): one document
     `NAME-NUMBER` (`NAME-apNUMBER` in an appendix) per section of doc_min_words+ words (exact duplicates dropped),
     titled with its chapter's name, its heading not in it; the queries a seeded sample of min(n_queries, candidates)
     of the headings below the chapters' of q_min_words+ words that no other section has (case-insensitive), each
-    judged against its own section."""
+    judged against its own section.  For pyhowto: q_max_depth, the deepest section (depth 1: h2, 2: h3) with a query
+    (the deeper ones' documents with none)."""
     heading_count = collections.Counter(h.lower() for _, _, _, secs in chapters for _, h, _, _ in secs)
     items = [(f"{kind}{number}", heading, text, (chapter, depth))
              for kind, _, chapter, sections in chapters for number, heading, text, depth in sections]
     kept, n_short, n_dup = kept_texts(name, items, doc_min_words, "text")
     n_sections = len(items)
     docs, pool = [], []
-    n_chapter = n_few = n_repeated = 0
+    n_chapter = n_few = n_repeated = n_deep = 0
     for label, heading, text, (chapter, depth) in kept:
         doc_id = f"{name}-{label}"
         docs.append((doc_id, chapter, text))
         if depth == 0:  # the chapter's name is every one of its documents' title
             n_chapter += 1
+        elif q_max_depth is not None and depth > q_max_depth:
+            n_deep += 1
         elif len(WORD_RE.findall(heading)) < q_min_words:
             n_few += 1
             print(f"[{name}] heading under {q_min_words} words, no query: {label}: {heading!r}", file=sys.stderr)
@@ -2010,6 +2025,9 @@ def build_sections(name, query_prefix, source, chapters, seed, n_queries, doc_mi
           f"text under {doc_min_words} words, {n_dup} duplicate texts, {len(docs)} documents ({n_chapter} "
           f"chapters' introductions), {n_few} headings under {q_min_words} words, {n_repeated} used more than "
           f"once, {len(pool)} candidate queries", file=sys.stderr)
+    if q_max_depth is not None:
+        print(f"[{name}] {n_deep} sections deeper than depth {q_max_depth}, their documents with no query",
+              file=sys.stderr)
     write_collection(name, docs, queries, qrels)
     print(f"[{name}] " + length_summary(queries, docs, "document"), file=sys.stderr)
 
@@ -3074,28 +3092,37 @@ CFUNCS_SAMPLE_OVER = 480
 CFUNCS_DOC_MIN_WORDS = 50   # as mannames'
 CFUNCS_DIR = "/usr/share/man/man3"
 CFUNCS_PACKAGE_LIST = "/var/lib/dpkg/info/manpages-dev.list"
-CFUNCS_FILE_RE = re.compile(r"^(?P<name>.+)\.3\.gz$")
 CFUNCS_NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
 CFUNCS_BOX_RE = re.compile(r"[\u2500-\u257f]+")  # box drawing (U+2500-U+257F): "┌───┬───┐", "│"
 
 
 def build_cfuncs():
-    with open(fetched_file("cfuncs", CFUNCS_PACKAGE_LIST, "manpages-dev"), encoding="utf-8") as f:
+    build_man_section("cfuncs", "cfn", CFUNCS_DIR, "3", "3const, 3type or 3head", CFUNCS_SEED, CFUNCS_N_QUERIES,
+                      CFUNCS_MAX_DOCS, CFUNCS_SAMPLE_OVER)
+
+
+def build_man_section(name, query_prefix, man_dir, section, others, seed, n_queries, max_docs, sample_over):
+    """cfuncs' (and syscalls') collection from the pages of man_dir of manpages-dev of the section proper (NAME.SECTION,
+    not the others, e.g. 3const, 3type or 3head) whose NAME is of CFUNCS_NAME_RE, rendered by man_bodies, box drawing
+    dropped (CFUNCS_BOX_RE), built by build_glossary: a seeded sample of max_docs pages when over sample_over."""
+    with open(fetched_file(name, CFUNCS_PACKAGE_LIST, "manpages-dev"), encoding="utf-8") as f:
         owned = set(f.read().split("\n"))
-    paths = [path for path in man_list_pages((CFUNCS_DIR,)) if path in owned]
-    pages = [(m["name"], path, "3") for path in paths if (m := CFUNCS_FILE_RE.match(os.path.basename(path)))]
+    paths = [path for path in man_list_pages((man_dir,)) if path in owned]
+    file_re = re.compile(rf"^(?P<name>.+)\.{section}\.gz$")
+    pages = [(m["name"], path, section) for path in paths if (m := file_re.match(os.path.basename(path)))]
     if not pages:
-        sys.exit(f"[cfuncs] no {CFUNCS_DIR}/*.3.gz of manpages-dev (Debian: manpages-dev)")
-    left_out = [name for name, _, _ in pages if not CFUNCS_NAME_RE.match(name)]
-    print(f"[cfuncs] {len(paths)} pages of manpages-dev, {len(paths) - len(pages)} of them of 3const, 3type or 3head, "
-          f"{len(pages)} NAME.3, {len(left_out)} left out, their NAME not one word: {left_out}", file=sys.stderr)
+        sys.exit(f"[{name}] no {man_dir}/*.{section}.gz of manpages-dev (Debian: manpages-dev)")
+    left_out = [page for page, _, _ in pages if not CFUNCS_NAME_RE.match(page)]
+    print(f"[{name}] {len(paths)} pages of manpages-dev, {len(paths) - len(pages)} of them of {others}, "
+          f"{len(pages)} NAME.{section}, {len(left_out)} left out, their NAME not one word: {left_out}",
+          file=sys.stderr)
     pages = [page for page in pages if CFUNCS_NAME_RE.match(page[0])]
-    bodies, n_failed, n_noname = man_bodies("cfuncs", pages)
-    print(f"[cfuncs] {len(pages)} pages, {n_failed} not rendered, {n_noname} with no NAME section", file=sys.stderr)
-    build_glossary("cfuncs", "cfuncs", "cfn", f"{CFUNCS_DIR}/*.3.gz",
-                   [(name, norm_ws(CFUNCS_BOX_RE.sub(" ", body))) for (name, _, _), _, body in bodies], CFUNCS_SEED,
-                   CFUNCS_N_QUERIES, CFUNCS_DOC_MIN_WORDS, 1, q_max_words=1, max_docs=CFUNCS_MAX_DOCS,
-                   sample_over=CFUNCS_SAMPLE_OVER, what="text")
+    bodies, n_failed, n_noname = man_bodies(name, pages)
+    print(f"[{name}] {len(pages)} pages, {n_failed} not rendered, {n_noname} with no NAME section", file=sys.stderr)
+    build_glossary(name, name, query_prefix, f"{man_dir}/*.{section}.gz",
+                   [(page, norm_ws(CFUNCS_BOX_RE.sub(" ", body))) for (page, _, _), _, body in bodies], seed,
+                   n_queries, CFUNCS_DOC_MIN_WORDS, 1, q_max_words=1, max_docs=max_docs, sample_over=sample_over,
+                   what="text")
 
 
 # ---------------------------------------------------------------------------
@@ -3134,6 +3161,68 @@ def build_vera():
                    q_max_words=1, max_docs=VERA_MAX_DOCS, sample_over=VERA_SAMPLE_OVER, say_short=False)
 
 
+
+# ---------------------------------------------------------------------------
+# 34. syscalls
+# ---------------------------------------------------------------------------
+# Linux system calls over their man pages (the pages of /usr/share/man/man2 of Debian's manpages-dev, installed here:
+# held out of round 16).  Built as cfuncs, with its code (build_man_section): of the pages man_list_pages reads there
+# (no symlinks, "_Exit.2.gz -> _exit.2.gz", "__clone2.2.gz -> clone.2.gz", and no .so stubs), those of manpages-dev of
+# section 2 proper (not 2type, open_how.2type), whose name, the file name before ".2.gz", is one run of letters, digits
+# and _ (CFUNCS_NAME_RE: "fork", "openat", "epoll_wait", "_exit"); one page a name.  The document is the page without
+# its NAME section, box drawing dropped; the query is the name alone, judged against its page.  All the kept pages when
+# SYSCALLS_MAX_DOCS or fewer, else a seeded sample of that many; the queries a seeded sample of SYSCALLS_N_QUERIES.
+SYSCALLS_SEED = 20070756
+SYSCALLS_N_QUERIES = 200
+SYSCALLS_MAX_DOCS = 450
+SYSCALLS_DIR = "/usr/share/man/man2"
+
+
+def build_syscalls():
+    build_man_section("syscalls", "scl", SYSCALLS_DIR, "2", "2type", SYSCALLS_SEED, SYSCALLS_N_QUERIES,
+                      SYSCALLS_MAX_DOCS, SYSCALLS_MAX_DOCS)
+
+
+# ---------------------------------------------------------------------------
+# 35. pyhowto
+# ---------------------------------------------------------------------------
+# The Python HOWTOs (howto/*.html of Debian's python3.11-doc, the package pyfaq and pymodules were built from, unpacked
+# under /tmp/pyfaq: held out of round 16; README.md: how to fetch it); the build stops with a message when that folder
+# is missing.  Built as policy, with its code (policy_sections with PolicyPage, build_sections): one page a chapter (all
+# but index.html, which only lists them), its title the h1; every <section> of a page is a document, its own text (not
+# its subsections', footnotes dropped) without its heading, titled with its page's title, kept when of
+# PYHOWTO_DOC_MIN_WORDS+ words (long documents).  Sphinx numbers no heading here: a section is numbered by its place in
+# its page (`pyhowto-sorting-03`).  The query is the heading of a section of h2 or h3 (depth 1 or 2; the page's own
+# text, depth 0, and the few h4 sections, depth 3, are documents with no query) of PYHOWTO_Q_MIN_WORDS+ runs of letters
+# and digits that no other section's heading is (case-insensitive), judged against its section; a seeded sample of
+# PYHOWTO_N_QUERIES of them.  Every kept section is a document (fewer than PYHOWTO_MAX_DOCS: the build stops if not).
+PYHOWTO_DIR = "/tmp/pyfaq/usr/share/doc/python3.11/html/howto"
+PYHOWTO_SEED = 20070757
+PYHOWTO_N_QUERIES = 200
+PYHOWTO_MAX_DOCS = 450
+PYHOWTO_DOC_MIN_WORDS = 150
+PYHOWTO_Q_MIN_WORDS = 2
+PYHOWTO_Q_MAX_DEPTH = 2   # h3
+
+
+def build_pyhowto():
+    if not os.path.isdir(PYHOWTO_DIR):
+        sys.exit(f"[pyhowto] no {PYHOWTO_DIR}: README.md says how to fetch python3.11-doc (or build --only another)")
+    chapters = []
+    for path in sorted(glob.glob(os.path.join(PYHOWTO_DIR, "*.html"))):
+        stem = os.path.basename(path)[:-len(".html")]
+        if stem == "index":
+            continue
+        sections = policy_sections("pyhowto", path, number_re=None)
+        if not sections or sections[0][3] != 0 or any(depth == 0 for _, _, _, depth in sections[1:]):
+            sys.exit(f"[pyhowto] {path}: not one h1 section first")
+        chapters.append(("", stem, sections[0][1], [(f"{stem}-{n}", h, t, d) for n, h, t, d in sections]))
+    n_long = sum(len(t.split()) >= PYHOWTO_DOC_MIN_WORDS for _, _, _, secs in chapters for _, _, t, _ in secs)
+    if n_long > PYHOWTO_MAX_DOCS:
+        sys.exit(f"[pyhowto] {n_long} sections of {PYHOWTO_DOC_MIN_WORDS}+ words, over {PYHOWTO_MAX_DOCS}")
+    build_sections("pyhowto", "pht", PYHOWTO_DIR, chapters, PYHOWTO_SEED, PYHOWTO_N_QUERIES, PYHOWTO_DOC_MIN_WORDS,
+                   PYHOWTO_Q_MIN_WORDS, q_max_depth=PYHOWTO_Q_MAX_DEPTH)
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
@@ -3143,7 +3232,8 @@ BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc"
             "emacsglossary": build_emacsglossary, "jargon": build_jargon, "foldoc": build_foldoc,
             "devil": build_devil, "mannames": build_mannames, "pymodules": build_pymodules, "wordnet": build_wordnet,
             "gitcommands": build_gitcommands, "perlfunc": build_perlfunc, "perlmods": build_perlmods,
-            "debsynopsis": build_debsynopsis, "cfuncs": build_cfuncs, "vera": build_vera}
+            "debsynopsis": build_debsynopsis, "cfuncs": build_cfuncs, "vera": build_vera, "syscalls": build_syscalls,
+            "pyhowto": build_pyhowto}
 
 
 def main():
@@ -3152,8 +3242,8 @@ def main():
                                                          "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, "
                                                          "pyglossary, pgglossary, debref, perlglossary, "
                                                          "emacsglossary, jargon, foldoc, devil, pymodules, "
-                                                         "wordnet, perlfunc, vera and, where perl-modules-5.36 is not "
-                                                         "installed, perlmods need the "
+                                                         "wordnet, perlfunc, vera, pyhowto and, where "
+                                                         "perl-modules-5.36 is not installed, perlmods need the "
                                                          "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
                     help="every eligible query instead of the sample (on the same machine state the corpus is the "
@@ -3169,7 +3259,7 @@ def main():
         PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES, EMACSGLOSSARY_N_QUERIES, JARGON_N_QUERIES, \
         FOLDOC_N_QUERIES, DEVIL_N_QUERIES, MANNAMES_N_QUERIES, PYMODULES_N_QUERIES, WORDNET_N_QUERIES, \
         GITCOMMANDS_N_QUERIES, PERLFUNC_N_QUERIES, PERLMODS_N_QUERIES, DEBSYNOPSIS_N_QUERIES, CFUNCS_N_QUERIES, \
-        VERA_N_QUERIES
+        VERA_N_QUERIES, SYSCALLS_N_QUERIES, PYHOWTO_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
@@ -3178,7 +3268,8 @@ def main():
             PGGLOSSARY_N_QUERIES = DEBREF_N_QUERIES = PERLGLOSSARY_N_QUERIES = EMACSGLOSSARY_N_QUERIES = \
             JARGON_N_QUERIES = FOLDOC_N_QUERIES = DEVIL_N_QUERIES = MANNAMES_N_QUERIES = PYMODULES_N_QUERIES = \
             WORDNET_N_QUERIES = GITCOMMANDS_N_QUERIES = PERLFUNC_N_QUERIES = PERLMODS_N_QUERIES = \
-            DEBSYNOPSIS_N_QUERIES = CFUNCS_N_QUERIES = VERA_N_QUERIES = sys.maxsize
+            DEBSYNOPSIS_N_QUERIES = CFUNCS_N_QUERIES = VERA_N_QUERIES = SYSCALLS_N_QUERIES = PYHOWTO_N_QUERIES = \
+            sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
