@@ -10,7 +10,7 @@ and writes them with the judgments (dumps made before round 6 hold a phrase list
 more, and those before round 7 no question mark; ``score`` keeps only the phrase lists today's plan asks for and
 marks the questions: ``as_planned``). ``score`` re-fuses them as ``semsearch eval
 --tune`` does (``score_fusion``) and prints nDCG@10 of keyword (the any-term list: what keyword mode returns),
-semantic, the default hybrid and eleven previous defaults (see PREVIOUS), hybrid's margin over the better single mode
+semantic, the default hybrid and twelve previous defaults (see PREVIOUS), hybrid's margin over the better single mode
 and that margin's standard error over the queries (paired), one row per file, then one JSON line. The same lists
 give the same figures as ``semsearch eval`` (checked to the fourth decimal), without re-encoding or re-querying.
 """
@@ -49,9 +49,8 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # z-scores, its phrase matches not weighted up (round 12; no earlier label does any of these); "round12", before BM25's
 # first kept its tier's lead where it scores 1.3 times the tier's second (round 14); "round14", before a one-term query
 # in a small index whose best BM25 match holds the term throughout weighted keyword up (SUBJECT, round 15). Those
-# before round 7 do
-# not tell a question from another query. Rounds 4 to 9 put phrase matches first (PHRASE_LED); before round 9 a
-# question of two to four terms had its phrase list too (phrase_sized).
+# before round 7 do not tell a question from another query. Rounds 4 to 9 put phrase matches first (PHRASE_LED);
+# before round 9 a question of two to four terms had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
             **{label: DEFAULT_FUSION

@@ -96,7 +96,7 @@ KEYWORD, KEYWORD_ANY, SEMANTIC = "keyword", "keyword_any", "semantic"  # the str
 KEYWORD_PHRASE = "keyword_phrase"  # documents holding the query's words in its order (a phrase match)
 DOCUMENTS = "documents"  # in a query's candidates: how many documents it searched (an int, not a list)
 QUESTION = "question"  # in a query's candidates: whether the query is a question (a bool: is_question), not a list
-TERMS = "terms"  # in a query's candidates: how many terms it searches for (an int; None: unknown), not a list
+TERMS = "terms"  # in a query's candidates: how many terms it searches for (an int; None: unknown, or filtered)
 NOT_LISTS = (DOCUMENTS, QUESTION, TERMS)  # what a query's candidates hold besides ranked lists
 
 
@@ -191,16 +191,16 @@ SMALL_INDEX_WEIGHT_FACTOR = 1.0  # the configured keyword weight, as it is
 SMALL_INDEX_DOCUMENTS = 500
 
 
-# SUBJECT: a query of one term fused for a small index (SMALL_INDEX above) whose best BM25 match holds that term
-# throughout is fused by the same z-scores, the keyword weight × SUBJECT_WEIGHT_FACTOR: BM25 counts twice as much as
-# kNN. How much a document holds a term is BM25's term-frequency factor, tf / (tf + k1 · length norm), which nears 1
-# as the term repeats (a command's name all through its own man page: 0.98 for "add" in git-add's page, 51 times)
-# and stays lower for a term used in passing (a glossary's term in the definitions that cite it, or in its own: under
-# 0.9 in the five glossaries seen, 0.895 at most). One term's matches all share its idf, so the factor is the score
-# over BM25_TERM_CEILING × idf (term_saturation). In a small index of names over their pages (man pages, git's
-# commands, Perl's functions) BM25's first is the page sought more often than kNN's, and the small index's light
-# keyword side put hybrid up to 0.05 below keyword search; the glossaries, which want it light, never reach the
-# factor (docs/benchmarks.md, "Round 15").
+# SUBJECT: a query of one term fused for a small index (SMALL_INDEX above; a search with no filter) whose best BM25
+# match holds that term throughout is fused by the same z-scores, the keyword weight × SUBJECT_WEIGHT_FACTOR: BM25
+# counts twice as much as kNN. How much a document holds a term is BM25's term-frequency factor,
+# tf / (tf + k1 · length norm), which nears 1 as the term repeats (a command's name all through its own man page: 0.98
+# for "add" in git-add's page, 51 times) and stays lower for a term used in passing (a glossary's term in the
+# definitions that cite it, or in its own: under 0.9 in the five glossaries seen, 0.895 at most). One term's matches
+# all share its idf, so the factor is the score over BM25_TERM_CEILING × idf (term_saturation). In a small index of
+# names over their pages (man pages, git's commands, Perl's functions) BM25's first is the page sought more often than
+# kNN's, and the small index's light keyword side put hybrid up to 0.05 below keyword search; the glossaries, which
+# want it light, never reach the factor (docs/benchmarks.md, "Round 15").
 SUBJECT_SATURATION = 0.9
 SUBJECT_WEIGHT_FACTOR = 8.0  # the default keyword weight 0.25 becomes 2.0 beside kNN's 1.0
 # A term's BM25 score tops out at (k1 + 1) × idf: 2.2 × idf at k1 = 1.2, OpenSearch's and Elasticsearch's default (an
@@ -209,10 +209,13 @@ BM25_TERM_CEILING = 2.2
 
 
 def term_saturation(any_term: Sequence[Ranked], documents: int) -> float:
-    """BM25's term-frequency factor of the best any-term match of a one-term query that searched ``documents``
-    documents: its score over BM25_TERM_CEILING × the term's idf, taking the list's length for the number of documents
-    that hold the term. A list cut at the window holds fewer than all of them, so the idf is then overestimated and
-    the factor underestimated: never over it (pure; 0 for an empty list)."""
+    """An estimate of BM25's term-frequency factor of the best any-term match of a one-term query that searched
+    ``documents`` documents: its score over BM25_TERM_CEILING × the term's idf, taking the list's length for the number
+    of documents that hold the term (pure; 0 for an empty list). A list cut at the window holds fewer than all of them,
+    so the idf is then overestimated and the factor underestimated. With two text fields (``title`` and ``text``) the
+    score adds half of the other field's (best_fields' tie breaker) and the factor can pass 1. Where a filter narrowed
+    the documents searched, BM25's idf is still the whole index's: candidates carry no term count then (TERMS), and
+    SUBJECT is not asked."""
     holding = len(any_term)
     idf = math.log(1 + (documents - holding + 0.5) / (holding + 0.5)) if holding else 0.0
     return any_term[0].score / (BM25_TERM_CEILING * idf) if idf > 0 else 0.0
@@ -343,16 +346,16 @@ KEYWORD_MATCHES = "keyword_matches"  # the keyword list of EXHAUSTIVE and AGREED
 # The reasons that fuse z-scores of the any-term list, and the factor on the configured keyword weight of each.
 ANY_TERM_WEIGHT_FACTORS = {QUESTION: QUESTION_WEIGHT_FACTOR, SMALL_INDEX: SMALL_INDEX_WEIGHT_FACTOR,
                            SUBJECT: SUBJECT_WEIGHT_FACTOR, STANDOUT: STANDOUT_WEIGHT_FACTOR}
-# Which keyword list each kind fuses (a question, a small index or a standout fuses KEYWORD_ANY whatever the kind:
-# adapt).
+# Which keyword list each kind fuses (a question, a small index, SUBJECT or a standout fuses KEYWORD_ANY whatever the
+# kind: adapt).
 KEYWORD_LIST_OF_KIND = {STRICT: KEYWORD, FALLBACK: KEYWORD_ANY, EXHAUSTIVE: KEYWORD_MATCHES, AGREED: KEYWORD_MATCHES}
 
 
 def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adaptation:
     """The lists and fusion an adaptive config fuses for one query's candidates (``lists``: ranked lists by
-    retriever, :data:`DOCUMENTS` and :data:`QUESTION`), and why (:class:`Adaptation`; its kind is None when nothing
-    adapts: a non-adaptive config, or no any-term list). Fuse them with :func:`fuse_adapted`, which weighs phrase
-    matches up under score fusion too."""
+    retriever, :data:`DOCUMENTS`, :data:`QUESTION` and :data:`TERMS`), and why (:class:`Adaptation`; its kind is None
+    when nothing adapts: a non-adaptive config, or no any-term list). Fuse them with :func:`fuse_adapted`, which
+    weighs phrase matches up under score fusion too."""
     plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, KEYWORD_PHRASE, *NOT_LISTS)}
     if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
         return Adaptation(plain, config)
@@ -388,8 +391,8 @@ class FusionChoice:
       of its documents were fused (0: semantic alone);
     - for an adaptive fusion, ``keyword_evidence``: the kind the keyword side's rule found (STRICT, FALLBACK,
       EXHAUSTIVE, AGREED), and ``reason``: why the lists were fused by score (QUESTION, SUBJECT, SMALL_INDEX,
-      STANDOUT, DENSE_LEAD; None: by rank). A question, a small index or a standout fuses the any-term list whatever
-      the kind. ``phrase_matches``: how many documents holding the query as a phrase were weighted up, and
+      STANDOUT, DENSE_LEAD; None: by rank). A question, a small index (SUBJECT too) or a standout fuses the any-term
+      list whatever the kind. ``phrase_matches``: how many documents holding the query as a phrase were weighted up, and
       ``phrase_weight``, by how much (PHRASE; none under SMALL_INDEX or SUBJECT). None and 0 where nothing adapts (a
       plain fusion)."""
 

@@ -178,7 +178,7 @@ def phrase_sized(text: str, analyzers: Sequence[str | None]) -> bool:
 
 def query_terms(text: str, analyzers: Sequence[str | None]) -> int | None:
     """How many of ``text``'s tokens no text field's analyzer drops as a stop word (None: a field's analyzer is one
-    whose stop words are not known; none known: the english one, semsearch's default) (pure)."""
+    whose stop words are not known; no analyzers given: English stop words, those of semsearch's default) (pure)."""
     stop_sets = [STOP_WORDS_BY_ANALYZER.get(analyzer or "standard") for analyzer in analyzers] or [ENGLISH_STOP_WORDS]
     if any(stop_words is None for stop_words in stop_sets):
         return None
@@ -268,18 +268,20 @@ def _hit_parts(hit: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[s
     return dict(hit.get("_source") or {}), dict(hit.get("highlight") or {})
 
 
-def candidate_lists(responses: Mapping[str, Any], text: str, analyzers: Sequence[str | None] = ()) -> dict[str, Any]:
+def candidate_lists(responses: Mapping[str, Any], text: str, analyzers: Sequence[str | None] = (),
+                    filtered: bool = False) -> dict[str, Any]:
     """Each retriever's candidates for the query ``text`` as ranked (id, score) lists, the count of documents
     searched when asked for (:data:`semsearch.query.fusion.DOCUMENTS`), whether the query is a question
     (:data:`semsearch.query.fusion.QUESTION`) and how many terms it searches for, given the text fields' analyzers
-    (:data:`semsearch.query.fusion.TERMS`, :func:`query_terms`): what adaptive fusion takes."""
+    (:data:`semsearch.query.fusion.TERMS`, :func:`query_terms`; None for a ``filtered`` search, whose document count is
+    not the one BM25's idf is of): what adaptive fusion takes."""
     listed = (*RETRIEVERS, KEYWORD_ANY, KEYWORD_PHRASE)
     lists: dict[str, Any] = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
                              for name, hits in responses.items() if name in listed}
     if DOCUMENTS in responses:
         lists[DOCUMENTS] = int(responses[DOCUMENTS])
     lists[QUESTION] = is_question(text)
-    lists[TERMS] = query_terms(text, analyzers)
+    lists[TERMS] = None if filtered else query_terms(text, analyzers)
     return lists
 
 
@@ -297,7 +299,7 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any], analyzers: S
             result.append(Hit(raw["_id"], score, source, {request.mode: score}, highlights, explanation))
         return result
     # Candidates carry ids and scores only; sources and highlights come with hydrate().
-    lists = candidate_lists(responses, request.text, analyzers)
+    lists = candidate_lists(responses, request.text, analyzers, filtered=bool(request.filters))
     adapted = adapt(lists, request.fusion, request.window)
     ranked = adapted.lists
     fused = fuse_adapted(ranked, adapted.fusion)[request.offset:request.offset + request.k]

@@ -272,8 +272,9 @@ class Searcher(SearcherBase):
         """Each retriever's ranked candidates for hybrid mode, before fusion (for tuning and analysis): "keyword"
         (most of the query's terms), "keyword_any" (any term), "keyword_phrase" (the query as a phrase, when
         :func:`semsearch.query.plan.wants_phrase`) and "semantic" lists of ``Ranked``, "documents", how many
-        documents the query searched, and "question", whether the query is one
-        (:func:`semsearch.query.question.is_question`)."""
+        documents the query searched, "question", whether the query is one
+        (:func:`semsearch.query.question.is_question`), and "terms", how many terms it searches for
+        (:func:`semsearch.query.plan.query_terms`; None when filtered)."""
         # Every list adaptive RRF may use, whatever this searcher's own fusion: the plan depends on that alone.
         request = self._request(text, k=1, mode="hybrid", filters=filters, fusion=CANDIDATES_FUSION, window=window,
                                 offset=0, explain=False, highlight=False, source=False)
@@ -281,7 +282,8 @@ class Searcher(SearcherBase):
         self._check(info)
         bodies = plan_bodies(request, info, self._vectors.get(request.text), ids_from_doc_values=False)
         shortfalls: list[str] = []
-        lists = candidate_lists(self._msearch(index, bodies, shortfalls), request.text, info.text_analyzers)
+        lists = candidate_lists(self._msearch(index, bodies, shortfalls), request.text, info.text_analyzers,
+                                filtered=bool(request.filters))
         # Measuring or tuning on an index with a shard missing would give wrong figures, whatever the policy.
         settle_partial([], shortfalls, "fail", index)
         return lists

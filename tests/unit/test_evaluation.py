@@ -176,8 +176,9 @@ def test_candidate_health_counts_the_queries_fused_for_a_small_index():
     lists["small one term"] = {**query, "keyword_any": held, "keyword": held[:5], "documents": few, "terms": 1}
     health = candidate_health(lists, window=100)
     assert health["fused_for_subject"] == 1 and health["fused_for_small_index"] == 1
-    assert health["fused_by_score"] == sum(health[key] for key in (
-        "fused_for_standout", "fused_for_dense_lead", "fused_as_question", "fused_for_small_index", "fused_for_subject"))
+    reasons = ("fused_for_standout", "fused_for_dense_lead", "fused_as_question", "fused_for_small_index",
+               "fused_for_subject")
+    assert health["fused_by_score"] == sum(health[key] for key in reasons)
     assert "terms" not in health["lists"]
     # The small index's phrase matches are not weighted up; the large index's and the question's lists are counted.
     assert health["with_phrase_matches"] == 2

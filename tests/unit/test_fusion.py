@@ -629,7 +629,7 @@ def test_term_saturation_is_bm25s_term_frequency_factor_of_the_best_match():
     add = [Ranked("add", 1.2880822)] + [Ranked(f"p{i}", 1.0) for i in range(37)]
     assert term_saturation(add, 69) == pytest.approx(0.97935, abs=1e-4)
     # A list cut at the window holds fewer than all the documents holding the term: the idf it gives is too high, so
-    # the factor too low, never too high.
+    # the factor too low.
     cut = add[:20]
     assert term_saturation(cut, 69) < term_saturation(add, 69)
     assert term_saturation([], 69) == 0.0

@@ -119,3 +119,28 @@ def test_a_candidate_without_the_keyword_id_asks_again_reading_ids_from_the_sour
                           lambda step: next(answers))
     assert "docvalue_fields" in seen[0].bodies["keyword"] and "docvalue_fields" not in seen[1].bodies["keyword"]
     assert [h.id for h in hits] == ["a"]
+
+
+def test_a_one_term_querys_fusion_counts_its_terms_with_the_index_analyzers_and_never_when_filtered():
+    import dataclasses
+    import math
+
+    # git's "add" in 69 pages, 38 of which hold it: the best match holds it throughout (term-frequency factor 0.98).
+    idf = math.log(1 + (69 - 38 + 0.5) / (38 + 0.5))
+    any_term = [{"_id": "add" if i == 0 else f"p{i}", "_score": 2.2 * idf * (0.98 if i == 0 else 0.85 - 0.01 * i)}
+                for i in range(38)]
+    semantic = [{"_id": doc_id, "_score": 0.7 - 0.005 * rank} for rank, doc_id in enumerate(["p5", "p9", "add"])]
+    candidates = {"keyword": any_term, "keyword_any": any_term, "semantic": semantic, "documents": 69}
+
+    def reason(info, **options):
+        request = SearchRequest("add", k=10, window=100, explain=True, **options).validate()
+        _, hits = converse(search_steps(request, info, VECTOR, index="docs", route=None, forced=False, refused=None),
+                           cluster(candidates))
+        return hits.fusion.reason
+
+    english = dataclasses.replace(INFO, text_analyzers=("english", "english"))
+    assert reason(english) == "subject"
+    # An analyzer whose stop words are unknown: the terms are not counted, so no SUBJECT (the small index's fusion).
+    assert reason(dataclasses.replace(INFO, text_analyzers=("english", "my_analyzer"))) == "small_index"
+    # A filter: the 69 documents counted are not those BM25's idf is of.
+    assert reason(english, filters={"term": {"lang": "en"}}) == "small_index"
