@@ -218,5 +218,6 @@ def test_candidates_are_the_same_whatever_the_searchers_own_fusion(manpages, enc
     query = "change the password expiry date"  # four terms: a phrase list is asked for too (plan.wants_phrase)
     default = Searcher(encoder=encoder).candidates(query, index=manpages)
     minmax = Searcher(encoder=encoder, fusion=FusionConfig("minmax")).candidates(query, index=manpages)
-    assert set(minmax) == {"keyword", "keyword_any", "keyword_phrase", "semantic", "documents", "question"}
+    assert set(minmax) == {"keyword", "keyword_any", "keyword_phrase", "semantic", "documents", "question", "terms"}
     assert minmax == default and minmax["documents"] == 1217 and minmax["question"] is False
+    assert minmax["terms"] == 4  # "the" is an English stop word
