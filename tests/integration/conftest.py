@@ -154,15 +154,6 @@ def collection_index(collection: str):
     return index
 
 
-def eval_json(index: str, collection: str) -> dict:
-    """``semsearch eval --json`` of a benchmark collection's judged queries on ``index``: its last JSON line."""
-    folder = COLLECTIONS / collection
-    result = run_cli("eval", "--index", index, "--queries", str(folder / "queries.jsonl"),
-                     "--qrels", str(folder / "test.tsv"), "--json")
-    assert result.returncode == 0, result.stderr
-    return last_json_line(result.stdout)
-
-
 def keyword_ids(client, name, text, k=10):
     """Keyword mode's top k on either engine's ``client``, as :func:`tie_free` gives it."""
     body = keyword_body(text, ["title", "text"], k)  # what Searcher sends in keyword mode

@@ -14,7 +14,7 @@ from semsearch.query.fusion import FALLBACK, KEYWORD_PHRASE, fuse_hybrid, fused_
 from semsearch.query.evaluation import load_qrels, load_queries, ndcg_at_k
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
-from .conftest import COLLECTIONS, collection_index, eval_json
+from .conftest import COLLECTIONS, collection_index, last_json_line, run_cli
 
 manpages = collection_index("manpages")
 debian_packages = collection_index("debian-packages")
@@ -30,7 +30,11 @@ _evaluations: dict[tuple[str, str], dict] = {}
 def _eval(index: str, collection: str) -> dict:
     """`semsearch eval --json` on the collection, run once per index: two tests read the same report."""
     if (index, collection) not in _evaluations:
-        _evaluations[index, collection] = eval_json(index, collection)
+        folder = COLLECTIONS / collection
+        result = run_cli("eval", "--index", index, "--queries", str(folder / "queries.jsonl"),
+                         "--qrels", str(folder / "test.tsv"), "--json")
+        assert result.returncode == 0, result.stderr
+        _evaluations[index, collection] = last_json_line(result.stdout)
     return _evaluations[index, collection]
 
 
