@@ -31,7 +31,8 @@ from benchmarks.hybrid_spread import folder_of  # noqa: E402
 import semsearch.query.fusion as fusion_module  # noqa: E402
 from semsearch.query.evaluation import hybrid_margin, judged_ids, load_qrels, load_queries, ndcg_at_k  # noqa: E402
 from semsearch.query.fusion import (  # noqa: E402
-    KEYWORD_ANY, KEYWORD_PHRASE, NOT_LISTS, QUESTION, SEMANTIC, TERMS, Fused, FusionConfig, Ranked, fuse_hybrid)
+    DOCUMENT_TERMS, KEYWORD_ANY, KEYWORD_PHRASE, NOT_LISTS, QUESTION, SEMANTIC, TERMS, Fused, FusionConfig, Ranked,
+    fuse_hybrid)
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, phrase_sized, query_terms, wants_phrase  # noqa: E402
 from semsearch.query.question import ends_with_question_mark, is_question  # noqa: E402
 from semsearch.query.tuning import score_fusion  # noqa: E402
@@ -48,26 +49,29 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # kNN's first was put first among rare keyword matches, and a query searching under 500 documents was fused by
 # z-scores, its phrase matches not weighted up (round 12; no earlier label does any of these); "round12", before BM25's
 # first kept its tier's lead where it scores 1.3 times the tier's second (round 14); "round14", before a one-term query
-# in a small index whose best BM25 match holds the term throughout weighted keyword up (SUBJECT, round 15). Those
+# in a small index whose best BM25 match holds the term throughout weighted keyword up (SUBJECT, round 15); "round15",
+# before a small index of long documents weighted keyword up and let BM25's first keep its tier's lead at 1.05 times
+# the tier's second (LONG_DOCUMENTS, round 16). Those
 # before round 7 do not tell a question from another query. Rounds 4 to 9 put phrase matches first (PHRASE_LED);
 # before round 9 a question of two to four terms had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
             **{label: DEFAULT_FUSION
                for label in ("round3", "round4", "round5", "round6", "round7", "round9", "round10", "round11",
-                             "round12", "round14")}}
+                             "round12", "round14", "round15")}}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
 AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for, no query a question (the others: as dumped)
 # fused from the lists today's plan asks for, questions as today
-AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12", "round14"}
+AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12", "round14", "round15"}
 PHRASE_LED = {"round4", "round5", "round6", "round7", "round9"}  # phrase matches first, in their order
 ROUND11_RARE = {"round11"}  # rare keyword matches in an index of under 500 documents lead only where kNN missed them
 ROUND11_SMALL_INDEX, ROUND11_DENSE_MISS_PAGE = 500, 10
-ROUND12 = {"round12", "round14"}  # today's keyword_matches and small-index fusion (round 12)
-ROUND14 = {"round14"}  # and BM25's first keeping its tier's lead where it stands out (round 14)
+ROUND12 = {"round12", "round14", "round15"}  # today's keyword_matches and small-index fusion (round 12)
+ROUND14 = {"round14", "round15"}  # and BM25's first keeping its tier's lead where it stands out (round 14)
+ROUND15 = {"round15"}  # and SUBJECT (round 15)
 TODAYS_KEYWORD_EVIDENCE = fusion_module.keyword_evidence  # round11_keyword_evidence's way back to it, when patched
 QUESTION_TESTS = {"round7": ends_with_question_mark}  # as planned, questions told as then (today: is_question)
 
@@ -87,8 +91,9 @@ def earlier_rules(label: str):
     matches in a small index (ROUND11_RARE: :func:`round11_keyword_evidence`), and, for every label before round 12,
     rare keyword matches in BM25's order alone and a query that searches few documents fused as in a large index.
     ROUND12 keeps today's keyword_matches and small-index fusion, with kNN's first leading its tier whatever BM25's
-    first scores (TIER_LEAD_RATIO at infinity, as for every earlier label but ROUND14). No label weighs keyword up for
-    a one-term query's best match holding its term throughout (SUBJECT_SATURATION at infinity)."""
+    first scores (TIER_LEAD_RATIO at infinity, as for every earlier label but ROUND14). No label but ROUND15 weighs
+    keyword up for a one-term query's best match holding its term throughout (SUBJECT_SATURATION at infinity), and none
+    knows a small index of long documents (LONG_DOCUMENT_TERMS at infinity)."""
     share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
     evidence, matches, small_index = (fusion_module.keyword_evidence, fusion_module.keyword_matches,
                                       fusion_module.SMALL_INDEX_DOCUMENTS)
@@ -97,7 +102,9 @@ def earlier_rules(label: str):
     fusion_module.SMALL_INDEX_DOCUMENTS = small_index if label in ROUND12 else 0
     tier_lead, subject = fusion_module.TIER_LEAD_RATIO, fusion_module.SUBJECT_SATURATION
     fusion_module.TIER_LEAD_RATIO = tier_lead if label in ROUND14 else math.inf
-    fusion_module.SUBJECT_SATURATION = math.inf
+    fusion_module.SUBJECT_SATURATION = subject if label in ROUND15 else math.inf
+    long_documents = fusion_module.LONG_DOCUMENT_TERMS
+    fusion_module.LONG_DOCUMENT_TERMS = math.inf
     weighted = fusion_module.fuse_adapted
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
     fusion_module.STANDOUT_Z = math.inf if label in NEVER_BY_SCORE else standout
@@ -110,24 +117,25 @@ def earlier_rules(label: str):
         fusion_module.fuse_adapted = weighted
         fusion_module.keyword_evidence, fusion_module.keyword_matches = evidence, matches
         fusion_module.SMALL_INDEX_DOCUMENTS, fusion_module.TIER_LEAD_RATIO = small_index, tier_lead
-        fusion_module.SUBJECT_SATURATION = subject
+        fusion_module.SUBJECT_SATURATION, fusion_module.LONG_DOCUMENT_TERMS = subject, long_documents
 
 
-def bm25_ordered_matches(strict, any_term, semantic) -> list[Ranked]:
+def bm25_ordered_matches(strict, any_term, semantic, lead_ratio=None) -> list[Ranked]:
     """What EXHAUSTIVE and AGREED fused before round 12: the strict matches, then the other any-term ones, in BM25's
-    order (kNN's first not put first)."""
+    order (kNN's first not put first, whatever ``lead_ratio``)."""
     held = {hit.id for hit in strict}
     return list(strict) + [hit for hit in any_term if hit.id not in held]
 
 
-def round11_keyword_evidence(strict, any_term, window, documents, semantic=()) -> tuple[str, list[Ranked]]:
+def round11_keyword_evidence(strict, any_term, window, documents, semantic=(), lead_ratio=None
+                             ) -> tuple[str, list[Ranked]]:
     """Round 11's keyword evidence: where fewer than ROUND11_SMALL_INDEX documents are searched, rare matches count as
     rare only when kNN's first ROUND11_DENSE_MISS_PAGE hold none of them (withdrawn in round 12)."""
     if any_term and documents is not None and documents < ROUND11_SMALL_INDEX:
         matched = {hit.id for hit in any_term}
         if any(hit.id in matched for hit in semantic[:ROUND11_DENSE_MISS_PAGE]):
             return (fusion_module.STRICT, list(strict)) if strict else (fusion_module.FALLBACK, list(any_term))
-    return TODAYS_KEYWORD_EVIDENCE(strict, any_term, window, documents, semantic)
+    return TODAYS_KEYWORD_EVIDENCE(strict, any_term, window, documents, semantic, lead_ratio)
 
 
 def phrase_matches_first(chosen: dict, fusion: FusionConfig) -> list[Fused]:
@@ -166,12 +174,26 @@ def dump(index: str, collection: str, out: Path, folder: Path | None = None) -> 
 
 
 def load(path: Path) -> tuple[dict, dict, dict]:
-    """A dump's candidate lists and judgments per query, and each query's text."""
+    """A dump's candidate lists and judgments per query, and each query's text. Dumps made before round 16 hold no
+    document length (DOCUMENT_TERMS): it is counted from the dump's corpus (:func:`corpus_document_terms`)."""
     data = json.loads(path.read_text())
     lists = {query_id: {name: value if name in NOT_LISTS else [Ranked(i, s) for i, s in value]
                         for name, value in entry["lists"].items()}
              for query_id, entry in data["queries"].items()}
+    if any(DOCUMENT_TERMS not in candidates for candidates in lists.values()):
+        mean = corpus_document_terms(Path(data["folder"]) / "corpus.jsonl")
+        for candidates in lists.values():
+            candidates.setdefault(DOCUMENT_TERMS, mean)
     return lists, data["qrels"], {query_id: entry["text"] for query_id, entry in data["queries"].items()}
+
+
+def corpus_document_terms(corpus: Path) -> float:
+    """How many terms a corpus's documents hold on average over title and text, counted as the english analyzer
+    counts them (``query_terms``: English stop words dropped), what the cluster's term statistics give for the dumped
+    indexes (746 for perlmods' on OpenSearch; this count, 747)."""
+    counts = [query_terms(document.get("title") or "", []) + query_terms(document.get("text") or "", [])
+              for document in map(json.loads, corpus.open(encoding="utf-8"))]
+    return sum(counts) / len(counts)
 
 
 def as_planned(lists: dict, texts: dict, asks: Callable[[str], bool] = is_question,

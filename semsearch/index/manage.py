@@ -41,6 +41,9 @@ class IndexInfo:
     id_field: str | None = None  # a keyword copy of the id (semsearch.engines.index_body.ID_FIELD), when mapped
     # Each text field's search analyzer as mapped, in text_fields' order (None: the standard one).
     text_analyzers: tuple[str | None, ...] = field(default=(), compare=False)
+    # How many terms its documents hold on average over the text fields (None: not read, or unknown); the searchers
+    # read it from the cluster's term statistics (semsearch.index.statistics).
+    document_terms: float | None = field(default=None, compare=False)
 
     @property
     def passages_field(self) -> str | None:

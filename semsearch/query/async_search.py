@@ -6,6 +6,7 @@ the query is encoded in a worker thread so the event loop is not blocked by the 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from opensearchpy.exceptions import NotFoundError, TransportError
@@ -13,6 +14,7 @@ from opensearchpy.exceptions import NotFoundError, TransportError
 from semsearch.encoding.encoder import Encoder
 from semsearch.errors import ClusterError
 from semsearch.index.manage import IndexInfo, index_info_from_mappings, missing_index_error
+from semsearch.index.statistics import field_statistics_body, mean_document_terms
 from semsearch.query.bodies import Filters, SourceSpec, msearch_body
 from semsearch.query.fusion import FusionConfig
 from semsearch.query.plan import DEFAULT_WINDOW, Hits
@@ -61,7 +63,11 @@ class AsyncSearcher(SearcherBase):
             raise missing_index_error(index) from exc
         except TransportError as exc:
             raise ClusterError(f"reading the mapping of {index!r} failed: {exc}") from exc
-        return self._remember_info(index, index_info_from_mappings(index, mappings))
+        info = index_info_from_mappings(index, mappings)
+        statistics = await _or_none(self.client.termvectors(index=info.index,
+                                                            body=field_statistics_body(info.text_fields)))
+        return self._remember_info(index, replace(info, document_terms=mean_document_terms(statistics,
+                                                                                            info.text_fields)))
 
     async def search(self, text: str, *, index: str, k: int = 10, mode: str = "hybrid", filters: Filters = None,
                      fusion: FusionConfig | None = None, window: int | None = None, offset: int = 0,

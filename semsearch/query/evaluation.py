@@ -16,6 +16,7 @@ from semsearch.query.fusion import (
     KEYWORD,
     KEYWORD_ANY,
     KEYWORD_PHRASE,
+    LONG_DOCUMENTS,
     NOT_LISTS,
     QUESTION,
     SMALL_INDEX,
@@ -91,8 +92,8 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     how often the adaptive keyword side (:func:`semsearch.query.fusion.query_evidence`) chose each kind, how many
     queries were fused by score (``fused_by_score``) and, of them, how many because BM25's best match stood out,
     because kNN's best match was far ahead of its second, because the query is a question, because it searched
-    few documents, or because it searched few documents for one term that its best BM25 match holds throughout
-    (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many queries documents holding the query as a
+    few documents, because it searched few documents for one term that its best BM25 match holds throughout, or
+    because it searched few long documents (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many queries documents holding the query as a
     phrase were weighted up (a phrase list is asked for only with two to four terms and no question: no list is no
     failure; a query fused for a small index has none weighted up) (pure)."""
     names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query
@@ -114,13 +115,14 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
             reasons[reason] = reasons.get(reason, 0) + 1
             weighted_phrases += phrases_weighed(per_query, reason)
     health["keyword_evidence"] = kinds
-    # fused_by_score: every query fused by score, whatever the reason (the five below it add up to it)
+    # fused_by_score: every query fused by score, whatever the reason (the six below it add up to it)
     health["fused_by_score"] = sum(count for reason, count in reasons.items() if reason is not None)
     health["fused_for_standout"] = reasons.get(STANDOUT, 0)
     health["fused_for_dense_lead"] = reasons.get(DENSE_LEAD, 0)
     health["fused_as_question"] = reasons.get(QUESTION, 0)
     health["fused_for_small_index"] = reasons.get(SMALL_INDEX, 0)
     health["fused_for_subject"] = reasons.get(SUBJECT, 0)
+    health["fused_for_long_documents"] = reasons.get(LONG_DOCUMENTS, 0)
     health["with_phrase_matches"] = weighted_phrases
     return health
 

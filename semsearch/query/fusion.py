@@ -5,12 +5,12 @@ adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from t
 
 1. which keyword list stands for BM25 (:func:`keyword_evidence`: STRICT, FALLBACK, EXHAUSTIVE or AGREED);
 2. for STRICT and FALLBACK, whether to fuse by z-scores instead of ranks, and with what keyword weight
-   (:func:`score_fusion_reason`, asked in this order: QUESTION, SUBJECT or SMALL_INDEX, STANDOUT, DENSE_LEAD;
-   otherwise RRF);
+   (:func:`score_fusion_reason`, asked in this order: QUESTION, SUBJECT, LONG_DOCUMENTS or SMALL_INDEX, STANDOUT,
+   DENSE_LEAD; otherwise RRF);
 3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`; not under
-   SMALL_INDEX or SUBJECT).
+   SMALL_INDEX, SUBJECT or LONG_DOCUMENTS).
 
-Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–15)
+Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–16)
 has the measurements behind every constant.
 """
 
@@ -97,19 +97,24 @@ KEYWORD_PHRASE = "keyword_phrase"  # documents holding the query's words in its 
 DOCUMENTS = "documents"  # in a query's candidates: how many documents it searched (an int, not a list)
 QUESTION = "question"  # in a query's candidates: whether the query is a question (a bool: is_question), not a list
 TERMS = "terms"  # in a query's candidates: how many terms it searches for (an int; None: unknown, or filtered)
-NOT_LISTS = (DOCUMENTS, QUESTION, TERMS)  # what a query's candidates hold besides ranked lists
+# In a query's candidates: how many terms the index's documents hold on average over its text fields (a float; None:
+# unknown), from the cluster's own term statistics (semsearch.index.statistics).
+DOCUMENT_TERMS = "document_terms"
+NOT_LISTS = (DOCUMENTS, QUESTION, TERMS, DOCUMENT_TERMS)  # what a query's candidates hold besides ranked lists
 
 
 def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], window: int,
-                     documents: int | None, semantic: Sequence[Ranked] = ()) -> tuple[str, list[Ranked]]:
+                     documents: int | None, semantic: Sequence[Ranked] = (), lead_ratio: float | None = None
+                     ) -> tuple[str, list[Ranked]]:
     """Which keyword list stands for the keyword side of one query, and why (STRICT, FALLBACK, EXHAUSTIVE,
     AGREED). ``documents``: how many documents the query searched (None: unknown, and nothing counts as rare);
     ``semantic``: the kNN list, whose top page tells EXHAUSTIVE from AGREED, and whose first hit leads its tier of
-    keyword matches unless BM25's first stands out there (:func:`keyword_matches`)."""
+    keyword matches unless BM25's first stands out there by ``lead_ratio`` (None: TIER_LEAD_RATIO;
+    :func:`keyword_matches`)."""
     if not any_term:  # no document holds any term: nothing to adapt
         return STRICT, list(strict)
     if _rare(any_term, window, documents):
-        matches = keyword_matches(strict, any_term, semantic)
+        matches = keyword_matches(strict, any_term, semantic, lead_ratio)
         return (AGREED if _dense_agrees(semantic, matches) else EXHAUSTIVE), matches
     if strict:
         return STRICT, list(strict)
@@ -208,6 +213,29 @@ SUBJECT_WEIGHT_FACTOR = 8.0  # the default keyword weight 0.25 becomes 2.0 besid
 BM25_TERM_CEILING = 2.2
 
 
+# LONG_DOCUMENTS: a query fused for a small index (SMALL_INDEX above) in an index whose documents hold
+# LONG_DOCUMENT_TERMS terms or more on average (DOCUMENT_TERMS: the cluster's own count, over every document of the
+# index) is fused by the same z-scores, the keyword weight × LONG_DOCUMENTS_WEIGHT_FACTOR, as SUBJECT is. And where
+# its rare keyword matches lead (EXHAUSTIVE, AGREED), BM25's first keeps its tier's lead where it scores
+# LONG_TIER_LEAD_RATIO times the tier's second, not TIER_LEAD_RATIO. Long documents are pages (a module's, a
+# function's, a command's), and a page names its subject all through it: BM25 finds the page a name is the subject
+# of, and kNN's first is more often a neighbouring page (iconv_open for iconv) than in an index of short entries. A
+# glossary or an FAQ cites a term in passing: those the small index's light keyword side is for. On the collections
+# seen, the names over their pages average 316 to 1,961 terms, and every other collection 7 to 194: the threshold is
+# the middle of that gap, not tuned (150 and 320 left as many lists below). Names of two terms (File::Temp) and
+# queries of more than one word reach it where SUBJECT cannot (docs/benchmarks.md, "Round 16").
+LONG_DOCUMENT_TERMS = 250.0
+LONG_DOCUMENTS_WEIGHT_FACTOR = 8.0  # as SUBJECT's: the default keyword weight 0.25 becomes 2.0 beside kNN's 1.0
+LONG_TIER_LEAD_RATIO = 1.05  # of 1.0, 1.05, 1.1 and 1.2, the fewest lists below on the seen names (round 16)
+
+
+def long_documents(documents: int | None, document_terms: float | None) -> bool:
+    """Whether a query searched a small index (fewer than SMALL_INDEX_DOCUMENTS documents) of long documents
+    (LONG_DOCUMENT_TERMS terms or more on average) (pure; False when either is unknown)."""
+    return (documents is not None and documents < SMALL_INDEX_DOCUMENTS
+            and document_terms is not None and document_terms >= LONG_DOCUMENT_TERMS)
+
+
 def term_saturation(any_term: Sequence[Ranked], documents: int) -> float:
     """An estimate of BM25's term-frequency factor of the best any-term match of a one-term query that searched
     ``documents`` documents: its score over BM25_TERM_CEILING × the term's idf, taking the list's length for the number
@@ -222,14 +250,17 @@ def term_saturation(any_term: Sequence[Ranked], documents: int) -> float:
 
 
 STANDOUT, DENSE_LEAD = "standout", "dense_lead"  # why a query is fused by score (score_fusion_reason)
-SMALL_INDEX, SUBJECT = "small_index", "subject"
+SMALL_INDEX, SUBJECT, LONG_DOCUMENTS = "small_index", "subject", "long_documents"
+SMALL_INDEX_REASONS = (SMALL_INDEX, SUBJECT, LONG_DOCUMENTS)  # the reasons of a query that searched few documents
 
 
 def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequence[Ranked],
-                        question: bool = False, documents: int | None = None, terms: int | None = None) -> str | None:
+                        question: bool = False, documents: int | None = None, terms: int | None = None,
+                        document_terms: float | None = None) -> str | None:
     """Why adaptive fusion fuses a query's lists by score, given its keyword evidence's kind, whether it is a
-    question, how many documents it searched and how many terms it searches for (None: unknown): QUESTION (first),
-    SUBJECT (one term, fewer than SMALL_INDEX_DOCUMENTS searched, and its best BM25 match holds the term throughout),
+    question, how many documents it searched, how many terms it searches for and how many the index's documents hold
+    on average (None: unknown): QUESTION (first), SUBJECT (one term, fewer than SMALL_INDEX_DOCUMENTS searched, and its
+    best BM25 match holds the term throughout), LONG_DOCUMENTS (fewer searched, and long: :func:`long_documents`),
     SMALL_INDEX (fewer searched), STANDOUT (BM25's best match stands out), DENSE_LEAD (kNN's is far ahead of its
     second), or None (rank fusion)."""
     if kind not in (STRICT, FALLBACK):
@@ -239,7 +270,7 @@ def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequenc
     if documents is not None and documents < SMALL_INDEX_DOCUMENTS and _scores_differ(any_term):
         if terms == 1 and term_saturation(any_term, documents) >= SUBJECT_SATURATION:
             return SUBJECT
-        return SMALL_INDEX
+        return LONG_DOCUMENTS if long_documents(documents, document_terms) else SMALL_INDEX
     if keyword_stands_out(any_term):
         return STANDOUT
     return DENSE_LEAD if dense_leads(semantic) else None
@@ -252,7 +283,7 @@ def _scores_differ(hits: Sequence[Ranked]) -> bool:
 def query_fusion_reason(lists: Mapping[str, Any], kind: str) -> str | None:
     """:func:`score_fusion_reason` for one query's candidate lists (which hold KEYWORD_ANY), given its kind."""
     return score_fusion_reason(kind, lists[KEYWORD_ANY], lists.get(SEMANTIC, ()), bool(lists.get(QUESTION)),
-                               lists.get(DOCUMENTS), lists.get(TERMS))
+                               lists.get(DOCUMENTS), lists.get(TERMS), lists.get(DOCUMENT_TERMS))
 
 
 # PHRASE: a document that holds a query of several words as a phrase, in the query's order, is precise keyword
@@ -276,14 +307,17 @@ def phrase_order(phrase: Sequence[Ranked], any_term: Sequence[Ranked]) -> list[R
 
 
 def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ranked]]:
-    """:func:`keyword_evidence` for one query's candidate lists (which hold KEYWORD and KEYWORD_ANY)."""
-    return keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, lists.get(DOCUMENTS), lists.get(SEMANTIC, ()))
+    """:func:`keyword_evidence` for one query's candidate lists (which hold KEYWORD and KEYWORD_ANY); in a small index
+    of long documents BM25's first keeps its tier's lead at LONG_TIER_LEAD_RATIO (LONG_DOCUMENTS)."""
+    documents = lists.get(DOCUMENTS)
+    lead_ratio = LONG_TIER_LEAD_RATIO if long_documents(documents, lists.get(DOCUMENT_TERMS)) else TIER_LEAD_RATIO
+    return keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, documents, lists.get(SEMANTIC, ()), lead_ratio)
 
 
 def phrases_weighed(lists: Mapping[str, Any], reason: str | None) -> bool:
     """Whether adaptive fusion weighs a query's phrase matches up (PHRASE), given its score-fusion reason: where it
-    has any, unless it is fused for a small index (SMALL_INDEX, SUBJECT)."""
-    return bool(lists.get(KEYWORD_PHRASE)) and reason not in (SMALL_INDEX, SUBJECT)
+    has any, unless it is fused for a small index (SMALL_INDEX, SUBJECT, LONG_DOCUMENTS)."""
+    return bool(lists.get(KEYWORD_PHRASE)) and reason not in SMALL_INDEX_REASONS
 
 
 def _rare(any_term: Sequence[Ranked], window: int, documents: int | None) -> bool:
@@ -305,22 +339,23 @@ TIER_LEAD_RATIO = 1.3
 
 
 def keyword_matches(strict: Sequence[Ranked], any_term: Sequence[Ranked],
-                    semantic: Sequence[Ranked]) -> list[Ranked]:
+                    semantic: Sequence[Ranked], lead_ratio: float | None = None) -> list[Ranked]:
     """EXHAUSTIVE's and AGREED's keyword list: the strict matches, then the other any-term matches, each tier in
     BM25 order, except that kNN's first hit, where it is in a tier, leads that tier, unless BM25's first in that tier
-    stands out (:func:`bm25_leads_tier`) (pure)."""
+    stands out by ``lead_ratio`` (None: TIER_LEAD_RATIO; :func:`bm25_leads_tier`) (pure)."""
     first = semantic[0].id if semantic else None
     held = {hit.id for hit in strict}
     tiers = (list(strict), [hit for hit in any_term if hit.id not in held])
     return [hit for tier in tiers
-            for hit in (tier if bm25_leads_tier(tier) else sorted(tier, key=lambda hit: hit.id != first))]  # stable
+            for hit in (tier if bm25_leads_tier(tier, lead_ratio) else sorted(tier, key=lambda hit: hit.id != first))]  # stable
 
 
-def bm25_leads_tier(tier: Sequence[Ranked]) -> bool:
-    """Whether BM25's first in a tier of keyword matches (best first) scores TIER_LEAD_RATIO times its second or more,
-    and so keeps its place ahead of kNN's first (a tier of one has nothing to reorder; scores of 0 stand out
-    nowhere)."""
-    return len(tier) > 1 and tier[1].score > 0 and tier[0].score >= TIER_LEAD_RATIO * tier[1].score
+def bm25_leads_tier(tier: Sequence[Ranked], ratio: float | None = None) -> bool:
+    """Whether BM25's first in a tier of keyword matches (best first) scores ``ratio`` (None: TIER_LEAD_RATIO) times
+    its second or more, and so keeps its place ahead of kNN's first (a tier of one has nothing to reorder; scores of 0
+    stand out nowhere)."""
+    ratio = TIER_LEAD_RATIO if ratio is None else ratio
+    return len(tier) > 1 and tier[1].score > 0 and tier[0].score >= ratio * tier[1].score
 
 
 def _dense_agrees(semantic: Sequence[Ranked], matches: Sequence[Ranked]) -> bool:
@@ -345,7 +380,8 @@ class Adaptation(NamedTuple):
 KEYWORD_MATCHES = "keyword_matches"  # the keyword list of EXHAUSTIVE and AGREED: the strict, then the any-term
 # The reasons that fuse z-scores of the any-term list, and the factor on the configured keyword weight of each.
 ANY_TERM_WEIGHT_FACTORS = {QUESTION: QUESTION_WEIGHT_FACTOR, SMALL_INDEX: SMALL_INDEX_WEIGHT_FACTOR,
-                           SUBJECT: SUBJECT_WEIGHT_FACTOR, STANDOUT: STANDOUT_WEIGHT_FACTOR}
+                           SUBJECT: SUBJECT_WEIGHT_FACTOR, LONG_DOCUMENTS: LONG_DOCUMENTS_WEIGHT_FACTOR,
+                           STANDOUT: STANDOUT_WEIGHT_FACTOR}
 # Which keyword list each kind fuses (a question, a small index, SUBJECT or a standout fuses KEYWORD_ANY whatever the
 # kind: adapt).
 KEYWORD_LIST_OF_KIND = {STRICT: KEYWORD, FALLBACK: KEYWORD_ANY, EXHAUSTIVE: KEYWORD_MATCHES, AGREED: KEYWORD_MATCHES}
@@ -353,7 +389,7 @@ KEYWORD_LIST_OF_KIND = {STRICT: KEYWORD, FALLBACK: KEYWORD_ANY, EXHAUSTIVE: KEYW
 
 def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adaptation:
     """The lists and fusion an adaptive config fuses for one query's candidates (``lists``: ranked lists by
-    retriever, :data:`DOCUMENTS`, :data:`QUESTION` and :data:`TERMS`), and why (:class:`Adaptation`; its kind is None
+    retriever, :data:`DOCUMENTS`, :data:`QUESTION`, :data:`TERMS` and :data:`DOCUMENT_TERMS`), and why (:class:`Adaptation`; its kind is None
     when nothing adapts: a non-adaptive config, or no any-term list). Fuse them with :func:`fuse_adapted`, which
     weighs phrase matches up under score fusion too."""
     plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, KEYWORD_PHRASE, *NOT_LISTS)}
@@ -364,7 +400,7 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adapta
     method = config.method
     reason = query_fusion_reason(lists, kind)
     keyword_list = KEYWORD_LIST_OF_KIND[kind]
-    if reason in ANY_TERM_WEIGHT_FACTORS:  # QUESTION, SMALL_INDEX, SUBJECT, STANDOUT: z-scores of the any-term list
+    if reason in ANY_TERM_WEIGHT_FACTORS:  # QUESTION, SMALL_INDEX_REASONS, STANDOUT: z-scores of the any-term list
         method, keyword, keyword_list = "zscore", list(lists[KEYWORD_ANY]), KEYWORD_ANY
         weights[KEYWORD] = config.weight(KEYWORD) * ANY_TERM_WEIGHT_FACTORS[reason]
     elif reason == DENSE_LEAD:  # DENSE LEAD above: z-scores of the kind's own keyword list
@@ -391,9 +427,9 @@ class FusionChoice:
       of its documents were fused (0: semantic alone);
     - for an adaptive fusion, ``keyword_evidence``: the kind the keyword side's rule found (STRICT, FALLBACK,
       EXHAUSTIVE, AGREED), and ``reason``: why the lists were fused by score (QUESTION, SUBJECT, SMALL_INDEX,
-      STANDOUT, DENSE_LEAD; None: by rank). A question, a small index (SUBJECT too) or a standout fuses the any-term
-      list whatever the kind. ``phrase_matches``: how many documents holding the query as a phrase were weighted up, and
-      ``phrase_weight``, by how much (PHRASE; none under SMALL_INDEX or SUBJECT). None and 0 where nothing adapts (a
+      LONG_DOCUMENTS, STANDOUT, DENSE_LEAD; None: by rank). A question, a small index (SUBJECT and LONG_DOCUMENTS
+      too) or a standout fuses the any-term list whatever the kind. ``phrase_matches``: how many documents holding the query as a phrase were weighted up, and
+      ``phrase_weight``, by how much (PHRASE; none under SMALL_INDEX_REASONS). None and 0 where nothing adapts (a
       plain fusion)."""
 
     method: str
@@ -432,6 +468,7 @@ _REASON_WORDS = {QUESTION: "a question: semantic weighted far above keyword",
                  SMALL_INDEX: "few documents searched: each list counts by its scores",
                  SUBJECT: "few documents searched, and the best keyword match holds the query's one term throughout: "
                           "keyword weighted above semantic",
+                 LONG_DOCUMENTS: "few documents searched, and long ones (pages): keyword weighted above semantic",
                  STANDOUT: "the best keyword match stands out", DENSE_LEAD: "the best semantic match is far ahead"}
 _LIST_WORDS = {KEYWORD: "documents holding most of the query's terms", KEYWORD_ANY: "documents holding any term",
                KEYWORD_MATCHES: "every keyword match, those holding most terms first"}

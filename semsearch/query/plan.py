@@ -21,6 +21,7 @@ from semsearch.query.bodies import (
     knn_body,
 )
 from semsearch.query.fusion import (
+    DOCUMENT_TERMS,
     DOCUMENTS,
     FUSION_METHODS,
     KEYWORD,
@@ -269,12 +270,13 @@ def _hit_parts(hit: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[s
 
 
 def candidate_lists(responses: Mapping[str, Any], text: str, analyzers: Sequence[str | None] = (),
-                    filtered: bool = False) -> dict[str, Any]:
+                    filtered: bool = False, document_terms: float | None = None) -> dict[str, Any]:
     """Each retriever's candidates for the query ``text`` as ranked (id, score) lists, the count of documents
     searched when asked for (:data:`semsearch.query.fusion.DOCUMENTS`), whether the query is a question
-    (:data:`semsearch.query.fusion.QUESTION`) and how many terms it searches for, given the text fields' analyzers
+    (:data:`semsearch.query.fusion.QUESTION`), how many terms it searches for, given the text fields' analyzers
     (:data:`semsearch.query.fusion.TERMS`, :func:`query_terms`; None for a ``filtered`` search, whose document count is
-    not the one BM25's idf is of): what adaptive fusion takes."""
+    not the one BM25's idf is of), and how many terms the index's documents hold on average
+    (:data:`semsearch.query.fusion.DOCUMENT_TERMS`; ``IndexInfo.document_terms``): what adaptive fusion takes."""
     listed = (*RETRIEVERS, KEYWORD_ANY, KEYWORD_PHRASE)
     lists: dict[str, Any] = {name: [Ranked(candidate_id(h), float(h["_score"])) for h in hits]
                              for name, hits in responses.items() if name in listed}
@@ -282,12 +284,15 @@ def candidate_lists(responses: Mapping[str, Any], text: str, analyzers: Sequence
         lists[DOCUMENTS] = int(responses[DOCUMENTS])
     lists[QUESTION] = is_question(text)
     lists[TERMS] = None if filtered else query_terms(text, analyzers)
+    lists[DOCUMENT_TERMS] = document_terms
     return lists
 
 
-def hits_from(request: SearchRequest, responses: Mapping[str, Any], analyzers: Sequence[str | None] = ()) -> Hits:
+def hits_from(request: SearchRequest, responses: Mapping[str, Any], analyzers: Sequence[str | None] = (),
+              document_terms: float | None = None) -> Hits:
     """Hits for the caller from each retriever's raw hits: one list as is, or both fused and paged (with ``explain``,
-    how: ``Hits.fusion``); ``analyzers``: the text fields' search analyzers (:func:`candidate_lists`)."""
+    how: ``Hits.fusion``); ``analyzers``: the text fields' search analyzers, ``document_terms``: how many terms the
+    index's documents hold on average (:func:`candidate_lists`)."""
     if request.mode != "hybrid":
         hits = responses[request.mode]
         result = Hits()
@@ -299,7 +304,8 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any], analyzers: S
             result.append(Hit(raw["_id"], score, source, {request.mode: score}, highlights, explanation))
         return result
     # Candidates carry ids and scores only; sources and highlights come with hydrate().
-    lists = candidate_lists(responses, request.text, analyzers, filtered=bool(request.filters))
+    lists = candidate_lists(responses, request.text, analyzers, filtered=bool(request.filters),
+                            document_terms=document_terms)
     adapted = adapt(lists, request.fusion, request.window)
     ranked = adapted.lists
     fused = fuse_adapted(ranked, adapted.fusion)[request.offset:request.offset + request.k]

@@ -23,6 +23,7 @@ from opensearchpy.exceptions import TransportError
 from semsearch.encoding.encoder import Encoder
 from semsearch.errors import ClusterError, ConfigurationError
 from semsearch.index.manage import IndexInfo, check_fingerprint, get_index_info
+from semsearch.index.statistics import field_statistics_body, mean_document_terms
 from semsearch.query.bodies import Filters, SourceSpec, msearch_body
 from semsearch.query.fusion import DOCUMENTS, FusionConfig
 from semsearch.query.plan import (
@@ -222,8 +223,15 @@ class Searcher(SearcherBase):
         self.client = client or make_client(self.settings)
 
     def index_info(self, index: str) -> IndexInfo:
-        """The index's mapping facts, re-read every ``INFO_TTL`` seconds."""
-        return self._cached_info(index) or self._remember_info(index, get_index_info(self.client, index))
+        """The index's mapping facts and its documents' mean length, re-read every ``INFO_TTL`` seconds."""
+        cached = self._cached_info(index)
+        if cached is not None:
+            return cached
+        info = get_index_info(self.client, index)
+        statistics = _or_none(lambda: self.client.termvectors(index=info.index,
+                                                               body=field_statistics_body(info.text_fields)))
+        return self._remember_info(index, replace(info, document_terms=mean_document_terms(statistics,
+                                                                                            info.text_fields)))
 
     def search(self, text: str, *, index: str, k: int = 10, mode: str = "hybrid", filters: Filters = None,
                fusion: FusionConfig | None = None, window: int | None = None, offset: int = 0,
@@ -273,8 +281,9 @@ class Searcher(SearcherBase):
         (most of the query's terms), "keyword_any" (any term), "keyword_phrase" (the query as a phrase, when
         :func:`semsearch.query.plan.wants_phrase`) and "semantic" lists of ``Ranked``, "documents", how many
         documents the query searched, "question", whether the query is one
-        (:func:`semsearch.query.question.is_question`), and "terms", how many terms it searches for
-        (:func:`semsearch.query.plan.query_terms`; None when filtered)."""
+        (:func:`semsearch.query.question.is_question`), "terms", how many terms it searches for
+        (:func:`semsearch.query.plan.query_terms`; None when filtered), and "document_terms", how many terms the
+        index's documents hold on average (``IndexInfo.document_terms``; None: unknown)."""
         # Every list adaptive RRF may use, whatever this searcher's own fusion: the plan depends on that alone.
         request = self._request(text, k=1, mode="hybrid", filters=filters, fusion=CANDIDATES_FUSION, window=window,
                                 offset=0, explain=False, highlight=False, source=False)
@@ -283,7 +292,7 @@ class Searcher(SearcherBase):
         bodies = plan_bodies(request, info, self._vectors.get(request.text), ids_from_doc_values=False)
         shortfalls: list[str] = []
         lists = candidate_lists(self._msearch(index, bodies, shortfalls), request.text, info.text_analyzers,
-                                filtered=bool(request.filters))
+                                filtered=bool(request.filters), document_terms=info.document_terms)
         # Measuring or tuning on an index with a shard missing would give wrong figures, whatever the policy.
         settle_partial([], shortfalls, "fail", index)
         return lists

@@ -103,7 +103,7 @@ def search_steps(request: SearchRequest, info: IndexInfo, vector: Sequence[float
                 except ServerRouteRefused as exc:
                     refused(route, forced, exc)
                     route = None
-            hits = hits_from(request, (yield MultiSearch(index, bodies)), info.text_analyzers)
+            hits = hits_from(request, (yield MultiSearch(index, bodies)), info.text_analyzers, info.document_terms)
             break
         except CandidateWithoutId:
             continue

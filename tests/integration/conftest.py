@@ -154,6 +154,34 @@ def collection_index(collection: str):
     return index
 
 
+def judged_candidates(index: str, collection: str, encoder) -> tuple[dict, dict]:
+    """Each judged query of the benchmark collection ``collection`` with its candidate lists from the node's ``index``,
+    asked once (what semsearch eval scores), and the judgments."""
+    from semsearch import Searcher
+    from semsearch.query.evaluation import judged_ids, load_qrels, load_queries
+
+    folder = COLLECTIONS / collection
+    queries, qrels = load_queries(folder / "queries.jsonl"), load_qrels(folder / "test.tsv")
+    searcher = Searcher(encoder=encoder)
+    return {query_id: searcher.candidates(queries[query_id], index=index)
+            for query_id in judged_ids(queries, qrels)}, qrels
+
+
+def mean_ndcg(candidates: dict, qrels: dict, mode: str) -> float:
+    """Mean nDCG@10 of ``mode`` over :func:`judged_candidates`, as semsearch eval scores it: keyword mode is the
+    any-term list, semantic mode the kNN list, hybrid their default fusion (as the fusion module's rules are now)."""
+    from semsearch.query import fusion
+    from semsearch.query.evaluation import ndcg_at_k
+    from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
+
+    def ranking(lists) -> list[str]:
+        if mode == "hybrid":
+            return [item.id for item in fusion.fuse_hybrid(lists, DEFAULT_FUSION, DEFAULT_WINDOW)[:10]]
+        return [hit.id for hit in lists["keyword_any" if mode == "keyword" else "semantic"][:10]]
+
+    return sum(ndcg_at_k(ranking(lists), qrels[query_id]) for query_id, lists in candidates.items()) / len(candidates)
+
+
 def keyword_ids(client, name, text, k=10):
     """Keyword mode's top k on either engine's ``client``, as :func:`tie_free` gives it."""
     body = keyword_body(text, ["title", "text"], k)  # what Searcher sends in keyword mode

@@ -232,3 +232,24 @@ def test_async_searcher_gives_the_sync_hits(es_settings, es_dbpedia, encoder):
         assert [h.id for h in hits] == [h.id for h in expected], mode
         assert [h.score for h in hits] == pytest.approx([h.score for h in expected]), mode
         assert hits[0].source == expected[0].source
+
+
+def test_both_searchers_read_the_documents_mean_length_from_elasticsearch(es_settings, es_dbpedia, encoder, data_dir):
+    import asyncio
+
+    from semsearch import AsyncSearcher
+    from semsearch.query.plan import query_terms
+
+    name, _ = es_dbpedia
+    # The node's term statistics count as the analyzer semsearch installs does: every token but English stop words.
+    with (data_dir / "dbpedia-entity" / "corpus.jsonl").open(encoding="utf-8") as corpus:
+        counts = [query_terms(entry.get("title") or "", []) + query_terms(entry["text"], [])
+                  for entry in map(json.loads, corpus)]
+    document_terms = Searcher(es_settings, encoder=encoder).index_info(name).document_terms
+    assert document_terms == pytest.approx(sum(counts) / len(counts), rel=0.02)
+
+    async def read() -> float | None:
+        async with AsyncSearcher(es_settings, encoder=encoder) as searcher:
+            return (await searcher.index_info(name)).document_terms
+
+    assert asyncio.run(read()) == pytest.approx(document_terms)

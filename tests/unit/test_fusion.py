@@ -658,3 +658,54 @@ def test_a_one_term_query_whose_best_match_holds_it_throughout_weighs_keyword_up
     assert adapt({**held, "question": True}, DEFAULT_FUSION, 100).reason == QUESTION
     assert score_fusion_reason(STRICT, held["keyword_any"], held["semantic"], documents=69, terms=1) == SUBJECT
     assert score_fusion_reason(EXHAUSTIVE, held["keyword_any"], held["semantic"], documents=69, terms=1) is None
+
+
+# Round 16 (LONG_DOCUMENTS): in a small index whose documents average LONG_DOCUMENT_TERMS terms or more (pages), a
+# query fused for the small index weighs keyword up as SUBJECT does, and BM25's first keeps its tier's lead at
+# LONG_TIER_LEAD_RATIO.
+def test_a_small_index_of_long_documents_weighs_keyword_up():
+    from semsearch.query.fusion import (
+        DOCUMENT_TERMS, LONG_DOCUMENT_TERMS, LONG_DOCUMENTS, LONG_DOCUMENTS_WEIGHT_FACTOR, SUBJECT, adapt,
+        fusion_choice, long_documents, phrases_weighed)
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    # Two terms (a module's name, File::Temp), so not SUBJECT; pages of 747 terms on average (perlmods).
+    pages = {**_command_page_lists(0.98, terms=2), DOCUMENT_TERMS: 747.0}
+    chosen = adapt(pages, DEFAULT_FUSION, 100)
+    assert (chosen.kind, chosen.reason, chosen.fusion.method) == (STRICT, LONG_DOCUMENTS, "zscore")
+    assert chosen.fusion.weights == {"keyword": 0.25 * LONG_DOCUMENTS_WEIGHT_FACTOR, "semantic": 1.0}
+    assert "long ones" in fusion_choice(chosen).description
+    assert not phrases_weighed({**pages, "keyword_phrase": pages["keyword"][:1]}, LONG_DOCUMENTS)
+    assert [hit.id for hit in fuse_hybrid(pages, DEFAULT_FUSION, 100)][0] == "add"  # BM25's first, kNN's third
+    # Short documents (a glossary's 24 terms), a length not known, or a large index: as before.
+    for document_terms in (24.0, LONG_DOCUMENT_TERMS - 0.5, None):
+        lists = {**pages, DOCUMENT_TERMS: document_terms}
+        assert adapt(lists, DEFAULT_FUSION, 100).reason == SMALL_INDEX
+        assert [hit.id for hit in fuse_hybrid(lists, DEFAULT_FUSION, 100)][0] == "p5"
+    assert adapt({**pages, DOCUMENT_TERMS: LONG_DOCUMENT_TERMS}, DEFAULT_FUSION, 100).reason == LONG_DOCUMENTS
+    large = _command_page_lists(0.98, terms=2, documents=SMALL_INDEX_DOCUMENTS)
+    assert adapt({**large, DOCUMENT_TERMS: 747.0}, DEFAULT_FUSION, 100).reason not in (LONG_DOCUMENTS, SMALL_INDEX)
+    # SUBJECT and a question are asked first.
+    assert adapt({**_command_page_lists(0.98), DOCUMENT_TERMS: 747.0}, DEFAULT_FUSION, 100).reason == SUBJECT
+    assert adapt({**pages, "question": True}, DEFAULT_FUSION, 100).reason == QUESTION
+    assert long_documents(69, 747.0) and not long_documents(None, 747.0) and not long_documents(69, None)
+    assert not long_documents(SMALL_INDEX_DOCUMENTS, 747.0)
+
+
+def test_in_a_small_index_of_long_documents_bm25s_first_keeps_its_tiers_lead_sooner():
+    from semsearch.query.fusion import (
+        DOCUMENT_TERMS, DOCUMENTS, KEYWORD, KEYWORD_ANY, LONG_TIER_LEAD_RATIO, SEMANTIC, TIER_LEAD_RATIO,
+        query_evidence)
+
+    # A rare name (iconv: 3 of 450 pages hold it) whose page BM25 puts 1.1 times above the next; kNN's first is a
+    # neighbouring page (iconv_open).
+    matches = [Ranked("iconv", 1.1 * 8.0), Ranked("iconv_open", 8.0), Ranked("iconvconfig", 7.5)]
+    semantic = ranked("iconv_open", "s1", "iconv", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9")
+    lists = {KEYWORD: matches, KEYWORD_ANY: matches, SEMANTIC: semantic, DOCUMENTS: 450}
+    assert LONG_TIER_LEAD_RATIO < 1.1 < TIER_LEAD_RATIO
+    kind, keyword = query_evidence({**lists, DOCUMENT_TERMS: 316.0}, window=100)  # cfuncs' pages
+    assert kind == EXHAUSTIVE and [hit.id for hit in keyword] == ["iconv", "iconv_open", "iconvconfig"]
+    for short_or_large in ({DOCUMENT_TERMS: 24.0}, {DOCUMENT_TERMS: None}, {DOCUMENT_TERMS: 316.0, DOCUMENTS: 4500}):
+        kind, keyword = query_evidence({**lists, **short_or_large}, window=100)
+        assert kind == EXHAUSTIVE and [hit.id for hit in keyword][0] == "iconv_open"  # kNN's first leads its tier
+    assert bm25_leads_tier(matches, LONG_TIER_LEAD_RATIO) and not bm25_leads_tier(matches)

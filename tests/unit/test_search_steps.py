@@ -144,3 +144,7 @@ def test_a_one_term_querys_fusion_counts_its_terms_with_the_index_analyzers_and_
     assert reason(dataclasses.replace(INFO, text_analyzers=("english", "my_analyzer"))) == "small_index"
     # A filter: the 69 documents counted are not those BM25's idf is of.
     assert reason(english, filters={"term": {"lang": "en"}}) == "small_index"
+    # The index's documents' mean length (IndexInfo.document_terms) reaches the fusion: pages are LONG_DOCUMENTS.
+    assert reason(dataclasses.replace(INFO, text_analyzers=("english", "my_analyzer"), document_terms=1961.0)) \
+        == "long_documents"
+    assert reason(dataclasses.replace(english, document_terms=1961.0)) == "subject"  # SUBJECT is asked first
