@@ -14,16 +14,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
+ARTIFICIAL_TERM = "semsearch"
+
+
 def field_statistics_body(text_fields: Sequence[str]) -> dict[str, Any]:
     """The ``_termvectors`` body that asks for each text field's statistics alone: an artificial document with one
-    term per field (dotted names as objects), no term statistics, positions or offsets."""
+    term per field (dotted names as objects; a word no stop or length filter drops, since a field whose term is dropped
+    is missing from the answer), no term statistics, positions or offsets."""
     doc: dict[str, Any] = {}
     for name in text_fields:
         *parents, leaf = name.split(".")
         node = doc
         for parent in parents:
             node = node.setdefault(parent, {})
-        node[leaf] = "x"
+        node[leaf] = ARTIFICIAL_TERM
     return {"doc": doc, "fields": list(text_fields), "field_statistics": True, "term_statistics": False,
             "positions": False, "offsets": False, "payloads": False}
 

@@ -25,6 +25,15 @@ from semsearch.query.steps import Probe, ServerRouteRefused, ServerSearch, Step
 from semsearch.settings import Settings
 
 
+async def read_document_terms(client, info: IndexInfo) -> float | None:
+    """As :func:`semsearch.query.search.read_document_terms`, awaited."""
+    try:
+        answer = await client.termvectors(index=info.index, body=field_statistics_body(info.text_fields))
+    except Exception:  # noqa: BLE001 - a refusal, an unreachable node, a client without the API: unknown
+        return None
+    return mean_document_terms(answer, info.text_fields)
+
+
 async def _or_none(request):
     """The answer of a read-only request, None when the user may not make it (or it fails)."""
     try:
@@ -64,10 +73,7 @@ class AsyncSearcher(SearcherBase):
         except TransportError as exc:
             raise ClusterError(f"reading the mapping of {index!r} failed: {exc}") from exc
         info = index_info_from_mappings(index, mappings)
-        statistics = await _or_none(self.client.termvectors(index=info.index,
-                                                            body=field_statistics_body(info.text_fields)))
-        return self._remember_info(index, replace(info, document_terms=mean_document_terms(statistics,
-                                                                                            info.text_fields)))
+        return self._remember_info(index, replace(info, document_terms=await read_document_terms(self.client, info)))
 
     async def search(self, text: str, *, index: str, k: int = 10, mode: str = "hybrid", filters: Filters = None,
                      fusion: FusionConfig | None = None, window: int | None = None, offset: int = 0,

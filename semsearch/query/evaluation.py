@@ -93,9 +93,9 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     queries were fused by score (``fused_by_score``) and, of them, how many because BM25's best match stood out,
     because kNN's best match was far ahead of its second, because the query is a question, because it searched
     few documents, because it searched few documents for one term that its best BM25 match holds throughout, or
-    because it searched few long documents (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many queries documents holding the query as a
-    phrase were weighted up (a phrase list is asked for only with two to four terms and no question: no list is no
-    failure; a query fused for a small index has none weighted up) (pure)."""
+    because it searched few long documents (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many
+    queries documents holding the query as a phrase were weighted up (a phrase list is asked for only with two to four
+    terms and no question: no list is no failure; a query fused for a small index has none weighted up) (pure)."""
     names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query
                                if name not in (*NOT_LISTS, KEYWORD_PHRASE)))
     health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}

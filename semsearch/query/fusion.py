@@ -221,9 +221,11 @@ BM25_TERM_CEILING = 2.2
 # function's, a command's), and a page names its subject all through it: BM25 finds the page a name is the subject
 # of, and kNN's first is more often a neighbouring page (iconv_open for iconv) than in an index of short entries. A
 # glossary or an FAQ cites a term in passing: those the small index's light keyword side is for. On the collections
-# seen, the names over their pages average 316 to 1,961 terms, and every other collection 7 to 194: the threshold is
-# the middle of that gap, not tuned (150 and 320 left as many lists below). Names of two terms (File::Temp) and
-# queries of more than one word reach it where SUBJECT cannot (docs/benchmarks.md, "Round 16").
+# seen when it was chosen, the names over their pages average 316 to 1,961 terms, every other collection 7 to 194
+# (perlfunc's entries): the threshold is the middle of that gap, not tuned (150 and 320 left as many lists below).
+# Names of two terms (File::Temp) and queries of more than one word reach it where SUBJECT cannot
+# (docs/benchmarks.md, "Round 16"). The mean is the whole index's, also where a filter leaves few of its documents
+# (they stand for the index's kind), and one concrete index's behind an alias over several.
 LONG_DOCUMENT_TERMS = 250.0
 LONG_DOCUMENTS_WEIGHT_FACTOR = 8.0  # as SUBJECT's: the default keyword weight 0.25 becomes 2.0 beside kNN's 1.0
 LONG_TIER_LEAD_RATIO = 1.05  # of 1.0, 1.05, 1.1 and 1.2, the fewest lists below on the seen names (round 16)
@@ -347,7 +349,8 @@ def keyword_matches(strict: Sequence[Ranked], any_term: Sequence[Ranked],
     held = {hit.id for hit in strict}
     tiers = (list(strict), [hit for hit in any_term if hit.id not in held])
     return [hit for tier in tiers
-            for hit in (tier if bm25_leads_tier(tier, lead_ratio) else sorted(tier, key=lambda hit: hit.id != first))]  # stable
+            for hit in (tier if bm25_leads_tier(tier, lead_ratio)
+                        else sorted(tier, key=lambda hit: hit.id != first))]  # stable
 
 
 def bm25_leads_tier(tier: Sequence[Ranked], ratio: float | None = None) -> bool:
@@ -382,16 +385,16 @@ KEYWORD_MATCHES = "keyword_matches"  # the keyword list of EXHAUSTIVE and AGREED
 ANY_TERM_WEIGHT_FACTORS = {QUESTION: QUESTION_WEIGHT_FACTOR, SMALL_INDEX: SMALL_INDEX_WEIGHT_FACTOR,
                            SUBJECT: SUBJECT_WEIGHT_FACTOR, LONG_DOCUMENTS: LONG_DOCUMENTS_WEIGHT_FACTOR,
                            STANDOUT: STANDOUT_WEIGHT_FACTOR}
-# Which keyword list each kind fuses (a question, a small index, SUBJECT or a standout fuses KEYWORD_ANY whatever the
-# kind: adapt).
+# Which keyword list each kind fuses (a question, a small index, SUBJECT, LONG_DOCUMENTS or a standout fuses KEYWORD_ANY
+# whatever the kind: adapt).
 KEYWORD_LIST_OF_KIND = {STRICT: KEYWORD, FALLBACK: KEYWORD_ANY, EXHAUSTIVE: KEYWORD_MATCHES, AGREED: KEYWORD_MATCHES}
 
 
 def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adaptation:
     """The lists and fusion an adaptive config fuses for one query's candidates (``lists``: ranked lists by
-    retriever, :data:`DOCUMENTS`, :data:`QUESTION`, :data:`TERMS` and :data:`DOCUMENT_TERMS`), and why (:class:`Adaptation`; its kind is None
-    when nothing adapts: a non-adaptive config, or no any-term list). Fuse them with :func:`fuse_adapted`, which
-    weighs phrase matches up under score fusion too."""
+    retriever, :data:`DOCUMENTS`, :data:`QUESTION`, :data:`TERMS` and :data:`DOCUMENT_TERMS`), and why
+    (:class:`Adaptation`; its kind is None when nothing adapts: a non-adaptive config, or no any-term list). Fuse them
+    with :func:`fuse_adapted`, which weighs phrase matches up under score fusion too."""
     plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, KEYWORD_PHRASE, *NOT_LISTS)}
     if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
         return Adaptation(plain, config)
@@ -428,7 +431,8 @@ class FusionChoice:
     - for an adaptive fusion, ``keyword_evidence``: the kind the keyword side's rule found (STRICT, FALLBACK,
       EXHAUSTIVE, AGREED), and ``reason``: why the lists were fused by score (QUESTION, SUBJECT, SMALL_INDEX,
       LONG_DOCUMENTS, STANDOUT, DENSE_LEAD; None: by rank). A question, a small index (SUBJECT and LONG_DOCUMENTS
-      too) or a standout fuses the any-term list whatever the kind. ``phrase_matches``: how many documents holding the query as a phrase were weighted up, and
+      too) or a standout fuses the any-term list whatever the kind. ``phrase_matches``: how many documents holding the
+      query as a phrase were weighted up, and
       ``phrase_weight``, by how much (PHRASE; none under SMALL_INDEX_REASONS). None and 0 where nothing adapts (a
       plain fusion)."""
 

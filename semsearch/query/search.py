@@ -167,6 +167,16 @@ class SearcherBase:
         return search_steps(request, info, vector, index=index, route=route, forced=forced, refused=self._refused)
 
 
+def read_document_terms(client, info: IndexInfo) -> float | None:
+    """How many terms ``info``'s documents hold on average (:mod:`semsearch.index.statistics`), from its concrete
+    index; None when that cannot be read. An optional statistic: no failure to read it ever fails a search."""
+    try:
+        answer = client.termvectors(index=info.index, body=field_statistics_body(info.text_fields))
+    except Exception:  # noqa: BLE001 - a refusal, an unreachable node, a client without the API: unknown
+        return None
+    return mean_document_terms(answer, info.text_fields)
+
+
 def _or_none(read):
     """The answer of a read-only request, None when the user may not make it (or it fails)."""
     try:
@@ -228,10 +238,7 @@ class Searcher(SearcherBase):
         if cached is not None:
             return cached
         info = get_index_info(self.client, index)
-        statistics = _or_none(lambda: self.client.termvectors(index=info.index,
-                                                               body=field_statistics_body(info.text_fields)))
-        return self._remember_info(index, replace(info, document_terms=mean_document_terms(statistics,
-                                                                                            info.text_fields)))
+        return self._remember_info(index, replace(info, document_terms=read_document_terms(self.client, info)))
 
     def search(self, text: str, *, index: str, k: int = 10, mode: str = "hybrid", filters: Filters = None,
                fusion: FusionConfig | None = None, window: int | None = None, offset: int = 0,

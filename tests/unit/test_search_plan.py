@@ -901,25 +901,3 @@ def test_candidates_carry_the_index_documents_mean_length():
     assert candidate_lists(responses, "add", document_terms=747.0)["document_terms"] == 747.0
     assert candidate_lists(responses, "add")["document_terms"] is None  # not known
 
-
-def test_the_documents_mean_length_comes_from_the_text_fields_statistics():
-    from semsearch.index.statistics import field_statistics_body, mean_document_terms
-
-    body = field_statistics_body(["title", "page.text"])
-    assert body["doc"] == {"title": "x", "page": {"text": "x"}} and body["fields"] == ["title", "page.text"]
-    assert body["field_statistics"] and not body["term_statistics"] and not body["positions"]
-    # The demo index on the local OpenSearch node: 300 documents, 830 title terms and 11,618 text terms.
-    answer = {"term_vectors": {
-        "title": {"field_statistics": {"sum_doc_freq": 827, "doc_count": 300, "sum_ttf": 830}},
-        "text": {"field_statistics": {"sum_doc_freq": 9605, "doc_count": 300, "sum_ttf": 11618}}}}
-    assert mean_document_terms(answer, ["title", "text"]) == pytest.approx((830 + 11618) / 300)
-    # A title only some documents have counts over all documents (the text's count).
-    answer["term_vectors"]["title"]["field_statistics"]["doc_count"] = 10
-    assert mean_document_terms(answer, ["title", "text"]) == pytest.approx((830 + 11618) / 300)
-    # A field no document holds yet is left out; no answer, no documents, or a count not kept: unknown.
-    assert mean_document_terms({"term_vectors": {"text": answer["term_vectors"]["text"]}}, ["title", "text"]) \
-        == pytest.approx(11618 / 300)
-    assert mean_document_terms(None, ["title", "text"]) is None
-    assert mean_document_terms({"term_vectors": {}}, ["title", "text"]) is None
-    answer["term_vectors"]["text"]["field_statistics"]["sum_ttf"] = -1
-    assert mean_document_terms(answer, ["title", "text"]) is None
