@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Thirty-five collections are written under the directory of this script:
+Thirty-seven collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -114,6 +114,16 @@ Thirty-five collections are written under the directory of this script:
                    unpacked under /tmp/pyfaq, README.md): as policy, the query
                    a section's heading (h2, h3), the document its text, of
                    150+ words.  Held out of round 16.
+  musicglossary    LilyPond's Music Glossary (the Info manual music-glossary
+                   of Debian's lilypond-doc, unpacked under /tmp/lilypond-doc,
+                   README.md): as emacsglossary, the query a musical term
+                   ("accelerando"), the document its short definition without
+                   its translations.  Built blind for round 17.
+  pychangelog      Python 3.11's changelog entries (whatsnew/changelog.html.gz
+                   of Debian's python3.11-doc, unpacked under /tmp/pyfaq,
+                   README.md): short documents, a seeded sample of 400; the
+                   query 2-3 of an entry's rare terms, as debian-packages'
+                   (noise-free).  Built blind for round 17.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -153,7 +163,7 @@ COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
                "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary", "jargon", "foldoc", "devil",
                "mannames", "pymodules", "wordnet", "gitcommands", "perlfunc", "perlmods", "debsynopsis",
-               "cfuncs", "vera", "syscalls", "pyhowto")
+               "cfuncs", "vera", "syscalls", "pyhowto", "musicglossary", "pychangelog")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -708,6 +718,22 @@ def deb_descriptions(name):
     return avail, longdesc
 
 
+def weighted_sample(pool, weights, k, rng):
+    """k items of pool drawn without replacement, each with probability proportional to its weight, with rng:
+    debian-packages' and pychangelog's draw of a query's terms (weights: their idf)."""
+    pool, weights, chosen = list(pool), list(weights), []
+    for _ in range(k):
+        x = rng.random() * sum(weights)
+        acc = 0.0
+        for idx, w in enumerate(weights):
+            acc += w
+            if x < acc:
+                break
+        chosen.append(pool.pop(idx))
+        weights.pop(idx)
+    return chosen
+
+
 def build_debian():
     rng = random.Random(DEB_SEED)
     avail, longdesc = deb_descriptions("debian-packages")
@@ -755,19 +781,6 @@ def build_debian():
     section_terms = collections.defaultdict(set)
     for pkg, short, text in docs:
         section_terms[avail[pkg][2]].update(candidate_terms(pkg, text))
-
-    def weighted_sample(pool, weights, k, rng):
-        pool, weights, chosen = list(pool), list(weights), []
-        for _ in range(k):
-            x = rng.random() * sum(weights)
-            acc = 0.0
-            for idx, w in enumerate(weights):
-                acc += w
-                if x < acc:
-                    break
-            chosen.append(pool.pop(idx))
-            weights.pop(idx)
-        return chosen
 
     qrng = random.Random(DEB_SEED + 1)
     order = [d[0] for d in docs]
@@ -3223,6 +3236,250 @@ def build_pyhowto():
     build_sections("pyhowto", "pht", PYHOWTO_DIR, chapters, PYHOWTO_SEED, PYHOWTO_N_QUERIES, PYHOWTO_DOC_MIN_WORDS,
                    PYHOWTO_Q_MIN_WORDS, q_max_depth=PYHOWTO_Q_MAX_DEPTH)
 
+
+# ---------------------------------------------------------------------------
+# 36. musicglossary
+# ---------------------------------------------------------------------------
+# LilyPond's Music Glossary (the Info manual music-glossary.info.gz of Debian's lilypond-doc, not installed here: built
+# blind for round 17; README.md: how to fetch it); the build stops with a message when that file is missing.  Built as
+# emacsglossary, from the manual as info-index's Info parser reads it (info_read_nodes), with build_glossary: one entry
+# per node of its chapter "Musical terms A-Z" (the nodes its menu lists; the chapters of duration and pitch names are
+# tables, the non-Western terms stubs, not read).  The term is the node's title, above its underline, its section
+# number stripped ("accelerando", "alto clef", "dot (augmentation dot)"); the definition is the rest of the node as
+# info-index cleans it, without the translations of the term (the paragraph "ES: ..., I: ..., F: ..., D: ...", or its
+# list "* UK: quaver", which names the term in other languages and at times in English) and without a "See also"
+# heading that lists "No cross-references."; the cross-references (*note X::) stay, as Info writes them, as in
+# emacsglossary.  Short definitions: the query is the term as written.  All the kept definitions are the corpus (212);
+# a seeded sample of MUSICGLOSSARY_MAX_DOCS would be drawn were more kept.
+MUSICGLOSSARY_FILE = "/tmp/lilypond-doc/usr/share/info/music-glossary.info.gz"
+MUSICGLOSSARY_CHAPTER = "Musical terms A-Z"
+MUSICGLOSSARY_SEED = 20070758
+MUSICGLOSSARY_N_QUERIES = 200
+MUSICGLOSSARY_MAX_DOCS = 400
+MUSICGLOSSARY_DOC_MIN_WORDS = 10   # as the other glossaries': drops "See also *note ornament::." and "Another name for"
+MUSICGLOSSARY_TITLE_RE = re.compile(r"^\d+\.\d+\s+(?P<term>\S.*)$")  # "1.3 accelerando"
+# the translations: "ES: acento, I: accento, ..." or a list of "* UK: quaver" lines (UK and US: British and American)
+MUSICGLOSSARY_TRANSLATIONS_RE = re.compile(r"^(?:\u2022 )?(?:UK|US|ES|I|F|D|NL|DK|S|FI): ")
+
+
+def info_paragraphs(lines):
+    """The paragraphs (runs of non-blank lines) of an Info node's lines, each a list of its lines."""
+    paras, cur = [], []
+    for line in lines + [""]:
+        if line.strip():
+            cur.append(line)
+        elif cur:
+            paras.append(cur)
+            cur = []
+    return paras
+
+
+def music_glossary_entries(name, path, chapter=MUSICGLOSSARY_CHAPTER):
+    """(term, definition) for every node that the menu of the chapter node ``chapter`` of the Info manual at path
+    lists, in the menu's order: the term its title (above its underline), the section number stripped; the definition
+    its other paragraphs, the translations (MUSICGLOSSARY_TRANSLATIONS_RE) and a "See also" of "No cross-references."
+    dropped, as info-index cleans a node's text (info_clean_text: underlines and image markers dropped), each list
+    mark (efaq's) dropped, pyfaq's character map.  The build stops when a node of the menu is missing, has no
+    underlined numbered title, or holds the translations anywhere but first."""
+    nodes = dict(info_read_nodes([path]))
+    if chapter not in nodes:
+        sys.exit(f"[{name}] {path}: no node {chapter!r}")
+    menu = [m.group(1) for m in (re.match(r"^\* (.+?)::", l) for l in nodes[chapter]) if m]
+    entries, n_translations, n_no_refs = [], 0, 0
+    for node in menu:
+        lines = nodes.get(node)
+        if lines is None:
+            sys.exit(f"[{name}] {path}: the menu of {chapter!r} lists {node!r}, which is no node")
+        k = next((i for i, l in enumerate(lines) if l.strip()), len(lines))
+        m = MUSICGLOSSARY_TITLE_RE.match(lines[k].strip()) if k + 1 < len(lines) else None
+        if not m or not INFO_UNDERLINE_RE.match(lines[k + 1]):
+            sys.exit(f"[{name}] {path}: node {node!r} has no underlined numbered title")
+        paras = info_paragraphs(lines[k + 2:])
+        if any(MUSICGLOSSARY_TRANSLATIONS_RE.match(para[0].strip()) for para in paras[1:]):
+            sys.exit(f"[{name}] {path}: node {node!r} holds translations after its first paragraph")
+        if paras and MUSICGLOSSARY_TRANSLATIONS_RE.match(paras[0][0].strip()):
+            paras = paras[1:]
+            n_translations += 1
+        if [norm_ws(" ".join(para)) for para in paras[-2:]] == ["See also ........", "No cross-references."]:
+            paras = paras[:-2]
+            n_no_refs += 1
+        kept = [line for para in paras for line in para + [""]]
+        text = info_clean_text([EFAQ_BULLET_RE.sub(r"\1", l) for l in kept]).translate(PYFAQ_UNSMART)
+        entries.append((norm_ws(m.group("term")).translate(PYFAQ_UNSMART), text))
+    print(f"[{name}] {path}: {len(menu)} nodes in {chapter!r}, {n_translations} with translations (dropped), "
+          f"{n_no_refs} with no cross-references (their \"See also\" dropped)", file=sys.stderr)
+    return entries
+
+
+def build_musicglossary():
+    path = fetched_file("musicglossary", MUSICGLOSSARY_FILE, "lilypond-doc")
+    build_glossary("musicglossary", "musicglossary", "mgl", path, music_glossary_entries("musicglossary", path),
+                   MUSICGLOSSARY_SEED, MUSICGLOSSARY_N_QUERIES, MUSICGLOSSARY_DOC_MIN_WORDS, 1,
+                   max_docs=MUSICGLOSSARY_MAX_DOCS)
+
+
+# ---------------------------------------------------------------------------
+# 37. pychangelog
+# ---------------------------------------------------------------------------
+# Python 3.11's changelog entries (whatsnew/changelog.html.gz of Debian's python3.11-doc, the package pyfaq was built
+# from, unpacked under /tmp/pyfaq: built blind for round 17; README.md: how to fetch it); the build stops with a message
+# when that file is missing.  Short documents and rare-term known-item queries, as debian-packages': every entry (an
+# <li> of a section's list) of the releases of Python 3.11 (the <h2>s "Python 3.11.0 alpha 1" ... "Python 3.11.2
+# final"; the page's older releases are not read) is one, its text without its issue label ("gh-92173: ", "bpo-32782:
+# "), titled with its section ("Library", "Core and Builtins"); a seeded sample of PYCHANGELOG_MAX_DOCS of them is the
+# corpus.  The queries are simulated, noise-free: 2 or 3 terms of the entry, drawn with probability proportional to
+# their idf from its rare terms (a token as the standard tokenizer cuts it, "socket.getfqdn", "pyeval_evalcodeex",
+# lower-cased, of 4+ characters, with a letter, no stopword, in at most PYCHANGELOG_MAX_DF documents), kept when at most
+# PYCHANGELOG_MAX_MATCHES documents hold all of them.
+PYCHANGELOG_FILE = "/tmp/pyfaq/usr/share/doc/python3.11/html/whatsnew/changelog.html.gz"
+PYCHANGELOG_RELEASE_RE = re.compile(r"^Python (?P<version>3\.11\.\d+) (?P<stage>final|alpha|beta|release candidate)"
+                                    r"(?: (?P<n>\d+))?$")
+PYCHANGELOG_STAGES = {"final": "", "alpha": "a", "beta": "b", "release candidate": "rc"}
+PYCHANGELOG_LABEL_RE = re.compile(r"^(?:gh|bpo)-\d+: ")
+PYCHANGELOG_SEED = 20070759
+PYCHANGELOG_N_QUERIES = 200
+PYCHANGELOG_MAX_DOCS = 400
+PYCHANGELOG_DOC_MIN_WORDS = 5
+PYCHANGELOG_MAX_DF = 5            # as debian-packages'
+PYCHANGELOG_MAX_MATCHES = 3       # as debian-packages'
+PYCHANGELOG_K_CHOICES = (2, 3)    # as debian-packages'
+PYCHANGELOG_TOKEN_RE = re.compile(r"\w+(?:['.]\w+)*")  # as the standard tokenizer (semsearch's QUERY_TOKEN)
+PYCHANGELOG_TERM_RE = re.compile(r"[a-z0-9](?:[a-z0-9_.]*[a-z0-9])?")  # no apostrophe, no _ or . at either end
+
+
+class ChangelogPage(html.parser.HTMLParser):
+    """The entries of Sphinx's changelog page: (release, section, text parts) for every top-level <li>, release the
+    last <h2> ("Python 3.11.2 final"), section the last <h3> ("Library"); a nested list is text of its entry.  The
+    permalink marks (headerlink) are left out."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.entries, self.release, self.section, self.heading, self.item, self.depth, self.skip = \
+            [], None, None, None, None, 0, None
+
+    def handle_starttag(self, tag, attrs):
+        if self.skip:
+            return
+        if tag == "a" and "headerlink" in (dict(attrs).get("class") or "").split():
+            self.skip = tag
+        elif tag in ("h2", "h3"):
+            self.heading = (tag, [])
+        elif tag == "li":
+            self.depth += 1
+            if self.depth == 1:
+                self.item = []
+                self.entries.append((self.release, self.section, self.item))
+            else:
+                self.item.append(" ")
+        elif self.item is not None and tag in PYFAQ_BLOCK_TAGS:
+            self.item.append(" ")
+
+    def handle_endtag(self, tag):
+        if self.skip:
+            self.skip = None if tag == self.skip else self.skip
+        elif self.heading and tag == self.heading[0]:
+            text = norm_ws("".join(self.heading[1]))
+            self.release, self.section = (text, None) if tag == "h2" else (self.release, text)
+            self.heading = None
+        elif tag == "li" and self.depth:
+            self.depth -= 1
+            self.item = self.item if self.depth else None
+        elif self.item is not None and tag in PYFAQ_BLOCK_TAGS:
+            self.item.append(" ")
+
+    def handle_data(self, data):
+        if self.skip:
+            return
+        if self.heading:
+            self.heading[1].append(data)
+        elif self.item is not None:
+            self.item.append(data)
+
+
+def changelog_entries(name, path):
+    """(id, section, text) for every entry of the releases of Python 3.11 on the changelog page at path (gzip), in
+    page order: id `RELEASE-NNNN`, the release's version ("3.11.0a1", "3.11.0rc2", "3.11.2") and the entry's place in
+    its release (from 0); text the entry's, its issue label (PYCHANGELOG_LABEL_RE) stripped, pyfaq's character map,
+    whitespace collapsed.  The build stops when a top-level <li> of such a release is under no <h3>."""
+    page = ChangelogPage()
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        page.feed(f.read())
+    page.close()
+    out, places, releases, n_unlabelled = [], collections.Counter(), [], 0
+    for release, section, parts in page.entries:
+        m = PYCHANGELOG_RELEASE_RE.match(release or "")
+        if not m:
+            continue
+        version = m.group("version") + PYCHANGELOG_STAGES[m.group("stage")] + (m.group("n") or "")
+        if section is None:
+            sys.exit(f"[{name}] {path}: an entry of {release!r} under no section")
+        if version not in places:
+            releases.append(version)
+        text = norm_ws("".join(parts).translate(PYFAQ_UNSMART))
+        n_unlabelled += not PYCHANGELOG_LABEL_RE.match(text)
+        out.append((f"{version}-{places[version]:04d}", section, PYCHANGELOG_LABEL_RE.sub("", text)))
+        places[version] += 1
+    print(f"[{name}] {path}: {len(page.entries)} entries, {len(out)} of the {len(releases)} releases of Python 3.11 "
+          f"({releases[-1]} ... {releases[0]}), {n_unlabelled} with no issue label", file=sys.stderr)
+    return out
+
+
+def changelog_terms(text):
+    """The tokens of text as the standard tokenizer cuts them (PYCHANGELOG_TOKEN_RE), lower-cased."""
+    return PYCHANGELOG_TOKEN_RE.findall(text.lower())
+
+
+def build_pychangelog():
+    """pychangelog's collection: of changelog_entries', those of PYCHANGELOG_DOC_MIN_WORDS+ words, exact duplicates
+    (case-insensitive) dropped but the first, a seeded sample (PYCHANGELOG_SEED) of PYCHANGELOG_MAX_DOCS, drawn from
+    them sorted by id, is the corpus; its documents visited in a seeded order (PYCHANGELOG_SEED + 1), each gives a
+    query of k (2 or 3, drawn) of its rare terms, drawn without replacement with probability proportional to their
+    idf, kept when at most PYCHANGELOG_MAX_MATCHES documents hold all k, until PYCHANGELOG_N_QUERIES."""
+    path = fetched_file("pychangelog", PYCHANGELOG_FILE, "python3.11-doc")
+    items = [(f"pychangelog-{eid}", section, text, None) for eid, section, text in changelog_entries("pychangelog",
+                                                                                                     path)]
+    kept, n_short, n_dup = kept_texts("pychangelog", items, PYCHANGELOG_DOC_MIN_WORDS, "entry", say_short=False)
+    print(f"[pychangelog] {n_short} entries under {PYCHANGELOG_DOC_MIN_WORDS} words, {n_dup} duplicates, "
+          f"{len(kept)} kept", file=sys.stderr)
+    if len(kept) > PYCHANGELOG_MAX_DOCS:
+        kept = sorted(random.Random(PYCHANGELOG_SEED).sample(sorted(kept), PYCHANGELOG_MAX_DOCS))
+        print(f"[pychangelog] a seeded sample of {PYCHANGELOG_MAX_DOCS} of them", file=sys.stderr)
+    docs = [(doc_id, section, text) for doc_id, section, text, _ in kept]
+    docterms = {doc_id: set(changelog_terms(section + " " + text)) for doc_id, section, text in docs}
+    df = collections.Counter(t for terms in docterms.values() for t in terms)
+    n_docs = len(docs)
+    rare = {doc_id: sorted(t for t in set(changelog_terms(text))
+                           if len(t) >= 4 and PYCHANGELOG_TERM_RE.fullmatch(t) and re.search(r"[a-z]", t)
+                           and t not in STOPWORDS and df[t] <= PYCHANGELOG_MAX_DF)
+            for doc_id, _, text in docs}
+    rng = random.Random(PYCHANGELOG_SEED + 1)
+    order = sorted(rare)
+    rng.shuffle(order)
+    queries, qrels, n_few, n_matches = [], [], 0, 0
+    for doc_id in order:
+        if len(queries) >= PYCHANGELOG_N_QUERIES:
+            break
+        k = rng.choice(PYCHANGELOG_K_CHOICES)
+        terms = rare[doc_id]
+        if len(terms) < k:
+            n_few += 1
+            continue
+        chosen = weighted_sample(terms, [math.log(n_docs / df[t]) for t in terms], k, rng)
+        matches = [d for d, held in docterms.items() if all(t in held for t in chosen)]
+        if len(matches) > PYCHANGELOG_MAX_MATCHES:
+            n_matches += 1
+            continue
+        rng.shuffle(chosen)
+        qid = f"pcl-q{len(queries):04d}"
+        queries.append((qid, " ".join(chosen)))
+        qrels.append((qid, doc_id, 1))
+    print(f"[pychangelog] {len(docs)} documents; {sum(len(t) >= 2 for t in rare.values())} with 2+ rare terms; "
+          f"visited {n_few + n_matches + len(queries)}: {n_few} with fewer rare terms than k, {n_matches} whose terms "
+          f"over {PYCHANGELOG_MAX_MATCHES} documents hold, {len(queries)} queries", file=sys.stderr)
+    write_collection("pychangelog", docs, queries, qrels)
+    print("[pychangelog] " + length_summary(queries, docs, "entry"), file=sys.stderr)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
@@ -3233,7 +3490,7 @@ BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc"
             "devil": build_devil, "mannames": build_mannames, "pymodules": build_pymodules, "wordnet": build_wordnet,
             "gitcommands": build_gitcommands, "perlfunc": build_perlfunc, "perlmods": build_perlmods,
             "debsynopsis": build_debsynopsis, "cfuncs": build_cfuncs, "vera": build_vera, "syscalls": build_syscalls,
-            "pyhowto": build_pyhowto}
+            "pyhowto": build_pyhowto, "musicglossary": build_musicglossary, "pychangelog": build_pychangelog}
 
 
 def main():
@@ -3242,7 +3499,8 @@ def main():
                                                          "debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, "
                                                          "pyglossary, pgglossary, debref, perlglossary, "
                                                          "emacsglossary, jargon, foldoc, devil, pymodules, "
-                                                         "wordnet, perlfunc, vera, pyhowto and, where "
+                                                         "wordnet, perlfunc, vera, pyhowto, musicglossary, "
+                                                         "pychangelog and, where "
                                                          "perl-modules-5.36 is not installed, perlmods need the "
                                                          "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
@@ -3259,7 +3517,7 @@ def main():
         PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES, EMACSGLOSSARY_N_QUERIES, JARGON_N_QUERIES, \
         FOLDOC_N_QUERIES, DEVIL_N_QUERIES, MANNAMES_N_QUERIES, PYMODULES_N_QUERIES, WORDNET_N_QUERIES, \
         GITCOMMANDS_N_QUERIES, PERLFUNC_N_QUERIES, PERLMODS_N_QUERIES, DEBSYNOPSIS_N_QUERIES, CFUNCS_N_QUERIES, \
-        VERA_N_QUERIES, SYSCALLS_N_QUERIES, PYHOWTO_N_QUERIES
+        VERA_N_QUERIES, SYSCALLS_N_QUERIES, PYHOWTO_N_QUERIES, MUSICGLOSSARY_N_QUERIES, PYCHANGELOG_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
@@ -3269,7 +3527,7 @@ def main():
             JARGON_N_QUERIES = FOLDOC_N_QUERIES = DEVIL_N_QUERIES = MANNAMES_N_QUERIES = PYMODULES_N_QUERIES = \
             WORDNET_N_QUERIES = GITCOMMANDS_N_QUERIES = PERLFUNC_N_QUERIES = PERLMODS_N_QUERIES = \
             DEBSYNOPSIS_N_QUERIES = CFUNCS_N_QUERIES = VERA_N_QUERIES = SYSCALLS_N_QUERIES = PYHOWTO_N_QUERIES = \
-            sys.maxsize
+            MUSICGLOSSARY_N_QUERIES = PYCHANGELOG_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
