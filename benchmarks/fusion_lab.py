@@ -51,27 +51,29 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # first kept its tier's lead where it scores 1.3 times the tier's second (round 14); "round14", before a one-term query
 # in a small index whose best BM25 match holds the term throughout weighted keyword up (SUBJECT, round 15); "round15",
 # before a small index of long documents weighted keyword up and let BM25's first keep its tier's lead at 1.05 times
-# the tier's second (LONG_DOCUMENTS, round 16). Those
+# the tier's second (LONG_DOCUMENTS, round 16); "round16", before a small index of short documents weighted keyword
+# down and let no one-term query's rare matches lead (SHORT_DOCUMENTS, round 17). Those
 # before round 7 do not tell a question from another query. Rounds 4 to 9 put phrase matches first (PHRASE_LED);
 # before round 9 a question of two to four terms had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
             **{label: DEFAULT_FUSION
                for label in ("round3", "round4", "round5", "round6", "round7", "round9", "round10", "round11",
-                             "round12", "round14", "round15")}}
+                             "round12", "round14", "round15", "round16")}}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
 AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for, no query a question (the others: as dumped)
 # fused from the lists today's plan asks for, questions as today
-AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12", "round14", "round15"}
+AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12", "round14", "round15", "round16"}
 PHRASE_LED = {"round4", "round5", "round6", "round7", "round9"}  # phrase matches first, in their order
 ROUND11_RARE = {"round11"}  # rare keyword matches in an index of under 500 documents lead only where kNN missed them
 ROUND11_SMALL_INDEX, ROUND11_DENSE_MISS_PAGE = 500, 10
-ROUND12 = {"round12", "round14", "round15"}  # today's keyword_matches and small-index fusion (round 12)
-ROUND14 = {"round14", "round15"}  # and BM25's first keeping its tier's lead where it stands out (round 14)
-ROUND15 = {"round15"}  # and SUBJECT (round 15)
+ROUND12 = {"round12", "round14", "round15", "round16"}  # today's keyword_matches and small-index fusion (round 12)
+ROUND14 = {"round14", "round15", "round16"}  # and BM25's first keeping its tier's lead where it stands out (round 14)
+ROUND15 = {"round15", "round16"}  # and SUBJECT (round 15)
+ROUND16 = {"round16"}  # and LONG_DOCUMENTS (round 16)
 TODAYS_KEYWORD_EVIDENCE = fusion_module.keyword_evidence  # round11_keyword_evidence's way back to it, when patched
 QUESTION_TESTS = {"round7": ends_with_question_mark}  # as planned, questions told as then (today: is_question)
 
@@ -92,8 +94,9 @@ def earlier_rules(label: str):
     rare keyword matches in BM25's order alone and a query that searches few documents fused as in a large index.
     ROUND12 keeps today's keyword_matches and small-index fusion, with kNN's first leading its tier whatever BM25's
     first scores (TIER_LEAD_RATIO at infinity, as for every earlier label but ROUND14). No label but ROUND15 weighs
-    keyword up for a one-term query's best match holding its term throughout (SUBJECT_SATURATION at infinity), and none
-    knows a small index of long documents (LONG_DOCUMENT_TERMS at infinity)."""
+    keyword up for a one-term query's best match holding its term throughout (SUBJECT_SATURATION at infinity), none but
+    ROUND16 knows a small index of long documents (LONG_DOCUMENT_TERMS at infinity), and none one of short documents
+    (SHORT_DOCUMENT_TERMS at 0)."""
     share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
     evidence, matches, small_index = (fusion_module.keyword_evidence, fusion_module.keyword_matches,
                                       fusion_module.SMALL_INDEX_DOCUMENTS)
@@ -103,8 +106,9 @@ def earlier_rules(label: str):
     tier_lead, subject = fusion_module.TIER_LEAD_RATIO, fusion_module.SUBJECT_SATURATION
     fusion_module.TIER_LEAD_RATIO = tier_lead if label in ROUND14 else math.inf
     fusion_module.SUBJECT_SATURATION = subject if label in ROUND15 else math.inf
-    long_documents = fusion_module.LONG_DOCUMENT_TERMS
-    fusion_module.LONG_DOCUMENT_TERMS = math.inf
+    long_documents, short_documents = fusion_module.LONG_DOCUMENT_TERMS, fusion_module.SHORT_DOCUMENT_TERMS
+    fusion_module.LONG_DOCUMENT_TERMS = long_documents if label in ROUND16 else math.inf
+    fusion_module.SHORT_DOCUMENT_TERMS = 0.0
     weighted = fusion_module.fuse_adapted
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
     fusion_module.STANDOUT_Z = math.inf if label in NEVER_BY_SCORE else standout
@@ -118,6 +122,7 @@ def earlier_rules(label: str):
         fusion_module.keyword_evidence, fusion_module.keyword_matches = evidence, matches
         fusion_module.SMALL_INDEX_DOCUMENTS, fusion_module.TIER_LEAD_RATIO = small_index, tier_lead
         fusion_module.SUBJECT_SATURATION, fusion_module.LONG_DOCUMENT_TERMS = subject, long_documents
+        fusion_module.SHORT_DOCUMENT_TERMS = short_documents
 
 
 def bm25_ordered_matches(strict, any_term, semantic, lead_ratio=None) -> list[Ranked]:

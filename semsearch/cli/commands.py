@@ -467,7 +467,8 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
     """How many judged queries got an empty or a short candidate list from each retriever (hybrid's inputs):
     a side that is often empty adds nothing to the fusion, whatever its weight."""
     from semsearch.query.evaluation import candidate_health  # noqa: PLC0415
-    from semsearch.query.fusion import LONG_DOCUMENT_TERMS, SMALL_INDEX_DOCUMENTS  # noqa: PLC0415
+    from semsearch.query.fusion import (  # noqa: PLC0415
+        LONG_DOCUMENT_TERMS, SHORT_DOCUMENT_TERMS, SMALL_INDEX_DOCUMENTS)
 
     health = candidate_health(candidates, window)
     if not as_json:
@@ -491,6 +492,9 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
                    f"(keyword weighted up; the default fusion's): {health['fused_for_subject']}")
         click.echo(f"  fused by score, few documents searched and long ones, {LONG_DOCUMENT_TERMS:g} terms or more on "
                    f"average (keyword weighted up; the default fusion's): {health['fused_for_long_documents']}")
+        click.echo(f"  fused by score, few documents searched and short ones, under {SHORT_DOCUMENT_TERMS:g} terms on "
+                   f"average (semantic weighted far above keyword; the default fusion's): "
+                   f"{health['fused_for_short_documents']}")
         click.echo(f"  with documents holding the query as a phrase, weighted up (the default fusion's): "
                    f"{health['with_phrase_matches']}")
     return health

@@ -19,6 +19,7 @@ from semsearch.query.fusion import (
     LONG_DOCUMENTS,
     NOT_LISTS,
     QUESTION,
+    SHORT_DOCUMENTS,
     SMALL_INDEX,
     STANDOUT,
     SUBJECT,
@@ -92,10 +93,11 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     how often the adaptive keyword side (:func:`semsearch.query.fusion.query_evidence`) chose each kind, how many
     queries were fused by score (``fused_by_score``) and, of them, how many because BM25's best match stood out,
     because kNN's best match was far ahead of its second, because the query is a question, because it searched
-    few documents, because it searched few documents for one term that its best BM25 match holds throughout, or
-    because it searched few long documents (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many
-    queries documents holding the query as a phrase were weighted up (a phrase list is asked for only with two to four
-    terms and no question: no list is no failure; a query fused for a small index has none weighted up) (pure)."""
+    few documents, because it searched few documents for one term that its best BM25 match holds throughout,
+    because it searched few long documents, or because it searched few short documents
+    (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many queries documents holding the query as a
+    phrase were weighted up (a phrase list is asked for only with two to four terms and no question: no list is no
+    failure; a query fused for a small index has none weighted up) (pure)."""
     names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query
                                if name not in (*NOT_LISTS, KEYWORD_PHRASE)))
     health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}
@@ -115,7 +117,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
             reasons[reason] = reasons.get(reason, 0) + 1
             weighted_phrases += phrases_weighed(per_query, reason)
     health["keyword_evidence"] = kinds
-    # fused_by_score: every query fused by score, whatever the reason (the six below it add up to it)
+    # fused_by_score: every query fused by score, whatever the reason (the seven below it add up to it)
     health["fused_by_score"] = sum(count for reason, count in reasons.items() if reason is not None)
     health["fused_for_standout"] = reasons.get(STANDOUT, 0)
     health["fused_for_dense_lead"] = reasons.get(DENSE_LEAD, 0)
@@ -123,6 +125,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     health["fused_for_small_index"] = reasons.get(SMALL_INDEX, 0)
     health["fused_for_subject"] = reasons.get(SUBJECT, 0)
     health["fused_for_long_documents"] = reasons.get(LONG_DOCUMENTS, 0)
+    health["fused_for_short_documents"] = reasons.get(SHORT_DOCUMENTS, 0)
     health["with_phrase_matches"] = weighted_phrases
     return health
 

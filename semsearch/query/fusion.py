@@ -5,12 +5,12 @@ adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from t
 
 1. which keyword list stands for BM25 (:func:`keyword_evidence`: STRICT, FALLBACK, EXHAUSTIVE or AGREED);
 2. for STRICT and FALLBACK, whether to fuse by z-scores instead of ranks, and with what keyword weight
-   (:func:`score_fusion_reason`, asked in this order: QUESTION, SUBJECT, LONG_DOCUMENTS or SMALL_INDEX, STANDOUT,
-   DENSE_LEAD; otherwise RRF);
+   (:func:`score_fusion_reason`, asked in this order: QUESTION, SUBJECT, LONG_DOCUMENTS, SHORT_DOCUMENTS or
+   SMALL_INDEX, STANDOUT, DENSE_LEAD; otherwise RRF);
 3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`; not under
-   SMALL_INDEX, SUBJECT or LONG_DOCUMENTS).
+   SMALL_INDEX_REASONS).
 
-Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–16)
+Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–17)
 has the measurements behind every constant.
 """
 
@@ -231,6 +231,26 @@ LONG_DOCUMENTS_WEIGHT_FACTOR = 8.0  # as SUBJECT's: the default keyword weight 0
 LONG_TIER_LEAD_RATIO = 1.05  # of 1.0, 1.05, 1.1 and 1.2, the fewest lists below on the seen names (round 16)
 
 
+# SHORT_DOCUMENTS: the other end. A query fused for a small index whose documents hold fewer than SHORT_DOCUMENT_TERMS
+# terms on average (a glossary's definitions, a dictionary's entries) is fused by the same z-scores with the keyword
+# weight × SHORT_DOCUMENTS_WEIGHT_FACTOR, and a query of one term there is never keyword-led: its rare matches
+# (EXHAUSTIVE, AGREED) are fused as the small index fuses a STRICT query (query_evidence). A glossary's term is rare,
+# and its few matches are the definitions that cite it, not the one that defines it, which seldom repeats it; kNN
+# finds that one. Known-item queries of several rare terms (the debian-packages subsample's), whose matches are the
+# documents sought, keep their lead: only one-term queries lose it. On the collections seen when it was chosen the
+# glossaries, dictionaries, synopses and vera average 7 to 42 terms and the subsample of package descriptions 57: the
+# threshold is the middle of that gap (docs/benchmarks.md, "Round 17").
+SHORT_DOCUMENT_TERMS = 50.0
+SHORT_DOCUMENTS_WEIGHT_FACTOR = 0.4  # as QUESTION's: the default keyword weight 0.25 becomes 0.1 beside kNN's 1.0
+
+
+def short_documents(documents: int | None, document_terms: float | None) -> bool:
+    """Whether a query searched a small index (fewer than SMALL_INDEX_DOCUMENTS documents) of short documents (fewer
+    than SHORT_DOCUMENT_TERMS terms on average) (pure; False when either is unknown)."""
+    return (documents is not None and documents < SMALL_INDEX_DOCUMENTS
+            and document_terms is not None and document_terms < SHORT_DOCUMENT_TERMS)
+
+
 def long_documents(documents: int | None, document_terms: float | None) -> bool:
     """Whether a query searched a small index (fewer than SMALL_INDEX_DOCUMENTS documents) of long documents
     (LONG_DOCUMENT_TERMS terms or more on average) (pure; False when either is unknown)."""
@@ -252,8 +272,9 @@ def term_saturation(any_term: Sequence[Ranked], documents: int) -> float:
 
 
 STANDOUT, DENSE_LEAD = "standout", "dense_lead"  # why a query is fused by score (score_fusion_reason)
-SMALL_INDEX, SUBJECT, LONG_DOCUMENTS = "small_index", "subject", "long_documents"
-SMALL_INDEX_REASONS = (SMALL_INDEX, SUBJECT, LONG_DOCUMENTS)  # the reasons of a query that searched few documents
+SMALL_INDEX, SUBJECT, LONG_DOCUMENTS, SHORT_DOCUMENTS = "small_index", "subject", "long_documents", "short_documents"
+# the reasons of a query that searched few documents
+SMALL_INDEX_REASONS = (SMALL_INDEX, SUBJECT, LONG_DOCUMENTS, SHORT_DOCUMENTS)
 
 
 def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequence[Ranked],
@@ -263,8 +284,8 @@ def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequenc
     question, how many documents it searched, how many terms it searches for and how many the index's documents hold
     on average (None: unknown): QUESTION (first), SUBJECT (one term, fewer than SMALL_INDEX_DOCUMENTS searched, and its
     best BM25 match holds the term throughout), LONG_DOCUMENTS (fewer searched, and long: :func:`long_documents`),
-    SMALL_INDEX (fewer searched), STANDOUT (BM25's best match stands out), DENSE_LEAD (kNN's is far ahead of its
-    second), or None (rank fusion)."""
+    SHORT_DOCUMENTS (fewer searched, and short: :func:`short_documents`), SMALL_INDEX (fewer searched), STANDOUT
+    (BM25's best match stands out), DENSE_LEAD (kNN's is far ahead of its second), or None (rank fusion)."""
     if kind not in (STRICT, FALLBACK):
         return None
     if question:
@@ -272,7 +293,9 @@ def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequenc
     if documents is not None and documents < SMALL_INDEX_DOCUMENTS and _scores_differ(any_term):
         if terms == 1 and term_saturation(any_term, documents) >= SUBJECT_SATURATION:
             return SUBJECT
-        return LONG_DOCUMENTS if long_documents(documents, document_terms) else SMALL_INDEX
+        if long_documents(documents, document_terms):
+            return LONG_DOCUMENTS
+        return SHORT_DOCUMENTS if short_documents(documents, document_terms) else SMALL_INDEX
     if keyword_stands_out(any_term):
         return STANDOUT
     return DENSE_LEAD if dense_leads(semantic) else None
@@ -310,10 +333,15 @@ def phrase_order(phrase: Sequence[Ranked], any_term: Sequence[Ranked]) -> list[R
 
 def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ranked]]:
     """:func:`keyword_evidence` for one query's candidate lists (which hold KEYWORD and KEYWORD_ANY); in a small index
-    of long documents BM25's first keeps its tier's lead at LONG_TIER_LEAD_RATIO (LONG_DOCUMENTS)."""
-    documents = lists.get(DOCUMENTS)
-    lead_ratio = LONG_TIER_LEAD_RATIO if long_documents(documents, lists.get(DOCUMENT_TERMS)) else TIER_LEAD_RATIO
-    return keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, documents, lists.get(SEMANTIC, ()), lead_ratio)
+    of long documents BM25's first keeps its tier's lead at LONG_TIER_LEAD_RATIO (LONG_DOCUMENTS), and in one of short
+    documents a query of one term is never keyword-led (SHORT_DOCUMENTS: STRICT, or FALLBACK without strict matches)."""
+    documents, document_terms = lists.get(DOCUMENTS), lists.get(DOCUMENT_TERMS)
+    lead_ratio = LONG_TIER_LEAD_RATIO if long_documents(documents, document_terms) else TIER_LEAD_RATIO
+    kind, keyword = keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, documents, lists.get(SEMANTIC, ()),
+                                     lead_ratio)
+    if kind in (EXHAUSTIVE, AGREED) and lists.get(TERMS) == 1 and short_documents(documents, document_terms):
+        return (STRICT, list(lists[KEYWORD])) if lists[KEYWORD] else (FALLBACK, list(lists[KEYWORD_ANY]))
+    return kind, keyword
 
 
 def phrases_weighed(lists: Mapping[str, Any], reason: str | None) -> bool:
@@ -384,8 +412,8 @@ KEYWORD_MATCHES = "keyword_matches"  # the keyword list of EXHAUSTIVE and AGREED
 # The reasons that fuse z-scores of the any-term list, and the factor on the configured keyword weight of each.
 ANY_TERM_WEIGHT_FACTORS = {QUESTION: QUESTION_WEIGHT_FACTOR, SMALL_INDEX: SMALL_INDEX_WEIGHT_FACTOR,
                            SUBJECT: SUBJECT_WEIGHT_FACTOR, LONG_DOCUMENTS: LONG_DOCUMENTS_WEIGHT_FACTOR,
-                           STANDOUT: STANDOUT_WEIGHT_FACTOR}
-# Which keyword list each kind fuses (a question, a small index, SUBJECT, LONG_DOCUMENTS or a standout fuses KEYWORD_ANY
+                           SHORT_DOCUMENTS: SHORT_DOCUMENTS_WEIGHT_FACTOR, STANDOUT: STANDOUT_WEIGHT_FACTOR}
+# Which keyword list each kind fuses (a question, a small index (SMALL_INDEX_REASONS) or a standout fuses KEYWORD_ANY
 # whatever the kind: adapt).
 KEYWORD_LIST_OF_KIND = {STRICT: KEYWORD, FALLBACK: KEYWORD_ANY, EXHAUSTIVE: KEYWORD_MATCHES, AGREED: KEYWORD_MATCHES}
 
@@ -430,11 +458,10 @@ class FusionChoice:
       of its documents were fused (0: semantic alone);
     - for an adaptive fusion, ``keyword_evidence``: the kind the keyword side's rule found (STRICT, FALLBACK,
       EXHAUSTIVE, AGREED), and ``reason``: why the lists were fused by score (QUESTION, SUBJECT, SMALL_INDEX,
-      LONG_DOCUMENTS, STANDOUT, DENSE_LEAD; None: by rank). A question, a small index (SUBJECT and LONG_DOCUMENTS
-      too) or a standout fuses the any-term list whatever the kind. ``phrase_matches``: how many documents holding the
-      query as a phrase were weighted up, and
-      ``phrase_weight``, by how much (PHRASE; none under SMALL_INDEX_REASONS). None and 0 where nothing adapts (a
-      plain fusion)."""
+      LONG_DOCUMENTS, SHORT_DOCUMENTS, STANDOUT, DENSE_LEAD; None: by rank). A question, a small index
+      (SMALL_INDEX_REASONS) or a standout fuses the any-term list whatever the kind. ``phrase_matches``: how many
+      documents holding the query as a phrase were weighted up, and ``phrase_weight``, by how much (PHRASE; none under
+      SMALL_INDEX_REASONS). None and 0 where nothing adapts (a plain fusion)."""
 
     method: str
     weights: dict[str, float] = field(hash=False)  # hashable all the same: a Counter of choices works
@@ -473,6 +500,8 @@ _REASON_WORDS = {QUESTION: "a question: semantic weighted far above keyword",
                  SUBJECT: "few documents searched, and the best keyword match holds the query's one term throughout: "
                           "keyword weighted above semantic",
                  LONG_DOCUMENTS: "few documents searched, and long ones (pages): keyword weighted above semantic",
+                 SHORT_DOCUMENTS: "few documents searched, and short ones (definitions): semantic weighted far above "
+                                  "keyword",
                  STANDOUT: "the best keyword match stands out", DENSE_LEAD: "the best semantic match is far ahead"}
 _LIST_WORDS = {KEYWORD: "documents holding most of the query's terms", KEYWORD_ANY: "documents holding any term",
                KEYWORD_MATCHES: "every keyword match, those holding most terms first"}

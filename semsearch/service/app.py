@@ -94,8 +94,8 @@ class FusionOut(BaseModel):
         default=None, description="the kind the default fusion's keyword rule found: strict, fallback, exhaustive or "
         "agreed (a question, a small index or a standout then fuses the any-term list all the same: keyword_list)")
     reason: str | None = Field(default=None,
-                               description="why fused by score: question, subject, long_documents, small_index, "
-                               "standout or dense_lead")
+                               description="why fused by score: question, subject, long_documents, "
+                               "short_documents, small_index, standout or dense_lead")
     phrase_matches: int = Field(default=0, description="documents holding the query as a phrase, weighted up")
     phrase_weight: float = Field(default=0.0, description="their weight: under rank fusion each adds weight / "
                                  "(rrf_k + its place), under score fusion the weight itself")

@@ -181,8 +181,13 @@ def test_candidate_health_counts_the_queries_fused_for_a_small_index():
     lists["small long"] = {**query, "documents": few, "document_terms": 747.0}
     health = candidate_health(lists, window=100)
     assert health["fused_for_long_documents"] == 1 and health["fused_for_small_index"] == 1
+    assert health["fused_for_short_documents"] == 0
+    # Over definitions of 24 terms on average: SHORT_DOCUMENTS.
+    lists["small short"] = {**query, "documents": few, "document_terms": 24.0}
+    health = candidate_health(lists, window=100)
+    assert health["fused_for_short_documents"] == 1 and health["fused_for_small_index"] == 1
     reasons = ("fused_for_standout", "fused_for_dense_lead", "fused_as_question", "fused_for_small_index",
-               "fused_for_subject", "fused_for_long_documents")
+               "fused_for_subject", "fused_for_long_documents", "fused_for_short_documents")
     assert health["fused_by_score"] == sum(health[key] for key in reasons)
     assert "terms" not in health["lists"] and "document_terms" not in health["lists"]
     # The small index's phrase matches are not weighted up; the large index's and the question's lists are counted.

@@ -677,8 +677,8 @@ def test_a_small_index_of_long_documents_weighs_keyword_up():
     assert "long ones" in fusion_choice(chosen).description
     assert not phrases_weighed({**pages, "keyword_phrase": pages["keyword"][:1]}, LONG_DOCUMENTS)
     assert [hit.id for hit in fuse_hybrid(pages, DEFAULT_FUSION, 100)][0] == "add"  # BM25's first, kNN's third
-    # Short documents (a glossary's 24 terms), a length not known, or a large index: as before.
-    for document_terms in (24.0, LONG_DOCUMENT_TERMS - 0.5, None):
+    # Documents of a middling length (an FAQ's answers, 100 terms), a length not known, or a large index: as before.
+    for document_terms in (100.0, LONG_DOCUMENT_TERMS - 0.5, None):
         lists = {**pages, DOCUMENT_TERMS: document_terms}
         assert adapt(lists, DEFAULT_FUSION, 100).reason == SMALL_INDEX
         assert [hit.id for hit in fuse_hybrid(lists, DEFAULT_FUSION, 100)][0] == "p5"
@@ -709,3 +709,47 @@ def test_in_a_small_index_of_long_documents_bm25s_first_keeps_its_tiers_lead_soo
         kind, keyword = query_evidence({**lists, **short_or_large}, window=100)
         assert kind == EXHAUSTIVE and [hit.id for hit in keyword][0] == "iconv_open"  # kNN's first leads its tier
     assert bm25_leads_tier(matches, LONG_TIER_LEAD_RATIO) and not bm25_leads_tier(matches)
+
+
+# Round 17 (SHORT_DOCUMENTS): in a small index whose documents average fewer than SHORT_DOCUMENT_TERMS terms
+# (definitions), a query fused for the small index weighs keyword down, and a one-term query is never keyword-led.
+def _glossary_term_lists(terms: int | None = 1, document_terms: float | None = 24.0, documents: int = 480) -> dict:
+    """A glossary term that 3 of 480 definitions cite (rare: EXHAUSTIVE) and its own definition, which does not hold
+    it, kNN's first."""
+    from semsearch.query.fusion import DOCUMENT_TERMS, DOCUMENTS, KEYWORD, KEYWORD_ANY, SEMANTIC, TERMS
+
+    citing = [Ranked("cites1", 6.0), Ranked("cites2", 5.0), Ranked("cites3", 4.0)]
+    semantic = [Ranked("defines", 0.80)] + [Ranked(f"s{i}", 0.70 - 0.01 * i) for i in range(1, 30)]
+    semantic.insert(12, Ranked("cites1", 0.55))
+    return {KEYWORD: citing, KEYWORD_ANY: citing, SEMANTIC: semantic, DOCUMENTS: documents, "question": False,
+            TERMS: terms, DOCUMENT_TERMS: document_terms}
+
+
+def test_a_small_index_of_short_documents_never_lets_a_one_term_querys_citations_lead():
+    from semsearch.query.fusion import (
+        QUESTION_WEIGHT_FACTOR, SHORT_DOCUMENT_TERMS, SHORT_DOCUMENTS, SHORT_DOCUMENTS_WEIGHT_FACTOR, adapt,
+        fusion_choice, phrases_weighed, query_evidence, short_documents)
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    glossary = _glossary_term_lists()
+    assert query_evidence(glossary, 100)[0] == STRICT  # not EXHAUSTIVE: the citations do not lead
+    chosen = adapt(glossary, DEFAULT_FUSION, 100)
+    assert (chosen.kind, chosen.reason, chosen.fusion.method) == (STRICT, SHORT_DOCUMENTS, "zscore")
+    assert chosen.fusion.weights == {"keyword": 0.25 * SHORT_DOCUMENTS_WEIGHT_FACTOR, "semantic": 1.0}
+    assert SHORT_DOCUMENTS_WEIGHT_FACTOR == QUESTION_WEIGHT_FACTOR
+    assert "short ones" in fusion_choice(chosen).description
+    assert not phrases_weighed({**glossary, "keyword_phrase": glossary["keyword"][:1]}, SHORT_DOCUMENTS)
+    assert [item.id for item in fuse_hybrid(glossary, DEFAULT_FUSION, 100)][0] == "defines"
+    # Two terms (a known item's rare words, which its own document holds), a middling or unknown length, or a large
+    # index: the rare matches lead, as before.
+    for lists in (_glossary_term_lists(terms=2), _glossary_term_lists(document_terms=SHORT_DOCUMENT_TERMS),
+                  _glossary_term_lists(document_terms=None), _glossary_term_lists(terms=None),
+                  _glossary_term_lists(documents=SMALL_INDEX_DOCUMENTS)):
+        assert query_evidence(lists, 100)[0] == EXHAUSTIVE
+        assert [item.id for item in fuse_hybrid(lists, DEFAULT_FUSION, 100)][0] == "cites1"
+    # A query that is no rare-term one is weighed down there too, of any number of terms.
+    cited = _cited_term_lists(SMALL_INDEX_DOCUMENTS - 1)
+    assert adapt({**cited, "document_terms": 24.0}, DEFAULT_FUSION, 100).reason == SHORT_DOCUMENTS
+    assert adapt({**cited, "document_terms": 100.0}, DEFAULT_FUSION, 100).reason == SMALL_INDEX
+    assert short_documents(480, 49.9) and not short_documents(480, 50.0) and not short_documents(None, 24.0)
+    assert not short_documents(SMALL_INDEX_DOCUMENTS, 24.0) and not short_documents(480, None)
