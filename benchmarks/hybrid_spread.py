@@ -44,7 +44,8 @@ COLLECTIONS = Path(__file__).resolve().parent / "collections"
 # gitcommands and perlfunc held out of round 14's final default, perlmods, debsynopsis, cfuncs and vera held out of
 # round 15.
 HELD_OUT = ("perlglossary", "emacsglossary", "jargon", "foldoc", "devil", "mannames", "pymodules", "wordnet",
-            "gitcommands", "perlfunc", "perlmods", "debsynopsis", "cfuncs", "vera", "syscalls", "pyhowto")
+            "gitcommands", "perlfunc", "perlmods", "debsynopsis", "cfuncs", "vera", "syscalls", "pyhowto",
+            "musicglossary", "pychangelog")
 OLD_DEFAULT = ["--fusion", "rrf", "--keyword-weight", "0.25", "--semantic-weight", "1", "--rrf-k", "20"]
 
 

@@ -57,6 +57,15 @@ def test_default_hybrid_is_at_least_the_better_single_mode(collection, stronger,
 
 
 @pytest.mark.slow
+def test_eval_counts_the_glossary_queries_fused_for_short_documents(gitglossary):
+    health = _eval(gitglossary, "gitglossary")["candidates"]
+    # 73 definitions of 33 terms on average (the node's count): the queries fused for the small index are fused for
+    # its short documents, the keyword side light (round 17), most of them; none as an index of middling length.
+    assert health["fused_for_short_documents"] >= 0.5 * health["queries"], health
+    assert health["fused_for_small_index"] == 0 and health["fused_for_long_documents"] == 0, health
+
+
+@pytest.mark.slow
 def test_eval_counts_the_questions_fused_with_the_dense_side_the_heavier(pyfaq):
     health = _eval(pyfaq, "pyfaq")["candidates"]
     # All but a few of the FAQ's queries are questions (the rest: no STRICT or FALLBACK keyword side, or no question
