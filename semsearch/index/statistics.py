@@ -4,8 +4,9 @@ BM25 already keeps, per text field, how many terms the field holds over all docu
 documents have it (``doc_count``). A ``_termvectors`` request for an artificial document answers both
 (``field_statistics``) without reading any stored document, on OpenSearch and Elasticsearch alike; the searchers
 ask it when they read an index's mapping (``IndexInfo.document_terms``), and adaptive fusion weighs keyword up in a
-small index of long documents (:data:`semsearch.query.fusion.LONG_DOCUMENTS`). The statistics are the shard's that
-the artificial document would go to: in an index of several shards, one shard's mean stands for the index's.
+small index of long documents and down in one of short documents (:data:`semsearch.query.fusion.LONG_DOCUMENTS`,
+:data:`semsearch.query.fusion.SHORT_DOCUMENTS`). The statistics are the shard's that the artificial document would go
+to: in an index of several shards, one shard's mean stands for the index's.
 """
 
 from __future__ import annotations

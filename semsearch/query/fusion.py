@@ -234,10 +234,11 @@ LONG_TIER_LEAD_RATIO = 1.05  # of 1.0, 1.05, 1.1 and 1.2, the fewest lists below
 # SHORT_DOCUMENTS: the other end. A query fused for a small index whose documents hold fewer than SHORT_DOCUMENT_TERMS
 # terms on average (a glossary's definitions, a dictionary's entries) is fused by the same z-scores with the keyword
 # weight × SHORT_DOCUMENTS_WEIGHT_FACTOR, and a query of one term there is never keyword-led: its rare matches
-# (EXHAUSTIVE, AGREED) are fused as the small index fuses a STRICT query (query_evidence). A glossary's term is rare,
-# and its few matches are the definitions that cite it, not the one that defines it, which seldom repeats it; kNN
-# finds that one. Known-item queries of several rare terms (the debian-packages subsample's), whose matches are the
-# documents sought, keep their lead: only one-term queries lose it. On the collections seen when it was chosen the
+# (EXHAUSTIVE, AGREED) are fused as the small index fuses a STRICT query (query_evidence: SHORT_DOCUMENTS, or SUBJECT
+# where its best match holds the term throughout, or as a large index where its matches score alike). A glossary's
+# term is rare, and its few matches are the definitions that cite it, not the one that defines it, which seldom repeats
+# it; kNN finds that one. Known-item queries of several rare terms (the debian-packages subsample's), whose matches are
+# the documents sought, keep their lead: only one-term queries lose it. On the collections seen when it was chosen the
 # glossaries, dictionaries, synopses and vera average 7 to 42 terms and the subsample of package descriptions 57: the
 # threshold is the middle of that gap (docs/benchmarks.md, "Round 17").
 SHORT_DOCUMENT_TERMS = 50.0
@@ -346,7 +347,7 @@ def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ran
 
 def phrases_weighed(lists: Mapping[str, Any], reason: str | None) -> bool:
     """Whether adaptive fusion weighs a query's phrase matches up (PHRASE), given its score-fusion reason: where it
-    has any, unless it is fused for a small index (SMALL_INDEX, SUBJECT, LONG_DOCUMENTS)."""
+    has any, unless it is fused for a small index (SMALL_INDEX_REASONS)."""
     return bool(lists.get(KEYWORD_PHRASE)) and reason not in SMALL_INDEX_REASONS
 
 

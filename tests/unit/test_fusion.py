@@ -753,3 +753,18 @@ def test_a_small_index_of_short_documents_never_lets_a_one_term_querys_citations
     assert adapt({**cited, "document_terms": 100.0}, DEFAULT_FUSION, 100).reason == SMALL_INDEX
     assert short_documents(480, 49.9) and not short_documents(480, 50.0) and not short_documents(None, 24.0)
     assert not short_documents(SMALL_INDEX_DOCUMENTS, 24.0) and not short_documents(480, None)
+
+
+def test_a_one_term_query_no_longer_keyword_led_in_short_documents_may_still_be_a_subject():
+    import math
+
+    from semsearch.query.fusion import SUBJECT, adapt
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    # The first of its 3 matches holds the term throughout (its score at the term's ceiling, 2.2 × idf): fused as any
+    # one-term STRICT query of a small index whose best match does, SUBJECT, keyword weighted up.
+    lists = _glossary_term_lists()
+    idf = math.log(1 + (480 - 3 + 0.5) / (3 + 0.5))
+    saturated = [Ranked("cites1", 2.2 * idf * 0.97), Ranked("cites2", 5.0), Ranked("cites3", 4.0)]
+    chosen = adapt({**lists, "keyword": saturated, "keyword_any": saturated}, DEFAULT_FUSION, 100)
+    assert (chosen.kind, chosen.reason) == (STRICT, SUBJECT)
