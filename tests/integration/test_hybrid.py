@@ -20,8 +20,8 @@ import uuid
 import pytest
 
 from semsearch import AsyncSearcher, ConfigurationError, FusionConfig, Searcher
-from semsearch.query.fusion import (EXHAUSTIVE, KEYWORD_ANY, PHRASE_WEIGHT_FACTOR, SMALL_INDEX, STRICT, adapt,
-                                    fuse_hybrid, fusion_choice)
+from semsearch.query.fusion import (EXHAUSTIVE, KEYWORD_ANY, PHRASE_WEIGHT_FACTOR, SHORT_DOCUMENTS,
+                                    SHORT_DOCUMENTS_WEIGHT_FACTOR, STRICT, adapt, fuse_hybrid, fusion_choice)
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
 from .conftest import run_cli
@@ -374,12 +374,13 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
     semantic = search(searcher, corpus_index, query, k=window, mode="semantic")
     single = {name: {h.id: h.score for h in found} for name, found in (("keyword", keyword), ("semantic", semantic))}
     assert len(hits) == 15
-    # In this index of 127 documents, the default fuses "telescope" and "lighthouse keeper", whose keyword matches are
-    # rare (6 and 3 documents, under 5%), by rank, the matches first; "championship final", whose terms 7 documents
-    # hold, by z-scores of the any-term list, as any query that is no question and searches under 500 (round 12), the
-    # documents holding it as a phrase not weighted up.
-    expected = {"telescope": ("rrf", EXHAUSTIVE, None), "lighthouse keeper": ("rrf", EXHAUSTIVE, None),
-                "championship final": ("zscore", STRICT, SMALL_INDEX)}
+    # In this index of 127 short documents (under 50 terms on average), the default fuses "lighthouse keeper", whose
+    # keyword matches are rare (3 documents, under 5%), by rank, the matches first; "telescope", whose matches are rare
+    # too (6) but which is one term, and "championship final", whose terms 7 documents hold, by z-scores of the
+    # any-term list, the keyword side light, as any query that is no question and searches under 500 short documents
+    # (rounds 12 and 17), the documents holding it as a phrase not weighted up.
+    expected = {"telescope": ("zscore", STRICT, SHORT_DOCUMENTS), "lighthouse keeper": ("rrf", EXHAUSTIVE, None),
+                "championship final": ("zscore", STRICT, SHORT_DOCUMENTS)}
     if fusion is None:
         assert (hits.fusion.method, hits.fusion.keyword_evidence, hits.fusion.reason) == expected[query]
     else:
@@ -423,12 +424,13 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
         matched = [hit.explanation["keyword"]["rank"] is not None for hit in hits]
         assert matched == sorted(matched, reverse=True) and matched[0]
     if fusion is None and not by_rank:
-        # Few documents searched: the any-term list at the configured keyword weight beside kNN's 1, no phrase list,
-        # each list's share its weight x (raw - mean) / sd over the window's hits (30, under ZSCORE_DEPTH), a hit it
-        # lacks at its lowest.
+        # Few short documents searched: the any-term list at 0.4 x the configured keyword weight beside kNN's 1, no
+        # phrase list, each list's share its weight x (raw - mean) / sd over the window's hits (30, under
+        # ZSCORE_DEPTH), a hit it lacks at its lowest.
         assert hits.fusion.keyword_list == KEYWORD_ANY and hits.fusion.phrase_matches == 0
-        assert candidates["keyword_phrase"]  # there were phrase matches to weigh
-        assert hits.fusion.weights == {"keyword": DEFAULT_FUSION.weight("keyword"),
+        if " " in query:
+            assert candidates["keyword_phrase"]  # there were phrase matches to weigh
+        assert hits.fusion.weights == {"keyword": DEFAULT_FUSION.weight("keyword") * SHORT_DOCUMENTS_WEIGHT_FACTOR,
                                        "semantic": DEFAULT_FUSION.weight("semantic")}
         for name, fused in fused_lists.items():
             scores = [hit.score for hit in fused]
