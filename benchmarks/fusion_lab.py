@@ -139,7 +139,7 @@ def round11_keyword_evidence(strict, any_term, window, documents, semantic=(), l
     if any_term and documents is not None and documents < ROUND11_SMALL_INDEX:
         matched = {hit.id for hit in any_term}
         if any(hit.id in matched for hit in semantic[:ROUND11_DENSE_MISS_PAGE]):
-            return (fusion_module.STRICT, list(strict)) if strict else (fusion_module.FALLBACK, list(any_term))
+            return fusion_module.strict_or_fallback(strict, any_term)
     return TODAYS_KEYWORD_EVIDENCE(strict, any_term, window, documents, semantic, lead_ratio)
 
 

@@ -116,9 +116,13 @@ def keyword_evidence(strict: Sequence[Ranked], any_term: Sequence[Ranked], windo
     if _rare(any_term, window, documents):
         matches = keyword_matches(strict, any_term, semantic, lead_ratio)
         return (AGREED if _dense_agrees(semantic, matches) else EXHAUSTIVE), matches
-    if strict:
-        return STRICT, list(strict)
-    return FALLBACK, list(any_term)
+    return strict_or_fallback(strict, any_term)
+
+
+def strict_or_fallback(strict: Sequence[Ranked], any_term: Sequence[Ranked]) -> tuple[str, list[Ranked]]:
+    """The keyword side of a query whose matches are not to lead: the strict list (STRICT), or where it is empty the
+    any-term list (FALLBACK)."""
+    return (STRICT, list(strict)) if strict else (FALLBACK, list(any_term))
 
 
 # STANDOUT: a STRICT or FALLBACK query whose best any-term BM25 match stands out from the rest of that list
@@ -341,7 +345,7 @@ def query_evidence(lists: Mapping[str, Any], window: int) -> tuple[str, list[Ran
     kind, keyword = keyword_evidence(lists[KEYWORD], lists[KEYWORD_ANY], window, documents, lists.get(SEMANTIC, ()),
                                      lead_ratio)
     if kind in (EXHAUSTIVE, AGREED) and lists.get(TERMS) == 1 and short_documents(documents, document_terms):
-        return (STRICT, list(lists[KEYWORD])) if lists[KEYWORD] else (FALLBACK, list(lists[KEYWORD_ANY]))
+        return strict_or_fallback(lists[KEYWORD], lists[KEYWORD_ANY])
     return kind, keyword
 
 

@@ -167,6 +167,17 @@ def judged_candidates(index: str, collection: str, encoder) -> tuple[dict, dict]
             for query_id in judged_ids(queries, qrels)}, qrels
 
 
+def corpus_document_terms(corpus: Path) -> float:
+    """How many terms a corpus's documents hold on average over title and text, counted as the node's english analyzer
+    (or the one semsearch installs on Elasticsearch) counts them: every token but English stop words."""
+    from semsearch.query.plan import query_terms
+
+    with corpus.open(encoding="utf-8") as lines:
+        counts = [query_terms(document.get("title") or "", []) + query_terms(document.get("text") or "", [])
+                  for document in map(json.loads, lines)]
+    return sum(counts) / len(counts)
+
+
 def mean_ndcg(candidates: dict, qrels: dict, mode: str) -> float:
     """Mean nDCG@10 of ``mode`` over :func:`judged_candidates`, as semsearch eval scores it: keyword mode is the
     any-term list, semantic mode the kNN list, hybrid their default fusion (as the fusion module's rules are now)."""

@@ -18,7 +18,7 @@ from semsearch.errors import ConfigurationError
 from semsearch.query.fusion import fuse_hybrid
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
-from .conftest import ES_ENV, last_json_line, run_cli
+from .conftest import ES_ENV, corpus_document_terms, last_json_line, run_cli
 
 BROKER = os.environ.get("SEMSEARCH_TEST_BROKER_URL", "redis://127.0.0.1:6379/1")
 
@@ -238,15 +238,12 @@ def test_both_searchers_read_the_documents_mean_length_from_elasticsearch(es_set
     import asyncio
 
     from semsearch import AsyncSearcher
-    from semsearch.query.plan import query_terms
 
     name, _ = es_dbpedia
     # The node's term statistics count as the analyzer semsearch installs does: every token but English stop words.
-    with (data_dir / "dbpedia-entity" / "corpus.jsonl").open(encoding="utf-8") as corpus:
-        counts = [query_terms(entry.get("title") or "", []) + query_terms(entry["text"], [])
-                  for entry in map(json.loads, corpus)]
     document_terms = Searcher(es_settings, encoder=encoder).index_info(name).document_terms
-    assert document_terms == pytest.approx(sum(counts) / len(counts), rel=0.02)
+    assert document_terms == pytest.approx(corpus_document_terms(data_dir / "dbpedia-entity" / "corpus.jsonl"),
+                                           rel=0.02)
 
     async def read() -> float | None:
         async with AsyncSearcher(es_settings, encoder=encoder) as searcher:

@@ -12,9 +12,9 @@ import semsearch.query.fusion as fusion
 from semsearch import FusionConfig, Searcher
 from semsearch.query.fusion import FALLBACK, KEYWORD_PHRASE, fuse_hybrid, fused_for_standout, query_evidence
 from semsearch.query.evaluation import load_qrels, load_queries, ndcg_at_k
-from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW, query_terms
+from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
-from .conftest import COLLECTIONS, collection_index, last_json_line, run_cli
+from .conftest import COLLECTIONS, collection_index, corpus_document_terms, last_json_line, run_cli
 
 manpages = collection_index("manpages")
 debian_packages = collection_index("debian-packages")
@@ -236,6 +236,5 @@ def test_candidates_are_the_same_whatever_the_searchers_own_fusion(manpages, enc
     assert minmax == default and minmax["documents"] == 1217 and minmax["question"] is False
     assert minmax["terms"] == 4  # "the" is an English stop word
     # The pages' mean length as the node counts it (the english analyzer: every token but English stop words).
-    with (COLLECTIONS / "manpages" / "corpus.jsonl").open(encoding="utf-8") as corpus:
-        counts = [query_terms(page["title"], []) + query_terms(page["text"], []) for page in map(json.loads, corpus)]
-    assert minmax["document_terms"] == pytest.approx(sum(counts) / len(counts), rel=0.02)
+    assert minmax["document_terms"] == pytest.approx(corpus_document_terms(COLLECTIONS / "manpages" / "corpus.jsonl"),
+                                                     rel=0.02)

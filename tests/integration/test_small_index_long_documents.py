@@ -4,7 +4,6 @@ more, a query fused for the small index weighs the keyword side up, on the real 
 (benchmarks/collections/perlmods, 417 pages of 747 terms on average), where BM25 is the stronger retriever and, before
 round 16, hybrid was below keyword search."""
 
-import json
 import math
 
 import pytest
@@ -12,19 +11,17 @@ import pytest
 import semsearch.query.fusion as fusion
 from semsearch import Searcher
 from semsearch.query.evaluation import candidate_health
-from semsearch.query.plan import DEFAULT_WINDOW, query_terms
+from semsearch.query.plan import DEFAULT_WINDOW
 
-from .conftest import COLLECTIONS, collection_index, judged_candidates, mean_ndcg
+from .conftest import COLLECTIONS, collection_index, corpus_document_terms, judged_candidates, mean_ndcg
 
 perlmods = collection_index("perlmods")
 
 
 def test_the_searcher_reads_the_documents_mean_length_from_the_node(perlmods, encoder):
     # The node's term statistics count as the english analyzer does: every token but English stop words.
-    with (COLLECTIONS / "perlmods" / "corpus.jsonl").open(encoding="utf-8") as corpus:
-        counts = [query_terms(page["title"], []) + query_terms(page["text"], []) for page in map(json.loads, corpus)]
     document_terms = Searcher(encoder=encoder).index_info(perlmods).document_terms
-    assert document_terms == pytest.approx(sum(counts) / len(counts), rel=0.02)
+    assert document_terms == pytest.approx(corpus_document_terms(COLLECTIONS / "perlmods" / "corpus.jsonl"), rel=0.02)
     assert document_terms >= fusion.LONG_DOCUMENT_TERMS
 
 
