@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Thirty-seven collections are written under the directory of this script:
+Thirty-nine collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -124,6 +124,16 @@ Thirty-seven collections are written under the directory of this script:
                    README.md): short documents, a seeded sample of 400; the
                    query 2-3 of an entry's rare terms, as debian-packages'
                    (noise-free).  Built blind for round 17.
+  pgreference      PostgreSQL 15's reference pages (the HTML of Debian's
+                   postgresql-doc-15, unpacked under /tmp/pgdoc, README.md):
+                   as pyfaq, the query a page's purpose from its NAME line
+                   ("abort the current transaction"), the document the first
+                   paragraph of its Description.  Built blind for round 18.
+  gitconfig        Git's configuration variables (git-config(1) of Debian's
+                   git-man, installed here): as gitglossary, the query a
+                   variable's name ("core.autocrlf"), the document its
+                   description, over a seeded sample of 400 of the entries.
+                   Built blind for round 18.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -163,7 +173,7 @@ COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
                "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary", "jargon", "foldoc", "devil",
                "mannames", "pymodules", "wordnet", "gitcommands", "perlfunc", "perlmods", "debsynopsis",
-               "cfuncs", "vera", "syscalls", "pyhowto", "musicglossary", "pychangelog")
+               "cfuncs", "vera", "syscalls", "pyhowto", "musicglossary", "pychangelog", "pgreference", "gitconfig")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -1588,17 +1598,19 @@ def build_pyfaq():
     build_faq("pyfaq", "pyf", PYFAQ_DIR, pages, PYFAQ_SEED, PYFAQ_N_QUERIES, PYFAQ_DOC_MIN_WORDS, PYFAQ_Q_MIN_WORDS)
 
 
-def build_faq(name, query_prefix, source, pages, seed, n_queries, doc_min_words, q_min_words, unit="page"):
+def build_faq(name, query_prefix, source, pages, seed, n_queries, doc_min_words, q_min_words, unit="page",
+              numbered=True):
     """pyfaq's (and debfaq's and efaq's) collection from pages: [(page, [(number, question, answer), ...]), ...].  One
     document `NAME-PAGE-NNNN` per answer of doc_min_words+ words (exact duplicates dropped), the question not in
     it; the queries a seeded sample of min(n_queries, candidates) of the questions of q_min_words+ words that
-    no other kept item asks too (case-insensitive), each judged against its own answer."""
+    no other kept item asks too (case-insensitive), each judged against its own answer.  For pgreference: numbered
+    false, one item a page, its document `NAME-PAGE` (and no counts per page on stderr)."""
     items = [(page, question, answer, number) for page, entries in pages for number, question, answer in entries]
     kept, n_short, n_dup = kept_texts(name, items, doc_min_words, "answer")
     n_items = len(items)
     docs, pool, page_of = [], [], {}
     for page, question, answer, number in kept:
-        doc_id = f"{name}-{page}-{number:04d}"
+        doc_id = f"{name}-{page}-{number:04d}" if numbered else f"{name}-{page}"
         docs.append((doc_id, "", answer))
         page_of[doc_id] = page
         if len(WORD_RE.findall(question)) >= q_min_words:
@@ -1611,6 +1623,9 @@ def build_faq(name, query_prefix, source, pages, seed, n_queries, doc_min_words,
           f"words, {n_dup} duplicate answers, {len(docs)} answers, {len(pool)} with an unambiguous question of "
           f"{q_min_words}+ words", file=sys.stderr)
     write_collection(name, docs, queries, qrels)
+    if not numbered:
+        print(f"[{name}] " + length_summary(queries, docs, "answer"), file=sys.stderr)
+        return
     per_page = collections.Counter(page_of[d] for _, d, _ in qrels)
     print(f"[{name}] " + length_summary(queries, docs, "answer") + f"; documents per {unit} "
           + ", ".join(f"{p} {n}" for p, n in collections.Counter(page_of.values()).most_common())
@@ -2176,7 +2191,7 @@ def html_glossary_entries(name, path, page_class=GlossaryPage):
 
 def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queries, doc_min_words, q_min_words,
                    q_max_words=None, max_docs=None, spell_clashes=False, sample_over=None, what="definition",
-                   say_short=True):
+                   say_short=True, query_re=None):
     """pyglossary's (and gitglossary's and pgglossary's) collection from a glossary's entries, [(term, definition)]:
     entries whose term (case-insensitive) another entry has too are all dropped; one document `ID_PREFIX-SLUG` per
     definition of doc_min_words+ words (exact duplicates dropped), the term not in it; the queries a seeded sample of
@@ -2186,7 +2201,8 @@ def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queri
     queries then drawn from the terms of the sample); spell_clashes, the terms whose slugs clash spelled by
     spelled_slug (their other characters' code points) instead of the build stopped.  For devil: sample_over, the
     sample of max_docs drawn only when more than that many are kept (default: max_docs).  For pymodules and wordnet:
-    what, the word stderr calls a definition ("text": a page); say_short, false to count the short ones unsaid."""
+    what, the word stderr calls a definition ("text": a page); say_short, false to count the short ones unsaid.  For
+    gitconfig: query_re, the form of a term with a query (a term that does not match it all, its document with none)."""
     n_entries = len(entries)
     term_count = collections.Counter(term.lower() for term, _ in entries)
     for term in sorted(t for t, c in term_count.items() if c > 1):
@@ -2207,7 +2223,7 @@ def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queri
     if max_docs is not None and n_kept > (max_docs if sample_over is None else sample_over):
         kept = sorted(random.Random(seed).sample(sorted(kept), max_docs))
         print(f"[{name}] a seeded sample of {max_docs} of the {n_kept} kept {what}s", file=sys.stderr)
-    docs, pool, n_few, n_long = [], [], 0, 0
+    docs, pool, n_few, n_long, n_form = [], [], 0, 0, 0
     for doc_id, term, text, _ in kept:
         docs.append((doc_id, "", text))
         if len(WORD_RE.findall(term)) < q_min_words:
@@ -2215,6 +2231,8 @@ def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queri
             print(f"[{name}] term of no word, no query: {doc_id}: {term!r}", file=sys.stderr)
         elif q_max_words is not None and len(term.split()) > q_max_words:
             n_long += 1
+        elif query_re is not None and not query_re.fullmatch(term):
+            n_form += 1
         else:
             pool.append((doc_id, term))
     queries, qrels = sampled_questions(sorted(pool), seed, n_queries, query_prefix)
@@ -2224,6 +2242,8 @@ def build_glossary(name, id_prefix, query_prefix, source, entries, seed, n_queri
     if q_max_words is not None or max_docs is not None:
         print(f"[{name}] {n_kept} {what}s kept, {len(docs)} documents; {n_long} terms of over {q_max_words} words "
               "(their documents with no query)", file=sys.stderr)
+    if query_re is not None:
+        print(f"[{name}] {n_form} terms not of the form of a query (their documents with no query)", file=sys.stderr)
     write_collection(name, docs, queries, qrels)
     print(f"[{name}] " + length_summary(queries, docs, what), file=sys.stderr)
 
@@ -2247,21 +2267,31 @@ def man_glossary_entries(name, path):
     """(term, definition) for every term of the DESCRIPTION of the man page at path, rendered by man_render: a term
     is a line at the section's least indent, its definition the deeper lines up to the next term (paragraphs, lists
     and the nested lists of terms such as pathspec's magic words), list marks dropped, whitespace collapsed."""
-    rendered = man_render(path)
-    if rendered is None:
-        sys.exit(f"[{name}] {path}: man could not render it")
-    lines, section = [], None
-    for line in rendered.split("\n")[1:]:  # the first line is the page header
-        if line.strip() and not line.startswith(" "):
-            section = norm_ws(line)
-        elif section == "DESCRIPTION" and line.strip():
-            lines.append((len(line) - len(line.lstrip(" ")), line.strip()))
-    if not lines:
-        sys.exit(f"[{name}] {path}: no DESCRIPTION")
-    entries = indented_glossary_entries(name, path, lines)
+    entries = indented_glossary_entries(name, path, man_section_lines(name, path, "DESCRIPTION"))
     if any(len(terms) != 1 for terms, _ in entries):
         sys.exit(f"[{name}] {path}: an entry with other than one term")
     return [(terms[0], text) for terms, text in entries]
+
+
+def man_section_lines(name, path, section, subsection=None):
+    """The non-blank lines, as (indent, text), of the section ``section`` (a line at no indent) of the man page at
+    path, rendered by man_render; where subsection is given, only those of that subsection of it (a line at indent
+    3).  The build stops when man cannot render the page or no line is found."""
+    rendered = man_render(path)
+    if rendered is None:
+        sys.exit(f"[{name}] {path}: man could not render it")
+    lines, where = [], None
+    for line in rendered.split("\n")[1:]:  # the first line is the page header
+        indent = len(line) - len(line.lstrip(" "))
+        if line.strip() and indent == 0:
+            where = (norm_ws(line), None)
+        elif line.strip() and indent == 3 and subsection is not None and where:
+            where = (where[0], norm_ws(line))
+        elif where == (section, subsection) and line.strip():
+            lines.append((indent, line.strip()))
+    if not lines:
+        sys.exit(f"[{name}] {path}: no {section}" + (f" / {subsection}" if subsection else ""))
+    return lines
 
 
 def indented_glossary_entries(name, path, lines):
@@ -3480,6 +3510,140 @@ def build_pychangelog():
     print("[pychangelog] " + length_summary(queries, docs, "entry"), file=sys.stderr)
 
 
+# ---------------------------------------------------------------------------
+# 38. pgreference
+# ---------------------------------------------------------------------------
+# The reference pages of PostgreSQL 15 (every page of the HTML of Debian's postgresql-doc-15 with a NAME line, <div
+# class="refnamediv">: the SQL commands, the client and server applications, the SPI functions, ECPG's SQL commands,
+# dblink's functions and the additional supplied programs), unpacked under /tmp/pgdoc as pgglossary's: built blind for
+# round 18, README.md; the build stops with a message when that folder is missing.  Built as pyfaq, over short
+# documents: the query is a page's purpose, as its NAME line gives it ("ABORT --- abort the current transaction":
+# "abort the current transaction"), the document the first paragraph of its Description, the name not in the title.
+PGREFERENCE_DIR = "/tmp/pgdoc/usr/share/doc/postgresql-doc-15/html"
+PGREFERENCE_SEED = 20070761
+PGREFERENCE_N_QUERIES = 200
+PGREFERENCE_DOC_MIN_WORDS = 10   # as the glossaries'
+PGREFERENCE_Q_MIN_WORDS = 2      # as policy's
+
+
+class RefentryPage(html.parser.HTMLParser):
+    """A DocBook XSL reference page: the text of its NAME line (the <p> of <div class="refnamediv">) and, for each <div
+    class="refsect1">, its <h2> heading and its paragraphs (its own <p>s, not those of the notes, lists or
+    subsections it holds, each a <div>)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.name_line, self.sections, self.divs, self.part = [], [], [], None  # divs: "name", "sect" or None a <div>
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "div":
+            cls = set((dict(attrs).get("class") or "").split())
+            self.divs.append("name" if "refnamediv" in cls else "sect" if "refsect1" in cls else None)
+            if self.divs[-1] == "sect":
+                self.sections.append(([], []))
+        elif self.divs and self.divs[-1] == "name" and tag == "p":
+            self.part = self.name_line
+        elif self.divs and self.divs[-1] == "sect" and tag in ("h2", "p"):
+            heading, paras = self.sections[-1]
+            if tag == "p":
+                paras.append([])
+            self.part = heading if tag == "h2" else paras[-1]
+        elif self.part is not None and tag in PYFAQ_BLOCK_TAGS:
+            self.part.append(" ")
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self.divs:
+            self.divs.pop()
+        elif tag in ("h2", "p"):
+            self.part = None
+        elif self.part is not None and tag in PYFAQ_BLOCK_TAGS:
+            self.part.append(" ")
+
+    def handle_data(self, data):
+        if self.part is not None:
+            self.part.append(data)
+
+
+def pgreference_pages(name, folder):
+    """[(page, [(0, purpose, paragraph)])] for every reference page of the folder (a page with a <div
+    class="refnamediv">), in name order: page its file's name without .html ("sql-abort"), purpose what its NAME line
+    says after the names and their em dash, paragraph the first of its Description (RefentryPage), pyfaq's character
+    map, whitespace collapsed.  The build stops when a page has no such NAME line or no one Description with a
+    paragraph."""
+    pages = []
+    plain = lambda parts: norm_ws("".join(parts)).translate(PYFAQ_UNSMART)  # noqa: E731
+    for path in sorted(glob.glob(os.path.join(folder, "*.html"))):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        if 'class="refnamediv"' not in text:
+            continue
+        page = RefentryPage()
+        page.feed(text)
+        page.close()
+        _, dash, purpose = norm_ws("".join(page.name_line)).partition(" \u2014 ")
+        described = [paras for heading, paras in page.sections if plain(heading) == "Description"]
+        if not dash or len(described) != 1 or not described[0]:
+            sys.exit(f"[{name}] {path}: no NAME line with a purpose, or not one Description with a paragraph")
+        pages.append((os.path.basename(path)[:-len(".html")],
+                      [(0, purpose.translate(PYFAQ_UNSMART), plain(described[0][0]))]))
+    print(f"[{name}] {folder}: {len(pages)} reference pages", file=sys.stderr)
+    return pages
+
+
+def build_pgreference():
+    if not os.path.isdir(PGREFERENCE_DIR):
+        sys.exit(f"[pgreference] no {PGREFERENCE_DIR}: README.md says how to fetch postgresql-doc-15 "
+                 "(or build --only another)")
+    build_faq("pgreference", "pgr", PGREFERENCE_DIR, pgreference_pages("pgreference", PGREFERENCE_DIR),
+              PGREFERENCE_SEED, PGREFERENCE_N_QUERIES, PGREFERENCE_DOC_MIN_WORDS, PGREFERENCE_Q_MIN_WORDS,
+              numbered=False)
+
+
+# ---------------------------------------------------------------------------
+# 39. gitconfig
+# ---------------------------------------------------------------------------
+# Git's configuration variables (the subsection "Variables" of the section "CONFIGURATION FILE" of the man page
+# git-config(1) of Debian's git-man, installed here, as gitglossary's page: built blind for round 18, README.md); the
+# build stops with a message when that page is missing.  Built as gitglossary, from the page as man_render renders it:
+# a line at the subsection's least indent that names variables ("core.autocrlf", "format.to, format.cc",
+# "pack.writeBitmaps (deprecated)") is a term, the deeper lines below it its description (the nested lists of advice.*'s
+# keys included); the other lines at that indent are notes between the entries ("All gitcvs variables
+# except ..."), dropped.  A seeded sample of GITCONFIG_MAX_DOCS of the entries is the corpus; the query is one
+# variable's name as written ("core.autocrlf", "http.sslVerify"), of a term naming one with no placeholder or wildcard
+# ("branch.<name>.remote", "advice.*": their documents with no query).
+GITCONFIG_FILE = "/usr/share/man/man1/git-config.1.gz"
+GITCONFIG_SEED = 20070762
+GITCONFIG_N_QUERIES = 200
+GITCONFIG_MAX_DOCS = 400
+GITCONFIG_DOC_MIN_WORDS = 10   # as gitglossary's
+GITCONFIG_NAME = r"[A-Za-z0-9_.*<>-]+"
+GITCONFIG_TERM_RE = re.compile(rf"{GITCONFIG_NAME}(?:, {GITCONFIG_NAME})*(?: \(deprecated\))?")
+GITCONFIG_QUERY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(?:\.[A-Za-z][A-Za-z0-9_-]*)+")  # "core.autocrlf"
+
+
+def gitconfig_entries(name, path):
+    """(term, description) for every entry of git-config(1)'s list of variables, its terms (the lines of
+    GITCONFIG_TERM_RE in a row at the list's least indent) joined by ", ", as indented_glossary_entries reads it;
+    each other line at that indent (a note between the entries) is dropped and said on stderr."""
+    lines = man_section_lines(name, path, "CONFIGURATION FILE", "Variables")
+    term_indent = min(indent for indent, _ in lines)
+    notes = [text for indent, text in lines if indent == term_indent and not GITCONFIG_TERM_RE.fullmatch(text)]
+    for text in notes:
+        print(f"[{name}] a note, not a term, dropped: {text[:70]!r}...", file=sys.stderr)
+    entries = indented_glossary_entries(name, path, [(indent, text) for indent, text in lines
+                                                     if indent > term_indent or GITCONFIG_TERM_RE.fullmatch(text)])
+    print(f"[{name}] {path}: {len(entries)} entries of variables, {len(notes)} notes dropped", file=sys.stderr)
+    return [(", ".join(terms), text) for terms, text in entries]
+
+
+def build_gitconfig():
+    if not os.path.isfile(GITCONFIG_FILE):
+        sys.exit(f"[gitconfig] no {GITCONFIG_FILE}: install Debian's git-man (README.md; or build --only another)")
+    build_glossary("gitconfig", "gitconfig", "gcf", GITCONFIG_FILE, gitconfig_entries("gitconfig", GITCONFIG_FILE),
+                   GITCONFIG_SEED, GITCONFIG_N_QUERIES, GITCONFIG_DOC_MIN_WORDS, 1, max_docs=GITCONFIG_MAX_DOCS,
+                   spell_clashes=True, what="description", query_re=GITCONFIG_QUERY_RE)
+
+
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
             "info-index": build_info_index, "perldiag": build_perldiag, "info-extra": build_info_extra,
             "perlfaq": build_perlfaq, "pyfaq": build_pyfaq, "debfaq": build_debfaq, "efaq": build_efaq,
@@ -3490,7 +3654,8 @@ BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc"
             "devil": build_devil, "mannames": build_mannames, "pymodules": build_pymodules, "wordnet": build_wordnet,
             "gitcommands": build_gitcommands, "perlfunc": build_perlfunc, "perlmods": build_perlmods,
             "debsynopsis": build_debsynopsis, "cfuncs": build_cfuncs, "vera": build_vera, "syscalls": build_syscalls,
-            "pyhowto": build_pyhowto, "musicglossary": build_musicglossary, "pychangelog": build_pychangelog}
+            "pyhowto": build_pyhowto, "musicglossary": build_musicglossary, "pychangelog": build_pychangelog,
+            "pgreference": build_pgreference, "gitconfig": build_gitconfig}
 
 
 def main():
@@ -3500,7 +3665,7 @@ def main():
                                                          "pyglossary, pgglossary, debref, perlglossary, "
                                                          "emacsglossary, jargon, foldoc, devil, pymodules, "
                                                          "wordnet, perlfunc, vera, pyhowto, musicglossary, "
-                                                         "pychangelog and, where "
+                                                         "pychangelog, pgreference and, where "
                                                          "perl-modules-5.36 is not installed, perlmods need the "
                                                          "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
@@ -3517,7 +3682,8 @@ def main():
         PGGLOSSARY_N_QUERIES, DEBREF_N_QUERIES, PERLGLOSSARY_N_QUERIES, EMACSGLOSSARY_N_QUERIES, JARGON_N_QUERIES, \
         FOLDOC_N_QUERIES, DEVIL_N_QUERIES, MANNAMES_N_QUERIES, PYMODULES_N_QUERIES, WORDNET_N_QUERIES, \
         GITCOMMANDS_N_QUERIES, PERLFUNC_N_QUERIES, PERLMODS_N_QUERIES, DEBSYNOPSIS_N_QUERIES, CFUNCS_N_QUERIES, \
-        VERA_N_QUERIES, SYSCALLS_N_QUERIES, PYHOWTO_N_QUERIES, MUSICGLOSSARY_N_QUERIES, PYCHANGELOG_N_QUERIES
+        VERA_N_QUERIES, SYSCALLS_N_QUERIES, PYHOWTO_N_QUERIES, MUSICGLOSSARY_N_QUERIES, PYCHANGELOG_N_QUERIES, \
+        PGREFERENCE_N_QUERIES, GITCONFIG_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
@@ -3527,7 +3693,7 @@ def main():
             JARGON_N_QUERIES = FOLDOC_N_QUERIES = DEVIL_N_QUERIES = MANNAMES_N_QUERIES = PYMODULES_N_QUERIES = \
             WORDNET_N_QUERIES = GITCOMMANDS_N_QUERIES = PERLFUNC_N_QUERIES = PERLMODS_N_QUERIES = \
             DEBSYNOPSIS_N_QUERIES = CFUNCS_N_QUERIES = VERA_N_QUERIES = SYSCALLS_N_QUERIES = PYHOWTO_N_QUERIES = \
-            MUSICGLOSSARY_N_QUERIES = PYCHANGELOG_N_QUERIES = sys.maxsize
+            MUSICGLOSSARY_N_QUERIES = PYCHANGELOG_N_QUERIES = PGREFERENCE_N_QUERIES = GITCONFIG_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
