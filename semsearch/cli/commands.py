@@ -497,6 +497,8 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
                    f"{health['fused_for_short_documents']}")
         click.echo(f"  with documents holding the query as a phrase, weighted up (the default fusion's): "
                    f"{health['with_phrase_matches']}")
+        click.echo(f"  with rare documents holding most of its terms, weighted up (few documents searched; the "
+                   f"default fusion's): {health['with_rare_strict_matches']}")
     return health
 
 

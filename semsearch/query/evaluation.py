@@ -26,6 +26,7 @@ from semsearch.query.fusion import (
     phrases_weighed,
     query_evidence,
     query_fusion_reason,
+    rare_strict_matches,
 )
 
 Qrels = dict[str, dict[str, int]]
@@ -97,7 +98,8 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     because it searched few long documents, or because it searched few short documents
     (:func:`semsearch.query.fusion.score_fusion_reason`), and in how many queries documents holding the query as a
     phrase were weighted up (a phrase list is asked for only with two to four terms and no question: no list is no
-    failure; a query fused for a small index has none weighted up) (pure)."""
+    failure; a query fused for a small index has none weighted up), and in how many its rare strict matches were
+    (:func:`semsearch.query.fusion.rare_strict_matches`: only a query fused for a small index) (pure)."""
     names = list(dict.fromkeys(name for per_query in lists.values() for name in per_query
                                if name not in (*NOT_LISTS, KEYWORD_PHRASE)))
     health: dict[str, Any] = {"queries": len(lists), "short_below": SHORT_CANDIDATE_LIST, "lists": {}}
@@ -108,7 +110,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
                                  "median": statistics.median(lengths) if lengths else 0}
     kinds: dict[str, int] = {}
     reasons: dict[str | None, int] = {}
-    weighted_phrases = 0
+    weighted_phrases = weighted_rare_strict = 0
     for per_query in lists.values():
         if KEYWORD in per_query and KEYWORD_ANY in per_query:
             kind, _ = query_evidence(per_query, window)
@@ -116,6 +118,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
             reason = query_fusion_reason(per_query, kind)
             reasons[reason] = reasons.get(reason, 0) + 1
             weighted_phrases += phrases_weighed(per_query, reason)
+            weighted_rare_strict += bool(rare_strict_matches(per_query, reason))
     health["keyword_evidence"] = kinds
     # fused_by_score: every query fused by score, whatever the reason (the seven below it add up to it)
     health["fused_by_score"] = sum(count for reason, count in reasons.items() if reason is not None)
@@ -127,6 +130,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     health["fused_for_long_documents"] = reasons.get(LONG_DOCUMENTS, 0)
     health["fused_for_short_documents"] = reasons.get(SHORT_DOCUMENTS, 0)
     health["with_phrase_matches"] = weighted_phrases
+    health["with_rare_strict_matches"] = weighted_rare_strict
     return health
 
 

@@ -54,8 +54,9 @@ class FusionConfig:
     matches first when they are few; for a query that asks a question (:func:`semsearch.query.question.is_question`),
     that searches few documents (SMALL_INDEX), whose best BM25 match stands out (:func:`keyword_stands_out`), or whose
     best kNN match is far ahead of its second (:func:`dense_leads`), the adaptive side itself switches to z-scores;
-    documents holding the query as a phrase are weighted up (:func:`weigh_phrase_matches`), except for a query fused
-    for a small index. The default fusion is adaptive; it runs on the client only.
+    documents holding the query as a phrase are weighted up (:func:`weigh_matches`), except for a query fused
+    for a small index, where a query's rare strict matches are instead (:func:`rare_strict_matches`). The default
+    fusion is adaptive; it runs on the client only.
     """
 
     method: str = "rrf"
@@ -355,6 +356,32 @@ def phrases_weighed(lists: Mapping[str, Any], reason: str | None) -> bool:
     return bool(lists.get(KEYWORD_PHRASE)) and reason not in SMALL_INDEX_REASONS
 
 
+# RARE_STRICT (round 18): a query fused for a small index has no phrase matches weighted up (round 10: a glossary's
+# definitions cite its terms as phrases), and its keyword side is the any-term list, lightly weighted (round 12; × 0.4
+# in short documents, round 17): a document holding two or three of its unusual words together then ranks among every
+# document holding one common word of the query, and a changelog entry or an index entry recalled by its words is
+# lost to kNN's neighbours. Where a query of RARE_STRICT_MIN_TERMS terms or more has strict matches (documents
+# holding most of its terms) and they are rare (at most RARE_MATCH_FRACTION of the documents searched, _rare's
+# share), those few documents are precise keyword evidence, and each is weighted up as a phrase match is elsewhere
+# (PHRASE_WEIGHT_FACTOR × the semantic weight: under z-score fusion, one deviation of kNN's scores). No new constant
+# was fitted: on the 130 lists seen, 20 below the better single mode instead of 27 (docs/benchmarks.md, "Round 18").
+KEYWORD_RARE_STRICT = "keyword_rare_strict"  # in what adapt chose: the rare strict matches weighted up
+RARE_STRICT_MIN_TERMS = 2
+# The lists of matches that adaptive fusion weighs up rather than fuses by their scores: a phrase search's (PHRASE) and
+# the rare strict matches (RARE_STRICT). A hit's contribution from either is the keyword retriever's (per_retriever).
+WEIGHED_UP = (KEYWORD_PHRASE, KEYWORD_RARE_STRICT)
+
+
+def rare_strict_matches(lists: Mapping[str, Any], reason: str | None) -> list[Ranked]:
+    """The strict matches adaptive fusion weighs up for one query (RARE_STRICT), given its score-fusion reason: where
+    it is fused for a small index (SMALL_INDEX_REASONS), searches RARE_STRICT_MIN_TERMS terms or more, and its strict
+    list is not empty and holds at most RARE_MATCH_FRACTION of the documents searched; else none (pure)."""
+    strict, documents, terms = lists.get(KEYWORD, ()), lists.get(DOCUMENTS), lists.get(TERMS)
+    if reason not in SMALL_INDEX_REASONS or documents is None or terms is None or terms < RARE_STRICT_MIN_TERMS:
+        return []
+    return list(strict) if 0 < len(strict) <= RARE_MATCH_FRACTION * documents else []
+
+
 def _rare(any_term: Sequence[Ranked], window: int, documents: int | None) -> bool:
     """Whether a query's any-term matches are all seen and rare enough to stand for BM25 as EXHAUSTIVE or AGREED:
     fewer than the window, and at most RARE_MATCH_FRACTION of the documents searched."""
@@ -450,6 +477,10 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adapta
     if phrases_weighed(lists, reason):  # PHRASE above: fuse_adapted weighs it as one more list
         chosen[KEYWORD_PHRASE] = phrase_order(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
         weights[KEYWORD_PHRASE] = config.weight(SEMANTIC) * PHRASE_WEIGHT_FACTOR
+    rare_strict = rare_strict_matches(lists, reason)
+    if rare_strict:  # RARE_STRICT above: weighed up by fuse_adapted as phrase matches are
+        chosen[KEYWORD_RARE_STRICT] = rare_strict
+        weights[KEYWORD_RARE_STRICT] = config.weight(SEMANTIC) * PHRASE_WEIGHT_FACTOR
     return Adaptation(chosen, FusionConfig(method, weights, config.rrf_k), kind, reason, keyword_list)
 
 
@@ -466,7 +497,9 @@ class FusionChoice:
       LONG_DOCUMENTS, SHORT_DOCUMENTS, STANDOUT, DENSE_LEAD; None: by rank). A question, a small index
       (SMALL_INDEX_REASONS) or a standout fuses the any-term list whatever the kind. ``phrase_matches``: how many
       documents holding the query as a phrase were weighted up, and ``phrase_weight``, by how much (PHRASE; none under
-      SMALL_INDEX_REASONS). None and 0 where nothing adapts (a plain fusion)."""
+      SMALL_INDEX_REASONS); ``rare_strict_matches``: how many rare strict matches were weighted up, and
+      ``rare_strict_weight``, by how much (RARE_STRICT; only under SMALL_INDEX_REASONS). None and 0 where nothing
+      adapts (a plain fusion)."""
 
     method: str
     weights: dict[str, float] = field(hash=False)  # hashable all the same: a Counter of choices works
@@ -477,6 +510,8 @@ class FusionChoice:
     keyword_hits: int = 0
     rrf_k: int = 60
     phrase_weight: float = 0.0
+    rare_strict_matches: int = 0
+    rare_strict_weight: float = 0.0
 
     @property
     def description(self) -> str:
@@ -491,10 +526,11 @@ class FusionChoice:
 def fusion_choice(adapted: Adaptation) -> FusionChoice:
     """What :func:`adapt` chose for one query, as :class:`FusionChoice` says it (pure)."""
     chosen, fusion = adapted.lists, adapted.fusion
-    weights = {name: fusion.weight(name) for name in chosen if name != KEYWORD_PHRASE}
-    phrase = len(chosen.get(KEYWORD_PHRASE, ()))
+    weights = {name: fusion.weight(name) for name in chosen if name not in WEIGHED_UP}
+    phrase, rare_strict = len(chosen.get(KEYWORD_PHRASE, ())), len(chosen.get(KEYWORD_RARE_STRICT, ()))
     return FusionChoice(fusion.method, weights, adapted.kind, adapted.reason, phrase, adapted.keyword_list,
-                        len(chosen.get(KEYWORD, ())), fusion.rrf_k, fusion.weight(KEYWORD_PHRASE) if phrase else 0.0)
+                        len(chosen.get(KEYWORD, ())), fusion.rrf_k, fusion.weight(KEYWORD_PHRASE) if phrase else 0.0,
+                        rare_strict, fusion.weight(KEYWORD_RARE_STRICT) if rare_strict else 0.0)
 
 
 # The words of describe_choice: "keyword" and "semantic" for the two retrievers, as in the weights and contributions.
@@ -531,30 +567,38 @@ def describe_choice(choice: FusionChoice) -> str:
     if choice.phrase_matches:
         parts.append(f"{choice.phrase_matches} phrase match{'es' if choice.phrase_matches > 1 else ''} weighted up "
                      f"(weight {choice.phrase_weight:g})")
+    if choice.rare_strict_matches:
+        many = choice.rare_strict_matches > 1
+        parts.append(f"{choice.rare_strict_matches} rare document{'s' if many else ''} holding most terms weighted up "
+                     f"(weight {choice.rare_strict_weight:g})")
     return "; ".join(parts)
 
 
 def fuse_adapted(chosen: Mapping[str, Sequence[Ranked]], fusion: FusionConfig) -> list[Fused]:
-    """:func:`fuse` of what :func:`adapt` chose. Under rank fusion the phrase list (if any) is one more list, by its
-    order; under score fusion its matches have no scores to normalise with the others, so each gets the phrase
-    list's weight itself, whatever its place (:func:`weigh_phrase_matches`)."""
-    phrase = chosen.get(KEYWORD_PHRASE)
-    if not phrase or fusion.method == "rrf":
+    """:func:`fuse` of what :func:`adapt` chose. Under rank fusion a list of matches weighed up (WEIGHED_UP) is one
+    more list, by its order; under score fusion its matches have no scores to normalise with the others (a phrase
+    search's, or the strict list's whose documents the any-term list already scores), so each gets that list's weight
+    itself, whatever its place (:func:`weigh_matches`)."""
+    weighed = [name for name in WEIGHED_UP if chosen.get(name)]
+    if not weighed or fusion.method == "rrf":
         return fuse(chosen, fusion)
-    weights = {**{name: fusion.weight(name) for name in chosen}, KEYWORD_PHRASE: 0.0}
-    fused = fuse(chosen, FusionConfig(fusion.method, weights, fusion.rrf_k))  # lists every phrase match too
-    return weigh_phrase_matches(fused, [hit.id for hit in phrase], fusion.weight(KEYWORD_PHRASE))
+    weights = {**{name: fusion.weight(name) for name in chosen}, **{name: 0.0 for name in weighed}}
+    fused = fuse(chosen, FusionConfig(fusion.method, weights, fusion.rrf_k))  # lists every match too
+    for name in weighed:
+        fused = weigh_matches(fused, [hit.id for hit in chosen[name]], fusion.weight(name), name)
+    return fused
 
 
-def weigh_phrase_matches(fused: Sequence[Fused], matches: Sequence[str], weight: float) -> list[Fused]:
-    """``fused`` with each of ``matches`` scoring ``weight`` more, as its KEYWORD_PHRASE contribution (so scores still
-    add up), re-sorted as :func:`fuse` sorts (pure)."""
+def weigh_matches(fused: Sequence[Fused], matches: Sequence[str], weight: float,
+                  name: str = KEYWORD_PHRASE) -> list[Fused]:
+    """``fused`` with each of ``matches`` scoring ``weight`` more, as its ``name`` contribution (KEYWORD_PHRASE or
+    KEYWORD_RARE_STRICT; so scores still add up), re-sorted as :func:`fuse` sorts (pure)."""
     matched = set(matches)
     weighed = []
     for item in fused:
         if item.id in matched:
             parts = {**item.contributions}
-            parts[KEYWORD_PHRASE] = parts.get(KEYWORD_PHRASE, 0.0) + weight
+            parts[name] = parts.get(name, 0.0) + weight
             item = Fused(item.id, item.score + weight, parts)
         weighed.append(item)
     weighed.sort(key=lambda f: (-f.score, f.id))
@@ -575,10 +619,12 @@ def fuse_hybrid(lists: Mapping[str, Any], config: FusionConfig, window: int) -> 
 
 
 def per_retriever(contributions: Mapping[str, float]) -> dict[str, float]:
-    """A fused hit's contributions by retriever: a phrase match's share is the keyword retriever's (pure)."""
-    folded = {name: value for name, value in contributions.items() if name != KEYWORD_PHRASE}
-    if KEYWORD_PHRASE in contributions:
-        folded[KEYWORD] = folded.get(KEYWORD, 0.0) + contributions[KEYWORD_PHRASE]
+    """A fused hit's contributions by retriever: a weighed-up match's share (WEIGHED_UP) is the keyword retriever's
+    (pure)."""
+    folded = {name: value for name, value in contributions.items() if name not in WEIGHED_UP}
+    for name in WEIGHED_UP:
+        if name in contributions:
+            folded[KEYWORD] = folded.get(KEYWORD, 0.0) + contributions[name]
     return folded
 
 

@@ -27,9 +27,11 @@ from semsearch.query.fusion import (
     KEYWORD,
     KEYWORD_ANY,
     KEYWORD_PHRASE,
+    KEYWORD_RARE_STRICT,
     QUESTION,
     SUM_DEFAULT_WEIGHTS,
     TERMS,
+    WEIGHED_UP,
     FusionChoice,
     FusionConfig,
     Ranked,
@@ -322,9 +324,11 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any], analyzers: S
             explanation = {name: {"rank": positions[name].get(item.id, (None, None))[0],
                                   "raw_score": positions[name].get(item.id, (None, None))[1],
                                   "contribution": contributions.get(name, 0.0)}
-                           for name in ranked if name != KEYWORD_PHRASE}
+                           for name in ranked if name not in WEIGHED_UP}
             if KEYWORD_PHRASE in ranked:  # why a phrase match rose: its place in the phrase list (1: first)
                 explanation[KEYWORD]["phrase_rank"] = positions[KEYWORD_PHRASE].get(item.id, (None, None))[0]
+            if KEYWORD_RARE_STRICT in ranked:  # why a rare strict match rose: its place in the strict list
+                explanation[KEYWORD]["rare_strict_rank"] = positions[KEYWORD_RARE_STRICT].get(item.id, (None, None))[0]
         result.append(Hit(item.id, item.score, {}, contributions, {}, explanation))
     return result
 

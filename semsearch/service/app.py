@@ -99,6 +99,9 @@ class FusionOut(BaseModel):
     phrase_matches: int = Field(default=0, description="documents holding the query as a phrase, weighted up")
     phrase_weight: float = Field(default=0.0, description="their weight: under rank fusion each adds weight / "
                                  "(rrf_k + its place), under score fusion the weight itself")
+    rare_strict_matches: int = Field(default=0, description="in a small index, documents holding most of the "
+                                     "query's terms where they are rare (a query of several terms), weighted up")
+    rare_strict_weight: float = Field(default=0.0, description="their weight, added to each under score fusion")
     keyword_list: str = Field(default="keyword", description="the keyword list fused: keyword (most terms), "
                               "keyword_any (any term) or keyword_matches (every match, most terms first)")
     keyword_hits: int = Field(default=0, description="documents of keyword_list fused (0: semantic alone)")

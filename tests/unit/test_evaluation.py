@@ -192,3 +192,9 @@ def test_candidate_health_counts_the_queries_fused_for_a_small_index():
     assert "terms" not in health["lists"] and "document_terms" not in health["lists"]
     # The small index's phrase matches are not weighted up; the large index's and the question's lists are counted.
     assert health["with_phrase_matches"] == 2
+    # No query above searches several known terms in the small index: no rare strict matches weighted up. One of
+    # three terms there, whose 5 strict matches are 1% of 499 documents, has them weighted up (RARE_STRICT).
+    assert health["with_rare_strict_matches"] == 0
+    lists["small three terms"] = {**query, "documents": few, "terms": 3}
+    health = candidate_health(lists, window=100)
+    assert health["with_rare_strict_matches"] == 1 and health["with_phrase_matches"] == 2

@@ -32,7 +32,7 @@ from semsearch.query.fusion import (
     keyword_stands_out,
     phrase_order,
     score_fusion_reason,
-    weigh_phrase_matches,
+    weigh_matches,
 )
 
 LISTS = {
@@ -482,15 +482,15 @@ def test_phrase_matches_are_weighted_up_as_one_more_list_under_score_fusion():
 def test_weighing_phrase_matches_adds_the_weight_as_their_share_and_resorts():
     fused = [Fused("a", 0.5, {"keyword": 0.1, "semantic": 0.4}), Fused("b", 0.4, {"keyword": 0.4}),
              Fused("c", 0.3, {"semantic": 0.3})]
-    weighed = weigh_phrase_matches(fused, ["c", "b"], 0.15)
+    weighed = weigh_matches(fused, ["c", "b"], 0.15)
     # Every match gets the weight whatever its place: c 0.45, b 0.55; a unchanged.
     assert [f.id for f in weighed] == ["b", "a", "c"]
     assert [f.score for f in weighed] == pytest.approx([0.55, 0.5, 0.45])
     assert weighed[2].contributions == {"semantic": 0.3, "keyword_phrase": pytest.approx(0.15)}
     assert weighed[1] == fused[0]
-    assert weigh_phrase_matches(fused, [], 1.0) == fused
+    assert weigh_matches(fused, [], 1.0) == fused
     # Ties sort by id, as fuse() sorts.
-    assert [f.id for f in weigh_phrase_matches(fused, ["c"], 0.2)] == ["a", "c", "b"]
+    assert [f.id for f in weigh_matches(fused, ["c"], 0.2)] == ["a", "c", "b"]
 
 
 def test_a_plain_fusion_of_chosen_lists_weighs_every_list_as_its_config_says():
@@ -768,3 +768,70 @@ def test_a_one_term_query_no_longer_keyword_led_in_short_documents_may_still_be_
     saturated = [Ranked("cites1", 2.2 * idf * 0.97), Ranked("cites2", 5.0), Ranked("cites3", 4.0)]
     chosen = adapt({**lists, "keyword": saturated, "keyword_any": saturated}, DEFAULT_FUSION, 100)
     assert (chosen.kind, chosen.reason) == (STRICT, SUBJECT)
+
+
+# Round 18 (RARE_STRICT): in a small index, a query of several terms whose strict matches are rare (at most
+# RARE_MATCH_FRACTION of the documents searched) has each of them weighted up as a phrase match is elsewhere.
+def _recalled_entry_lists(strict: int = 1, terms: int | None = 3, documents: int = 400,
+                          document_terms: float | None = 24.0) -> dict:
+    """A changelog entry recalled by three of its words: it alone holds most of them (the strict list), but one word
+    is common (60 entries hold it, BM25 ranks the entry 4th of them), and kNN ranks it 26th."""
+    from semsearch.query.fusion import DOCUMENT_TERMS, DOCUMENTS, KEYWORD, KEYWORD_ANY, SEMANTIC, TERMS
+
+    any_term = [Ranked(f"k{i}", 6.0 - 0.05 * i) for i in range(3)] + [Ranked("entry", 5.8)]
+    any_term += [Ranked(f"k{i}", 5.0 - 0.05 * i) for i in range(3, 60)]
+    held = [Ranked("entry", 5.8)] + [hit for hit in any_term if hit.id != "entry"][:strict - 1]
+    semantic = [Ranked("entry" if i == 25 else f"s{i}", 0.70 - 0.005 * i) for i in range(100)]
+    return {KEYWORD: held, KEYWORD_ANY: any_term, SEMANTIC: semantic, DOCUMENTS: documents, "question": False,
+            TERMS: terms, DOCUMENT_TERMS: document_terms}
+
+
+def test_a_small_index_weighs_up_a_querys_rare_strict_matches_as_phrase_matches(monkeypatch):
+    import semsearch.query.fusion as fusion_module
+    from semsearch.query.fusion import KEYWORD, KEYWORD_RARE_STRICT, SHORT_DOCUMENTS, per_retriever
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    lists = _recalled_entry_lists()
+    chosen = adapt(lists, DEFAULT_FUSION, 100)
+    assert (chosen.kind, chosen.reason) == (STRICT, SHORT_DOCUMENTS)
+    assert [hit.id for hit in chosen.lists[KEYWORD_RARE_STRICT]] == ["entry"]
+    assert chosen.fusion.weight(KEYWORD_RARE_STRICT) == 1.0 * PHRASE_WEIGHT_FACTOR  # as heavy as a phrase match
+    fused = fuse_hybrid(lists, DEFAULT_FUSION, 100)
+    monkeypatch.setattr(fusion_module, "RARE_STRICT_MIN_TERMS", float("inf"))
+    without = fuse_hybrid(lists, DEFAULT_FUSION, 100)
+    before = {item.id: item for item in without}
+    order, order_without = [item.id for item in fused], [item.id for item in without]
+    assert order[0] == "entry" and order_without.index("entry") > 9  # below kNN's neighbours without the rule
+    for item in fused:  # one deviation of kNN's scores more, as the keyword retriever's share; the rest as before
+        assert set(item.contributions) <= {KEYWORD, "semantic"}
+        assert sum(item.contributions.values()) == pytest.approx(item.score)
+        assert item.score == pytest.approx(before[item.id].score + (1.0 if item.id == "entry" else 0.0))
+    assert per_retriever({KEYWORD: 0.5, KEYWORD_RARE_STRICT: 1.0, "semantic": 0.2}) == {KEYWORD: 1.5, "semantic": 0.2}
+    choice = fusion_choice(chosen)
+    assert (choice.rare_strict_matches, choice.rare_strict_weight, choice.phrase_matches) == (1, 1.0, 0)
+    assert KEYWORD_RARE_STRICT not in choice.weights
+    assert "1 rare document holding most terms weighted up (weight 1)" in choice.description
+
+
+def test_rare_strict_matches_only_for_several_terms_rare_in_a_small_index():
+    from semsearch.query.fusion import (
+        QUESTION, RARE_MATCH_FRACTION, SHORT_DOCUMENTS, SMALL_INDEX_REASONS, query_fusion_reason, rare_strict_matches)
+
+    def weighed(lists: dict) -> list[str]:
+        return [hit.id for hit in rare_strict_matches(lists, query_fusion_reason(lists, STRICT))]
+
+    assert RARE_MATCH_FRACTION * 400 == 20
+    assert len(weighed(_recalled_entry_lists(strict=20))) == 20  # 5% of 400
+    assert weighed(_recalled_entry_lists(strict=21)) == []  # more than 5%: not rare
+    assert weighed(_recalled_entry_lists(terms=2)) == ["entry"]
+    for lists in (_recalled_entry_lists(terms=1), _recalled_entry_lists(terms=None),  # one term, or unknown
+                  _recalled_entry_lists(strict=0),  # no strict match
+                  _recalled_entry_lists(documents=SMALL_INDEX_DOCUMENTS)):  # a large index: rank fusion
+        assert weighed(lists) == []
+    # Any small-index reason (long, middling or unknown lengths too), never a question or a large index's reason.
+    for document_terms in (747.0, 100.0, None):
+        assert weighed(_recalled_entry_lists(document_terms=document_terms)) == ["entry"]
+    lists = _recalled_entry_lists()
+    assert all(rare_strict_matches(lists, reason) for reason in SMALL_INDEX_REASONS)
+    assert not rare_strict_matches(lists, QUESTION) and not rare_strict_matches(lists, None)
+    assert rare_strict_matches(lists, SHORT_DOCUMENTS) == lists["keyword"]

@@ -522,6 +522,23 @@ def test_hybrid_explanation_gives_rank_raw_score_and_contribution():
             pytest.approx(hit.contributions)
 
 
+def test_hybrid_explanation_gives_a_rare_strict_matchs_place_in_the_strict_list():
+    # 400 documents searched (a small index); one holds most of the query's three terms, 60 hold one of them.
+    any_term = [raw(f"k{i}", 6.0 - 0.05 * i) for i in range(3)] + [raw("entry", 5.8)]
+    any_term += [raw(f"k{i}", 5.0 - 0.05 * i) for i in range(3, 60)]
+    semantic = [raw("entry" if i == 25 else f"s{i}", 0.70 - 0.005 * i) for i in range(100)]
+    responses = {"keyword": [raw("entry", 5.8)], "keyword_any": any_term, "semantic": semantic, "documents": 400}
+    request = SearchRequest("quixotic zeugma patch", k=10, explain=True).validate()
+    hits = hits_from(request, responses)
+    assert hits[0].id == "entry" and hits.fusion.rare_strict_matches == 1
+    assert hits[0].explanation["keyword"]["rare_strict_rank"] == 1
+    for hit in hits:
+        assert set(hit.explanation) == {"keyword", "semantic"}
+        assert sum(part["contribution"] for part in hit.explanation.values()) == pytest.approx(hit.score)
+        if hit.id != "entry":
+            assert hit.explanation["keyword"]["rare_strict_rank"] is None
+
+
 def test_hybrid_explanation_ranks_are_in_the_retrievers_lists_not_the_page():
     request = SearchRequest("q", k=1, offset=3, explain=True).validate()
     (hit,) = hits_from(request, RESPONSES)
