@@ -71,8 +71,9 @@ AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12", "round14", "round
 PHRASE_LED = {"round4", "round5", "round6", "round7", "round9"}  # phrase matches first, in their order
 ROUND11_RARE = {"round11"}  # rare keyword matches in an index of under 500 documents lead only where kNN missed them
 ROUND11_SMALL_INDEX, ROUND11_DENSE_MISS_PAGE = 500, 10
-ROUND12 = {"round12", "round14", "round15", "round16", "round17"}  # today's keyword_matches and small-index fusion (round 12)
-ROUND14 = {"round14", "round15", "round16", "round17"}  # and BM25's first keeping its tier's lead where it stands out (round 14)
+# today's keyword_matches and small-index fusion (round 12)
+ROUND12 = {"round12", "round14", "round15", "round16", "round17"}
+ROUND14 = {"round14", "round15", "round16", "round17"}  # and BM25's first keeping its tier's lead (round 14)
 ROUND15 = {"round15", "round16", "round17"}  # and SUBJECT (round 15)
 ROUND16 = {"round16", "round17"}  # and LONG_DOCUMENTS (round 16)
 ROUND17 = {"round17"}  # and SHORT_DOCUMENTS (round 17)

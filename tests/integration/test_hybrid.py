@@ -20,7 +20,7 @@ import uuid
 import pytest
 
 from semsearch import AsyncSearcher, ConfigurationError, FusionConfig, Searcher
-from semsearch.query.fusion import (EXHAUSTIVE, KEYWORD_ANY, PHRASE_WEIGHT_FACTOR, SHORT_DOCUMENTS,
+from semsearch.query.fusion import (EXHAUSTIVE, KEYWORD_ANY, PHRASE_WEIGHT_FACTOR, RARE_MATCH_FRACTION, SHORT_DOCUMENTS,
                                     SHORT_DOCUMENTS_WEIGHT_FACTOR, STRICT, adapt, fuse_hybrid, fusion_choice)
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
@@ -407,6 +407,8 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
             if part.get("phrase_rank") is not None:  # a phrase match's share is larger
                 phrase_share = (phrase_weight / (DEFAULT_FUSION.rrf_k + part["phrase_rank"]) if by_rank
                                 else phrase_weight)
+            if part.get("rare_strict_rank") is not None:  # and a rare strict match's (round 18), under score fusion
+                phrase_share += hits.fusion.rare_strict_weight
             own = owns[name][hit.id] = part["contribution"] - phrase_share
             assert part["rank"] == positions[name].get(hit.id), (hit.id, name)
             if part["rank"] is None:
@@ -441,6 +443,16 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
             for doc_id, own in owns[name].items():
                 assert own == pytest.approx(hits.fusion.weights[name] * z.get(doc_id, lowest)), (name, doc_id)
         assert all(hit.explanation["keyword"].get("phrase_rank") is None for hit in hits)
+        # Two terms that few of the 127 documents hold together: those are weighted up as rare strict matches (round
+        # 18), as heavy as the semantic list; one term has none.
+        strict = {hit.id for hit in candidates["keyword"]}
+        if " " in query:
+            assert 0 < len(strict) <= RARE_MATCH_FRACTION * 127 and hits.fusion.rare_strict_matches == len(strict)
+            assert hits.fusion.rare_strict_weight == phrase_weight
+            assert all((hit.explanation["keyword"].get("rare_strict_rank") is not None) == (hit.id in strict)
+                       for hit in hits)
+        else:
+            assert hits.fusion.rare_strict_matches == 0
     if fusion is None and query == "lighthouse keeper":
         # The three documents holding it as a phrase are on the page, each weighted up as a place in one more list as
         # heavy as the semantic one (its share above).
