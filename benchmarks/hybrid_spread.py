@@ -42,10 +42,11 @@ COLLECTIONS = Path(__file__).resolve().parent / "collections"
 # Held out of round 11's final default (debref, gitglossary and pgglossary were held out of its change), jargon and
 # foldoc held out of round 12, devil and mannames held out of round 13, pymodules and wordnet held out of round 14, and
 # gitcommands and perlfunc held out of round 14's final default, perlmods, debsynopsis, cfuncs and vera held out of
-# round 15.
+# round 15, syscalls and pyhowto of round 16, musicglossary and pychangelog of round 17, pgreference and gitconfig of
+# round 18.
 HELD_OUT = ("perlglossary", "emacsglossary", "jargon", "foldoc", "devil", "mannames", "pymodules", "wordnet",
             "gitcommands", "perlfunc", "perlmods", "debsynopsis", "cfuncs", "vera", "syscalls", "pyhowto",
-            "musicglossary", "pychangelog")
+            "musicglossary", "pychangelog", "pgreference", "gitconfig")
 OLD_DEFAULT = ["--fusion", "rrf", "--keyword-weight", "0.25", "--semantic-weight", "1", "--rrf-k", "20"]
 
 
