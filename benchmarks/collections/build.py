@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build judged retrieval collections (BEIR layout).
 
-Thirty-nine collections are written under the directory of this script:
+Forty-one collections are written under the directory of this script:
 
   manpages         Debian man pages (man1, man8); long multi-sentence queries.
   debian-packages  Debian package descriptions; short rare-term keyword queries.
@@ -134,6 +134,16 @@ Thirty-nine collections are written under the directory of this script:
                    variable's name ("core.autocrlf"), the document its
                    description, over a seeded sample of 400 of the entries.
                    Built blind for round 18.
+  pgconfig         PostgreSQL 15's server configuration parameters
+                   (runtime-config-*.html of Debian's postgresql-doc-15,
+                   unpacked under /tmp/pgdoc, README.md): as gitconfig, the
+                   query a parameter's name ("work_mem"), the document the
+                   first paragraph of its description.  Built blind for
+                   round 19.
+  vimoptions       Vim's options (options.txt of Debian's vim-runtime,
+                   installed here): as gitconfig, the query an option's name
+                   ("autoindent"), the document the first paragraph of its
+                   help text.  Built blind for round 19.
 
 Each collection directory holds corpus.jsonl, queries.jsonl and test.tsv.
 The queries of the first three are simulated known-item topics in the style
@@ -173,7 +183,8 @@ COLLECTIONS = ("manpages", "debian-packages", "pydoc", "info-index", "perldiag",
                "debfaq", "efaq", "zshfaq", "fetchfaq", "rfaq", "policy", "devref", "pyglossary",
                "gitglossary", "pgglossary", "debref", "perlglossary", "emacsglossary", "jargon", "foldoc", "devil",
                "mannames", "pymodules", "wordnet", "gitcommands", "perlfunc", "perlmods", "debsynopsis",
-               "cfuncs", "vera", "syscalls", "pyhowto", "musicglossary", "pychangelog", "pgreference", "gitconfig")
+               "cfuncs", "vera", "syscalls", "pyhowto", "musicglossary", "pychangelog", "pgreference", "gitconfig",
+               "pgconfig", "vimoptions")
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because
@@ -3637,11 +3648,136 @@ def gitconfig_entries(name, path):
 
 
 def build_gitconfig():
-    if not os.path.isfile(GITCONFIG_FILE):
-        sys.exit(f"[gitconfig] no {GITCONFIG_FILE}: install Debian's git-man (README.md; or build --only another)")
-    build_glossary("gitconfig", "gitconfig", "gcf", GITCONFIG_FILE, gitconfig_entries("gitconfig", GITCONFIG_FILE),
-                   GITCONFIG_SEED, GITCONFIG_N_QUERIES, GITCONFIG_DOC_MIN_WORDS, 1, max_docs=GITCONFIG_MAX_DOCS,
-                   spell_clashes=True, what="description", query_re=GITCONFIG_QUERY_RE)
+    build_settings("gitconfig", "gcf", GITCONFIG_FILE, "install Debian's git-man", gitconfig_entries, GITCONFIG_SEED,
+                   GITCONFIG_N_QUERIES, GITCONFIG_DOC_MIN_WORDS, GITCONFIG_MAX_DOCS, GITCONFIG_QUERY_RE,
+                   spell_clashes=True)
+
+
+def build_settings(name, query_prefix, source, how, read, seed, n_queries, doc_min_words, max_docs, query_re,
+                   spell_clashes=False):
+    """gitconfig's (and pgconfig's and vimoptions') collection: build_glossary over read(name, source)'s entries
+    (term, description), the query one setting's name (a term of the form query_re), the documents a seeded sample
+    of max_docs of the descriptions where more are kept; the build stops with a message (how to get it) when source
+    is missing."""
+    if not os.path.exists(source):
+        sys.exit(f"[{name}] no {source}: {how} (README.md; or build --only another)")
+    build_glossary(name, name, query_prefix, source, read(name, source), seed, n_queries, doc_min_words, 1,
+                   max_docs=max_docs, spell_clashes=spell_clashes, what="description", query_re=query_re)
+
+
+# ---------------------------------------------------------------------------
+# 40. pgconfig
+# ---------------------------------------------------------------------------
+# PostgreSQL 15's server configuration parameters (chapter 20, "Server Configuration": the pages runtime-config-*.html
+# of the HTML of Debian's postgresql-doc-15, unpacked under /tmp/pgdoc as pgglossary's and pgreference's: built blind
+# for round 19, README.md); the build stops with a message when that folder is missing.  Built as gitconfig, with
+# build_glossary: each entry of a page's lists of parameters (<dl class="variablelist">, DocBook XSL) is a term, its
+# <dt> ("work_mem (integer)": the names of the parameters without their types, several joined by ", "), and the first
+# paragraph of its <dd> (its description's first <p>: the whole description averages about 100 words, this about 60);
+# the query is one parameter's name as written ("work_mem", "DateStyle").
+PGCONFIG_DIR = PGREFERENCE_DIR
+PGCONFIG_SEED = 20070763
+PGCONFIG_N_QUERIES = 200
+PGCONFIG_MAX_DOCS = 450
+PGCONFIG_DOC_MIN_WORDS = 10   # as gitconfig's
+PGCONFIG_TYPED_RE = re.compile(r"(?:\S+ \([a-z_ ]+\) ?)+")  # "work_mem (integer)", "debug_print_parse (boolean) ..."
+PGCONFIG_QUERY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # "work_mem", "DateStyle"
+
+
+class VariablelistPage(GlossaryPage):
+    """GlossaryPage for DocBook XSL's lists of variables (each <dl class="variablelist"> not inside another), with only
+    the first paragraph of each definition: the text of its <dd> up to the end of its first <p> (every <dd> opens with
+    one), not the paragraphs, notes and nested lists after it."""
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "dl" and not self.depth and "variablelist" in (dict(attrs).get("class") or "").split():
+            attrs = [("class", "glossary")]
+        super().handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if tag == "p" and self.depth == 1 and self.entries and self.part is self.entries[-1]["text"]:
+            self.part = None  # the rest of the <dd> is not read
+        else:
+            super().handle_endtag(tag)
+
+
+def pgconfig_entries(name, folder):
+    """(term, paragraph) for every entry of the lists of parameters of the pages runtime-config-*.html of folder, in
+    file-name order, read with VariablelistPage: a term its parameters' names without their types ("work_mem",
+    "debug_print_parse, debug_print_rewritten, debug_print_plan"), or the <dt> as written where it is not of that form
+    ("recovery_target = 'immediate'")."""
+    entries, per_page = [], collections.Counter()
+    for path in sorted(glob.glob(os.path.join(folder, "runtime-config-*.html"))):
+        for term, text in html_glossary_entries(name, path, VariablelistPage):
+            if PGCONFIG_TYPED_RE.fullmatch(term):
+                term = ", ".join(re.findall(r"(\S+) \([a-z_ ]+\)", term))
+            entries.append((term, text))
+            per_page[os.path.basename(path)[len("runtime-config-"):-len(".html")]] += 1
+    print(f"[{name}] {folder}: {len(entries)} entries of parameters, " + ", ".join(
+        f"{page} {n}" for page, n in per_page.most_common()), file=sys.stderr)
+    return entries
+
+
+def build_pgconfig():
+    build_settings("pgconfig", "pgc", PGCONFIG_DIR, "fetch and unpack postgresql-doc-15", pgconfig_entries,
+                   PGCONFIG_SEED, PGCONFIG_N_QUERIES, PGCONFIG_DOC_MIN_WORDS, PGCONFIG_MAX_DOCS, PGCONFIG_QUERY_RE)
+
+
+# ---------------------------------------------------------------------------
+# 41. vimoptions
+# ---------------------------------------------------------------------------
+# Vim's options (the help file options.txt of Debian's vim-runtime, installed here: built blind for round 19,
+# README.md); the build stops with a message when that file is missing.  Built as gitconfig, with build_glossary: an
+# option's header line ("'autoindent' 'ai'\tboolean\t(default off)") is a term, its name ("autoindent"; several where
+# headers follow each other with no text between, as 'timeout' and 'ttimeout'), and the first paragraph of its text is
+# its description: the lines indented by one tab after the header's (the scope and availability lines, indented by
+# three, are not read) up to a blank line, a line indented otherwise or holding a tab (a table, an example, a tag) or
+# the start of an example (a line ending in ">", the mark dropped), its links' bars dropped ("|+rightleft|":
+# "+rightleft"), as Vim shows them.  The query is one option's name as written, without the quotes of the help's
+# notation.
+VIMOPTIONS_FILE = "/usr/share/vim/vim90/doc/options.txt"
+VIMOPTIONS_SEED = 20070764
+VIMOPTIONS_N_QUERIES = 200
+VIMOPTIONS_MAX_DOCS = 450
+VIMOPTIONS_DOC_MIN_WORDS = 10   # as gitconfig's
+VIMOPTIONS_HEADER_RE = re.compile(r"'(?P<name>[a-z][a-z0-9]*)'(?: '[a-z0-9]+')*\s+(?:boolean|number|string)\b")
+VIMOPTIONS_TEXT_RE = re.compile(r"\t(?P<text>[^\t ][^\t]*)")  # a line of text: one tab, then no other (a table's)
+VIMOPTIONS_EXAMPLE_RE = re.compile(r"(?:^|\s)>$")  # a line that starts an example
+VIMOPTIONS_LINK_RE = re.compile(r"\|([^|\s]+)\|")  # "|+rightleft|"
+VIMOPTIONS_QUERY_RE = re.compile(r"[a-z][a-z0-9]*")
+
+
+def vim_option_entries(name, path):
+    """(names, paragraph) for every option of Vim's options.txt, in the file's order: names the header lines' option
+    names joined by ", " (the headers in a row before a line of text), paragraph the first paragraph of its text, as
+    the section's comment above says, whitespace collapsed."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    entries = []  # [names, paragraph lines, paragraph ended]
+    for line in lines:
+        header, text = VIMOPTIONS_HEADER_RE.match(line), VIMOPTIONS_TEXT_RE.fullmatch(line)
+        if header and entries and not entries[-1][1]:
+            entries[-1][0].append(header.group("name"))
+        elif header:
+            entries.append([[header.group("name")], [], False])
+        elif entries and not entries[-1][2] and (entries[-1][1] or text):
+            if text and VIMOPTIONS_EXAMPLE_RE.search(text.group("text")):
+                entries[-1][1].append(VIMOPTIONS_EXAMPLE_RE.sub("", text.group("text")))
+            elif text:
+                entries[-1][1].append(text.group("text"))
+            entries[-1][2] = not text or VIMOPTIONS_EXAMPLE_RE.search(text.group("text")) is not None
+    if not entries or any(not paragraph for _, paragraph, _ in entries):
+        sys.exit(f"[{name}] {path}: no options, or an option with no line of text")
+    n_names = sum(len(names) for names, _, _ in entries)
+    print(f"[{name}] {path}: {n_names} options in {len(entries)} entries", file=sys.stderr)
+    return [(", ".join(names), VIMOPTIONS_LINK_RE.sub(r"\1", norm_ws(" ".join(paragraph))))
+            for names, paragraph, _ in entries]
+
+
+def build_vimoptions():
+    build_settings("vimoptions", "vim", VIMOPTIONS_FILE, "install Debian's vim-runtime", vim_option_entries,
+                   VIMOPTIONS_SEED, VIMOPTIONS_N_QUERIES, VIMOPTIONS_DOC_MIN_WORDS, VIMOPTIONS_MAX_DOCS,
+                   VIMOPTIONS_QUERY_RE)
 
 
 BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc": build_pydoc,
@@ -3655,7 +3791,8 @@ BUILDERS = {"manpages": build_manpages, "debian-packages": build_debian, "pydoc"
             "gitcommands": build_gitcommands, "perlfunc": build_perlfunc, "perlmods": build_perlmods,
             "debsynopsis": build_debsynopsis, "cfuncs": build_cfuncs, "vera": build_vera, "syscalls": build_syscalls,
             "pyhowto": build_pyhowto, "musicglossary": build_musicglossary, "pychangelog": build_pychangelog,
-            "pgreference": build_pgreference, "gitconfig": build_gitconfig}
+            "pgreference": build_pgreference, "gitconfig": build_gitconfig, "pgconfig": build_pgconfig,
+            "vimoptions": build_vimoptions}
 
 
 def main():
@@ -3665,7 +3802,7 @@ def main():
                                                          "pyglossary, pgglossary, debref, perlglossary, "
                                                          "emacsglossary, jargon, foldoc, devil, pymodules, "
                                                          "wordnet, perlfunc, vera, pyhowto, musicglossary, "
-                                                         "pychangelog, pgreference and, where "
+                                                         "pychangelog, pgreference, pgconfig and, where "
                                                          "perl-modules-5.36 is not installed, perlmods need the "
                                                          "packages README.md says to unpack under /tmp)")
     ap.add_argument("--all-queries", action="store_true",
@@ -3683,7 +3820,7 @@ def main():
         FOLDOC_N_QUERIES, DEVIL_N_QUERIES, MANNAMES_N_QUERIES, PYMODULES_N_QUERIES, WORDNET_N_QUERIES, \
         GITCOMMANDS_N_QUERIES, PERLFUNC_N_QUERIES, PERLMODS_N_QUERIES, DEBSYNOPSIS_N_QUERIES, CFUNCS_N_QUERIES, \
         VERA_N_QUERIES, SYSCALLS_N_QUERIES, PYHOWTO_N_QUERIES, MUSICGLOSSARY_N_QUERIES, PYCHANGELOG_N_QUERIES, \
-        PGREFERENCE_N_QUERIES, GITCONFIG_N_QUERIES
+        PGREFERENCE_N_QUERIES, GITCONFIG_N_QUERIES, PGCONFIG_N_QUERIES, VIMOPTIONS_N_QUERIES
     OUT = args.out
     if args.all_queries:
         MAN_N_QUERIES = DEB_N_QUERIES = PY_N_QUERIES = INFO_N_QUERIES = PERLDIAG_N_QUERIES = PERLFAQ_N_QUERIES = \
@@ -3693,7 +3830,8 @@ def main():
             JARGON_N_QUERIES = FOLDOC_N_QUERIES = DEVIL_N_QUERIES = MANNAMES_N_QUERIES = PYMODULES_N_QUERIES = \
             WORDNET_N_QUERIES = GITCOMMANDS_N_QUERIES = PERLFUNC_N_QUERIES = PERLMODS_N_QUERIES = \
             DEBSYNOPSIS_N_QUERIES = CFUNCS_N_QUERIES = VERA_N_QUERIES = SYSCALLS_N_QUERIES = PYHOWTO_N_QUERIES = \
-            MUSICGLOSSARY_N_QUERIES = PYCHANGELOG_N_QUERIES = PGREFERENCE_N_QUERIES = GITCONFIG_N_QUERIES = sys.maxsize
+            MUSICGLOSSARY_N_QUERIES = PYCHANGELOG_N_QUERIES = PGREFERENCE_N_QUERIES = GITCONFIG_N_QUERIES = \
+            PGCONFIG_N_QUERIES = VIMOPTIONS_N_QUERIES = sys.maxsize
     for name in COLLECTIONS:
         if args.only and name != args.only:
             continue
