@@ -371,8 +371,9 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
             parts = []
             for name, part in hit.explanation.items():
                 where = f"rank {part['rank']}, score {part['raw_score']:.4f}" if part["rank"] else "not retrieved"
-                if part.get("phrase_rank"):  # weighted up as a phrase match (hybrid's default fusion)
-                    where = (f"{where}, " if part["rank"] else "") + f"phrase rank {part['phrase_rank']}"
+                for key, words in (("phrase_rank", "phrase rank"), ("rare_strict_rank", "rare strict rank")):
+                    if part.get(key):  # weighted up as a phrase match, or a rare strict one (the default fusion)
+                        where = (f"{where}, " if part["rank"] else "") + f"{words} {part[key]}"
                 parts.append(f"{name}: {where} → {part['contribution']:.4f}")
             click.echo("      " + "; ".join(parts))
 
@@ -498,8 +499,8 @@ def _candidate_health(candidates: dict, window: int, as_json: bool) -> dict:
                    f"{health['fused_for_short_documents']}")
         click.echo(f"  with documents holding the query as a phrase, weighted up (the default fusion's): "
                    f"{health['with_phrase_matches']}")
-        click.echo(f"  with rare documents holding most of its terms, weighted up (few documents searched; the "
-                   f"default fusion's): {health['with_rare_strict_matches']}")
+        click.echo(f"  with the few documents holding most of the query's terms, weighted up (few documents searched; "
+                   f"the default fusion's): {health['with_rare_strict_matches']}")
     return health
 
 

@@ -118,7 +118,7 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
             reason = query_fusion_reason(per_query, kind)
             reasons[reason] = reasons.get(reason, 0) + 1
             weighted_phrases += phrases_weighed(per_query, reason)
-            weighted_rare_strict += bool(rare_strict_matches(per_query, reason))
+            weighted_rare_strict += bool(rare_strict_matches(per_query, reason, window))
     health["keyword_evidence"] = kinds
     # fused_by_score: every query fused by score, whatever the reason (the seven below it add up to it)
     health["fused_by_score"] = sum(count for reason, count in reasons.items() if reason is not None)

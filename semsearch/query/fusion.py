@@ -8,9 +8,9 @@ adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from t
    (:func:`score_fusion_reason`, asked in this order: QUESTION, SUBJECT, LONG_DOCUMENTS, SHORT_DOCUMENTS or
    SMALL_INDEX, STANDOUT, DENSE_LEAD; otherwise RRF);
 3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`; not under
-   SMALL_INDEX_REASONS).
+   SMALL_INDEX_REASONS), or under SMALL_INDEX_REASONS its rare strict matches (RARE_STRICT).
 
-Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–17)
+Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–18)
 has the measurements behind every constant.
 """
 
@@ -186,9 +186,9 @@ QUESTION_WEIGHT_FACTOR = 0.4  # the default keyword weight 0.25 becomes 0.1 besi
 
 # SMALL_INDEX: a STRICT or FALLBACK query that is no question and searches fewer than SMALL_INDEX_DOCUMENTS documents (a
 # small index, or a filter that leaves few) is fused by z-scores of the any-term list, at the configured keyword weight,
-# and of the kNN list; phrase matches are not weighted up. Rank fusion rewards a document for being in both lists, but
-# where the window of kNN candidates holds a fifth of the documents searched or more, nearly every keyword match is in
-# the kNN list too, so being in both says little; z-scores count how far a document's score stands above the rest of
+# and of the kNN list; phrase matches are not weighted up (rare strict matches are: RARE_STRICT). Rank fusion rewards
+# a document for being in both lists, but where the window of kNN candidates holds a fifth of the documents searched
+# or more, nearly every keyword match is in the kNN list too, so being in both says little; z-scores count how far a document's score stands above the rest of
 # each list. And a phrase there is found more often where it is cited (a glossary's term in other definitions, a
 # heading in the sections that refer to it) than in the document it names. On glossaries (a term over its
 # definition, where BM25 finds the definitions that cite the term) rank fusion put hybrid up to 0.059 below semantic
@@ -357,14 +357,17 @@ def phrases_weighed(lists: Mapping[str, Any], reason: str | None) -> bool:
 
 
 # RARE_STRICT (round 18): a query fused for a small index has no phrase matches weighted up (round 10: a glossary's
-# definitions cite its terms as phrases), and its keyword side is the any-term list, lightly weighted (round 12; × 0.4
-# in short documents, round 17): a document holding two or three of its unusual words together then ranks among every
-# document holding one common word of the query, and a changelog entry or an index entry recalled by its words is
-# lost to kNN's neighbours. Where a query of RARE_STRICT_MIN_TERMS terms or more has strict matches (documents
-# holding most of its terms) and they are rare (at most RARE_MATCH_FRACTION of the documents searched, _rare's
-# share), those few documents are precise keyword evidence, and each is weighted up as a phrase match is elsewhere
-# (PHRASE_WEIGHT_FACTOR × the semantic weight: under z-score fusion, one deviation of kNN's scores). No new constant
-# was fitted: on the 130 lists seen, 20 below the better single mode instead of 27 (docs/benchmarks.md, "Round 18").
+# definitions cite its terms as phrases), and its keyword side is the any-term list, mostly lightly weighted (round 12;
+# × 0.4 in short documents, round 17): a document holding two or three of its unusual words together then ranks among
+# every document holding one common word of the query, and a changelog entry or an index entry recalled by its words
+# is lost to kNN's neighbours. Where a query of RARE_STRICT_MIN_TERMS terms or more has strict matches (documents
+# holding most of its terms), all of them seen (fewer than the window), and they are rare (at most RARE_MATCH_FRACTION
+# of the documents searched, _rare's share), those few documents are precise keyword evidence, and each is weighted
+# up as a phrase match is elsewhere (PHRASE_WEIGHT_FACTOR × the semantic weight: under z-score fusion, one deviation
+# of kNN's scores), whatever the small-index reason (under LONG_DOCUMENTS, whose keyword side is heavy, as well: the
+# seen lists did not tell them apart). A filtered search knows no term count (TERMS), so none is weighted up there.
+# No new constant was fitted: on the 130 lists seen, 20 below the better single mode instead of 27
+# (docs/benchmarks.md, "Round 18").
 KEYWORD_RARE_STRICT = "keyword_rare_strict"  # in what adapt chose: the rare strict matches weighted up
 RARE_STRICT_MIN_TERMS = 2
 # The lists of matches that adaptive fusion weighs up rather than fuses by their scores: a phrase search's (PHRASE) and
@@ -372,14 +375,16 @@ RARE_STRICT_MIN_TERMS = 2
 WEIGHED_UP = (KEYWORD_PHRASE, KEYWORD_RARE_STRICT)
 
 
-def rare_strict_matches(lists: Mapping[str, Any], reason: str | None) -> list[Ranked]:
-    """The strict matches adaptive fusion weighs up for one query (RARE_STRICT), given its score-fusion reason: where
-    it is fused for a small index (SMALL_INDEX_REASONS), searches RARE_STRICT_MIN_TERMS terms or more, and its strict
-    list is not empty and holds at most RARE_MATCH_FRACTION of the documents searched; else none (pure)."""
+def rare_strict_matches(lists: Mapping[str, Any], reason: str | None, window: int) -> list[Ranked]:
+    """The strict matches adaptive fusion weighs up for one query (RARE_STRICT), given its score-fusion reason and the
+    window its lists were asked for: where it is fused for a small index (SMALL_INDEX_REASONS), searches
+    RARE_STRICT_MIN_TERMS terms or more (known: no filter), and its strict list is not empty, shorter than the window
+    (a full list may hold only the first of more) and holds at most RARE_MATCH_FRACTION of the documents searched; else
+    none (pure)."""
     strict, documents, terms = lists.get(KEYWORD, ()), lists.get(DOCUMENTS), lists.get(TERMS)
     if reason not in SMALL_INDEX_REASONS or documents is None or terms is None or terms < RARE_STRICT_MIN_TERMS:
         return []
-    return list(strict) if 0 < len(strict) <= RARE_MATCH_FRACTION * documents else []
+    return list(strict) if 0 < len(strict) < window and len(strict) <= RARE_MATCH_FRACTION * documents else []
 
 
 def _rare(any_term: Sequence[Ranked], window: int, documents: int | None) -> bool:
@@ -454,7 +459,7 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adapta
     """The lists and fusion an adaptive config fuses for one query's candidates (``lists``: ranked lists by
     retriever, :data:`DOCUMENTS`, :data:`QUESTION`, :data:`TERMS` and :data:`DOCUMENT_TERMS`), and why
     (:class:`Adaptation`; its kind is None when nothing adapts: a non-adaptive config, or no any-term list). Fuse them
-    with :func:`fuse_adapted`, which weighs phrase matches up under score fusion too."""
+    with :func:`fuse_adapted`, which weighs the WEIGHED_UP lists' matches up under score fusion too."""
     plain = {name: hits for name, hits in lists.items() if name not in (KEYWORD_ANY, KEYWORD_PHRASE, *NOT_LISTS)}
     if not config.adaptive or KEYWORD_ANY not in lists or KEYWORD not in lists:
         return Adaptation(plain, config)
@@ -474,13 +479,13 @@ def adapt(lists: Mapping[str, Any], config: FusionConfig, window: int) -> Adapta
         if kind == EXHAUSTIVE:  # whatever the weights and window: its last keyword rank beats rank 1 of the rest
             weights[KEYWORD] = max(weights[KEYWORD], _leading_weight(weights, KEYWORD, config.rrf_k, window))
     chosen = {**plain, KEYWORD: keyword}
-    if phrases_weighed(lists, reason):  # PHRASE above: fuse_adapted weighs it as one more list
-        chosen[KEYWORD_PHRASE] = phrase_order(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])
-        weights[KEYWORD_PHRASE] = config.weight(SEMANTIC) * PHRASE_WEIGHT_FACTOR
-    rare_strict = rare_strict_matches(lists, reason)
-    if rare_strict:  # RARE_STRICT above: weighed up by fuse_adapted as phrase matches are
-        chosen[KEYWORD_RARE_STRICT] = rare_strict
-        weights[KEYWORD_RARE_STRICT] = config.weight(SEMANTIC) * PHRASE_WEIGHT_FACTOR
+    weighed_up = {KEYWORD_PHRASE: phrase_order(lists[KEYWORD_PHRASE], lists[KEYWORD_ANY])  # PHRASE above
+                  if phrases_weighed(lists, reason) else [],
+                  KEYWORD_RARE_STRICT: rare_strict_matches(lists, reason, window)}  # RARE_STRICT above
+    for name, matches in weighed_up.items():
+        if matches:  # fuse_adapted weighs them up as one more list, as heavy as the semantic one
+            chosen[name] = matches
+            weights[name] = config.weight(SEMANTIC) * PHRASE_WEIGHT_FACTOR
     return Adaptation(chosen, FusionConfig(method, weights, config.rrf_k), kind, reason, keyword_list)
 
 
@@ -589,8 +594,7 @@ def fuse_adapted(chosen: Mapping[str, Sequence[Ranked]], fusion: FusionConfig) -
     return fused
 
 
-def weigh_matches(fused: Sequence[Fused], matches: Sequence[str], weight: float,
-                  name: str = KEYWORD_PHRASE) -> list[Fused]:
+def weigh_matches(fused: Sequence[Fused], matches: Sequence[str], weight: float, name: str) -> list[Fused]:
     """``fused`` with each of ``matches`` scoring ``weight`` more, as its ``name`` contribution (KEYWORD_PHRASE or
     KEYWORD_RARE_STRICT; so scores still add up), re-sorted as :func:`fuse` sorts (pure)."""
     matched = set(matches)

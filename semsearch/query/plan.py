@@ -290,6 +290,10 @@ def candidate_lists(responses: Mapping[str, Any], text: str, analyzers: Sequence
     return lists
 
 
+# In explain's keyword part: a phrase match's place in the phrase list, a rare strict match's in the strict list.
+WEIGHED_UP_RANKS = {KEYWORD_PHRASE: "phrase_rank", KEYWORD_RARE_STRICT: "rare_strict_rank"}
+
+
 def hits_from(request: SearchRequest, responses: Mapping[str, Any], analyzers: Sequence[str | None] = (),
               document_terms: float | None = None) -> Hits:
     """Hits for the caller from each retriever's raw hits: one list as is, or both fused and paged (with ``explain``,
@@ -325,10 +329,9 @@ def hits_from(request: SearchRequest, responses: Mapping[str, Any], analyzers: S
                                   "raw_score": positions[name].get(item.id, (None, None))[1],
                                   "contribution": contributions.get(name, 0.0)}
                            for name in ranked if name not in WEIGHED_UP}
-            if KEYWORD_PHRASE in ranked:  # why a phrase match rose: its place in the phrase list (1: first)
-                explanation[KEYWORD]["phrase_rank"] = positions[KEYWORD_PHRASE].get(item.id, (None, None))[0]
-            if KEYWORD_RARE_STRICT in ranked:  # why a rare strict match rose: its place in the strict list
-                explanation[KEYWORD]["rare_strict_rank"] = positions[KEYWORD_RARE_STRICT].get(item.id, (None, None))[0]
+            for name, key in WEIGHED_UP_RANKS.items():  # why a match rose: its place in the list weighed up (1: first)
+                if name in ranked:
+                    explanation[KEYWORD][key] = positions[name].get(item.id, (None, None))[0]
         result.append(Hit(item.id, item.score, {}, contributions, {}, explanation))
     return result
 

@@ -482,15 +482,15 @@ def test_phrase_matches_are_weighted_up_as_one_more_list_under_score_fusion():
 def test_weighing_phrase_matches_adds_the_weight_as_their_share_and_resorts():
     fused = [Fused("a", 0.5, {"keyword": 0.1, "semantic": 0.4}), Fused("b", 0.4, {"keyword": 0.4}),
              Fused("c", 0.3, {"semantic": 0.3})]
-    weighed = weigh_matches(fused, ["c", "b"], 0.15)
+    weighed = weigh_matches(fused, ["c", "b"], 0.15, "keyword_phrase")
     # Every match gets the weight whatever its place: c 0.45, b 0.55; a unchanged.
     assert [f.id for f in weighed] == ["b", "a", "c"]
     assert [f.score for f in weighed] == pytest.approx([0.55, 0.5, 0.45])
     assert weighed[2].contributions == {"semantic": 0.3, "keyword_phrase": pytest.approx(0.15)}
     assert weighed[1] == fused[0]
-    assert weigh_matches(fused, [], 1.0) == fused
+    assert weigh_matches(fused, [], 1.0, "keyword_phrase") == fused
     # Ties sort by id, as fuse() sorts.
-    assert [f.id for f in weigh_matches(fused, ["c"], 0.2)] == ["a", "c", "b"]
+    assert [f.id for f in weigh_matches(fused, ["c"], 0.2, "keyword_phrase")] == ["a", "c", "b"]
 
 
 def test_a_plain_fusion_of_chosen_lists_weighs_every_list_as_its_config_says():
@@ -817,21 +817,24 @@ def test_rare_strict_matches_only_for_several_terms_rare_in_a_small_index():
     from semsearch.query.fusion import (
         QUESTION, RARE_MATCH_FRACTION, SHORT_DOCUMENTS, SMALL_INDEX_REASONS, query_fusion_reason, rare_strict_matches)
 
-    def weighed(lists: dict) -> list[str]:
-        return [hit.id for hit in rare_strict_matches(lists, query_fusion_reason(lists, STRICT))]
+    def weighed(lists: dict, window: int = 100) -> list[str]:
+        return [hit.id for hit in rare_strict_matches(lists, query_fusion_reason(lists, STRICT), window)]
 
     assert RARE_MATCH_FRACTION * 400 == 20
     assert len(weighed(_recalled_entry_lists(strict=20))) == 20  # 5% of 400
     assert weighed(_recalled_entry_lists(strict=21)) == []  # more than 5%: not rare
     assert weighed(_recalled_entry_lists(terms=2)) == ["entry"]
-    for lists in (_recalled_entry_lists(terms=1), _recalled_entry_lists(terms=None),  # one term, or unknown
-                  _recalled_entry_lists(strict=0),  # no strict match
-                  _recalled_entry_lists(documents=SMALL_INDEX_DOCUMENTS)):  # a large index: rank fusion
+    # A strict list as long as the window may be the first of more: not known to be rare.
+    assert len(weighed(_recalled_entry_lists(strict=9), window=10)) == 9
+    assert weighed(_recalled_entry_lists(strict=10), window=10) == []
+    # One term, or unknown (a filtered search: TERMS is None there), no strict match, a large index: none.
+    for lists in (_recalled_entry_lists(terms=1), _recalled_entry_lists(terms=None),
+                  _recalled_entry_lists(strict=0), _recalled_entry_lists(documents=SMALL_INDEX_DOCUMENTS)):
         assert weighed(lists) == []
     # Any small-index reason (long, middling or unknown lengths too), never a question or a large index's reason.
     for document_terms in (747.0, 100.0, None):
         assert weighed(_recalled_entry_lists(document_terms=document_terms)) == ["entry"]
     lists = _recalled_entry_lists()
-    assert all(rare_strict_matches(lists, reason) for reason in SMALL_INDEX_REASONS)
-    assert not rare_strict_matches(lists, QUESTION) and not rare_strict_matches(lists, None)
-    assert rare_strict_matches(lists, SHORT_DOCUMENTS) == lists["keyword"]
+    assert all(rare_strict_matches(lists, reason, 100) for reason in SMALL_INDEX_REASONS)
+    assert not rare_strict_matches(lists, QUESTION, 100) and not rare_strict_matches(lists, None, 100)
+    assert rare_strict_matches(lists, SHORT_DOCUMENTS, 100) == lists["keyword"]

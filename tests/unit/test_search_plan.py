@@ -537,6 +537,11 @@ def test_hybrid_explanation_gives_a_rare_strict_matchs_place_in_the_strict_list(
         assert sum(part["contribution"] for part in hit.explanation.values()) == pytest.approx(hit.score)
         if hit.id != "entry":
             assert hit.explanation["keyword"]["rare_strict_rank"] is None
+    # Filtered, the query's term count is unknown (TERMS): no rare strict match is weighted up.
+    filtered = SearchRequest("quixotic zeugma patch", k=10, explain=True, filters={"term": {"lang": "en"}}).validate()
+    hits = hits_from(filtered, responses)
+    assert hits.fusion.rare_strict_matches == 0
+    assert all("rare_strict_rank" not in hit.explanation["keyword"] for hit in hits)
 
 
 def test_hybrid_explanation_ranks_are_in_the_retrievers_lists_not_the_page():
