@@ -189,8 +189,8 @@ QUESTION_WEIGHT_FACTOR = 0.4  # the default keyword weight 0.25 becomes 0.1 besi
 # and of the kNN list; phrase matches are not weighted up (rare strict matches are: RARE_STRICT). Rank fusion rewards
 # a document for being in both lists, but where the window of kNN candidates holds a fifth of the documents searched
 # or more, nearly every keyword match is in the kNN list too, so being in both says little; z-scores count how far a
-# document's score stands above the rest of each list. And a phrase there is found more often where it is cited (a glossary's term in other definitions, a
-# heading in the sections that refer to it) than in the document it names. On glossaries (a term over its
+# document's score stands above the rest of each list. And a phrase there is found more often where it is cited (a
+# glossary's term in other definitions, a heading in the sections that refer to it) than in the document it names. On glossaries (a term over its
 # definition, where BM25 finds the definitions that cite the term) rank fusion put hybrid up to 0.059 below semantic
 # search; on headings and FAQs the z-scores keep most of what rank fusion gained (docs/benchmarks.md, "Round 12").
 # STANDOUT and DENSE_LEAD above are not asked there: z-scores already let a standing-out match lead. An any-term list
