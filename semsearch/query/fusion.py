@@ -186,15 +186,16 @@ QUESTION_WEIGHT_FACTOR = 0.4  # the default keyword weight 0.25 becomes 0.1 besi
 
 # SMALL_INDEX: a STRICT or FALLBACK query that is no question and searches fewer than SMALL_INDEX_DOCUMENTS documents (a
 # small index, or a filter that leaves few) is fused by z-scores of the any-term list, at the configured keyword weight,
-# and of the kNN list; phrase matches are not weighted up (rare strict matches are: RARE_STRICT). Rank fusion rewards
-# a document for being in both lists, but where the window of kNN candidates holds a fifth of the documents searched
-# or more, nearly every keyword match is in the kNN list too, so being in both says little; z-scores count how far a
+# and of the kNN list; phrase matches are not weighted up (rare strict matches are: RARE_STRICT). Rank fusion rewards a
+# document for being in both lists, but where the window of kNN candidates holds a fifth of the documents searched or
+# more, nearly every keyword match is in the kNN list too, so being in both says little; z-scores count how far a
 # document's score stands above the rest of each list. And a phrase there is found more often where it is cited (a
-# glossary's term in other definitions, a heading in the sections that refer to it) than in the document it names. On glossaries (a term over its
-# definition, where BM25 finds the definitions that cite the term) rank fusion put hybrid up to 0.059 below semantic
-# search; on headings and FAQs the z-scores keep most of what rank fusion gained (docs/benchmarks.md, "Round 12").
-# STANDOUT and DENSE_LEAD above are not asked there: z-scores already let a standing-out match lead. An any-term list
-# of one hit, or of equal scores, has no z-scores to fuse by (each is 0): rank fusion then, as in a large index.
+# glossary's term in other definitions, a heading in the sections that refer to it) than in the document it names. On
+# glossaries (a term over its definition, where BM25 finds the definitions that cite the term) rank fusion put hybrid up
+# to 0.059 below semantic search; on headings and FAQs the z-scores keep most of what rank fusion gained
+# (docs/benchmarks.md, "Round 12"). STANDOUT and DENSE_LEAD above are not asked there: z-scores already let a
+# standing-out match lead. An any-term list of one hit, or of equal scores, has no z-scores to fuse by (each is 0): rank
+# fusion then, as in a large index.
 SMALL_INDEX_WEIGHT_FACTOR = 1.0  # the configured keyword weight, as it is
 # Not tuned: round 11's small index (where its rare-terms test, withdrawn in round 12, applied); 5% of 500 is 25
 # documents, a quarter of the default window.
