@@ -10,8 +10,10 @@ rank constant 20, before issue 15) side by side. Prints a table, then one JSON l
 Collections: dbpedia-entity from ../shared/data; manpages, debian-packages, pydoc, info-index, perldiag,
 info-extra, perlfaq, pyfaq, debfaq, efaq, zshfaq, fetchfaq, rfaq, policy, devref, pyglossary, gitglossary,
 pgglossary, debref, perlglossary, emacsglossary, jargon, foldoc, devil, mannames, pymodules, wordnet, gitcommands,
-perlfunc, perlmods, debsynopsis, cfuncs and vera from benchmarks/collections (see its README). The last four were held
-out of round 15: built for it, with no retrieval of any kind run on them until its change was committed.
+perlfunc, perlmods, debsynopsis, cfuncs, vera, syscalls, pyhowto, musicglossary, pychangelog, pgreference, gitconfig,
+pgconfig and vimoptions from benchmarks/collections (see its README). Each pair from syscalls on was held out of one
+round (16, 17, 18 and 19 in turn), and perlmods, debsynopsis, cfuncs and vera of round 15: built for it, with no
+retrieval of any kind run on them until its change was committed.
 pymodules and wordnet were held out of round 14: built for it,
 with no retrieval of any kind run on them until its change was committed; gitcommands and perlfunc were held out of
 round 14's final default, built after those two were scored. devil and mannames were held out of round 13: built for
@@ -43,10 +45,10 @@ COLLECTIONS = Path(__file__).resolve().parent / "collections"
 # foldoc held out of round 12, devil and mannames held out of round 13, pymodules and wordnet held out of round 14, and
 # gitcommands and perlfunc held out of round 14's final default, perlmods, debsynopsis, cfuncs and vera held out of
 # round 15, syscalls and pyhowto of round 16, musicglossary and pychangelog of round 17, pgreference and gitconfig of
-# round 18.
+# round 18, pgconfig and vimoptions of round 19.
 HELD_OUT = ("perlglossary", "emacsglossary", "jargon", "foldoc", "devil", "mannames", "pymodules", "wordnet",
             "gitcommands", "perlfunc", "perlmods", "debsynopsis", "cfuncs", "vera", "syscalls", "pyhowto",
-            "musicglossary", "pychangelog", "pgreference", "gitconfig")
+            "musicglossary", "pychangelog", "pgreference", "gitconfig", "pgconfig", "vimoptions")
 OLD_DEFAULT = ["--fusion", "rrf", "--keyword-weight", "0.25", "--semantic-weight", "1", "--rrf-k", "20"]
 
 
