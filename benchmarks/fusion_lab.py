@@ -53,30 +53,35 @@ from semsearch.query.tuning import score_fusion  # noqa: E402
 # before a small index of long documents weighted keyword up and let BM25's first keep its tier's lead at 1.05 times
 # the tier's second (LONG_DOCUMENTS, round 16); "round16", before a small index of short documents weighted keyword
 # down and let no one-term query's rare matches lead (SHORT_DOCUMENTS, round 17); "round17", before a small index
-# weighted up the rare strict matches of a query of several terms (RARE_STRICT, round 18). Those
+# weighted up the rare strict matches of a query of several terms (RARE_STRICT, round 18); "round18", before a small
+# index fused by z-scores a query whose keyword matches score alike (one hit, or equal scores: fused by rank as in a
+# large index until round 19, SCORES_ALIKE_BY_RANK). Those
 # before round 7 do not tell a question from another query. Rounds 4 to 9 put phrase matches first (PHRASE_LED);
 # before round 9 a question of two to four terms had its phrase list too (phrase_sized).
 PREVIOUS = {"old": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 20),
             "round1": FusionConfig("rrf", {"keyword": 0.25, "semantic": 1.0}, 30, adaptive=True),
             **{label: DEFAULT_FUSION
                for label in ("round3", "round4", "round5", "round6", "round7", "round9", "round10", "round11",
-                             "round12", "round14", "round15", "round16", "round17")}}
+                             "round12", "round14", "round15", "round16", "round17", "round18")}}
 NEVER_AGREED = {"round1"}
 WITHOUT_PHRASE = {"round1", "round3"}  # fused from the same candidate lists, the phrase matches left out
 NEVER_BY_SCORE = {"round1", "round3", "round4"}  # rank fusion for every query
 NEVER_DENSE_LEAD = {"round1", "round3", "round4", "round5"}  # no query fused by score for kNN's lead
 AS_PLANNED = {"round6"}  # fused from the lists today's plan asks for, no query a question (the others: as dumped)
 # fused from the lists today's plan asks for, questions as today
-AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12", "round14", "round15", "round16", "round17"}
+AS_PLANNED_TODAY = {"round9", "round10", "round11", "round12", "round14", "round15", "round16", "round17", "round18"}
 PHRASE_LED = {"round4", "round5", "round6", "round7", "round9"}  # phrase matches first, in their order
 ROUND11_RARE = {"round11"}  # rare keyword matches in an index of under 500 documents lead only where kNN missed them
 ROUND11_SMALL_INDEX, ROUND11_DENSE_MISS_PAGE = 500, 10
 # today's keyword_matches and small-index fusion (round 12)
-ROUND12 = {"round12", "round14", "round15", "round16", "round17"}
-ROUND14 = {"round14", "round15", "round16", "round17"}  # and BM25's first keeping its tier's lead (round 14)
-ROUND15 = {"round15", "round16", "round17"}  # and SUBJECT (round 15)
-ROUND16 = {"round16", "round17"}  # and LONG_DOCUMENTS (round 16)
-ROUND17 = {"round17"}  # and SHORT_DOCUMENTS (round 17)
+ROUND12 = {"round12", "round14", "round15", "round16", "round17", "round18"}
+ROUND14 = {"round14", "round15", "round16", "round17", "round18"}  # and BM25's first keeping its tier's lead (round 14)
+ROUND15 = {"round15", "round16", "round17", "round18"}  # and SUBJECT (round 15)
+ROUND16 = {"round16", "round17", "round18"}  # and LONG_DOCUMENTS (round 16)
+ROUND17 = {"round17", "round18"}  # and SHORT_DOCUMENTS (round 17)
+ROUND18 = {"round18"}  # and RARE_STRICT (round 18)
+# every label with a small index (ROUND12): a query whose any-term scores are alike fused as in a large index
+SCORES_ALIKE_BY_RANK = ROUND12
 TODAYS_KEYWORD_EVIDENCE = fusion_module.keyword_evidence  # round11_keyword_evidence's way back to it, when patched
 QUESTION_TESTS = {"round7": ends_with_question_mark}  # as planned, questions told as then (today: is_question)
 
@@ -99,8 +104,9 @@ def earlier_rules(label: str):
     first scores (TIER_LEAD_RATIO at infinity, as for every earlier label but ROUND14). No label but ROUND15 weighs
     keyword up for a one-term query's best match holding its term throughout (SUBJECT_SATURATION at infinity), none but
     ROUND16 knows a small index of long documents (LONG_DOCUMENT_TERMS at infinity), none but ROUND17 one of short
-    documents (SHORT_DOCUMENT_TERMS at 0), and none weighs up a query's rare strict matches (RARE_STRICT_MIN_TERMS at
-    infinity)."""
+    documents (SHORT_DOCUMENT_TERMS at 0), none but ROUND18 weighs up a query's rare strict matches
+    (RARE_STRICT_MIN_TERMS at infinity), and every label fuses a query whose keyword matches score alike as a large
+    index does, by rank (:func:`scores_alike_by_rank`)."""
     share, standout, gap = fusion_module.AGREEMENT_SHARE, fusion_module.STANDOUT_Z, fusion_module.DENSE_GAP_Z
     evidence, matches, small_index = (fusion_module.keyword_evidence, fusion_module.keyword_matches,
                                       fusion_module.SMALL_INDEX_DOCUMENTS)
@@ -114,7 +120,9 @@ def earlier_rules(label: str):
     fusion_module.LONG_DOCUMENT_TERMS = long_documents if label in ROUND16 else math.inf
     rare_strict_terms = fusion_module.RARE_STRICT_MIN_TERMS
     fusion_module.SHORT_DOCUMENT_TERMS = short_documents if label in ROUND17 else 0.0
-    fusion_module.RARE_STRICT_MIN_TERMS = math.inf
+    fusion_module.RARE_STRICT_MIN_TERMS = rare_strict_terms if label in ROUND18 else math.inf
+    reason = fusion_module.score_fusion_reason
+    fusion_module.score_fusion_reason = scores_alike_by_rank(reason) if label in SCORES_ALIKE_BY_RANK else reason
     weighted = fusion_module.fuse_adapted
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
     fusion_module.STANDOUT_Z = math.inf if label in NEVER_BY_SCORE else standout
@@ -129,6 +137,16 @@ def earlier_rules(label: str):
         fusion_module.SMALL_INDEX_DOCUMENTS, fusion_module.TIER_LEAD_RATIO = small_index, tier_lead
         fusion_module.SUBJECT_SATURATION, fusion_module.LONG_DOCUMENT_TERMS = subject, long_documents
         fusion_module.SHORT_DOCUMENT_TERMS, fusion_module.RARE_STRICT_MIN_TERMS = short_documents, rare_strict_terms
+        fusion_module.score_fusion_reason = reason
+
+
+def scores_alike_by_rank(reason: Callable[..., str | None]) -> Callable[..., str | None]:
+    """``score_fusion_reason`` as it was before round 19: a query whose any-term scores are all alike (one hit, or
+    equal scores) is asked about as in a large index (its document count unknown), whatever it searched."""
+    def before_round19(kind, any_term, semantic, question=False, documents=None, terms=None, document_terms=None):
+        alike = len({hit.score for hit in any_term[:fusion_module.ZSCORE_DEPTH]}) <= 1
+        return reason(kind, any_term, semantic, question, None if alike else documents, terms, document_terms)
+    return before_round19
 
 
 def bm25_ordered_matches(strict, any_term, semantic, lead_ratio=None) -> list[Ranked]:

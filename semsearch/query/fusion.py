@@ -194,8 +194,13 @@ QUESTION_WEIGHT_FACTOR = 0.4  # the default keyword weight 0.25 becomes 0.1 besi
 # glossaries (a term over its definition, where BM25 finds the definitions that cite the term) rank fusion put hybrid up
 # to 0.059 below semantic search; on headings and FAQs the z-scores keep most of what rank fusion gained
 # (docs/benchmarks.md, "Round 12"). STANDOUT and DENSE_LEAD above are not asked there: z-scores already let a
-# standing-out match lead. An any-term list of one hit, or of equal scores, has no z-scores to fuse by (each is 0): rank
-# fusion then, as in a large index.
+# standing-out match lead. An any-term list of one hit, or of equal scores, adds nothing to the z-scores (each is 0):
+# such a query is fused as semantic search there (and its rare strict matches weighted up: RARE_STRICT). Until round 19
+# it was fused by rank, as in a large index, where a document both lists hold passes kNN's first: the one description
+# that cites an identifier (a configuration variable's name over its description, which seldom holds it) put hybrid
+# 0.011 below semantic search on git's variables and 0.005 to 0.008 on PostgreSQL's parameters (held out of round 19);
+# fused so, WordNet's headwords (whose one match is often the entry sought) keep less of their margin
+# (docs/benchmarks.md, "Round 19").
 SMALL_INDEX_WEIGHT_FACTOR = 1.0  # the configured keyword weight, as it is
 # Not tuned: round 11's small index (where its rare-terms test, withdrawn in round 12, applied); 5% of 500 is 25
 # documents, a quarter of the default window.
@@ -241,7 +246,7 @@ LONG_TIER_LEAD_RATIO = 1.05  # of 1.0, 1.05, 1.1 and 1.2, the fewest lists below
 # terms on average (a glossary's definitions, a dictionary's entries) is fused by the same z-scores with the keyword
 # weight × SHORT_DOCUMENTS_WEIGHT_FACTOR, and a query of one term there is never keyword-led: its rare matches
 # (EXHAUSTIVE, AGREED) are fused as the small index fuses a STRICT query (query_evidence: SHORT_DOCUMENTS, or SUBJECT
-# where its best match holds the term throughout, or as a large index where its matches score alike). A glossary's
+# where its best match holds the term throughout). A glossary's
 # term is rare, and its few matches are the definitions that cite it, not the one that defines it, which seldom repeats
 # it; kNN finds that one. Known-item queries of several rare terms (the debian-packages subsample's), whose matches are
 # the documents sought, keep their lead: only one-term queries lose it. On the collections seen when it was chosen the
@@ -297,7 +302,7 @@ def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequenc
         return None
     if question:
         return QUESTION
-    if documents is not None and documents < SMALL_INDEX_DOCUMENTS and _scores_differ(any_term):
+    if documents is not None and documents < SMALL_INDEX_DOCUMENTS:
         if terms == 1 and term_saturation(any_term, documents) >= SUBJECT_SATURATION:
             return SUBJECT
         if long_documents(documents, document_terms):
@@ -306,10 +311,6 @@ def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequenc
     if keyword_stands_out(any_term):
         return STANDOUT
     return DENSE_LEAD if dense_leads(semantic) else None
-
-
-def _scores_differ(hits: Sequence[Ranked]) -> bool:
-    return len({hit.score for hit in hits[:ZSCORE_DEPTH]}) > 1
 
 
 def query_fusion_reason(lists: Mapping[str, Any], kind: str) -> str | None:

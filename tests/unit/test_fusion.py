@@ -594,10 +594,12 @@ def test_small_index_reason_comes_after_question_and_before_standout():
     assert score_fusion_reason(STRICT, standout, semantic, documents=SMALL_INDEX_DOCUMENTS) == STANDOUT
     assert score_fusion_reason(STRICT, standout, semantic) == STANDOUT  # documents unknown: as a large index
     assert score_fusion_reason(EXHAUSTIVE, standout, semantic, documents=few) is None  # rare terms keep ranks
-    # One keyword hit, or hits of equal scores, have no z-scores to fuse by (all 0): fused as in a large index.
-    assert score_fusion_reason(STRICT, standout[:1], semantic, documents=few) is None
-    assert score_fusion_reason(STRICT, [Ranked("a", 3.0), Ranked("b", 3.0)], semantic, documents=few) is None
+    # One keyword hit, or hits of equal scores, add nothing to the z-scores (all 0), and are fused for the small index
+    # all the same (round 19), not by rank as in a large index.
+    assert score_fusion_reason(STRICT, standout[:1], semantic, documents=few) == SMALL_INDEX
+    assert score_fusion_reason(STRICT, [Ranked("a", 3.0), Ranked("b", 3.0)], semantic, documents=few) == SMALL_INDEX
     assert score_fusion_reason(STRICT, [Ranked("a", 3.0), Ranked("b", 2.0)], semantic, documents=few) == SMALL_INDEX
+    assert score_fusion_reason(STRICT, standout[:1], semantic, documents=SMALL_INDEX_DOCUMENTS) is None
     # A question in a small index keeps the question's weight (0.1), not the configured one.
     lists = {**_cited_term_lists(few), "question": True}
     assert adapt(lists, DEFAULT_FUSION, 100).fusion.weights["keyword"] == 0.25 * QUESTION_WEIGHT_FACTOR
@@ -838,3 +840,22 @@ def test_rare_strict_matches_only_for_several_terms_rare_in_a_small_index():
     assert all(rare_strict_matches(lists, reason, 100) for reason in SMALL_INDEX_REASONS)
     assert not rare_strict_matches(lists, QUESTION, 100) and not rare_strict_matches(lists, None, 100)
     assert rare_strict_matches(lists, SHORT_DOCUMENTS, 100) == lists["keyword"]
+
+
+# Round 19: in a small index, a one-term query whose keyword matches score alike (one description citing an
+# identifier) is fused by the small index's z-scores, where the citation adds nothing, not by rank.
+def test_a_citation_scoring_alone_does_not_pass_knns_first_in_a_small_index():
+    from semsearch.query.fusion import DOCUMENT_TERMS, DOCUMENTS, KEYWORD, KEYWORD_ANY, SEMANTIC, SHORT_DOCUMENTS, TERMS
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    # gitconfig's core.fileMode: one other description cites it (BM25's only match), kNN ranks that one 2nd.
+    semantic = [Ranked("defines", 0.80), Ranked("cites", 0.79)] + [Ranked(f"s{i}", 0.7 - 0.005 * i) for i in range(60)]
+    lists = {KEYWORD: [Ranked("cites", 7.5)], KEYWORD_ANY: [Ranked("cites", 7.5)], SEMANTIC: semantic,
+             DOCUMENTS: 400, "question": False, TERMS: 1, DOCUMENT_TERMS: 41.7}
+    chosen = adapt(lists, DEFAULT_FUSION, 100)
+    assert (chosen.kind, chosen.reason, chosen.fusion.method) == (STRICT, SHORT_DOCUMENTS, "zscore")
+    fused = fuse_hybrid(lists, DEFAULT_FUSION, 100)
+    assert [item.id for item in fused] == [hit.id for hit in semantic]  # semantic search's order
+    assert fused[1].contributions["keyword"] == 0.0  # one hit: its z-score is 0
+    large = fuse_hybrid({**lists, DOCUMENTS: SMALL_INDEX_DOCUMENTS}, DEFAULT_FUSION, 100)
+    assert [item.id for item in large][:2] == ["cites", "defines"]  # rank fusion: both lists hold the citation
