@@ -378,7 +378,8 @@ def test_explanation_matches_the_single_mode_searches(searcher, corpus_index, qu
     # keyword matches are rare (3 documents, under 5%), by rank, the matches first; "telescope", whose matches are rare
     # too (6) but which is one term, and "championship final", whose terms 7 documents hold, by z-scores of the
     # any-term list, the keyword side light, as any query that is no question and searches under 500 short documents
-    # (rounds 12 and 17), the documents holding it as a phrase not weighted up.
+    # (rounds 12 and 17), the documents holding it as a phrase not weighted up (those holding both its terms are, as
+    # rare strict matches: round 18).
     expected = {"telescope": ("zscore", STRICT, SHORT_DOCUMENTS), "lighthouse keeper": ("rrf", EXHAUSTIVE, None),
                 "championship final": ("zscore", STRICT, SHORT_DOCUMENTS)}
     if fusion is None:
