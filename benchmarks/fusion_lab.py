@@ -121,8 +121,9 @@ def earlier_rules(label: str):
     rare_strict_terms = fusion_module.RARE_STRICT_MIN_TERMS
     fusion_module.SHORT_DOCUMENT_TERMS = short_documents if label in ROUND17 else 0.0
     fusion_module.RARE_STRICT_MIN_TERMS = rare_strict_terms if label in ROUND18 else math.inf
-    reason = fusion_module.score_fusion_reason
-    fusion_module.score_fusion_reason = scores_alike_by_rank(reason) if label in SCORES_ALIKE_BY_RANK else reason
+    fusion_reason = fusion_module.score_fusion_reason
+    fusion_module.score_fusion_reason = (scores_alike_by_rank(fusion_reason) if label in SCORES_ALIKE_BY_RANK
+                                         else fusion_reason)
     weighted = fusion_module.fuse_adapted
     fusion_module.AGREEMENT_SHARE = math.inf if label in NEVER_AGREED else share
     fusion_module.STANDOUT_Z = math.inf if label in NEVER_BY_SCORE else standout
@@ -137,7 +138,7 @@ def earlier_rules(label: str):
         fusion_module.SMALL_INDEX_DOCUMENTS, fusion_module.TIER_LEAD_RATIO = small_index, tier_lead
         fusion_module.SUBJECT_SATURATION, fusion_module.LONG_DOCUMENT_TERMS = subject, long_documents
         fusion_module.SHORT_DOCUMENT_TERMS, fusion_module.RARE_STRICT_MIN_TERMS = short_documents, rare_strict_terms
-        fusion_module.score_fusion_reason = reason
+        fusion_module.score_fusion_reason = fusion_reason
 
 
 def scores_alike_by_rank(reason: Callable[..., str | None]) -> Callable[..., str | None]:

@@ -54,7 +54,8 @@ PARTS=(queue quality lifecycle es-lifecycle)
 declare -A MODULES=(
   [queue]="test_celery_ingest test_end_to_end test_serve test_search_page"
   [quality]="test_hybrid_spread test_hybrid test_bad_input test_bulk_format test_faults test_security test_elasticsearch"
-  [lifecycle]="test_small_index_rare_strict test_small_index_alike_scores test_lifecycle test_cluster"  # cluster: OpenSearch's
+  # then the OpenSearch cluster
+  [lifecycle]="test_small_index_rare_strict test_small_index_alike_scores test_lifecycle test_cluster"
   [es-lifecycle]="test_small_index_subject test_small_index_long_documents test_es_lifecycle test_cluster"  # then the Elasticsearch cluster
 )
 declare -A SELECT=([lifecycle]="not (test_cluster and elasticsearch)" [es-lifecycle]="not (test_cluster and opensearch)")

@@ -10,7 +10,7 @@ adaptive: :func:`fuse_hybrid` first lets :func:`adapt` choose, per query, from t
 3. whether documents holding the query as a phrase are weighted up (PHRASE, :func:`fuse_adapted`; not under
    SMALL_INDEX_REASONS), or under SMALL_INDEX_REASONS its rare strict matches (RARE_STRICT).
 
-Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–18)
+Each rule's comment below says why it exists; docs/benchmarks.md ("Hybrid on unseen collections", rounds 1–19)
 has the measurements behind every constant.
 """
 
@@ -195,8 +195,10 @@ QUESTION_WEIGHT_FACTOR = 0.4  # the default keyword weight 0.25 becomes 0.1 besi
 # to 0.059 below semantic search; on headings and FAQs the z-scores keep most of what rank fusion gained
 # (docs/benchmarks.md, "Round 12"). STANDOUT and DENSE_LEAD above are not asked there: z-scores already let a
 # standing-out match lead. An any-term list of one hit, or of equal scores, adds nothing to the z-scores (each is 0):
-# such a query is fused as semantic search there (and its rare strict matches weighted up: RARE_STRICT). Until round 19
-# it was fused by rank, as in a large index, where a document both lists hold passes kNN's first: the one description
+# such a query is fused as semantic search there (and its rare strict matches weighted up: RARE_STRICT), unless the
+# index is so small that no single match could count as rare (under 20 documents), where a lone exact match keeps rank
+# fusion's reward; a query no document holds a term of is fused as in a large index (fused_for_small_index). Until round
+# 19 it was fused by rank, as in a large index, where a document both lists hold passes kNN's first: the one description
 # that cites an identifier (a configuration variable's name over its description, which seldom holds it) put hybrid
 # 0.011 below semantic search on git's variables and 0.005 to 0.008 on PostgreSQL's parameters (held out of round 19);
 # fused so, WordNet's headwords (whose one match is often the entry sought) keep less of their margin
@@ -246,12 +248,12 @@ LONG_TIER_LEAD_RATIO = 1.05  # of 1.0, 1.05, 1.1 and 1.2, the fewest lists below
 # terms on average (a glossary's definitions, a dictionary's entries) is fused by the same z-scores with the keyword
 # weight × SHORT_DOCUMENTS_WEIGHT_FACTOR, and a query of one term there is never keyword-led: its rare matches
 # (EXHAUSTIVE, AGREED) are fused as the small index fuses a STRICT query (query_evidence: SHORT_DOCUMENTS, or SUBJECT
-# where its best match holds the term throughout). A glossary's
-# term is rare, and its few matches are the definitions that cite it, not the one that defines it, which seldom repeats
-# it; kNN finds that one. Known-item queries of several rare terms (the debian-packages subsample's), whose matches are
-# the documents sought, keep their lead: only one-term queries lose it. On the collections seen when it was chosen the
-# glossaries, dictionaries, synopses and vera average 7 to 42 terms and the subsample of package descriptions 57: the
-# threshold is the middle of that gap (docs/benchmarks.md, "Round 17").
+# where its best match holds the term throughout). A glossary's term is rare, and its few matches are the definitions
+# that cite it, not the one that defines it, which seldom repeats it; kNN finds that one. Known-item queries of several
+# rare terms (the debian-packages subsample's), whose matches are the documents sought, keep their lead: only one-term
+# queries lose it. On the collections seen when it was chosen the glossaries, dictionaries, synopses and vera average 7
+# to 42 terms and the subsample of package descriptions 57: the threshold is the middle of that gap (docs/benchmarks.md,
+# "Round 17").
 SHORT_DOCUMENT_TERMS = 50.0
 SHORT_DOCUMENTS_WEIGHT_FACTOR = 0.4  # as QUESTION's: the default keyword weight 0.25 becomes 0.1 beside kNN's 1.0
 
@@ -296,13 +298,14 @@ def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequenc
     question, how many documents it searched, how many terms it searches for and how many the index's documents hold
     on average (None: unknown): QUESTION (first), SUBJECT (one term, fewer than SMALL_INDEX_DOCUMENTS searched, and its
     best BM25 match holds the term throughout), LONG_DOCUMENTS (fewer searched, and long: :func:`long_documents`),
-    SHORT_DOCUMENTS (fewer searched, and short: :func:`short_documents`), SMALL_INDEX (fewer searched), STANDOUT
-    (BM25's best match stands out), DENSE_LEAD (kNN's is far ahead of its second), or None (rank fusion)."""
+    SHORT_DOCUMENTS (fewer searched, and short: :func:`short_documents`), SMALL_INDEX (fewer searched:
+    :func:`fused_for_small_index`), STANDOUT (BM25's best match stands out), DENSE_LEAD (kNN's is far ahead of its
+    second), or None (rank fusion)."""
     if kind not in (STRICT, FALLBACK):
         return None
     if question:
         return QUESTION
-    if documents is not None and documents < SMALL_INDEX_DOCUMENTS:
+    if fused_for_small_index(any_term, documents):
         if terms == 1 and term_saturation(any_term, documents) >= SUBJECT_SATURATION:
             return SUBJECT
         if long_documents(documents, document_terms):
@@ -311,6 +314,18 @@ def score_fusion_reason(kind: str, any_term: Sequence[Ranked], semantic: Sequenc
     if keyword_stands_out(any_term):
         return STANDOUT
     return DENSE_LEAD if dense_leads(semantic) else None
+
+
+def fused_for_small_index(any_term: Sequence[Ranked], documents: int | None) -> bool:
+    """Whether a STRICT or FALLBACK query that is no question is fused for a small index (SMALL_INDEX_REASONS): fewer
+    than SMALL_INDEX_DOCUMENTS searched and some document holds a term (no keyword match: as a large index, where kNN's
+    lead is asked about), whatever its matches' scores (round 19), except that matches scoring alike (one hit, or equal
+    scores), which add nothing to the z-scores, keep rank fusion where no single match could count as rare (fewer than
+    1 / RARE_MATCH_FRACTION documents: in an index of a few documents a lone exact match should still rise)."""
+    if documents is None or documents >= SMALL_INDEX_DOCUMENTS or not any_term:
+        return False
+    alike = len({hit.score for hit in any_term[:ZSCORE_DEPTH]}) == 1
+    return not alike or documents * RARE_MATCH_FRACTION >= 1
 
 
 def query_fusion_reason(lists: Mapping[str, Any], kind: str) -> str | None:

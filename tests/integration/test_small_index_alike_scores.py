@@ -21,6 +21,7 @@ def test_parameters_whose_few_citations_score_alike_are_fused_for_the_small_inde
     keyword, semantic = mean_ndcg(candidates, qrels, "keyword"), mean_ndcg(candidates, qrels, "semantic")
     fused_for_the_small_index = mean_ndcg(candidates, qrels, "hybrid")
     assert semantic > keyword + 0.3, (keyword, semantic)  # not vacuous: the names are seldom in their descriptions
+    # With the shipped model (the encoder fixture's); MPNet's lists of the same collection are 0.0004 below (docs).
     assert fused_for_the_small_index >= semantic, (keyword, semantic, fused_for_the_small_index)
     alike = [query_id for query_id, lists in candidates.items()
              if lists["keyword_any"] and _scores_alike(lists["keyword_any"])]

@@ -857,5 +857,30 @@ def test_a_citation_scoring_alone_does_not_pass_knns_first_in_a_small_index():
     fused = fuse_hybrid(lists, DEFAULT_FUSION, 100)
     assert [item.id for item in fused] == [hit.id for hit in semantic]  # semantic search's order
     assert fused[1].contributions["keyword"] == 0.0  # one hit: its z-score is 0
-    large = fuse_hybrid({**lists, DOCUMENTS: SMALL_INDEX_DOCUMENTS}, DEFAULT_FUSION, 100)
-    assert [item.id for item in large][:2] == ["cites", "defines"]  # rank fusion: both lists hold the citation
+    # Not knowing how many documents it searched (as a large index, where one match is no rare one), rank fusion:
+    # both lists hold the citation, which passes kNN's first.
+    unknown = {**lists, DOCUMENTS: None}
+    assert adapt(unknown, DEFAULT_FUSION, 100)[2:4] == (STRICT, None)
+    assert [item.id for item in fuse_hybrid(unknown, DEFAULT_FUSION, 100)][:2] == ["cites", "defines"]
+
+
+def test_which_queries_are_fused_for_a_small_index():
+    from semsearch.query.fusion import RARE_MATCH_FRACTION, fused_for_small_index
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    one, alike, differ = [Ranked("a", 3.0)], [Ranked("a", 3.0), Ranked("b", 3.0)], [Ranked("a", 3.0), Ranked("b", 2.0)]
+    few = SMALL_INDEX_DOCUMENTS - 1
+    assert fused_for_small_index(differ, few) and fused_for_small_index(one, few) and fused_for_small_index(alike, few)
+    assert not fused_for_small_index(differ, SMALL_INDEX_DOCUMENTS) and not fused_for_small_index(differ, None)
+    # No keyword match: as a large index (kNN's lead asked about, or rank fusion of kNN's list alone).
+    assert not fused_for_small_index([], few)
+    assert score_fusion_reason(STRICT, [], ranked(*"abcdefghijkl"), documents=few) != SMALL_INDEX
+    # Under 1 / RARE_MATCH_FRACTION documents no single match is rare: matches scoring alike keep rank fusion there,
+    # where a lone exact match in a handful of documents rises by being in both lists.
+    tiny = int(1 / RARE_MATCH_FRACTION)
+    assert fused_for_small_index(one, tiny) and not fused_for_small_index(one, tiny - 1)
+    assert not fused_for_small_index(alike, 4) and fused_for_small_index(differ, 4)
+    semantic = ranked("d0", "d1", "d2", "d3")
+    lone = {"keyword": [Ranked("d3", 1.2)], "keyword_any": [Ranked("d3", 1.2)], "semantic": semantic,
+            "documents": 4, "question": False, "terms": 1}
+    assert fuse_hybrid(lone, DEFAULT_FUSION, 100)[0].id == "d3"
