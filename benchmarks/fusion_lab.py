@@ -145,7 +145,7 @@ def scores_alike_by_rank(reason: Callable[..., str | None]) -> Callable[..., str
     """``score_fusion_reason`` as it was before round 19: a query whose any-term scores are all alike (one hit, or
     equal scores) is asked about as in a large index (its document count unknown), whatever it searched."""
     def before_round19(kind, any_term, semantic, question=False, documents=None, terms=None, document_terms=None):
-        alike = len({hit.score for hit in any_term[:fusion_module.ZSCORE_DEPTH]}) <= 1
+        alike = fusion_module.scores_alike(any_term)
         return reason(kind, any_term, semantic, question, None if alike else documents, terms, document_terms)
     return before_round19
 

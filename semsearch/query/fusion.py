@@ -258,18 +258,21 @@ SHORT_DOCUMENT_TERMS = 50.0
 SHORT_DOCUMENTS_WEIGHT_FACTOR = 0.4  # as QUESTION's: the default keyword weight 0.25 becomes 0.1 beside kNN's 1.0
 
 
+def searched_few(documents: int | None) -> bool:
+    """Whether a query searched a small index: fewer than SMALL_INDEX_DOCUMENTS documents (pure; False when unknown)."""
+    return documents is not None and documents < SMALL_INDEX_DOCUMENTS
+
+
 def short_documents(documents: int | None, document_terms: float | None) -> bool:
-    """Whether a query searched a small index (fewer than SMALL_INDEX_DOCUMENTS documents) of short documents (fewer
-    than SHORT_DOCUMENT_TERMS terms on average) (pure; False when either is unknown)."""
-    return (documents is not None and documents < SMALL_INDEX_DOCUMENTS
-            and document_terms is not None and document_terms < SHORT_DOCUMENT_TERMS)
+    """Whether a query searched a small index (:func:`searched_few`) of short documents (fewer than
+    SHORT_DOCUMENT_TERMS terms on average) (pure; False when either is unknown)."""
+    return searched_few(documents) and document_terms is not None and document_terms < SHORT_DOCUMENT_TERMS
 
 
 def long_documents(documents: int | None, document_terms: float | None) -> bool:
-    """Whether a query searched a small index (fewer than SMALL_INDEX_DOCUMENTS documents) of long documents
-    (LONG_DOCUMENT_TERMS terms or more on average) (pure; False when either is unknown)."""
-    return (documents is not None and documents < SMALL_INDEX_DOCUMENTS
-            and document_terms is not None and document_terms >= LONG_DOCUMENT_TERMS)
+    """Whether a query searched a small index (:func:`searched_few`) of long documents (LONG_DOCUMENT_TERMS terms or
+    more on average) (pure; False when either is unknown)."""
+    return searched_few(documents) and document_terms is not None and document_terms >= LONG_DOCUMENT_TERMS
 
 
 def term_saturation(any_term: Sequence[Ranked], documents: int) -> float:
@@ -322,10 +325,15 @@ def fused_for_small_index(any_term: Sequence[Ranked], documents: int | None) -> 
     lead is asked about), whatever its matches' scores (round 19), except that matches scoring alike (one hit, or equal
     scores), which add nothing to the z-scores, keep rank fusion where no single match could count as rare (fewer than
     1 / RARE_MATCH_FRACTION documents: in an index of a few documents a lone exact match should still rise)."""
-    if documents is None or documents >= SMALL_INDEX_DOCUMENTS or not any_term:
+    if not searched_few(documents) or not any_term:
         return False
-    alike = len({hit.score for hit in any_term[:ZSCORE_DEPTH]}) == 1
-    return not alike or documents * RARE_MATCH_FRACTION >= 1
+    return not scores_alike(any_term) or documents * RARE_MATCH_FRACTION >= 1
+
+
+def scores_alike(hits: Sequence[Ranked]) -> bool:
+    """Whether a list's scores, over the hits its z-scores are taken from (ZSCORE_DEPTH), are all the same (one hit, or
+    equal scores; none too): z-scores then give every hit 0 (pure)."""
+    return len({hit.score for hit in hits[:ZSCORE_DEPTH]}) <= 1
 
 
 def query_fusion_reason(lists: Mapping[str, Any], kind: str) -> str | None:
@@ -401,13 +409,14 @@ def rare_strict_matches(lists: Mapping[str, Any], reason: str | None, window: in
     strict, documents, terms = lists.get(KEYWORD, ()), lists.get(DOCUMENTS), lists.get(TERMS)
     if reason not in SMALL_INDEX_REASONS or documents is None or terms is None or terms < RARE_STRICT_MIN_TERMS:
         return []
-    return list(strict) if 0 < len(strict) < window and len(strict) <= RARE_MATCH_FRACTION * documents else []
+    return list(strict) if strict and _rare(strict, window, documents) else []
 
 
-def _rare(any_term: Sequence[Ranked], window: int, documents: int | None) -> bool:
-    """Whether a query's any-term matches are all seen and rare enough to stand for BM25 as EXHAUSTIVE or AGREED:
-    fewer than the window, and at most RARE_MATCH_FRACTION of the documents searched."""
-    return documents is not None and len(any_term) < window and len(any_term) <= RARE_MATCH_FRACTION * documents
+def _rare(matches: Sequence[Ranked], window: int, documents: int | None) -> bool:
+    """Whether a query's keyword matches are all seen and rare: fewer than the window, and at most RARE_MATCH_FRACTION
+    of the documents searched (the any-term matches, to stand for BM25 as EXHAUSTIVE or AGREED; the strict ones, to be
+    weighted up as RARE_STRICT)."""
+    return documents is not None and len(matches) < window and len(matches) <= RARE_MATCH_FRACTION * documents
 
 
 # Where rare keyword matches lead (EXHAUSTIVE), BM25 orders them, those holding most of the query's terms first. A

@@ -193,6 +193,12 @@ def mean_ndcg(candidates: dict, qrels: dict, mode: str) -> float:
     return sum(ndcg_at_k(ranking(lists), qrels[query_id]) for query_id, lists in candidates.items()) / len(candidates)
 
 
+def mode_ndcgs(candidates: dict, qrels: dict) -> tuple[float, float, float]:
+    """Keyword, semantic and hybrid mode's mean nDCG@10 over :func:`judged_candidates` (:func:`mean_ndcg` of each)."""
+    keyword, semantic, hybrid = (mean_ndcg(candidates, qrels, mode) for mode in ("keyword", "semantic", "hybrid"))
+    return keyword, semantic, hybrid
+
+
 def keyword_ids(client, name, text, k=10):
     """Keyword mode's top k on either engine's ``client``, as :func:`tie_free` gives it."""
     body = keyword_body(text, ["title", "text"], k)  # what Searcher sends in keyword mode

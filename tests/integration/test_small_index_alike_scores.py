@@ -7,24 +7,19 @@ configuration parameters (`work_mem`) over the first paragraphs of their descrip
 from semsearch.query import fusion
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
-from .conftest import collection_index, judged_candidates, mean_ndcg
+from .conftest import collection_index, judged_candidates, mean_ndcg, mode_ndcgs
 
 pgconfig = collection_index("pgconfig")
 
 
-def _scores_alike(hits) -> bool:
-    return len({hit.score for hit in hits}) <= 1
-
-
 def test_parameters_whose_few_citations_score_alike_are_fused_for_the_small_index(pgconfig, encoder, monkeypatch):
     candidates, qrels = judged_candidates(pgconfig, "pgconfig", encoder)
-    keyword, semantic = mean_ndcg(candidates, qrels, "keyword"), mean_ndcg(candidates, qrels, "semantic")
-    fused_for_the_small_index = mean_ndcg(candidates, qrels, "hybrid")
+    keyword, semantic, fused_for_the_small_index = mode_ndcgs(candidates, qrels)
     assert semantic > keyword + 0.3, (keyword, semantic)  # not vacuous: the names are seldom in their descriptions
     # With the shipped model (the encoder fixture's); MPNet's lists of the same collection are 0.0004 below (docs).
     assert fused_for_the_small_index >= semantic, (keyword, semantic, fused_for_the_small_index)
     alike = [query_id for query_id, lists in candidates.items()
-             if lists["keyword_any"] and _scores_alike(lists["keyword_any"])]
+             if lists["keyword_any"] and fusion.scores_alike(lists["keyword_any"])]
     assert len(alike) >= 20, len(alike)  # one description, or a few of equal scores, cite the name
     for query_id in alike:
         assert fusion.adapt(candidates[query_id], DEFAULT_FUSION, DEFAULT_WINDOW).reason in fusion.SMALL_INDEX_REASONS
@@ -34,7 +29,7 @@ def test_parameters_whose_few_citations_score_alike_are_fused_for_the_small_inde
 
     def by_rank_where_alike(kind, any_term, semantic_list, question=False, documents=None, terms=None,
                             document_terms=None):
-        documents = None if _scores_alike(any_term) else documents
+        documents = None if fusion.scores_alike(any_term) else documents
         return reason(kind, any_term, semantic_list, question, documents, terms, document_terms)
 
     monkeypatch.setattr(fusion, "score_fusion_reason", by_rank_where_alike)
