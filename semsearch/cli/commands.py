@@ -396,7 +396,8 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
                      semantic_weight: float | None, rrf_k: int | None, window: int | None, as_json: bool) -> None:
     """nDCG@10 and Recall@100 per mode on BEIR-format queries and qrels, and hybrid's margin over the better
     single mode with its standard error."""
-    from semsearch.query.evaluation import evaluate, hybrid_margin, judged_ids, load_qrels, load_queries  # noqa: PLC0415
+    from semsearch.query.evaluation import (  # noqa: PLC0415
+        EVALUATED_DEPTH, evaluate, hybrid_margin, judged_ids, load_qrels, load_queries, ranked_from_candidates)
     from semsearch.query.search import Searcher  # noqa: PLC0415
     from semsearch.query.stored_fusion import FUSION_KEY  # noqa: PLC0415
     from semsearch.query.tuning import describe_fusion  # noqa: PLC0415
@@ -418,11 +419,23 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
         click.echo(f"hybrid fuses with the setting stored in {index_name!r}: {describe_fusion(current)} "
                    f"(semsearch index fusion {index_name} --clear: the default again)")
     per_query: dict[str, dict[str, float]] = {}
-    window = max(100, window or searcher.window)  # candidates per retriever: enough for Recall@100
-    for mode in modes or ("keyword", "semantic", "hybrid"):
+    window = max(EVALUATED_DEPTH, window or searcher.window)  # candidates per retriever: enough for Recall@100
+    modes = modes or ("keyword", "semantic", "hybrid")
+    candidates: dict = {}
+    if "hybrid" in modes or tune:  # each judged query's candidate lists, fetched once
+        candidates = {q: searcher.candidates(queries[q], index=index_name, window=window)
+                      for q in judged_ids(queries, qrels)}
+    # A mode whose search would ask what the candidates' requests asked is ranked from them (one request per query,
+    # not one per mode and another for the lists): hybrid when this client fuses it, a single mode at a 100 window.
+    from_candidates = {mode for mode in modes if candidates and (
+        searcher.fuses_on_client(info, fusion) if mode == "hybrid" else window == EVALUATED_DEPTH)}
+    lists_of = {queries[q]: lists for q, lists in candidates.items()}
+    for mode in modes:
         def run(text: str, mode: str = mode) -> list[str]:
+            if mode in from_candidates:
+                return ranked_from_candidates(lists_of[text], mode, current, window)
             # Ids are all it scores: no source (100 long documents a query would be most of eval's time)
-            return [h.id for h in searcher.search(text, index=index_name, k=100, mode=mode, fusion=fusion,
+            return [h.id for h in searcher.search(text, index=index_name, k=EVALUATED_DEPTH, mode=mode, fusion=fusion,
                                                   window=window, source=False)]
 
         scores = evaluate(run, queries, qrels, per_query.setdefault(mode, {}))
@@ -438,9 +451,7 @@ def evaluate_command(index_name: str, queries_path: str, qrels_path: str, modes:
         if not as_json:
             for line in margin_lines(margin, tuning=tune):
                 click.echo(line)
-    if "hybrid" in (modes or ("hybrid",)) or tune:  # each judged query's candidate lists, fetched once
-        candidates = {q: searcher.candidates(queries[q], index=index_name, window=window)
-                      for q in judged_ids(queries, qrels)}
+    if candidates:
         results["candidates"] = _candidate_health(candidates, window, as_json)
     if tune:
         results["tune"] = _tune(index_name, searcher, candidates, qrels, current, window, results, as_json, save)

@@ -22,7 +22,10 @@ from semsearch.query.fusion import (
     SHORT_DOCUMENTS,
     SMALL_INDEX,
     STANDOUT,
+    SEMANTIC,
     SUBJECT,
+    FusionConfig,
+    fuse_hybrid,
     phrases_weighed,
     query_evidence,
     query_fusion_reason,
@@ -132,6 +135,25 @@ def candidate_health(lists: Mapping[str, Mapping[str, Any]], window: int) -> dic
     health["with_phrase_matches"] = weighted_phrases
     health["with_rare_strict_matches"] = weighted_rare_strict
     return health
+
+
+EVALUATED_DEPTH = 100  # hits per query scored: Recall@100's
+
+
+def ranked_from_candidates(lists: Mapping[str, Any], mode: str, fusion: FusionConfig, window: int) -> list[str]:
+    """The ids ``Searcher.search(text, mode=mode, k=100, window=window)`` ranks, from the query's candidate lists
+    (``Searcher.candidates(text, window=window)``: the same requests, asked once for all three modes) (pure).
+
+    Hybrid: the client's fusion of the lists (``fuse_hybrid``, as ``hits_from``): it holds when the search fuses on
+    the client, whatever the window. Keyword and semantic: the any-term and kNN lists, whose requests are those of the
+    single modes only when ``window`` is the depth scored (100): a deeper kNN search may order its top 100
+    otherwise."""
+    if mode == "hybrid":
+        return [fused.id for fused in fuse_hybrid(lists, fusion, window)[:EVALUATED_DEPTH]]
+    if window != EVALUATED_DEPTH:
+        raise ValueError(f"the {mode} list of a {window}-candidate window is not the {mode} search's top 100")
+    name = {"keyword": KEYWORD_ANY, "semantic": SEMANTIC}[mode]
+    return [ranked.id for ranked in lists.get(name, ())[:EVALUATED_DEPTH]]
 
 
 def evaluate(run: Callable[[str], Sequence[str]], queries: Mapping[str, str], qrels: Qrels,

@@ -128,6 +128,12 @@ class SearcherBase:
             check_fingerprint(info, self.encoder.fingerprint.as_dict())
             self._checked.add(info.index)
 
+    def fuses_on_client(self, info: IndexInfo, fusion: FusionConfig | None = None) -> bool:
+        """Whether this searcher fuses a hybrid search of ``info``'s index here, with ``fusion`` or the one it would
+        use (:meth:`fusion_for`): no server-side fusion is tried, so :meth:`candidates`' lists are all it fuses."""
+        return self.server_side is False or (
+            self.server_side is None and unsupported_reason(self.fusion_for(info, fusion), info.backend) is not None)
+
     def _server_route(self, request: SearchRequest, info: IndexInfo, server_side: bool | None
                       ) -> tuple[ServerRoute | None, bool]:
         """The server-side way to try (None: fuse on the client), and whether the caller insisted on it."""

@@ -14,7 +14,8 @@ from semsearch.query.fusion import FALLBACK, KEYWORD_PHRASE, fuse_hybrid, fused_
 from semsearch.query.evaluation import load_qrels, load_queries, ndcg_at_k
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
-from .conftest import COLLECTIONS, collection_index, corpus_document_terms, last_json_line, run_cli
+from .conftest import (COLLECTIONS, collection_index, corpus_document_terms,
+                       eval_rankings_unlike_search, last_json_line, run_cli)
 
 manpages = collection_index("manpages")
 debian_packages = collection_index("debian-packages")
@@ -54,6 +55,19 @@ def test_default_hybrid_is_at_least_the_better_single_mode(collection, stronger,
     weaker = "semantic" if stronger == "keyword" else "keyword"
     assert scores[stronger]["ndcg@10"] > scores[weaker]["ndcg@10"], scores
     assert hybrid >= max(keyword, semantic), scores
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("collection", ["pyfaq", "gitglossary"])
+def test_eval_ranks_every_mode_as_the_searches_do(collection, encoder, request):
+    # eval asks each judged query's candidate lists once and ranks all three modes from them (what each mode's search
+    # asks): on the FAQ's questions (fused as questions) and the glossary's terms (fused for a small index of short
+    # documents), every mode's top 100 is the search's, query by query.
+    index = request.getfixturevalue(collection)
+    texts = list(load_queries(COLLECTIONS / collection / "queries.jsonl").values())
+    assert len(texts) >= 70
+    unlike = eval_rankings_unlike_search(Searcher(encoder=encoder), index, texts)
+    assert unlike == {"keyword": [], "semantic": [], "hybrid": []}
 
 
 @pytest.mark.slow

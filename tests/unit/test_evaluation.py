@@ -198,3 +198,45 @@ def test_candidate_health_counts_the_queries_fused_for_a_small_index():
     lists["small three terms"] = {**query, "documents": few, "terms": 3}
     health = candidate_health(lists, window=100)
     assert health["with_rare_strict_matches"] == 1 and health["with_phrase_matches"] == 2
+
+
+def test_eval_ranks_each_mode_from_the_candidate_lists_as_the_search_would():
+    from semsearch.query.evaluation import ranked_from_candidates
+    from semsearch.query.fusion import Ranked, fuse_hybrid
+    from semsearch.query.plan import DEFAULT_FUSION
+
+    def ranked(prefix, count):
+        return [Ranked(f"{prefix}{i}", float(count - i)) for i in range(count)]
+
+    lists = {"keyword": ranked("a", 150)[:30], "keyword_any": ranked("a", 150), "semantic": ranked("s", 150),
+             "documents": 5000, "question": False, "terms": 3, "document_terms": None}
+    hybrid = ranked_from_candidates(lists, "hybrid", DEFAULT_FUSION, 150)
+    # Hybrid: the client's fusion of every list, its top 100 (what eval scores), at any window.
+    assert hybrid == [f.id for f in fuse_hybrid(lists, DEFAULT_FUSION, 150)][:100] and len(hybrid) == 100
+    assert {i[0] for i in hybrid} == {"a", "s"}  # both sides fused
+    # A single mode's search asks what its candidate request asks only when the window is the 100 scored.
+    at_100 = {**lists, "keyword_any": lists["keyword_any"][:100], "semantic": lists["semantic"][:100]}
+    assert ranked_from_candidates(at_100, "keyword", DEFAULT_FUSION, 100) == [f"a{i}" for i in range(100)]
+    assert ranked_from_candidates(at_100, "semantic", DEFAULT_FUSION, 100) == [f"s{i}" for i in range(100)]
+    assert ranked_from_candidates({**at_100, "keyword_any": []}, "keyword", DEFAULT_FUSION, 100) == []
+    with pytest.raises(ValueError, match="not the semantic search's top 100"):
+        ranked_from_candidates(lists, "semantic", DEFAULT_FUSION, 150)
+
+
+@pytest.mark.parametrize("server_side,fusion,backend,on_client", [
+    (None, None, "opensearch", True),  # the default fusion adapts per query: only the client can
+    (None, "rrf", "opensearch", False),  # plain RRF: the cluster's hybrid query is tried first
+    (False, "rrf", "opensearch", True),
+    (True, "rrf", "opensearch", False),
+    (None, "zscore-weighted", "opensearch", True),  # weights the server cannot apply
+])
+def test_a_searcher_says_whether_it_fuses_an_index_s_hybrid_searches_itself(server_side, fusion, backend, on_client):
+    from semsearch import FusionConfig, Searcher
+    from semsearch.index.manage import IndexInfo
+
+    info = IndexInfo(name="docs", text_fields=["text"], vector_field="embedding", fingerprint={}, dimension=3,
+                     backend=backend)
+    chosen = {None: None, "rrf": FusionConfig("rrf"),
+              "zscore-weighted": FusionConfig("zscore", {"keyword": 0.3, "semantic": 0.7})}[fusion]
+    searcher = Searcher(client=object(), encoder=object(), server_side=server_side)
+    assert searcher.fuses_on_client(info, chosen) is on_client

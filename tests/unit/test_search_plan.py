@@ -923,3 +923,23 @@ def test_candidates_carry_the_index_documents_mean_length():
     assert candidate_lists(responses, "add", document_terms=747.0)["document_terms"] == 747.0
     assert candidate_lists(responses, "add")["document_terms"] is None  # not known
 
+
+
+@pytest.mark.parametrize("backend", ["opensearch", "elasticsearch"])
+@pytest.mark.parametrize("info", [INFO, INFO_PASSAGES, INFO_ID], ids=["plain", "passages", "id-keyword"])
+def test_a_single_mode_s_top_100_asks_what_its_candidate_list_asks(info, backend):
+    # semsearch eval ranks keyword and semantic search from the candidate lists (evaluation.ranked_from_candidates)
+    # only because, at a window of 100, each single mode's request is its list's request.
+    from semsearch.query.search import CANDIDATES_FUSION
+
+    info = dataclasses.replace(info, backend=backend)
+    text = "the lamp of the lighthouse"
+    lists = plan_bodies(SearchRequest(text, k=1, window=100, fusion=CANDIDATES_FUSION, source=False).validate(), info,
+                        VECTOR, ids_from_doc_values=False)
+    for mode, name in (("keyword", KEYWORD_ANY), ("semantic", "semantic")):
+        single = plan_bodies(SearchRequest(text, k=100, mode=mode, source=False).validate(), info, VECTOR)
+        assert single == {mode: lists[name]}
+    # A deeper window asks for more: its top 100 is another request's (a kNN search's breadth grows with it).
+    deeper = plan_bodies(SearchRequest(text, k=1, window=150, fusion=CANDIDATES_FUSION, source=False).validate(), info,
+                         VECTOR, ids_from_doc_values=False)
+    assert deeper["semantic"] != lists["semantic"] and deeper[KEYWORD_ANY] != lists[KEYWORD_ANY]
