@@ -20,6 +20,7 @@
 # Ports, heap and run folder follow SEMSEARCH_OS_PORT (transport: SEMSEARCH_OS_TRANSPORT_PORT, else HTTP + 100),
 # SEMSEARCH_ES_PORT, SEMSEARCH_REDIS_PORT, SEMSEARCH_OS_HEAP and SEMSEARCH_RUN_DIR: with other values, a second
 # set runs beside the first (each node reads its own copy of the distribution's config folder).
+# SEMSEARCH_NODE_JAVA_OPTS: more JVM options for every Java node started (scripts/test.sh: C1 only).
 #
 # Downloads (Maven Central, Debian) are cached in $SEMSEARCH_CACHE (default ~/.cache/semsearch),
 # so a second `up` is fast. OpenSearch refuses to run as root: as root, this script runs it as
@@ -51,6 +52,8 @@ OS_START_TIMEOUT="${SEMSEARCH_OS_START_TIMEOUT:-240}"
 OS_CLUSTER_PORT="${SEMSEARCH_OS_CLUSTER_PORT:-9210}"
 ES_CLUSTER_PORT="${SEMSEARCH_ES_CLUSTER_PORT:-9220}"
 CLUSTER_HEAP="${SEMSEARCH_CLUSTER_HEAP:-512m}"
+# More JVM options for every node this script starts (the test command's: scripts/test.sh); none by default.
+NODE_JAVA_OPTS="${SEMSEARCH_NODE_JAVA_OPTS:-}"
 MAX_NODES=5
 
 say() { printf 'services: %s\n' "$*" >&2; }
@@ -265,7 +268,7 @@ up_opensearch() {
   if ! pid_alive "$OS_PIDFILE"; then
     say "starting OpenSearch $OPENSEARCH_VERSION on 127.0.0.1:$OS_PORT (heap $OS_HEAP, logs in $OS_LOG_DIR)"
     launch_node OpenSearch "$OS_PIDFILE" "$RUN/opensearch-start.log" "$OS_LOG_DIR" \
-      env HOME="$RUN" OPENSEARCH_PATH_CONF="$RUN/opensearch/config" OPENSEARCH_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" \
+      env HOME="$RUN" OPENSEARCH_PATH_CONF="$RUN/opensearch/config" OPENSEARCH_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP $NODE_JAVA_OPTS" \
       OPENSEARCH_JAVA_HOME="$OPENSEARCH_JAVA_HOME" \
       "$OS_HOME/bin/opensearch" -d -p "$OS_PIDFILE"
   fi
@@ -371,7 +374,7 @@ EOF
   if ! pid_alive "$ES_PIDFILE"; then
     say "starting Elasticsearch $ES_VERSION on 127.0.0.1:$ES_PORT (heap $OS_HEAP, Java $ES_JAVA_HOME, logs in $ES_LOG_DIR)"
     launch_node Elasticsearch "$ES_PIDFILE" "$RUN/elasticsearch-start.log" "$ES_LOG_DIR" \
-      env HOME="$RUN" ES_PATH_CONF="$RUN/elasticsearch/config" ES_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP" \
+      env HOME="$RUN" ES_PATH_CONF="$RUN/elasticsearch/config" ES_JAVA_OPTS="-Xms$OS_HEAP -Xmx$OS_HEAP $NODE_JAVA_OPTS" \
       ES_JAVA_HOME="$ES_JAVA_HOME" \
       "$ES_HOME/bin/elasticsearch" -d -p "$ES_PIDFILE"
   fi
@@ -443,11 +446,11 @@ start_cluster_node() { # engine node — launch (no wait)
   say "starting $engine node $i on 127.0.0.1:$(node_port "$engine" "$i") (heap $CLUSTER_HEAP, logs in $dir/logs)"
   if [[ "$engine" == elasticsearch ]]; then
     launch_node "Elasticsearch node $i" "$pidfile" "$dir/start.log" "$dir/logs" \
-      env HOME="$RUN" ES_PATH_CONF="$dir/config" ES_JAVA_OPTS="-Xms$CLUSTER_HEAP -Xmx$CLUSTER_HEAP" \
+      env HOME="$RUN" ES_PATH_CONF="$dir/config" ES_JAVA_OPTS="-Xms$CLUSTER_HEAP -Xmx$CLUSTER_HEAP $NODE_JAVA_OPTS" \
       ES_JAVA_HOME="$ES_JAVA_HOME" "$ES_HOME/bin/elasticsearch" -d -p "$pidfile"
   else
     launch_node "OpenSearch node $i" "$pidfile" "$dir/start.log" "$dir/logs" \
-      env HOME="$RUN" OPENSEARCH_PATH_CONF="$dir/config" OPENSEARCH_JAVA_OPTS="-Xms$CLUSTER_HEAP -Xmx$CLUSTER_HEAP" \
+      env HOME="$RUN" OPENSEARCH_PATH_CONF="$dir/config" OPENSEARCH_JAVA_OPTS="-Xms$CLUSTER_HEAP -Xmx$CLUSTER_HEAP $NODE_JAVA_OPTS" \
       OPENSEARCH_JAVA_HOME="$OPENSEARCH_JAVA_HOME" "$OS_HOME/bin/opensearch" -d -p "$pidfile"
   fi
 }
