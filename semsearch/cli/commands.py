@@ -202,6 +202,8 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
                                     chunk_overlap=info.passage_overlap,
                                     skip_existing=skip_existing,
                                     write_while_encoding=write_while_encoding_for(settings, encoder))
+    if report.indexed:
+        _make_searchable(client, index_name, settings)
     for failure in report.failures:
         click.echo(f"rejected: {failure}", err=True)
     if report.rejected + report.failed > len(report.failures):
@@ -376,6 +378,21 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
                         where = (f"{where}, " if part["rank"] else "") + f"{words} {part[key]}"
                 parts.append(f"{name}: {where} → {part['contribution']:.4f}")
             click.echo("      " + "; ".join(parts))
+
+
+def _make_searchable(client, index_name: str, settings) -> None:
+    """What ``ingest`` wrote, searchable when it says so; a refresh that fails fails no ingest (the index refreshes
+    itself on its next search)."""
+    from opensearchpy.exceptions import OpenSearchException  # noqa: PLC0415
+    from semsearch.engines.opensearch import cluster_error  # noqa: PLC0415
+    from semsearch.index.manage import make_searchable  # noqa: PLC0415
+
+    try:
+        make_searchable(client, index_name)
+    except OpenSearchException as exc:
+        error = cluster_error(exc, f"refreshing {index_name!r}", settings)
+        click.echo(f"warning: the documents are indexed in {index_name!r}, but {error}; they are searchable after "
+                   "the index's next refresh", err=True)
 
 
 @main.command("eval")

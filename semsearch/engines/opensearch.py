@@ -353,7 +353,9 @@ def explain_transport_error(exc: BaseException, settings: Settings | None = None
                     "and SEMSEARCH_OPENSEARCH_PASSWORD, or SEMSEARCH_API_KEY")
             return AuthenticationError(f"authentication failed (401): {shown} refused {who}")
         if status == 403 and "security_exception" in text:
-            reason = cause.info.get("error", {}).get("reason") if isinstance(cause.info, dict) else None
+            error = cause.info.get("error") if isinstance(cause.info, dict) else None
+            # The engines answer {"error": {"reason": …}}; a proxy in front of one may answer {"error": "…"}.
+            reason = error.get("reason") if isinstance(error, dict) else error
             return AuthenticationError(f"permission denied (403) at {shown}: "
                                        f"{_short(scrub(str(reason or cause.error), settings))}")
     return None

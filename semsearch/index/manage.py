@@ -253,6 +253,13 @@ def check_fingerprint(info: IndexInfo, fingerprint: dict) -> None:
             f"({describe(fingerprint)}); its vectors are not comparable. {way_out}")
 
 
+def make_searchable(client: OpenSearch, name: str) -> None:
+    """Refresh ``name`` so that what was just written is searched, and counted in its term statistics, at once. A shard
+    nothing searched for 30 s skips its periodic refreshes until a search comes (search idle), and reads that are not
+    searches (``_termvectors``' field statistics: ``IndexInfo.document_terms``) wait for none."""
+    client.indices.refresh(index=name)
+
+
 def ensure_index(client: OpenSearch, name: str, *, fingerprint: dict, settings, text_fields: list[str] | None = None
                  ) -> tuple[IndexInfo, bool]:
     """The index's info, creating the index first when it does not exist; refuses another encoder's index.

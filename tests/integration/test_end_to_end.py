@@ -199,3 +199,24 @@ def test_index_from_an_older_version_gets_the_id_keyword_before_writes(client, i
         assert hits[0].id == "d1" and hits[0].source["title"] == "Volcanoes"
     finally:
         client.indices.delete(index=old, ignore_unavailable=True)
+
+
+def test_an_ingest_s_documents_are_searchable_and_counted_when_it_ends(client, index_name, encoder, tmp_path):
+    # An index refreshed seldom (60 s here; indexes written in bulk often are) shows nothing of an ingest until its next
+    # refresh, and the searchers' read of the documents' mean length (_termvectors' field statistics) waits for no
+    # refresh: when `semsearch ingest` says it indexed, what it wrote is searched and counted. (The long-documents
+    # test once read the mean of perlmods' longest pages alone: its shortest, written last, were not yet refreshed.)
+    from .conftest import COLLECTIONS, corpus_document_terms
+
+    corpus = COLLECTIONS / "gitglossary" / "corpus.jsonl"
+    documents = sum(1 for _ in corpus.open(encoding="utf-8"))
+    assert run_cli("index", "create", index_name).returncode == 0
+    client.indices.put_settings(index=index_name, body={"index": {"refresh_interval": "60s"}})
+    result = run_cli("ingest", str(corpus), "--index", index_name, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert client.count(index=index_name)["count"] == documents
+    statistics = client.termvectors(index=index_name, body={"doc": {"text": "semsearch"}, "fields": ["text"],
+                                                            "field_statistics": True})
+    assert statistics["term_vectors"]["text"]["field_statistics"]["doc_count"] == documents
+    document_terms = Searcher(encoder=encoder).index_info(index_name).document_terms
+    assert document_terms == pytest.approx(corpus_document_terms(corpus), rel=0.02)

@@ -43,3 +43,25 @@ def test_an_item_the_engine_did_not_write_says_why_in_its_words():
     assert item_reason(parsing) == "mapper_parsing_exception: failed to parse (bad date)"
     assert item_reason({"status": 429}) == "429"  # no error body: its status
     assert item_reason({"status": 500, "error": "plain text"}) == "plain text"
+
+
+def test_an_ingest_whose_closing_refresh_fails_says_so_without_secrets(capsys):
+    # `semsearch ingest` refreshes the index when it ends (what it wrote searchable at once); a refused refresh
+    # fails no ingest (its documents are indexed), and the warning names no password.
+    from opensearchpy.exceptions import AuthorizationException
+
+    from semsearch.cli.commands import _make_searchable
+    from semsearch.settings import Settings
+
+    class RefusingIndices:
+        def refresh(self, index):
+            raise AuthorizationException(403, "security_exception",
+                                         {"error": "no permission for http://ingest:hunter2-pw@node:9200"})
+
+    class Client:
+        indices = RefusingIndices()
+
+    _make_searchable(Client(), "docs", Settings(opensearch_password="hunter2-pw"))
+    warning = capsys.readouterr().err
+    assert warning.startswith("warning: the documents are indexed in 'docs', but permission denied (403)")
+    assert "searchable after the index's next refresh" in warning and "hunter2-pw" not in warning

@@ -240,3 +240,4 @@ def test_a_searcher_says_whether_it_fuses_an_index_s_hybrid_searches_itself(serv
               "zscore-weighted": FusionConfig("zscore", {"keyword": 0.3, "semantic": 0.7})}[fusion]
     searcher = Searcher(client=object(), encoder=object(), server_side=server_side)
     assert searcher.fuses_on_client(info, chosen) is on_client
+
