@@ -10,7 +10,8 @@ echo "test.sh: bootstrap done after ${SECONDS}s" >&2
 # Every Java node the tests start (the single nodes, the clusters, a test's own node) compiles with C1 alone: they
 # live minutes, and C2's compiling is most of what they would spend. One OpenSearch node, on the idle machine: CPU
 # seconds to healthy 13 -> 6-7, to index info-index 7 -> 3-4, for its eval 11-14 -> 8-9 (Elasticsearch: 13 -> 7,
-# 6 -> 3, 11-12 -> 10-11); the same hits. SEMSEARCH_NODE_JAVA_OPTS= (empty) keeps the distributions' own.
+# 6 -> 3, 11-12 -> 10-11); the same figures seen (under C1 Lucene scores vectors without Java's vector API, in
+# another summation order). SEMSEARCH_NODE_JAVA_OPTS= (empty) keeps the distributions' own.
 export SEMSEARCH_NODE_JAVA_OPTS="${SEMSEARCH_NODE_JAVA_OPTS--XX:TieredStopAtLevel=1}"
 start_services() {
   bash scripts/services.sh up

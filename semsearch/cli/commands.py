@@ -202,7 +202,7 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
                                     chunk_overlap=info.passage_overlap,
                                     skip_existing=skip_existing,
                                     write_while_encoding=write_while_encoding_for(settings, encoder))
-    if report.indexed:
+    if report.indexed or report.skipped:  # skipped: an earlier, interrupted run's writes may be unrefreshed
         _make_searchable(client, index_name, settings)
     for failure in report.failures:
         click.echo(f"rejected: {failure}", err=True)
@@ -381,8 +381,8 @@ def search(query: str, index_name: str, mode: str, k: int, offset: int, filter_v
 
 
 def _make_searchable(client, index_name: str, settings) -> None:
-    """What ``ingest`` wrote, searchable when it says so; a refresh that fails fails no ingest (the index refreshes
-    itself on its next search)."""
+    """What ``ingest`` wrote, searchable when it says so; a refresh that fails fails no ingest (its documents are
+    indexed, and searchable once the index is refreshed)."""
     from opensearchpy.exceptions import OpenSearchException  # noqa: PLC0415
     from semsearch.engines.opensearch import cluster_error  # noqa: PLC0415
     from semsearch.index.manage import make_searchable  # noqa: PLC0415
@@ -391,8 +391,8 @@ def _make_searchable(client, index_name: str, settings) -> None:
         make_searchable(client, index_name)
     except OpenSearchException as exc:
         error = cluster_error(exc, f"refreshing {index_name!r}", settings)
-        click.echo(f"warning: the documents are indexed in {index_name!r}, but {error}; they are searchable after "
-                   "the index's next refresh", err=True)
+        click.echo(f"warning: the documents are indexed in {index_name!r}, but {error}; they are searchable once "
+                   "the index is refreshed", err=True)
 
 
 @main.command("eval")

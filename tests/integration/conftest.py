@@ -167,22 +167,25 @@ def judged_candidates(index: str, collection: str, encoder) -> tuple[dict, dict]
             for query_id in judged_ids(queries, qrels)}, qrels
 
 
-def eval_rankings_unlike_search(searcher, index: str, texts) -> dict[str, list[str]]:
+def eval_rankings_unlike_search(searcher, index: str, texts) -> dict[str, dict[str, int]]:
     """Per mode, the query texts for which what `semsearch eval` scores from the query's candidate lists
-    (semsearch.query.evaluation.ranked_from_candidates) is not the ranking that mode's search gives on the node."""
+    (semsearch.query.evaluation.ranked_from_candidates) is not the ranking that mode's search gives on the node, each
+    with the first place (0: the top) where the two differ."""
     from semsearch.query.evaluation import EVALUATED_DEPTH, ranked_from_candidates
 
     info = searcher.index_info(index)
     assert searcher.fuses_on_client(info)  # the default fusion: eval ranks hybrid from the lists
     fusion = searcher.fusion_for(info)
-    unlike: dict[str, list[str]] = {"keyword": [], "semantic": [], "hybrid": []}
+    unlike: dict[str, dict[str, int]] = {"keyword": {}, "semantic": {}, "hybrid": {}}
     for text in texts:
         lists = searcher.candidates(text, index=index, window=EVALUATED_DEPTH)
         for mode, texts_unlike in unlike.items():
             searched = [hit.id for hit in searcher.search(text, index=index, k=EVALUATED_DEPTH, mode=mode,
                                                           window=EVALUATED_DEPTH, source=False)]
-            if ranked_from_candidates(lists, mode, fusion, EVALUATED_DEPTH) != searched:
-                texts_unlike.append(text)
+            ranked = ranked_from_candidates(lists, mode, fusion, EVALUATED_DEPTH)
+            if ranked != searched:
+                texts_unlike[text] = next((place for place, (a, b) in enumerate(zip(ranked, searched)) if a != b),
+                                          min(len(ranked), len(searched)))
     return unlike
 
 

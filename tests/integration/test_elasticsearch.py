@@ -112,11 +112,13 @@ def test_eval_ranks_every_mode_as_the_searches_do_on_elasticsearch(es_settings, 
     name, _ = es_dbpedia
     texts = list(load_queries(data_dir / "dbpedia-entity" / "queries.jsonl").values())[:60]
     unlike = eval_rankings_unlike_search(Searcher(es_settings, encoder=encoder), name, texts)
-    assert unlike["keyword"] == [], unlike
+    assert unlike["keyword"] == {}, unlike
     # Elasticsearch's kNN search is not repeatable to the last hit: its segments are searched at once and share the
-    # bar a hit must pass, so the same search twice differed on 0-2 of these 60 queries (the 100th place or so). eval
-    # asks the kNN list once for the three modes; a search after it may differ as much, and no more.
+    # bar a hit must pass, so the same semantic search twice differed on 0-2 of these 60 queries, from the 36th place
+    # or deeper (seen while writing this test). eval asks the kNN list once for the three modes; a search after it may
+    # differ as much: on a few queries, never in the top 10 that nDCG@10 scores.
     assert len(unlike["semantic"]) <= 6 and len(unlike["hybrid"]) <= 6, unlike
+    assert min([*unlike["semantic"].values(), *unlike["hybrid"].values()], default=10) >= 10, unlike
 
 
 def test_filters_apply_to_both_retrievers(es_settings, es_dbpedia, encoder):

@@ -67,7 +67,7 @@ def test_eval_ranks_every_mode_as_the_searches_do(collection, encoder, request):
     texts = list(load_queries(COLLECTIONS / collection / "queries.jsonl").values())[:60]
     assert len(texts) == 60
     unlike = eval_rankings_unlike_search(Searcher(encoder=encoder), index, texts)
-    assert unlike == {"keyword": [], "semantic": [], "hybrid": []}
+    assert unlike == {"keyword": {}, "semantic": {}, "hybrid": {}}
 
 
 @pytest.mark.slow

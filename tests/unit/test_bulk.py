@@ -64,4 +64,4 @@ def test_an_ingest_whose_closing_refresh_fails_says_so_without_secrets(capsys):
     _make_searchable(Client(), "docs", Settings(opensearch_password="hunter2-pw"))
     warning = capsys.readouterr().err
     assert warning.startswith("warning: the documents are indexed in 'docs', but permission denied (403)")
-    assert "searchable after the index's next refresh" in warning and "hunter2-pw" not in warning
+    assert "searchable once the index is refreshed" in warning and "hunter2-pw" not in warning

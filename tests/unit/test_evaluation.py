@@ -229,6 +229,8 @@ def test_eval_ranks_each_mode_from_the_candidate_lists_as_the_search_would():
     (False, "rrf", "opensearch", True),
     (True, "rrf", "opensearch", False),
     (None, "zscore-weighted", "opensearch", True),  # weights the server cannot apply
+    (None, "rrf", "elasticsearch", False),  # the rrf retriever, where licensed
+    (None, "minmax", "elasticsearch", True),  # Elasticsearch's linear retriever needs an Enterprise licence
 ])
 def test_a_searcher_says_whether_it_fuses_an_index_s_hybrid_searches_itself(server_side, fusion, backend, on_client):
     from semsearch import FusionConfig, Searcher
@@ -236,7 +238,7 @@ def test_a_searcher_says_whether_it_fuses_an_index_s_hybrid_searches_itself(serv
 
     info = IndexInfo(name="docs", text_fields=["text"], vector_field="embedding", fingerprint={}, dimension=3,
                      backend=backend)
-    chosen = {None: None, "rrf": FusionConfig("rrf"),
+    chosen = {None: None, "rrf": FusionConfig("rrf"), "minmax": FusionConfig("minmax"),
               "zscore-weighted": FusionConfig("zscore", {"keyword": 0.3, "semantic": 0.7})}[fusion]
     searcher = Searcher(client=object(), encoder=object(), server_side=server_side)
     assert searcher.fuses_on_client(info, chosen) is on_client
