@@ -243,3 +243,64 @@ def test_a_searcher_says_whether_it_fuses_an_index_s_hybrid_searches_itself(serv
     searcher = Searcher(client=object(), encoder=object(), server_side=server_side)
     assert searcher.fuses_on_client(info, chosen) is on_client
 
+
+
+@pytest.mark.parametrize("options,on_client,searched", [
+    ([], True, []),  # the default: every mode from the candidate lists
+    (["--fusion", "rrf"], False, ["hybrid"]),  # fused by the cluster: hybrid is searched
+    (["--window", "150"], True, ["keyword", "semantic"]),  # a deeper kNN request than the single mode's
+    (["--mode", "keyword"], True, ["keyword"]),  # no hybrid, no tuning: no candidate lists to rank from
+])
+def test_eval_searches_only_the_modes_its_candidate_lists_cannot_give(tmp_path, monkeypatch, options, on_client,
+                                                                       searched):
+    import json
+
+    from click.testing import CliRunner
+
+    import semsearch.query.search as search_module
+    from semsearch.cli.commands import main
+    from semsearch.index.manage import IndexInfo
+    from semsearch.query.fusion import Ranked
+    from semsearch.query.plan import DEFAULT_FUSION, Hit
+
+    documents = [f"d{i}" for i in range(120)]
+    lists = {"keyword": [Ranked(d, 5.0 - i / 100) for i, d in enumerate(documents[:20])],
+             "keyword_any": [Ranked(d, 5.0 - i / 100) for i, d in enumerate(documents)],
+             "semantic": [Ranked(d, 0.9 - i / 1000) for i, d in enumerate(reversed(documents))],
+             "documents": 5000, "question": False, "terms": 2, "document_terms": None}
+    calls: list[str] = []
+
+    class Searcher:  # what evaluate_command asks of semsearch's Searcher
+        window = 100
+
+        def __init__(self, settings=None):
+            pass
+
+        def index_info(self, index):
+            return IndexInfo(name=index, text_fields=["text"], vector_field="embedding", fingerprint={}, dimension=3)
+
+        def fusion_for(self, info, fusion=None):
+            return fusion or DEFAULT_FUSION
+
+        def fuses_on_client(self, info, fusion=None):
+            return on_client
+
+        def candidates(self, text, *, index, window):
+            return {name: value[:window] if isinstance(value, list) else value for name, value in lists.items()}
+
+        def search(self, text, *, index, k, mode, fusion, window, source):
+            calls.append(mode)
+            return [Hit(r.id, r.score, {}, {}) for r in lists["keyword_any" if mode == "keyword" else "semantic"][:k]]
+
+    monkeypatch.setattr(search_module, "Searcher", Searcher)
+    queries, qrels = tmp_path / "q.jsonl", tmp_path / "qrels.tsv"
+    queries.write_text('{"_id": "q1", "text": "lamp lighthouse"}\n{"_id": "q2", "text": "keeper"}\n')
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td0\t1\nq2\td119\t1\n")
+    result = CliRunner().invoke(main, ["eval", "--index", "docs", "--queries", str(queries), "--qrels", str(qrels),
+                                       "--json", *options])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert sorted(set(calls)) == searched and all(calls.count(mode) == 2 for mode in searched)  # once per query
+    assert report["keyword"]["ndcg@10"] == 0.5  # d0 first for the one, d119 (its last) beyond the top 10 for the other
+    if "--mode" not in options:
+        assert report["semantic"]["ndcg@10"] == 0.5 and "hybrid" in report and report["candidates"]["queries"] == 2
