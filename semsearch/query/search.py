@@ -130,9 +130,15 @@ class SearcherBase:
 
     def fuses_on_client(self, info: IndexInfo, fusion: FusionConfig | None = None) -> bool:
         """Whether this searcher fuses a hybrid search of ``info``'s index here, with ``fusion`` or the one it would
-        use (:meth:`fusion_for`): no server-side fusion is tried, so :meth:`candidates`' lists are all it fuses."""
-        return self.server_side is False or (
-            self.server_side is None and unsupported_reason(self.fusion_for(info, fusion), info.backend) is not None)
+        use (:meth:`fusion_for`): no server-side fusion is tried, so :meth:`candidates`' lists are all it fuses. Asks
+        what a search asks (:meth:`_server_route`); a search that would refuse to run (the server insisted on, unable to
+        fuse it) is not fused here."""
+        request = SearchRequest(text="", mode="hybrid", fusion=self.fusion_for(info, fusion))
+        try:
+            route, _ = self._server_route(request, info, None)
+        except ConfigurationError:
+            return False
+        return route is None
 
     def _server_route(self, request: SearchRequest, info: IndexInfo, server_side: bool | None
                       ) -> tuple[ServerRoute | None, bool]:

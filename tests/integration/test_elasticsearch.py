@@ -19,7 +19,7 @@ from semsearch.query.evaluation import load_queries
 from semsearch.query.fusion import fuse_hybrid
 from semsearch.query.plan import DEFAULT_FUSION, DEFAULT_WINDOW
 
-from .conftest import ES_ENV, eval_rankings_unlike_search, corpus_document_terms, last_json_line, run_cli
+from .conftest import ES_ENV, corpus_document_terms, eval_rankings_unlike_search, last_json_line, run_cli
 
 BROKER = os.environ.get("SEMSEARCH_TEST_BROKER_URL", "redis://127.0.0.1:6379/1")
 

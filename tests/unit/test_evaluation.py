@@ -229,6 +229,7 @@ def test_eval_ranks_each_mode_from_the_candidate_lists_as_the_search_would():
     (False, "rrf", "opensearch", True),
     (True, "rrf", "opensearch", False),
     (None, "zscore-weighted", "opensearch", True),  # weights the server cannot apply
+    (True, "zscore-weighted", "opensearch", False),  # insisted on and impossible: the search says why, eval searches
     (None, "rrf", "elasticsearch", False),  # the rrf retriever, where licensed
     (None, "minmax", "elasticsearch", True),  # Elasticsearch's linear retriever needs an Enterprise licence
 ])
@@ -242,7 +243,6 @@ def test_a_searcher_says_whether_it_fuses_an_index_s_hybrid_searches_itself(serv
               "zscore-weighted": FusionConfig("zscore", {"keyword": 0.3, "semantic": 0.7})}[fusion]
     searcher = Searcher(client=object(), encoder=object(), server_side=server_side)
     assert searcher.fuses_on_client(info, chosen) is on_client
-
 
 
 @pytest.mark.parametrize("options,on_client,searched", [

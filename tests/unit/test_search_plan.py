@@ -924,7 +924,6 @@ def test_candidates_carry_the_index_documents_mean_length():
     assert candidate_lists(responses, "add")["document_terms"] is None  # not known
 
 
-
 @pytest.mark.parametrize("backend", ["opensearch", "elasticsearch"])
 @pytest.mark.parametrize("info", [INFO, INFO_PASSAGES, INFO_ID], ids=["plain", "passages", "id-keyword"])
 def test_a_single_mode_s_top_100_asks_what_its_candidate_list_asks(info, backend):
