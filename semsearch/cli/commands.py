@@ -278,8 +278,10 @@ def serve(host: str, port: int, workers: int, token: str | None, max_batch: int,
                    "request to the cluster with the service's credentials", err=True)
     click.echo(f"semsearch serve: http://{host}:{port}/ (proxy to {redact_url(settings.opensearch_url)}), "
                f"{workers} worker(s)", err=True)
+    # h11, not httptools: httptools drops the body of a request that asks to upgrade to HTTP/2 ("Upgrade: h2c",
+    # sent by Java's HttpClient and curl --http2), so a proxied search would run as match_all (uvicorn#2722).
     uvicorn.run("semsearch.service.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+                log_level="warning", http="h11")
 
 
 def _fusion_options(command):

@@ -3,8 +3,11 @@ gives Searcher's hits, the proxy runs neural queries sent by a stock opensearch-
 other request passes through untouched."""
 
 import dataclasses
+import http.client
 import json
+import subprocess
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +16,7 @@ from opensearchpy import OpenSearch
 from semsearch import FusionConfig, Searcher
 from semsearch.index.manage import create_index
 
-from .conftest import Served, last_json_line, run_cli
+from .conftest import SERVE_TOKEN, Served, last_json_line, run_cli
 
 QUERIES = ["Apollo astronauts who walked on the Moon", "B. F. Skinner", "programming languages of the 1970s"]
 
@@ -256,3 +259,55 @@ def test_other_requests_pass_through_byte_for_byte(served, settings, dbpedia, me
     assert via_proxy[0] == direct[0]
     assert via_proxy[2] == direct[2]
     assert via_proxy[1].get("content-type") == direct[1].get("content-type")
+
+
+def _upgrade_asked(served, method: str, path: str, body: dict, token: str | None) -> tuple[int, bytes]:
+    """One request that asks to upgrade to HTTP/2 over plain http ("Upgrade: h2c"), as Java's HttpClient and
+    curl --http2 send it: the server may ignore the upgrade, never the body."""
+    host, port = served.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    try:
+        headers = {"Content-Type": "application/json", "Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c",
+                   "HTTP2-Settings": "AAEAAEAAAAIAAAABAAMAAABkAAQBAAAAAAUAAEAA"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, body=json.dumps(body).encode(), headers=headers)
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+    finally:
+        conn.close()
+
+
+def test_a_request_asking_to_upgrade_to_http2_keeps_its_body(served, services, dbpedia, encoder):
+    text = QUERIES[0]
+    status, body = _upgrade_asked(served, "POST", "/v1/search", {"index": dbpedia.name, "text": text, "k": 5},
+                                  SERVE_TOKEN)
+    assert status == 200, body
+    expected = Searcher(encoder=encoder).search(text, index=dbpedia.name, k=5)
+    assert [h["id"] for h in json.loads(body)["hits"]] == [h.id for h in expected]
+    # Through the proxy: the neural clause is rewritten and run, not dropped (a body lost is a match_all).
+    status, body = _upgrade_asked(served, "POST", f"/{dbpedia.name}/_search", {
+        "size": 5, "_source": False, "query": {"neural": {"embedding": {"query_text": text, "k": 5}}}}, None)
+    assert status == 200, body
+    direct = services.search(index=dbpedia.name, body={"size": 5, "_source": False, "query": {
+        "knn": {"embedding": {"vector": encoder.encode_query(text).tolist(), "k": 5}}}})
+    assert [h["_id"] for h in json.loads(body)["hits"]["hits"]] == [h["_id"] for h in direct["hits"]["hits"]]
+
+
+def test_a_java_client_gets_the_searchers_hits(served, services, dbpedia, encoder):
+    """An application in another language: Java's own HttpClient, as built by default (tests/integration/clients)."""
+    text = QUERIES[2]
+    source = Path(__file__).parent / "clients" / "SearchClient.java"
+    ran = subprocess.run(["java", str(source), served.url, SERVE_TOKEN, dbpedia.name, text], capture_output=True,
+                         text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    answers = {}
+    for line in ran.stdout.splitlines():
+        label, status, body = line.split(" ", 2)
+        answers[label] = (int(status), json.loads(body))
+    assert answers["search"][0] == 200 and answers["neural"][0] == 200, answers
+    expected = Searcher(encoder=encoder).search(text, index=dbpedia.name, k=5)
+    assert [h["id"] for h in answers["search"][1]["hits"]] == [h.id for h in expected]
+    direct = services.search(index=dbpedia.name, body={"size": 5, "_source": False, "query": {
+        "knn": {"embedding": {"vector": encoder.encode_query(text).tolist(), "k": 5}}}})
+    assert [h["_id"] for h in answers["neural"][1]["hits"]["hits"]] == [h["_id"] for h in direct["hits"]["hits"]]
