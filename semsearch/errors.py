@@ -2,11 +2,13 @@
 
 SemsearchError
 ├── ConfigurationError      settings or arguments that cannot work (names the valid choices)
+│   └── IndexNotFoundError          the index named does not exist
 ├── ModelError              a model folder that cannot be loaded or is not supported
 ├── IndexMismatchError      an index built for another model / dimension than the encoder's
 ├── ClusterError            the cluster refused or could not be reached
 │   ├── ClusterUnreachableError      no connection (refused, timed out, closed)
 │   ├── AuthenticationError          401, or 403 from the security layer: credentials refused
+│   ├── QueryRejectedError           the cluster refused a search as malformed (400: a filter it cannot parse)
 │   └── TLSError                     the TLS layer failed
 │       ├── CertificateVerificationError   the server's certificate is not trusted (SEMSEARCH_CA_CERTS)
 │       ├── ClientCertificateError         the server wants / refused our client certificate
@@ -24,6 +26,10 @@ class SemsearchError(Exception):
 
 
 class ConfigurationError(SemsearchError):
+    pass
+
+
+class IndexNotFoundError(ConfigurationError):
     pass
 
 
@@ -48,6 +54,10 @@ class ClusterUnreachableError(ClusterError):
 
 
 class AuthenticationError(ClusterError):
+    pass
+
+
+class QueryRejectedError(ClusterError):
     pass
 
 

@@ -15,7 +15,7 @@ from semsearch.engines.index_body import (
     knn_meta,
     resolve_space_type,
 )
-from semsearch.errors import ClusterError, ConfigurationError, IndexMismatchError
+from semsearch.errors import ClusterError, ConfigurationError, IndexMismatchError, IndexNotFoundError
 from semsearch.version import __version__
 
 log = logging.getLogger(__name__)
@@ -172,8 +172,8 @@ def read_mappings(client: OpenSearch, name: str) -> dict:
         raise ClusterError(f"reading the mapping of {name!r} failed: {exc}") from exc
 
 
-def missing_index_error(name: str) -> ConfigurationError:
-    return ConfigurationError(f"index {name!r} does not exist; create it with: semsearch index create {name}")
+def missing_index_error(name: str) -> IndexNotFoundError:
+    return IndexNotFoundError(f"index {name!r} does not exist; create it with: semsearch index create {name}")
 
 
 def index_info_from_mappings(name: str, mappings: dict) -> IndexInfo:

@@ -156,6 +156,9 @@ def fusion_from_options(method: str | None = None, keyword_weight: float | None 
     alone tune the default."""
     if method is None and keyword_weight is None and semantic_weight is None and rrf_k is None:
         return None
+    for name, weight in (("keyword", keyword_weight), ("semantic", semantic_weight)):
+        if weight is not None and not weight >= 0:  # NaN too
+            raise ConfigurationError(f"the {name} weight must be 0 or more, not {weight:g}")
     weights = dict(SUM_DEFAULT_WEIGHTS if method == "sum" else DEFAULT_FUSION.weights or {})
     if keyword_weight is not None:
         weights["keyword"] = keyword_weight

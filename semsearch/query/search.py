@@ -21,7 +21,7 @@ from opensearchpy import OpenSearch
 from opensearchpy.exceptions import TransportError
 
 from semsearch.encoding.encoder import Encoder
-from semsearch.errors import ClusterError, ConfigurationError
+from semsearch.errors import ClusterError, ConfigurationError, QueryRejectedError
 from semsearch.index.manage import IndexInfo, check_fingerprint, get_index_info
 from semsearch.index.statistics import field_statistics_body, mean_document_terms
 from semsearch.query.bodies import Filters, SourceSpec, msearch_body
@@ -166,7 +166,10 @@ class SearcherBase:
     def _cluster_error(self, exc: TransportError, index: str):
         from semsearch.engines.opensearch import cluster_error  # noqa: PLC0415
 
-        return cluster_error(exc, f"search on {index!r}", self.settings)
+        error = cluster_error(exc, f"search on {index!r}", self.settings)
+        if type(error) is ClusterError and exc.status_code == 400:  # the request itself: e.g. a filter it cannot parse
+            return QueryRejectedError(str(error))
+        return error
 
     def _server_error(self, exc: TransportError, step: ServerSearch) -> Exception:
         """A 403 on a route that needs a plugin or licence: refused (the client fuses); else a cluster error."""
@@ -205,9 +208,7 @@ def msearch_results(bodies: dict[str, dict], response: dict, index: str,
     results: dict[str, Any] = {}
     for name, item in zip(bodies, response["responses"]):
         if "error" in item:
-            error = item["error"]
-            reason = error.get("reason") if isinstance(error, dict) else error
-            raise ClusterError(f"{name} search on {index!r} failed: {reason}")
+            raise msearch_error(name, index, item)
         if shortfalls is not None and (why := shortfall(item)):
             shortfalls.append(f"{name}: {why}")
         if name == DOCUMENTS:
@@ -216,6 +217,19 @@ def msearch_results(bodies: dict[str, dict], response: dict, index: str,
         else:
             results[name] = item["hits"]["hits"]
     return results
+
+
+def msearch_error(name: str, index: str, item: dict) -> ClusterError:
+    """The error of one failed search of an ``_msearch`` answer, with its reason: the first root cause's where
+    the error's own is only "all shards failed"; a search the cluster refused as malformed (status 400: a filter
+    it cannot parse, a query too large for it) is a QueryRejectedError (pure)."""
+    error = item["error"]
+    reason = error.get("reason") if isinstance(error, dict) else error
+    causes = error.get("root_cause") if isinstance(error, dict) else None
+    if causes and isinstance(causes[0], dict) and causes[0].get("reason") and causes[0]["reason"] != reason:
+        reason = f"{reason}: {causes[0]['reason']}" if reason else causes[0]["reason"]
+    kind = QueryRejectedError if item.get("status") == 400 else ClusterError
+    return kind(f"{name} search on {index!r} failed: {reason}")
 
 
 def server_answer(response: dict, shortfalls: list[str]) -> list[dict]:

@@ -25,12 +25,15 @@ from urllib.parse import quote
 import aiohttp
 import numpy as np
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from semsearch.encoding.encoder import Encoder
 from semsearch.engines.opensearch import make_async_client, scrub
-from semsearch.errors import ConfigurationError, IndexMismatchError, SemsearchError
+from semsearch.errors import (ConfigurationError, IndexMismatchError, IndexNotFoundError, QueryRejectedError,
+                              SemsearchError)
 from semsearch.index.manage import IndexInfo, check_fingerprint, index_info_from_mappings
 from semsearch.query.async_search import AsyncSearcher
 from semsearch.query.plan import DEFAULT_WINDOW, Hit, fusion_from_options
@@ -49,30 +52,46 @@ MAX_DEPTH = 10_000  # offset + k: the deepest hit a search may ask for
 # Exact paths, so that an index named "metrics-2024" or "v1" is still the cluster's: the service answers
 # these, every other path goes to the cluster. The bearer token guards GUARDED.
 GUARDED = frozenset({"/v1/search", "/v1/encode", "/metrics"})
+PROXY_ENDPOINT = "proxy"  # semsearch_requests_total's endpoint of the requests sent on to the cluster
+JSON_BODIES = frozenset({"/v1/search", "/v1/encode"})  # POSTed as JSON; another Content-Type gets 415
 STATIC_FILES = frozenset({"index.html", "app.js", "style.css"})
 OWN = GUARDED | {"/healthz", "/openapi.json"} | {f"/static/{name}" for name in STATIC_FILES}
 STATIC = "semsearch.service"
 
 
+# A request body naming a field the API does not know is refused (422), not searched without it: a misspelt
+# "filter" would otherwise return unfiltered hits.
+STRICT_BODY = ConfigDict(extra="forbid")
+
+
 class FusionOptions(BaseModel):
+    model_config = STRICT_BODY
     method: Literal["rrf", "minmax", "zscore", "sum"] | None = None
-    keyword_weight: float | None = None
-    semantic_weight: float | None = None
+    keyword_weight: float | None = Field(default=None, ge=0)
+    semantic_weight: float | None = Field(default=None, ge=0)
     rrf_k: int | None = Field(default=None, ge=1)
 
 
 class SearchBody(BaseModel):
+    model_config = STRICT_BODY
     index: str = Field(min_length=1)
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, pattern=r"\S", description="the query; not blank")
     mode: Literal["hybrid", "semantic", "keyword"] = "hybrid"
     k: int = Field(default=10, ge=1, le=MAX_K)
-    offset: int = Field(default=0, ge=0, le=MAX_DEPTH - MAX_K)
+    offset: int = Field(default=0, ge=0, le=MAX_DEPTH - 1, description=f"offset + k: at most {MAX_DEPTH:,}")
     filters: list[dict[str, Any]] | None = None
     fusion: FusionOptions | None = None
-    window: int | None = Field(default=None, ge=1, le=MAX_K)
+    window: int | None = Field(default=None, ge=1, le=MAX_K, description="candidates asked of each retriever "
+                               "(default: 100, or offset + k where deeper)")
     explain: bool = Field(default=False, description="each hit's rank, raw score and contribution per retriever, "
                           "and in hybrid mode how the lists were fused (the answer's fusion)")
     highlight: bool = False
+
+    @model_validator(mode="after")
+    def _not_too_deep(self) -> SearchBody:
+        if self.offset + self.k > MAX_DEPTH:
+            raise ValueError(f"offset + k must be at most {MAX_DEPTH:,} (got {self.offset + self.k:,})")
+        return self
 
 
 class HitOut(BaseModel):
@@ -118,6 +137,7 @@ class SearchAnswer(BaseModel):
 
 
 class EncodeBody(BaseModel):
+    model_config = STRICT_BODY
     texts: list[str] = Field(min_length=1, max_length=MAX_TEXTS)
     kind: Literal["query", "document"] = "query"
 
@@ -126,6 +146,35 @@ class EncodeAnswer(BaseModel):
     vectors: list[list[float]]
     dimension: int
     model: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="what went wrong, in one line")
+
+
+class InvalidRequestOut(ErrorOut):
+    detail: list[dict[str, Any]] = Field(description="each invalid field (FastAPI's validation errors)")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "a search that cannot run: e.g. a filter the cluster cannot parse"},
+    401: {"model": ErrorOut, "description": "no or another bearer token (semsearch serve --token)"},
+    404: {"model": ErrorOut, "description": "no such index"},
+    409: {"model": ErrorOut, "description": "the index holds vectors of another model"},
+    413: {"model": ErrorOut, "description": "a body over 1 MiB"},
+    415: {"model": ErrorOut, "description": "a body that is not sent as JSON"},
+    422: {"model": InvalidRequestOut, "description": "invalid or unknown fields"},
+    502: {"model": ErrorOut, "description": "the cluster failed or cannot be reached"},
+}
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """FastAPI's validation errors in one line: ``k: Input should be …; fusion.rrf_k: …`` (pure)."""
+    parts = []
+    for item in errors:
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+        parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+    return "; ".join(parts)
 
 
 def hit_out(hit: Hit) -> dict[str, Any]:
@@ -174,11 +223,9 @@ class Service:
         if cached and time.monotonic() - cached[1] < 30:
             mappings = cached[0]
         else:
-            status, body = await self.proxy.read("GET", f"/{quote(index, safe=',*')}/_mapping",
-                                                 self.proxy.auth_for(headers, self.token))
-            if status == 404:
-                raise ConfigurationError(f"index {index!r} does not exist")
-            if status >= 300:  # e.g. the client may not read it: the cluster's own answer goes back
+            status, body = await self.proxy.read("GET", f"/{quote(index, safe=',*')}/_mapping", headers,
+                                                 token=self.token)
+            if status >= 300:  # no such index, or the client may not read it: the cluster's own answer goes back
                 raise ClusterAnswer(status, body)
             mappings = json.loads(body)
             self._meta[index] = (mappings, time.monotonic())
@@ -227,11 +274,29 @@ class ClusterAnswer(Exception):
 
 
 def error(status: int, message: str) -> JSONResponse:
+    """An error of the service's own endpoints: ``{"error": message}``."""
     return JSONResponse({"error": message}, status_code=status)
 
 
+def proxy_error(status: int, kind: str, reason: str) -> JSONResponse:
+    """An error the proxy answers itself, shaped as the cluster's own (``{"error": {"type", "reason", …},
+    "status"}``), so that an OpenSearch client reads it as it reads the cluster's."""
+    cause = {"type": kind, "reason": reason}
+    return JSONResponse({"error": {"root_cause": [cause], **cause}, "status": status}, status_code=status)
+
+
 def error_status(exc: SemsearchError) -> int:
-    return 409 if isinstance(exc, IndexMismatchError) else 400 if isinstance(exc, ConfigurationError) else 502
+    if isinstance(exc, IndexMismatchError):
+        return 409
+    if isinstance(exc, IndexNotFoundError):
+        return 404
+    return 400 if isinstance(exc, (ConfigurationError, QueryRejectedError)) else 502
+
+
+# The type of a proxy error (proxy_error) per status, in the words OpenSearch uses for the like.
+PROXY_ERROR_TYPES = {400: "illegal_argument_exception", 404: "index_not_found_exception",
+                     409: "semsearch_model_mismatch_exception", 413: "request_too_large_exception",
+                     502: "semsearch_cluster_unreachable_exception", 504: "semsearch_cluster_timeout_exception"}
 
 
 def decompressed(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
@@ -241,6 +306,12 @@ def decompressed(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str,
         return body, headers
     raw = gzip.decompress(body) if encoding == "gzip" else zlib.decompress(body)
     return raw, {k: v for k, v in headers.items() if k.lower() != "content-encoding"}
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type names JSON (application/json, with parameters, or a +json type) (pure)."""
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 def _header(scope, name: bytes) -> str | None:
@@ -268,10 +339,19 @@ class ServiceApp:
             if scope["type"] == "http":
                 return await self.guarded(scope, receive, send)
             return await self.api(scope, receive, send)
-        await self.proxied(scope, receive, send)
+        await self.proxied(scope, receive, self.counted(send, PROXY_ENDPOINT))
+
+    def counted(self, send, endpoint: str):
+        """``send``, counting the answer's status under ``endpoint`` (semsearch_requests_total)."""
+        async def counting(message) -> None:
+            if message["type"] == "http.response.start":
+                self.service.metrics.requests.inc(endpoint, str(message["status"]))
+            await send(message)
+        return counting
 
     async def guarded(self, scope, receive, send) -> None:
         path = scope["path"]
+        send = self.counted(send, path)  # refusals (413, 401, 415) too
         guarded = path in GUARDED
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > MAX_SERVICE_BODY:
@@ -283,13 +363,12 @@ class ServiceApp:
             if not hmac.compare_digest(given, f"Bearer {token}".encode()):
                 return await error(401, "this endpoint needs 'Authorization: Bearer <token>' (semsearch serve "
                                         "--token)")(scope, receive, send)
+        if scope["method"] == "POST" and path in JSON_BODIES and not is_json(_header(scope, b"content-type")):
+            sent = _header(scope, b"content-type")
+            return await error(415, f"send the body as JSON with 'Content-Type: application/json' (got "
+                                    f"{sent or 'no Content-Type'})")(scope, receive, send)
 
-        async def counted(message) -> None:
-            if message["type"] == "http.response.start":
-                self.service.metrics.requests.inc(path, str(message["status"]))
-            await send(message)
-
-        await self.api(scope, receive, counted)
+        await self.api(scope, receive, send)
 
     async def proxied(self, scope, receive, send) -> None:
         chunks, size = [], 0
@@ -300,27 +379,33 @@ class ServiceApp:
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
             if size > MAX_PROXY_BODY:
-                return await error(413, f"request body over {MAX_PROXY_BODY:,} bytes")(scope, receive, send)
+                return await proxy_error(413, PROXY_ERROR_TYPES[413],
+                                         f"request body over {MAX_PROXY_BODY:,} bytes")(scope, receive, send)
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
         headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
         target = neural.search_endpoint(scope["path"])
         if target is not None and scope["method"] in ("GET", "POST") and body:
-            body, headers = decompressed(body, headers)  # opensearch-py's http_compress gzips bodies
+            try:
+                body, headers = decompressed(body, headers)  # opensearch-py's http_compress gzips bodies
+            except (zlib.error, OSError, EOFError) as exc:  # gzip's BadGzipFile is an OSError
+                return await proxy_error(400, "parse_exception", f"the request body cannot be decompressed: {exc}"
+                                         )(scope, receive, send)
         if target is not None and scope["method"] in ("GET", "POST") and b'"neural"' in body:
             started = time.perf_counter()
             try:
                 body, rewritten = await self.service.rewrite_neural(*target, body, headers)
             except SemsearchError as exc:
+                status = error_status(exc)
                 message = scrub(str(exc), self.service.settings)
-                return await error(error_status(exc), message)(scope, receive, send)
+                return await proxy_error(status, PROXY_ERROR_TYPES[status], message)(scope, receive, send)
             except ClusterAnswer as answer:
                 return await Response(answer.body, status_code=answer.status,
                                       media_type="application/json")(scope, receive, send)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 message = scrub(f"the search body is not valid JSON: {exc}", self.service.settings)
-                return await error(400, message)(scope, receive, send)
+                return await proxy_error(400, "parse_exception", message)(scope, receive, send)
             self.service.metrics.rewrites.inc(amount=rewritten)
             self.service.metrics.latency.observe(time.perf_counter() - started, "neural_rewrite")
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
@@ -332,7 +417,8 @@ class ServiceApp:
             timeout = isinstance(exc, asyncio.TimeoutError)
             message = scrub(f"the cluster {'did not answer in time' if timeout else 'is unreachable'}: {exc}",
                             self.service.settings)
-            return await error(504 if timeout else 502, message)(scope, receive, send)
+            status = 504 if timeout else 502
+            return await proxy_error(status, PROXY_ERROR_TYPES[status], message)(scope, receive, send)
         try:
             await send({"type": "http.response.start", "status": status,
                         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer_headers]})
@@ -364,7 +450,13 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     async def semsearch_error(request: Request, exc: SemsearchError):
         return error(error_status(exc), scrub(str(exc), settings))
 
-    @app.post("/v1/search", response_model=SearchAnswer)
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        # FastAPI's "detail" list as it is, and beside it "error", one line as every other error of the API has
+        return JSONResponse({"error": validation_message(exc.errors()), "detail": jsonable_encoder(exc.errors())},
+                            status_code=422)
+
+    @app.post("/v1/search", response_model=SearchAnswer, responses=ERROR_RESPONSES)
     async def search(body: SearchBody) -> dict:
         """The same hits as ``Searcher.search`` with the same arguments."""
         started = time.perf_counter()
@@ -380,7 +472,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
                 "partial": getattr(hits, "partial", False),
                 "fusion": choice.as_json() if choice else None}
 
-    @app.post("/v1/encode", response_model=EncodeAnswer)
+    @app.post("/v1/encode", response_model=EncodeAnswer, responses=ERROR_RESPONSES)
     async def encode(body: EncodeBody) -> dict:
         """Vectors for texts, for applications that build their own kNN queries."""
         if body.kind == "query":

@@ -76,10 +76,12 @@ class ServiceMetrics:
     """What ``GET /metrics`` reports."""
 
     def __init__(self) -> None:
-        self.requests = Counter("semsearch_requests_total", "Requests answered, by endpoint and status.",
+        self.requests = Counter("semsearch_requests_total", "Requests answered, by endpoint (the service's own "
+                                "paths, and proxy for every request sent on to the cluster) and status.",
                                 ("endpoint", "status"))
-        self.latency = Histogram("semsearch_search_seconds", "Latency of /v1/search and proxied neural searches, "
-                                 "by mode.", LATENCY_BUCKETS, ("mode",))
+        self.latency = Histogram("semsearch_search_seconds", "Latency of /v1/search by mode; mode neural_rewrite: "
+                                 "rewriting a proxied search's neural clauses (encoding their texts), before the "
+                                 "cluster runs it.", LATENCY_BUCKETS, ("mode",))
         self.batch_size = Histogram("semsearch_encoder_batch_size", "Query texts per encoder call.", BATCH_BUCKETS)
         self.cache = Counter("semsearch_query_vector_cache_total", "Query vectors from the cache (hit) or the "
                              "encoder (miss).", ("result",))

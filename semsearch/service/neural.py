@@ -22,6 +22,8 @@ NEURAL = "neural"
 KNN_KEYS = ("k", "min_score", "max_distance", "filter", "boost", "_name", "method_parameters", "rescore",
             "expand_nested_docs")
 IGNORED_KEYS = ("query_text", "model_id")
+# Which of a clause's keys say how many neighbours it wants; with none of them, the neural query's default k.
+RADIUS_KEYS, DEFAULT_K = frozenset({"k", "min_score", "max_distance"}), 10
 # What makes an object under "neural" a neural query (rather than, say, an aggregation named "neural").
 CLAUSE_KEYS = frozenset({"query_text", "query_image", "query_tokens", "model_id", "k"})
 _SEARCH_PATH = re.compile(r"^/(?:(?P<index>[^/_][^/]*)/)?(?P<endpoint>_search|_msearch)/?$")
@@ -67,16 +69,17 @@ def neural_clauses(body: Any) -> list[tuple[str, dict]]:
             if unknown:
                 raise ConfigurationError(f"neural clause on {field!r}: unsupported parameter(s) {unknown}; "
                                          f"supported: query_text, {', '.join(KNN_KEYS)}")
-            if "k" not in spec and "min_score" not in spec and "max_distance" not in spec:
-                raise ConfigurationError(f"neural clause on {field!r}: give k (or min_score / max_distance)")
             found.append((field, spec))
     return found
 
 
 def knn_clause(field: str, spec: Mapping[str, Any], vector: Sequence[float]) -> dict:
-    """The k-NN plugin's clause for one neural clause and its encoded query text (pure)."""
+    """The k-NN plugin's clause for one neural clause and its encoded query text (pure). A clause with none of k,
+    min_score and max_distance asks for the DEFAULT_K nearest, as the neural-search plugin does."""
     params: dict[str, Any] = {"vector": [float(x) for x in vector]}
     params.update({key: copy.deepcopy(spec[key]) for key in KNN_KEYS if key in spec})
+    if not RADIUS_KEYS & set(params):
+        params["k"] = DEFAULT_K
     return {"knn": {field: params}}
 
 
@@ -100,6 +103,11 @@ def msearch_items(raw: bytes) -> list[tuple[dict, dict]]:
     if len(lines) % 2:
         raise ConfigurationError("an _msearch body is pairs of lines (header, body); the last body is missing")
     items = [(json.loads(lines[i]), json.loads(lines[i + 1])) for i in range(0, len(lines), 2)]
+    for number, (header, body) in enumerate(items, start=1):
+        for part, value in (("header", header), ("body", body)):
+            if not isinstance(value, dict):
+                raise ConfigurationError(f"_msearch search {number}: its {part} line must be a JSON object, not "
+                                         f"{type(value).__name__}")
     return items
 
 

@@ -4,7 +4,8 @@ headers and body, and the answer comes back as it was sent, streamed (byte for b
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 from yarl import URL
@@ -25,9 +26,24 @@ def cluster_authorization(settings: Settings) -> str | None:
         return f"ApiKey {settings.api_key.get_secret_value()}"
     if settings.opensearch_user is not None:
         password = settings.opensearch_password.get_secret_value() if settings.opensearch_password else ""
-        token = base64.b64encode(f"{settings.opensearch_user}:{password}".encode()).decode("ascii")
-        return f"Basic {token}"
+        return _basic(settings.opensearch_user, password)
     return None
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def node_credentials(url: str) -> tuple[str, str | None]:
+    """A node URL without the ``user:password@`` it may hold, and those credentials as an Authorization header
+    (None: none) (pure). The proxy applies them itself, by the same rules as the service's other credentials: left
+    in the URL, the HTTP client would send them with every request, a stranger's behind a token too."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=host)), _basic(unquote(parts.username or ""),
+                                                          unquote(parts.password or ""))
 
 
 def upstream_headers(headers: Mapping[str, str], authorization: str | None, token: str | None = None
@@ -65,10 +81,11 @@ class ClusterProxy:
     """One aiohttp session to the cluster, shared by every proxied request."""
 
     def __init__(self, settings: Settings) -> None:
-        self.bases = settings.opensearch_urls
+        # Each node's URL, and the credentials it held (used where the settings give none, as the Python clients do)
+        self.nodes = [node_credentials(url) for url in settings.opensearch_urls]
         self._turn = 0  # round-robin over the nodes, as the Python clients go
         self._authorization = cluster_authorization(settings)
-        self._ssl = ssl_context(settings) if self.bases[0].startswith("https://") else None
+        self._ssl = ssl_context(settings) if self.nodes[0][0].startswith("https://") else None
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.request_timeout,
                                               sock_read=settings.request_timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -81,18 +98,15 @@ class ClusterProxy:
                                                   skip_auto_headers=("User-Agent", "Accept-Encoding"))
         return self._session
 
-    def auth_for(self, headers: Mapping[str, str], token: str | None) -> dict[str, str]:
-        """Only the Authorization the cluster would get for a request with ``headers``."""
-        chosen = upstream_headers({k: v for k, v in headers.items() if k.lower() == "authorization"},
-                                  self._authorization, token)
-        return chosen
-
     async def send(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes, *,
                    token: str | None = None) -> tuple[int, list[tuple[str, str]], AsyncIterator[bytes]]:
         """Status, headers and the body of the cluster's answer, in chunks. ``path`` and ``query`` are sent as
-        they came (already percent-encoded). A small answer comes whole, in one chunk, with its length."""
-        response = await self._request_any_node(method, path + (f"?{query}" if query else ""), body,
-                                                upstream_headers(headers, self._authorization, token))
+        they came (already percent-encoded); ``headers`` are the client's, and ``token`` the service's bearer token
+        (None: none), which decide whether the service's credentials go with them (:func:`upstream_headers`). A
+        small answer comes whole, in one chunk, with its length."""
+        response = await self._request_any_node(
+            method, path + (f"?{query}" if query else ""), body,
+            lambda node_authorization: upstream_headers(headers, self._authorization or node_authorization, token))
         answer_headers = downstream_headers(response.headers)
         if method == "HEAD":  # no body, but the length the body would have
             response.release()
@@ -118,23 +132,28 @@ class ClusterProxy:
         return response.status, answer_headers, stream()
 
     async def _request_any_node(self, method: str, target: str, body: bytes,
-                                headers: Mapping[str, str]) -> aiohttp.ClientResponse:
+                                headers_for: Callable[[str | None], Mapping[str, str]]) -> aiohttp.ClientResponse:
         """The first node that takes the connection answers; a node that refuses it, or does not take it within
-        the connect timeout (down), is passed over. Only a failed connect moves on: nothing is sent twice."""
-        start, self._turn = self._turn, (self._turn + 1) % len(self.bases)
-        for attempt in range(len(self.bases)):
-            base = self.bases[(start + attempt) % len(self.bases)]
+        the connect timeout (down), is passed over. Only a failed connect moves on: nothing is sent twice.
+        ``headers_for``: the headers to send, given the credentials the node's URL held."""
+        start, self._turn = self._turn, (self._turn + 1) % len(self.nodes)
+        for attempt in range(len(self.nodes)):
+            base, node_authorization = self.nodes[(start + attempt) % len(self.nodes)]
             try:
                 return await self._client().request(method, URL(base + target, encoded=True), data=body or None,
-                                                    headers=headers, allow_redirects=False)
+                                                    headers=headers_for(node_authorization), allow_redirects=False)
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
-                if attempt == len(self.bases) - 1:
+                if attempt == len(self.nodes) - 1:
                     raise
         raise AssertionError("unreachable")
 
-    async def read(self, method: str, path: str, headers: Mapping[str, str], body: bytes = b"") -> tuple[int, bytes]:
-        """A whole answer (for the service's own reads, e.g. an index's _meta)."""
-        status, _, chunks = await self.send(method, path, "", headers, body)
+    async def read(self, method: str, path: str, headers: Mapping[str, str], *, token: str | None = None
+                   ) -> tuple[int, bytes]:
+        """A whole answer to a read the service makes for a client (e.g. an index's _meta), with the credentials
+        the client's own request would get: its Authorization (``headers``), or the service's by the same
+        rules as a proxied request (``token``)."""
+        authorization = {k: v for k, v in headers.items() if k.lower() == "authorization"}
+        status, _, chunks = await self.send(method, path, "", authorization, b"", token=token)
         return status, b"".join([chunk async for chunk in chunks])
 
     async def close(self) -> None:

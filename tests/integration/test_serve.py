@@ -133,11 +133,46 @@ def test_own_endpoints_need_the_token_and_refuse_bad_requests_clearly(served, db
     status, _, body = served.call("POST", "/v1/search", {"index": dbpedia.name, "text": "x", "k": 100_000})
     assert status == 422 and b"less than or equal to 1000" in body
     status, _, body = served.call("POST", "/v1/search", {"index": "no_such_index_here", "text": "x"})
-    assert status == 400 and b"no_such_index_here" in body
+    assert status == 404 and "no_such_index_here" in json.loads(body)["error"]
     status, body = served.declared_only("POST", "/v1/encode", length=1_200_002)  # over 1 MiB: refused unread
     assert status == 413 and b"limit" in body
     schema = json.loads(served.call("GET", "/openapi.json", token=None)[2])
     assert {"/v1/search", "/v1/encode"} <= set(schema["paths"])
+    assert {"400", "404", "415", "422", "502"} <= set(schema["paths"]["/v1/search"]["post"]["responses"])
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"text": "moon", "filter": [{"term": {"title": "x"}}]}, "filter"),  # a misspelt "filters": refused, not ignored
+    ({"text": "moon", "fusion": {"method": "minmax", "keyword_weight": -1}}, "fusion.keyword_weight"),
+    ({"text": "   "}, "text"),
+    ({"text": "moon", "offset": 9_995, "k": 10}, "offset + k must be at most 10,000"),
+])
+def test_an_invalid_search_body_is_refused_naming_the_field(served, dbpedia, body, field):
+    status, _, answer = served.call("POST", "/v1/search", {"index": dbpedia.name, **body})
+    assert status == 422, answer
+    assert field in json.loads(answer)["error"] and json.loads(answer)["detail"]  # one line, and FastAPI's list
+
+
+def test_a_body_not_sent_as_json_and_a_filter_the_cluster_cannot_parse_get_clear_errors(served, dbpedia):
+    raw = json.dumps({"index": dbpedia.name, "text": "moon"}).encode()
+    status, _, answer = served.call("POST", "/v1/search", raw=raw,
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 415 and "Content-Type: application/json" in json.loads(answer)["error"]
+    # The cluster refuses the filter (the client's mistake, 400), with its reason; not a gateway failure (502).
+    status, _, answer = served.call("POST", "/v1/search", {"index": dbpedia.name, "text": "moon",
+                                                           "filters": [{"bogus": {"n": 1}}]})
+    assert status == 400 and "bogus" in json.loads(answer)["error"], answer
+
+
+def test_the_proxys_own_errors_read_as_the_clusters(served, dbpedia):
+    neural_body = {"query": {"neural": {"embedding": {"query_text": "moon", "k": 3}}}}
+    status, _, answer = served.call("POST", "/no_such_index_here/_search", neural_body, token=None)
+    assert status == 404 and json.loads(answer)["error"]["type"] == "index_not_found_exception", answer
+    raw = b'["neural"]\n' + json.dumps(neural_body).encode() + b"\n"
+    status, _, answer = served.call("POST", f"/{dbpedia.name}/_msearch", raw=raw, token=None)
+    error = json.loads(answer)["error"]
+    assert status == 400 and error["type"] == "illegal_argument_exception" and "JSON object" in error["reason"]
+    assert json.loads(answer)["status"] == 400 and error["root_cause"][0]["reason"] == error["reason"]
 
 
 def test_health_and_metrics(served, dbpedia):
@@ -150,6 +185,7 @@ def test_health_and_metrics(served, dbpedia):
     text = body.decode()
     assert status == 200 and headers["content-type"].startswith("text/plain")
     assert 'semsearch_requests_total{endpoint="/v1/search",status="200"}' in text
+    assert 'semsearch_requests_total{endpoint="/metrics",status="401"}' in text  # refusals are counted too
     assert 'semsearch_search_seconds_count{mode="semantic"}' in text
     assert "semsearch_encoder_batch_size_count" in text
     assert 'semsearch_query_vector_cache_total{result="hit"}' in text  # the second probe came from the cache
@@ -158,7 +194,9 @@ def test_health_and_metrics(served, dbpedia):
 def test_a_neural_query_through_the_proxy_returns_what_the_knn_query_returns(through_proxy, services, dbpedia,
                                                                              encoder):
     for text in QUERIES:
-        neural_body = {"size": 10, "_source": False, "query": {"neural": {"embedding": {"query_text": text, "k": 10}}}}
+        # Without k the neural query asks for 10, as the neural-search plugin's does (the first text).
+        clause = {"query_text": text, **({} if text == QUERIES[0] else {"k": 10})}
+        neural_body = {"size": 10, "_source": False, "query": {"neural": {"embedding": clause}}}
         knn_body = {"size": 10, "_source": False,
                     "query": {"knn": {"embedding": {"vector": encoder.encode_query(text).tolist(), "k": 10}}}}
         proxied = through_proxy.search(index=dbpedia.name, body=neural_body)
@@ -237,7 +275,7 @@ def test_an_index_of_another_model_is_refused_naming_both(served, services, enco
         body = {"query": {"neural": {"embedding": {"query_text": "moon", "k": 3}}}}
         status, _, answer = served.call("POST", f"/{name}/_search", body, token=None)
         assert status == 409, answer
-        message = json.loads(answer)["error"]
+        message = json.loads(answer)["error"]["reason"]
         assert "BAAI/bge-small-en-v1.5" in message and "sentence-transformers/all-MiniLM-L6-v2" in message
     finally:
         services.indices.delete(index=name, ignore_unavailable=True)

@@ -942,3 +942,28 @@ def test_a_single_mode_s_top_100_asks_what_its_candidate_list_asks(info, backend
     deeper = plan_bodies(SearchRequest(text, k=1, window=150, fusion=CANDIDATES_FUSION, source=False).validate(), info,
                          VECTOR, ids_from_doc_values=False)
     assert deeper["semantic"] != lists["semantic"] and deeper[KEYWORD_ANY] != lists[KEYWORD_ANY]
+
+
+def test_a_failed_search_of_an_msearch_names_its_root_cause_and_whether_the_request_was_at_fault():
+    from semsearch.errors import ClusterError, QueryRejectedError
+    from semsearch.query.search import msearch_error
+
+    refused = msearch_error("keyword", "docs", {"status": 400, "error": {
+        "type": "search_phase_execution_exception", "reason": "all shards failed",
+        "root_cause": [{"type": "parsing_exception", "reason": "unknown query [bogus]"}]}})
+    assert isinstance(refused, QueryRejectedError)
+    assert str(refused) == "keyword search on 'docs' failed: all shards failed: unknown query [bogus]"
+    failed = msearch_error("semantic", "docs", {"status": 503, "error": {"type": "x", "reason": "no shard"}})
+    assert type(failed) is ClusterError and str(failed) == "semantic search on 'docs' failed: no shard"
+    assert str(msearch_error("keyword", "docs", {"error": "a proxy's string"})).endswith("failed: a proxy's string")
+
+
+def test_a_negative_weight_is_refused_naming_it():
+    from semsearch.errors import ConfigurationError
+    from semsearch.query.plan import fusion_from_options
+
+    with pytest.raises(ConfigurationError, match="the keyword weight must be 0 or more, not -1"):
+        fusion_from_options("minmax", keyword_weight=-1)
+    with pytest.raises(ConfigurationError, match="semantic weight must be 0 or more, not nan"):
+        fusion_from_options(semantic_weight=float("nan"))
+    assert fusion_from_options(keyword_weight=0).weight("keyword") == 0

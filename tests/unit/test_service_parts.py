@@ -37,6 +37,14 @@ def test_a_neural_clause_becomes_a_knn_clause_with_its_parameters():
     assert "neural" in body["query"]  # the caller's body is left as it was
 
 
+def test_a_neural_clause_without_k_asks_for_ten_as_the_plugin_does():
+    knn = neural.rewrite({"query": {"neural": {"embedding": {"query_text": "moon"}}}}, fake_vector)["query"]["knn"]
+    assert knn["embedding"]["k"] == 10
+    radial = neural.rewrite({"query": {"neural": {"embedding": {"query_text": "moon", "min_score": 0.8}}}},
+                            fake_vector)["query"]["knn"]["embedding"]
+    assert radial["min_score"] == 0.8 and "k" not in radial  # a radial search names no k
+
+
 def test_neural_clauses_inside_bool_and_hybrid_are_all_rewritten():
     body = {"query": {"hybrid": {"queries": [
         {"match": {"text": "moon"}},
@@ -53,7 +61,6 @@ def test_neural_clauses_inside_bool_and_hybrid_are_all_rewritten():
     ({"embedding": {"k": 3}}, "query_text"),
     ({"embedding": {"query_image": "…", "k": 3}}, "query_text"),
     ({"embedding": {"query_text": "x", "k": 3, "weird": 1}}, "unsupported parameter"),
-    ({"embedding": {"query_text": "x"}}, "give k"),
     ({"a": {"query_text": "x", "k": 1}, "b": {"query_text": "y", "k": 1}}, "one field"),
 ])
 def test_malformed_neural_clauses_are_refused_with_the_reason(clause, message):
@@ -72,6 +79,10 @@ def test_msearch_bodies_round_trip_and_name_their_indexes():
         neural.indices_of(None, {})
     with pytest.raises(ConfigurationError, match="pairs of lines"):
         neural.msearch_items(b'{"index": "docs"}\n')
+    with pytest.raises(ConfigurationError, match="search 1: its header line must be a JSON object, not list"):
+        neural.msearch_items(b'["neural"]\n{"query": {"neural": {"embedding": {"query_text": "a"}}}}\n')
+    with pytest.raises(ConfigurationError, match="search 2: its body line must be a JSON object, not str"):
+        neural.msearch_items(b'{}\n{}\n{}\n"neural"\n')
 
 
 def test_the_index_model_must_be_the_services_and_both_are_named():
@@ -248,3 +259,64 @@ def test_the_proxy_passes_over_a_node_that_refuses_connections():
     answers, refused = asyncio.run(run())
     assert answers == [(200, b'{"node": "up"}')] * 4
     assert isinstance(refused, aiohttp.ClientConnectorError)  # no node left to try: the refusal itself
+
+
+def test_credentials_in_the_url_follow_the_token_rules_and_never_ride_along():
+    """A node whose URL holds user:password@: the proxy strips them and applies them as the service's credentials,
+    only for a client without its own and, behind a token, only for the token's holder; the service's own reads
+    for a client (an index's mapping) get what that client's request would get."""
+    from aiohttp import web
+
+    from semsearch.service.proxy import ClusterProxy, node_credentials
+    from semsearch.settings import Settings
+
+    assert node_credentials("https://ops:p%40ss@node1:9200/base") == ("https://node1:9200/base",
+                                                                       "Basic b3BzOnBAc3M=")  # ops:p@ss
+    assert node_credentials("http://node1:9200") == ("http://node1:9200", None)
+    seen = []
+
+    async def record(request):
+        seen.append(request.headers.get("Authorization"))
+        return web.json_response({"ok": True})
+
+    async def run():
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", record)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        settings = Settings(opensearch_url=f"http://ops:s3cret-pw@127.0.0.1:{port}")
+        guarded, open_service = ClusterProxy(settings), ClusterProxy(settings)
+        statuses = []
+        for proxy, headers, token in ((guarded, {}, "t0k"),  # a stranger behind the token
+                                      (guarded, {"Authorization": "Bearer t0k"}, "t0k"),  # its holder
+                                      (guarded, {"Authorization": "Basic b3du"}, "t0k"),  # a client's own
+                                      (open_service, {}, None)):  # no token: anyone
+            status, _, chunks = await proxy.send("GET", "/_cat/indices", "", headers, b"", token=token)
+            statuses.append(status)
+            [chunk async for chunk in chunks]
+            statuses.append((await proxy.read("GET", "/idx/_mapping", headers, token=token))[0])
+        await guarded.close()
+        await open_service.close()
+        await runner.cleanup()
+        return statuses
+
+    assert asyncio.run(run()) == [200] * 8  # a client's own Authorization beside URL credentials: no failure
+    service = "Basic b3BzOnMzY3JldC1wdw=="  # ops:s3cret-pw
+    assert seen == [None, None, service, service, "Basic b3du", "Basic b3du", service, service]
+
+
+def test_what_counts_as_a_json_body_and_how_invalid_fields_read():
+    from semsearch.service.app import is_json, validation_message
+
+    assert is_json("application/json") and is_json("Application/JSON; charset=utf-8")
+    assert is_json("application/vnd.api+json")
+    assert not is_json(None) and not is_json("application/x-www-form-urlencoded") and not is_json("text/plain")
+    errors = [{"loc": ("body", "k"), "msg": "Input should be less than or equal to 1000"},
+              {"loc": ("body", "fusion", "rrf_k"), "msg": "Input should be greater than or equal to 1"},
+              {"loc": ("body",), "msg": "Value error, offset + k must be at most 10,000 (got 10,005)"}]
+    assert validation_message(errors) == ("k: Input should be less than or equal to 1000; fusion.rrf_k: Input should "
+                                          "be greater than or equal to 1; Value error, offset + k must be at most "
+                                          "10,000 (got 10,005)")

@@ -31,7 +31,8 @@ function card(hit) {
   item.className = "hit";
   item.dataset.id = hit.id;
   item.innerHTML =
-    `<h3>${escapeHtml(title)}<span class="id">${escapeHtml(hit.id)}</span></h3>` +
+    // The id beside a title; alone where the document has none (not twice).
+    `<h3>${escapeHtml(title)}${source.title ? `<span class="id">${escapeHtml(hit.id)}</span>` : ""}</h3>` +
     `<p>${text}</p>` +
     `<div class="bar" title="keyword ${keyword.toFixed(4)} · semantic ${semantic.toFixed(4)}">` +
     `<span class="keyword" style="width:${kwShare.toFixed(1)}%"></span>` +
