@@ -52,7 +52,7 @@ from semsearch.lifecycle.bodies import (
     update_entry,
 )
 from semsearch.settings import BulkFormat
-from semsearch.writing.bulk import BulkResult, BulkWriter, chunk_entries, is_transient
+from semsearch.writing.bulk import BulkResult, BulkWriter, chunk_entries, is_transient, passages_json
 from semsearch.writing.documents import Document, content_hash
 
 log = logging.getLogger(__name__)
@@ -342,15 +342,16 @@ class VectorUpdateWriter(BulkWriter):
         self._tally = threading.Lock()  # writes may run in concurrent threads (write_schedule)
 
     def write(self, docs: Sequence[Document], vectors: np.ndarray, passages: Sequence | None = None) -> BulkResult:
-        # ``passages`` (chunked documents' windows) come only for a writer with a passages field,
-        # which this one never has: passage vectors are not backfilled (see semsearch.index.passages).
-        if passages is not None and any(passages):
-            raise NotImplementedError("backfilling nested passage vectors is not supported")
+        # ``passages`` (chunked documents' windows) come for a writer with a passages field: each update sets
+        # the document's passages anew (none for one that fits the window), as ingest would write them.
         if len(docs) != len(vectors):
             raise ValueError(f"{len(docs)} documents but {len(vectors)} vectors")
+        windows = list(passages) if passages is not None else [None] * len(docs)
         entries = [update_entry(self.index, d.id, v, vector_field=self.vector_field, content_hash=d.content_hash,
-                                seq_no=getattr(d, "seq_no", None), primary_term=getattr(d, "primary_term", None))
-                   for d, v in zip(docs, vectors)]
+                                seq_no=getattr(d, "seq_no", None), primary_term=getattr(d, "primary_term", None),
+                                passages_field=self.passages_field,
+                                passages_json=passages_json(d, p, self.vector_field) if p else "[]")
+                   for d, v, p in zip(docs, vectors, windows)]
         result = BulkResult()
         for positions in chunk_entries(entries, self.max_docs, self.max_bytes):
             result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
@@ -523,7 +524,7 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
     writer = None
     if app is None:
         writer = VectorUpdateWriter(write_client or client, concrete, info.vector_field, max_docs=bulk_max_docs,
-                                    max_bytes=bulk_max_bytes)
+                                    max_bytes=bulk_max_bytes, passages_field=info.passages_field)
 
     def needing_work(hits: Iterable[dict]) -> Iterator[tuple[str, ScannedDocument | None]]:
         # A scan that restarts from the top (a lost shard, in _shard_doc order) meets again documents this
@@ -535,7 +536,7 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
             if hit["_id"] in sent:
                 yield hit["_id"], None
                 continue
-            doc = document_from_hit(hit, info.text_fields, info.vector_field)
+            doc = document_from_hit(hit, info.text_fields, info.vector_field, info.passages_field)
             if doc is not None and doc.has_vector and doc.stored_hash == doc.content_hash:
                 doc = None  # done: encoded from its current text
             if doc is not None:
@@ -561,8 +562,8 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
             # update lost to a concurrent write.
             query, after, checkpointed = backfill_query(info.vector_field, only_missing=True, ids=retry_ids), None, False
         with PointInTime(client, concrete, page_size=page_size) as pit:
-            hits = pit.hits(query=query, after=[after] if after else None, source_excludes=[info.vector_field],
-                            seq_no=True)
+            vectors = [info.vector_field, *([info.passages_field] if info.passages_field else [])]
+            hits = pit.hits(query=query, after=[after] if after else None, source_excludes=vectors, seq_no=True)
             _run_batches(_cut(needing_work(hits), batch_docs), encoder=encoder, writer=writer, app=app,
                          index=concrete, vector_field=info.vector_field, batch_docs=batch_docs, report=report,
                          done=save if checkpointed else (lambda _last: on_batch and on_batch(report)),

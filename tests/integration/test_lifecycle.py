@@ -380,3 +380,39 @@ def test_migrate_an_ingested_index_with_passages(client, names, corpus, encoder,
     stored = np.asarray(new_passages[-1]["embedding"], dtype=np.float32)
     assert float(stored @ expected / np.linalg.norm(stored) / np.linalg.norm(expected)) >= 0.9999
     assert Searcher(encoder=other).search(late, index=name, k=3, mode="semantic")[0].id == "long"
+
+
+def test_backfill_re_encodes_the_passages_of_a_changed_long_document(client, names, corpus, encoder, tmp_path):
+    """An application rewrites documents that ingest stored as passages: backfill gives them passages of their new
+    text (none where it now fits the window), so semantic search no longer finds them by their old text."""
+    name = names()
+    old = "The lighthouse keeper's cat sailed alone to Antarctica on a driftwood raft."
+    filler = " ".join([corpus[0]["text"]] * 8)
+    docs = [*corpus[:20], {"_id": "grows", "title": "Harbour", "text": f"{filler} {old}"},
+            {"_id": "shrinks", "title": "Harbour", "text": f"{filler} {old}"}]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("\n".join(json.dumps(d) for d in docs) + "\n", encoding="utf-8")
+    ingested = run_cli("ingest", str(path), "--index", name)
+    assert ingested.returncode == 0 and "chunked 2" in ingested.stderr, ingested.stderr
+    new = "A volcano on Iceland erupted and its ash grounded flights across northern Europe."
+    long_text = " ".join([corpus[1]["text"]] * 8) + " " + new
+    client.update(index=name, id="grows", body={"doc": {"text": long_text}}, refresh=True)
+    client.update(index=name, id="shrinks", body={"doc": {"text": new}}, refresh=True)
+
+    result = run_cli("backfill", name, "--json")
+    assert result.returncode == 0, result.stderr
+    assert last_json_line(result.stdout)["written"] == 2
+    grown = client.get(index=name, id="grows")["_source"]
+    joined = f"Harbour {long_text}"  # the text fields as ingest joins them
+    windows = documents_with_vectors([Document("grows", {}, joined, "")], encoder.encode_passages([joined]))[2][0]
+    expected_texts = [joined[start:end] for _, (start, end) in windows]
+    assert [p["text"] for p in grown["passages"]] == expected_texts and new in grown["passages"][-1]["text"]
+    assert client.get(index=name, id="shrinks")["_source"]["passages"] == []  # fits the window now: none
+    last = grown["passages"][-1]  # the new text's last window, encoded by this model
+    expected = encoder.encode_documents([last["text"]])[0]
+    stored = np.asarray(last["embedding"], dtype=np.float32)
+    assert float(stored @ expected / np.linalg.norm(stored) / np.linalg.norm(expected)) >= 0.9999
+    searcher = Searcher(encoder=encoder)
+    assert {hit.id for hit in searcher.search(old, index=name, k=3, mode="semantic")}.isdisjoint({"grows",
+                                                                                                 "shrinks"})
+    assert searcher.search(new, index=name, k=1, mode="semantic")[0].id == "shrinks"

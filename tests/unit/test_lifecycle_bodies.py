@@ -293,7 +293,15 @@ def test_update_entry_sets_only_vector_hash_and_id_under_optimistic_concurrency(
     assert json.loads(doc) == {"doc": {"semsearch_hash": "h1", "semsearch_id": 'a"b', "embedding": [0.5, -0.25]}}
     assert end == ""
     plain = update_entry("idx", "1", np.zeros(2), vector_field="v", content_hash="h")
-    assert "if_seq_no" not in plain
+    assert "if_seq_no" not in plain and "passages" not in plain
+    # An index with passages: each update sets them anew (an array is replaced whole), none for a short text.
+    short = json.loads(update_entry("idx", "1", np.zeros(2), vector_field="v", content_hash="h",
+                                    passages_field="passages").split("\n")[1])
+    assert short["doc"]["passages"] == []
+    windows = '[{"position":0,"text":"a b","v":[1.0,0.0]},{"position":1,"text":"b c","v":[0.0,1.0]}]'
+    chunked = json.loads(update_entry("idx", "1", np.zeros(2), vector_field="v", content_hash="h",
+                                      passages_field="passages", passages_json=windows).split("\n")[1])
+    assert chunked["doc"]["passages"] == json.loads(windows) and chunked["doc"]["v"] == [0.0, 0.0]
 
 
 def test_source_digest_ignores_key_order_and_vectors():
