@@ -20,7 +20,7 @@ import socket
 import ssl
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
@@ -192,7 +192,7 @@ def secret_values(settings: Settings | None) -> list[str]:
         except ValueError:
             password = None
         if password:
-            values.append(password)
+            values.extend((password, unquote(password)))  # as written, and as sent (the proxy decodes it)
     return [v for v in values if len(v) >= 4]  # a shorter "secret" would blank out ordinary words
 
 

@@ -186,6 +186,8 @@ def index_info_from_mappings(name: str, mappings: dict) -> IndexInfo:
             raise IndexMismatchError(
                 f"{name!r} is an alias over indexes built with different encoders ({', '.join(sorted(metas))}); "
                 "point it at one index (semsearch migrate NAME --rollback, or the _aliases API)")
+    if not mappings:  # a pattern that matches no index
+        raise missing_index_error(name)
     concrete, entry = sorted(mappings.items())[-1]
     mapping = entry["mappings"]
     meta = (mapping.get("_meta") or {}).get(META_KEY)

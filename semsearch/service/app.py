@@ -25,10 +25,9 @@ from urllib.parse import quote
 import aiohttp
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from semsearch.encoding.encoder import Encoder
 from semsearch.engines.opensearch import make_async_client, scrub
@@ -67,25 +66,32 @@ STRICT_BODY = ConfigDict(extra="forbid")
 class FusionOptions(BaseModel):
     model_config = STRICT_BODY
     method: Literal["rrf", "minmax", "zscore", "sum"] | None = None
-    keyword_weight: float | None = Field(default=None, ge=0)
-    semantic_weight: float | None = Field(default=None, ge=0)
+    keyword_weight: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    semantic_weight: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     rrf_k: int | None = Field(default=None, ge=1)
 
 
 class SearchBody(BaseModel):
     model_config = STRICT_BODY
     index: str = Field(min_length=1)
-    text: str = Field(min_length=1, pattern=r"\S", description="the query; not blank")
+    text: str = Field(min_length=1, description="the query; not blank")
     mode: Literal["hybrid", "semantic", "keyword"] = "hybrid"
     k: int = Field(default=10, ge=1, le=MAX_K)
     offset: int = Field(default=0, ge=0, le=MAX_DEPTH - 1, description=f"offset + k: at most {MAX_DEPTH:,}")
     filters: list[dict[str, Any]] | None = None
     fusion: FusionOptions | None = None
-    window: int | None = Field(default=None, ge=1, le=MAX_K, description="candidates asked of each retriever "
+    window: int | None = Field(default=None, ge=1, le=MAX_DEPTH, description="candidates asked of each retriever "
                                "(default: 100, or offset + k where deeper)")
     explain: bool = Field(default=False, description="each hit's rank, raw score and contribution per retriever, "
                           "and in hybrid mode how the lists were fused (the answer's fusion)")
     highlight: bool = False
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("the query text is blank")
+        return text
 
     @model_validator(mode="after")
     def _not_too_deep(self) -> SearchBody:
@@ -156,16 +162,26 @@ class InvalidRequestOut(ErrorOut):
     detail: list[dict[str, Any]] = Field(description="each invalid field (FastAPI's validation errors)")
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "a search that cannot run: e.g. a filter the cluster cannot parse"},
+# The errors each endpoint answers, for /openapi.json.
+REQUEST_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "no or another bearer token (semsearch serve --token)"},
+    413: {"model": ErrorOut, "description": "a body over 1 MiB"},
+    415: {"model": ErrorOut, "description": "a body sent as another type than JSON"},
+    422: {"model": InvalidRequestOut, "description": "invalid or unknown fields"},
+}
+SEARCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    **REQUEST_ERRORS,
+    400: {"model": ErrorOut, "description": "a search the cluster refused: e.g. a filter it cannot parse"},
     404: {"model": ErrorOut, "description": "no such index"},
     409: {"model": ErrorOut, "description": "the index holds vectors of another model"},
-    413: {"model": ErrorOut, "description": "a body over 1 MiB"},
-    415: {"model": ErrorOut, "description": "a body that is not sent as JSON"},
-    422: {"model": InvalidRequestOut, "description": "invalid or unknown fields"},
     502: {"model": ErrorOut, "description": "the cluster failed or cannot be reached"},
 }
+
+
+def validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI's validation errors without the values given (a NaN cannot go back as JSON, a body may be large)
+    (pure)."""
+    return [{"type": item.get("type"), "loc": list(item.get("loc", ())), "msg": item.get("msg")} for item in errors]
 
 
 def validation_message(errors: list[dict[str, Any]]) -> str:
@@ -210,7 +226,7 @@ class Service:
         self.searcher = BatchedSearcher(settings, client=make_async_client(settings), encoder=encoder,
                                         vector_of=self.query_vector)
         self.proxy = ClusterProxy(settings)
-        self._meta: dict[str, tuple[dict, float]] = {}
+        self._meta: dict[tuple[str, str | None], tuple[dict, float]] = {}
 
     @property
     def encoder(self) -> Encoder:
@@ -218,17 +234,24 @@ class Service:
 
     async def check_model(self, index: str, headers) -> None:
         """Refuse an index (or any index behind an alias or pattern) whose vectors are not this service's
-        model, as Searcher does; the mapping is read with the request's own credentials, cached 30 s."""
-        cached = self._meta.get(index)
+        model, as Searcher does. The mapping is read with the credentials the request itself gets, and cached
+        30 s per index and client Authorization: a client without the token never sees what a read with the
+        service's credentials found. An index that does not exist is left to the cluster, which answers for it as
+        for any search (a 404, or an error in its _msearch item, or nothing under ignore_unavailable)."""
+        given = next((value for name, value in headers.items() if name.lower() == "authorization"), None)
+        key = (index, given)
+        cached = self._meta.get(key)
         if cached and time.monotonic() - cached[1] < 30:
             mappings = cached[0]
         else:
             status, body = await self.proxy.read("GET", f"/{quote(index, safe=',*')}/_mapping", headers,
                                                  token=self.token)
-            if status >= 300:  # no such index, or the client may not read it: the cluster's own answer goes back
+            if status == 404:
+                return
+            if status >= 300:  # e.g. the client may not read it: the cluster's own answer goes back
                 raise ClusterAnswer(status, body)
             mappings = json.loads(body)
-            self._meta[index] = (mappings, time.monotonic())
+            self._meta[key] = (mappings, time.monotonic())
         fingerprint = self.encoder.fingerprint.as_dict()
         for concrete, entry in sorted(mappings.items()):
             check_fingerprint(index_info_from_mappings(concrete, {concrete: entry}), fingerprint)
@@ -278,10 +301,11 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def proxy_error(status: int, kind: str, reason: str) -> JSONResponse:
+def proxy_error(status: int, reason: str, kind: str | None = None) -> JSONResponse:
     """An error the proxy answers itself, shaped as the cluster's own (``{"error": {"type", "reason", …},
-    "status"}``), so that an OpenSearch client reads it as it reads the cluster's."""
-    cause = {"type": kind, "reason": reason}
+    "status"}``), so that an OpenSearch client reads it as it reads the cluster's; ``kind``: its type (None: the
+    status's, PROXY_ERROR_TYPES)."""
+    cause = {"type": kind or PROXY_ERROR_TYPES.get(status, "semsearch_exception"), "reason": reason}
     return JSONResponse({"error": {"root_cause": [cause], **cause}, "status": status}, status_code=status)
 
 
@@ -306,6 +330,39 @@ def decompressed(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str,
         return body, headers
     raw = gzip.decompress(body) if encoding == "gzip" else zlib.decompress(body)
     return raw, {k: v for k, v in headers.items() if k.lower() != "content-encoding"}
+
+
+class BodyTooLarge(Exception):
+    """A request body ran over its limit while it was read."""
+
+
+async def read_body(receive, limit: int) -> bytes | None:
+    """A request's whole body from ASGI ``receive``; None when the client went away first; BodyTooLarge as soon as
+    it runs over ``limit`` bytes (nothing more is read)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            raise BodyTooLarge(size)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def replayed(body: bytes, receive):
+    """An ASGI ``receive`` that gives ``body`` whole, then what ``receive`` gives (a disconnect, in time)."""
+    given = False
+
+    async def again():
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+    return again
 
 
 def is_json(content_type: str | None) -> bool:
@@ -363,49 +420,53 @@ class ServiceApp:
             if not hmac.compare_digest(given, f"Bearer {token}".encode()):
                 return await error(401, "this endpoint needs 'Authorization: Bearer <token>' (semsearch serve "
                                         "--token)")(scope, receive, send)
-        if scope["method"] == "POST" and path in JSON_BODIES and not is_json(_header(scope, b"content-type")):
-            sent = _header(scope, b"content-type")
+        sent = _header(scope, b"content-type")
+        if scope["method"] == "POST" and path in JSON_BODIES and not is_json(sent):
+            # Another type would only fail validation, obscurely. None too, as FastAPI's strict content type has
+            # it: a browser page may send a body without one to a service on localhost with no CORS preflight.
             return await error(415, f"send the body as JSON with 'Content-Type: application/json' (got "
                                     f"{sent or 'no Content-Type'})")(scope, receive, send)
+        if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            # A chunked body declares no length: read here, up to the limit, and handed on whole.
+            try:
+                body = await read_body(receive, MAX_SERVICE_BODY)
+            except BodyTooLarge:
+                return await error(413, f"request body over this endpoint's limit of {MAX_SERVICE_BODY:,} bytes"
+                                   )(scope, receive, send)
+            if body is None:
+                return  # the client went away
+            receive = replayed(body, receive)
 
         await self.api(scope, receive, send)
 
     async def proxied(self, scope, receive, send) -> None:
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away mid-upload: nothing half-sent reaches the cluster
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > MAX_PROXY_BODY:
-                return await proxy_error(413, PROXY_ERROR_TYPES[413],
-                                         f"request body over {MAX_PROXY_BODY:,} bytes")(scope, receive, send)
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
+        try:
+            body = await read_body(receive, MAX_PROXY_BODY)
+        except BodyTooLarge:
+            return await proxy_error(413, f"request body over {MAX_PROXY_BODY:,} bytes")(scope, receive, send)
+        if body is None:
+            return  # the client went away mid-upload: nothing half-sent reaches the cluster
         headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]}
         target = neural.search_endpoint(scope["path"])
         if target is not None and scope["method"] in ("GET", "POST") and body:
             try:
                 body, headers = decompressed(body, headers)  # opensearch-py's http_compress gzips bodies
             except (zlib.error, OSError, EOFError) as exc:  # gzip's BadGzipFile is an OSError
-                return await proxy_error(400, "parse_exception", f"the request body cannot be decompressed: {exc}"
+                return await proxy_error(400, f"the request body cannot be decompressed: {exc}", "parse_exception"
                                          )(scope, receive, send)
         if target is not None and scope["method"] in ("GET", "POST") and b'"neural"' in body:
             started = time.perf_counter()
             try:
                 body, rewritten = await self.service.rewrite_neural(*target, body, headers)
             except SemsearchError as exc:
-                status = error_status(exc)
                 message = scrub(str(exc), self.service.settings)
-                return await proxy_error(status, PROXY_ERROR_TYPES[status], message)(scope, receive, send)
+                return await proxy_error(error_status(exc), message)(scope, receive, send)
             except ClusterAnswer as answer:
                 return await Response(answer.body, status_code=answer.status,
                                       media_type="application/json")(scope, receive, send)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 message = scrub(f"the search body is not valid JSON: {exc}", self.service.settings)
-                return await proxy_error(400, "parse_exception", message)(scope, receive, send)
+                return await proxy_error(400, message, "parse_exception")(scope, receive, send)
             self.service.metrics.rewrites.inc(amount=rewritten)
             self.service.metrics.latency.observe(time.perf_counter() - started, "neural_rewrite")
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
@@ -417,8 +478,7 @@ class ServiceApp:
             timeout = isinstance(exc, asyncio.TimeoutError)
             message = scrub(f"the cluster {'did not answer in time' if timeout else 'is unreachable'}: {exc}",
                             self.service.settings)
-            status = 504 if timeout else 502
-            return await proxy_error(status, PROXY_ERROR_TYPES[status], message)(scope, receive, send)
+            return await proxy_error(504 if timeout else 502, message)(scope, receive, send)
         try:
             await send({"type": "http.response.start", "status": status,
                         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in answer_headers]})
@@ -453,10 +513,10 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         # FastAPI's "detail" list as it is, and beside it "error", one line as every other error of the API has
-        return JSONResponse({"error": validation_message(exc.errors()), "detail": jsonable_encoder(exc.errors())},
+        return JSONResponse({"error": validation_message(exc.errors()), "detail": validation_detail(exc.errors())},
                             status_code=422)
 
-    @app.post("/v1/search", response_model=SearchAnswer, responses=ERROR_RESPONSES)
+    @app.post("/v1/search", response_model=SearchAnswer, responses=SEARCH_ERRORS)
     async def search(body: SearchBody) -> dict:
         """The same hits as ``Searcher.search`` with the same arguments."""
         started = time.perf_counter()
@@ -472,7 +532,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
                 "partial": getattr(hits, "partial", False),
                 "fusion": choice.as_json() if choice else None}
 
-    @app.post("/v1/encode", response_model=EncodeAnswer, responses=ERROR_RESPONSES)
+    @app.post("/v1/encode", response_model=EncodeAnswer, responses=REQUEST_ERRORS)
     async def encode(body: EncodeBody) -> dict:
         """Vectors for texts, for applications that build their own kNN queries."""
         if body.kind == "query":

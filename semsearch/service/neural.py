@@ -22,8 +22,10 @@ NEURAL = "neural"
 KNN_KEYS = ("k", "min_score", "max_distance", "filter", "boost", "_name", "method_parameters", "rescore",
             "expand_nested_docs")
 IGNORED_KEYS = ("query_text", "model_id")
-# Which of a clause's keys say how many neighbours it wants; with none of them, the neural query's default k.
-RADIUS_KEYS, DEFAULT_K = frozenset({"k", "min_score", "max_distance"}), 10
+# The keys of a clause that say which neighbours it wants (the k nearest, or a radial search); with none of them,
+# the neural query's default k.
+NEIGHBOUR_KEYS = frozenset({"k", "min_score", "max_distance"})
+DEFAULT_K = 10
 # What makes an object under "neural" a neural query (rather than, say, an aggregation named "neural").
 CLAUSE_KEYS = frozenset({"query_text", "query_image", "query_tokens", "model_id", "k"})
 _SEARCH_PATH = re.compile(r"^/(?:(?P<index>[^/_][^/]*)/)?(?P<endpoint>_search|_msearch)/?$")
@@ -78,7 +80,7 @@ def knn_clause(field: str, spec: Mapping[str, Any], vector: Sequence[float]) -> 
     min_score and max_distance asks for the DEFAULT_K nearest, as the neural-search plugin does."""
     params: dict[str, Any] = {"vector": [float(x) for x in vector]}
     params.update({key: copy.deepcopy(spec[key]) for key in KNN_KEYS if key in spec})
-    if not RADIUS_KEYS & set(params):
+    if not NEIGHBOUR_KEYS & set(params):
         params["k"] = DEFAULT_K
     return {"knn": {field: params}}
 
@@ -98,11 +100,15 @@ def rewrite(body: Any, vector_of: Callable[[str], Sequence[float]]) -> Any:
 
 
 def msearch_items(raw: bytes) -> list[tuple[dict, dict]]:
-    """The (header, body) pairs of an ``_msearch`` NDJSON body."""
-    lines = [line for line in raw.decode("utf-8").split("\n") if line.strip()]
+    """The (header, body) pairs of an ``_msearch`` NDJSON body. A blank header line is an empty header, as the
+    cluster reads it; blank lines after the last pair end the body."""
+    lines = raw.decode("utf-8").split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
     if len(lines) % 2:
         raise ConfigurationError("an _msearch body is pairs of lines (header, body); the last body is missing")
-    items = [(json.loads(lines[i]), json.loads(lines[i + 1])) for i in range(0, len(lines), 2)]
+    items = [(json.loads(lines[i]) if lines[i].strip() else {}, json.loads(lines[i + 1]))
+             for i in range(0, len(lines), 2)]
     for number, (header, body) in enumerate(items, start=1):
         for part, value in (("header", header), ("body", body)):
             if not isinstance(value, dict):

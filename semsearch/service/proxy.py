@@ -4,6 +4,7 @@ headers and body, and the answer comes back as it was sent, streamed (byte for b
 from __future__ import annotations
 
 import base64
+import hmac
 from collections.abc import AsyncIterator, Callable, Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -46,16 +47,25 @@ def node_credentials(url: str) -> tuple[str, str | None]:
                                                           unquote(parts.password or ""))
 
 
+def holds_token(authorization: str | None, token: str) -> bool:
+    """Whether an Authorization header is ``Bearer <token>`` (the scheme in any case; compared in constant time)."""
+    scheme, _, given = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 def upstream_headers(headers: Mapping[str, str], authorization: str | None, token: str | None = None
                      ) -> dict[str, str]:
-    """The client's headers for the cluster, hop-by-hop ones dropped (pure). The client's own Authorization
-    goes to the cluster as it is. The service's credentials (``authorization``) stand in only for a client
-    that sent none, or, when the service has a ``token``, for a client that sent that token (which never
-    reaches the cluster): behind a token, an unknown client gets no credentials of the service's."""
+    """The client's headers for the cluster, hop-by-hop ones dropped, and those its Connection header names (pure).
+    The client's own Authorization goes to the cluster as it is. The service's credentials (``authorization``)
+    stand in only for a client that sent none, or, when the service has a ``token``, for a client that sent that
+    token (which never reaches the cluster): behind a token, an unknown client gets no credentials of the
+    service's."""
+    named = {part.strip().lower() for name, value in headers.items() if name.lower() == "connection"
+             for part in value.split(",")}
     forwarded = {name: value for name, value in headers.items()
-                 if name.lower() not in HOP_BY_HOP and name.lower() != "authorization"}
+                 if name.lower() not in HOP_BY_HOP and name.lower() not in named and name.lower() != "authorization"}
     given = next((value for name, value in headers.items() if name.lower() == "authorization"), None)
-    if token is not None and given == f"Bearer {token}":
+    if token is not None and holds_token(given, token):
         given = None
         allowed = True
     else:
@@ -81,7 +91,8 @@ class ClusterProxy:
     """One aiohttp session to the cluster, shared by every proxied request."""
 
     def __init__(self, settings: Settings) -> None:
-        # Each node's URL, and the credentials it held (used where the settings give none, as the Python clients do)
+        # Each node's URL, and the credentials it held: those win over the settings' for that node, as in the Python
+        # clients (opensearch-py's http_auth from a host URL), so the proxy and /v1/search act as the same user.
         self.nodes = [node_credentials(url) for url in settings.opensearch_urls]
         self._turn = 0  # round-robin over the nodes, as the Python clients go
         self._authorization = cluster_authorization(settings)
@@ -106,7 +117,7 @@ class ClusterProxy:
         small answer comes whole, in one chunk, with its length."""
         response = await self._request_any_node(
             method, path + (f"?{query}" if query else ""), body,
-            lambda node_authorization: upstream_headers(headers, self._authorization or node_authorization, token))
+            lambda node_authorization: upstream_headers(headers, node_authorization or self._authorization, token))
         answer_headers = downstream_headers(response.headers)
         if method == "HEAD":  # no body, but the length the body would have
             response.release()

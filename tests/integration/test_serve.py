@@ -144,6 +144,7 @@ def test_own_endpoints_need_the_token_and_refuse_bad_requests_clearly(served, db
 @pytest.mark.parametrize("body, field", [
     ({"text": "moon", "filter": [{"term": {"title": "x"}}]}, "filter"),  # a misspelt "filters": refused, not ignored
     ({"text": "moon", "fusion": {"method": "minmax", "keyword_weight": -1}}, "fusion.keyword_weight"),
+    ({"text": "moon", "fusion": {"keyword_weight": float("nan")}}, "fusion.keyword_weight"),  # not a 500
     ({"text": "   "}, "text"),
     ({"text": "moon", "offset": 9_995, "k": 10}, "offset + k must be at most 10,000"),
 ])
@@ -158,6 +159,17 @@ def test_a_body_not_sent_as_json_and_a_filter_the_cluster_cannot_parse_get_clear
     status, _, answer = served.call("POST", "/v1/search", raw=raw,
                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 415 and "Content-Type: application/json" in json.loads(answer)["error"]
+    host, port = served.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    try:  # no Content-Type at all: refused as clearly (FastAPI's strict content type reads no JSON then)
+        conn.putrequest("POST", "/v1/search")
+        for name, value in (("Authorization", f"Bearer {SERVE_TOKEN}"), ("Content-Length", str(len(raw)))):
+            conn.putheader(name, value)
+        conn.endheaders(raw)
+        answer = conn.getresponse()
+        assert answer.status == 415 and "no Content-Type" in json.loads(answer.read())["error"]
+    finally:
+        conn.close()
     # The cluster refuses the filter (the client's mistake, 400), with its reason; not a gateway failure (502).
     status, _, answer = served.call("POST", "/v1/search", {"index": dbpedia.name, "text": "moon",
                                                            "filters": [{"bogus": {"n": 1}}]})
@@ -186,6 +198,9 @@ def test_health_and_metrics(served, dbpedia):
     assert status == 200 and headers["content-type"].startswith("text/plain")
     assert 'semsearch_requests_total{endpoint="/v1/search",status="200"}' in text
     assert 'semsearch_requests_total{endpoint="/metrics",status="401"}' in text  # refusals are counted too
+    assert served.call("POST", f"/{dbpedia.name}/_count", token=None)[0] == 200  # sent on to the cluster
+    text = served.call("GET", "/metrics")[2].decode()
+    assert 'semsearch_requests_total{endpoint="proxy",status="200"}' in text
     assert 'semsearch_search_seconds_count{mode="semantic"}' in text
     assert "semsearch_encoder_batch_size_count" in text
     assert 'semsearch_query_vector_cache_total{result="hit"}' in text  # the second probe came from the cache
@@ -344,7 +359,7 @@ def test_a_java_client_gets_the_searchers_hits(served, services, dbpedia, encode
         label, status, body = line.split(" ", 2)
         answers[label] = (int(status), json.loads(body))
     assert answers["search"][0] == 200 and answers["neural"][0] == 200, answers
-    expected = Searcher(encoder=encoder).search(text, index=dbpedia.name, k=5)
+    expected = Searcher(encoder=encoder).search(text, index=dbpedia.name, k=5, mode="hybrid")
     assert [h["id"] for h in answers["search"][1]["hits"]] == [h.id for h in expected]
     direct = services.search(index=dbpedia.name, body={"size": 5, "_source": False, "query": {
         "knn": {"embedding": {"vector": encoder.encode_query(text).tolist(), "k": 5}}}})

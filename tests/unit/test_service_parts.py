@@ -298,14 +298,19 @@ def test_credentials_in_the_url_follow_the_token_rules_and_never_ride_along():
             statuses.append(status)
             [chunk async for chunk in chunks]
             statuses.append((await proxy.read("GET", "/idx/_mapping", headers, token=token))[0])
+        # Credentials in the URL and in the settings: the URL's win, as in the Python client (/v1/search's).
+        both = ClusterProxy(Settings(opensearch_url=f"http://ops:s3cret-pw@127.0.0.1:{port}", opensearch_user="svc",
+                                     opensearch_password="other-pw"))
+        statuses.append((await both.read("GET", "/idx/_mapping", {}))[0])
+        await both.close()
         await guarded.close()
         await open_service.close()
         await runner.cleanup()
         return statuses
 
-    assert asyncio.run(run()) == [200] * 8  # a client's own Authorization beside URL credentials: no failure
+    assert asyncio.run(run()) == [200] * 9  # a client's own Authorization beside URL credentials: no failure
     service = "Basic b3BzOnMzY3JldC1wdw=="  # ops:s3cret-pw
-    assert seen == [None, None, service, service, "Basic b3du", "Basic b3du", service, service]
+    assert seen == [None, None, service, service, "Basic b3du", "Basic b3du", service, service, service]
 
 
 def test_what_counts_as_a_json_body_and_how_invalid_fields_read():
@@ -320,3 +325,152 @@ def test_what_counts_as_a_json_body_and_how_invalid_fields_read():
     assert validation_message(errors) == ("k: Input should be less than or equal to 1000; fusion.rrf_k: Input should "
                                           "be greater than or equal to 1; Value error, offset + k must be at most "
                                           "10,000 (got 10,005)")
+
+
+class _StubEncoder:
+    """What the service asks of an encoder for a neural query: its fingerprint and query vectors."""
+
+    dimension = 3
+
+    class fingerprint:  # noqa: N801 - stands for a Fingerprint instance
+        @staticmethod
+        def as_dict():
+            return dict(FINGERPRINT)
+
+    def __init__(self):
+        self.encoded = []
+
+    def encode_query(self, texts):
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        self.encoded.extend(texts)
+        return np.array([fake_vector(text) for text in texts], dtype=np.float32)
+
+
+async def _asgi(app, method: str, path: str, body: bytes, headers: dict) -> tuple[int, bytes]:
+    """One request through an ASGI app, in-process: (status, body)."""
+    scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    given, answer = False, {"status": 0, "body": b""}
+
+    async def receive():
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return answer["status"], answer["body"]
+
+
+def test_a_client_without_the_token_never_gets_what_the_services_credentials_read():
+    """The service reads an index's mapping to check a neural query's model: with the credentials the client's own
+    request gets, and what it read for the token's holder is never what a stranger is answered from (the cache)."""
+    from aiohttp import web
+
+    from semsearch.service.app import create_app
+    from semsearch.settings import Settings
+
+    seen = []
+    mapping = {"idx": {"mappings": {"_meta": {"semsearch": {"fingerprint": FINGERPRINT, "vector_field": "embedding",
+                                                            "text_fields": ["text"]}},
+                                    "properties": {"embedding": {"type": "knn_vector", "dimension": 3}}}}}
+
+    async def node(request):
+        authorization = request.headers.get("Authorization")
+        seen.append((request.path, authorization))
+        if authorization != "Basic c3ZjOnB3LXNlY3JldA==":  # svc:pw-secret
+            return web.json_response({"error": "unauthorized"}, status=401)
+        return web.json_response(mapping if request.path.endswith("/_mapping") else {"hits": {"hits": []}})
+
+    async def run():
+        cluster = web.Application()
+        cluster.router.add_route("*", "/{tail:.*}", node)
+        runner = web.AppRunner(cluster)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        encoder = _StubEncoder()
+        app = create_app(Settings(opensearch_url=f"http://127.0.0.1:{port}", opensearch_user="svc",
+                                  opensearch_password="pw-secret"), encoder=encoder, token="t0k")
+        search = json.dumps({"query": {"neural": {"embedding": {"query_text": "moon", "k": 3}}}}).encode()
+        json_type = {"Content-Type": "application/json"}
+        answers = [await _asgi(app, "POST", "/idx/_search", search, json_type),  # a stranger
+                   await _asgi(app, "POST", "/idx/_search", search, {**json_type, "Authorization": "Bearer t0k"}),
+                   await _asgi(app, "POST", "/idx/_search", search, json_type)]  # a stranger after the holder
+        await app.service.close()
+        await runner.cleanup()
+        return answers, encoder.encoded
+
+    answers, encoded = asyncio.run(run())
+    assert [status for status, _ in answers] == [401, 200, 401]
+    assert all(b"pw-secret" not in body for _, body in answers)
+    service = "Basic c3ZjOnB3LXNlY3JldA=="
+    # Each stranger's mapping read went without credentials, and was refused: nothing was encoded for it.
+    assert seen == [("/idx/_mapping", None), ("/idx/_mapping", service), ("/idx/_search", service),
+                    ("/idx/_mapping", None)]
+    assert encoded == ["moon"]
+
+
+def test_the_token_is_recognised_in_any_case_of_its_scheme_and_connection_named_headers_stay_behind():
+    service = "Basic c2VjcmV0"
+    assert upstream_headers({"authorization": "bearer t0k"}, service, token="t0k")["Authorization"] == service
+    other = upstream_headers({"authorization": "Bearer t0k-not"}, service, token="t0k")
+    assert other["Authorization"] == "Bearer t0k-not"  # not the token: the client's own, as any other
+    asked = upstream_headers({"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c", "HTTP2-Settings": "AAMA",
+                              "Accept": "application/json"}, None)
+    assert asked == {"Accept": "application/json"}
+
+
+def test_invalid_fields_come_back_without_the_values_given():
+    from semsearch.service.app import validation_detail
+
+    errors = [{"type": "finite_number", "loc": ("body", "fusion", "keyword_weight"), "msg": "Input should be a finite "
+               "number", "input": float("nan"), "ctx": {"error": ValueError("x")}}]
+    detail = validation_detail(errors)
+    assert detail == [{"type": "finite_number", "loc": ["body", "fusion", "keyword_weight"],
+                       "msg": "Input should be a finite number"}]
+    json.dumps(detail, allow_nan=False)  # what JSONResponse needs
+
+
+def test_a_chunked_body_is_read_up_to_its_limit_then_replayed_whole():
+    from semsearch.service.app import BodyTooLarge, read_body, replayed
+
+    def messages(*parts):
+        queue = [{"type": "http.request", "body": part, "more_body": i < len(parts) - 1}
+                 for i, part in enumerate(parts)] + [{"type": "http.disconnect"}]
+
+        async def receive():
+            return queue.pop(0)
+        return receive
+
+    async def run():
+        body = await read_body(messages(b"ab", b"cd"), limit=4)
+        with pytest.raises(BodyTooLarge):
+            await read_body(messages(b"ab", b"cde"), limit=4)
+        again = replayed(body, messages())
+        return body, await again(), await again()
+
+    body, first, then = asyncio.run(run())
+    assert body == b"abcd" and first == {"type": "http.request", "body": b"abcd", "more_body": False}
+    assert then == {"type": "http.disconnect"}  # then the original receive's own messages
+
+
+def test_a_blank_msearch_header_line_is_an_empty_header():
+    items = neural.msearch_items(b'\n{"query": {"match_all": {}}}\n{"index": "b"}\n{"size": 1}\n\n')
+    assert items == [({}, {"query": {"match_all": {}}}), ({"index": "b"}, {"size": 1})]
+
+
+def test_a_pattern_that_matches_no_index_is_no_such_index():
+    from semsearch.errors import IndexNotFoundError
+    from semsearch.index.manage import index_info_from_mappings
+
+    with pytest.raises(IndexNotFoundError, match="'logs-\\*' does not exist"):
+        index_info_from_mappings("logs-*", {})
