@@ -3,6 +3,7 @@
 import asyncio
 import json
 import threading
+from contextlib import asynccontextmanager
 
 import numpy as np
 import pytest
@@ -261,6 +262,23 @@ def test_the_proxy_passes_over_a_node_that_refuses_connections():
     assert isinstance(refused, aiohttp.ClientConnectorError)  # no node left to try: the refusal itself
 
 
+@asynccontextmanager
+async def _node(handler):
+    """A stand-in cluster node on a free local port, answering every request with ``handler``: its port."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield site._server.sockets[0].getsockname()[1]
+    finally:
+        await runner.cleanup()
+
+
 def test_credentials_in_the_url_follow_the_token_rules_and_never_ride_along():
     """A node whose URL holds user:password@: the proxy strips them and applies them as the service's credentials,
     only for a client without its own and, behind a token, only for the token's holder; the service's own reads
@@ -280,13 +298,10 @@ def test_credentials_in_the_url_follow_the_token_rules_and_never_ride_along():
         return web.json_response({"ok": True})
 
     async def run():
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", record)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
+        async with _node(record) as port:
+            return await through(port)
+
+    async def through(port):
         settings = Settings(opensearch_url=f"http://ops:s3cret-pw@127.0.0.1:{port}")
         guarded, open_service = ClusterProxy(settings), ClusterProxy(settings)
         statuses = []
@@ -305,7 +320,6 @@ def test_credentials_in_the_url_follow_the_token_rules_and_never_ride_along():
         await both.close()
         await guarded.close()
         await open_service.close()
-        await runner.cleanup()
         return statuses
 
     assert asyncio.run(run()) == [200] * 9  # a client's own Authorization beside URL credentials: no failure
@@ -390,13 +404,10 @@ def test_a_client_without_the_token_never_gets_what_the_services_credentials_rea
         return web.json_response(mapping if request.path.endswith("/_mapping") else {"hits": {"hits": []}})
 
     async def run():
-        cluster = web.Application()
-        cluster.router.add_route("*", "/{tail:.*}", node)
-        runner = web.AppRunner(cluster)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
+        async with _node(node) as port:
+            return await through(port)
+
+    async def through(port):
         encoder = _StubEncoder()
         app = create_app(Settings(opensearch_url=f"http://127.0.0.1:{port}", opensearch_user="svc",
                                   opensearch_password="pw-secret"), encoder=encoder, token="t0k")
@@ -406,7 +417,6 @@ def test_a_client_without_the_token_never_gets_what_the_services_credentials_rea
                    await _asgi(app, "POST", "/idx/_search", search, {**json_type, "Authorization": "Bearer t0k"}),
                    await _asgi(app, "POST", "/idx/_search", search, json_type)]  # a stranger after the holder
         await app.service.close()
-        await runner.cleanup()
         return answers, encoder.encoded
 
     answers, encoded = asyncio.run(run())
