@@ -22,6 +22,7 @@ log = logging.getLogger("semsearch")
 
 
 @click.group(cls=CommandGroup)
+@click.version_option(package_name="semsearch", prog_name="semsearch")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
 def main(verbose: bool) -> None:
     """Semantic and hybrid search for OpenSearch. Settings come from SEMSEARCH_* variables."""
@@ -137,7 +138,8 @@ def _count_lines(paths: tuple[str, ...]) -> int | None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--index", "index_name", required=True, help="Target index (created when missing).")
-@click.option("--text-field", "text_fields", multiple=True, help="Text field (repeatable); default: title, text.")
+@click.option("--text-field", "text_fields", multiple=True,
+              help="Text field (repeatable); default: the index's, or title and text for a new one.")
 @click.option("--id-field", default="_id", show_default=True, help="Field holding the document id "
               "(missing: an id from the content hash).")
 @click.option("--dead-letter", type=click.Path(dir_okay=False), default=None,
@@ -161,7 +163,8 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
 
     for path in paths:
         if path != "-" and not Path(path).is_file():
-            raise click.BadParameter(f"{path}: no such file", param_hint="PATHS")
+            why = "a directory: name the JSONL files in it" if Path(path).is_dir() else "no such file"
+            raise click.BadParameter(f"{path}: {why}", param_hint="PATHS")
     settings = load_settings()
     client = make_client(settings)
     distributed = settings.broker_url is not None
@@ -193,14 +196,14 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
                                      dead_letter=dead, batch_docs=batch_size or TASK_BATCH_DOCS,
                                      progress=bar.update,
                                      on_wait=wait_message, resend_after=settings.task_resend_after,
-                                     existing=existing)
+                                     existing=existing, id_field=id_field)
         else:
             writer = BulkWriter.from_settings(client, index_name, info.vector_field, settings, on_wait=wait_message,
                                               passages_field=info.passages_field)
             report = run_in_process(items, encoder=encoder, writer=writer, dead_letter=dead,
                                     batch_docs=batch_size or IN_PROCESS_BATCH_DOCS, progress=bar.update,
                                     chunk_overlap=info.passage_overlap,
-                                    skip_existing=skip_existing,
+                                    skip_existing=skip_existing, id_field=id_field,
                                     write_while_encoding=write_while_encoding_for(settings, encoder))
     if report.indexed or report.skipped:  # skipped: an earlier, interrupted run's writes may be unrefreshed
         _make_searchable(client, index_name, settings)

@@ -94,7 +94,8 @@ def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool
           f"{report.passes} pass(es) in {report.elapsed:.1f}s"
           + (f", resumed {report.scan_recoveries} time(s) after a lost shard" if report.scan_recoveries else ""))
     if report.no_text:
-        _echo(f"warning: {report.no_text} documents have none of the text fields: they have no vector")
+        _echo(f"warning: {report.no_text} documents have none of the text fields: they have no vector (the index's "
+              "text fields: semsearch index info)")
     if expunge_deletes and report.written and not report.expunged:
         _echo("warning: the replaced document versions were not all merged away (the reason is logged above: "
               "still merging, refused, or kept by the cluster); keyword scores drift slightly until Lucene merges "
@@ -121,7 +122,7 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
     @index.command("enable-vectors")
     @click.argument("name")
     @click.option("--text-field", "text_fields", multiple=True,
-                  help="Text field to encode (repeatable); default: title and text where present.")
+                  help="Text field to encode (repeatable); default: title and text where present (asked for where only one is, beside other text fields).")
     @_knob_options
     @click.option("--backfill/--no-backfill", "run_backfill", default=True, show_default=True,
                   help="Encode the existing documents right after.")

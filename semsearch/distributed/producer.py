@@ -79,12 +79,12 @@ def run_distributed(items: Iterable[Document | Rejection], *, app: Celery, index
                     max_in_flight: int = 8, resend_after: float = 360.0, max_attempts: int = 3,
                     progress: Callable[[int], None] | None = None,
                     on_wait: Callable[[str], None] | None = None,
-                    existing: BulkWriter | None = None) -> IngestReport:
+                    existing: BulkWriter | None = None, id_field: str = "_id") -> IngestReport:
     """Ingest through the workers; returns when every batch has a final outcome.
 
     ``existing``: a writer for the index, to skip documents it already holds with the same content.
     """
-    report = IngestReport(dead_letter=str(dead_letter.path))
+    report = IngestReport(dead_letter=str(dead_letter.path), id_field=id_field)
     started = time.monotonic()
     retry = BrokerRetry(on_wait or (lambda message: log.warning("%s", message)))
     pending: list[_Pending] = []

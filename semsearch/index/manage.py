@@ -236,7 +236,10 @@ def ensure_id_field(client: OpenSearch, info: IndexInfo) -> IndexInfo:
 def check_fingerprint(info: IndexInfo, fingerprint: dict) -> None:
     """Refuse to mix vectors of two models in one index."""
     expected = info.fingerprint
-    way_out = (f"Use the index's model (SEMSEARCH_MODEL={expected.get('model')}), or move the index to this "
+    model = str(expected.get("model"))
+    # A model folder is recorded by its name only: where it lies is the user's to say.
+    setting = f"SEMSEARCH_MODEL={model}" if "/" in model else f"SEMSEARCH_MODEL=<the path of its folder {model!r}>"
+    way_out = (f"Use the index's model ({setting}), or move the index to this "
                f"model with 'semsearch migrate {info.name} --model MODEL' (blue/green; the old index is kept)")
     if expected.get("dimension") != fingerprint.get("dimension"):
         raise IndexMismatchError(
@@ -280,4 +283,10 @@ def ensure_index(client: OpenSearch, name: str, *, fingerprint: dict, settings, 
             pass  # created meanwhile by a concurrent caller: use it
     info = get_index_info(client, name)
     check_fingerprint(info, fingerprint)
+    if not created and text_fields and set(text_fields) != set(info.text_fields):
+        # The index searches its own text fields: vectors of others would find what keyword search never can.
+        raise ConfigurationError(
+            f"index {name!r} searches the text fields {', '.join(info.text_fields)}; documents encoded from "
+            f"{', '.join(text_fields)} would not be searched by keyword there. Give its fields (or no --text-field: "
+            "they are the default), or ingest into a new index")
     return ensure_id_field(client, info), created

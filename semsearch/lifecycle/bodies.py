@@ -77,6 +77,13 @@ def check_text_fields(mapping: dict, wanted: Sequence[str] | None, defaults: Seq
         raise ConfigurationError(
             f"none of the default text fields ({', '.join(defaults)}) is a text field of this index; name them "
             f"with --text-field (its text fields are: {', '.join(present) or 'none'})")
+    others = [f for f in present if f not in defaults]
+    if len(chosen) < len(defaults) and others:
+        # Only some defaults, beside other text fields: the text may well be in those (a "body"), so ask.
+        raise ConfigurationError(
+            f"of the default text fields ({', '.join(defaults)}) this index has only {', '.join(chosen)}, and other "
+            f"text fields too ({', '.join(others)}): name the fields to encode with --text-field, e.g. "
+            + " ".join(f"--text-field {f}" for f in [*chosen, *others]))
     return chosen
 
 

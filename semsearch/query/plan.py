@@ -164,6 +164,9 @@ def fusion_from_options(method: str | None = None, keyword_weight: float | None 
         weights["keyword"] = keyword_weight
     if semantic_weight is not None:
         weights["semantic"] = semantic_weight
+    if not any(weights.get(name, 0) > 0 for name in ("keyword", "semantic")):
+        raise ConfigurationError("the keyword and semantic weights are both 0: every hit would score 0 (and a "
+                                 "server-side fusion refuses it); give one a weight above 0")
     return FusionConfig(method=method or DEFAULT_FUSION.method, weights=weights,
                         rrf_k=rrf_k or DEFAULT_FUSION.rrf_k, adaptive=method is None and DEFAULT_FUSION.adaptive)
 

@@ -152,7 +152,8 @@ class SearcherBase:
         if reason:
             if choice:
                 raise ConfigurationError(f"server-side hybrid cannot run this search: {reason}; "
-                                         "use client-side fusion (server_side=False)")
+                                         "use client-side fusion (server_side=False; --client-side "
+                                         "on the command line)")
             return None, False
         return server_route(request.fusion, info.backend), bool(choice)
 

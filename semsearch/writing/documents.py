@@ -204,14 +204,18 @@ def validate(obj: Any, schema: DocumentSchema, file: str, line: int, raw: str | 
     """
     if not isinstance(obj, dict):
         return Rejection(file, line, f"expected a JSON object, got {type(obj).__name__}", raw=_preview(obj, raw))
+    # The id as given, for the dead letter of a document refused before its id is checked (None: none usable).
+    given_id = obj.get(schema.id_field)
+    given_id = str(given_id) if isinstance(given_id, (str, int)) and not isinstance(given_id, bool) else None
     problem = check_structure(obj, schema.max_depth, schema.max_document_bytes)
     if problem is not None:
         reason, where = problem
-        return Rejection(file, line, reason, field=where or None, raw=_preview(obj, raw, safe=False))
+        return Rejection(file, line, reason, field=where or None, raw=_preview(obj, raw, safe=False), id=given_id)
     if size is None:
         size = json_size(obj)
     if size > schema.max_document_bytes:
-        return Rejection(file, line, _too_large(size, schema.max_document_bytes), raw=_preview(obj, raw))
+        return Rejection(file, line, _too_large(size, schema.max_document_bytes), raw=_preview(obj, raw),
+                         id=given_id)
     raw = _preview(obj, raw)
     doc_id: str | None = None
     if schema.id_field in obj:

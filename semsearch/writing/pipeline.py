@@ -5,6 +5,7 @@ The same batch step (:func:`encode_and_write`) runs in-process here and inside C
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -46,6 +47,7 @@ class IngestReport:
     elapsed: float = 0.0
     dead_letter: str | None = None
     failures: list[str] = field(default_factory=list)  # first few reasons, for the summary
+    id_field: str = "_id"  # the input's id field: a dead-lettered document is written back with its id there
 
     def reject(self, rejection: Rejection, dead_letter: DeadLetterFile) -> None:
         """Count a bad input line and dead-letter it."""
@@ -63,7 +65,7 @@ class IngestReport:
     def fail(self, doc: Document, reason: str, dead_letter: DeadLetterFile) -> None:
         """Count a document that could not be indexed for good, and dead-letter it."""
         self.failed += 1
-        self._dead_letter(rejection_for(doc, reason), dead_letter)
+        self._dead_letter(rejection_for(doc, reason, self.id_field), dead_letter)
 
     def _dead_letter(self, rejection: Rejection, dead_letter: DeadLetterFile) -> None:
         dead_letter.write(rejection)
@@ -235,19 +237,22 @@ def skipping_existing(batches: Iterable[list[Document]], writer: BulkWriter, rep
             yield todo
 
 
-def rejection_for(doc: Document, reason: str) -> Rejection:
+def rejection_for(doc: Document, reason: str, id_field: str = "_id") -> Rejection:
+    """The dead letter of a document read whole but not indexed (the cluster refused it): its place, the reason,
+    and the document itself, its id back in ``id_field``, so that it can be mended and ingested again (pure)."""
     file, _, line = doc.origin.rpartition(":")
-    return Rejection(file or "<app>", int(line) if line.isdigit() else 0, reason, id=doc.id)
+    raw = json.dumps({id_field: doc.id, **doc.source}, ensure_ascii=False)
+    return Rejection(file or "<app>", int(line) if line.isdigit() else 0, reason, raw=raw, id=doc.id)
 
 
 def run_in_process(items: Iterable[Document | Rejection], *, encoder: Encoder, writer: BulkWriter,
                    dead_letter: DeadLetterFile, batch_docs: int = IN_PROCESS_BATCH_DOCS,
                    batch_bytes: int = IN_PROCESS_BATCH_BYTES, progress: Callable[[int], None] | None = None,
                    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP, skip_existing: bool = True,
-                   write_while_encoding: bool = True) -> IngestReport:
+                   write_while_encoding: bool = True, id_field: str = "_id") -> IngestReport:
     """Ingest in this process (no broker configured). ``write_while_encoding``: see
     :func:`encode_and_write` (the CLI decides it with :func:`semsearch.writing.write_schedule.write_while_encoding_for`)."""
-    report = IngestReport(dead_letter=str(dead_letter.path))
+    report = IngestReport(dead_letter=str(dead_letter.path), id_field=id_field)
     started = time.monotonic()
 
     batches = read_batches(items, report, dead_letter, batch_docs, batch_bytes)

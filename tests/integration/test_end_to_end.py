@@ -220,3 +220,17 @@ def test_an_ingest_s_documents_are_searchable_and_counted_when_it_ends(client, i
     assert statistics["term_vectors"]["text"]["field_statistics"]["doc_count"] == documents
     document_terms = Searcher(encoder=encoder).index_info(index_name).document_terms
     assert document_terms == pytest.approx(corpus_document_terms(corpus), rel=0.02)
+
+
+def test_ingest_into_an_index_that_searches_other_text_fields_is_refused(client, index_name, tmp_path):
+    assert run_cli("index", "create", index_name).returncode == 0  # searches title and text
+    path = tmp_path / "body.jsonl"
+    path.write_text(json.dumps({"_id": "b1", "body": "Volcanoes erupt ash into the sky."}) + "\n", encoding="utf-8")
+    refused = run_cli("ingest", str(path), "--index", index_name, "--text-field", "body")
+    assert refused.returncode == 2, refused.stderr
+    assert f"index '{index_name}' searches the text fields title, text" in refused.stderr
+    assert client.count(index=index_name)["count"] == 0  # nothing written
+    same = run_cli("ingest", str(path), "--index", index_name, "--text-field", "text", "--text-field", "title")
+    assert "searches the text fields" not in same.stderr  # its own fields, in any order: accepted
+    folder = run_cli("ingest", str(tmp_path), "--index", index_name)
+    assert folder.returncode == 2 and "a directory: name the JSONL files in it" in folder.stderr

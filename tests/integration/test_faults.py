@@ -225,6 +225,9 @@ def test_document_refused_by_the_mapping_is_dead_lettered_and_the_rest_indexed(c
     assert len(records) == 1
     assert (records[0]["file"], records[0]["line"], records[0]["id"]) == (str(path), 2, "y2")
     assert "mapper_parsing_exception" in records[0]["reason"] and "year" in records[0]["reason"]
+    # The document itself is kept, its id where it was: mended, it can be ingested again.
+    assert json.loads(records[0]["raw"]) == {"_id": "y2", "title": "Second", "text": "a year that is not a number",
+                                             "year": "nineteen ninety"}
     client.indices.refresh(index=index_name)
     ids = {h["_id"] for h in all_hits(client, index_name)}
     assert ids == {"y1", "y3", "y4"}

@@ -124,6 +124,25 @@ def test_enable_vectors_on_a_plain_index_keeps_its_name_and_answers(client, name
     assert shown["cluster"]["default_engine"] == "lucene" and shown["cluster"]["reindex_module"] is True
 
 
+def test_enable_vectors_asks_for_the_text_fields_where_the_defaults_miss_the_text(client, names):
+    """An index of "title" (often empty) and "body": encoding the title alone would leave most documents without a
+    vector, so the fields are asked for; once it has vectors, other fields are refused, not ignored."""
+    name = names()
+    client.indices.create(index=name, body={"settings": {"number_of_shards": 1, "number_of_replicas": 0, "knn": True},
+                                            "mappings": {"properties": {"title": {"type": "text"},
+                                                                        "body": {"type": "text"}}}})
+    helpers.bulk(client, ({"_index": name, "_id": str(i), "title": "", "body": f"Volcano number {i} erupted."}
+                          for i in range(5)), refresh=True)
+    asked = run_cli("index", "enable-vectors", name)
+    assert asked.returncode == 2 and "--text-field title --text-field body" in asked.stderr, asked.stderr
+    assert "_meta" not in client.indices.get_mapping(index=name)[name]["mappings"]  # nothing changed
+    named = run_cli("index", "enable-vectors", name, "--text-field", "title", "--text-field", "body", "--json")
+    assert named.returncode == 0, named.stderr
+    assert last_json_line(named.stdout)["backfill"]["written"] == 5
+    other = run_cli("index", "enable-vectors", name, "--text-field", "title")
+    assert other.returncode == 2 and "already has vectors, encoded from title, body" in other.stderr, other.stderr
+
+
 def test_enable_vectors_in_place_when_the_index_has_knn(client, names, corpus, encoder):
     name = names()
     write_plain(client, name, corpus[:40], knn=True)
@@ -228,9 +247,13 @@ def test_migrate_to_another_model_and_roll_back(client, names, corpus, encoder, 
     # A fusion tuned for the old model's lists stays with the old index (semsearch.query.stored_fusion).
     stored = run_cli("index", "fusion", name, "--fusion", "zscore", "--keyword-weight", "0.5")
     assert stored.returncode == 0, stored.stderr
+    replicas = client.indices.get_settings(index=name)[name]["settings"]["index"]["number_of_replicas"]
 
     result = run_cli("migrate", name, "--model", str(other_model), "--batch-size", "64", "--json")
     assert result.returncode == 0, result.stderr
+    for version in ("v1", "v2"):  # the clone too keeps the source's replicas (a clone's default is 1)
+        kept = client.indices.get_settings(index=f"{name}-{version}")[f"{name}-{version}"]["settings"]["index"]
+        assert kept["number_of_replicas"] == replicas
     assert "kept a hybrid fusion tuned for the old model's lists" in result.stderr
     assert "keeps no fusion" in run_cli("index", "fusion", name).stdout
     report = last_json_line(result.stdout)

@@ -165,10 +165,12 @@ def test_limits_come_from_settings():
     assert Settings().max_document_bytes == DEFAULT_MAX_DOCUMENT_BYTES == 1 << 20
     assert Settings().max_document_depth == DEFAULT_MAX_DEPTH == 20
     assert isinstance(validate({"body": "x" * 50}, schema, "f", 1), Document)
-    big = validate({"body": "x" * 200}, schema, "f", 1)
+    big = validate({"_id": 7, "body": "x" * 200}, schema, "f", 1)
     assert isinstance(big, Rejection) and "over the limit of 100 bytes" in big.reason
-    deep = validate({"body": "x", "a": {"b": {"c": {"d": 1}}}}, schema, "f", 1)
+    assert big.id == "7"  # the id as given, in the dead letter
+    deep = validate({"_id": "d", "body": "x", "a": {"b": {"c": {"d": 1}}}}, schema, "f", 1)
     assert isinstance(deep, Rejection) and "more than 3 levels" in deep.reason and deep.field == "a.b.c"
+    assert deep.id == "d" and validate({"_id": True, "body": "x" * 200}, schema, "f", 1).id is None
     ok = validate({"body": "x", "a": {"b": {"c": 1}}}, schema, "f", 1)
     assert isinstance(ok, Document)
 

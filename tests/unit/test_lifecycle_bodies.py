@@ -235,6 +235,13 @@ def test_text_fields_checked_against_the_mapping():
         check_text_fields(MAPPING, ["tag"], ("title", "text"))
     with pytest.raises(ConfigurationError, match="--text-field"):
         check_text_fields({"properties": {"name": {"type": "text"}}}, None, ("title", "text"))
+    # Only one default beside other text fields: the text may be in those, so the fields are asked for.
+    title_body = {"properties": {"title": {"type": "text"}, "body": {"type": "text"}}}
+    with pytest.raises(ConfigurationError, match="has only title, and other text fields too \\(body\\): name the "
+                                                 "fields to encode with --text-field, e.g. --text-field title "
+                                                 "--text-field body"):
+        check_text_fields(title_body, None, ("title", "text"))
+    assert check_text_fields({"properties": {"title": {"type": "text"}}}, None, ("title", "text")) == ["title"]
 
 
 def test_versioned_index_body_keeps_analysers_mapping_and_meta():
@@ -377,7 +384,11 @@ def test_dimension_mismatch_says_expected_given_and_the_fix():
         check_fingerprint(info, {**info.fingerprint, "model": "big", "dimension": 768})
     message = str(caught.value)
     assert "expected 384-d vectors (model 'mini'), given 768-d vectors (model 'big')" in message
-    assert "semsearch migrate docs --model" in message and "SEMSEARCH_MODEL=mini" in message
+    assert "semsearch migrate docs --model" in message and "SEMSEARCH_MODEL=<the path of its folder 'mini'>" in message
+    hub = IndexInfo(name="docs", text_fields=["text"], vector_field="embedding", dimension=384,
+                    fingerprint={**info.fingerprint, "model": "sentence-transformers/all-MiniLM-L6-v2"})
+    with pytest.raises(IndexMismatchError, match="SEMSEARCH_MODEL=sentence-transformers/all-MiniLM-L6-v2\\)"):
+        check_fingerprint(hub, {**info.fingerprint, "model": "big", "dimension": 768})
 
 
 # -- passages --------------------------------------------------------------------------------------------------

@@ -967,3 +967,5 @@ def test_a_negative_weight_is_refused_naming_it():
     with pytest.raises(ConfigurationError, match="semantic weight must be 0 or more, not nan"):
         fusion_from_options(semantic_weight=float("nan"))
     assert fusion_from_options(keyword_weight=0).weight("keyword") == 0
+    with pytest.raises(ConfigurationError, match="both 0"):
+        fusion_from_options("minmax", keyword_weight=0, semantic_weight=0)
