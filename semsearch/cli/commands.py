@@ -17,12 +17,13 @@ from semsearch.engines.opensearch import redact_url
 from semsearch.errors import SemsearchError
 from semsearch.index.manage import DEFAULT_TEXT_FIELDS, PASSAGES_FIELD
 from semsearch.settings import Precision
+from semsearch.version import __version__
 
 log = logging.getLogger("semsearch")
 
 
 @click.group(cls=CommandGroup)
-@click.version_option(package_name="semsearch", prog_name="semsearch")
+@click.version_option(version=__version__, prog_name="semsearch")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
 def main(verbose: bool) -> None:
     """Semantic and hybrid search for OpenSearch. Settings come from SEMSEARCH_* variables."""
@@ -175,7 +176,8 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
                                  text_fields=list(text_fields) or None)
     if created:
         click.echo(f"created index {index_name!r}", err=True)
-    schema = DocumentSchema.from_settings(settings, text_fields=tuple(text_fields or info.text_fields),
+    # The index's own order (the same fields, checked): the content hash is of the texts in that order, as backfill's.
+    schema = DocumentSchema.from_settings(settings, text_fields=tuple(info.text_fields),
                                           id_field=id_field, vector_field=info.vector_field)
     show = sys.stderr.isatty() if progress is None else progress
     total = _count_lines(paths) if show else None

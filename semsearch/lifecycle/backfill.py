@@ -35,6 +35,7 @@ from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, RequestErr
 from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD
 from semsearch.errors import ClusterError
 from semsearch.index.manage import IndexInfo, check_fingerprint, ensure_id_field, get_index_info
+from semsearch.index.passages import DEFAULT_OVERLAP
 from semsearch.query.shards import shortfall
 from semsearch.lifecycle.bodies import (
     BY_ID,
@@ -328,7 +329,8 @@ def document_from_hit(hit: dict, text_fields: Sequence[str], vector_field: str,
 # -- writing vectors ------------------------------------------------------------------------------------
 
 class VectorUpdateWriter(BulkWriter):
-    """Writes only the vector and content hash of documents already in the index (bulk ``update``).
+    """Writes only the vector and content hash of documents already in the index (bulk ``update``), and in an index
+    of passages the document's passages.
 
     Each update carries the ``_seq_no`` the document had when read: if the application changed the
     document meanwhile, its write wins and the document is queued for the next pass; a document
@@ -415,8 +417,10 @@ OnBatch = Callable[[BackfillReport], None]
 
 def _run_batches(batches: Iterable[Batch], *, encoder, writer: BulkWriter | None, app, index: str,
                  vector_field: str, batch_docs: int, report: BackfillReport,
-                 done: Callable[[str | None], None], write_while_encoding: bool = True) -> None:
-    """Encode and write ``batches`` in-process (encoder + writer) or through the workers (app).
+                 done: Callable[[str | None], None], write_while_encoding: bool = True,
+                 chunk_overlap: int = DEFAULT_OVERLAP) -> None:
+    """Encode and write ``batches`` in-process (encoder + writer) or through the workers (app); long documents are
+    cut into windows overlapping by ``chunk_overlap`` tokens, the index's own (where it stores passages).
 
     ``done(last_id)`` runs once everything up to ``last_id`` is written: that is when a checkpoint may move.
     """
@@ -430,7 +434,7 @@ def _run_batches(batches: Iterable[Batch], *, encoder, writer: BulkWriter | None
                 yield docs
 
         # encode_and_write hands batches back in the order they went in.
-        for _, result in encode_and_write(feed(), encoder, writer, write_while_encoding):
+        for _, result in encode_and_write(feed(), encoder, writer, write_while_encoding, chunk_overlap):
             report.add(result)
             done(keys.popleft())
         return
@@ -460,11 +464,12 @@ def _run_batches(batches: Iterable[Batch], *, encoder, writer: BulkWriter | None
     flush()
 
 
-def encode_and_write(batches, encoder, writer, write_while_encoding: bool = True):
+def encode_and_write(batches, encoder, writer, write_while_encoding: bool = True,
+                     chunk_overlap: int = DEFAULT_OVERLAP):
     """The ingest pipeline's batch step (imported late: it loads torch)."""
     from semsearch.writing.pipeline import encode_and_write as pipeline_step  # noqa: PLC0415
 
-    return pipeline_step(batches, encoder, writer, write_while_encoding=write_while_encoding)
+    return pipeline_step(batches, encoder, writer, chunk_overlap, write_while_encoding=write_while_encoding)
 
 
 def _cut(items: Iterable[tuple[str, ScannedDocument | None]], batch_docs: int) -> Iterator[Batch]:
@@ -567,7 +572,7 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
             _run_batches(_cut(needing_work(hits), batch_docs), encoder=encoder, writer=writer, app=app,
                          index=concrete, vector_field=info.vector_field, batch_docs=batch_docs, report=report,
                          done=save if checkpointed else (lambda _last: on_batch and on_batch(report)),
-                         write_while_encoding=write_while_encoding)
+                         write_while_encoding=write_while_encoding, chunk_overlap=info.passage_overlap)
         report.scan_recoveries += pit.shard_recoveries
         if checkpointed:
             checkpoints.delete(key)
@@ -784,7 +789,8 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
         if on_batch is not None:
             on_batch(report)
 
-    excludes = [source.vector_field]
+    # Vectors are encoded anew: neither the document's nor its passages' are read (nor copied with a text-less one).
+    excludes = [source.vector_field, *([source.passages_field] if source.passages_field else [])]
     # A point in time sees refreshed documents only: the last writes before the copy (a migration's
     # catch-up runs right after blocking them) must be in it.
     client.indices.refresh(index=f"{src_index},{target}")
@@ -818,7 +824,7 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
             PointInTime(client, target, page_size=page_size) as tgt:
         _run_batches(batches(), encoder=encoder, writer=writer, app=None, index=target,
                      vector_field=source.vector_field, batch_docs=batch_docs, report=report, done=save,
-                     write_while_encoding=write_while_encoding)
+                     write_while_encoding=write_while_encoding, chunk_overlap=source.passage_overlap)
     flush_side_writes()
     if checkpointed:
         checkpoints.delete(key)

@@ -57,6 +57,13 @@ def copyable_settings(flat: dict[str, Any]) -> dict[str, Any]:
             if value is not None and not any(key == p or key.startswith(p) for p in _INTERNAL_SETTINGS)}
 
 
+def clone_body(flat: dict[str, Any]) -> dict[str, Any]:
+    """The body of ``_clone`` for an index of these settings (``flat_settings=true``): its replica count, which a
+    clone does not take from its source (it gets the cluster's default, 1: a single node would stay yellow) (pure)."""
+    replicas = flat.get("index.number_of_replicas")
+    return {"settings": {"index.number_of_replicas": replicas}} if replicas is not None else {}
+
+
 def text_fields_of(mapping: dict) -> list[str]:
     """Top-level ``text`` fields of a mapping, in mapping order."""
     return [name for name, spec in (mapping.get("properties") or {}).items() if spec.get("type") == "text"]
@@ -78,8 +85,9 @@ def check_text_fields(mapping: dict, wanted: Sequence[str] | None, defaults: Seq
             f"none of the default text fields ({', '.join(defaults)}) is a text field of this index; name them "
             f"with --text-field (its text fields are: {', '.join(present) or 'none'})")
     others = [f for f in present if f not in defaults]
-    if len(chosen) < len(defaults) and others:
-        # Only some defaults, beside other text fields: the text may well be in those (a "body"), so ask.
+    if defaults[-1] not in chosen and others:
+        # No body default ("text"), only a title, beside other text fields: the text may well be in those (a
+        # "body"), so ask. With the body default present, other fields (a url, a lang) are left out as before.
         raise ConfigurationError(
             f"of the default text fields ({', '.join(defaults)}) this index has only {', '.join(chosen)}, and other "
             f"text fields too ({', '.join(others)}): name the fields to encode with --text-field, e.g. "

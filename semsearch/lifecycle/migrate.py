@@ -36,6 +36,7 @@ from semsearch.index.manage import DEFAULT_TEXT_FIELDS, check_fingerprint, get_i
 from semsearch.lifecycle.backfill import BackfillReport, CheckpointStore, copy_with_vectors, vector_gaps
 from semsearch.lifecycle.bodies import (
     check_text_fields,
+    clone_body,
     next_version_name,
     reindex_body,
     swap_actions,
@@ -215,7 +216,7 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
         info = get_index_info(client, name)
         if not same_encoder(info.fingerprint, fingerprint):
             check_fingerprint(info, fingerprint)  # raises, naming both encoders and the way out
-        if text_fields and list(text_fields) != list(info.text_fields):
+        if text_fields and set(text_fields) != set(info.text_fields):
             raise ConfigurationError(
                 f"{name!r} already has vectors, encoded from {', '.join(info.text_fields)}; enable-vectors cannot "
                 f"change the text fields of an index with vectors. To encode {', '.join(text_fields)}, create a new "
@@ -305,12 +306,10 @@ def adopt(client: OpenSearch, name: str, *, notify: Notify = log.info) -> str:
     if target.is_alias:
         return target.index
     new = next_version_name(name, _existing_versions(client, name))
-    # A clone takes the cluster's default replica count (1), not its source's: a single node would stay yellow.
-    replicas = _settings_flat(client, name).get("index.number_of_replicas")
+    body = clone_body(_settings_flat(client, name))
     block_writes(client, name, True)
     try:
-        client.indices.clone(index=name, target=new, wait_for_active_shards=1,
-                             body={"settings": {"index.number_of_replicas": replicas}} if replicas is not None else None)
+        client.indices.clone(index=name, target=new, wait_for_active_shards=1, body=body)
         client.cluster.health(index=new, wait_for_status="yellow")
         block_writes(client, new, False)  # a clone inherits the block
         if _count(client, name) != _count(client, new):

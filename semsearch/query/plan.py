@@ -138,6 +138,9 @@ class SearchRequest:
         if self.fusion.method not in FUSION_METHODS:
             raise ConfigurationError(f"unknown fusion method {self.fusion.method!r}; "
                                      f"choose one of {', '.join(FUSION_METHODS)}")
+        if not any(self.fusion.weight(name) > 0 for name in ("keyword", "semantic")) and self.mode == "hybrid":
+            raise ConfigurationError("the fusion's keyword and semantic weights are both 0: every hit would score 0; "
+                                     "give one a weight above 0")
         if self.fusion.adaptive and self.fusion.method != "rrf":
             raise ConfigurationError(f"the adaptive keyword side works with rrf fusion only, not "
                                      f"{self.fusion.method!r}: pass adaptive=False, or method='rrf'")

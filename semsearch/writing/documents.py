@@ -61,6 +61,7 @@ class Rejection:
     field: str | None = None
     raw: str = ""
     id: str | None = None
+    whole: bool = False  # raw is the whole document (to mend and ingest again), not a preview to cut
 
     def __post_init__(self) -> None:
         # Whatever the input held, a rejection prints and writes as valid UTF-8.
@@ -75,7 +76,7 @@ class Rejection:
 
     def as_dict(self) -> dict:
         return {"file": self.file, "line": self.line, "field": self.field, "reason": self.reason,
-                "id": self.id, "raw": self.raw[:2000]}
+                "id": self.id, "raw": self.raw if self.whole else self.raw[:2000]}
 
 
 # Fields semsearch writes itself: a content hash, the id as a keyword, and the nested passages of long documents.
@@ -206,7 +207,8 @@ def validate(obj: Any, schema: DocumentSchema, file: str, line: int, raw: str | 
         return Rejection(file, line, f"expected a JSON object, got {type(obj).__name__}", raw=_preview(obj, raw))
     # The id as given, for the dead letter of a document refused before its id is checked (None: none usable).
     given_id = obj.get(schema.id_field)
-    given_id = str(given_id) if isinstance(given_id, (str, int)) and not isinstance(given_id, bool) else None
+    given_id = (given_id if isinstance(given_id, str) else str(given_id)
+                if isinstance(given_id, int) and not isinstance(given_id, bool) and abs(given_id) < 1 << 63 else None)
     problem = check_structure(obj, schema.max_depth, schema.max_document_bytes)
     if problem is not None:
         reason, where = problem

@@ -241,8 +241,10 @@ def rejection_for(doc: Document, reason: str, id_field: str = "_id") -> Rejectio
     """The dead letter of a document read whole but not indexed (the cluster refused it): its place, the reason,
     and the document itself, its id back in ``id_field``, so that it can be mended and ingested again (pure)."""
     file, _, line = doc.origin.rpartition(":")
-    raw = json.dumps({id_field: doc.id, **doc.source}, ensure_ascii=False)
-    return Rejection(file or "<app>", int(line) if line.isdigit() else 0, reason, raw=raw, id=doc.id)
+    # An id made from the content hash is not written back: a mended text must get the id its new text makes.
+    given = {id_field: doc.id} if doc.id != doc.content_hash else {}
+    raw = json.dumps({**given, **doc.source}, ensure_ascii=False)
+    return Rejection(file or "<app>", int(line) if line.isdigit() else 0, reason, raw=raw, id=doc.id, whole=True)
 
 
 def run_in_process(items: Iterable[Document | Rejection], *, encoder: Encoder, writer: BulkWriter,

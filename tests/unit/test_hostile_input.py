@@ -171,6 +171,8 @@ def test_limits_come_from_settings():
     deep = validate({"_id": "d", "body": "x", "a": {"b": {"c": {"d": 1}}}}, schema, "f", 1)
     assert isinstance(deep, Rejection) and "more than 3 levels" in deep.reason and deep.field == "a.b.c"
     assert deep.id == "d" and validate({"_id": True, "body": "x" * 200}, schema, "f", 1).id is None
+    huge = validate({"_id": 10 ** 5000, "body": "x" * 200}, schema, "f", 1)  # from submit(): never raises
+    assert isinstance(huge, Rejection) and huge.id is None
     ok = validate({"body": "x", "a": {"b": {"c": 1}}}, schema, "f", 1)
     assert isinstance(ok, Document)
 

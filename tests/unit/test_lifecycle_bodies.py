@@ -242,6 +242,17 @@ def test_text_fields_checked_against_the_mapping():
                                                  "--text-field body"):
         check_text_fields(title_body, None, ("title", "text"))
     assert check_text_fields({"properties": {"title": {"type": "text"}}}, None, ("title", "text")) == ["title"]
+    # The body default present: other text fields (dynamic mapping's url, lang) are left out, as before.
+    dynamic = {"properties": {"text": {"type": "text"}, "lang": {"type": "text"}, "url": {"type": "text"}}}
+    assert check_text_fields(dynamic, None, ("title", "text")) == ["text"]
+
+
+def test_a_clone_keeps_its_sources_replica_count():
+    from semsearch.lifecycle.bodies import clone_body
+
+    assert clone_body({"index.number_of_replicas": "0", "index.number_of_shards": "1"}) == {
+        "settings": {"index.number_of_replicas": "0"}}
+    assert clone_body({}) == {}
 
 
 def test_versioned_index_body_keeps_analysers_mapping_and_meta():

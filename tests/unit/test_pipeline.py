@@ -202,3 +202,18 @@ def test_writing_after_encoding_carries_the_passages_of_long_documents(encoder):
     assert out[0][1].indexed == 9 and len(writer.parts) == 3
     assert len(writer.passages["long"]) > 1
     assert all(p is None for i, p in writer.passages.items() if i != "long")
+
+
+def test_a_document_the_cluster_refused_is_dead_lettered_whole_with_the_id_it_was_given():
+    import json as json_module
+
+    from semsearch.writing.documents import Document
+    from semsearch.writing.pipeline import rejection_for
+
+    long_doc = Document("d1", {"title": "t" * 3000, "n": 1}, "text", "h", origin="in.jsonl:4")
+    record = rejection_for(long_doc, "refused", id_field="key").as_dict()
+    assert (record["file"], record["line"], record["id"]) == ("in.jsonl", 4, "d1")
+    assert json_module.loads(record["raw"]) == {"key": "d1", "title": "t" * 3000, "n": 1}  # whole, not cut at 2,000
+    # An id made from the content hash is not written back: a mended text gets the id its own hash makes.
+    hashed = Document("h", {"text": "x"}, "x", "h", origin="<app>")
+    assert json_module.loads(rejection_for(hashed, "refused").as_dict()["raw"]) == {"text": "x"}

@@ -969,3 +969,11 @@ def test_a_negative_weight_is_refused_naming_it():
     assert fusion_from_options(keyword_weight=0).weight("keyword") == 0
     with pytest.raises(ConfigurationError, match="both 0"):
         fusion_from_options("minmax", keyword_weight=0, semantic_weight=0)
+    # However the fusion came (Python, an index's stored one): a hybrid search refuses it, naming why.
+    from semsearch.query.fusion import FusionConfig
+    from semsearch.query.plan import SearchRequest
+
+    zero = FusionConfig("minmax", {"keyword": 0.0, "semantic": 0.0})
+    with pytest.raises(ConfigurationError, match="both 0"):
+        SearchRequest("moon", fusion=zero).validate()
+    SearchRequest("moon", mode="semantic", fusion=zero).validate()  # no fusion in a single mode
