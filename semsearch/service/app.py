@@ -78,7 +78,8 @@ class SearchBody(BaseModel):
     mode: Literal["hybrid", "semantic", "keyword"] = "hybrid"
     k: int = Field(default=10, ge=1, le=MAX_K)
     offset: int = Field(default=0, ge=0, le=MAX_DEPTH - 1, description=f"offset + k: at most {MAX_DEPTH:,}")
-    filters: list[dict[str, Any]] | None = None
+    filters: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        default=None, description="one query clause, or a list of them (all must match), as Searcher takes them")
     fusion: FusionOptions | None = None
     window: int | None = Field(default=None, ge=1, le=MAX_DEPTH, description="candidates asked of each retriever "
                                "(default: 100, or offset + k where deeper)")

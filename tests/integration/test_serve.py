@@ -59,6 +59,14 @@ def test_v1_search_takes_fusion_filters_and_paging(served, dbpedia, encoder):
                                                          "fusion": {"method": "rrf", "rrf_k": 60}})
     assert status == 200, body
     assert [h["id"] for h in json.loads(body)["hits"]] == [h.id for h in expected]
+    # A filter as one clause, as Searcher takes it, or as a list of clauses: the same hits.
+    clause = {"match": {"text": "moon"}}
+    filtered = searcher.search(text, index=dbpedia.name, k=5, filters=clause)
+    for filters in (clause, [clause]):
+        status, _, body = served.call("POST", "/v1/search", {"index": dbpedia.name, "text": text, "k": 5,
+                                                             "filters": filters})
+        assert status == 200, body
+        assert [h["id"] for h in json.loads(body)["hits"]] == [h.id for h in filtered] != []
 
 
 def test_a_fusion_stored_in_the_index_serves_every_search_that_names_none(served, services, dbpedia, encoder,
