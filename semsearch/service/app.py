@@ -441,6 +441,11 @@ class ServiceApp:
         await self.api(scope, receive, send)
 
     async def proxied(self, scope, receive, send) -> None:
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        if not raw_path.startswith("/"):
+            # "@host:port/…", "*", an absolute URL: glued to the node's URL, these would reach another host
+            return await proxy_error(400, "the request target must be a path (it starts with /)"
+                                     )(scope, receive, send)
         try:
             body = await read_body(receive, MAX_PROXY_BODY)
         except BodyTooLarge:
@@ -470,7 +475,6 @@ class ServiceApp:
                 return await proxy_error(400, message, "parse_exception")(scope, receive, send)
             self.service.metrics.rewrites.inc(amount=rewritten)
             self.service.metrics.latency.observe(time.perf_counter() - started, "neural_rewrite")
-        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         try:
             status, answer_headers, pieces = await self.service.proxy.send(
                 scope["method"], raw_path, scope["query_string"].decode("latin-1"), headers, body,

@@ -115,6 +115,8 @@ class ClusterProxy:
         they came (already percent-encoded); ``headers`` are the client's, and ``token`` the service's bearer token
         (None: none), which decide whether the service's credentials go with them (:func:`upstream_headers`). A
         small answer comes whole, in one chunk, with its length."""
+        if not path.startswith("/"):  # glued to a node's URL, "@other-host/…" would be another host's
+            raise ValueError(f"a path to send to the cluster starts with /, not {path[:1]!r}")
         response = await self._request_any_node(
             method, path + (f"?{query}" if query else ""), body,
             lambda node_authorization: upstream_headers(headers, node_authorization or self._authorization, token))

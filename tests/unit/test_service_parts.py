@@ -484,3 +484,33 @@ def test_a_pattern_that_matches_no_index_is_no_such_index():
 
     with pytest.raises(IndexNotFoundError, match="'logs-\\*' does not exist"):
         index_info_from_mappings("logs-*", {})
+
+
+def test_a_request_target_that_is_no_path_never_reaches_another_host():
+    """'GET @other-host:port/x' glued to the node's URL would be a request to other-host: refused, as "*" is."""
+    from aiohttp import web
+
+    from semsearch.service.app import create_app
+    from semsearch.service.proxy import ClusterProxy
+    from semsearch.settings import Settings
+
+    reached = []
+
+    async def other_host(request):
+        reached.append(request.path)
+        return web.json_response({"secret": True})
+
+    async def run():
+        async with _node(other_host) as port:
+            app = create_app(Settings(opensearch_url="http://127.0.0.1:9"), encoder=_StubEncoder())
+            answers = [await _asgi(app, "GET", target, b"", {}) for target in (f"@127.0.0.1:{port}/secret", "*")]
+            proxy = ClusterProxy(Settings(opensearch_url="http://127.0.0.1:9"))
+            with pytest.raises(ValueError, match="starts with /"):
+                await proxy.send("GET", f"@127.0.0.1:{port}/secret", "", {}, b"")
+            await proxy.close()
+            await app.service.close()
+            return answers
+
+    answers = asyncio.run(run())
+    assert [status for status, _ in answers] == [400, 400] and reached == []
+    assert json.loads(answers[0][1])["error"]["reason"] == "the request target must be a path (it starts with /)"
