@@ -70,6 +70,12 @@ class FusionOptions(BaseModel):
     semantic_weight: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     rrf_k: int | None = Field(default=None, ge=1)
 
+    @model_validator(mode="after")
+    def _some_weight(self) -> FusionOptions:
+        if self.keyword_weight == 0 and self.semantic_weight == 0:
+            raise ValueError("the keyword and semantic weights are both 0: give one a weight above 0")
+        return self
+
 
 class SearchBody(BaseModel):
     model_config = STRICT_BODY

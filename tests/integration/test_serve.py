@@ -153,6 +153,7 @@ def test_own_endpoints_need_the_token_and_refuse_bad_requests_clearly(served, db
     ({"text": "moon", "filter": [{"term": {"title": "x"}}]}, "filter"),  # a misspelt "filters": refused, not ignored
     ({"text": "moon", "fusion": {"method": "minmax", "keyword_weight": -1}}, "fusion.keyword_weight"),
     ({"text": "moon", "fusion": {"keyword_weight": float("nan")}}, "fusion.keyword_weight"),  # not a 500
+    ({"text": "moon", "fusion": {"keyword_weight": 0, "semantic_weight": 0}}, "weights are both 0"),
     ({"text": "   "}, "text"),
     ({"text": "moon", "offset": 9_995, "k": 10}, "offset + k must be at most 10,000"),
 ])
