@@ -136,7 +136,9 @@ def test_enable_vectors_asks_for_the_text_fields_where_the_defaults_miss_the_tex
     asked = run_cli("index", "enable-vectors", name)
     assert asked.returncode == 2 and "--text-field title --text-field body" in asked.stderr, asked.stderr
     assert "_meta" not in client.indices.get_mapping(index=name)[name]["mappings"]  # nothing changed
-    named = run_cli("index", "enable-vectors", name, "--text-field", "title", "--text-field", "body", "--json")
+    # --keep-deletes: the merge after the backfill waits up to a minute for the retention leases, not tested here
+    named = run_cli("index", "enable-vectors", name, "--text-field", "title", "--text-field", "body", "--json",
+                    "--keep-deletes")
     assert named.returncode == 0, named.stderr
     assert last_json_line(named.stdout)["backfill"]["written"] == 5
     other = run_cli("index", "enable-vectors", name, "--text-field", "title")
@@ -422,7 +424,7 @@ def test_backfill_re_encodes_the_passages_of_a_changed_long_document(client, nam
     client.update(index=name, id="grows", body={"doc": {"text": long_text}}, refresh=True)
     client.update(index=name, id="shrinks", body={"doc": {"text": new}}, refresh=True)
 
-    result = run_cli("backfill", name, "--json")
+    result = run_cli("backfill", name, "--json", "--keep-deletes")  # the merge's lease wait is not what is tested
     assert result.returncode == 0, result.stderr
     assert last_json_line(result.stdout)["written"] == 2
     grown = client.get(index=name, id="grows")["_source"]
