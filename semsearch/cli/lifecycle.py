@@ -122,7 +122,8 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
     @index.command("enable-vectors")
     @click.argument("name")
     @click.option("--text-field", "text_fields", multiple=True,
-                  help="Text field to encode (repeatable); default: title and text where present (asked for where only one is, beside other text fields).")
+                  help="Text field to encode (repeatable); default: title and text where present (asked for where "
+                       "only a title is, beside other text fields).")
     @_knob_options
     @click.option("--backfill/--no-backfill", "run_backfill", default=True, show_default=True,
                   help="Encode the existing documents right after.")

@@ -36,6 +36,7 @@ from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD
 from semsearch.errors import ClusterError
 from semsearch.index.manage import IndexInfo, check_fingerprint, ensure_id_field, get_index_info
 from semsearch.index.passages import DEFAULT_OVERLAP
+from semsearch.query.plan import vector_excludes
 from semsearch.query.shards import shortfall
 from semsearch.lifecycle.bodies import (
     BY_ID,
@@ -567,8 +568,8 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
             # update lost to a concurrent write.
             query, after, checkpointed = backfill_query(info.vector_field, only_missing=True, ids=retry_ids), None, False
         with PointInTime(client, concrete, page_size=page_size) as pit:
-            vectors = [info.vector_field, *([info.passages_field] if info.passages_field else [])]
-            hits = pit.hits(query=query, after=[after] if after else None, source_excludes=vectors, seq_no=True)
+            hits = pit.hits(query=query, after=[after] if after else None, source_excludes=vector_excludes(info),
+                            seq_no=True)
             _run_batches(_cut(needing_work(hits), batch_docs), encoder=encoder, writer=writer, app=app,
                          index=concrete, vector_field=info.vector_field, batch_docs=batch_docs, report=report,
                          done=save if checkpointed else (lambda _last: on_batch and on_batch(report)),
@@ -748,7 +749,7 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
     state = (checkpoints.get(key) or {}) if checkpointed else {}
     after = state.get("after")
     report = BackfillReport(index=target, resumed_after=after, passes=1)
-    skip = (source.vector_field, CONTENT_HASH_FIELD, ID_FIELD, *([source.passages_field] if source.passages_field else []))
+    skip = (*vector_excludes(source), CONTENT_HASH_FIELD, ID_FIELD)
     writer = BulkWriter(write_client or client, target, source.vector_field, max_docs=bulk_max_docs,
                         max_bytes=bulk_max_bytes, passages_field=source.passages_field, body_format=bulk_format)
     pending_deletes: list[str] = []
@@ -790,7 +791,7 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
             on_batch(report)
 
     # Vectors are encoded anew: neither the document's nor its passages' are read (nor copied with a text-less one).
-    excludes = [source.vector_field, *([source.passages_field] if source.passages_field else [])]
+    excludes = vector_excludes(source)
     # A point in time sees refreshed documents only: the last writes before the copy (a migration's
     # catch-up runs right after blocking them) must be in it.
     client.indices.refresh(index=f"{src_index},{target}")

@@ -138,7 +138,7 @@ class SearchRequest:
         if self.fusion.method not in FUSION_METHODS:
             raise ConfigurationError(f"unknown fusion method {self.fusion.method!r}; "
                                      f"choose one of {', '.join(FUSION_METHODS)}")
-        if not any(self.fusion.weight(name) > 0 for name in ("keyword", "semantic")) and self.mode == "hybrid":
+        if self.mode == "hybrid" and weighs_nothing(self.fusion):
             raise ConfigurationError("the fusion's keyword and semantic weights are both 0: every hit would score 0; "
                                      "give one a weight above 0")
         if self.fusion.adaptive and self.fusion.method != "rrf":
@@ -167,11 +167,17 @@ def fusion_from_options(method: str | None = None, keyword_weight: float | None 
         weights["keyword"] = keyword_weight
     if semantic_weight is not None:
         weights["semantic"] = semantic_weight
-    if not any(weights.get(name, 0) > 0 for name in ("keyword", "semantic")):
+    fusion = FusionConfig(method=method or DEFAULT_FUSION.method, weights=weights,
+                          rrf_k=rrf_k or DEFAULT_FUSION.rrf_k, adaptive=method is None and DEFAULT_FUSION.adaptive)
+    if weighs_nothing(fusion):
         raise ConfigurationError("the keyword and semantic weights are both 0: every hit would score 0 (and a "
                                  "server-side fusion refuses it); give one a weight above 0")
-    return FusionConfig(method=method or DEFAULT_FUSION.method, weights=weights,
-                        rrf_k=rrf_k or DEFAULT_FUSION.rrf_k, adaptive=method is None and DEFAULT_FUSION.adaptive)
+    return fusion
+
+
+def weighs_nothing(fusion: FusionConfig) -> bool:
+    """Whether neither the keyword nor the semantic list has a weight above 0: every hit would score 0 (pure)."""
+    return not any(fusion.weight(name) > 0 for name in ("keyword", "semantic"))
 
 
 def wants_phrase(text: str, analyzers: Sequence[str | None]) -> bool:

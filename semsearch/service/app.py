@@ -40,7 +40,7 @@ from semsearch.query.search import QueryVectorCache
 from semsearch.service import neural
 from semsearch.service.batching import QueryBatcher
 from semsearch.service.metrics import ServiceMetrics
-from semsearch.service.proxy import ClusterProxy
+from semsearch.service.proxy import ClusterProxy, client_authorization
 from semsearch.settings import Settings
 
 MAX_K = 1000
@@ -245,8 +245,7 @@ class Service:
         30 s per index and client Authorization: a client without the token never sees what a read with the
         service's credentials found. An index that does not exist is left to the cluster, which answers for it as
         for any search (a 404, or an error in its _msearch item, or nothing under ignore_unavailable)."""
-        given = next((value for name, value in headers.items() if name.lower() == "authorization"), None)
-        key = (index, given)
+        key = (index, client_authorization(headers))
         cached = self._meta.get(key)
         if cached and time.monotonic() - cached[1] < 30:
             mappings = cached[0]

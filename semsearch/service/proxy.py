@@ -47,6 +47,11 @@ def node_credentials(url: str) -> tuple[str, str | None]:
                                                           unquote(parts.password or ""))
 
 
+def client_authorization(headers: Mapping[str, str]) -> str | None:
+    """The client's own Authorization header, whatever its name's case; None when it sent none (pure)."""
+    return next((value for name, value in headers.items() if name.lower() == "authorization"), None)
+
+
 def holds_token(authorization: str | None, token: str) -> bool:
     """Whether an Authorization header is ``Bearer <token>`` (the scheme in any case; compared in constant time)."""
     scheme, _, given = (authorization or "").partition(" ")
@@ -64,7 +69,7 @@ def upstream_headers(headers: Mapping[str, str], authorization: str | None, toke
              for part in value.split(",")}
     forwarded = {name: value for name, value in headers.items()
                  if name.lower() not in HOP_BY_HOP and name.lower() not in named and name.lower() != "authorization"}
-    given = next((value for name, value in headers.items() if name.lower() == "authorization"), None)
+    given = client_authorization(headers)
     if token is not None and holds_token(given, token):
         given = None
         allowed = True
@@ -165,7 +170,8 @@ class ClusterProxy:
         """A whole answer to a read the service makes for a client (e.g. an index's _meta), with the credentials
         the client's own request would get: its Authorization (``headers``), or the service's by the same
         rules as a proxied request (``token``)."""
-        authorization = {k: v for k, v in headers.items() if k.lower() == "authorization"}
+        given = client_authorization(headers)
+        authorization = {"Authorization": given} if given is not None else {}
         status, _, chunks = await self.send(method, path, "", authorization, b"", token=token)
         return status, b"".join([chunk async for chunk in chunks])
 

@@ -195,6 +195,16 @@ def _too_large(size: int, limit: int) -> str:
             f"(SEMSEARCH_MAX_DOCUMENT_BYTES; the encoder reads only the start of a text anyway)")
 
 
+def _given_id(value: Any) -> str | None:
+    """The id as given, for the dead letter of a document refused before its id is checked; None where it is none
+    an id could be (a huge integer is not turned into digits: that alone may raise) (pure)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1 << 63:
+        return str(value)
+    return None
+
+
 def validate(obj: Any, schema: DocumentSchema, file: str, line: int, raw: str | None = "",
              size: int | None = None) -> Document | Rejection:
     """A :class:`Document`, or a :class:`Rejection` naming the field at fault (pure; never raises).
@@ -205,10 +215,7 @@ def validate(obj: Any, schema: DocumentSchema, file: str, line: int, raw: str | 
     """
     if not isinstance(obj, dict):
         return Rejection(file, line, f"expected a JSON object, got {type(obj).__name__}", raw=_preview(obj, raw))
-    # The id as given, for the dead letter of a document refused before its id is checked (None: none usable).
-    given_id = obj.get(schema.id_field)
-    given_id = (given_id if isinstance(given_id, str) else str(given_id)
-                if isinstance(given_id, int) and not isinstance(given_id, bool) and abs(given_id) < 1 << 63 else None)
+    given_id = _given_id(obj.get(schema.id_field))
     problem = check_structure(obj, schema.max_depth, schema.max_document_bytes)
     if problem is not None:
         reason, where = problem
