@@ -8,8 +8,8 @@ from .app import app
 
 
 @app.task(name="semsearch.encode_batch")
-def encode_batch(index: str, vector_field: str, docs: list[dict]) -> dict:
-    return worker.encode_batch(index, vector_field, docs)
+def encode_batch(index: str, vector_field: str, docs: list[dict], writes: str = "documents") -> dict:
+    return worker.encode_batch(index, vector_field, docs, writes)
 
 
 @app.task(name="semsearch.drain_stream", bind=True)

@@ -91,7 +91,8 @@ def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool
     resumed = f" (resumed after {report.resumed_after!r})" if report.resumed_after else ""
     _echo(f"backfill of {report.index!r}{resumed}: scanned {report.scanned}, encoded {report.encoded}, "
           f"written {report.written}, failed {report.failed}, changed meanwhile {report.conflicts}, "
-          f"{report.passes} pass(es) in {report.elapsed:.1f}s"
+          + (f"deleted meanwhile {report.gone}, " if report.gone else "")
+          + f"{report.passes} pass(es) in {report.elapsed:.1f}s"
           + (f", resumed {report.scan_recoveries} time(s) after a lost shard" if report.scan_recoveries else ""))
     if report.no_text:
         _echo(f"warning: {report.no_text} documents have none of the text fields: they have no vector (the index's "

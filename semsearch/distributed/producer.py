@@ -19,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from semsearch.distributed.payloads import document_payload, result_from_payload
 from semsearch.errors import ClusterError
-from semsearch.writing.bulk import BulkWriter
+from semsearch.writing.bulk import BulkResult, BulkWriter
 from semsearch.writing.documents import DeadLetterFile, Document, Rejection
 from semsearch.writing.pipeline import IngestReport, read_batches, skipping_existing
 
@@ -79,10 +79,13 @@ def run_distributed(items: Iterable[Document | Rejection], *, app: Celery, index
                     max_in_flight: int = 8, resend_after: float = 360.0, max_attempts: int = 3,
                     progress: Callable[[int], None] | None = None,
                     on_wait: Callable[[str], None] | None = None,
-                    existing: BulkWriter | None = None, id_field: str = "_id") -> IngestReport:
+                    existing: BulkWriter | None = None, id_field: str = "_id", writes: str = "documents",
+                    on_result: Callable[[BulkResult], None] | None = None) -> IngestReport:
     """Ingest through the workers; returns when every batch has a final outcome.
 
     ``existing``: a writer for the index, to skip documents it already holds with the same content.
+    ``writes``: ``documents`` (whole), or ``vectors`` (updates of documents read from the index: a backfill).
+    ``on_result``: sees each batch's result as it comes back (a backfill counts its lost updates there).
     """
     report = IngestReport(dead_letter=str(dead_letter.path), id_field=id_field)
     started = time.monotonic()
@@ -90,7 +93,9 @@ def run_distributed(items: Iterable[Document | Rejection], *, app: Celery, index
     pending: list[_Pending] = []
 
     def send(docs: list[Document], attempts: int = 1) -> _Pending:
-        payload = {"index": index, "vector_field": vector_field, "docs": [document_payload(d) for d in docs]}
+        payload = {"index": index, "vector_field": vector_field, "docs": [document_payload(d, writes) for d in docs]}
+        if writes != "documents":  # an ingest's message stays as before: workers of an older release take it
+            payload["writes"] = writes
         result = retry(lambda: app.send_task("semsearch.encode_batch", kwargs=payload))
         return _Pending(docs, result, time.monotonic(), attempts, payload)
 
@@ -102,6 +107,8 @@ def run_distributed(items: Iterable[Document | Rejection], *, app: Celery, index
                 outcome = result_from_payload(retry(lambda item=item: item.result.result), item.docs)
                 item.result.forget()
                 report.add(outcome, dead_letter)
+                if on_result is not None:
+                    on_result(outcome)
                 if progress is not None:
                     progress(outcome.indexed)
             elif state == "FAILURE" or time.monotonic() - item.sent_at > resend_after:

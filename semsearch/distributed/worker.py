@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from semsearch.distributed.celery_app import make_app
-from semsearch.distributed.payloads import document_from_payload, result_payload
+from semsearch.distributed.payloads import WRITES, document_from_payload, result_payload
 from semsearch.distributed.streaming import DRAIN_TASK, drain
 from semsearch.encoding.encoder import Encoder
 from semsearch.index.manage import check_fingerprint, get_index_info
+from semsearch.writing.vector_updates import VectorUpdateWriter
 from semsearch.settings import Settings
 from semsearch.writing.bulk import BulkResult, BulkWriter
 from semsearch.writing.documents import Document
@@ -44,8 +45,9 @@ def process_client():
     return _process_state["client"]
 
 
-def checked_writer(index: str, vector_field: str) -> tuple[BulkWriter, int]:
-    """A bulk writer for ``index`` (and its chunk overlap), once its fingerprint matches this encoder.
+def checked_writer(index: str, vector_field: str, writes: str = "documents") -> tuple[BulkWriter, int]:
+    """A bulk writer for ``index`` (and its chunk overlap), once its fingerprint matches this encoder;
+    ``writes``: whole documents, or ``vectors`` of documents already there (a backfill's updates).
 
     Checked per concrete index: after a blue/green swap moves the name, the new index is checked
     again, so a worker still running the old model is refused instead of mixing vectors.
@@ -57,7 +59,8 @@ def checked_writer(index: str, vector_field: str) -> tuple[BulkWriter, int]:
         check_fingerprint(info, process_encoder().fingerprint.as_dict())
         checked.add(info.index)
     settings = process_settings()
-    writer = BulkWriter.from_settings(client, index, vector_field, settings, passages_field=info.passages_field)
+    writer_class = VectorUpdateWriter if writes == "vectors" else BulkWriter
+    writer = writer_class.from_settings(client, index, vector_field, settings, passages_field=info.passages_field)
     return writer, info.passage_overlap
 
 
@@ -80,9 +83,13 @@ def write_documents(documents: list[Document], writer: BulkWriter, overlap: int)
     return total
 
 
-def encode_batch(index: str, vector_field: str, docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Encode and write one batch of documents; returns counts and per-document failures."""
-    writer, overlap = checked_writer(index, vector_field)
+def encode_batch(index: str, vector_field: str, docs: list[dict[str, Any]], writes: str = "documents"
+                 ) -> dict[str, Any]:
+    """Encode and write one batch of documents (whole, or only their vectors: ``writes``, see
+    :data:`semsearch.distributed.payloads.WRITES`); returns counts and per-document failures."""
+    if writes not in WRITES:
+        raise ValueError(f"unknown write kind {writes!r}; choose one of {', '.join(WRITES)}")
+    writer, overlap = checked_writer(index, vector_field, writes)
     return result_payload(write_documents([document_from_payload(d) for d in docs], writer, overlap))
 
 

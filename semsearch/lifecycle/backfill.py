@@ -20,7 +20,6 @@ each page of one index up in the other (:func:`semsearch.lifecycle.bodies.paged_
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import warnings
 from collections import OrderedDict, deque
@@ -28,7 +27,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, RequestError, TransportError
 
@@ -51,11 +49,11 @@ from semsearch.lifecycle.bodies import (
     paged_diff,
     scan_body,
     source_digest,
-    update_entry,
 )
 from semsearch.settings import BulkFormat
-from semsearch.writing.bulk import BulkResult, BulkWriter, chunk_entries, is_transient, passages_json
-from semsearch.writing.documents import Document, content_hash
+from semsearch.writing.bulk import BulkResult, BulkWriter, is_transient
+from semsearch.writing.documents import VersionedDocument, content_hash
+from semsearch.writing.vector_updates import VectorUpdateWriter
 
 log = logging.getLogger(__name__)
 
@@ -289,11 +287,9 @@ class PointInTime:
 # -- documents from hits ---------------------------------------------------------------------------------
 
 @dataclass
-class ScannedDocument(Document):
+class ScannedDocument(VersionedDocument):
     """A document read back from an index, with what is needed to write its vector safely."""
 
-    seq_no: int | None = None
-    primary_term: int | None = None
     stored_hash: str | None = None
     has_vector: bool = False
 
@@ -329,48 +325,6 @@ def document_from_hit(hit: dict, text_fields: Sequence[str], vector_field: str,
 
 # -- writing vectors ------------------------------------------------------------------------------------
 
-class VectorUpdateWriter(BulkWriter):
-    """Writes only the vector and content hash of documents already in the index (bulk ``update``), and in an index
-    of passages the document's passages.
-
-    Each update carries the ``_seq_no`` the document had when read: if the application changed the
-    document meanwhile, its write wins and the document is queued for the next pass; a document
-    deleted meanwhile is just counted.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.conflicts: list[str] = []
-        self.gone = 0
-        self._tally = threading.Lock()  # writes may run in concurrent threads (write_schedule)
-
-    def write(self, docs: Sequence[Document], vectors: np.ndarray, passages: Sequence | None = None) -> BulkResult:
-        # ``passages`` (chunked documents' windows) come for a writer with a passages field: each update sets
-        # the document's passages anew (none for one that fits the window), as ingest would write them.
-        if len(docs) != len(vectors):
-            raise ValueError(f"{len(docs)} documents but {len(vectors)} vectors")
-        windows = list(passages) if passages is not None else [None] * len(docs)
-        entries = [update_entry(self.index, d.id, v, vector_field=self.vector_field, content_hash=d.content_hash,
-                                seq_no=getattr(d, "seq_no", None), primary_term=getattr(d, "primary_term", None),
-                                passages_field=self.passages_field,
-                                passages_json=passages_json(d, p, self.vector_field) if p else "[]")
-                   for d, v, p in zip(docs, vectors, windows)]
-        result = BulkResult()
-        for positions in chunk_entries(entries, self.max_docs, self.max_bytes):
-            result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
-        failed = []
-        with self._tally:
-            for doc, reason in result.failed:
-                if reason.startswith("version_conflict_engine_exception"):
-                    self.conflicts.append(doc.id)
-                elif reason.startswith("document_missing_exception"):
-                    self.gone += 1
-                else:
-                    failed.append((doc, reason))
-        result.failed = failed
-        return result
-
-
 # -- reports ----------------------------------------------------------------------------------------------
 
 @dataclass
@@ -393,6 +347,7 @@ class BackfillReport:
     expunged: bool = False  # replaced versions merged away (exact BM25 statistics again, disk reclaimed)
     scan_recoveries: int = 0  # times the scan lost a shard (a node left) and went on under a new point in time
     elapsed: float = 0.0
+    retry_ids: list[str] = field(default_factory=list, repr=False)  # this pass's conflicts, read again in the next
 
     @property
     def ok(self) -> bool:
@@ -403,6 +358,13 @@ class BackfillReport:
         self.failed += len(result.failed)
         for doc, reason in result.failed[: max(0, 20 - len(self.failures))]:
             self.failures.append(f"{doc.id}: {reason}")
+        self.count_races(result)
+
+    def count_races(self, result: BulkResult) -> None:
+        """Count the updates that lost to the application's writes; those documents wait for the next pass."""
+        self.conflicts += len(result.conflicts)
+        self.gone += result.gone
+        self.retry_ids.extend(result.conflicts)
 
     def as_dict(self) -> dict:
         return {"index": self.index, "scanned": self.scanned, "encoded": self.encoded, "written": self.written,
@@ -419,9 +381,11 @@ OnBatch = Callable[[BackfillReport], None]
 def _run_batches(batches: Iterable[Batch], *, encoder, writer: BulkWriter | None, app, index: str,
                  vector_field: str, batch_docs: int, report: BackfillReport,
                  done: Callable[[str | None], None], write_while_encoding: bool = True,
-                 chunk_overlap: int = DEFAULT_OVERLAP) -> None:
+                 chunk_overlap: int = DEFAULT_OVERLAP, writes: str = "vectors") -> None:
     """Encode and write ``batches`` in-process (encoder + writer) or through the workers (app); long documents are
     cut into windows overlapping by ``chunk_overlap`` tokens, the index's own (where it stores passages).
+    ``writes``: what the workers write, ``vectors`` (updates of documents read, see :class:`VectorUpdateWriter`)
+    or ``documents`` (whole documents); in-process, ``writer`` decides.
 
     ``done(last_id)`` runs once everything up to ``last_id`` is written: that is when a checkpoint may move.
     """
@@ -450,7 +414,8 @@ def _run_batches(batches: Iterable[Batch], *, encoder, writer: BulkWriter | None
         if segment:
             with DeadLetterFile(f"{index}.backfill.deadletter.jsonl") as dead:
                 outcome = run_distributed(iter(list(segment)), app=app, index=index, vector_field=vector_field,
-                                          dead_letter=dead, batch_docs=batch_docs)
+                                          dead_letter=dead, batch_docs=batch_docs, writes=writes,
+                                          on_result=report.count_races)
             report.written += outcome.indexed
             report.failed += outcome.failed
             report.failures.extend(outcome.failures[: max(0, 20 - len(report.failures))])
@@ -578,12 +543,8 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
         if checkpointed:
             checkpoints.delete(key)
         report.missing, report.no_text = vector_gaps(client, concrete, info.text_fields, info.vector_field)
-        conflicts = writer.conflicts if writer is not None else []
-        report.conflicts += len(conflicts)
-        retry_ids = list(dict.fromkeys(conflicts))[:MAX_RETRY_IDS]
-        if writer is not None:
-            writer.conflicts = []
-            report.gone = writer.gone
+        retry_ids = list(dict.fromkeys(report.retry_ids))[:MAX_RETRY_IDS]
+        report.retry_ids = []
         if not retry_ids and report.missing == 0:
             break  # what may be left without a vector has no text to encode
     if expunge_deletes and report.written:

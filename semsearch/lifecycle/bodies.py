@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-import numpy as np
 
 from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD, META_KEY
 from semsearch.errors import ConfigurationError
@@ -234,31 +233,6 @@ def missing_vector_count_body(vector_field: str) -> dict:
 
 
 # -- writing vectors --------------------------------------------------------------------------------------
-
-def update_entry(index: str, doc_id: str, vector: np.ndarray, *, vector_field: str, content_hash: str,
-                 seq_no: int | None = None, primary_term: int | None = None,
-                 passages_field: str | None = None, passages_json: str = "[]") -> str:
-    """The two NDJSON lines that set one document's vector and content hash, nothing else; with
-    ``passages_field`` (an index that stores long documents as nested passages) also its passages,
-    ``passages_json`` (a JSON array; ``[]``, none, for a document that fits the model's window): an update
-    replaces an array whole, so passages of the document's old text never outlive it.
-
-    With ``seq_no``/``primary_term`` (from the scan) the update applies only if the document is
-    unchanged since it was read: a concurrent write by the application wins (409), and the next
-    pass encodes its new text.
-    """
-    from semsearch.writing.bulk import vector_to_json  # noqa: PLC0415 - the one vector serialisation
-
-    action: dict[str, Any] = {"_index": index, "_id": doc_id}
-    if seq_no is not None and primary_term is not None:
-        action["if_seq_no"] = seq_no
-        action["if_primary_term"] = primary_term
-    head = json.dumps({"update": action}, ensure_ascii=False)
-    passages = f",{json.dumps(passages_field)}:{passages_json}" if passages_field else ""
-    doc = (f'{{"doc":{{"{CONTENT_HASH_FIELD}":{json.dumps(content_hash)},"{ID_FIELD}":{json.dumps(doc_id)},'
-           f'{json.dumps(vector_field)}:{vector_to_json(vector)}{passages}}}}}')
-    return f"{head}\n{doc}\n"
-
 
 # -- checkpoints and diffs ------------------------------------------------------------------------------------
 

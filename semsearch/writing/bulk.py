@@ -148,12 +148,17 @@ class BulkResult:
     retried: int = 0
     failed: list[tuple[Document, str]] = field(default_factory=list)
     chunked: int = 0  # documents longer than the model's window, stored as several passages
+    # Vector updates only (a backfill): ids whose update lost to a concurrent write, and documents deleted meanwhile.
+    conflicts: list[str] = field(default_factory=list)
+    gone: int = 0
 
     def add(self, other: BulkResult) -> None:
         self.indexed += other.indexed
         self.retried += other.retried
         self.failed.extend(other.failed)
         self.chunked += other.chunked
+        self.conflicts.extend(other.conflicts)
+        self.gone += other.gone
 
 
 class BulkWriter:

@@ -52,6 +52,15 @@ class Document:
 
 
 @dataclass
+class VersionedDocument(Document):
+    """A document read from an index, with the version it had then: a write of its vectors applies only
+    while the document is still that version (``if_seq_no``/``if_primary_term``)."""
+
+    seq_no: int | None = None
+    primary_term: int | None = None
+
+
+@dataclass
 class Rejection:
     """A line that cannot be indexed, and why."""
 

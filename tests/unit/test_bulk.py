@@ -65,3 +65,60 @@ def test_an_ingest_whose_closing_refresh_fails_says_so_without_secrets(capsys):
     warning = capsys.readouterr().err
     assert warning.startswith("warning: the documents are indexed in 'docs', but permission denied (403)")
     assert "searchable once the index is refreshed" in warning and "hunter2-pw" not in warning
+
+
+def test_a_vector_update_message_carries_the_version_read_and_not_the_source():
+    # A backfill through the workers: the worker updates the vectors of a document read from the index, under
+    # the version it was read at, so the application's write since wins; the source never travels.
+    from semsearch.distributed.payloads import document_from_payload, document_payload
+    from semsearch.writing.documents import VersionedDocument
+
+    read = VersionedDocument(id="a", source={"text": "old", "tag": "x"}, text="old", content_hash="h", origin="i/a",
+                             seq_no=7, primary_term=2)
+    message = json.loads(json.dumps(document_payload(read, "vectors")))
+    assert message["source"] == {} and (message["seq_no"], message["primary_term"]) == (7, 2)
+    received = document_from_payload(message)
+    assert isinstance(received, VersionedDocument) and (received.seq_no, received.primary_term) == (7, 2)
+    assert received.text == "old" and received.content_hash == "h"
+    # An ingest's message is as before: the whole source, no version (so a worker writes the whole document).
+    plain = document_from_payload(json.loads(json.dumps(document_payload(read))))
+    assert type(plain) is Document and plain.source == read.source
+    try:
+        document_payload(read, "everything")
+    except ValueError as exc:
+        assert "documents, vectors" in str(exc)
+    else:
+        raise AssertionError("an unknown write kind was accepted")
+
+
+def test_a_vector_update_that_lost_to_the_application_comes_back_as_a_conflict_not_a_failure():
+    from semsearch.distributed.payloads import result_from_payload, result_payload
+    from semsearch.writing.vector_updates import VectorUpdateWriter
+
+    class Cluster:
+        """Answers a bulk request item by item as OpenSearch does when documents changed or went meanwhile."""
+
+        def __init__(self):
+            self.bodies = []
+
+        def bulk(self, body, refresh=False):
+            self.bodies.append(body)
+            return {"errors": True, "items": [
+                {"update": {"_id": "d1", "status": 200}},
+                {"update": {"_id": "d2", "status": 409, "error": {
+                    "type": "version_conflict_engine_exception", "reason": "[d2]: version conflict"}}},
+                {"update": {"_id": "d3", "status": 404, "error": {
+                    "type": "document_missing_exception", "reason": "[d3]: document missing"}}},
+                {"update": {"_id": "d4", "status": 400, "error": {
+                    "type": "mapper_parsing_exception", "reason": "failed to parse"}}}]}
+
+    cluster = Cluster()
+    writer = VectorUpdateWriter(cluster, "idx", "v")
+    result = writer.write([doc(i) for i in range(1, 5)], np.zeros((4, 2), dtype=np.float32))
+    assert result.indexed == 1 and result.conflicts == ["d2"] and result.gone == 1
+    assert [(d.id, reason) for d, reason in result.failed] == [("d4", "mapper_parsing_exception: failed to parse")]
+    assert all(json.loads(line) for line in cluster.bodies[0].splitlines())
+    assert '"update"' in cluster.bodies[0] and '"index"' not in cluster.bodies[0]
+    # A worker's answer keeps them apart too, so the producer neither dead-letters nor forgets a lost update.
+    back = result_from_payload(json.loads(json.dumps(result_payload(result))), [doc(i) for i in range(1, 5)])
+    assert back.conflicts == ["d2"] and back.gone == 1 and [d.id for d, _ in back.failed] == ["d4"]

@@ -32,12 +32,12 @@ from semsearch.lifecycle.bodies import (
     scan_body,
     source_digest,
     swap_actions,
-    update_entry,
     vector_mapping_update,
     version_of,
     versioned_index_body,
 )
 from semsearch.index.passages import chunking_meta, nested_knn_body
+from semsearch.writing.vector_updates import update_entry
 
 META = {"fingerprint": {"dimension": 384}}
 V2_19 = (2, 19, 1)
@@ -421,15 +421,18 @@ def test_through_the_workers_the_checkpoint_moves_between_segments(monkeypatch, 
     """With a broker, documents go out in bounded segments; the checkpoint moves only after each one."""
     import semsearch.distributed.producer as distributed
     from semsearch.lifecycle.backfill import BackfillReport, _run_batches
+    from semsearch.writing.bulk import BulkResult
     from semsearch.writing.pipeline import IngestReport
 
     monkeypatch.chdir(tmp_path)
     sent: list[list[str]] = []
 
-    def fake_run_distributed(items, *, app, index, vector_field, dead_letter, batch_docs):
+    def fake_run_distributed(items, *, app, index, vector_field, dead_letter, batch_docs, writes, on_result):
+        assert writes == "vectors"  # updates under the version read, never whole documents from the scan
         ids = [d.id for d in items]
         sent.append(ids)
-        return IngestReport(read=len(ids), indexed=len(ids))
+        on_result(BulkResult(indexed=len(ids) - 1, conflicts=ids[:1]))  # the application changed one meanwhile
+        return IngestReport(read=len(ids), indexed=len(ids) - 1)
 
     monkeypatch.setattr(distributed, "run_distributed", fake_run_distributed)
     docs = [document_from_hit({"_id": f"{i:03}", "_source": {"text": f"t{i}"}}, ["text"], "v") for i in range(40)]
@@ -439,7 +442,8 @@ def test_through_the_workers_the_checkpoint_moves_between_segments(monkeypatch, 
     _run_batches(batches, encoder=None, writer=None, app=object(), index="idx", vector_field="v", batch_docs=2,
                  report=report, done=moved.append)
     assert [len(s) for s in sent] == [16, 16, 8]  # segments of batch_docs × 8
-    assert moved == ["015", "031", "039"] and report.written == report.encoded == 40
+    assert moved == ["015", "031", "039"] and report.encoded == 40 and report.written == 37
+    assert report.conflicts == 3 and report.retry_ids == ["000", "016", "032"]  # read again in the next pass
 
 
 def _shard_stats(max_seq_no: int, retaining: int) -> dict:
