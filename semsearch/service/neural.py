@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -71,8 +72,28 @@ def neural_clauses(body: Any) -> list[tuple[str, dict]]:
             if unknown:
                 raise ConfigurationError(f"neural clause on {field!r}: unsupported parameter(s) {unknown}; "
                                          f"supported: query_text, {', '.join(KNN_KEYS)}")
+            check_neighbours(field, spec)
             found.append((field, spec))
     return found
+
+
+def check_neighbours(field: str, spec: Mapping[str, Any]) -> None:
+    """Refuse, naming the neural clause, what the cluster would refuse naming the knn clause it never saw: a k
+    that is not a positive integer, a min_score or max_distance that is not a number, or more than one of them."""
+    given = sorted(NEIGHBOUR_KEYS & set(spec))
+    if len(given) > 1:
+        raise ConfigurationError(f"neural clause on {field!r}: give one of k, min_score and max_distance, not "
+                                 f"{' and '.join(given)}")
+    for key in given:
+        value = spec[key]
+        if key == "k":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            wanted = "a positive integer"
+        else:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            wanted = "a number"
+        if not ok:
+            raise ConfigurationError(f"neural clause on {field!r}: {key} must be {wanted}, not {json.dumps(value)}")
 
 
 def knn_clause(field: str, spec: Mapping[str, Any], vector: Sequence[float]) -> dict:

@@ -63,6 +63,12 @@ def test_neural_clauses_inside_bool_and_hybrid_are_all_rewritten():
     ({"embedding": {"query_image": "…", "k": 3}}, "query_text"),
     ({"embedding": {"query_text": "x", "k": 3, "weird": 1}}, "unsupported parameter"),
     ({"a": {"query_text": "x", "k": 1}, "b": {"query_text": "y", "k": 1}}, "one field"),
+    ({"embedding": {"query_text": "x", "k": None}}, "k must be a positive integer, not null"),
+    ({"embedding": {"query_text": "x", "k": 0}}, "k must be a positive integer, not 0"),
+    ({"embedding": {"query_text": "x", "k": "5"}}, 'k must be a positive integer, not "5"'),
+    ({"embedding": {"query_text": "x", "k": True}}, "k must be a positive integer, not true"),
+    ({"embedding": {"query_text": "x", "min_score": "high"}}, 'min_score must be a number, not "high"'),
+    ({"embedding": {"query_text": "x", "k": 5, "max_distance": 2.0}}, "one of k, min_score and max_distance"),
 ])
 def test_malformed_neural_clauses_are_refused_with_the_reason(clause, message):
     with pytest.raises(ConfigurationError, match=message):
