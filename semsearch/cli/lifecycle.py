@@ -63,7 +63,8 @@ _expunge_option = click.option(
          "statistics and disk); --keep-deletes leaves it to Lucene's merges.")
 
 
-def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool = True) -> tuple[int, dict]:
+def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool = True,
+                  every_document: bool = False) -> tuple[int, dict]:
     """Backfill ``name`` in-process or through the workers; prints the summary; returns (exit status, report)."""
     from semsearch.encoding.model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
     from semsearch.engines.opensearch import make_client  # noqa: PLC0415
@@ -78,14 +79,15 @@ def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool
         _echo(f"backfill through the ingest queue: {broker} (the workers encode)")
         fingerprint = fingerprint_of(load_model_spec(settings.model)).as_dict()
         report = backfill(client, name, fingerprint=fingerprint, app=make_app(settings), batch_docs=batch_size,
-                          on_batch=progress, expunge_deletes=expunge_deletes)
+                          on_batch=progress, expunge_deletes=expunge_deletes, every_document=every_document)
     else:
         encoder = make_encoder(settings)
         report = backfill(client, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder,
                           batch_docs=batch_size, on_batch=progress, expunge_deletes=expunge_deletes,
                           write_client=make_client(settings), bulk_max_docs=settings.bulk_max_docs,
                           bulk_max_bytes=settings.bulk_max_bytes,
-                          write_while_encoding=write_while_encoding_for(settings, encoder))
+                          write_while_encoding=write_while_encoding_for(settings, encoder),
+                          every_document=every_document)
     for failure in report.failures:
         _echo(f"failed: {failure}")
     resumed = f" (resumed after {report.resumed_after!r})" if report.resumed_after else ""
@@ -166,17 +168,22 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
     @click.argument("name")
     @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1),
                   help="Documents per encoder batch (the checkpoint moves after each).")
+    @click.option("--all", "every_document", is_flag=True,
+                  help="Encode every document again, also those whose vector is up to date (their vectors and "
+                       "passages are written anew: e.g. passages an older semsearch left stale).")
     @_expunge_option
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary as the last line.")
-    def backfill_command(name: str, batch_size: int, expunge_deletes: bool, as_json: bool) -> None:
+    def backfill_command(name: str, batch_size: int, every_document: bool, expunge_deletes: bool,
+                         as_json: bool) -> None:
         """Encode every document of NAME that has no vector, or whose text changed since; resumable.
 
         In-process, or through the workers when SEMSEARCH_BROKER_URL is set. An interrupted run never
         encodes a finished document again: on OpenSearch it resumes from a checkpoint kept in the
-        cluster; on Elasticsearch (which cannot scan in id order) it rescans and skips what is done.
+        cluster; on Elasticsearch (which cannot scan in id order) it rescans and skips what is done
+        (with --all, it starts over).
         """
         status, summary = _run_backfill(name, batch_size=batch_size, settings=load_settings(),
-                                        expunge_deletes=expunge_deletes)
+                                        expunge_deletes=expunge_deletes, every_document=every_document)
         if as_json:
             click.echo(json.dumps(summary))
         sys.exit(status)

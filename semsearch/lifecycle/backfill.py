@@ -461,11 +461,12 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
              max_passes: int = 4, on_batch: OnBatch | None = None, expunge_deletes: bool = True,
              write_client: OpenSearch | None = None,
              bulk_max_docs: int = 500, bulk_max_bytes: int = 8 << 20,
-             write_while_encoding: bool = True) -> BackfillReport:
+             write_while_encoding: bool = True, every_document: bool = False) -> BackfillReport:
     """Give every document of ``name`` an up-to-date vector; resumes from its checkpoint.
 
     A document needs work when it has no vector, or when its text no longer matches the content hash
-    stored with its vector (the application changed the text). The index's fingerprint must be the
+    stored with its vector (the application changed the text); with ``every_document``, every document with
+    text is encoded again (its vector and passages rewritten), under a checkpoint of its own. The index's fingerprint must be the
     encoder's (a different model is a migration: ``semsearch migrate``). ``encoder`` encodes in this
     process; ``app`` (a Celery app) sends the documents to the workers instead.
 
@@ -487,7 +488,9 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
     client.indices.refresh(index=concrete)  # the scan's point in time sees refreshed documents only
     marks = history_marks(client, concrete) if expunge_deletes else {}
     checkpoints = checkpoints or CheckpointStore(client)
-    key = checkpoint_id("backfill", index_uuid(client, concrete))
+    # A run that encodes everything keeps its own checkpoint: resumed from a plain run's, it would skip documents.
+    job = "backfill-all" if every_document else "backfill"
+    key = checkpoint_id(job, index_uuid(client, concrete))
     # Elasticsearch scans in no resumable order: a rerun rescans, skipping finished documents unencoded.
     resumable = scans_by_id(client)
     state = (checkpoints.get(key) or {}) if resumable else {}
@@ -508,7 +511,7 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
                 yield hit["_id"], None
                 continue
             doc = document_from_hit(hit, info.text_fields, info.vector_field, info.passages_field)
-            if doc is not None and doc.has_vector and doc.stored_hash == doc.content_hash:
+            if doc is not None and doc.has_vector and doc.stored_hash == doc.content_hash and not every_document:
                 doc = None  # done: encoded from its current text
             if doc is not None:
                 sent.add(hit["_id"])
@@ -516,7 +519,7 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
 
     def save(last_id: str | None) -> None:
         if last_id is not None:
-            checkpoints.save(key, {"job": "backfill", "index": concrete, "after": last_id,
+            checkpoints.save(key, {"job": job, "index": concrete, "after": last_id,
                                    "encoded": report.encoded, "written": report.written,
                                    "scanned": report.scanned, "fingerprint": fingerprint})
         if on_batch is not None:

@@ -232,8 +232,6 @@ def missing_vector_count_body(vector_field: str) -> dict:
     return {"query": {"bool": {"must_not": [{"exists": {"field": vector_field}}]}}}
 
 
-# -- writing vectors --------------------------------------------------------------------------------------
-
 # -- checkpoints and diffs ------------------------------------------------------------------------------------
 
 def checkpoint_id(job: str, *index_uuids: str) -> str:

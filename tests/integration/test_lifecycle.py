@@ -483,3 +483,30 @@ def test_backfill_through_the_workers_keeps_the_applications_write_made_meanwhil
     assert float(vector @ new / np.linalg.norm(vector)) >= 0.99 > float(vector @ old / np.linalg.norm(vector))
     untouched = client.get(index=name, id=docs[8]["_id"])["_source"]  # a vector update leaves the source alone
     assert (untouched["title"], untouched["text"]) == (docs[8]["title"], docs[8]["text"])
+
+
+def test_backfill_all_rewrites_passages_a_plain_backfill_takes_for_done(client, names, corpus, encoder, tmp_path):
+    """Passages that no longer match their document (as a backfill before 2026-12-06 left them) under an up-to-date
+    content hash: a plain backfill finds nothing to do; --all encodes every document again and writes them anew."""
+    name = names()
+    long_text = " ".join([corpus[0]["text"]] * 8)
+    docs = [*corpus[:10], {"_id": "long", "title": "Harbour", "text": long_text}]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("\n".join(json.dumps(d) for d in docs) + "\n", encoding="utf-8")
+    assert run_cli("ingest", str(path), "--index", name).returncode == 0
+    ingested = client.get(index=name, id="long")["_source"]["passages"]
+    assert len(ingested) > 1
+    client.update(index=name, id="long", body={"doc": {"passages": ingested[:1]}}, refresh=True)  # stale passages
+
+    plain = run_cli("backfill", name, "--json", "--keep-deletes")
+    assert plain.returncode == 0 and last_json_line(plain.stdout)["encoded"] == 0, plain.stderr
+    every = run_cli("backfill", name, "--all", "--json", "--keep-deletes")
+    assert every.returncode == 0, every.stderr
+    report = last_json_line(every.stdout)
+    assert report["encoded"] == report["written"] == len(docs) and report["missing"] == 0, report
+    rewritten = client.get(index=name, id="long")["_source"]["passages"]
+    assert [p["text"] for p in rewritten] == [p["text"] for p in ingested]
+    for stored, expected in zip(rewritten, ingested):
+        a, b = (np.asarray(p["embedding"], dtype=np.float32) for p in (stored, expected))
+        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) >= 0.999
+    assert CheckpointStore(client).get(checkpoint_id("backfill-all", index_uuid(client, name))) is None  # finished
