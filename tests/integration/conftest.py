@@ -14,6 +14,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -402,27 +404,37 @@ class Served:
             conn.close()
 
 
-@pytest.fixture(scope="session")
-def served(services, tmp_path_factory):
-    """`semsearch serve` (a real uvicorn process) with a bearer token, shared by the tests of the service."""
+@contextmanager
+def serving(folder: Path, env: dict | None = None) -> Iterator[Served]:
+    """`semsearch serve` (a real uvicorn process) with a bearer token, on this session's cluster or the one
+    ``env`` names; stopped after, and its log checked for the token."""
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    log = folder / "serve.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "serve", "--port", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "SEMSEARCH_SERVE_TOKEN": SERVE_TOKEN})
+                                env={**os.environ, "SEMSEARCH_SERVE_TOKEN": SERVE_TOKEN, **(env or {})})
     server = Served(f"http://127.0.0.1:{port}", proc, str(log))
-    deadline = time.monotonic() + 120
-    while True:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if server.call("GET", "/healthz")[0] == 200:
-                break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "semsearch serve not ready after 120 s:\n" + log.read_text()
-        time.sleep(0.5)
-    yield server
-    proc.terminate()
-    proc.wait(timeout=30)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if server.call("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "semsearch serve not ready after 120 s:\n" + log.read_text()
+            time.sleep(0.5)
+        yield server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
     assert SERVE_TOKEN not in log.read_text()  # the token is never logged
+
+
+@pytest.fixture(scope="session")
+def served(services, tmp_path_factory):
+    """`semsearch serve` on the session's services, shared by the tests of the service."""
+    with serving(tmp_path_factory.mktemp("serve")) as server:
+        yield server

@@ -27,7 +27,7 @@ from semsearch.engines.opensearch import make_client
 from semsearch.index.manage import create_index
 from semsearch.query.shards import PartialResultsError
 
-from .conftest import BROKER, Workers, run_cli, services_sh
+from .conftest import BROKER, Workers, run_cli, services_sh, serving
 
 pytestmark = pytest.mark.slow
 
@@ -243,8 +243,45 @@ def assert_ingested(cluster: Cluster, index: str, result: subprocess.CompletedPr
 QUERIES = {"B. F. Skinner": "<dbpedia:B._F._Skinner>"}
 
 
+def served_search(server, index: str, text: str, mode: str = "hybrid") -> dict:
+    status, _, body = server.call("POST", "/v1/search", {"index": index, "text": text, "mode": mode, "k": 10})
+    assert status == 200, body[:2000]
+    return json.loads(body)
+
+
+def proxied(server, method: str, path: str, body: dict) -> dict:
+    """A request an application sends the cluster through the service (no token: the proxy's way)."""
+    status, _, answer = server.call(method, path, body, token=None)
+    assert status == 200, answer[:2000]
+    return json.loads(answer)
+
+
+def assert_serve_answers_with_a_node_down(server, cluster: Cluster, index: str, bare: str) -> None:
+    """`semsearch serve`, given every node's URL, answers through a node killed under it: whole answers from the
+    replicated index, answers flagged partial from the one that lost a shard. Each kind of request is sent once per
+    node and more, so that the node the service tries first (round robin, pooled connections) is the dead one too."""
+    for _ in range(NODES + 1):
+        for mode in ("hybrid", "semantic", "keyword"):
+            answer = served_search(server, index, "B. F. Skinner", mode)
+            assert answer["hits"][0]["id"] == QUERIES["B. F. Skinner"] and not answer["partial"], (mode, answer)
+        answer = served_search(server, bare, "american film")
+        assert answer["hits"] and answer["partial"] and all(h["partial"] for h in answer["hits"]), answer
+        keyword = proxied(server, "POST", f"/{index}/_search", {"query": {"match": {"title": "Skinner"}}})
+        assert keyword["_shards"]["failed"] == 0 and keyword["hits"]["hits"], keyword
+        if cluster.engine == "opensearch":  # the neural query DSL is OpenSearch's
+            neural = proxied(server, "POST", f"/{index}/_search", {"_source": False, "query": {"neural": {
+                "embedding": {"query_text": "B. F. Skinner", "k": 10}}}})
+            assert neural["_shards"]["failed"] == 0, neural
+            assert QUERIES["B. F. Skinner"] in [h["_id"] for h in neural["hits"]["hits"]], neural
+
+
 def test_ingest_and_hybrid_search_through_a_data_node_killed_mid_run(cluster, corpus, vector_cache, encoder,
                                                                        tmp_path):
+    with serving(tmp_path, cluster.env) as server:  # started on the whole cluster: it holds connections to each node
+        ingest_and_search_through_a_node_killed(cluster, corpus, vector_cache, encoder, tmp_path, server)
+
+
+def ingest_and_search_through_a_node_killed(cluster, corpus, vector_cache, encoder, tmp_path, server):
     client = cluster.client
     # Beside it, an index without replicas in 3 shards, one per node: whichever node dies takes a shard of it.
     bare = cluster.new_index()
@@ -259,6 +296,8 @@ def test_ingest_and_hybrid_search_through_a_data_node_killed_mid_run(cluster, co
     searcher = Searcher(cluster.settings, encoder=encoder)
     bare_before = searcher.search("american film", index=bare, k=10, mode="keyword")
     assert bare_before and not any(h.partial for h in bare_before)
+    for _ in range(NODES):
+        assert not served_search(server, bare, "american film")["partial"]
 
     # The ingest, in-process, with a data node SIGKILLed a third of the way through; it stays down.
     index, result, victim = ingest_losing_a_node(cluster, corpus, {"SEMSEARCH_VECTOR_CACHE": vector_cache}, tmp_path,
@@ -295,6 +334,7 @@ def test_ingest_and_hybrid_search_through_a_data_node_killed_mid_run(cluster, co
         refused = run_cli("search", "american film", "--index", bare,
                           env={**cluster.env, "SEMSEARCH_PARTIAL_RESULTS": "fail"})
         assert refused.returncode != 0 and "partial" in refused.stderr
+        assert_serve_answers_with_a_node_down(server, cluster, index, bare)
     finally:
         cluster.node("start-node", victim)
     # Back together: whole again.
