@@ -79,7 +79,8 @@ def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool
         _echo(f"backfill through the ingest queue: {broker} (the workers encode)")
         fingerprint = fingerprint_of(load_model_spec(settings.model)).as_dict()
         report = backfill(client, name, fingerprint=fingerprint, app=make_app(settings), batch_docs=batch_size,
-                          on_batch=progress, expunge_deletes=expunge_deletes, every_document=every_document)
+                          on_batch=progress, expunge_deletes=expunge_deletes, every_document=every_document,
+                          on_wait=_echo)
     else:
         encoder = make_encoder(settings)
         report = backfill(client, name, fingerprint=encoder.fingerprint.as_dict(), encoder=encoder,
@@ -87,7 +88,7 @@ def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool
                           write_client=make_client(settings), bulk_max_docs=settings.bulk_max_docs,
                           bulk_max_bytes=settings.bulk_max_bytes,
                           write_while_encoding=write_while_encoding_for(settings, encoder),
-                          every_document=every_document)
+                          every_document=every_document, on_wait=_echo)
     for failure in report.failures:
         _echo(f"failed: {failure}")
     resumed = f" (resumed after {report.resumed_after!r})" if report.resumed_after else ""

@@ -461,7 +461,8 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
              max_passes: int = 4, on_batch: OnBatch | None = None, expunge_deletes: bool = True,
              write_client: OpenSearch | None = None,
              bulk_max_docs: int = 500, bulk_max_bytes: int = 8 << 20,
-             write_while_encoding: bool = True, every_document: bool = False) -> BackfillReport:
+             write_while_encoding: bool = True, every_document: bool = False,
+             on_wait: Callable[[str], None] | None = None) -> BackfillReport:
     """Give every document of ``name`` an up-to-date vector; resumes from its checkpoint.
 
     A document needs work when it has no vector, or when its text no longer matches the content hash
@@ -476,7 +477,7 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
     wrote something, ``_forcemerge?only_expunge_deletes=true`` merges those segments, which restores
     the exact keyword ranking the index had before. ``write_client``: a second client for the writer
     thread (the scan and the writes then use separate connections). ``write_while_encoding``: see
-    :func:`semsearch.writing.pipeline.encode_and_write`.
+    :func:`semsearch.writing.pipeline.encode_and_write`. ``on_wait`` hears what a wait before that merge waits for.
     """
     if (encoder is None) == (app is None):
         raise ValueError("give exactly one of encoder (in-process) and app (Celery workers)")
@@ -551,7 +552,7 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
         if not retry_ids and report.missing == 0:
             break  # what may be left without a vector has no text to encode
     if expunge_deletes and report.written:
-        report.expunged = expunge(client, concrete, marks=marks)
+        report.expunged = expunge(client, concrete, marks=marks, on_wait=on_wait)
     report.elapsed = time.monotonic() - started
     return report
 
@@ -568,14 +569,16 @@ def history_marks(client: OpenSearch, index: str) -> dict[str, int]:
 
 
 def wait_for_history_release(client: OpenSearch, index: str, marks: dict[str, int], timeout: float = 65.0,
-                             poll: float = 1.0) -> bool:
+                             poll: float = 1.0, on_wait: Callable[[str], None] | None = None) -> bool:
     """Wait until no retention lease keeps operations up to ``marks`` (what existed before the backfill).
 
     The cluster keeps replaced document versions for its peer-recovery retention leases, which move
     forward only at their periodic sync (every 30 s): a merge before that cannot drop versions written
     in the last 30 s, and they would keep counting in BM25's statistics. Old documents need no wait.
+    ``on_wait`` hears once, before a wait, what it waits for.
     """
     deadline = time.monotonic() + timeout
+    said = False
     while True:
         try:
             shards = client.indices.stats(index=index, level="shards", metric="docs")["indices"][index]["shards"]
@@ -589,6 +592,10 @@ def wait_for_history_release(client: OpenSearch, index: str, marks: dict[str, in
         if time.monotonic() >= deadline:
             log.warning("retention leases on %s still keep replaced versions after %.0fs", index, timeout)
             return False
+        if on_wait is not None and not said:
+            said = True
+            on_wait(f"waiting up to {timeout:.0f} s for the cluster's retention leases on {index!r} to let the replaced "
+                    "versions go, before merging them away (--keep-deletes skips this)")
         time.sleep(poll)
 
 
@@ -597,7 +604,8 @@ def wait_for_history_release(client: OpenSearch, index: str, marks: dict[str, in
 EXPUNGE_RETRY_WAITS = (2.0, 8.0, 25.0)
 
 
-def expunge(client: OpenSearch, index: str, timeout: float = 3600.0, marks: dict[str, int] | None = None) -> bool:
+def expunge(client: OpenSearch, index: str, timeout: float = 3600.0, marks: dict[str, int] | None = None,
+            on_wait: Callable[[str], None] | None = None) -> bool:
     """Merge away deleted documents; False if still running.
 
     The merge policy skips segments under 10 % deleted by default, whose stale versions would still
@@ -605,7 +613,7 @@ def expunge(client: OpenSearch, index: str, timeout: float = 3600.0, marks: dict
     ``marks`` (:func:`history_marks` before the writes): first wait until the retention leases let
     the versions those writes replaced go."""
     if marks:
-        wait_for_history_release(client, index, marks)
+        wait_for_history_release(client, index, marks, on_wait=on_wait)
     threshold = "index.merge.policy.expunge_deletes_allowed"
     try:
         previous = client.indices.get_settings(index=index, name=threshold).get(index, {}).get("settings", {})

@@ -472,7 +472,13 @@ def test_the_merge_waits_until_retention_leases_let_replaced_versions_go():
 
     client = _StatsClient([0, 0, 42])
     assert history_marks(client, "idx") == {"0": 41}
-    assert wait_for_history_release(client, "idx", {"0": 41}, poll=0) is True and client.reads == 3
+    heard: list[str] = []
+    assert wait_for_history_release(client, "idx", {"0": 41}, poll=0, on_wait=heard.append) is True
+    assert client.reads == 3
+    assert len(heard) == 1 and "retention leases on 'idx'" in heard[0] and "--keep-deletes" in heard[0]  # said once
+    heard.clear()
+    assert wait_for_history_release(_StatsClient([42]), "idx", {"0": 41}, poll=0, on_wait=heard.append) is True
+    assert heard == []  # no wait, nothing said
     stuck = _StatsClient([0])
     assert wait_for_history_release(stuck, "idx", {"0": 41}, timeout=0.05, poll=0.01) is False
     assert wait_for_history_release(_StatsClient([0]), "idx", {"0": -1}, poll=0) is True  # nothing old to wait for
