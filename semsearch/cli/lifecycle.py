@@ -22,6 +22,17 @@ def _echo(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _duration(seconds: float) -> str:
+    """``42 s``, ``17 min``, ``5.2 h`` or ``3.0 days`` (pure)."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def _progress_printer(label: str, every: float = 2.0):
     """A progress line on stderr at most every ``every`` seconds (and the first one at once)."""
     last = [0.0]
@@ -91,7 +102,11 @@ def _run_backfill(name: str, *, batch_size: int, settings, expunge_deletes: bool
                           every_document=every_document, on_wait=_echo)
     for failure in report.failures:
         _echo(f"failed: {failure}")
-    resumed = f" (resumed after {report.resumed_after!r})" if report.resumed_after else ""
+    resumed = ""
+    if report.resumed_after:
+        # An interrupted run's checkpoint is taken up by the next run of its kind, however late: say how old it is.
+        age = f", where a run stopped {_duration(report.resumed_age)} ago" if report.resumed_age is not None else ""
+        resumed = f" (resumed after {report.resumed_after!r}{age})"
     _echo(f"backfill of {report.index!r}{resumed}: scanned {report.scanned}, encoded {report.encoded}, "
           f"written {report.written}, failed {report.failed}, changed meanwhile {report.conflicts}, "
           + (f"deleted meanwhile {report.gone}, " if report.gone else "")

@@ -25,6 +25,7 @@ def document_payload(doc: Document, writes: str = "documents") -> dict[str, Any]
     if writes == "vectors":
         payload["seq_no"] = getattr(doc, "seq_no", None)
         payload["primary_term"] = getattr(doc, "primary_term", None)
+        payload["stored_hash"] = getattr(doc, "stored_hash", None)
     return payload
 
 
@@ -33,7 +34,8 @@ def document_from_payload(payload: dict[str, Any]) -> Document:
     fields = {"id": payload["id"], "source": payload["source"], "text": payload["text"],
               "content_hash": payload["content_hash"], "origin": payload.get("origin", "")}
     if "seq_no" in payload:
-        return VersionedDocument(**fields, seq_no=payload["seq_no"], primary_term=payload.get("primary_term"))
+        return VersionedDocument(**fields, seq_no=payload["seq_no"], primary_term=payload.get("primary_term"),
+                                 stored_hash=payload.get("stored_hash"))
     return Document(**fields)
 
 

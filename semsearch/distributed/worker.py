@@ -13,11 +13,11 @@ from semsearch.distributed.payloads import WRITES, document_from_payload, result
 from semsearch.distributed.streaming import DRAIN_TASK, drain
 from semsearch.encoding.encoder import Encoder
 from semsearch.index.manage import check_fingerprint, get_index_info
-from semsearch.writing.vector_updates import VectorUpdateWriter
 from semsearch.settings import Settings
 from semsearch.writing.bulk import BulkResult, BulkWriter
 from semsearch.writing.documents import Document
 from semsearch.writing.pipeline import encode_and_write
+from semsearch.writing.vector_updates import VectorUpdateWriter
 from semsearch.writing.write_schedule import write_while_encoding_for
 
 _process_state: dict[str, Any] = {}

@@ -290,7 +290,6 @@ class PointInTime:
 class ScannedDocument(VersionedDocument):
     """A document read back from an index, with what is needed to write its vector safely."""
 
-    stored_hash: str | None = None
     has_vector: bool = False
 
 
@@ -342,6 +341,7 @@ class BackfillReport:
     failed: int = 0
     failures: list[str] = field(default_factory=list)
     resumed_after: str | None = None  # the checkpoint this run started from
+    resumed_age: float | None = None  # seconds since that checkpoint was saved
     passes: int = 0
     missing: int = 0  # documents with text but still without a vector at the end
     expunged: bool = False  # replaced versions merged away (exact BM25 statistics again, disk reclaimed)
@@ -495,7 +495,7 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
     # Elasticsearch scans in no resumable order: a rerun rescans, skipping finished documents unencoded.
     resumable = scans_by_id(client)
     state = (checkpoints.get(key) or {}) if resumable else {}
-    report = BackfillReport(index=concrete, resumed_after=state.get("after"))
+    report = BackfillReport(index=concrete, resumed_after=state.get("after"), resumed_age=checkpoint_age(state))
     writer = None
     if app is None:
         writer = VectorUpdateWriter(write_client or client, concrete, info.vector_field, max_docs=bulk_max_docs,
@@ -555,6 +555,12 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
         report.expunged = expunge(client, concrete, marks=marks, on_wait=on_wait)
     report.elapsed = time.monotonic() - started
     return report
+
+
+def checkpoint_age(state: dict) -> float | None:
+    """Seconds since a checkpoint was saved (None: no checkpoint, or no time in it)."""
+    saved = state.get("updated_at") if state.get("after") else None
+    return max(0.0, time.time() - float(saved)) if isinstance(saved, (int, float)) else None
 
 
 def history_marks(client: OpenSearch, index: str) -> dict[str, int]:

@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-
 from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD, META_KEY
 from semsearch.errors import ConfigurationError
 

@@ -79,21 +79,32 @@ def neural_clauses(body: Any) -> list[tuple[str, dict]]:
 
 def check_neighbours(field: str, spec: Mapping[str, Any]) -> None:
     """Refuse, naming the neural clause, what the cluster would refuse naming the knn clause it never saw: a k
-    that is not a positive integer, a min_score or max_distance that is not a number, or more than one of them."""
+    that is not a number of at least 1, a min_score or max_distance that is not a number, or more than one of them.
+    What the k-NN plugin reads passes as it is: numbers as strings ("5"), and fractions (it takes 2.5 as 2)."""
     given = sorted(NEIGHBOUR_KEYS & set(spec))
     if len(given) > 1:
         raise ConfigurationError(f"neural clause on {field!r}: give one of k, min_score and max_distance, not "
                                  f"{' and '.join(given)}")
     for key in given:
-        value = spec[key]
+        value = _number(spec[key])
         if key == "k":
-            ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
-            wanted = "a positive integer"
+            ok, wanted = value is not None and value >= 1, "a number of at least 1"
         else:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            wanted = "a number"
+            ok, wanted = value is not None, "a number"
         if not ok:
-            raise ConfigurationError(f"neural clause on {field!r}: {key} must be {wanted}, not {json.dumps(value)}")
+            raise ConfigurationError(f"neural clause on {field!r}: {key} must be {wanted}, not {json.dumps(spec[key])}")
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number, or a string holding one, as a finite float; None for anything else (null, true, "ten")."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def knn_clause(field: str, spec: Mapping[str, Any], vector: Sequence[float]) -> dict:

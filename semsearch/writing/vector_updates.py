@@ -62,15 +62,30 @@ class VectorUpdateWriter(BulkWriter):
                                 passages_json=passages_json(d, p, self.vector_field) if p else "[]")
                    for d, v, p in zip(docs, vectors, windows)]
         result = BulkResult()
+        # Always JSON text (the update's own lines), whatever body format the writer was given.
         for positions in chunk_entries(entries, self.max_docs, self.max_bytes):
             result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))
-        failed = []
+        failed, lost = [], []
         for doc, reason in result.failed:
             if reason.startswith("version_conflict_engine_exception"):
-                result.conflicts.append(doc.id)
+                lost.append(doc)
             elif reason.startswith("document_missing_exception"):
                 result.gone += 1
             else:
                 failed.append((doc, reason))
         result.failed = failed
+        applied = self._applied_before(lost)
+        result.indexed += len(applied)
+        result.conflicts.extend(d.id for d in lost if d.id not in applied)
         return result
+
+    def _applied_before(self, lost: Sequence[Document]) -> set[str]:
+        """Of the updates that lost on their version, the ids of those an earlier try of the same update had
+        applied: a request resent after its answer was lost (a timeout here, a batch the producer sent again). The
+        document then holds the content hash this update writes, where it held another when read; a document
+        read with that hash already (``--all``) is not told apart, and stays a conflict."""
+        fresh = [d for d in lost if getattr(d, "stored_hash", None) != d.content_hash]
+        if not fresh:
+            return set()
+        stored = self.stored_hashes([d.id for d in fresh])
+        return {d.id for d in fresh if stored.get(d.id) == d.content_hash}

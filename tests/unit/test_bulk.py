@@ -74,11 +74,12 @@ def test_a_vector_update_message_carries_the_version_read_and_not_the_source():
     from semsearch.writing.documents import VersionedDocument
 
     read = VersionedDocument(id="a", source={"text": "old", "tag": "x"}, text="old", content_hash="h", origin="i/a",
-                             seq_no=7, primary_term=2)
+                             seq_no=7, primary_term=2, stored_hash="g")
     message = json.loads(json.dumps(document_payload(read, "vectors")))
     assert message["source"] == {} and (message["seq_no"], message["primary_term"]) == (7, 2)
     received = document_from_payload(message)
     assert isinstance(received, VersionedDocument) and (received.seq_no, received.primary_term) == (7, 2)
+    assert received.stored_hash == "g"
     assert received.text == "old" and received.content_hash == "h"
     # An ingest's message is as before: the whole source, no version (so a worker writes the whole document).
     plain = document_from_payload(json.loads(json.dumps(document_payload(read))))
@@ -93,32 +94,49 @@ def test_a_vector_update_message_carries_the_version_read_and_not_the_source():
 
 def test_a_vector_update_that_lost_to_the_application_comes_back_as_a_conflict_not_a_failure():
     from semsearch.distributed.payloads import result_from_payload, result_payload
+    from semsearch.writing.documents import VersionedDocument
     from semsearch.writing.vector_updates import VectorUpdateWriter
 
     class Cluster:
-        """Answers a bulk request item by item as OpenSearch does when documents changed or went meanwhile."""
+        """Answers a bulk request item by item as OpenSearch does when documents changed or went meanwhile, and
+        an mget with the content hashes the documents hold now."""
 
         def __init__(self):
-            self.bodies = []
+            self.bodies, self.looked_up = [], []
 
         def bulk(self, body, refresh=False):
             self.bodies.append(body)
+            conflict = {"status": 409, "error": {"type": "version_conflict_engine_exception",
+                                                 "reason": "version conflict, required seqNo [3]"}}
             return {"errors": True, "items": [
                 {"update": {"_id": "d1", "status": 200}},
-                {"update": {"_id": "d2", "status": 409, "error": {
-                    "type": "version_conflict_engine_exception", "reason": "[d2]: version conflict"}}},
+                {"update": {"_id": "d2", **conflict}},
                 {"update": {"_id": "d3", "status": 404, "error": {
                     "type": "document_missing_exception", "reason": "[d3]: document missing"}}},
                 {"update": {"_id": "d4", "status": 400, "error": {
-                    "type": "mapper_parsing_exception", "reason": "failed to parse"}}}]}
+                    "type": "mapper_parsing_exception", "reason": "failed to parse"}}},
+                {"update": {"_id": "d5", **conflict}},
+                {"update": {"_id": "d6", **conflict}}]}
+
+        def mget(self, index, body, _source_includes):
+            self.looked_up.append(body["ids"])
+            now = {"d2": "app-text", "d5": "new"}  # d5: this update's hash, written by an earlier try of it
+            return {"docs": [{"_id": i, "found": True, "_source": {"semsearch_hash": now[i]}} for i in body["ids"]]}
+
+    def read(i, stored):
+        return VersionedDocument(id=f"d{i}", source={}, text="t", content_hash="new", seq_no=3, primary_term=1,
+                                 stored_hash=stored)
 
     cluster = Cluster()
     writer = VectorUpdateWriter(cluster, "idx", "v")
-    result = writer.write([doc(i) for i in range(1, 5)], np.zeros((4, 2), dtype=np.float32))
-    assert result.indexed == 1 and result.conflicts == ["d2"] and result.gone == 1
+    # d6 was read with the hash this update writes (a backfill --all): a lost update of it stays a conflict.
+    docs = [read(1, "old"), read(2, "old"), read(3, "old"), read(4, "old"), read(5, "old"), read(6, "new")]
+    result = writer.write(docs, np.zeros((6, 2), dtype=np.float32))
+    assert result.indexed == 2 and result.conflicts == ["d2", "d6"] and result.gone == 1
     assert [(d.id, reason) for d, reason in result.failed] == [("d4", "mapper_parsing_exception: failed to parse")]
+    assert cluster.looked_up == [["d2", "d5"]]
     assert all(json.loads(line) for line in cluster.bodies[0].splitlines())
     assert '"update"' in cluster.bodies[0] and '"index"' not in cluster.bodies[0]
     # A worker's answer keeps them apart too, so the producer neither dead-letters nor forgets a lost update.
-    back = result_from_payload(json.loads(json.dumps(result_payload(result))), [doc(i) for i in range(1, 5)])
-    assert back.conflicts == ["d2"] and back.gone == 1 and [d.id for d, _ in back.failed] == ["d4"]
+    back = result_from_payload(json.loads(json.dumps(result_payload(result))), docs)
+    assert back.conflicts == ["d2", "d6"] and back.gone == 1 and [d.id for d, _ in back.failed] == ["d4"]

@@ -446,6 +446,25 @@ def test_through_the_workers_the_checkpoint_moves_between_segments(monkeypatch, 
     assert report.conflicts == 3 and report.retry_ids == ["000", "016", "032"]  # read again in the next pass
 
 
+def test_in_process_the_updates_that_lost_to_the_application_are_read_again_in_the_next_pass(monkeypatch):
+    import semsearch.lifecycle.backfill as backfill_module
+    from semsearch.lifecycle.backfill import BackfillReport, _run_batches
+    from semsearch.writing.bulk import BulkResult
+
+    def fake_encode_and_write(batches, encoder, writer, write_while_encoding=True, chunk_overlap=0):
+        for docs in batches:  # the first of each batch lost to the application's write; the second was deleted
+            yield docs, BulkResult(indexed=len(docs) - 2, conflicts=[docs[0].id], gone=1)
+
+    monkeypatch.setattr(backfill_module, "encode_and_write", fake_encode_and_write)
+    docs = [document_from_hit({"_id": f"{i:03}", "_source": {"text": f"t{i}"}}, ["text"], "v") for i in range(12)]
+    report = BackfillReport(index="idx")
+    moved: list[str] = []
+    _run_batches([(docs[:6], "005"), (docs[6:], "011")], encoder=object(), writer=object(), app=None, index="idx",
+                 vector_field="v", batch_docs=6, report=report, done=moved.append)
+    assert moved == ["005", "011"] and report.encoded == 12 and report.written == 8
+    assert (report.conflicts, report.gone, report.retry_ids) == (2, 2, ["000", "006"])
+
+
 def _shard_stats(max_seq_no: int, retaining: int) -> dict:
     return {"routing": {"primary": True}, "seq_no": {"max_seq_no": max_seq_no},
             "retention_leases": {"leases": [{"id": "peer_recovery/n1", "retaining_seq_no": retaining}]}}
@@ -586,3 +605,14 @@ def test_a_pass_remembers_the_ids_it_sent_within_its_limit():
     assert "a" in sent and "d" not in sent
     sent.add("d")  # the oldest goes: long since written, a rescan sees its vector
     assert "a" not in sent and all(x in sent for x in "bcd")
+
+
+def test_a_resumed_run_says_how_old_its_checkpoint_is():
+    import time as clock
+
+    from semsearch.cli.lifecycle import _duration
+    from semsearch.lifecycle.backfill import checkpoint_age
+
+    assert 3599 <= checkpoint_age({"after": "d9", "updated_at": clock.time() - 3600}) <= 3610
+    assert checkpoint_age({}) is None and checkpoint_age({"after": "d9"}) is None
+    assert [_duration(s) for s in (42, 1020, 5.2 * 3600, 3 * 86400)] == ["42 s", "17 min", "5.2 h", "3.0 days"]

@@ -46,6 +46,12 @@ def test_a_neural_clause_without_k_asks_for_ten_as_the_plugin_does():
     assert radial["min_score"] == 0.8 and "k" not in radial  # a radial search names no k
 
 
+def test_numbers_the_cluster_reads_pass_as_they_are():
+    for k in (5, "5", 5.0, 2.5):  # the k-NN plugin 2.19 answers each of them (2.5 as 2)
+        assert neural.neural_clauses({"query": {"neural": {"embedding": {"query_text": "x", "k": k}}}})
+    assert neural.neural_clauses({"query": {"neural": {"embedding": {"query_text": "x", "min_score": "0.5"}}}})
+
+
 def test_neural_clauses_inside_bool_and_hybrid_are_all_rewritten():
     body = {"query": {"hybrid": {"queries": [
         {"match": {"text": "moon"}},
@@ -63,10 +69,10 @@ def test_neural_clauses_inside_bool_and_hybrid_are_all_rewritten():
     ({"embedding": {"query_image": "…", "k": 3}}, "query_text"),
     ({"embedding": {"query_text": "x", "k": 3, "weird": 1}}, "unsupported parameter"),
     ({"a": {"query_text": "x", "k": 1}, "b": {"query_text": "y", "k": 1}}, "one field"),
-    ({"embedding": {"query_text": "x", "k": None}}, "k must be a positive integer, not null"),
-    ({"embedding": {"query_text": "x", "k": 0}}, "k must be a positive integer, not 0"),
-    ({"embedding": {"query_text": "x", "k": "5"}}, 'k must be a positive integer, not "5"'),
-    ({"embedding": {"query_text": "x", "k": True}}, "k must be a positive integer, not true"),
+    ({"embedding": {"query_text": "x", "k": None}}, "k must be a number of at least 1, not null"),
+    ({"embedding": {"query_text": "x", "k": 0}}, "k must be a number of at least 1, not 0"),
+    ({"embedding": {"query_text": "x", "k": "ten"}}, 'k must be a number of at least 1, not "ten"'),
+    ({"embedding": {"query_text": "x", "k": True}}, "k must be a number of at least 1, not true"),
     ({"embedding": {"query_text": "x", "min_score": "high"}}, 'min_score must be a number, not "high"'),
     ({"embedding": {"query_text": "x", "k": 5, "max_distance": 2.0}}, "one of k, min_score and max_distance"),
 ])
