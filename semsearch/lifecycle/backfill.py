@@ -42,6 +42,8 @@ from semsearch.lifecycle.bodies import (
     CHECKPOINT_INDEX,
     NO_VECTOR,
     backfill_query,
+    check_source_kept,
+    check_writable,
     checkpoint_id,
     lookup_body,
     merge_diff,
@@ -484,8 +486,12 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
     started = time.monotonic()
     info = get_index_info(client, name)
     check_fingerprint(info, fingerprint)
-    info = ensure_id_field(client, info)  # its writes carry the id keyword
     concrete = info.index or name
+    # Updates are re-indexed from _source: refused where it leaves fields out, as on a blocked index (nothing to write).
+    check_source_kept(client.indices.get_mapping(index=concrete)[concrete]["mappings"], name,
+                      (info.vector_field, info.passages_field))
+    check_writable(client.indices.get_settings(index=concrete, flat_settings=True)[concrete]["settings"], concrete)
+    info = ensure_id_field(client, info)  # its writes carry the id keyword
     client.indices.refresh(index=concrete)  # the scan's point in time sees refreshed documents only
     marks = history_marks(client, concrete) if expunge_deletes else {}
     checkpoints = checkpoints or CheckpointStore(client)

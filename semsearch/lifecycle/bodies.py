@@ -101,6 +101,49 @@ def check_free_field(mapping: dict, name: str, what: str) -> None:
             f"for the {what}: choose another name (SEMSEARCH_VECTOR_FIELD)")
 
 
+def check_source_kept(mapping: dict, index: str, vectors: Sequence[str | None] = ()) -> None:
+    """Refuse an index whose ``_source`` does not hold whole documents (pure).
+
+    semsearch copies documents (``_reindex``, a migration) and writes vectors by updating them, and the cluster
+    builds both from ``_source``: a field left out of it would lose its indexed content for good. Only the vector
+    fields (``vectors``, semsearch writes those itself) may be left out.
+    """
+    source = mapping.get("_source") or {}
+    if source.get("enabled") is False or str(source.get("enabled", "true")).lower() == "false":
+        raise ConfigurationError(
+            f"{index!r} stores no _source (mapping _source.enabled: false): semsearch reads each document's text from "
+            "it, and copies and updates documents through it, so it cannot add vectors here; ingest the documents into "
+            "a new index with `semsearch ingest` instead")
+    kept = {name for name in vectors if name}
+    kept |= {f"{name}.*" for name in kept}
+    includes = list(source.get("includes") or [])
+    excludes = [name for name in source.get("excludes") or [] if name not in kept]
+    if includes or excludes:
+        what = "; ".join(part for part in (f"includes only {', '.join(includes)}" if includes else "",
+                                           f"excludes {', '.join(excludes)}" if excludes else "") if part)
+        raise ConfigurationError(
+            f"{index!r} keeps part of each document out of _source (mapping _source {what}): semsearch copies and "
+            "updates documents through _source, and the fields left out would lose their indexed content. Remove the "
+            "filter from a copy of the index (reindex from the original documents), or ingest them into a new index "
+            "with `semsearch ingest`")
+
+
+# Index blocks that refuse writes; index.blocks.write is also the one semsearch sets (and lifts) while it copies.
+WRITE_BLOCKS = ("index.blocks.write", "index.blocks.read_only", "index.blocks.read_only_allow_delete")
+
+
+def check_writable(settings_flat: dict, index: str) -> None:
+    """Refuse an index that refuses writes (pure): semsearch would have to write into it, or lift the block."""
+    blocks = [name for name in WRITE_BLOCKS if str(settings_flat.get(name, "false")).lower() == "true"]
+    if blocks:
+        lift = ", ".join(f'"{name}": null' for name in blocks)
+        raise ConfigurationError(
+            f"{index!r} refuses writes ({', '.join(f'{name}=true' for name in blocks)}): semsearch writes vectors into "
+            f"it (or copies it and moves its name), so it leaves a blocked index alone. Lift the block first (PUT "
+            f"{index}/_settings {{{lift}}}) and set it again after; a semsearch run killed while it copied the index "
+            "leaves index.blocks.write set too, and the same call lifts it")
+
+
 def merged_meta(mapping: dict, semsearch_meta: dict) -> dict:
     """The mapping's ``_meta`` with semsearch's entry set, other entries kept (``_meta`` is replaced whole)."""
     meta = copy.deepcopy(mapping.get("_meta") or {})

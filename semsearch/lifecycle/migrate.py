@@ -35,7 +35,9 @@ from semsearch.errors import ClusterError, ConfigurationError
 from semsearch.index.manage import DEFAULT_TEXT_FIELDS, check_fingerprint, get_index_info
 from semsearch.lifecycle.backfill import BackfillReport, CheckpointStore, copy_with_vectors, vector_gaps
 from semsearch.lifecycle.bodies import (
+    check_source_kept,
     check_text_fields,
+    check_writable,
     clone_body,
     next_version_name,
     reindex_body,
@@ -225,10 +227,14 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
         return EnableReport(name=name, mode="already", index=target.index,
                             documents=_count(client, target.index), elapsed=time.monotonic() - started)
     fields = check_text_fields(mapping, text_fields, DEFAULT_TEXT_FIELDS)
+    # Refused before anything is created: a copy or the backfill's updates would drop what _source leaves out, and
+    # a blocked index can take neither the copy's block nor the vectors.
+    check_source_kept(mapping, name, (vector_field,))
+    settings = _settings_flat(client, target.index)
+    check_writable(settings, target.index)
     vector, knobs = vector_mapping(caps, fingerprint, engine=engine, space_type=space_type, m=m,
                                    ef_construction=ef_construction, ef_search=ef_search, compact=compact)
     meta = index_meta(fingerprint, fields, vector_field, __version__, knn=knobs)
-    settings = _settings_flat(client, target.index)
     if caps.distribution == "elasticsearch" or str(settings.get("index.knn", "false")).lower() == "true":
         body = vector_mapping_update(mapping, vector_field=vector_field, vector=vector, meta=meta)
         try:
@@ -252,6 +258,9 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
     block_writes(client, target.index, True)
     try:
         notify(f"writes to {target.index!r} are blocked while its documents are copied (reads go on)")
+        # The copy reads what a search sees: the writes acknowledged before the block but not yet refreshed
+        # (up to a refresh interval of them) would be left behind, and an update among them never shows in a count.
+        client.indices.refresh(index=target.index)
         run_reindex(client, target.index, new, notify=notify)
         before, after = _count(client, target.index), _count(client, new)
         if before != after:
@@ -354,6 +363,8 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
     if same_encoder(info.fingerprint, fingerprint):
         raise ConfigurationError(f"{name!r} already holds vectors of this encoder ({fingerprint['model']!r}); "
                                  "nothing to migrate")
+    # The copy writes each document as _source holds it: a field left out of _source would lose its content.
+    check_source_kept(_mapping(client, info.index or name), name, (info.vector_field, info.passages_field))
     adopted = None
     if not resolve(client, name).is_alias:
         adopted = adopt(client, name, notify=notify)

@@ -516,3 +516,70 @@ def test_backfill_all_rewrites_passages_a_plain_backfill_takes_for_done(client, 
         a, b = (np.asarray(p["embedding"], dtype=np.float32) for p in (stored, expected))
         assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) >= 0.999
     assert CheckpointStore(client).get(checkpoint_id("backfill-all", index_uuid(client, name))) is None  # finished
+
+
+def plain_index(client, name, docs, *, settings=None, mappings=None):
+    """An application's index of ``docs`` (title, text), with its own settings and mapping extras."""
+    body = {"settings": {"number_of_shards": 1, "number_of_replicas": 0, **(settings or {})},
+            "mappings": {"properties": {"title": {"type": "text"}, "text": {"type": "text"}}, **(mappings or {})}}
+    client.indices.create(index=name, body=body)
+    helpers.bulk(client, ({"_index": name, "_id": d["_id"], "title": d["title"], "text": d["text"]} for d in docs),
+                 refresh=True)
+
+
+def test_enable_vectors_copies_the_writes_acknowledged_but_not_yet_refreshed(client, names, corpus):
+    """The copy runs after a refresh: updates the cluster acknowledged just before writes were blocked, not yet
+    searchable (an index refreshed every 30 s, or never), are in the copy, whose count alone would not show them."""
+    name = names()
+    plain_index(client, name, corpus[:50], settings={"refresh_interval": "-1"})
+    for doc in corpus[:3]:
+        client.index(index=name, id=doc["_id"], body={"title": doc["title"], "text": "rewritten by the application"})
+    result = run_cli("index", "enable-vectors", name, "--no-backfill", "--json")
+    assert result.returncode == 0, result.stderr
+    assert last_json_line(result.stdout)["enable"]["mode"] == "reindexed"
+    for doc in corpus[:3]:
+        assert client.get(index=name, id=doc["_id"])["_source"]["text"] == "rewritten by the application"
+    assert client.count(index=name)["count"] == 50
+
+
+def test_enable_vectors_refuses_an_index_whose_source_leaves_a_field_out_and_changes_nothing(client, names,
+                                                                                           corpus):
+    """A field excluded from _source would lose its indexed content in the copy and in every vector update:
+    refused, naming the field, before any index is created."""
+    name = names()
+    plain_index(client, name, corpus[:20], mappings={"_source": {"excludes": ["text"]}})
+    word = corpus[3]["text"].split()[0]
+    matches = client.count(index=name, body={"query": {"match": {"text": word}}})["count"]
+    assert matches >= 1
+    result = run_cli("index", "enable-vectors", name)
+    assert result.returncode != 0 and "keeps part of each document out of _source" in result.stderr, result.stderr
+    assert "excludes text" in result.stderr and "Traceback" not in result.stderr
+    assert not client.indices.exists_alias(name=name) and not client.indices.exists(index=f"{name}-v1")
+    assert client.count(index=name, body={"query": {"match": {"text": word}}})["count"] == matches
+
+
+def test_enable_vectors_and_backfill_leave_a_blocked_index_alone(client, names, corpus, encoder):
+    """An archive the operator made read-only: refused with the call that lifts the block, no index created, the
+    block kept; backfill likewise refuses a blocked index of semsearch's instead of retrying for minutes."""
+    name = names()
+    plain_index(client, name, corpus[:20])
+    client.indices.put_settings(index=name, body={"index.blocks.read_only": True})
+    try:
+        result = run_cli("index", "enable-vectors", name)
+        assert result.returncode != 0, result.stderr
+        assert "refuses writes (index.blocks.read_only=true)" in result.stderr and "Traceback" not in result.stderr
+        assert not client.indices.exists(index=f"{name}-v1")
+        assert client.indices.get_settings(index=name, flat_settings=True)[name]["settings"][
+            "index.blocks.read_only"] == "true"
+    finally:
+        client.indices.put_settings(index=name, body={"index.blocks.read_only": None})
+    other = names()
+    semsearch_index(client, other, encoder, corpus[:20], with_vectors=False)
+    client.indices.put_settings(index=other, body={"index.blocks.write": True})
+    try:
+        started = time.monotonic()
+        result = run_cli("backfill", other)
+        assert result.returncode != 0 and "refuses writes (index.blocks.write=true)" in result.stderr, result.stderr
+        assert time.monotonic() - started < 60
+    finally:
+        client.indices.put_settings(index=other, body={"index.blocks.write": None})

@@ -616,3 +616,30 @@ def test_a_resumed_run_says_how_old_its_checkpoint_is():
     assert 3599 <= checkpoint_age({"after": "d9", "updated_at": clock.time() - 3600}) <= 3610
     assert checkpoint_age({}) is None and checkpoint_age({"after": "d9"}) is None
     assert [_duration(s) for s in (42, 1020, 5.2 * 3600, 3 * 86400)] == ["42 s", "17 min", "5.2 h", "3.0 days"]
+
+
+def test_an_index_whose_source_leaves_fields_out_is_refused_before_anything_changes():
+    from semsearch.lifecycle.bodies import check_source_kept
+
+    check_source_kept({"properties": {}}, "docs", ("embedding",))
+    check_source_kept({"_source": {"enabled": True}}, "docs", ("embedding",))
+    # The vectors may be left out: semsearch writes them itself (passages with their subfields too).
+    check_source_kept({"_source": {"excludes": ["embedding", "passages", "passages.*"]}}, "docs",
+                      ("embedding", "passages"))
+    with pytest.raises(ConfigurationError, match=r"'docs' keeps part .*excludes body, notes\.\*.*lose their indexed"):
+        check_source_kept({"_source": {"excludes": ["embedding", "body", "notes.*"]}}, "docs", ("embedding",))
+    with pytest.raises(ConfigurationError, match=r"includes only title"):
+        check_source_kept({"_source": {"includes": ["title"]}}, "docs", ("embedding",))
+    with pytest.raises(ConfigurationError, match=r"'docs' stores no _source"):
+        check_source_kept({"_source": {"enabled": False}}, "docs")
+
+
+def test_an_index_that_refuses_writes_is_refused_with_the_call_that_lifts_the_block():
+    from semsearch.lifecycle.bodies import check_writable
+
+    check_writable({"index.blocks.write": "false", "index.number_of_shards": "1"}, "docs")
+    with pytest.raises(ConfigurationError) as refused:
+        check_writable({"index.blocks.read_only": "true", "index.blocks.write": "true"}, "docs")
+    message = str(refused.value)
+    assert "'docs' refuses writes (index.blocks.write=true, index.blocks.read_only=true)" in message
+    assert 'PUT docs/_settings {"index.blocks.write": null, "index.blocks.read_only": null}' in message
