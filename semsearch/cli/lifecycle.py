@@ -208,10 +208,14 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
     @click.argument("name")
     @click.option("--model", "model", default=None,
                   help="The new model: a sentence-transformers folder or a model id on disk.")
-    @click.option("--rollback", is_flag=True, help="Point NAME back at the index the last migration came from.")
+    @click.option("--rollback", is_flag=True, help="Point NAME back at the index the last migration came from "
+                  "(refused when writes were made through NAME since: they are not in that index).")
+    @click.option("--force", is_flag=True, help="With --rollback: roll back even so, dropping those writes from NAME "
+                  "(they stay in the index rolled back from).")
     @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
     @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary as the last line.")
-    def migrate_command(name: str, model: str | None, rollback: bool, batch_size: int, as_json: bool) -> None:
+    def migrate_command(name: str, model: str | None, rollback: bool, force: bool, batch_size: int,
+                        as_json: bool) -> None:
         """Move NAME to another model, blue/green: NAME-vN is encoded with --model, then NAME swaps to it.
 
         Counts are verified before the swap; the old index is kept (write-blocked) and
@@ -223,10 +227,12 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
 
         if rollback == (model is not None):
             raise click.UsageError("give either --model NEW (migrate) or --rollback")
+        if force and not rollback:
+            raise click.UsageError("--force goes with --rollback")
         settings = load_settings()
         client = make_client(settings)
         if rollback:
-            result = roll_back(client, name, notify=_echo)
+            result = roll_back(client, name, notify=_echo, force=force)
             if as_json:
                 click.echo(json.dumps(result.as_dict()))
             return

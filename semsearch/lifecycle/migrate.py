@@ -33,12 +33,13 @@ from semsearch.engines.index_body import (
 )
 from semsearch.errors import ClusterError, ConfigurationError
 from semsearch.index.manage import DEFAULT_TEXT_FIELDS, check_fingerprint, get_index_info
-from semsearch.lifecycle.backfill import BackfillReport, CheckpointStore, copy_with_vectors, vector_gaps
+from semsearch.lifecycle.backfill import BackfillReport, CheckpointStore, copy_with_vectors, history_marks, vector_gaps
 from semsearch.lifecycle.bodies import (
     check_source_kept,
     check_text_fields,
     check_writable,
     clone_body,
+    merged_meta,
     next_version_name,
     reindex_body,
     swap_actions,
@@ -422,6 +423,7 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
             raise ClusterError(f"verification failed: {current!r} holds {before} documents, {green!r} {after} "
                                f"({missing} with text but no vector); the name was not moved, rerun to resume")
         fresh = resolve(client, name)
+        record_swap_marks(client, green)
         _swap(client, swap_actions(name, current, green, delete_old=False, other_aliases=fresh.aliases))
     except BaseException:
         block_writes(client, current, False)
@@ -443,8 +445,35 @@ class RollbackReport:
         return {"name": self.name, "index": self.index, "left": self.left}
 
 
-def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info) -> RollbackReport:
-    """Point ``name`` back at the index the last migration came from (writes unblocked there)."""
+# Where semsearch's _meta entry keeps each shard's highest sequence number when a migration moved the name to the index.
+SWAP_MARKS = "swap_marks"
+
+
+def record_swap_marks(client: OpenSearch, index: str) -> None:
+    """Keep in ``index``'s _meta each shard's highest sequence number now, just before the name moves to it:
+    any write after (the application's, through the name) raises one, which is how ``rollback`` sees them."""
+    mapping = _mapping(client, index)
+    meta = dict((mapping.get("_meta") or {}).get(META_KEY) or {})
+    meta[SWAP_MARKS] = history_marks(client, index)
+    client.indices.put_mapping(index=index, body={"_meta": merged_meta(mapping, meta)})
+
+
+def writes_since_swap(client: OpenSearch, index: str, meta: dict) -> int | None:
+    """Operations ``index`` took since the name moved to it (None: the migration kept no marks, or the stats
+    cannot be read)."""
+    marks = meta.get(SWAP_MARKS)
+    now = history_marks(client, index)
+    if not marks or not now:
+        return None
+    return sum(max(0, int(now.get(shard, -1)) - int(marks.get(shard, -1))) for shard in now)
+
+
+def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force: bool = False) -> RollbackReport:
+    """Point ``name`` back at the index the last migration came from (writes unblocked there).
+
+    That index holds none of the writes made through the name since the migration: a rollback that would drop
+    some from the name is refused unless ``force``, and says how to keep them (migrate back to the old model).
+    """
     target = resolve(client, name)
     if not target.is_alias:
         raise ConfigurationError(f"{name!r} is a concrete index, not an alias: it was never migrated")
@@ -454,6 +483,21 @@ def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info) -> Rol
         raise ConfigurationError(f"{target.index!r} (behind {name!r}) records no previous index to roll back to")
     if not client.indices.exists(index=previous):
         raise ConfigurationError(f"the previous index {previous!r} no longer exists; nothing to roll back to")
+    taken = writes_since_swap(client, target.index, meta)
+    if taken and not force:
+        old_model = ((_mapping(client, previous).get("_meta") or {}).get(META_KEY) or {}).get("fingerprint", {})
+        raise ConfigurationError(
+            f"{target.index!r} took {taken} writes (index, update or delete) through {name!r} since the migration "
+            f"moved the name to it, and {previous!r} holds none of them: rolling back would drop them from {name!r}. "
+            f"To go back to the old model and keep them: semsearch migrate {name} --model "
+            f"{old_model.get('model') or 'OLD_MODEL'}; to roll back and drop them: semsearch migrate {name} "
+            "--rollback --force")
+    if taken is None:
+        notify(f"cannot tell whether {target.index!r} took writes since the migration (it kept no marks: a migration "
+               f"by an earlier semsearch); any it took are not in {previous!r}")
+    elif taken:
+        notify(f"dropping from {name!r} the {taken} writes {target.index!r} took since the migration (--force); "
+               f"they stay in {target.index!r}")
     block_writes(client, previous, False)
     others = {k: v for k, v in target.aliases.items() if k != name}
     _swap(client, swap_actions(name, target.index, previous, delete_old=False, other_aliases=others))

@@ -271,10 +271,18 @@ def test_migrate_to_another_model_and_roll_back(client, names, corpus, encoder, 
         Searcher(encoder=encoder).search(target["title"], index=name, mode="semantic")
     assert Searcher(encoder=encoder).search(target["title"], index=name, mode="keyword")
 
-    back = run_cli("migrate", name, "--rollback", "--json")
+    # The application writes through the name: -v1 does not hold that, so a rollback is refused, with the ways out.
+    client.index(index=name, id="after-migration", body={"title": "t", "text": "written to -v2"}, refresh=True)
+    refused = run_cli("migrate", name, "--rollback")
+    assert refused.returncode != 0 and "took 1 writes" in refused.stderr, refused.stderr
+    assert f"semsearch migrate {name} --model {old_fp['model']}" in refused.stderr and "--force" in refused.stderr
+    assert client.indices.get_alias(name=name) == {f"{name}-v2": {"aliases": {name: {}}}}
+    back = run_cli("migrate", name, "--rollback", "--force", "--json")
     assert back.returncode == 0, back.stderr
+    assert "dropping from" in back.stderr and "the 1 writes" in back.stderr
     assert last_json_line(back.stdout) == {"name": name, "index": f"{name}-v1", "left": f"{name}-v2"}
     assert get_index_info(client, name).fingerprint == old_fp
+    assert client.count(index=f"{name}-v2", body={"query": {"ids": {"values": ["after-migration"]}}})["count"] == 1
     assert json.loads(run_cli("index", "fusion", name).stdout)["method"] == "zscore"  # back with its index
     assert Searcher(encoder=encoder).search(target["title"], index=name, k=3, mode="semantic")[0].id == target["_id"]
     with pytest.raises(IndexMismatchError):
