@@ -26,6 +26,7 @@ def document_payload(doc: Document, writes: str = "documents") -> dict[str, Any]
         payload["seq_no"] = getattr(doc, "seq_no", None)
         payload["primary_term"] = getattr(doc, "primary_term", None)
         payload["stored_hash"] = getattr(doc, "stored_hash", None)
+        payload["routing"] = getattr(doc, "routing", None)
     return payload
 
 
@@ -35,7 +36,7 @@ def document_from_payload(payload: dict[str, Any]) -> Document:
               "content_hash": payload["content_hash"], "origin": payload.get("origin", "")}
     if "seq_no" in payload:
         return VersionedDocument(**fields, seq_no=payload["seq_no"], primary_term=payload.get("primary_term"),
-                                 stored_hash=payload.get("stored_hash"))
+                                 stored_hash=payload.get("stored_hash"), routing=payload.get("routing"))
     return Document(**fields)
 
 

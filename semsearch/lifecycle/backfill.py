@@ -53,7 +53,7 @@ from semsearch.lifecycle.bodies import (
     source_digest,
 )
 from semsearch.settings import BulkFormat
-from semsearch.writing.bulk import BulkResult, BulkWriter, is_transient
+from semsearch.writing.bulk import BulkResult, BulkWriter, is_transient, write_action
 from semsearch.writing.documents import VersionedDocument, content_hash
 from semsearch.writing.vector_updates import VectorUpdateWriter
 
@@ -320,7 +320,7 @@ def document_from_hit(hit: dict, text_fields: Sequence[str], vector_field: str,
         return None
     return ScannedDocument(id=hit["_id"], source=source, text=" ".join(texts), content_hash=content_hash(texts),
                            origin=f"{hit.get('_index', '')}/{hit['_id']}", seq_no=hit.get("_seq_no"),
-                           primary_term=hit.get("_primary_term"), stored_hash=stored,
+                           primary_term=hit.get("_primary_term"), stored_hash=stored, routing=hit.get("_routing"),
                            has_vector=NO_VECTOR not in (hit.get("matched_queries") or ()))
 
 
@@ -736,7 +736,7 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
     skip = (*vector_excludes(source), CONTENT_HASH_FIELD, ID_FIELD)
     writer = BulkWriter(write_client or client, target, source.vector_field, max_docs=bulk_max_docs,
                         max_bytes=bulk_max_bytes, passages_field=source.passages_field, body_format=bulk_format)
-    pending_deletes: list[str] = []
+    pending_deletes: dict[str, str | None] = {}  # id: its custom routing in the target
     no_text_hits: list[dict] = []
 
     def side(hits: Iterable[dict], count: bool) -> Iterator[tuple[str, str, dict]]:
@@ -748,7 +748,8 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
     def flush_side_writes() -> None:
         # Deletions and text-less documents need no encoder: written directly, before the checkpoint moves.
         if pending_deletes:
-            result = writer.delete(pending_deletes)
+            result = writer.delete(list(pending_deletes),
+                                   {i: routing for i, routing in pending_deletes.items() if routing is not None})
             report.deleted += result.indexed
             report.failed += len(result.failed)
             pending_deletes.clear()
@@ -760,7 +761,7 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
         for op, (doc_id, _digest, hit) in diff:
             doc = None
             if op == "delete":
-                pending_deletes.append(doc_id)
+                pending_deletes[doc_id] = hit.get("_routing")
             elif op == "copy":
                 doc = document_from_hit(hit, source.text_fields, source.vector_field, source.passages_field)
                 if doc is None:
@@ -822,7 +823,7 @@ def write_sources(client: OpenSearch, index: str, hits: Sequence[dict]) -> None:
     """Copy documents as they are (no vector: they have no text to encode)."""
     lines: list[dict] = []
     for hit in hits:
-        lines.append({"index": {"_index": index, "_id": hit["_id"]}})
+        lines.append({"index": write_action(index, hit["_id"], hit.get("_routing"))})
         lines.append(hit.get("_source") or {})
     response = client.bulk(body=lines)
     if response.get("errors"):

@@ -6,7 +6,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import get_args
 
@@ -100,10 +100,19 @@ def stored_source(doc: Document) -> dict:
     return {**doc.source, CONTENT_HASH_FIELD: doc.content_hash, ID_FIELD: doc.id}
 
 
+def write_action(index: str, doc_id: str, routing: str | None = None) -> dict:
+    """Where a bulk operation goes: the index, the id, and the document's custom routing where it has one (pure)."""
+    action = {"_index": index, "_id": doc_id}
+    if routing is not None:
+        action["routing"] = routing
+    return action
+
+
 def bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field: str,
                passages: PassageVectors | None = None, passages_field: str | None = None) -> str:
-    """The two NDJSON lines that index one document with its vector, and its passages if chunked (pure)."""
-    action = json.dumps({"index": {"_index": index, "_id": doc.id}}, ensure_ascii=False)
+    """The two NDJSON lines that index one document with its vector, and its passages if chunked (pure). A
+    document read from an index keeps its custom routing (the shard the application's reads look in)."""
+    action = json.dumps({"index": write_action(index, doc.id, getattr(doc, "routing", None))}, ensure_ascii=False)
     body = json.dumps(stored_source(doc), ensure_ascii=False, separators=(",", ":"))
     # Splice the vectors in as text: no float→str round trip per component through json.dumps.
     extra = f'"{vector_field}":{vector_to_json(vector)}'
@@ -124,7 +133,7 @@ def smile_bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field
         source[passages_field] = [{"position": position, "text": doc.text[start:end],
                                    vector_field: np.asarray(window, dtype=np.float32)}
                                   for position, (window, (start, end)) in enumerate(passages)]
-    return smile.dumps({"index": {"_index": index, "_id": doc.id}}) + smile.dumps(source)
+    return smile.dumps({"index": write_action(index, doc.id, getattr(doc, "routing", None))}) + smile.dumps(source)
 
 
 def chunk_entries(entries: Sequence[str | bytes], max_docs: int, max_bytes: int) -> Iterator[list[int]]:
@@ -237,14 +246,16 @@ class BulkWriter:
         return [bulk_entry(self.index, d, v, self.vector_field, p, self.passages_field)
                 for d, v, p in zip(docs, vectors, passages)]
 
-    def stored_hashes(self, ids: Sequence[str]) -> dict[str, str]:
-        """Content hashes semsearch stored with these ids (absent ids are left out); waits out outages."""
+    def stored_hashes(self, ids: Sequence[str], routings: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Content hashes semsearch stored with these ids (absent ids are left out; ``routings``: the custom routing
+        of those that have one); waits out outages."""
         started = time.monotonic()
         attempt = 0
+        body = ({"docs": [{"_id": i, **({"routing": routings[i]} if i in routings else {})} for i in ids]}
+                if routings else {"ids": list(ids)})
         while True:
             try:
-                response = self.client.mget(index=self.index, body={"ids": list(ids)},
-                                            _source_includes=CONTENT_HASH_FIELD)
+                response = self.client.mget(index=self.index, body=body, _source_includes=CONTENT_HASH_FIELD)
                 break
             except (OSConnectionError, ConnectionTimeout) as exc:
                 if isinstance(exc, SSLError):
@@ -258,10 +269,12 @@ class BulkWriter:
         return {d["_id"]: d["_source"][CONTENT_HASH_FIELD] for d in response["docs"]
                 if d.get("found") and CONTENT_HASH_FIELD in (d.get("_source") or {})}
 
-    def delete(self, ids: Sequence[str]) -> BulkResult:
-        """Delete documents by id; an id already gone counts as deleted."""
+    def delete(self, ids: Sequence[str], routings: Mapping[str, str] | None = None) -> BulkResult:
+        """Delete documents by id (``routings``: the custom routing of those that have one); an id already gone counts
+        as deleted."""
         docs = [Document(id=i, source={}, text="", content_hash="") for i in ids]
-        entries = [json.dumps({"delete": {"_index": self.index, "_id": i}}, ensure_ascii=False) + "\n" for i in ids]
+        entries = [json.dumps({"delete": write_action(self.index, i, (routings or {}).get(i))}, ensure_ascii=False)
+                   + "\n" for i in ids]
         result = BulkResult()
         for positions in chunk_entries(entries, self.max_docs, self.max_bytes):
             result.add(self._send([docs[i] for i in positions], [entries[i] for i in positions]))

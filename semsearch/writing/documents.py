@@ -55,11 +55,13 @@ class Document:
 class VersionedDocument(Document):
     """A document read from an index, with the version it had then: a write of its vectors applies only
     while the document is still that version (``if_seq_no``/``if_primary_term``). ``stored_hash``: the content
-    hash semsearch had stored with it (None: none)."""
+    hash semsearch had stored with it (None: none); ``routing``: its custom routing (None: by id), which every
+    write of it must name."""
 
     seq_no: int | None = None
     primary_term: int | None = None
     stored_hash: str | None = None
+    routing: str | None = None
 
 
 @dataclass

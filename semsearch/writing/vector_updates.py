@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 
 from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD
-from semsearch.writing.bulk import BulkResult, BulkWriter, chunk_entries, passages_json, vector_to_json
+from semsearch.writing.bulk import BulkResult, BulkWriter, chunk_entries, passages_json, vector_to_json, write_action
 from semsearch.writing.documents import Document
 
 
 def update_entry(index: str, doc_id: str, vector: np.ndarray, *, vector_field: str, content_hash: str,
                  seq_no: int | None = None, primary_term: int | None = None,
-                 passages_field: str | None = None, passages_json: str = "[]") -> str:
+                 passages_field: str | None = None, passages_json: str = "[]", routing: str | None = None) -> str:
     """The two NDJSON lines that set one document's vector and content hash, nothing else; with
     ``passages_field`` (an index that stores long documents as nested passages) also its passages,
     ``passages_json`` (a JSON array; ``[]``, none, for a document that fits the model's window): an update
@@ -28,9 +28,9 @@ def update_entry(index: str, doc_id: str, vector: np.ndarray, *, vector_field: s
 
     With ``seq_no``/``primary_term`` (from the scan) the update applies only if the document is
     unchanged since it was read: a concurrent write by the application wins (409), and the next
-    pass encodes its new text.
+    pass encodes its new text. ``routing``: the document's custom routing (without it, another shard is asked).
     """
-    action: dict[str, Any] = {"_index": index, "_id": doc_id}
+    action: dict[str, Any] = write_action(index, doc_id, routing)
     if seq_no is not None and primary_term is not None:
         action["if_seq_no"] = seq_no
         action["if_primary_term"] = primary_term
@@ -58,7 +58,7 @@ class VectorUpdateWriter(BulkWriter):
         windows = list(passages) if passages is not None else [None] * len(docs)
         entries = [update_entry(self.index, d.id, v, vector_field=self.vector_field, content_hash=d.content_hash,
                                 seq_no=getattr(d, "seq_no", None), primary_term=getattr(d, "primary_term", None),
-                                passages_field=self.passages_field,
+                                passages_field=self.passages_field, routing=getattr(d, "routing", None),
                                 passages_json=passages_json(d, p, self.vector_field) if p else "[]")
                    for d, v, p in zip(docs, vectors, windows)]
         result = BulkResult()
@@ -87,5 +87,5 @@ class VectorUpdateWriter(BulkWriter):
         fresh = [d for d in lost if getattr(d, "stored_hash", None) != d.content_hash]
         if not fresh:
             return set()
-        stored = self.stored_hashes([d.id for d in fresh])
+        stored = self.stored_hashes([d.id for d in fresh], {d.id: d.routing for d in fresh if getattr(d, "routing", None)})
         return {d.id for d in fresh if stored.get(d.id) == d.content_hash}

@@ -591,3 +591,32 @@ def test_enable_vectors_and_backfill_leave_a_blocked_index_alone(client, names, 
         assert time.monotonic() - started < 60
     finally:
         client.indices.put_settings(index=other, body={"index.blocks.write": None})
+
+
+def test_documents_with_custom_routing_get_vectors_and_keep_their_routing_through_a_migration(
+        client, names, corpus, encoder, other_model):
+    """An application that routes its documents (by user, say): each vector update, copy and lookup names the
+    document's routing, so backfill writes every vector (none "deleted meanwhile"), and after a migration a read
+    with the application's routing finds each document, and a write with it replaces rather than duplicates."""
+    name = names()
+    docs = corpus[:40]
+    client.indices.create(index=name, body={"settings": {"number_of_shards": 3, "number_of_replicas": 0,
+                                                         "index.knn": True},
+                                            "mappings": {"properties": {"title": {"type": "text"},
+                                                                        "text": {"type": "text"}}}})
+    helpers.bulk(client, ({"_index": name, "_id": d["_id"], "_routing": f"user{i % 5}", "title": d["title"],
+                           "text": d["text"]} for i, d in enumerate(docs)), refresh=True)
+    enabled = run_cli("index", "enable-vectors", name, "--json", "--keep-deletes")
+    assert enabled.returncode == 0, enabled.stderr
+    report = last_json_line(enabled.stdout)["backfill"]
+    assert report["written"] == len(docs) and report["gone"] == 0 and report["missing"] == 0, report
+    assert vectors_count(client, name) == len(docs)
+
+    migrated = run_cli("migrate", name, "--model", str(other_model), "--json")
+    assert migrated.returncode == 0, migrated.stderr
+    assert last_json_line(migrated.stdout)["documents"] == len(docs)
+    for i, doc in enumerate(docs):
+        found = client.get(index=name, id=doc["_id"], routing=f"user{i % 5}")
+        assert found["found"] and found["_source"]["title"] == doc["title"], doc["_id"]
+    client.index(index=name, id=docs[1]["_id"], routing="user1", body={"title": "t", "text": "x"}, refresh=True)
+    assert client.count(index=name)["count"] == len(docs)

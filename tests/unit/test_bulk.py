@@ -140,3 +140,22 @@ def test_a_vector_update_that_lost_to_the_application_comes_back_as_a_conflict_n
     # A worker's answer keeps them apart too, so the producer neither dead-letters nor forgets a lost update.
     back = result_from_payload(json.loads(json.dumps(result_payload(result))), docs)
     assert back.conflicts == ["d2", "d6"] and back.gone == 1 and [d.id for d, _ in back.failed] == ["d4"]
+
+
+def test_a_document_read_with_custom_routing_is_written_and_deleted_with_it():
+    from semsearch.distributed.payloads import document_from_payload, document_payload
+    from semsearch.writing.bulk import smile_bulk_entry
+    from semsearch.writing.documents import VersionedDocument
+    from semsearch.writing.vector_updates import update_entry
+
+    routed = VersionedDocument(id="a", source={"text": "t"}, text="t", content_hash="h", routing="user7")
+    vector = np.zeros(2, dtype=np.float32)
+    assert json.loads(bulk_entry("idx", routed, vector, "v").split("\n")[0]) == {
+        "index": {"_index": "idx", "_id": "a", "routing": "user7"}}
+    assert json.loads(bulk_entry("idx", doc(1), vector, "v").split("\n")[0]) == {"index": {"_index": "idx", "_id": "d1"}}
+    head = json.loads(update_entry("idx", "a", vector, vector_field="v", content_hash="h", routing="user7")
+                      .split("\n")[0])
+    assert head == {"update": {"_index": "idx", "_id": "a", "routing": "user7"}}
+    assert document_from_payload(json.loads(json.dumps(document_payload(routed, "vectors")))).routing == "user7"
+    entry = smile_bulk_entry("idx", routed, vector, "v")
+    assert b"routing" in entry and b"user7" in entry
