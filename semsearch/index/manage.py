@@ -173,7 +173,8 @@ def read_mappings(client: OpenSearch, name: str) -> dict:
 
 
 def missing_index_error(name: str) -> IndexNotFoundError:
-    return IndexNotFoundError(f"index {name!r} does not exist; create it with: semsearch index create {name}")
+    return IndexNotFoundError(f"index {name!r} does not exist (check the name: GET _cat/indices lists them); "
+                              f"a new one is made by: semsearch index create {name}")
 
 
 def index_info_from_mappings(name: str, mappings: dict) -> IndexInfo:
@@ -193,7 +194,7 @@ def index_info_from_mappings(name: str, mappings: dict) -> IndexInfo:
     meta = (mapping.get("_meta") or {}).get(META_KEY)
     if not meta:
         raise ConfigurationError(
-            f"index {name!r} has no semsearch vector field; add one in place with: "
+            f"index {name!r} has no semsearch vector field; add one, keeping the name, with: "
             f"semsearch index enable-vectors {name}")
     vector_field = meta["vector_field"]
     vector = mapping.get("properties", {}).get(vector_field, {})

@@ -67,29 +67,43 @@ def text_fields_of(mapping: dict) -> list[str]:
     return [name for name, spec in (mapping.get("properties") or {}).items() if spec.get("type") == "text"]
 
 
+def inner_text_fields_of(mapping: dict, prefix: str = "") -> list[str]:
+    """``text`` fields inside object and nested fields of a mapping, as dotted paths (pure)."""
+    found = []
+    for name, spec in (mapping.get("properties") or {}).items():
+        if "properties" in spec:
+            path = f"{prefix}{name}."
+            found += [f"{path}{child}" for child, inner in spec["properties"].items() if inner.get("type") == "text"]
+            found += inner_text_fields_of(spec, path)
+    return found
+
+
 def check_text_fields(mapping: dict, wanted: Sequence[str] | None, defaults: Sequence[str]) -> list[str]:
-    """The text fields to encode: ``wanted`` (each must be a text field), else the defaults present."""
+    """The text fields to encode: ``wanted`` (each must be a top-level text field), else the defaults present."""
     present = text_fields_of(mapping)
+    inner = inner_text_fields_of(mapping)
+    unsupported = (f"; text inside object or nested fields ({', '.join(inner)}) is not encoded: semsearch reads "
+                   "top-level text fields only") if inner else ""
     if wanted:
         unknown = [f for f in wanted if f not in present]
         if unknown:
             raise ConfigurationError(
-                f"not text fields of this index: {', '.join(unknown)}; its text fields are: "
-                f"{', '.join(present) or 'none'}")
+                f"not top-level text fields of this index: {', '.join(unknown)}; its text fields are: "
+                f"{', '.join(present) or 'none'}{unsupported}")
         return list(wanted)
     chosen = [f for f in defaults if f in present]
     if not chosen:
         raise ConfigurationError(
             f"none of the default text fields ({', '.join(defaults)}) is a text field of this index; name them "
-            f"with --text-field (its text fields are: {', '.join(present) or 'none'})")
+            f"with --text-field (its text fields are: {', '.join(present) or 'none'}){unsupported}")
     others = [f for f in present if f not in defaults]
-    if defaults[-1] not in chosen and others:
+    if defaults[-1] not in chosen and (others or inner):
         # No body default ("text"), only a title, beside other text fields: the text may well be in those (a
         # "body"), so ask. With the body default present, other fields (a url, a lang) are left out as before.
         raise ConfigurationError(
             f"of the default text fields ({', '.join(defaults)}) this index has only {', '.join(chosen)}, and other "
-            f"text fields too ({', '.join(others)}): name the fields to encode with --text-field, e.g. "
-            + " ".join(f"--text-field {f}" for f in [*chosen, *others]))
+            f"text fields too ({', '.join([*others, *inner])}): name the fields to encode with --text-field, e.g. "
+            + " ".join(f"--text-field {f}" for f in [*chosen, *others]) + unsupported)
     return chosen
 
 

@@ -230,8 +230,8 @@ MAPPING = {"dynamic": "strict", "_meta": {"owner": "app"},
 def test_text_fields_checked_against_the_mapping():
     assert check_text_fields(MAPPING, None, ("title", "text")) == ["title", "text"]
     assert check_text_fields(MAPPING, ["body"], ("title", "text")) == ["body"]
-    with pytest.raises(ConfigurationError, match="not text fields of this index: tag; its text fields are: "
-                                                 "title, text, body"):
+    with pytest.raises(ConfigurationError, match="not top-level text fields of this index: tag; its text fields are: "
+                                                 "title, text, body$"):
         check_text_fields(MAPPING, ["tag"], ("title", "text"))
     with pytest.raises(ConfigurationError, match="--text-field"):
         check_text_fields({"properties": {"name": {"type": "text"}}}, None, ("title", "text"))
@@ -245,6 +245,16 @@ def test_text_fields_checked_against_the_mapping():
     # The body default present: other text fields (dynamic mapping's url, lang) are left out, as before.
     dynamic = {"properties": {"text": {"type": "text"}, "lang": {"type": "text"}, "url": {"type": "text"}}}
     assert check_text_fields(dynamic, None, ("title", "text")) == ["text"]
+    # Text inside objects and nested fields is not encoded: said where it would matter, never ignored in silence.
+    nested = {"properties": {"title": {"type": "text"}, "sections": {"type": "nested", "properties": {
+        "text": {"type": "text"}, "meta": {"properties": {"note": {"type": "text"}}}}}}}
+    with pytest.raises(ConfigurationError, match=r"other text fields too \(sections\.text, sections\.meta\.note\).*"
+                                                 r"--text-field title; text inside object or nested fields"):
+        check_text_fields(nested, None, ("title", "text"))
+    with pytest.raises(ConfigurationError, match=r"not top-level text fields of this index: sections\.text; its text "
+                                                 r"fields are: title; text inside object or nested fields"):
+        check_text_fields(nested, ["sections.text"], ("title", "text"))
+    assert check_text_fields(nested, ["title"], ("title", "text")) == ["title"]
 
 
 def test_a_clone_keeps_its_sources_replica_count():
