@@ -488,9 +488,10 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
     check_fingerprint(info, fingerprint)
     concrete = info.index or name
     # Updates are re-indexed from _source: refused where it leaves fields out, as on a blocked index (nothing to write).
+    index_settings = client.indices.get_settings(index=concrete, flat_settings=True)[concrete]["settings"]
     check_source_kept(client.indices.get_mapping(index=concrete)[concrete]["mappings"], name,
-                      (info.vector_field, info.passages_field))
-    check_writable(client.indices.get_settings(index=concrete, flat_settings=True)[concrete]["settings"], concrete)
+                      (info.vector_field, info.passages_field), index_settings)
+    check_writable(index_settings, concrete)
     info = ensure_id_field(client, info)  # its writes carry the id keyword
     client.indices.refresh(index=concrete)  # the scan's point in time sees refreshed documents only
     marks = history_marks(client, concrete) if expunge_deletes else {}

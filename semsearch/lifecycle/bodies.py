@@ -6,6 +6,7 @@ Nothing here does I/O; :mod:`semsearch.lifecycle.migrate` and :mod:`semsearch.li
 from __future__ import annotations
 
 import copy
+import fnmatch
 import hashlib
 import json
 import re
@@ -115,31 +116,62 @@ def check_free_field(mapping: dict, name: str, what: str) -> None:
             f"for the {what}: choose another name (SEMSEARCH_VECTOR_FIELD)")
 
 
-def check_source_kept(mapping: dict, index: str, vectors: Sequence[str | None] = ()) -> None:
-    """Refuse an index whose ``_source`` does not hold whole documents (pure).
+def field_paths(mapping: dict, prefix: str = "") -> list[str]:
+    """Every field of a mapping as a dotted path, objects and their subfields alike (pure)."""
+    paths = []
+    for name, spec in (mapping.get("properties") or {}).items():
+        paths.append(f"{prefix}{name}")
+        paths += field_paths(spec, f"{prefix}{name}.")
+    return paths
+
+
+def check_source_kept(mapping: dict, index: str, vectors: Sequence[str | None] = (),
+                      settings_flat: dict | None = None) -> None:
+    """Refuse an index whose ``_source`` does not hold whole documents as they were written (pure).
 
     semsearch copies documents (``_reindex``, a migration) and writes vectors by updating them, and the cluster
     builds both from ``_source``: a field left out of it would lose its indexed content for good. Only the vector
-    fields (``vectors``, semsearch writes those itself) may be left out.
+    fields (``vectors``, and their subfields: semsearch writes those itself) may be left out. ``settings_flat``:
+    the index's settings, where Elasticsearch may also set the source mode.
     """
     source = mapping.get("_source") or {}
-    if source.get("enabled") is False or str(source.get("enabled", "true")).lower() == "false":
+    mode = str(source.get("mode") or (settings_flat or {}).get("index.mapping.source.mode") or "stored").lower()
+    if str(source.get("enabled", "true")).lower() == "false" or mode == "disabled":
         raise ConfigurationError(
-            f"{index!r} stores no _source (mapping _source.enabled: false): semsearch reads each document's text from "
-            "it, and copies and updates documents through it, so it cannot add vectors here; ingest the documents into "
-            "a new index with `semsearch ingest` instead")
-    kept = {name for name in vectors if name}
-    kept |= {f"{name}.*" for name in kept}
+            f"{index!r} stores no _source: semsearch reads each document's text from it, and copies and updates "
+            "documents through it, so it cannot add vectors here; ingest the documents into a new index with "
+            "`semsearch ingest` instead")
+    if mode == "synthetic":
+        raise ConfigurationError(
+            f"{index!r} keeps a synthetic _source (rebuilt from the index: arrays sorted, values normalised): semsearch "
+            "copies and updates documents through _source, which would write them back changed; ingest the documents "
+            "into a new index with `semsearch ingest` instead")
+    vector_fields = [name for name in vectors if name]
+
+    def is_vector(path: str) -> bool:
+        return any(path == name or path.startswith(f"{name}.") for name in vector_fields)
+
+    paths = field_paths(mapping)
     includes = list(source.get("includes") or [])
-    excludes = [name for name in source.get("excludes") or [] if name not in kept]
-    if includes or excludes:
-        what = "; ".join(part for part in (f"includes only {', '.join(includes)}" if includes else "",
+    excludes = list(source.get("excludes") or [])
+    # A field is left out when includes (if any) match none of it, or an exclude matches it; its parents count.
+    def left_out(path: str) -> bool:
+        parts = path.split(".")
+        scopes = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        included = not includes or any(fnmatch.fnmatchcase(scope, pattern) for scope in scopes for pattern in includes)
+        excluded = any(fnmatch.fnmatchcase(scope, pattern) for scope in scopes for pattern in excludes)
+        return excluded or not included
+
+    lost = [path for path in paths if left_out(path) and not is_vector(path)
+            and not any(other != path and path.startswith(f"{other}.") and left_out(other) for other in paths)]
+    if lost:
+        what = "; ".join(part for part in (f"includes {', '.join(includes)}" if includes else "",
                                            f"excludes {', '.join(excludes)}" if excludes else "") if part)
         raise ConfigurationError(
-            f"{index!r} keeps part of each document out of _source (mapping _source {what}): semsearch copies and "
-            "updates documents through _source, and the fields left out would lose their indexed content. Remove the "
-            "filter from a copy of the index (reindex from the original documents), or ingest them into a new index "
-            "with `semsearch ingest`")
+            f"{index!r} keeps part of each document out of _source (mapping _source {what}: {', '.join(lost)} left "
+            "out): semsearch copies and updates documents through _source, and the fields left out would lose their "
+            "indexed content. Remove the filter from a copy of the index (reindex from the original documents), or "
+            "ingest them into a new index with `semsearch ingest`")
 
 
 # Index blocks that refuse writes; index.blocks.write is also the one semsearch sets (and lifts) while it copies.

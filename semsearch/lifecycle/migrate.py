@@ -105,7 +105,12 @@ def _existing_versions(client: OpenSearch, base: str) -> list[str]:
 
 
 def block_writes(client: OpenSearch, index: str, blocked: bool) -> None:
-    client.indices.put_settings(index=index, body={"index.blocks.write": True if blocked else None})
+    """Refuse writes to ``index`` (or allow them again). The block API, unlike the setting, returns once the writes
+    already under way have ended, so what the copy reads next is all there is."""
+    if blocked:
+        client.indices.add_block(index=index, block="write")
+    else:
+        client.indices.put_settings(index=index, body={"index.blocks.write": None})
 
 
 def _swap(client: OpenSearch, body: dict) -> None:
@@ -230,8 +235,8 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
     fields = check_text_fields(mapping, text_fields, DEFAULT_TEXT_FIELDS)
     # Refused before anything is created: a copy or the backfill's updates would drop what _source leaves out, and
     # a blocked index can take neither the copy's block nor the vectors.
-    check_source_kept(mapping, name, (vector_field,))
     settings = _settings_flat(client, target.index)
+    check_source_kept(mapping, name, (vector_field,), settings)
     check_writable(settings, target.index)
     vector, knobs = vector_mapping(caps, fingerprint, engine=engine, space_type=space_type, m=m,
                                    ef_construction=ef_construction, ef_search=ef_search, compact=compact)
@@ -365,7 +370,12 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
         raise ConfigurationError(f"{name!r} already holds vectors of this encoder ({fingerprint['model']!r}); "
                                  "nothing to migrate")
     # The copy writes each document as _source holds it: a field left out of _source would lose its content.
-    check_source_kept(_mapping(client, info.index or name), name, (info.vector_field, info.passages_field))
+    source_settings = _settings_flat(client, info.index or name)
+    check_source_kept(_mapping(client, info.index or name), name, (info.vector_field, info.passages_field),
+                      source_settings)
+    if _find_resumable(client, name, info.index or name, fingerprint) is None:
+        # A new migration leaves an operator's block alone; a resumed one may meet its own (an interrupted catch-up).
+        check_writable(source_settings, info.index or name)
     adopted = None
     if not resolve(client, name).is_alias:
         adopted = adopt(client, name, notify=notify)
@@ -423,7 +433,7 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
             raise ClusterError(f"verification failed: {current!r} holds {before} documents, {green!r} {after} "
                                f"({missing} with text but no vector); the name was not moved, rerun to resume")
         fresh = resolve(client, name)
-        record_swap_marks(client, green)
+        record_swap_marks(client, green, notify)
         _swap(client, swap_actions(name, current, green, delete_old=False, other_aliases=fresh.aliases))
     except BaseException:
         block_writes(client, current, False)
@@ -449,13 +459,21 @@ class RollbackReport:
 SWAP_MARKS = "swap_marks"
 
 
-def record_swap_marks(client: OpenSearch, index: str) -> None:
+def record_swap_marks(client: OpenSearch, index: str, notify: Notify = log.info) -> None:
     """Keep in ``index``'s _meta each shard's highest sequence number now, just before the name moves to it:
-    any write after (the application's, through the name) raises one, which is how ``rollback`` sees them."""
-    mapping = _mapping(client, index)
-    meta = dict((mapping.get("_meta") or {}).get(META_KEY) or {})
-    meta[SWAP_MARKS] = history_marks(client, index)
-    client.indices.put_mapping(index=index, body={"_meta": merged_meta(mapping, meta)})
+    any write after (the application's, through the name) raises one, which is how ``rollback`` sees them. Marks
+    that cannot be read or kept are said, not fatal: a rollback without them asks for --force."""
+    marks = history_marks(client, index)
+    try:
+        if not marks:
+            raise ClusterError("the shard statistics could not be read")
+        mapping = _mapping(client, index)
+        meta = dict((mapping.get("_meta") or {}).get(META_KEY) or {})
+        meta[SWAP_MARKS] = marks
+        client.indices.put_mapping(index=index, body={"_meta": merged_meta(mapping, meta)})
+    except (ClusterError, TransportError) as exc:
+        notify(f"warning: could not record where {index!r} stood as the name moved ({exc}): a later --rollback "
+               "cannot tell whether writes were made through the name since, and asks for --force")
 
 
 def writes_since_swap(client: OpenSearch, index: str, meta: dict) -> int | None:
@@ -484,20 +502,24 @@ def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force:
     if not client.indices.exists(index=previous):
         raise ConfigurationError(f"the previous index {previous!r} no longer exists; nothing to roll back to")
     taken = writes_since_swap(client, target.index, meta)
-    if taken and not force:
+    if (taken is None or taken) and not force:
         old_model = ((_mapping(client, previous).get("_meta") or {}).get(META_KEY) or {}).get("fingerprint", {})
+        ways_out = (f"To go back to the old model and keep them: semsearch migrate {name} --model "
+                    f"{old_model.get('model') or 'OLD_MODEL'}; to roll back and drop them: semsearch migrate {name} "
+                    "--rollback --force")
+        if taken is None:
+            raise ConfigurationError(
+                f"cannot tell whether writes were made through {name!r} since the migration moved it to "
+                f"{target.index!r} (that migration kept no marks: an earlier semsearch, or its shard statistics were "
+                f"unreadable); any there were are not in {previous!r}. {ways_out}")
         raise ConfigurationError(
-            f"{target.index!r} took {taken} writes (index, update or delete) through {name!r} since the migration "
-            f"moved the name to it, and {previous!r} holds none of them: rolling back would drop them from {name!r}. "
-            f"To go back to the old model and keep them: semsearch migrate {name} --model "
-            f"{old_model.get('model') or 'OLD_MODEL'}; to roll back and drop them: semsearch migrate {name} "
-            "--rollback --force")
-    if taken is None:
-        notify(f"cannot tell whether {target.index!r} took writes since the migration (it kept no marks: a migration "
-               f"by an earlier semsearch); any it took are not in {previous!r}")
-    elif taken:
-        notify(f"dropping from {name!r} the {taken} writes {target.index!r} took since the migration (--force); "
-               f"they stay in {target.index!r}")
+            f"{target.index!r} took {taken} writes (index, update or delete: the application's, or semsearch's own "
+            f"ingest or backfill) through {name!r} since the migration moved the name to it, and {previous!r} holds "
+            f"none of them: rolling back would drop them from {name!r}. {ways_out}")
+    if taken is None or taken:
+        count = "any writes" if taken is None else f"the {taken} writes"
+        notify(f"dropping from {name!r} {count} {target.index!r} took since the migration (--force); they stay in "
+               f"{target.index!r} until a migration resumes into it, which makes it match {previous!r} again")
     block_writes(client, previous, False)
     others = {k: v for k, v in target.aliases.items() if k != name}
     _swap(client, swap_actions(name, target.index, previous, delete_old=False, other_aliases=others))

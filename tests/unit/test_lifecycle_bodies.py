@@ -631,17 +631,36 @@ def test_a_resumed_run_says_how_old_its_checkpoint_is():
 def test_an_index_whose_source_leaves_fields_out_is_refused_before_anything_changes():
     from semsearch.lifecycle.bodies import check_source_kept
 
-    check_source_kept({"properties": {}}, "docs", ("embedding",))
-    check_source_kept({"_source": {"enabled": True}}, "docs", ("embedding",))
-    # The vectors may be left out: semsearch writes them itself (passages with their subfields too).
-    check_source_kept({"_source": {"excludes": ["embedding", "passages", "passages.*"]}}, "docs",
-                      ("embedding", "passages"))
-    with pytest.raises(ConfigurationError, match=r"'docs' keeps part .*excludes body, notes\.\*.*lose their indexed"):
-        check_source_kept({"_source": {"excludes": ["embedding", "body", "notes.*"]}}, "docs", ("embedding",))
-    with pytest.raises(ConfigurationError, match=r"includes only title"):
-        check_source_kept({"_source": {"includes": ["title"]}}, "docs", ("embedding",))
+    fields = {"title": {"type": "text"}, "body": {"type": "text"},
+              "notes": {"properties": {"private": {"type": "text"}}},
+              "embedding": {"type": "knn_vector", "dimension": 3},
+              "passages": {"type": "nested", "properties": {"text": {"type": "text"},
+                                                            "embedding": {"type": "knn_vector", "dimension": 3}}}}
+
+    def mapping(**source):
+        return {"_source": source, "properties": fields} if source else {"properties": fields}
+
+    vectors = ("embedding", "passages")
+    check_source_kept(mapping(), "docs", vectors)
+    check_source_kept(mapping(enabled=True), "docs", vectors)
+    # The vectors may be left out, by name or pattern: semsearch writes them itself (passages with their subfields).
+    check_source_kept(mapping(excludes=["embedding", "passages", "passages.*"]), "docs", vectors)
+    check_source_kept(mapping(excludes=["emb*", "passages.embedding"]), "docs", vectors)
+    check_source_kept(mapping(includes=["*"]), "docs", vectors)
+    check_source_kept(mapping(includes=["title", "body", "notes"], excludes=["embedding"]), "docs", vectors)
+    with pytest.raises(ConfigurationError, match=r"'docs' keeps part .*excludes embedding, b\*, notes\.\*: body, "
+                                                 r"notes\.private left out.*lose their indexed"):
+        check_source_kept(mapping(excludes=["embedding", "b*", "notes.*"]), "docs", vectors)
+    with pytest.raises(ConfigurationError, match=r"includes title: body, notes left out"):
+        check_source_kept(mapping(includes=["title"]), "docs", ("embedding",) + ("passages",))
     with pytest.raises(ConfigurationError, match=r"'docs' stores no _source"):
-        check_source_kept({"_source": {"enabled": False}}, "docs")
+        check_source_kept(mapping(enabled=False), "docs")
+    with pytest.raises(ConfigurationError, match=r"'docs' stores no _source"):  # Elasticsearch 8's ways too
+        check_source_kept(mapping(mode="disabled"), "docs")
+    with pytest.raises(ConfigurationError, match=r"'docs' stores no _source"):
+        check_source_kept(mapping(), "docs", vectors, {"index.mapping.source.mode": "disabled"})
+    with pytest.raises(ConfigurationError, match=r"synthetic _source"):
+        check_source_kept(mapping(), "docs", vectors, {"index.mapping.source.mode": "synthetic"})
 
 
 def test_an_index_that_refuses_writes_is_refused_with_the_call_that_lifts_the_block():
@@ -653,3 +672,12 @@ def test_an_index_that_refuses_writes_is_refused_with_the_call_that_lifts_the_bl
     message = str(refused.value)
     assert "'docs' refuses writes (index.blocks.write=true, index.blocks.read_only=true)" in message
     assert 'PUT docs/_settings {"index.blocks.write": null, "index.blocks.read_only": null}' in message
+
+
+def test_writes_since_the_swap_are_counted_from_the_marks_and_unknown_without_them():
+    from semsearch.lifecycle.migrate import writes_since_swap
+
+    client = _StatsClient([0])  # max_seq_no 41 on shard 0 now
+    assert writes_since_swap(client, "idx", {"swap_marks": {"0": 41}}) == 0
+    assert writes_since_swap(client, "idx", {"swap_marks": {"0": 38}}) == 3
+    assert writes_since_swap(client, "idx", {}) is None  # a migration that kept no marks: a rollback asks for --force
