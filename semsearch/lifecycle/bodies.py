@@ -183,11 +183,12 @@ def check_writable(settings_flat: dict, index: str) -> None:
     blocks = [name for name in WRITE_BLOCKS if str(settings_flat.get(name, "false")).lower() == "true"]
     if blocks:
         lift = ", ".join(f'"{name}": null' for name in blocks)
+        killed = ("; a semsearch run killed while it copied the index leaves index.blocks.write set too, and the same "
+                  "call lifts it") if "index.blocks.write" in blocks else ""
         raise ConfigurationError(
             f"{index!r} refuses writes ({', '.join(f'{name}=true' for name in blocks)}): semsearch writes vectors into "
             f"it (or copies it and moves its name), so it leaves a blocked index alone. Lift the block first (PUT "
-            f"{index}/_settings {{{lift}}}) and set it again after; a semsearch run killed while it copied the index "
-            "leaves index.blocks.write set too, and the same call lifts it")
+            f"{index}/_settings {{{lift}}}) and set it again after{killed}")
 
 
 def merged_meta(mapping: dict, semsearch_meta: dict) -> dict:
@@ -247,18 +248,22 @@ def swap_actions(name: str, old: str, new: str, *, delete_old: bool,
         actions.append({"remove_index": {"index": old}})
     else:
         actions.append({"remove": {"index": old, "alias": name}})
-    actions.append({"add": {"index": new, "alias": name}})
-    for alias, spec in sorted((other_aliases or {}).items()):
+    aliases = other_aliases or {}
+    # The name keeps its own definition too: a filtered alias (a tenant's view) must not open onto every document.
+    actions.append({"add": {"index": new, "alias": name, **alias_definition(aliases.get(name) or {})}})
+    for alias, spec in sorted(aliases.items()):
         if alias == name:
             continue
-        add = {"index": new, "alias": alias}
-        for key in ("filter", "index_routing", "search_routing", "is_write_index", "is_hidden"):
-            if key in spec:
-                add[key] = spec[key]
         if not delete_old:
             actions.append({"remove": {"index": old, "alias": alias}})
-        actions.append({"add": add})
+        actions.append({"add": {"index": new, "alias": alias, **alias_definition(spec)}})
     return {"actions": actions}
+
+
+def alias_definition(spec: dict) -> dict:
+    """What an alias adds to the index it points at, as ``GET _alias`` shows it: the keys an ``add`` takes (pure)."""
+    return {key: spec[key] for key in ("filter", "index_routing", "search_routing", "is_write_index", "is_hidden")
+            if key in spec}
 
 
 def reindex_body(source: str, dest: str) -> dict:

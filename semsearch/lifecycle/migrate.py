@@ -39,6 +39,7 @@ from semsearch.lifecycle.bodies import (
     check_text_fields,
     check_writable,
     clone_body,
+    inner_text_fields_of,
     merged_meta,
     next_version_name,
     reindex_body,
@@ -233,6 +234,10 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
         return EnableReport(name=name, mode="already", index=target.index,
                             documents=_count(client, target.index), elapsed=time.monotonic() - started)
     fields = check_text_fields(mapping, text_fields, DEFAULT_TEXT_FIELDS)
+    inner = inner_text_fields_of(mapping)
+    if inner:
+        notify(f"note: text inside object or nested fields ({', '.join(inner)}) is not encoded: semsearch reads "
+               f"top-level text fields only (here {', '.join(fields)})")
     # Refused before anything is created: a copy or the backfill's updates would drop what _source leaves out, and
     # a blocked index can take neither the copy's block nor the vectors.
     settings = _settings_flat(client, target.index)
@@ -416,6 +421,11 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
         notify(f"created {green!r} for {fingerprint['dimension']}-d vectors of {fingerprint['model']!r}")
     else:
         notify(f"resuming the migration into {green!r}")
+        dropped = writes_since_swap(client, green, (_mapping(client, green).get("_meta") or {}).get(META_KEY) or {})
+        if dropped:  # it served the name once, and a rollback --force left its later writes behind in it
+            notify(f"warning: {green!r} holds {dropped} write{'s' if dropped != 1 else ''} made while it served "
+                   f"{name!r} (rolled back since with --force); this migration makes it match {current!r} again, so "
+                   "they go")
     report = MigrateReport(name=name, index=green, previous=current, adopted=adopted, resumed=resumed)
     checkpoints = checkpoints or CheckpointStore(client)
     report.copy = copy_with_vectors(client, info, green, encoder=encoder, checkpoints=checkpoints,
@@ -513,16 +523,15 @@ def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force:
                 f"{target.index!r} (that migration kept no marks: an earlier semsearch, or its shard statistics were "
                 f"unreadable); any there were are not in {previous!r}. {ways_out}")
         raise ConfigurationError(
-            f"{target.index!r} took {taken} writes (index, update or delete: the application's, or semsearch's own "
+            f"{target.index!r} took {taken} write{'s' if taken != 1 else ''} (index, update or delete: the application's, or semsearch's own "
             f"ingest or backfill) through {name!r} since the migration moved the name to it, and {previous!r} holds "
             f"none of them: rolling back would drop them from {name!r}. {ways_out}")
     if taken is None or taken:
-        count = "any writes" if taken is None else f"the {taken} writes"
+        count = "any writes" if taken is None else f"the {taken} write{'s' if taken != 1 else ''}"
         notify(f"dropping from {name!r} {count} {target.index!r} took since the migration (--force); they stay in "
                f"{target.index!r} until a migration resumes into it, which makes it match {previous!r} again")
     block_writes(client, previous, False)
-    others = {k: v for k, v in target.aliases.items() if k != name}
-    _swap(client, swap_actions(name, target.index, previous, delete_old=False, other_aliases=others))
+    _swap(client, swap_actions(name, target.index, previous, delete_old=False, other_aliases=target.aliases))
     notify(f"{name!r} points at {previous!r} again; {target.index!r} is kept (semsearch migrate resumes into it)")
     return RollbackReport(name=name, index=previous, left=target.index)
 

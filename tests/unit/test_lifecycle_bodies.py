@@ -300,6 +300,10 @@ def test_swap_actions_are_one_atomic_call():
     move = swap_actions("docs", "docs-v1", "docs-v2", delete_old=False, other_aliases={"docs": {}})
     assert move["actions"] == [{"remove": {"index": "docs-v1", "alias": "docs"}},
                                {"add": {"index": "docs-v2", "alias": "docs"}}]
+    # A filtered or routed name keeps its definition where it moves (a tenant's view stays that tenant's).
+    tenant = {"filter": {"term": {"tenant": "a"}}, "index_routing": "a", "search_routing": "a"}
+    scoped = swap_actions("docs", "docs-v2", "docs-v1", delete_old=False, other_aliases={"docs": tenant})
+    assert scoped["actions"][1] == {"add": {"index": "docs-v1", "alias": "docs", **tenant}}
 
 
 def test_scan_and_backfill_queries():
