@@ -245,6 +245,10 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
                          write_while_encoding=write_while_encoding_for(settings, encoder))
         _echo(f"migrated {name!r} to {report.index!r}: {report.documents} documents, {report.encoded} encoded "
               f"with {encoder.fingerprint.model!r} in {report.elapsed:.1f}s; {report.previous!r} kept")
+        if model is not None and model != settings.model:
+            # Everything else that writes or queries the name must encode with the new model from now on.
+            _echo(f"next: SEMSEARCH_MODEL={model} for whatever encodes for {name!r} (ingest, backfill, searches, "
+                  "semsearch serve, and the workers, restarted); with the old model they are refused")
         _note_fusion_left_behind(client, report.previous, report.index)
         if as_json:
             click.echo(json.dumps(report.as_dict()))

@@ -261,6 +261,7 @@ def test_migrate_to_another_model_and_roll_back(client, names, corpus, encoder, 
         kept = client.indices.get_settings(index=f"{name}-{version}")[f"{name}-{version}"]["settings"]["index"]
         assert kept["number_of_replicas"] == replicas
     assert "kept a hybrid fusion tuned for the old model's lists" in result.stderr
+    assert f"next: SEMSEARCH_MODEL={other_model} for whatever encodes for {name!r}" in result.stderr
     assert "keeps no fusion" in run_cli("index", "fusion", name).stdout
     report = last_json_line(result.stdout)
     # The concrete index was first put under its name as an alias (clone to -v1), then -v2 encoded.
