@@ -12,14 +12,19 @@ from semsearch.writing.documents import Document, VersionedDocument
 WRITES = ("documents", "vectors")
 
 
+def check_writes(writes: str) -> None:
+    """Refuse a write kind other than :data:`WRITES`' (a producer's or a worker's mistake, never the user's)."""
+    if writes not in WRITES:
+        raise ValueError(f"unknown write kind {writes!r}; choose one of {', '.join(WRITES)}")
+
+
 def document_payload(doc: Document, writes: str = "documents") -> dict[str, Any]:
     """A document as JSON-serialisable message content (pure).
 
     For a vector update the source stays behind (the update sets only the vectors and the content
     hash) and the version read goes along, so that the update loses to a write made since.
     """
-    if writes not in WRITES:
-        raise ValueError(f"unknown write kind {writes!r}; choose one of {', '.join(WRITES)}")
+    check_writes(writes)
     payload = {"id": doc.id, "source": doc.source if writes == "documents" else {}, "text": doc.text,
                "content_hash": doc.content_hash, "origin": doc.origin}
     if writes == "vectors":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from semsearch.distributed.celery_app import make_app
-from semsearch.distributed.payloads import WRITES, document_from_payload, result_payload
+from semsearch.distributed.payloads import check_writes, document_from_payload, result_payload
 from semsearch.distributed.streaming import DRAIN_TASK, drain
 from semsearch.encoding.encoder import Encoder
 from semsearch.index.manage import check_fingerprint, get_index_info
@@ -87,8 +87,7 @@ def encode_batch(index: str, vector_field: str, docs: list[dict[str, Any]], writ
                  ) -> dict[str, Any]:
     """Encode and write one batch of documents (whole, or only their vectors: ``writes``, see
     :data:`semsearch.distributed.payloads.WRITES`); returns counts and per-document failures."""
-    if writes not in WRITES:
-        raise ValueError(f"unknown write kind {writes!r}; choose one of {', '.join(WRITES)}")
+    check_writes(writes)
     writer, overlap = checked_writer(index, vector_field, writes)
     return result_payload(write_documents([document_from_payload(d) for d in docs], writer, overlap))
 

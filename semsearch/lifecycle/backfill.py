@@ -383,11 +383,10 @@ OnBatch = Callable[[BackfillReport], None]
 def _run_batches(batches: Iterable[Batch], *, encoder, writer: BulkWriter | None, app, index: str,
                  vector_field: str, batch_docs: int, report: BackfillReport,
                  done: Callable[[str | None], None], write_while_encoding: bool = True,
-                 chunk_overlap: int = DEFAULT_OVERLAP, writes: str = "vectors") -> None:
+                 chunk_overlap: int = DEFAULT_OVERLAP) -> None:
     """Encode and write ``batches`` in-process (encoder + writer) or through the workers (app); long documents are
-    cut into windows overlapping by ``chunk_overlap`` tokens, the index's own (where it stores passages).
-    ``writes``: what the workers write, ``vectors`` (updates of documents read, see :class:`VectorUpdateWriter`)
-    or ``documents`` (whole documents); in-process, ``writer`` decides.
+    cut into windows overlapping by ``chunk_overlap`` tokens, the index's own (where it stores passages). The
+    workers write only vectors, under the version read (:class:`VectorUpdateWriter`); in-process, ``writer`` decides.
 
     ``done(last_id)`` runs once everything up to ``last_id`` is written: that is when a checkpoint may move.
     """
@@ -416,7 +415,7 @@ def _run_batches(batches: Iterable[Batch], *, encoder, writer: BulkWriter | None
         if segment:
             with DeadLetterFile(f"{index}.backfill.deadletter.jsonl") as dead:
                 outcome = run_distributed(iter(list(segment)), app=app, index=index, vector_field=vector_field,
-                                          dead_letter=dead, batch_docs=batch_docs, writes=writes,
+                                          dead_letter=dead, batch_docs=batch_docs, writes="vectors",
                                           on_result=report.count_races)
             report.written += outcome.indexed
             report.failed += outcome.failed
@@ -469,8 +468,8 @@ def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, 
 
     A document needs work when it has no vector, or when its text no longer matches the content hash
     stored with its vector (the application changed the text); with ``every_document``, every document with
-    text is encoded again (its vector and passages rewritten), under a checkpoint of its own. The index's fingerprint must be the
-    encoder's (a different model is a migration: ``semsearch migrate``). ``encoder`` encodes in this
+    text is encoded again (its vector and passages rewritten), under a checkpoint of its own. The index's
+    fingerprint must be the encoder's (a different model is a migration: ``semsearch migrate``). ``encoder`` encodes in this
     process; ``app`` (a Celery app) sends the documents to the workers instead.
 
     ``expunge_deletes``: every update leaves the replaced version behind as a deleted document until
@@ -607,8 +606,8 @@ def wait_for_history_release(client: OpenSearch, index: str, marks: dict[str, in
             return False
         if on_wait is not None and not said:
             said = True
-            on_wait(f"waiting up to {timeout:.0f} s for the cluster's retention leases on {index!r} to let the replaced "
-                    "versions go, before merging them away (--keep-deletes skips this)")
+            on_wait(f"waiting up to {timeout:.0f} s for the cluster's retention leases on {index!r} to let the "
+                    "replaced versions go, before merging them away (--keep-deletes skips this)")
         time.sleep(poll)
 
 
@@ -749,8 +748,7 @@ def copy_with_vectors(client: OpenSearch, source: IndexInfo, target: str, *, enc
     def flush_side_writes() -> None:
         # Deletions and text-less documents need no encoder: written directly, before the checkpoint moves.
         if pending_deletes:
-            result = writer.delete(list(pending_deletes),
-                                   {i: routing for i, routing in pending_deletes.items() if routing is not None})
+            result = writer.delete(list(pending_deletes), pending_deletes)
             report.deleted += result.indexed
             report.failed += len(result.failed)
             pending_deletes.clear()

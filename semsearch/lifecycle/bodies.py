@@ -68,15 +68,16 @@ def text_fields_of(mapping: dict) -> list[str]:
     return [name for name, spec in (mapping.get("properties") or {}).items() if spec.get("type") == "text"]
 
 
-def inner_text_fields_of(mapping: dict, prefix: str = "") -> list[str]:
-    """``text`` fields inside object and nested fields of a mapping, as dotted paths (pure)."""
-    found = []
+def field_specs(mapping: dict, prefix: str = "") -> Iterator[tuple[str, dict]]:
+    """Every field of a mapping as (dotted path, its mapping), objects and their subfields alike (pure)."""
     for name, spec in (mapping.get("properties") or {}).items():
-        if "properties" in spec:
-            path = f"{prefix}{name}."
-            found += [f"{path}{child}" for child, inner in spec["properties"].items() if inner.get("type") == "text"]
-            found += inner_text_fields_of(spec, path)
-    return found
+        yield f"{prefix}{name}", spec
+        yield from field_specs(spec, f"{prefix}{name}.")
+
+
+def inner_text_fields_of(mapping: dict) -> list[str]:
+    """``text`` fields inside object and nested fields of a mapping, as dotted paths (pure)."""
+    return [path for path, spec in field_specs(mapping) if "." in path and spec.get("type") == "text"]
 
 
 def check_text_fields(mapping: dict, wanted: Sequence[str] | None, defaults: Sequence[str]) -> list[str]:
@@ -116,15 +117,6 @@ def check_free_field(mapping: dict, name: str, what: str) -> None:
             f"for the {what}: choose another name (SEMSEARCH_VECTOR_FIELD)")
 
 
-def field_paths(mapping: dict, prefix: str = "") -> list[str]:
-    """Every field of a mapping as a dotted path, objects and their subfields alike (pure)."""
-    paths = []
-    for name, spec in (mapping.get("properties") or {}).items():
-        paths.append(f"{prefix}{name}")
-        paths += field_paths(spec, f"{prefix}{name}.")
-    return paths
-
-
 def check_source_kept(mapping: dict, index: str, vectors: Sequence[str | None] = (),
                       settings_flat: dict | None = None) -> None:
     """Refuse an index whose ``_source`` does not hold whole documents as they were written (pure).
@@ -143,17 +135,18 @@ def check_source_kept(mapping: dict, index: str, vectors: Sequence[str | None] =
             "`semsearch ingest` instead")
     if mode == "synthetic":
         raise ConfigurationError(
-            f"{index!r} keeps a synthetic _source (rebuilt from the index: arrays sorted, values normalised): semsearch "
-            "copies and updates documents through _source, which would write them back changed; ingest the documents "
+            f"{index!r} keeps a synthetic _source (rebuilt from the index: arrays sorted, values normalised): "
+            "semsearch copies and updates documents through _source, which would write them back changed; ingest the documents "
             "into a new index with `semsearch ingest` instead")
     vector_fields = [name for name in vectors if name]
 
     def is_vector(path: str) -> bool:
         return any(path == name or path.startswith(f"{name}.") for name in vector_fields)
 
-    paths = field_paths(mapping)
+    paths = [path for path, _ in field_specs(mapping)]
     includes = list(source.get("includes") or [])
     excludes = list(source.get("excludes") or [])
+
     # A field is left out when includes (if any) match none of it, or an exclude matches it; its parents count.
     def left_out(path: str) -> bool:
         parts = path.split(".")

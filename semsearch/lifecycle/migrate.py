@@ -378,15 +378,15 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
     source_settings = _settings_flat(client, info.index or name)
     check_source_kept(_mapping(client, info.index or name), name, (info.vector_field, info.passages_field),
                       source_settings)
-    if _find_resumable(client, name, info.index or name, fingerprint) is None:
+    green = _find_resumable(client, name, info.index or name, fingerprint)
+    if green is None:
         # A new migration leaves an operator's block alone; a resumed one may meet its own (an interrupted catch-up).
         check_writable(source_settings, info.index or name)
     adopted = None
     if not resolve(client, name).is_alias:
-        adopted = adopt(client, name, notify=notify)
+        adopted = adopt(client, name, notify=notify)  # a fresh clone: no migration from it can be resumed
         info = get_index_info(client, name)
     current = info.index
-    green = _find_resumable(client, name, current, fingerprint)
     resumed = green is not None
     if green is None:
         green = next_version_name(name, _existing_versions(client, name))
@@ -423,7 +423,7 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
         notify(f"resuming the migration into {green!r}")
         dropped = writes_since_swap(client, green, (_mapping(client, green).get("_meta") or {}).get(META_KEY) or {})
         if dropped:  # it served the name once, and a rollback --force left its later writes behind in it
-            notify(f"warning: {green!r} holds {dropped} write{'s' if dropped != 1 else ''} made while it served "
+            notify(f"warning: {green!r} holds {_writes(dropped)} made while it served "
                    f"{name!r} (rolled back since with --force); this migration makes it match {current!r} again, so "
                    "they go")
     report = MigrateReport(name=name, index=green, previous=current, adopted=adopted, resumed=resumed)
@@ -496,6 +496,10 @@ def writes_since_swap(client: OpenSearch, index: str, meta: dict) -> int | None:
     return sum(max(0, int(now.get(shard, -1)) - int(marks.get(shard, -1))) for shard in now)
 
 
+def _writes(count: int) -> str:
+    return f"{count} write{'s' if count != 1 else ''}"
+
+
 def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force: bool = False) -> RollbackReport:
     """Point ``name`` back at the index the last migration came from (writes unblocked there).
 
@@ -512,7 +516,8 @@ def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force:
     if not client.indices.exists(index=previous):
         raise ConfigurationError(f"the previous index {previous!r} no longer exists; nothing to roll back to")
     taken = writes_since_swap(client, target.index, meta)
-    if (taken is None or taken) and not force:
+    dropping = taken != 0  # some, or none known (None)
+    if dropping and not force:
         old_model = ((_mapping(client, previous).get("_meta") or {}).get(META_KEY) or {}).get("fingerprint", {})
         ways_out = (f"To go back to the old model and keep them: semsearch migrate {name} --model "
                     f"{old_model.get('model') or 'OLD_MODEL'}; to roll back and drop them: semsearch migrate {name} "
@@ -523,11 +528,11 @@ def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force:
                 f"{target.index!r} (that migration kept no marks: an earlier semsearch, or its shard statistics were "
                 f"unreadable); any there were are not in {previous!r}. {ways_out}")
         raise ConfigurationError(
-            f"{target.index!r} took {taken} write{'s' if taken != 1 else ''} (index, update or delete: the application's, or semsearch's own "
-            f"ingest or backfill) through {name!r} since the migration moved the name to it, and {previous!r} holds "
-            f"none of them: rolling back would drop them from {name!r}. {ways_out}")
-    if taken is None or taken:
-        count = "any writes" if taken is None else f"the {taken} write{'s' if taken != 1 else ''}"
+            f"{target.index!r} took {_writes(taken)} (index, update or delete: the application's, or semsearch's "
+            f"own ingest or backfill) through {name!r} since the migration moved the name to it, and {previous!r} "
+            f"holds none of them: rolling back would drop them from {name!r}. {ways_out}")
+    if dropping:
+        count = "any writes" if taken is None else f"the {_writes(taken)}"
         notify(f"dropping from {name!r} {count} {target.index!r} took since the migration (--force); they stay in "
                f"{target.index!r} until a migration resumes into it, which makes it match {previous!r} again")
     block_writes(client, previous, False)

@@ -246,13 +246,14 @@ class BulkWriter:
         return [bulk_entry(self.index, d, v, self.vector_field, p, self.passages_field)
                 for d, v, p in zip(docs, vectors, passages)]
 
-    def stored_hashes(self, ids: Sequence[str], routings: Mapping[str, str] | None = None) -> dict[str, str]:
+    def stored_hashes(self, ids: Sequence[str], routings: Mapping[str, str | None] | None = None) -> dict[str, str]:
         """Content hashes semsearch stored with these ids (absent ids are left out; ``routings``: the custom routing
         of those that have one); waits out outages."""
         started = time.monotonic()
         attempt = 0
-        body = ({"docs": [{"_id": i, **({"routing": routings[i]} if i in routings else {})} for i in ids]}
-                if routings else {"ids": list(ids)})
+        routings = routings or {}
+        body = ({"docs": [write_action(self.index, i, routings.get(i)) for i in ids]} if any(routings.values())
+                else {"ids": list(ids)})
         while True:
             try:
                 response = self.client.mget(index=self.index, body=body, _source_includes=CONTENT_HASH_FIELD)
@@ -269,7 +270,7 @@ class BulkWriter:
         return {d["_id"]: d["_source"][CONTENT_HASH_FIELD] for d in response["docs"]
                 if d.get("found") and CONTENT_HASH_FIELD in (d.get("_source") or {})}
 
-    def delete(self, ids: Sequence[str], routings: Mapping[str, str] | None = None) -> BulkResult:
+    def delete(self, ids: Sequence[str], routings: Mapping[str, str | None] | None = None) -> BulkResult:
         """Delete documents by id (``routings``: the custom routing of those that have one); an id already gone counts
         as deleted."""
         docs = [Document(id=i, source={}, text="", content_hash="") for i in ids]

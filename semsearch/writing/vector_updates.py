@@ -87,5 +87,5 @@ class VectorUpdateWriter(BulkWriter):
         fresh = [d for d in lost if getattr(d, "stored_hash", None) != d.content_hash]
         if not fresh:
             return set()
-        stored = self.stored_hashes([d.id for d in fresh], {d.id: d.routing for d in fresh if getattr(d, "routing", None)})
+        stored = self.stored_hashes([d.id for d in fresh], {d.id: getattr(d, "routing", None) for d in fresh})
         return {d.id for d in fresh if stored.get(d.id) == d.content_hash}

@@ -159,3 +159,22 @@ def test_a_document_read_with_custom_routing_is_written_and_deleted_with_it():
     assert document_from_payload(json.loads(json.dumps(document_payload(routed, "vectors")))).routing == "user7"
     entry = smile_bulk_entry("idx", routed, vector, "v")
     assert b"routing" in entry and b"user7" in entry
+
+
+def test_stored_hashes_are_looked_up_with_each_documents_routing():
+    from semsearch.writing.bulk import BulkWriter
+
+    class Cluster:
+        def __init__(self):
+            self.bodies = []
+
+        def mget(self, index, body, _source_includes):
+            self.bodies.append(body)
+            return {"docs": [{"_id": "a", "found": True, "_source": {"semsearch_hash": "h"}}]}
+
+    cluster = Cluster()
+    writer = BulkWriter(cluster, "idx", "v")
+    assert writer.stored_hashes(["a", "b"], {"a": "user7", "b": None}) == {"a": "h"}
+    assert writer.stored_hashes(["a"], {"a": None}) == {"a": "h"}
+    assert cluster.bodies == [{"docs": [{"_index": "idx", "_id": "a", "routing": "user7"}, {"_index": "idx", "_id": "b"}]},
+                              {"ids": ["a"]}]
