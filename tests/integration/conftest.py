@@ -3,6 +3,7 @@
 They fail, never skip, when a service is missing: a skipped integration test proves nothing.
 """
 
+import hashlib
 import http.client
 import json
 import os
@@ -140,15 +141,58 @@ def last_json_line(output: str) -> dict:
 COLLECTIONS = Path(__file__).resolve().parents[2] / "benchmarks" / "collections"
 
 
+ENCODING_SOURCES = Path(__file__).resolve().parents[2] / "semsearch" / "encoding"
+COLLECTION_VECTORS_KEPT_DAYS = 30
+
+
+def encoding_digest() -> str:
+    """What a vector depends on beyond the cache's own key (model fingerprint, precision, device kind, token ids): the
+    code that computes it (semsearch/encoding) and the versions of torch and transformers (pure but for reading them)."""
+    from importlib.metadata import version  # noqa: PLC0415
+
+    digest = hashlib.blake2b(digest_size=8)
+    for path in sorted(ENCODING_SOURCES.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for package in ("torch", "transformers"):
+        digest.update(f"{package}=={version(package)}\0".encode())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def collection_vectors() -> str:
+    """The SEMSEARCH_VECTOR_CACHE file of the benchmark collections' ingests, kept between runs on this machine (under
+    SEMSEARCH_CACHE/test-vectors, one file per encoding_digest): their tests are about fusion, ranking and the node's
+    statistics, and the same texts through the same model and code give the same vectors. Any change to the encoding
+    code, torch or transformers names a new file, so what a change computes is never masked by an older vector (the
+    model's weights are in the cache's own key). Every other ingest of the tests (dbpedia-entity through the workers
+    first) runs the model. SEMSEARCH_TEST_COLLECTION_VECTORS names another file; removing the folder makes a cold run."""
+    given = os.environ.get("SEMSEARCH_TEST_COLLECTION_VECTORS")
+    if given:
+        return given
+    folder = Path(os.environ.get("SEMSEARCH_CACHE") or Path.home() / ".cache" / "semsearch") / "test-vectors"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.sqlite*"):  # one not used for a month: an encoding long since changed
+        try:
+            if time.time() - old.stat().st_mtime > COLLECTION_VECTORS_KEPT_DAYS * 86400:
+                old.unlink()
+        except OSError:
+            pass  # another part removed it first
+    path = folder / f"{encoding_digest()}.sqlite"
+    if path.exists():
+        path.touch()
+    return str(path)
+
+
 def collection_index(collection: str):
     """A module fixture: the benchmark collection ``collection`` (benchmarks/collections) ingested with ``semsearch
-    ingest`` into a fresh index on the real node, its name; deleted after."""
+    ingest`` into a fresh index on the real node, its name; deleted after. Its vectors come from the collections'
+    cache where an earlier run computed them (collection_vectors)."""
 
     @pytest.fixture(scope="module")
-    def index(services, tmp_path_factory):
+    def index(services, tmp_path_factory, collection_vectors):
         name = f"test_{collection.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
         result = run_cli("ingest", str(COLLECTIONS / collection / "corpus.jsonl"), "--index", name,
-                         cwd=tmp_path_factory.mktemp(collection))
+                         env={"SEMSEARCH_VECTOR_CACHE": collection_vectors}, cwd=tmp_path_factory.mktemp(collection))
         assert result.returncode == 0, result.stderr
         yield name
         services.indices.delete(index=name, ignore_unavailable=True)
