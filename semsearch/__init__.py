@@ -4,6 +4,7 @@ from semsearch.distributed.streaming import SubmitResult, delete, submit
 from semsearch.encoding.encoder import Encoder
 from semsearch.encoding.model_folder import Fingerprint
 from semsearch.errors import (
+    BusyError,
     ClusterError,
     ConfigurationError,
     IndexMismatchError,
@@ -21,6 +22,7 @@ from semsearch.writing.documents import DocumentSchema, Rejection
 
 __all__ = [
     "AsyncSearcher",
+    "BusyError",
     "ClusterError",
     "ConfigurationError",
     "DocumentSchema",

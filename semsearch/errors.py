@@ -13,7 +13,8 @@ SemsearchError
 │       ├── CertificateVerificationError   the server's certificate is not trusted (SEMSEARCH_CA_CERTS)
 │       ├── ClientCertificateError         the server wants / refused our client certificate
 │       └── SchemeMismatchError            http:// to a TLS port, or https:// to a plain one
-└── InputError              a document or query file that cannot be read
+├── InputError              a document or query file that cannot be read
+└── BusyError               another lifecycle command is working on the name (semsearch.lifecycle.lease)
 
 semsearch.engines.opensearch.explain_transport_error turns opensearch-py's exceptions into these.
 """
@@ -74,4 +75,8 @@ class ClientCertificateError(TLSError):
 
 
 class SchemeMismatchError(TLSError):
+    pass
+
+
+class BusyError(SemsearchError):
     pass

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opensearchpy import OpenSearch
-from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, RequestError, TransportError
+from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 
 from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD
 from semsearch.errors import ClusterError
@@ -36,10 +36,11 @@ from semsearch.index.manage import IndexInfo, check_fingerprint, ensure_id_field
 from semsearch.index.passages import DEFAULT_OVERLAP
 from semsearch.query.plan import vector_excludes
 from semsearch.query.shards import shortfall
+from semsearch.lifecycle.checkpoints import CheckpointStore
+from semsearch.lifecycle.lease import one_at_a_time
 from semsearch.lifecycle.bodies import (
     BY_ID,
     BY_SHARD_DOC,
-    CHECKPOINT_INDEX,
     NO_VECTOR,
     backfill_query,
     check_source_kept,
@@ -53,7 +54,7 @@ from semsearch.lifecycle.bodies import (
     source_digest,
 )
 from semsearch.settings import BulkFormat
-from semsearch.writing.bulk import BulkResult, BulkWriter, is_transient, write_action
+from semsearch.writing.bulk import BulkResult, BulkWriter, write_action
 from semsearch.writing.documents import VersionedDocument, content_hash
 from semsearch.writing.vector_updates import VectorUpdateWriter
 
@@ -64,55 +65,6 @@ PAGE_SIZE = 500
 CUT_EVERY_SCANNED = 2000
 # Documents whose update lost to a concurrent write are re-read by id in the next pass, up to this many.
 MAX_RETRY_IDS = 10_000
-
-
-# -- checkpoints -------------------------------------------------------------------------------------
-
-CHECKPOINT_TRIES = 6
-
-
-class CheckpointStore:
-    """Progress of long jobs, one small document each, in the hidden index ``.semsearch-checkpoints``."""
-
-    def __init__(self, client: OpenSearch, index: str = CHECKPOINT_INDEX) -> None:
-        self.client = client
-        self.index = index
-        self._ready = False
-
-    def _ensure(self) -> None:
-        if self._ready:
-            return
-        try:
-            self.client.indices.create(index=self.index, body={"settings": {"index": {
-                "hidden": True, "number_of_shards": 1, "auto_expand_replicas": "0-1"}}})
-        except RequestError as exc:
-            if exc.error != "resource_already_exists_exception":
-                raise ClusterError(f"creating the checkpoint index {self.index!r} failed: {exc.info or exc}") from exc
-        self._ready = True
-
-    def get(self, key: str) -> dict | None:
-        try:
-            return self.client.get(index=self.index, id=key)["_source"]
-        except NotFoundError:
-            return None
-
-    def save(self, key: str, state: dict) -> None:
-        self._ensure()
-        for attempt in range(CHECKPOINT_TRIES):
-            try:
-                self.client.index(index=self.index, id=key, body={**state, "updated_at": time.time()})
-                return
-            except TransportError as exc:  # connection errors included
-                # A node leaving moves the checkpoint index's primary: a moment later the write goes through.
-                if attempt == CHECKPOINT_TRIES - 1 or not (is_transient(exc) or exc.status_code == "N/A"):
-                    raise
-                time.sleep(1 + attempt)
-
-    def delete(self, key: str) -> None:
-        try:
-            self.client.delete(index=self.index, id=key)
-        except NotFoundError:
-            pass
 
 
 # -- scanning -----------------------------------------------------------------------------------------
@@ -457,6 +409,7 @@ def _cut(items: Iterable[tuple[str, ScannedDocument | None]], batch_docs: int) -
 
 # -- backfill in place ------------------------------------------------------------------------------------
 
+@one_at_a_time("backfill")
 def backfill(client: OpenSearch, name: str, *, fingerprint: dict, encoder=None, app=None,
              checkpoints: CheckpointStore | None = None, batch_docs: int = 256, page_size: int = PAGE_SIZE,
              max_passes: int = 4, on_batch: OnBatch | None = None, expunge_deletes: bool = True,

@@ -33,6 +33,7 @@ from semsearch.engines.index_body import (
 )
 from semsearch.errors import ClusterError, ConfigurationError
 from semsearch.index.manage import DEFAULT_TEXT_FIELDS, check_fingerprint, get_index_info
+from semsearch.lifecycle.lease import check_held, one_at_a_time
 from semsearch.lifecycle.backfill import BackfillReport, CheckpointStore, copy_with_vectors, history_marks, vector_gaps
 from semsearch.lifecycle.bodies import (
     check_source_kept,
@@ -114,7 +115,8 @@ def block_writes(client: OpenSearch, index: str, blocked: bool) -> None:
         client.indices.put_settings(index=index, body={"index.blocks.write": None})
 
 
-def _swap(client: OpenSearch, body: dict) -> None:
+def _swap(client: OpenSearch, name: str, body: dict) -> None:
+    check_held(name)  # a run whose lease was taken over meanwhile leaves the name to the one that took it
     try:
         client.indices.update_aliases(body=body)
     except TransportError as exc:
@@ -202,6 +204,7 @@ class EnableReport:
                 "elapsed_s": round(self.elapsed, 3)}
 
 
+@one_at_a_time("index enable-vectors")
 def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_field: str,
                    text_fields: list[str] | None = None, engine: str = "lucene", space_type: str | None = None,
                    m: int | None = None, ef_construction: int | None = None, ef_search: int | None = None,
@@ -276,7 +279,7 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
         before, after = _count(client, target.index), _count(client, new)
         if before != after:
             raise ClusterError(f"copy incomplete: {target.index!r} holds {before} documents, {new!r} {after}")
-        _swap(client, swap_actions(name, target.index, new, delete_old=not target.is_alias,
+        _swap(client, name, swap_actions(name, target.index, new, delete_old=not target.is_alias,
                                    other_aliases=target.aliases))
     except BaseException:
         block_writes(client, target.index, False)
@@ -334,7 +337,7 @@ def adopt(client: OpenSearch, name: str, *, notify: Notify = log.info) -> str:
         block_writes(client, new, False)  # a clone inherits the block
         if _count(client, name) != _count(client, new):
             raise ClusterError(f"cloning {name!r} into {new!r} gave a different document count")
-        _swap(client, swap_actions(name, name, new, delete_old=True, other_aliases=target.aliases))
+        _swap(client, name, swap_actions(name, name, new, delete_old=True, other_aliases=target.aliases))
     except BaseException:
         if client.indices.exists(index=name):
             block_writes(client, name, False)
@@ -355,6 +358,7 @@ def _find_resumable(client: OpenSearch, name: str, current: str, fingerprint: di
     return None
 
 
+@one_at_a_time("migrate")
 def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointStore | None = None,
             batch_docs: int = 256, notify: Notify = log.info, on_batch=None,
             capabilities: Capabilities | None = None, write_client: OpenSearch | None = None,
@@ -444,7 +448,7 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
                                f"({missing} with text but no vector); the name was not moved, rerun to resume")
         fresh = resolve(client, name)
         record_swap_marks(client, green, notify)
-        _swap(client, swap_actions(name, current, green, delete_old=False, other_aliases=fresh.aliases))
+        _swap(client, name, swap_actions(name, current, green, delete_old=False, other_aliases=fresh.aliases))
     except BaseException:
         block_writes(client, current, False)
         raise
@@ -500,6 +504,7 @@ def _writes(count: int) -> str:
     return f"{count} write{'s' if count != 1 else ''}"
 
 
+@one_at_a_time("migrate --rollback")
 def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force: bool = False) -> RollbackReport:
     """Point ``name`` back at the index the last migration came from (writes unblocked there).
 
@@ -536,7 +541,7 @@ def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force:
         notify(f"dropping from {name!r} {count} {target.index!r} took since the migration (--force); they stay in "
                f"{target.index!r} until a migration resumes into it, which makes it match {previous!r} again")
     block_writes(client, previous, False)
-    _swap(client, swap_actions(name, target.index, previous, delete_old=False, other_aliases=target.aliases))
+    _swap(client, name, swap_actions(name, target.index, previous, delete_old=False, other_aliases=target.aliases))
     notify(f"{name!r} points at {previous!r} again; {target.index!r} is kept (semsearch migrate resumes into it)")
     return RollbackReport(name=name, index=previous, left=target.index)
 

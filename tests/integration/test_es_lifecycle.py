@@ -16,7 +16,8 @@ import time
 import pytest
 
 from semsearch import Encoder, Searcher
-from semsearch.lifecycle.backfill import backfill, copy_with_vectors
+from semsearch.lifecycle.backfill import CheckpointStore, backfill, copy_with_vectors
+from semsearch.lifecycle.lease import LEASE_SECONDS, Holder, held, lease_id
 from semsearch.errors import ConfigurationError, IndexMismatchError
 from semsearch.index.manage import create_index, get_index_info
 
@@ -215,3 +216,23 @@ def test_migration_catch_up_copies_only_what_changed(es, names, corpus, encoder,
         from semsearch.lifecycle.migrate import migrate
 
         migrate(es, name, encoder=encoder)
+
+
+def test_one_lifecycle_command_at_a_time_on_elasticsearch(es, names, corpus, encoder):
+    """The lease (semsearch.lifecycle.lease) through the Elasticsearch client: created once, refused while held,
+    taken over once silent past its term, renewed and released conditionally on its sequence number."""
+    name = names()
+    semsearch_index(es, name, encoder, corpus[:10], with_vectors=False)
+    store = CheckpointStore(es)
+    with held(es, name, "migrate", renew_every=0.2):
+        time.sleep(0.6)  # renewed (conditionally) meanwhile
+        result = run_cli("backfill", name, env=ES_ENV)
+        assert result.returncode == 2 and f"{name!r} is busy: semsearch migrate (pid {os.getpid()}" in result.stderr, \
+            result.stderr
+        assert vectors_count(es, name) == 0
+    assert store.get(lease_id(name)) is None  # released
+    silent = Holder("backfill", "another-host", 4242, 0.0, time.time() - LEASE_SECONDS - 5)
+    es.index(index=store.index, id=lease_id(name), body=silent.as_body())
+    result = run_cli("backfill", name, "--keep-deletes", env=ES_ENV)
+    assert result.returncode == 0 and "took over" in result.stderr, result.stderr
+    assert vectors_count(es, name) == 10 and store.get(lease_id(name)) is None

@@ -7,9 +7,12 @@ libraries, and a faiss or nmslib index would take it down. faiss bodies are cove
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -20,10 +23,11 @@ from semsearch.lifecycle.backfill import CheckpointStore, copy_with_vectors, ind
 from semsearch.writing.bulk import BulkWriter
 from semsearch.engines.capabilities import detect
 from semsearch.writing.documents import Document, DocumentSchema, validate
-from semsearch.errors import ConfigurationError, IndexMismatchError
+from semsearch.errors import BusyError, ConfigurationError, IndexMismatchError
 from semsearch.index.manage import create_index, get_index_info
 from semsearch.lifecycle.migrate import enable_vectors, migrate
 from semsearch.lifecycle.bodies import checkpoint_id
+from semsearch.lifecycle.lease import LEASE_SECONDS, Holder, acquire, check_held, held, lease_id
 from semsearch.index.passages import nested_knn_body
 from semsearch.writing.pipeline import documents_with_vectors
 
@@ -204,6 +208,10 @@ def test_backfill_killed_halfway_resumes_without_re_encoding(client, names, corp
             assert proc.poll() is None, f"backfill ended before it could be killed: {proc.communicate()}"
             time.sleep(0.1)
         assert checkpoint and checkpoint["written"] >= 64, "no checkpoint progress within 120s"
+        # Meanwhile a second command on the name is refused, naming the running one.
+        second = run_cli("backfill", name)
+        assert second.returncode == 2 and f"semsearch backfill (pid {proc.pid} " in second.stderr, second.stderr
+        assert proc.poll() is None, "backfill ended before it could be killed"
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:
@@ -217,6 +225,8 @@ def test_backfill_killed_halfway_resumes_without_re_encoding(client, names, corp
 
     result = run_cli("backfill", name, "--batch-size", "32", "--keep-deletes", "--json")
     assert result.returncode == 0, result.stderr
+    # The killed run left its lease behind; its process has ended, so the rerun takes the name over at once.
+    assert f"took over {name!r} from semsearch backfill (pid {proc.pid} " in result.stderr, result.stderr
     report = last_json_line(result.stdout)
     assert report["resumed_after"] == checkpoint["after"]
     # Only what was not finished got encoded: nothing written before the kill was encoded again.
@@ -625,3 +635,97 @@ def test_documents_with_custom_routing_get_vectors_and_keep_their_routing_throug
         assert found["found"] and found["_source"]["title"] == doc["title"], doc["_id"]
     client.index(index=name, id=docs[1]["_id"], routing="user1", body={"title": "t", "text": "x"}, refresh=True)
     assert client.count(index=name)["count"] == len(docs)
+
+
+# -- one lifecycle command at a time ----------------------------------------------------------------------------------
+
+def test_a_second_lifecycle_command_on_a_name_is_refused_while_one_runs(client, names, corpus, encoder):
+    name = names()
+    semsearch_index(client, name, encoder, corpus[:20], with_vectors=False)
+    with held(client, name, "migrate"):  # what a migration of another process holds while it runs
+        result = run_cli("backfill", name)
+        assert result.returncode == 2, result.stderr
+        holder = f"semsearch migrate (pid {os.getpid()} on {socket.gethostname()})"
+        assert f"{name!r} is busy: {holder}" in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert vectors_count(client, name) == 0  # refused before it wrote anything
+        rollback = run_cli("migrate", name, "--rollback")
+        assert rollback.returncode == 2 and f"{name!r} is busy" in rollback.stderr, rollback.stderr
+        other = names()  # another name is not held
+        semsearch_index(client, other, encoder, corpus[:5], with_vectors=False)
+        assert run_cli("backfill", other, "--keep-deletes").returncode == 0
+    result = run_cli("backfill", name, "--keep-deletes")  # released: it runs
+    assert result.returncode == 0, result.stderr
+    assert vectors_count(client, name) == 20
+    assert CheckpointStore(client).get(lease_id(name)) is None  # and released its own lease when done
+
+
+def test_a_lease_whose_holder_is_gone_is_taken_over(client, names, corpus, encoder):
+    name = names()
+    semsearch_index(client, name, encoder, corpus[:10], with_vectors=False)
+    store = CheckpointStore(client)
+    store.ensure()
+    host = socket.gethostname()
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True)
+    pid, now = int(ended.stdout), time.time()
+    try:
+        # Killed on this host (kill -9, a lost terminal): its process has ended, taken over at once.
+        client.index(index=store.index, id=lease_id(name), body=Holder("migrate", host, pid, now, now).as_body())
+        result = run_cli("backfill", name, "--keep-deletes")
+        assert result.returncode == 0, result.stderr
+        assert (f"took over {name!r} from semsearch migrate (pid {pid} on {host}), which has ended without finishing"
+                in result.stderr), result.stderr
+        # On another host: refused while it renews, taken over once silent for longer than the lease.
+        elsewhere = Holder("backfill", "another-host", 4242, now - 600, time.time())
+        client.index(index=store.index, id=lease_id(name), body=elsewhere.as_body())
+        with pytest.raises(BusyError, match=r"semsearch backfill \(pid 4242 on another-host\)"):
+            acquire(client, name, "migrate")
+        silent = Holder("backfill", "another-host", 4242, now - 600, time.time() - LEASE_SECONDS - 5)
+        client.index(index=store.index, id=lease_id(name), body=silent.as_body())
+        notes = []
+        lease = acquire(client, name, "migrate", notify=notes.append)
+        lease.release()
+        assert len(notes) == 1 and "which was last seen 6" in notes[0], notes
+    finally:
+        store.delete(lease_id(name))
+
+
+def test_racing_commands_get_a_lease_once_and_a_renewed_lease_outlives_its_term(client, names):
+    name = names()
+    start = threading.Barrier(8)
+
+    def try_once(_):
+        start.wait()
+        try:
+            return acquire(client, name, "migrate", lease_seconds=2, renew_every=0.5)
+        except BusyError:
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        leases = [lease for lease in pool.map(try_once, range(8)) if lease is not None]
+    assert len(leases) == 1
+    try:
+        time.sleep(3)  # past the 2 s term: the renewals keep it
+        with pytest.raises(BusyError):
+            acquire(client, name, "backfill", lease_seconds=2)
+    finally:
+        leases[0].release()
+    acquire(client, name, "backfill").release()  # released: free again
+
+
+def test_a_run_whose_lease_was_taken_over_stops_before_moving_the_name(client, names):
+    name = names()
+    store = CheckpointStore(client)
+    with held(client, name, "migrate", renew_every=0.2) as lease:
+        check_held(name)  # held: nothing to say
+        # Another command took the name over while this one stalled past the lease.
+        now = time.time()
+        client.index(index=store.index, id=lease_id(name), body=Holder("migrate", "another-host", 1, now, now).as_body())
+        deadline = time.monotonic() + 10
+        while not lease.lost and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert lease.lost
+        with pytest.raises(BusyError, match="taken over"):
+            check_held(name)
+    assert store.get(lease_id(name))["host"] == "another-host"  # the lost lease is not released: it is not ours
+    store.delete(lease_id(name))
