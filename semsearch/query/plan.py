@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from semsearch.engines.es_bodies import INSTALLED_ANALYZER
+from semsearch.engines.index_body import CONTENT_HASH_FIELD, ID_FIELD
 from semsearch.errors import ConfigurationError
 from semsearch.index.manage import IndexInfo
 from semsearch.query.bodies import (
@@ -83,7 +84,8 @@ RETRIEVERS = ("keyword", "semantic")  # hybrid's lists, in the server-side hybri
 
 @dataclass
 class Hit:
-    """One result: the document id, its score in this mode, its source and per-mode contributions.
+    """One result: the document id, its score in this mode, its source (what the application wrote: without the
+    vectors and semsearch's content hash and id keyword) and per-mode contributions.
 
     In hybrid mode fused on the client the contributions add up to ``score``; the server's fusion
     (neural-search) returns fused scores only, so its hits carry none. ``explanation`` (with ``explain=True``) gives each
@@ -209,6 +211,12 @@ def vector_excludes(info: IndexInfo) -> list[str]:
     return [info.vector_field] + ([info.passages_field] if info.passages_field else [])
 
 
+def shown_excludes(info: IndexInfo) -> list[str]:
+    """Fields a search never shows of a hit's ``_source``: the vectors, and semsearch's own bookkeeping (the content
+    hash and id keyword it writes beside each document), so a hit holds what the application wrote."""
+    return [*vector_excludes(info), CONTENT_HASH_FIELD, ID_FIELD]
+
+
 class CandidateWithoutId(ValueError):
     """A candidate came back without the doc-values id (a document written by another program)."""
 
@@ -226,7 +234,7 @@ def plan_bodies(request: SearchRequest, info: IndexInfo, vector: Sequence[float]
     # (hydrate_body), rather than 2 × window sources of which k are kept.
     common = {"offset": offset, "source": False if hybrid else request.source}
     highlight = request.highlight and not hybrid
-    excludes = vector_excludes(info)
+    excludes = shown_excludes(info)
     bodies: dict[str, dict] = {}
     if request.mode in ("keyword", "hybrid"):
         bodies["keyword"] = keyword_body(
@@ -269,7 +277,7 @@ def hydrate_body(request: SearchRequest, info: IndexInfo, hits: Sequence[Hit]) -
     """The request for the final hybrid hits' sources and highlights; None when nothing is to fetch."""
     if not hits or (request.source is False and not request.highlight):
         return None
-    return ids_body([h.id for h in hits], source=request.source, source_excludes=vector_excludes(info),
+    return ids_body([h.id for h in hits], source=request.source, source_excludes=shown_excludes(info),
                     text=request.text, text_fields=info.text_fields, highlight=request.highlight)
 
 

@@ -245,7 +245,7 @@ def test_single_retriever_modes_never_read_doc_values(mode):
         (body,) = plan_bodies(SearchRequest("q", mode=mode, highlight=True).validate(), INFO_ID, VECTOR,
                               ids_from_doc_values=flag).values()
         assert "stored_fields" not in body and "docvalue_fields" not in body
-        assert body["_source"] == {"excludes": ["embedding"]}
+        assert body["_source"] == {"excludes": ["embedding", "semsearch_hash", "semsearch_id"]}
         assert "highlight" in body
 
 
@@ -327,15 +327,15 @@ def test_vectors_are_never_in_source(mode, info):
     bodies = plan_bodies(SearchRequest("q", mode=mode).validate(), info, VECTOR)
     expected = ["embedding"] + (["passages"] if info.passages_field else [])
     assert vector_excludes(info) == expected
-    for body in bodies.values():
-        assert body["_source"] == {"excludes": expected}
+    for body in bodies.values():  # nor semsearch's bookkeeping: a hit holds what the application wrote
+        assert body["_source"] == {"excludes": [*expected, "semsearch_hash", "semsearch_id"]}
 
 
 @pytest.mark.parametrize("mode", ["keyword", "semantic"])
 def test_source_fields_are_included_and_vectors_still_excluded(mode):
     request = SearchRequest("q", mode=mode, source=["title", "year"]).validate()
     for body in plan_bodies(request, INFO_PASSAGES, VECTOR).values():
-        assert body["_source"] == {"includes": ["title", "year"], "excludes": ["embedding", "passages"]}
+        assert body["_source"] == {"includes": ["title", "year"], "excludes": ["embedding", "passages", "semsearch_hash", "semsearch_id"]}
 
 
 @pytest.mark.parametrize("mode", ["keyword", "semantic", "hybrid"])
@@ -661,14 +661,14 @@ def test_hydrate_body_fetches_the_final_hits_by_id():
     assert body["query"] == {"ids": {"values": ["c", "a", "d"]}}
     assert body["size"] == 3
     assert body["track_total_hits"] is False
-    assert body["_source"] == {"excludes": ["embedding", "passages"]}
+    assert body["_source"] == {"excludes": ["embedding", "passages", "semsearch_hash", "semsearch_id"]}
     assert "highlight" not in body and "from" not in body
     assert "stored_fields" not in body and "docvalue_fields" not in body  # the answer is read by _id
 
 
 def test_hydrate_body_asks_for_the_callers_fields_and_never_the_vectors():
     body = hydrate_body(SearchRequest("q", source=["title", "embedding"]).validate(), INFO, HITS)
-    assert body["_source"] == {"includes": ["title", "embedding"], "excludes": ["embedding"]}
+    assert body["_source"] == {"includes": ["title", "embedding"], "excludes": ["embedding", "semsearch_hash", "semsearch_id"]}
 
 
 def test_hydrate_body_highlights_the_keyword_terms():
