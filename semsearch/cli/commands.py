@@ -219,6 +219,9 @@ def ingest(paths: tuple[str, ...], index_name: str, text_fields: tuple[str, ...]
                f"chunked {report.chunked} (longer than the model's window)")
     if report.dead_letter:
         summary += f"; dead letters in {report.dead_letter}"
+        if dead.earlier:  # appended: the file is not this run's alone
+            summary += (f" (appended after {dead.earlier} from earlier runs; each line's \"run\" says which: "
+                        f"this one's is {dead.run})")
     click.echo(summary, err=True)
     sys.exit(0 if report.ok else 1)
 

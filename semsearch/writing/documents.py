@@ -24,6 +24,7 @@ import math
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -412,18 +413,27 @@ def read_jsonl(paths: Iterable[str | Path], schema: DocumentSchema) -> Iterator[
 
 
 class DeadLetterFile:
-    """Appends rejected documents as JSONL with their reason; created only when something is rejected."""
+    """Appends rejected documents as JSONL with their reason; created only when something is rejected.
+
+    Appended, never truncated: an earlier run's rejections may not have been dealt with yet. Each record says which
+    run wrote it (``run``: when this file object was made, UTC), and ``earlier`` counts the records that were there
+    before this run's first, so a rerun can say how many of the file's lines are its own.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.count = 0
+        self.earlier = 0
+        self.run = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         self._handle: io.TextIOWrapper | None = None
 
     def write(self, rejection: Rejection) -> None:
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("a", encoding="utf-8")
-        self._handle.write(json.dumps(rejection.as_dict(), ensure_ascii=False) + "\n")
+            self._handle = self.path.open("a+", encoding="utf-8")
+            self._handle.seek(0)
+            self.earlier = sum(1 for line in self._handle if line.strip())
+        self._handle.write(json.dumps({**rejection.as_dict(), "run": self.run}, ensure_ascii=False) + "\n")
         self._handle.flush()
         self.count += 1
 

@@ -29,6 +29,17 @@ def test_malformed_lines_are_reported_and_the_rest_indexed(client, index_name, t
     assert [r["line"] for r in records] == [2, 4, 5, 6]
     assert records[2]["field"] == "text"
 
+    # Run again (the file fixed in part): appended, the earlier run's lines kept and told apart.
+    path.write_bytes(path.read_bytes().replace(b'"text": 42', b'"text": "now a string"'))
+    again = run_cli("ingest", str(path), "--index", index_name, "--dead-letter", str(dead))
+    assert again.returncode == 1
+    records = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert [r["line"] for r in records] == [2, 4, 5, 6, 2, 4, 6]
+    runs = [r["run"] for r in records]
+    assert len(set(runs[:4])) == 1 and len(set(runs[4:])) == 1 and runs[0] != runs[4]
+    assert (f'dead letters in {dead} (appended after 4 from earlier runs; each line\'s "run" says which: this one\'s '
+            f'is {runs[4]})') in again.stderr, again.stderr
+
 
 def test_clean_file_exits_zero(client, index_name, tmp_path):
     path = tmp_path / "clean.jsonl"

@@ -1,4 +1,5 @@
 import json
+import time
 
 from semsearch.writing.documents import DeadLetterFile, Document, DocumentSchema, Rejection, read_jsonl, validate
 
@@ -71,3 +72,18 @@ def test_dead_letter_file_only_when_needed(tmp_path):
         dead.write(Rejection("f", 2, "malformed JSON", raw="{x"))
     record = json.loads(path.read_text())
     assert record["file"] == "f" and record["line"] == 2 and record["reason"] == "malformed JSON"
+    assert record["run"] == dead.run and dead.earlier == 0
+
+
+def test_a_dead_letter_file_is_appended_to_and_says_what_was_there_before(tmp_path):
+    path = tmp_path / "x.jsonl"
+    with DeadLetterFile(path) as first:
+        first.write(Rejection("f", 2, "malformed JSON", raw="{x"))
+        first.write(Rejection("f", 3, "malformed JSON", raw="{y"))
+    time.sleep(0.002)  # runs are told apart by their start, to the millisecond
+    with DeadLetterFile(path) as second:
+        second.write(Rejection("g", 7, "no text", raw="{}"))
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["file"], r["line"]) for r in records] == [("f", 2), ("f", 3), ("g", 7)]  # nothing earlier is lost
+    assert second.earlier == 2 and second.count == 1
+    assert [r["run"] for r in records] == [first.run, first.run, second.run] and first.run != second.run
