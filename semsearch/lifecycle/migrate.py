@@ -34,9 +34,11 @@ from semsearch.engines.index_body import (
 from semsearch.errors import ClusterError, ConfigurationError
 from semsearch.index.manage import DEFAULT_TEXT_FIELDS, check_fingerprint, get_index_info
 from semsearch.lifecycle.lease import check_held, one_at_a_time
-from semsearch.lifecycle.backfill import BackfillReport, CheckpointStore, copy_with_vectors, history_marks, vector_gaps
+from semsearch.lifecycle.backfill import (BackfillReport, CheckpointStore, copy_with_vectors, history_marks, index_uuid,
+                                         vector_gaps)
 from semsearch.lifecycle.bodies import (
     check_source_kept,
+    checkpoint_id,
     check_text_fields,
     check_writable,
     clone_body,
@@ -204,6 +206,37 @@ class EnableReport:
                 "elapsed_s": round(self.elapsed, 3)}
 
 
+
+def _cancel_copies_into(client: OpenSearch, index: str, *, wait: float = 30.0) -> int:
+    """Cancel the server-side copies (reindex tasks) still writing into ``index``; how many there were."""
+    listed = client.tasks.list(actions="*reindex", detailed=True)
+    ours = [task_id for node in (listed.get("nodes") or {}).values() for task_id, task in (node.get("tasks") or {}).items()
+            if str(task.get("description", "")).endswith(f" to [{index}]")]
+    for task_id in ours:
+        try:
+            client.tasks.cancel(task_id=task_id)
+            client.tasks.get(task_id=task_id, wait_for_completion=True, timeout=f"{wait:.0f}s")
+        except TransportError as exc:  # ended meanwhile
+            log.info("cancelling the copy %s into %r: %s", task_id, index, exc)
+    return len(ours)
+
+
+def _remove_copy_left_behind(client: OpenSearch, store: CheckpointStore, key: str, source: str,
+                             notify: Notify) -> None:
+    """An enable-vectors killed while it copied ``source`` (its checkpoint names the copy) left a half-made copy, and
+    perhaps the server-side task still filling it: both go, before this run makes its own."""
+    left = store.get(key)
+    copy = (left or {}).get("copy")
+    if not copy or copy == source or not client.indices.exists(index=copy):
+        return
+    if any((entry.get("aliases") or {}) for entry in client.indices.get_alias(index=copy).values()):
+        return  # something serves from it now: not a leftover
+    cancelled = _cancel_copies_into(client, copy)
+    client.indices.delete(index=copy, ignore_unavailable=True)
+    still = " (its copy task, still running, cancelled)" if cancelled else ""
+    notify(f"removed {copy!r}, the copy of {source!r} an interrupted enable-vectors left behind{still}")
+
+
 @one_at_a_time("index enable-vectors")
 def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_field: str,
                    text_fields: list[str] | None = None, engine: str = "lucene", space_type: str | None = None,
@@ -261,12 +294,19 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
     if caps.reindex is False:
         raise ClusterError("the cluster has no reindex module, which the server-side copy needs; "
                            "install it (it ships with every OpenSearch distribution but the minimal one)")
+    # The copy is named in a checkpoint until it is done (or undone): a run killed meanwhile leaves the next one a
+    # way to tell its half-made copy from any other version of the name.
+    store = CheckpointStore(client)
+    key = checkpoint_id("enable-vectors", index_uuid(client, target.index))
+    _remove_copy_left_behind(client, store, key, target.index, notify)
     new = next_version_name(name, _existing_versions(client, name))
     body = versioned_index_body(settings, mapping, vector_field=vector_field, vector=vector,
                                 knn_settings=knn_settings(knobs["ef_search"]), meta=meta)
+    store.save(key, {"copy": new, "source": target.index})
     try:
         client.indices.create(index=new, body=body)
     except TransportError as exc:
+        store.delete(key)
         raise ClusterError(f"creating {new!r} failed: {getattr(exc, 'info', None) or exc}") from exc
     notify(f"created {new!r}: the mapping of {target.index!r} plus {fingerprint['dimension']}-d {engine} vectors")
     block_writes(client, target.index, True)
@@ -283,8 +323,11 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
                                    other_aliases=target.aliases))
     except BaseException:
         block_writes(client, target.index, False)
+        _cancel_copies_into(client, new)  # interrupted (Ctrl-C) while the server still copies into it
         client.indices.delete(index=new, ignore_unavailable=True)
+        store.delete(key)
         raise
+    store.delete(key)
     if target.is_alias:
         notify(f"{name!r} now points at {new!r}; {target.index!r} is kept, write-blocked")
     else:

@@ -729,3 +729,62 @@ def test_a_run_whose_lease_was_taken_over_stops_before_moving_the_name(client, n
             check_held(name)
     assert store.get(lease_id(name))["host"] == "another-host"  # the lost lease is not released: it is not ours
     store.delete(lease_id(name))
+
+
+# -- an enable-vectors killed while it copied ---------------------------------------------------------------------------
+
+def test_enable_vectors_killed_while_it_copies_leaves_nothing_behind_once_rerun(client, names, corpus):
+    name = names()
+    plain_index(client, name, corpus)
+    proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "index", "enable-vectors", name, "--no-backfill"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        lines = []
+        for line in proc.stderr:  # killed once the copy has started: the server goes on filling it
+            lines.append(line)
+            if "blocked while its documents are copied" in line:
+                break
+        assert lines and "blocked while" in lines[-1], lines
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    copy = f"{name}-v1"
+    assert client.indices.exists(index=copy)  # the half-made (or finished but unswapped) copy is left
+    assert not client.indices.get_alias(index=copy)[copy]["aliases"]
+    client.indices.put_settings(index=name, body={"index.blocks.write": None})  # as the refusal says to
+    key = checkpoint_id("enable-vectors", index_uuid(client, name))
+    assert CheckpointStore(client).get(key) == {"copy": copy, "source": name, "updated_at": pytest.approx(time.time(),
+                                                                                                         abs=300)}
+
+    result = run_cli("index", "enable-vectors", name, "--no-backfill")
+    assert result.returncode == 0, result.stderr
+    assert f"removed {copy!r}, the copy of {name!r} an interrupted enable-vectors left behind" in result.stderr
+    versions = sorted(row["index"] for row in client.cat.indices(index=f"{name}-v*", format="json"))
+    assert versions == [copy]  # made anew under the same name: no second copy of the index beside it
+    assert list(client.indices.get_alias(name=name)) == [copy]
+    assert client.count(index=name)["count"] == len(corpus)
+    assert CheckpointStore(client).get(key) is None  # done: the copy is no longer named
+
+
+def test_a_copy_the_server_still_fills_is_cancelled_before_it_is_removed(client, names, corpus):
+    from semsearch.lifecycle.migrate import _remove_copy_left_behind
+
+    name = names()
+    plain_index(client, name, corpus)
+    copy = f"{name}-v1"
+    client.indices.create(index=copy, body={"settings": {"number_of_shards": 1, "number_of_replicas": 0}})
+    task = client.reindex(body={"source": {"index": name, "size": 10}, "dest": {"index": copy}},
+                          wait_for_completion=False, requests_per_second=20)["task"]  # 100 s at this pace
+    store = CheckpointStore(client)
+    key = checkpoint_id("enable-vectors", index_uuid(client, name))
+    store.save(key, {"copy": copy, "source": name})
+    notes = []
+    try:
+        _remove_copy_left_behind(client, store, key, name, notes.append)
+        assert notes == [f"removed {copy!r}, the copy of {name!r} an interrupted enable-vectors left behind (its copy "
+                         "task, still running, cancelled)"]
+        assert client.tasks.get(task_id=task)["completed"]
+        time.sleep(1)
+        assert not client.indices.exists(index=copy)  # nor made again by the copy
+    finally:
+        store.delete(key)
