@@ -31,7 +31,7 @@ def document_payload(doc: Document, writes: str = "documents") -> dict[str, Any]
         payload["seq_no"] = getattr(doc, "seq_no", None)
         payload["primary_term"] = getattr(doc, "primary_term", None)
         payload["stored_hash"] = getattr(doc, "stored_hash", None)
-        payload["routing"] = getattr(doc, "routing", None)
+        payload["routing"] = doc.routing
     return payload
 
 

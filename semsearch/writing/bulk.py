@@ -112,7 +112,7 @@ def bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field: str,
                passages: PassageVectors | None = None, passages_field: str | None = None) -> str:
     """The two NDJSON lines that index one document with its vector, and its passages if chunked (pure). A
     document read from an index keeps its custom routing (the shard the application's reads look in)."""
-    action = json.dumps({"index": write_action(index, doc.id, getattr(doc, "routing", None))}, ensure_ascii=False)
+    action = json.dumps({"index": write_action(index, doc.id, doc.routing)}, ensure_ascii=False)
     body = json.dumps(stored_source(doc), ensure_ascii=False, separators=(",", ":"))
     # Splice the vectors in as text: no float→str round trip per component through json.dumps.
     extra = f'"{vector_field}":{vector_to_json(vector)}'
@@ -133,7 +133,7 @@ def smile_bulk_entry(index: str, doc: Document, vector: np.ndarray, vector_field
         source[passages_field] = [{"position": position, "text": doc.text[start:end],
                                    vector_field: np.asarray(window, dtype=np.float32)}
                                   for position, (window, (start, end)) in enumerate(passages)]
-    return smile.dumps({"index": write_action(index, doc.id, getattr(doc, "routing", None))}) + smile.dumps(source)
+    return smile.dumps({"index": write_action(index, doc.id, doc.routing)}) + smile.dumps(source)
 
 
 def chunk_entries(entries: Sequence[str | bytes], max_docs: int, max_bytes: int) -> Iterator[list[int]]:

@@ -50,19 +50,18 @@ class Document:
     text: str  # the text fields joined: what the encoder sees
     content_hash: str
     origin: str = ""  # "file:line", for error reports
+    routing: str | None = None  # its custom routing, which every write of it must name (None: by id; read input has none)
 
 
 @dataclass
 class VersionedDocument(Document):
     """A document read from an index, with the version it had then: a write of its vectors applies only
     while the document is still that version (``if_seq_no``/``if_primary_term``). ``stored_hash``: the content
-    hash semsearch had stored with it (None: none); ``routing``: its custom routing (None: by id), which every
-    write of it must name."""
+    hash semsearch had stored with it (None: none)."""
 
     seq_no: int | None = None
     primary_term: int | None = None
     stored_hash: str | None = None
-    routing: str | None = None
 
 
 @dataclass

@@ -58,7 +58,7 @@ class VectorUpdateWriter(BulkWriter):
         windows = list(passages) if passages is not None else [None] * len(docs)
         entries = [update_entry(self.index, d.id, v, vector_field=self.vector_field, content_hash=d.content_hash,
                                 seq_no=getattr(d, "seq_no", None), primary_term=getattr(d, "primary_term", None),
-                                passages_field=self.passages_field, routing=getattr(d, "routing", None),
+                                passages_field=self.passages_field, routing=d.routing,
                                 passages_json=passages_json(d, p, self.vector_field) if p else "[]")
                    for d, v, p in zip(docs, vectors, windows)]
         result = BulkResult()
@@ -87,5 +87,5 @@ class VectorUpdateWriter(BulkWriter):
         fresh = [d for d in lost if getattr(d, "stored_hash", None) != d.content_hash]
         if not fresh:
             return set()
-        stored = self.stored_hashes([d.id for d in fresh], {d.id: getattr(d, "routing", None) for d in fresh})
+        stored = self.stored_hashes([d.id for d in fresh], {d.id: d.routing for d in fresh})
         return {d.id for d in fresh if stored.get(d.id) == d.content_hash}
