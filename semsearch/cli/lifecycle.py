@@ -162,20 +162,24 @@ def register_lifecycle_commands(main: click.Group, index: click.Group) -> None:
         """
         from semsearch.encoding.model_folder import fingerprint_of, load_model_spec  # noqa: PLC0415
         from semsearch.engines.opensearch import make_client  # noqa: PLC0415
+        from semsearch.lifecycle.lease import held  # noqa: PLC0415
         from semsearch.lifecycle.migrate import enable_vectors  # noqa: PLC0415
 
         settings = load_settings()
         fingerprint = fingerprint_of(load_model_spec(settings.model)).as_dict()
-        report = enable_vectors(make_client(settings), name, fingerprint=fingerprint,
-                                vector_field=settings.vector_field, text_fields=list(text_fields) or None,
-                                engine=engine or settings.knn_engine, space_type=space_type, m=m,
-                                ef_construction=ef_construction, ef_search=ef_search, compact=compact,
-                                notify=_echo)
-        _echo(f"enable-vectors {name!r}: {report.mode}, {report.documents} documents in {report.index!r}")
-        status, summary = 0, {"enable": report.as_dict(), "backfill": None}
-        if run_backfill:
-            status, summary["backfill"] = _run_backfill(name, batch_size=batch_size, settings=settings,
-                                                        expunge_deletes=expunge_deletes)
+        client = make_client(settings)
+        # One lease for both steps: no other lifecycle command slips in between the new field and its vectors.
+        with held(client, name, "index enable-vectors", notify=_echo):
+            report = enable_vectors(client, name, fingerprint=fingerprint,
+                                    vector_field=settings.vector_field, text_fields=list(text_fields) or None,
+                                    engine=engine or settings.knn_engine, space_type=space_type, m=m,
+                                    ef_construction=ef_construction, ef_search=ef_search, compact=compact,
+                                    notify=_echo)
+            _echo(f"enable-vectors {name!r}: {report.mode}, {report.documents} documents in {report.index!r}")
+            status, summary = 0, {"enable": report.as_dict(), "backfill": None}
+            if run_backfill:
+                status, summary["backfill"] = _run_backfill(name, batch_size=batch_size, settings=settings,
+                                                            expunge_deletes=expunge_deletes)
         if as_json:
             click.echo(json.dumps(summary))
         sys.exit(status)

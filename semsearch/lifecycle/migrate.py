@@ -33,7 +33,7 @@ from semsearch.engines.index_body import (
 )
 from semsearch.errors import ClusterError, ConfigurationError
 from semsearch.index.manage import DEFAULT_TEXT_FIELDS, check_fingerprint, get_index_info
-from semsearch.lifecycle.lease import check_held, one_at_a_time
+from semsearch.lifecycle.lease import check_held, one_at_a_time, still_held
 from semsearch.lifecycle.backfill import (BackfillReport, CheckpointStore, copy_with_vectors, history_marks, index_uuid,
                                          vector_gaps)
 from semsearch.lifecycle.bodies import (
@@ -123,6 +123,14 @@ def _swap(client: OpenSearch, name: str, body: dict) -> None:
         client.indices.update_aliases(body=body)
     except TransportError as exc:
         raise ClusterError(f"moving the name failed (nothing changed: the call is atomic): {exc}") from exc
+
+
+def _undo(notify: Notify, what: str, step: Callable[[], object]) -> None:
+    """One step of a failed run's clean-up: a step that fails itself is said, and the run's own error still raised."""
+    try:
+        step()
+    except TransportError as exc:
+        notify(f"warning: could not {what} ({exc})")
 
 
 def run_reindex(client: OpenSearch, source: str, dest: str, *, notify: Notify, poll: float = 1.0) -> dict:
@@ -322,12 +330,14 @@ def enable_vectors(client: OpenSearch, name: str, *, fingerprint: dict, vector_f
         _swap(client, name, swap_actions(name, target.index, new, delete_old=not target.is_alias,
                                    other_aliases=target.aliases))
     except BaseException:
-        block_writes(client, target.index, False)
-        _cancel_copies_into(client, new)  # interrupted (Ctrl-C) while the server still copies into it
-        client.indices.delete(index=new, ignore_unavailable=True)
-        store.delete(key)
+        if still_held(name):  # else the command that took the name over owns the block, the copy and the checkpoint
+            _undo(notify, f"lift the write block of {target.index!r}", lambda: block_writes(client, target.index, False))
+            # interrupted (Ctrl-C) while the server still copies into it
+            _undo(notify, f"cancel the copy into {new!r}", lambda: _cancel_copies_into(client, new))
+            _undo(notify, f"delete {new!r}", lambda: client.indices.delete(index=new, ignore_unavailable=True))
+            _undo(notify, "delete the copy's checkpoint", lambda: store.delete(key))
         raise
-    store.delete(key)
+    _undo(notify, "delete the copy's checkpoint", lambda: store.delete(key))
     if target.is_alias:
         notify(f"{name!r} now points at {new!r}; {target.index!r} is kept, write-blocked")
     else:
@@ -382,9 +392,9 @@ def adopt(client: OpenSearch, name: str, *, notify: Notify = log.info) -> str:
             raise ClusterError(f"cloning {name!r} into {new!r} gave a different document count")
         _swap(client, name, swap_actions(name, name, new, delete_old=True, other_aliases=target.aliases))
     except BaseException:
-        if client.indices.exists(index=name):
-            block_writes(client, name, False)
-            client.indices.delete(index=new, ignore_unavailable=True)
+        if still_held(name) and client.indices.exists(index=name):
+            _undo(notify, f"lift the write block of {name!r}", lambda: block_writes(client, name, False))
+            _undo(notify, f"delete {new!r}", lambda: client.indices.delete(index=new, ignore_unavailable=True))
         raise
     notify(f"{name!r} is now an alias of {new!r} (cloned), so that it can be swapped")
     return new
@@ -493,7 +503,8 @@ def migrate(client: OpenSearch, name: str, *, encoder, checkpoints: CheckpointSt
         record_swap_marks(client, green, notify)
         _swap(client, name, swap_actions(name, current, green, delete_old=False, other_aliases=fresh.aliases))
     except BaseException:
-        block_writes(client, current, False)
+        if still_held(name):  # else the block is the catch-up's of the command that took the name over
+            _undo(notify, f"lift the write block of {current!r}", lambda: block_writes(client, current, False))
         raise
     report.documents = after
     notify(f"{name!r} now points at {green!r}; {current!r} is kept, write-blocked (semsearch migrate {name} "
@@ -583,6 +594,7 @@ def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force:
         count = "any writes" if taken is None else f"the {_writes(taken)}"
         notify(f"dropping from {name!r} {count} {target.index!r} took since the migration (--force); they stay in "
                f"{target.index!r} until a migration resumes into it, which makes it match {previous!r} again")
+    check_held(name)  # before the block is lifted, not only before the swap
     block_writes(client, previous, False)
     _swap(client, name, swap_actions(name, target.index, previous, delete_old=False, other_aliases=target.aliases))
     notify(f"{name!r} points at {previous!r} again; {target.index!r} is kept (semsearch migrate resumes into it)")

@@ -429,9 +429,15 @@ class DeadLetterFile:
     def write(self, rejection: Rejection) -> None:
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("a+", encoding="utf-8")
-            self._handle.seek(0)
-            self.earlier = sum(1 for line in self._handle if line.strip())
+            last = b"\n"
+            if self.path.exists():  # read as bytes: whatever else wrote to it, it is counted, never decoded
+                with self.path.open("rb") as before:
+                    for line in before:
+                        self.earlier += bool(line.strip())
+                        last = line[-1:]
+            self._handle = self.path.open("a", encoding="utf-8")
+            if last != b"\n":  # an earlier last line left unfinished: this run's first record starts a line
+                self._handle.write("\n")
         self._handle.write(json.dumps({**rejection.as_dict(), "run": self.run}, ensure_ascii=False) + "\n")
         self._handle.flush()
         self.count += 1

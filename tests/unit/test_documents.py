@@ -87,3 +87,13 @@ def test_a_dead_letter_file_is_appended_to_and_says_what_was_there_before(tmp_pa
     assert [(r["file"], r["line"]) for r in records] == [("f", 2), ("f", 3), ("g", 7)]  # nothing earlier is lost
     assert second.earlier == 2 and second.count == 1
     assert [r["run"] for r in records] == [first.run, first.run, second.run] and first.run != second.run
+
+
+def test_a_dead_letter_file_someone_else_wrote_to_is_appended_to_on_a_line_of_its_own(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"note": "\xff not UTF-8"}\n{"unfinished": true}')  # no newline at its end
+    with DeadLetterFile(path) as dead:
+        dead.write(Rejection("g", 7, "no text", raw="{}"))
+    lines = path.read_bytes().splitlines()
+    assert dead.earlier == 2 and len(lines) == 3 and lines[1] == b'{"unfinished": true}'
+    assert json.loads(lines[2])["line"] == 7

@@ -6,7 +6,8 @@ import subprocess
 import sys
 import time
 
-from semsearch.lifecycle.lease import LEASE_SECONDS, Holder, _process_gone, busy_message, lapsed, lease_id
+from semsearch.lifecycle.lease import (LEASE_SECONDS, Holder, _process_gone, busy_message, holder_gone, lapsed,
+                                      lease_id, lease_name, this_machine)
 
 
 def test_a_lease_lapses_only_once_its_term_has_passed_since_the_last_renewal():
@@ -50,3 +51,21 @@ def test_a_zombie_counts_as_gone():
         assert _process_gone(child.pid)
     finally:
         child.wait()
+
+
+def test_a_versioned_index_shares_the_lease_of_its_base_name():
+    assert lease_name("docs-v3") == lease_name("docs") == "docs" and lease_id("docs-v12") == "lease:docs"
+    assert lease_name("v2") == "v2" and lease_name("docs-v") == "docs-v" and lease_name("docs-vx1") == "docs-vx1"
+
+
+def test_only_a_holder_of_this_machine_can_be_known_to_have_ended():
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True)
+    pid = int(ended.stdout)
+    mine = Holder("migrate", "h", os.getpid(), 0.0, 0.0, machine=this_machine(), token="mine")
+    assert this_machine()  # Linux: the boot and the process namespace
+    assert holder_gone(Holder("backfill", "h", pid, 0.0, 0.0, machine=this_machine()), mine)
+    assert not holder_gone(Holder("backfill", "h", pid, 0.0, 0.0, machine="other-boot:1"), mine)  # same host name
+    assert not holder_gone(Holder("backfill", "h", pid, 0.0, 0.0), mine)  # a holder that said no machine
+    # This process, with a token none of its live leases holds: a lease of it whose release was lost.
+    assert holder_gone(Holder("backfill", "h", os.getpid(), 0.0, 0.0, machine=this_machine(), token="old"), mine)
