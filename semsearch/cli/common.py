@@ -30,6 +30,11 @@ def make_encoder(settings: Settings, model: str | None = None):
     return Encoder.from_settings(settings, model)
 
 
+INTERRUPTED = ("what was written stays, and the same command run again goes on from there (ingest skips what is "
+               "indexed; backfill and migrate resume from their checkpoints; enable-vectors cancelled its copy and "
+               "starts it again)")
+
+
 class CommandGroup(click.Group):
     """Turns semsearch's own errors into one clear line and exit status 2."""
 
@@ -38,6 +43,9 @@ class CommandGroup(click.Group):
 
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # click would say only "Aborted!"
+            click.echo(f"interrupted: {INTERRUPTED}", err=True)
+            ctx.exit(130)
         except (SemsearchError, OpenSearchException, ImproperlyConfigured) as exc:
             # One place turns cluster failures into one line: authentication, TLS, reachability
             # are named (semsearch.engines.opensearch.explain_transport_error); secrets are scrubbed out.

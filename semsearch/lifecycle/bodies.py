@@ -176,12 +176,12 @@ def check_writable(settings_flat: dict, index: str) -> None:
     blocks = [name for name in WRITE_BLOCKS if str(settings_flat.get(name, "false")).lower() == "true"]
     if blocks:
         lift = ", ".join(f'"{name}": null' for name in blocks)
-        killed = ("; a semsearch run killed while it copied the index leaves index.blocks.write set too, and the same "
-                  "call lifts it") if "index.blocks.write" in blocks else ""
+        killed = ("; a semsearch run killed while it copied the index leaves index.blocks.write set too: then lift it "
+                  "once, the same way") if "index.blocks.write" in blocks else ""
         raise ConfigurationError(
             f"{index!r} refuses writes ({', '.join(f'{name}=true' for name in blocks)}): semsearch writes vectors into "
             f"it (or copies it and moves its name), so it leaves a blocked index alone. Lift the block first (PUT "
-            f"{index}/_settings {{{lift}}}) and set it again after{killed}")
+            f"{index}/_settings {{{lift}}}), and set it again after where you had set it{killed}")
 
 
 def merged_meta(mapping: dict, semsearch_meta: dict) -> dict:

@@ -136,7 +136,8 @@ def busy_message(name: str, holder: Holder, now: float, lease_seconds: float = L
     return (f"{name!r} is busy: semsearch {holder.command} (pid {holder.pid} on {holder.host}) has worked on it since "
             f"{since}, last seen {max(0.0, now - holder.renewed_at):.0f} s ago; one lifecycle command (enable-vectors, "
             f"backfill, migrate, rollback) runs on a name at a time. Run this once it has ended; if that process is "
-            f"gone, its lease lapses {lease_seconds:.0f} s after it was last seen")
+            f"gone, a command run on its machine takes the name over at once, and one run elsewhere once its lease "
+            f"lapses, {lease_seconds:.0f} s after it was last seen")
 
 
 class Lease:

@@ -400,6 +400,21 @@ def adopt(client: OpenSearch, name: str, *, notify: Notify = log.info) -> str:
     return new
 
 
+def _unfinished_migration(client: OpenSearch, name: str, current: str) -> str | None:
+    """A version a migration from ``current`` was filling when it stopped: it names ``current`` as its previous
+    index, no alias serves from it, and it never served the name (a migration records its swap marks just before
+    the name moves; an index a rollback left has them)."""
+    for candidate in _existing_versions(client, name):
+        if candidate == current:
+            continue
+        meta = (_mapping(client, candidate).get("_meta") or {}).get(META_KEY) or {}
+        if meta.get("previous_index") != current or SWAP_MARKS in meta:
+            continue
+        if not any((entry.get("aliases") or {}) for entry in client.indices.get_alias(index=candidate).values()):
+            return candidate
+    return None
+
+
 def _find_resumable(client: OpenSearch, name: str, current: str, fingerprint: dict) -> str | None:
     """A green index an interrupted migration from ``current`` to this encoder left behind."""
     for candidate in sorted(_existing_versions(client, name), key=lambda n: version_of(name, n) or 0):
@@ -568,6 +583,19 @@ def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force:
     target = resolve(client, name)
     if not target.is_alias:
         raise ConfigurationError(f"{name!r} is a concrete index, not an alias: it was never migrated")
+    unfinished = _unfinished_migration(client, name, target.index)
+    if unfinished:
+        # The rollback would undo the migration before, not this one: the name never moved to it.
+        blocked = str(_settings_flat(client, target.index).get("index.blocks.write", "false")).lower() == "true"
+        model = ((_mapping(client, unfinished).get("_meta") or {}).get(META_KEY) or {}).get("fingerprint", {})
+        unblock = (f", and PUT {target.index}/_settings {{\"index.blocks.write\": null}} (its catch-up left that block)"
+                   if blocked else "")
+        raise ConfigurationError(
+            f"a migration of {name!r} from {target.index!r} into {unfinished!r} did not finish (interrupted, or still "
+            f"running elsewhere): {name!r} never moved to it, so a rollback now would take {name!r} back past "
+            f"{target.index!r}, to the index the migration before came from. To finish it: semsearch migrate {name} "
+            f"--model <the folder of its model {model.get('model') or '?'!r}> (it resumes); to abandon it: DELETE "
+            f"{unfinished}{unblock}; then --rollback does what it says")
     meta = (_mapping(client, target.index).get("_meta") or {}).get(META_KEY) or {}
     previous = meta.get("previous_index")
     if not previous:
@@ -578,8 +606,8 @@ def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force:
     dropping = taken != 0  # some, or none known (None)
     if dropping and not force:
         old_model = ((_mapping(client, previous).get("_meta") or {}).get(META_KEY) or {}).get("fingerprint", {})
-        ways_out = (f"To go back to the old model and keep them: semsearch migrate {name} --model "
-                    f"{old_model.get('model') or 'OLD_MODEL'}; to roll back and drop them: semsearch migrate {name} "
+        ways_out = (f"To go back to the old model and keep them: semsearch migrate {name} --model <the folder of "
+                    f"its model {old_model.get('model') or '?'!r}>; to roll back and drop them: semsearch migrate {name} "
                     "--rollback --force")
         if taken is None:
             raise ConfigurationError(

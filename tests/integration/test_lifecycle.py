@@ -290,7 +290,7 @@ def test_migrate_to_another_model_and_roll_back(client, names, corpus, encoder, 
     client.index(index=name, id="after-migration", body={"title": "t", "text": "written to -v2"}, refresh=True)
     refused = run_cli("migrate", name, "--rollback")
     assert refused.returncode != 0 and "took 1 write (" in refused.stderr, refused.stderr
-    assert f"semsearch migrate {name} --model {old_fp['model']}" in refused.stderr and "--force" in refused.stderr
+    assert f"semsearch migrate {name} --model <the folder of its model {old_fp['model']!r}>" in refused.stderr and "--force" in refused.stderr
     assert client.indices.get_alias(name=name) == {f"{name}-v2": {"aliases": {name: {}}}}
     back = run_cli("migrate", name, "--rollback", "--force", "--json")
     assert back.returncode == 0, back.stderr
@@ -814,3 +814,47 @@ def test_a_copy_the_server_still_fills_is_cancelled_before_it_is_removed(client,
         assert not client.indices.exists(index=copy)  # nor made again by the copy
     finally:
         store.delete(key)
+
+
+def test_a_rollback_after_an_unfinished_migration_refuses_to_undo_the_one_before(client, names, corpus, encoder,
+                                                                                   other_model):
+    name = names()
+    semsearch_index(client, name, encoder, corpus[:40])
+    other = Encoder(str(other_model), device="cpu")
+    done = migrate(client, name, encoder=other, batch_docs=16)  # name-v1 (the clone) → name-v2
+    assert done.index == f"{name}-v2"
+
+    def interrupted(report):
+        raise KeyboardInterrupt  # as a Ctrl-C (or kill) mid-copy: name-v3 left half filled
+
+    with pytest.raises(KeyboardInterrupt):
+        migrate(client, name, encoder=encoder, batch_docs=16, on_batch=interrupted)
+    assert client.indices.exists(index=f"{name}-v3")
+    result = run_cli("migrate", name, "--rollback")
+    assert result.returncode == 2, result.stderr
+    assert (f"a migration of {name!r} from '{name}-v2' into '{name}-v3' did not finish" in result.stderr
+            and "to abandon it: DELETE " in result.stderr), result.stderr
+    assert list(client.indices.get_alias(name=name)) == [f"{name}-v2"]  # not taken back to name-v1
+    # Abandoned as it says: then the rollback undoes the finished migration.
+    client.indices.delete(index=f"{name}-v3")
+    result = run_cli("migrate", name, "--rollback")
+    assert result.returncode == 0, result.stderr
+    assert list(client.indices.get_alias(name=name)) == [f"{name}-v1"]
+
+
+def test_a_backfill_interrupted_with_ctrl_c_says_what_a_rerun_does(client, names, corpus, encoder):
+    name = names()
+    semsearch_index(client, name, encoder, corpus[:300], with_vectors=False)
+    key = checkpoint_id("backfill", index_uuid(client, name))
+    proc = subprocess.Popen([sys.executable, "-m", "semsearch.cli", "backfill", name, "--batch-size", "16"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (CheckpointStore(client).get(key) or {}).get("written"):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted: what was written stays, and the same command run again goes on from there" in stderr, stderr
+    assert "Traceback" not in stderr and "Aborted!" not in stderr
+    assert CheckpointStore(client).get(lease_id(name)) is None  # released on the way out

@@ -28,7 +28,7 @@ def test_the_busy_message_names_the_holder_and_what_to_do():
     message = busy_message("docs", holder, now=104.0)
     assert message.startswith("'docs' is busy: semsearch migrate (pid 4242 on node-a) has worked on it since "
                               "1970-01-01 00:00:00 UTC, last seen 4 s ago")
-    assert f"its lease lapses {LEASE_SECONDS:.0f} s after it was last seen" in message
+    assert f"takes the name over at once, and one run elsewhere once its lease lapses, {LEASE_SECONDS:.0f} s after it was last seen" in message
     assert lease_id("docs") == "lease:docs"
 
 
