@@ -171,9 +171,14 @@ def check_source_kept(mapping: dict, index: str, vectors: Sequence[str | None] =
 WRITE_BLOCKS = ("index.blocks.write", "index.blocks.read_only", "index.blocks.read_only_allow_delete")
 
 
+def write_blocks(settings_flat: dict) -> list[str]:
+    """The blocks set on an index that refuse writes (pure)."""
+    return [name for name in WRITE_BLOCKS if str(settings_flat.get(name, "false")).lower() == "true"]
+
+
 def check_writable(settings_flat: dict, index: str) -> None:
     """Refuse an index that refuses writes (pure): semsearch would have to write into it, or lift the block."""
-    blocks = [name for name in WRITE_BLOCKS if str(settings_flat.get(name, "false")).lower() == "true"]
+    blocks = write_blocks(settings_flat)
     if blocks:
         lift = ", ".join(f'"{name}": null' for name in blocks)
         killed = ("; a semsearch run killed while it copied the index leaves index.blocks.write set too: then lift it "

@@ -168,8 +168,9 @@ class Lease:
                 answer = self.client.index(index=self.store.index, id=lease_id(self.name), body=body,
                                            if_seq_no=seq_no, if_primary_term=primary_term,
                                            request_timeout=RENEW_TIMEOUT)
-            except (ConflictError, NotFoundError):
-                answer = self._still_mine()
+            except (ConflictError, NotFoundError):  # taken over, or a retried write of ours met the write itself
+                answer = _read_if_mine(self.client, self.store, lease_id(self.name), self.holder,
+                                       request_timeout=RENEW_TIMEOUT)
                 if answer is None:
                     log.warning("the lease of %r was taken over or removed while this run held it", self.name)
                     self.lost = True
@@ -177,13 +178,6 @@ class Lease:
             self._version = (answer["_seq_no"], answer["_primary_term"])
             return True
 
-    def _still_mine(self) -> dict | None:
-        """After a conflict: the document, where it still carries this lease's token (a retried write of ours)."""
-        try:
-            found = self.client.get(index=self.store.index, id=lease_id(self.name), request_timeout=RENEW_TIMEOUT)
-        except NotFoundError:
-            return None
-        return found if found["_source"].get("token") == self.holder.token else None
 
     def _renew_until_released(self, every: float) -> None:
         while not self._stop.wait(every):
@@ -196,8 +190,7 @@ class Lease:
     def release(self) -> None:
         self._stop.set()
         self._thread.join()
-        with _live_lock:
-            _live_tokens.discard(self.holder.token)
+        _discard(self.holder)
         if self.lost:
             return
         seq_no, primary_term = self._version
@@ -231,8 +224,7 @@ def acquire(client: OpenSearch, name: str, command: str, *, store: CheckpointSto
         except ConflictError:
             pass
         except BaseException:
-            with _live_lock:
-                _live_tokens.discard(mine.token)
+            _discard(mine)
             raise
         try:
             found = client.get(index=store.index, id=key)
@@ -267,9 +259,10 @@ def _discard(holder: Holder) -> None:
         _live_tokens.discard(holder.token)
 
 
-def _read_if_mine(client: OpenSearch, store: CheckpointStore, key: str, mine: Holder) -> dict | None:
+def _read_if_mine(client: OpenSearch, store: CheckpointStore, key: str, mine: Holder, **timeout) -> dict | None:
+    """After a conflict: the lease document, where it still carries ``mine``'s token (a retried write of ours)."""
     try:
-        found = client.get(index=store.index, id=key)
+        found = client.get(index=store.index, id=key, **timeout)
     except NotFoundError:
         return None
     return found if found["_source"].get("token") == mine.token else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from opensearchpy import OpenSearch
@@ -50,6 +50,7 @@ from semsearch.lifecycle.bodies import (
     vector_mapping_update,
     version_of,
     versioned_index_body,
+    write_blocks,
 )
 from semsearch.settings import BulkFormat
 from semsearch.version import __version__
@@ -237,7 +238,7 @@ def _remove_copy_left_behind(client: OpenSearch, store: CheckpointStore, key: st
     copy = (left or {}).get("copy")
     if not copy or copy == source or not client.indices.exists(index=copy):
         return
-    if any((entry.get("aliases") or {}) for entry in client.indices.get_alias(index=copy).values()):
+    if _serves_an_alias(client, copy):
         return  # something serves from it now: not a leftover
     cancelled = _cancel_copies_into(client, copy)
     client.indices.delete(index=copy, ignore_unavailable=True)
@@ -400,28 +401,35 @@ def adopt(client: OpenSearch, name: str, *, notify: Notify = log.info) -> str:
     return new
 
 
-def _unfinished_migration(client: OpenSearch, name: str, current: str) -> str | None:
-    """A version a migration from ``current`` was filling when it stopped: it names ``current`` as its previous
-    index, no alias serves from it, and it never served the name (a migration records its swap marks just before
-    the name moves; an index a rollback left has them)."""
-    for candidate in _existing_versions(client, name):
+def _migrations_from(client: OpenSearch, name: str, current: str) -> Iterator[tuple[str, dict]]:
+    """The versions of ``name`` a migration from ``current`` made (they name it as their previous index), lowest
+    first, each with semsearch's _meta entry."""
+    for candidate in sorted(_existing_versions(client, name), key=lambda n: version_of(name, n) or 0):
         if candidate == current:
             continue
         meta = (_mapping(client, candidate).get("_meta") or {}).get(META_KEY) or {}
-        if meta.get("previous_index") != current or SWAP_MARKS in meta:
-            continue
-        if not any((entry.get("aliases") or {}) for entry in client.indices.get_alias(index=candidate).values()):
+        if meta.get("previous_index") == current:
+            yield candidate, meta
+
+
+def _serves_an_alias(client: OpenSearch, index: str) -> bool:
+    return any((entry.get("aliases") or {}) for entry in client.indices.get_alias(index=index).values())
+
+
+def _unfinished_migration(client: OpenSearch, name: str, current: str) -> str | None:
+    """A version a migration from ``current`` was filling when it stopped: no alias serves from it, and it never
+    served the name (a migration records its swap marks just before the name moves; an index a rollback left has
+    them)."""
+    for candidate, meta in _migrations_from(client, name, current):
+        if SWAP_MARKS not in meta and not _serves_an_alias(client, candidate):
             return candidate
     return None
 
 
 def _find_resumable(client: OpenSearch, name: str, current: str, fingerprint: dict) -> str | None:
     """A green index an interrupted migration from ``current`` to this encoder left behind."""
-    for candidate in sorted(_existing_versions(client, name), key=lambda n: version_of(name, n) or 0):
-        if candidate == current:
-            continue
-        meta = (_mapping(client, candidate).get("_meta") or {}).get(META_KEY) or {}
-        if meta.get("previous_index") == current and same_encoder(meta.get("fingerprint") or {}, fingerprint):
+    for candidate, meta in _migrations_from(client, name, current):
+        if same_encoder(meta.get("fingerprint") or {}, fingerprint):
             return candidate
     return None
 
@@ -586,7 +594,7 @@ def rollback(client: OpenSearch, name: str, *, notify: Notify = log.info, force:
     unfinished = _unfinished_migration(client, name, target.index)
     if unfinished:
         # The rollback would undo the migration before, not this one: the name never moved to it.
-        blocked = str(_settings_flat(client, target.index).get("index.blocks.write", "false")).lower() == "true"
+        blocked = "index.blocks.write" in write_blocks(_settings_flat(client, target.index))
         model = ((_mapping(client, unfinished).get("_meta") or {}).get(META_KEY) or {}).get("fingerprint", {})
         unblock = (f", and PUT {target.index}/_settings {{\"index.blocks.write\": null}} (its catch-up left that block)"
                    if blocked else "")
